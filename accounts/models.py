@@ -1,0 +1,171 @@
+"""People and organisation: users, the team tree, memberships with roles, social accounts."""
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+from treebeard.mp_tree import MP_Node
+
+from .crypto import decrypt_token, encrypt_token
+
+
+class User(AbstractUser):
+    """A person who signs in. Their powers come from memberships, never from flags on the user
+    (bar `is_superuser` for the installation's own operators)."""
+
+    display_name = models.CharField(max_length=150, blank=True)
+
+    def __str__(self) -> str:
+        return self.display_name or self.get_full_name() or self.username
+
+
+class Team(MP_Node):
+    """A node of the organisation tree (HQ → regions → centres → programmes).
+
+    The materialised path makes "this team and everything below it" one indexed prefix query:
+    `Team.objects.filter(path__startswith=team.path)`.
+    """
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+
+    node_order_by = ["name"]
+
+    class Meta:
+        ordering = ["path"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    # Creates and edits drafts for the team's accounts, and submits them.
+    DRAFTER = "drafter", "Drafter"
+    # Decides approval steps routed to the team.
+    APPROVER = "approver", "Approver"
+    # Sees and exports the audit trail and reports; freezes publishing; break-glass.
+    LEAD = "lead", "Communications lead"
+    # Manages members, social accounts and approval policies.
+    ADMIN = "admin", "Administrator"
+
+
+class Membership(models.Model):
+    """A role held on a team; it holds for every team below it too."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "team", "role"], name="unique_membership_role"),
+            models.CheckConstraint(
+                condition=models.Q(role__in=Role.values), name="membership_role_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "role"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.get_role_display()} of {self.team}"
+
+
+class Channel(models.TextChoices):
+    MASTODON = "mastodon", "Mastodon"
+    BLUESKY = "bluesky", "Bluesky"
+    X = "x", "X"
+    FACEBOOK = "facebook", "Facebook Page"
+    INSTAGRAM = "instagram", "Instagram"
+    LINKEDIN = "linkedin", "LinkedIn"
+    # The organisation's own sites, reached by a signed webhook.
+    WEBHOOK = "webhook", "Webhook"
+    # Publishes nowhere: keeps what would have gone out (demo and training accounts).
+    SANDBOX = "sandbox", "Sandbox"
+
+
+class AccountStatus(models.TextChoices):
+    # Tokens are valid; posts may be scheduled and published.
+    CONNECTED = "connected", "Connected"
+    # A refresh was refused: scheduled posts are held until someone reconnects.
+    NEEDS_RECONNECT = "needs_reconnect", "Needs reconnect"
+    # Disconnected on purpose; nothing publishes.
+    DISCONNECTED = "disconnected", "Disconnected"
+
+
+class SocialAccount(models.Model):
+    """One account on one network, run by one team. OAuth tokens are encrypted at rest."""
+
+    Status = AccountStatus
+
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="social_accounts")
+    channel = models.CharField(max_length=20, choices=Channel.choices)
+    handle = models.CharField(max_length=200)
+    display_name = models.CharField(max_length=200, blank=True)
+    external_id = models.CharField(max_length=200, blank=True)
+    base_url = models.URLField(max_length=500, blank=True)
+    access_token_encrypted = models.TextField(blank=True, editable=False)
+    refresh_token_encrypted = models.TextField(blank=True, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.CONNECTED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["channel", "handle"]
+        permissions = [("draft_socialaccount", "Can draft posts for this account")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "base_url", "handle"], name="unique_account_per_network"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(channel__in=Channel.values), name="socialaccount_channel_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=AccountStatus.values),
+                name="socialaccount_status_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["team", "channel"])]
+
+    def __str__(self) -> str:
+        return f"{self.handle} ({self.get_channel_display()})"
+
+    # Tokens: set through these, never by touching the *_encrypted columns.
+    def set_tokens(self, *, access_token: str, refresh_token: str = "") -> None:
+        self.access_token_encrypted = encrypt_token(access_token) if access_token else ""
+        self.refresh_token_encrypted = encrypt_token(refresh_token) if refresh_token else ""
+
+    @property
+    def access_token(self) -> str:
+        """The plaintext token; raises TokenCipherError (with a clear message) on a wrong key."""
+        return decrypt_token(self.access_token_encrypted) if self.access_token_encrypted else ""
+
+    @property
+    def refresh_token(self) -> str:
+        return decrypt_token(self.refresh_token_encrypted) if self.refresh_token_encrypted else ""
+
+    @property
+    def has_tokens(self) -> bool:
+        return bool(self.access_token_encrypted)
+
+
+
+
+class SocialAccountUserObjectPermission(UserObjectPermissionBase):
+    """Per-account grants to one person (direct foreign key: stays fast at scale)."""
+
+    content_object = models.ForeignKey(SocialAccount, on_delete=models.CASCADE)
+
+
+class SocialAccountGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(SocialAccount, on_delete=models.CASCADE)
+
+
+class LoginFailure(models.Model):
+    """A failed sign-in, kept to throttle guessing across every web process."""
+
+    username = models.CharField(max_length=150, db_index=True)
+    address = models.GenericIPAddressField(null=True, blank=True)
+    at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["address", "at"])]

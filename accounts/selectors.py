@@ -1,0 +1,108 @@
+"""Reads of people, teams and social accounts, always scoped to the user asking.
+
+Every selector here costs a fixed number of queries whatever the size of the organisation: the
+role check is a correlated EXISTS against the user's memberships, using the team's materialised
+path ("a role on a team holds for every team below it"), so it runs inside the one query that
+fetches the rows.
+"""
+
+from collections.abc import Iterable
+
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models.lookups import StartsWith
+
+from .models import Membership, Role, SocialAccount, SocialAccountUserObjectPermission, Team, User
+
+ALL_ROLES = tuple(Role.values)
+
+
+def _roles(roles: str | Iterable[str] | None) -> tuple[str, ...]:
+    if roles is None:
+        return ALL_ROLES
+    if isinstance(roles, str):
+        return (roles,)
+    return tuple(roles)
+
+
+def _holds_role_over(user: User, roles: tuple[str, ...], path_ref: str) -> Exists:
+    """EXISTS a membership of `user` with one of `roles` on the team at `path_ref` or above it."""
+    return Exists(
+        Membership.objects.filter(user=user, role__in=roles).filter(
+            StartsWith(OuterRef(path_ref), F("team__path"))
+        )
+    )
+
+
+def teams_for(*, user: User, roles: str | Iterable[str] | None = None) -> QuerySet[Team]:
+    """The teams on which `user` holds one of `roles` (all roles when None), directly or from a
+    team above. One query."""
+    if not user.is_authenticated or not user.is_active:
+        return Team.objects.none()
+    if user.is_superuser:
+        return Team.objects.all()
+    return Team.objects.filter(_holds_role_over(user, _roles(roles), "path"))
+
+
+def team_get(*, user: User, team_id: int, roles: str | Iterable[str] | None = None) -> Team | None:
+    """One team if `user` may see it with `roles`, else None (the caller answers 404)."""
+    return teams_for(user=user, roles=roles).filter(pk=team_id).first()
+
+
+def social_accounts_for(
+    *, user: User, roles: str | Iterable[str] | None = None, include_grants: bool = True
+) -> QuerySet[SocialAccount]:
+    """Social accounts of teams where `user` holds one of `roles`, plus (with `include_grants`)
+    accounts granted to them one by one through django-guardian's `draft_socialaccount`.
+
+    One query; `team` is joined in (select_related) so listing them costs no more.
+    """
+    if not user.is_authenticated or not user.is_active:
+        return SocialAccount.objects.none()
+    accounts = SocialAccount.objects.select_related("team")
+    if user.is_superuser:
+        return accounts
+    scope = Q(_holds_role_over(user, _roles(roles), "team__path"))
+    if include_grants and (roles is None or Role.DRAFTER in _roles(roles)):
+        scope |= Q(
+            Exists(
+                SocialAccountUserObjectPermission.objects.filter(
+                    user=user,
+                    content_object=OuterRef("pk"),
+                    permission__codename="draft_socialaccount",
+                )
+            )
+        )
+    return accounts.filter(scope)
+
+
+def social_account_get(
+    *, user: User, account_id: int, roles: str | Iterable[str] | None = None
+) -> SocialAccount | None:
+    return social_accounts_for(user=user, roles=roles).filter(pk=account_id).first()
+
+
+def memberships_of(*, user: User) -> QuerySet[Membership]:
+    """The user's own memberships with their teams. One query."""
+    return Membership.objects.filter(user=user).select_related("team").order_by("team__path", "role")
+
+
+def roles_of(*, user: User) -> set[str]:
+    """Every role the user holds somewhere (for navigation). One query."""
+    if user.is_superuser:
+        return set(ALL_ROLES)
+    return set(Membership.objects.filter(user=user).values_list("role", flat=True).distinct())
+
+
+def user_has_role(*, user: User, team: Team, role: str) -> bool:
+    """Whether `user` holds `role` on `team` or a team above it. One query."""
+    if user.is_superuser:
+        return True
+    return Membership.objects.filter(
+        user=user, role=role, team__path__in=_ancestor_paths(team)
+    ).exists()
+
+
+def _ancestor_paths(team: Team) -> list[str]:
+    """The paths of a team and all its ancestors, computed from its own path (no query)."""
+    steplen = team.steplen
+    return [team.path[:end] for end in range(steplen, len(team.path) + 1, steplen)]

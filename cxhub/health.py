@@ -1,0 +1,48 @@
+"""Reachability checks of what the web process depends on, for /healthz."""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from .models import Heartbeat
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def check_database() -> Check:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:  # any driver error means "down"
+        return Check("database", False, f"{type(exc).__name__}: {exc}".strip()[:300])
+    return Check("database", True, connection.vendor)
+
+
+def check_broker() -> Check:
+    from .celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+            transport = conn.transport_cls
+    except Exception as exc:  # kombu raises the transport's own errors
+        return Check("broker", False, f"{type(exc).__name__}: {exc}".strip()[:300])
+    return Check("broker", True, str(transport))
+
+
+def worker_status() -> dict:
+    """Informational: when a worker last ran the heartbeat task (it does not fail the check)."""
+    beat = Heartbeat.objects.filter(name="worker").first()
+    if beat is None:
+        return {"status": "never seen"}
+    age = (timezone.now() - beat.seen_at).total_seconds()
+    stale = age > 3 * settings.CXHUB_HEARTBEAT_SECONDS
+    return {"status": "stale" if stale else "ok", "last_seen_seconds_ago": round(age, 1)}

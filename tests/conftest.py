@@ -1,0 +1,82 @@
+"""The shared cast: an agency with two regions, an author, an approver, a lead and an outsider
+from a sibling region."""
+
+import pytest
+from django.db import connection
+
+from accounts.models import Role
+
+from .factories import SocialAccountFactory, UserFactory, grant, make_team
+
+
+def pytest_collection_modifyitems(config, items):
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" in engine:
+        return
+    reason = "needs PostgreSQL: runs in CI's PostgreSQL pass (DATABASE_URL=postgres://…)"
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture
+def is_postgres():
+    return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def org(db):
+    """HQ → North (→ North Centre), South (→ South Centre)."""
+    hq = make_team("HQ")
+    north = make_team("North", hq)
+    south = make_team("South", hq)
+    north_centre = make_team("North Centre", north)
+    south_centre = make_team("South Centre", south)
+    return {
+        "hq": hq,
+        "north": north,
+        "south": south,
+        "north_centre": north_centre,
+        "south_centre": south_centre,
+    }
+
+
+@pytest.fixture
+def author(org):
+    user = UserFactory(username="alice")
+    grant(user, org["north"], Role.DRAFTER)
+    return user
+
+
+@pytest.fixture
+def approver(org):
+    user = UserFactory(username="bob")
+    grant(user, org["north"], Role.APPROVER)
+    return user
+
+
+@pytest.fixture
+def lead(org):
+    user = UserFactory(username="lena")
+    grant(user, org["hq"], Role.LEAD)
+    return user
+
+
+@pytest.fixture
+def outsider(org):
+    """A drafter of the sibling region: must never see North's things."""
+    user = UserFactory(username="charlie")
+    grant(user, org["south"], Role.DRAFTER)
+    return user
+
+
+@pytest.fixture
+def north_account(org):
+    return SocialAccountFactory(team=org["north_centre"], handle="@north_centre")
+
+
+@pytest.fixture
+def south_account(org):
+    return SocialAccountFactory(team=org["south"], handle="@south")

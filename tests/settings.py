@@ -1,0 +1,20 @@
+"""Settings for the test suite: cxhub.settings with test defaults for what the environment
+does not say. DATABASE_URL and CELERY_BROKER_URL pass through, so CI runs the same suite on
+PostgreSQL + Redis and on the embedded defaults."""
+
+import os
+
+os.environ.setdefault("DEBUG", "0")
+os.environ.setdefault("SECRET_KEY", "test-secret-key-" + "x" * 60)
+# Two keys, so every test runs with rotation in place (newest first).
+os.environ.setdefault(
+    "CXHUB_TOKEN_KEYS",
+    "dGVzdC1rZXktbmV3ZXN0LTAwMDAwMDAwMDAwMDAwMDA=,dGVzdC1rZXktb2xkZXItMDAwMDAwMDAwMDAwMDAwMDA=",
+)
+os.environ.setdefault("CXHUB_HTTPS", "0")
+os.environ.setdefault("CXHUB_VAR_DIR", os.path.join(os.path.dirname(__file__), "..", "var", "test"))
+
+from cxhub.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
