@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench install clean
+.PHONY: run test lint bench install browser-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,8 +23,16 @@ install: $(STAMP)
 run: install
 	$(PY) -m cxhub.run
 
+## What the browser tests (tests/e2e) need besides Python: Debian's chromium (Playwright's own
+## browser download cannot be reached) and axe-core from npm, each only when missing or stale.
+browser-deps:
+	@test -x /usr/bin/chromium || { DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }
+	@if [ ! -d node_modules/axe-core ] || [ package-lock.json -nt node_modules/axe-core ]; then \
+		npm ci --no-audit --no-fund && touch node_modules/axe-core; fi
+
 ## Install what the tests need and run the whole suite.
-test: install
+test: install browser-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install

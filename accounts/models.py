@@ -82,6 +82,13 @@ class Channel(models.TextChoices):
     SANDBOX = "sandbox", "Sandbox"
 
 
+class HttpsURLField(models.URLField):
+    """A URL field whose form assumes https for an address typed without a scheme."""
+
+    def formfield(self, **kwargs):
+        return super().formfield(**{"assume_scheme": "https", **kwargs})
+
+
 class AccountStatus(models.TextChoices):
     # Tokens are valid; posts may be scheduled and published.
     CONNECTED = "connected", "Connected"
@@ -101,7 +108,7 @@ class SocialAccount(models.Model):
     handle = models.CharField(max_length=200)
     display_name = models.CharField(max_length=200, blank=True)
     external_id = models.CharField(max_length=200, blank=True)
-    base_url = models.URLField(max_length=500, blank=True)
+    base_url = HttpsURLField(max_length=500, blank=True)
     access_token_encrypted = models.TextField(blank=True, editable=False)
     refresh_token_encrypted = models.TextField(blank=True, editable=False)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -148,8 +155,6 @@ class SocialAccount(models.Model):
         return bool(self.access_token_encrypted)
 
 
-
-
 class SocialAccountUserObjectPermission(UserObjectPermissionBase):
     """Per-account grants to one person (direct foreign key: stays fast at scale)."""
 
@@ -169,3 +174,6 @@ class LoginFailure(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["address", "at"])]
+
+    def __str__(self) -> str:
+        return f"failed sign-in as {self.username} from {self.address or 'unknown'}"

@@ -24,6 +24,11 @@ def _roles(roles: str | Iterable[str] | None) -> tuple[str, ...]:
     return tuple(roles)
 
 
+def _active(user) -> bool:
+    """Signed in and not deactivated: anyone else holds no role anywhere."""
+    return bool(user.is_authenticated and user.is_active)
+
+
 def _holds_role_over(user: User, roles: tuple[str, ...], path_ref: str) -> Exists:
     """EXISTS a membership of `user` with one of `roles` on the team at `path_ref` or above it."""
     return Exists(
@@ -36,7 +41,7 @@ def _holds_role_over(user: User, roles: tuple[str, ...], path_ref: str) -> Exist
 def teams_for(*, user: User, roles: str | Iterable[str] | None = None) -> QuerySet[Team]:
     """The teams on which `user` holds one of `roles` (all roles when None), directly or from a
     team above. One query."""
-    if not user.is_authenticated or not user.is_active:
+    if not _active(user):
         return Team.objects.none()
     if user.is_superuser:
         return Team.objects.all()
@@ -56,7 +61,7 @@ def social_accounts_for(
 
     One query; `team` is joined in (select_related) so listing them costs no more.
     """
-    if not user.is_authenticated or not user.is_active:
+    if not _active(user):
         return SocialAccount.objects.none()
     accounts = SocialAccount.objects.select_related("team")
     if user.is_superuser:
@@ -83,11 +88,16 @@ def social_account_get(
 
 def memberships_of(*, user: User) -> QuerySet[Membership]:
     """The user's own memberships with their teams. One query."""
-    return Membership.objects.filter(user=user).select_related("team").order_by("team__path", "role")
+    if not _active(user):
+        return Membership.objects.none()
+    memberships = Membership.objects.filter(user=user).select_related("team")
+    return memberships.order_by("team__path", "role")
 
 
 def roles_of(*, user: User) -> set[str]:
     """Every role the user holds somewhere (for navigation). One query."""
+    if not _active(user):
+        return set()
     if user.is_superuser:
         return set(ALL_ROLES)
     return set(Membership.objects.filter(user=user).values_list("role", flat=True).distinct())
@@ -95,6 +105,8 @@ def roles_of(*, user: User) -> set[str]:
 
 def user_has_role(*, user: User, team: Team, role: str) -> bool:
     """Whether `user` holds `role` on `team` or a team above it. One query."""
+    if not _active(user):
+        return False
     if user.is_superuser:
         return True
     return Membership.objects.filter(

@@ -15,8 +15,10 @@ app.autodiscover_tasks()
 def setup_periodic_tasks(sender, **kwargs):
     from django.conf import settings
 
+    interval = float(settings.CXHUB_HEARTBEAT_SECONDS)
+    # Heartbeats that no worker took in time are worthless: let them expire, not pile up.
     sender.add_periodic_task(
-        float(settings.CXHUB_HEARTBEAT_SECONDS),
-        sender.signature("cxhub.tasks.heartbeat"),
+        interval,
+        sender.signature("cxhub.tasks.heartbeat", options={"expires": interval}),
         name="heartbeat",
     )

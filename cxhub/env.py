@@ -48,7 +48,9 @@ def env_bool(name: str, default: bool = False) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise ImproperlyConfiguredEnv(f"{name}={value!r} is not a boolean (use 1/0, true/false, yes/no)")
+    raise ImproperlyConfiguredEnv(
+        f"{name}={value!r} is not a boolean (use 1/0, true/false, yes/no)"
+    )
 
 
 def env_int(name: str, default: int, *, minimum: int | None = None) -> int:

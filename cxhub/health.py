@@ -30,7 +30,8 @@ def check_broker() -> Check:
     from .celery import app
 
     try:
-        with app.connection_for_write() as conn:
+        # A fresh connection to the configured URL each time: a pooled one could hide an outage.
+        with app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
             transport = conn.transport_cls
     except Exception as exc:  # kombu raises the transport's own errors

@@ -46,8 +46,8 @@ for _index, _key in enumerate(TOKEN_KEYS):
     except (ValueError, TypeError):
         raise ImproperlyConfiguredEnv(
             f"CXHUB_TOKEN_KEYS: key number {_index + 1} is not a valid Fernet key "
-            "(32 url-safe base64-encoded bytes; make one with "
-            "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)"
+            "(32 url-safe base64-encoded bytes; make one with `python -c "
+            "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)"
         ) from None
 if not DEBUG and _DEV_TOKEN_KEY in TOKEN_KEYS:
     raise ImproperlyConfiguredEnv("CXHUB_TOKEN_KEYS holds the development key; give a real one")
@@ -112,7 +112,7 @@ TEMPLATES = [
 _default_db_url = f"sqlite:///{VAR_DIR / 'cxhub.sqlite3'}"
 try:
     _db = dj_database_url.parse(
-        env_str("DATABASE_URL", _default_db_url),
+        env_str("DATABASE_URL", "") or _default_db_url,
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
         conn_health_checks=True,
     )
@@ -165,6 +165,7 @@ USE_TZ = True
 # Static files ---------------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("CXHUB_MEDIA_ROOT", str(VAR_DIR / "media")))
@@ -219,7 +220,7 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "cxhub API",
-    "DESCRIPTION": "Drafting, approval, publishing and audit for an organisation's social accounts.",
+    "DESCRIPTION": "Drafting, approval, publishing and audit of an organisation's social accounts.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -240,7 +241,7 @@ CACHES = {
 
 # Celery ---------------------------------------------------------------------------------------
 # The default broker is kombu's filesystem transport under var/broker: no server to install.
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "") or "filesystem://"
 BROKER_DIR = VAR_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for _sub in ("queue", "processed", "control"):

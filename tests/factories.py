@@ -12,18 +12,19 @@ class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = User
         django_get_or_create = ("username",)
+        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@agency.example")
-    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+    password = factory.django.Password(PASSWORD)
 
 
 def make_team(name: str, parent: Team | None = None) -> Team:
     """Teams are tree nodes: they are added through treebeard, not a factory."""
     slug = slugify(name)
     if parent is None:
-        return Team.add_root(name=name, slug=slug)
-    return parent.add_child(name=name, slug=slug)
+        return Team.objects.add_root(create_kwargs={"name": name, "slug": slug})
+    return Team.objects.add_child(parent, create_kwargs={"name": name, "slug": slug})
 
 
 def grant(user: User, team: Team, *roles: str) -> None:

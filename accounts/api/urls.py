@@ -1,1 +1,16 @@
-urlpatterns = []
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("auth/token/", views.TokenObtainApi.as_view(), name="api-token"),
+    path("me/", views.MeApi.as_view(), name="api-me"),
+    path("teams/", views.TeamListApi.as_view(), name="api-teams"),
+    path("teams/<int:team_id>/", views.TeamDetailApi.as_view(), name="api-team"),
+    path("social-accounts/", views.SocialAccountListApi.as_view(), name="api-social-accounts"),
+    path(
+        "social-accounts/<int:account_id>/",
+        views.SocialAccountDetailApi.as_view(),
+        name="api-social-account",
+    ),
+]

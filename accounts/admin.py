@@ -1,0 +1,331 @@
+"""Django admin for organisation set-up: the team tree, memberships, social accounts and users.
+
+Admin saves bypass the services, which is acceptable for set-up by the installation's operators,
+so every save, delete and move here records its own audit event inside the admin's transaction.
+Tokens are never shown: the admin only takes new ones, through write-only fields.
+"""
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db import transaction
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
+from guardian.admin import AdminUserObjectPermissionsForm, GuardedModelAdminMixin
+from treebeard.admin import TreeAdmin
+from treebeard.forms import movenodeform_factory
+
+from audit.services import record
+
+from . import services
+from .crypto import TokenCipherError
+from .models import Membership, SocialAccount, Team, User
+
+DRAFT_PERMISSION = "draft_socialaccount"
+
+
+class AuditedAdminMixin:
+    """Records `<audit_name>.changed_in_admin` / `.deleted_in_admin` for every admin write.
+
+    The events name the fields that changed, never their values (a token field included).
+    """
+
+    audit_name: str
+
+    def audit_team(self, obj) -> Team | None:
+        return None
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        record(
+            actor=request.user,
+            action=f"{self.audit_name}.changed_in_admin",
+            obj=obj,
+            team=self.audit_team(obj),
+            data={"fields": sorted(form.changed_data), "created": not change},
+        )
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            self._record_deleted(request, [obj])
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        # The "delete selected" action runs outside the admin's transaction: open one.
+        with transaction.atomic():
+            self._record_deleted(request, list(queryset))
+            super().delete_queryset(request, queryset)
+
+    def _record_deleted(self, request, objs) -> None:
+        # Recorded before the rows go (same transaction), while their team can still be named.
+        for obj in objs:
+            record(
+                actor=request.user,
+                action=f"{self.audit_name}.deleted_in_admin",
+                object_type=obj._meta.label_lower,
+                object_id=str(obj.pk),
+                team=self.audit_team(obj),
+                data={"name": str(obj)},
+            )
+
+
+# Teams -------------------------------------------------------------------------------------------
+@admin.register(Team)
+class TeamAdmin(AuditedAdminMixin, TreeAdmin):
+    audit_name = "team"
+    form = movenodeform_factory(Team)
+    list_display = ("name", "slug")
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+
+    def audit_team(self, obj):
+        return obj
+
+    def _record_deleted(self, request, objs) -> None:
+        # A team about to go cannot be the event's team; its parent can. Its subtree goes too.
+        for obj in objs:
+            record(
+                actor=request.user,
+                action="team.deleted_in_admin",
+                object_type="accounts.team",
+                object_id=str(obj.pk),
+                team=Team.objects.get_parent(obj),
+                data={
+                    "name": obj.name,
+                    "slug": obj.slug,
+                    "path": obj.path,
+                    "descendants": Team.objects.get_descendant_count(obj),
+                },
+            )
+
+    def move_node(self, request):
+        # Moving a team moves every role held above it: one transaction, one audit event.
+        with transaction.atomic():
+            response = super().move_node(request)
+            if response.status_code == 200:
+                team = Team.objects.get(pk=request.POST["node"])
+                record(
+                    actor=request.user,
+                    action="team.moved_in_admin",
+                    obj=team,
+                    team=team,
+                    data={
+                        "target": request.POST.get("target"),
+                        "relation": request.POST.get("relation"),
+                        "path": team.path,
+                    },
+                )
+        return response
+
+
+# Memberships -------------------------------------------------------------------------------------
+@admin.register(Membership)
+class MembershipAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    audit_name = "membership"
+    list_display = ("user", "team", "role", "created_at")
+    list_filter = ("role", ("team", admin.RelatedOnlyFieldListFilter))
+    list_select_related = ("user", "team")
+    search_fields = ("user__username", "user__display_name", "user__email", "team__name")
+    autocomplete_fields = ("user", "team")
+
+    def audit_team(self, obj):
+        return obj.team
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    fields = ("team", "role", "created_at")
+    readonly_fields = ("created_at",)
+    autocomplete_fields = ("team",)
+
+
+# Social accounts ---------------------------------------------------------------------------------
+class SocialAccountForm(forms.ModelForm):
+    """The encrypted columns are left out; new tokens come in through write-only fields."""
+
+    new_access_token = forms.CharField(
+        label="New access token",
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Leave empty to keep the stored token. Stored tokens are never shown.",
+    )
+    new_refresh_token = forms.CharField(
+        label="New refresh token",
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Leave empty to keep the stored token.",
+    )
+
+    class Meta:
+        model = SocialAccount
+        # An allow-list: the *_encrypted columns never reach a form.
+        fields = (
+            "team",
+            "channel",
+            "handle",
+            "display_name",
+            "external_id",
+            "base_url",
+            "status",
+            "expires_at",
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        access = cleaned.get("new_access_token")
+        refresh = cleaned.get("new_refresh_token")
+        if refresh and not access and not self.instance.has_tokens:
+            self.add_error("new_access_token", "Give an access token with the refresh token.")
+        elif access or refresh:
+            # The token not replaced is kept: it must still be readable to be re-encrypted.
+            try:
+                self._tokens = {
+                    "access_token": access or self.instance.access_token,
+                    "refresh_token": refresh or self.instance.refresh_token,
+                }
+            except TokenCipherError as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return cleaned
+
+    def save(self, commit=True):
+        tokens = getattr(self, "_tokens", None)
+        if tokens:
+            self.instance.set_tokens(**tokens)
+        return super().save(commit=commit)
+
+
+class DraftingGrantForm(AdminUserObjectPermissionsForm):
+    """Per-account grants: only drafting means anything, and it goes through the services so
+    each grant and revocation is audited like any other."""
+
+    actor: User | None = None
+
+    def get_obj_perms_field_choices(self):
+        return [c for c in super().get_obj_perms_field_choices() if c[0] == DRAFT_PERMISSION]
+
+    def get_obj_perms_field_initial(self):
+        return [p for p in super().get_obj_perms_field_initial() if p == DRAFT_PERMISSION]
+
+    def save_obj_perms(self) -> None:
+        wanted = DRAFT_PERMISSION in self.cleaned_data[self.get_obj_perms_field_name()]
+        held = DRAFT_PERMISSION in self.get_obj_perms_field_initial()
+        if wanted and not held:
+            services.social_account_grant_drafting(account=self.obj, user=self.user, by=self.actor)
+        elif held and not wanted:
+            services.social_account_revoke_drafting(account=self.obj, user=self.user, by=self.actor)
+
+
+@admin.register(SocialAccount)
+class SocialAccountAdmin(AuditedAdminMixin, GuardedModelAdminMixin, admin.ModelAdmin):
+    audit_name = "social_account"
+    form = SocialAccountForm
+    list_display = ("handle", "channel", "team", "status", "expires_at", "has_tokens")
+    list_filter = ("channel", "status")
+    list_select_related = ("team",)
+    search_fields = ("handle", "display_name", "external_id", "team__name")
+    autocomplete_fields = ("team",)
+    readonly_fields = ("created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("team", "channel", "handle", "display_name", "external_id")}),
+        ("Connection", {"fields": ("base_url", "status", "expires_at")}),
+        ("Tokens", {"fields": ("new_access_token", "new_refresh_token")}),
+        ("History", {"fields": ("created_at", "updated_at")}),
+    )
+
+    @admin.display(boolean=True, description="Tokens")
+    def has_tokens(self, obj):
+        return obj.has_tokens
+
+    def audit_team(self, obj):
+        return obj.team
+
+    def get_obj_perms_manage_user_form(self, request):
+        return type("DraftingGrantForm", (DraftingGrantForm,), {"actor": request.user})
+
+    def obj_perms_manage_group_view(self, request, object_pk, group_id):
+        # The selectors read per-person grants only: a group grant would look real and do nothing.
+        messages.error(request, "Grant drafting to a person: group grants are not used.")
+        return redirect(reverse("admin:accounts_socialaccount_permissions", args=[object_pk]))
+
+
+# Users -------------------------------------------------------------------------------------------
+@admin.register(User)
+class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
+    audit_name = "user"
+    inlines = (MembershipInline,)
+    list_display = ("username", "display_name", "email", "is_active", "is_staff", "is_superuser")
+    search_fields = ("username", "display_name", "first_name", "last_name", "email")
+    fieldsets = (
+        (None, {"fields": ("username", "password")}),
+        ("Personal info", {"fields": ("display_name", "first_name", "last_name", "email")}),
+        *DjangoUserAdmin.fieldsets[2:],
+    )
+    add_fieldsets = (
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": (
+                    "username",
+                    "display_name",
+                    "email",
+                    "usable_password",
+                    "password1",
+                    "password2",
+                ),
+            },
+        ),
+    )
+
+    @method_decorator(sensitive_post_parameters())
+    def user_change_password(self, request, id, form_url=""):
+        with transaction.atomic():
+            response = super().user_change_password(request, id, form_url)
+            # Success redirects to the user's page; a refused form re-renders or comes back here.
+            if (
+                request.method == "POST"
+                and response.status_code == 302
+                and response.url != request.get_full_path()
+            ):
+                user = self.get_object(request, unquote(id))
+                record(
+                    actor=request.user,
+                    action="user.password_changed_in_admin",
+                    obj=user,
+                    data={"usable": user.has_usable_password()},
+                )
+        return response
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Membership:
+            return super().save_formset(request, form, formset, change)
+        # Deleting clears the primary keys: note them first.
+        doomed = [(f.instance.pk, f.instance) for f in formset.deleted_forms if f.instance.pk]
+        super().save_formset(request, form, formset, change)
+        for membership in formset.new_objects:
+            self._record_membership(request, membership, membership.pk, "changed_in_admin", None)
+        for membership, fields in formset.changed_objects:
+            self._record_membership(request, membership, membership.pk, "changed_in_admin", fields)
+        for pk, membership in doomed:
+            self._record_membership(request, membership, pk, "deleted_in_admin", [])
+
+    def _record_membership(self, request, membership, pk, verb, fields) -> None:
+        """`fields` None: the membership was just created."""
+        record(
+            actor=request.user,
+            action=f"membership.{verb}",
+            object_type="accounts.membership",
+            object_id=str(pk),
+            team=membership.team,
+            data={
+                "fields": sorted(fields or []),
+                "created": fields is None,
+                "user": membership.user_id,
+                "username": membership.user.username,
+                "role": membership.role,
+            },
+        )

@@ -1,0 +1,22 @@
+"""Re-encrypt every stored OAuth token under the newest key of CXHUB_TOKEN_KEYS.
+
+Run it after putting a new key first in CXHUB_TOKEN_KEYS; only then may the old key be removed.
+"""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.crypto import TokenCipherError
+from accounts.services import social_account_rotate_tokens
+
+
+class Command(BaseCommand):
+    help = "Re-encrypt every stored OAuth token under the newest key of CXHUB_TOKEN_KEYS."
+
+    def handle(self, *args, **options) -> None:
+        try:
+            rotated = social_account_rotate_tokens()
+        except TokenCipherError as exc:
+            # The message names the setting and never holds a token; `from None` keeps the
+            # cryptography traceback (and its context) out of the output.
+            raise CommandError(str(exc)) from None
+        self.stdout.write(f"re-encrypted tokens of {rotated} accounts under the newest key")

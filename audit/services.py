@@ -1,0 +1,97 @@
+"""Writing the audit trail: `record` appends one event to the chain, inside the caller's
+transaction, so the event commits or rolls back with the change it records."""
+
+from django.contrib.auth.models import AnonymousUser
+from django.db import models, transaction
+from django.utils import timezone
+
+from .hashing import event_hash, normalise_data
+from .models import GENESIS_HASH, AuditChainHead, AuditEvent
+
+
+class AuditOutsideTransactionError(RuntimeError):
+    """`record` was called in autocommit mode: the event could outlive a change that rolls back
+    (or be lost when the change commits). Call it inside the service's transaction."""
+
+
+def _locked_chain_head() -> AuditChainHead:
+    """The chain head, locked until the caller's transaction ends: writers take seqs in turn.
+
+    The data migration creates the row; a flush between transactional tests removes it, so it is
+    re-created here with an INSERT that ignores a concurrent writer's identical insert.
+    """
+    head = AuditChainHead.objects.select_for_update().filter(pk=AuditChainHead.SINGLETON_ID).first()
+    if head is None:
+        AuditChainHead.objects.bulk_create(
+            [AuditChainHead(id=AuditChainHead.SINGLETON_ID, seq=0, hash=GENESIS_HASH)],
+            ignore_conflicts=True,
+        )
+        head = AuditChainHead.objects.select_for_update().get(pk=AuditChainHead.SINGLETON_ID)
+    return head
+
+
+def record(
+    *,
+    actor,
+    action: str,
+    obj: models.Model | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    team=None,
+    data: dict | None = None,
+) -> AuditEvent:
+    """Append an event to the audit chain and return it.
+
+    `actor` is the user who acted, or None (or an AnonymousUser) for the system. `obj` gives
+    `object_type` ("app_label.model") and `object_id` unless they are given explicitly.
+
+    The chain head stays locked until the caller's transaction ends, so every audited write
+    after this call waits for it: record near the end of the transaction.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise AuditOutsideTransactionError(
+            "audit.services.record() must run inside the transaction of the change it records "
+            "(wrap the service in @transaction.atomic)"
+        )
+    if not action:
+        raise ValueError("an audit event needs an action")
+    if obj is not None:
+        if obj.pk is None:
+            raise ValueError(f"cannot audit an unsaved {obj._meta.label}")
+        if object_type is None:
+            object_type = obj._meta.label_lower
+        if object_id is None:
+            object_id = str(obj.pk)
+    if actor is not None and (isinstance(actor, AnonymousUser) or not actor.is_authenticated):
+        actor = None
+    data = normalise_data(data)
+
+    head = _locked_chain_head()
+    # Stamped under the lock, so time runs forward along the chain.
+    event = AuditEvent(
+        seq=head.seq + 1,
+        at=timezone.now(),
+        actor=actor,
+        actor_name=actor.get_username() if actor is not None else "",
+        action=action,
+        object_type=object_type or "",
+        object_id="" if object_id is None else str(object_id),
+        team=team,
+        data=data,
+        prev_hash=head.hash,
+    )
+    event.hash = event_hash(
+        prev_hash=event.prev_hash,
+        seq=event.seq,
+        at=event.at,
+        actor_id=event.actor_id,
+        actor_name=event.actor_name,
+        action=event.action,
+        object_type=event.object_type,
+        object_id=event.object_id,
+        team_id=event.team_id,
+        data=event.data,
+    )
+    event.save()
+    AuditChainHead.objects.filter(pk=head.pk).update(seq=event.seq, hash=event.hash)
+    return event

@@ -1,0 +1,86 @@
+import pytest
+from django.db import DatabaseError, connection, transaction
+
+from audit.models import AuditEvent, AuditImmutableError
+from audit.verify import verify_chain
+
+
+def test_it_refuses_to_save_an_event_again(chain):
+    event = chain[2]
+    event.action = "post.deleted"
+
+    with pytest.raises(AuditImmutableError, match="append-only"):
+        event.save()
+
+    assert AuditEvent.objects.get(seq=3).action == "post.submitted"
+
+
+def test_it_refuses_to_save_a_loaded_event(chain):
+    event = AuditEvent.objects.get(seq=3)
+
+    with pytest.raises(AuditImmutableError):
+        event.save(update_fields=["action"])
+
+
+def test_it_refuses_to_delete_an_event(chain):
+    with pytest.raises(AuditImmutableError, match="append-only"):
+        chain[2].delete()
+
+    assert AuditEvent.objects.count() == 5
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda: AuditEvent.objects.filter(seq=3).update(action="post.deleted"),
+        lambda: AuditEvent.objects.update(action="post.deleted"),
+        lambda: AuditEvent.objects.bulk_update(list(AuditEvent.objects.all()), fields=["action"]),
+        lambda: AuditEvent.objects.filter(seq=3).delete(),
+        lambda: AuditEvent.objects.all().delete(),
+    ],
+    ids=["filter-update", "manager-update", "bulk-update", "filter-delete", "all-delete"],
+)
+def test_the_queryset_refuses_updates_and_deletes(chain, change):
+    with pytest.raises(AuditImmutableError, match="append-only"):
+        change()
+
+    assert verify_chain().count == 5
+
+
+def test_related_managers_refuse_deletes_too(chain, author):
+    with pytest.raises(AuditImmutableError):
+        author.audit_events.all().delete()
+
+    assert AuditEvent.objects.count() == 5
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE audit_auditevent SET action = 'post.deleted' WHERE seq = 3",
+        "DELETE FROM audit_auditevent WHERE seq = 3",
+        "DELETE FROM audit_auditevent",
+    ],
+    ids=["update", "delete-one", "delete-all"],
+)
+def test_postgresql_refuses_raw_updates_and_deletes(chain, sql):
+    # The savepoint keeps the test's transaction usable after the refusal.
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(sql)
+
+    assert verify_chain().count == 5
+
+
+@pytest.mark.postgres
+def test_postgresql_leaves_truncate_to_the_test_framework(chain):
+    # Transactional tests flush tables with TRUNCATE: the trigger must not stand in the way.
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # TRUNCATE wants no pending FK checks
+        cursor.execute("TRUNCATE audit_auditevent")
+        assert not AuditEvent.objects.exists()
+        transaction.set_rollback(True)

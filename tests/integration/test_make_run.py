@@ -1,0 +1,176 @@
+"""The README's first command, from a clean copy of the repository: `make run` creates its own
+virtual environment, migrates, loads the demo, starts web + worker + beat, answers /healthz, lets a
+printed demo login sign in, and Ctrl-C stops every process.
+
+In CI's PostgreSQL pass it runs on PostgreSQL + Redis (a database of its own); in the embedded
+pass on SQLite and the filesystem broker.
+"""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+# Variables the test suite itself sets; `make run` must not see them.
+_SUITE_ONLY = (
+    "DJANGO_SETTINGS_MODULE",
+    "DEBUG",
+    "SECRET_KEY",
+    "CXHUB_TOKEN_KEYS",
+    "CXHUB_HTTPS",
+    "CXHUB_VAR_DIR",
+    "VIRTUAL_ENV",
+    "PYTEST_CURRENT_TEST",
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _clean_copy(target: Path) -> None:
+    """The files a clone would have: tracked ones plus new ones git does not ignore."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    ).stdout.split(b"\0")
+    for name in filter(None, listed):
+        source = REPO / name.decode()
+        if not source.is_file():
+            continue  # deleted in the work tree
+        destination = target / name.decode()
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination.write_bytes(source.read_bytes())
+        destination.chmod(source.stat().st_mode)
+
+
+@pytest.fixture
+def server_env():
+    env = {k: v for k, v in os.environ.items() if k not in _SUITE_ONLY}
+    env["PATH"] = os.pathsep.join(
+        part for part in env.get("PATH", "").split(os.pathsep) if ".venv" not in part
+    )
+    env["CXHUB_HEARTBEAT_SECONDS"] = "2"
+    database_url = os.environ.get("DATABASE_URL", "")
+    if not database_url.startswith("postgres"):
+        env.pop("DATABASE_URL", None)
+        env.pop("CELERY_BROKER_URL", None)
+        env.pop("CACHE_URL", None)
+        yield env
+        return
+    import psycopg
+
+    name = f"cxhub_makerun_{uuid.uuid4().hex[:8]}"
+    admin_url = database_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    env["DATABASE_URL"] = database_url.rsplit("/", 1)[0] + "/" + name
+    try:
+        yield env
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _wait_until(predicate, timeout: float, process: subprocess.Popen, log: Path):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"make run exited early ({process.returncode}):\n{log.read_text()[-4000:]}")
+        value = predicate()
+        if value:
+            return value
+        time.sleep(1)
+    pytest.fail(f"timed out after {timeout}s; make run printed:\n{log.read_text()[-4000:]}")
+
+
+def _healthz(base: str):
+    try:
+        response = requests.get(f"{base}/healthz", timeout=5)
+    except requests.RequestException:
+        return None
+    return response if response.status_code == 200 else None
+
+
+def test_make_run_serves_the_demo_and_ctrl_c_stops_everything(tmp_path, server_env):
+    checkout = tmp_path / "cxhub"
+    _clean_copy(checkout)
+    port = _free_port()
+    server_env["PORT"] = str(port)
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "make-run.log"
+
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            ["make", "run"],
+            cwd=checkout,
+            env=server_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    try:
+        # 1. It comes up (creating its own venv first) and says it is healthy.
+        _wait_until(lambda: _healthz(base), 600, process, log)
+        printed = log.read_text()
+        assert f"http://127.0.0.1:{port}/" in printed
+        password = re.search(r"password: (\S+)", printed).group(1)
+        assert re.search(r"^\s*drafter\.north\s+drafter\s", printed, re.MULTILINE), printed
+
+        # 2. A printed demo login signs in.
+        session = requests.Session()
+        session.get(f"{base}/login/", timeout=10)
+        response = session.post(
+            f"{base}/login/",
+            data={
+                "username": "drafter.north",
+                "password": password,
+                "csrfmiddlewaretoken": session.cookies["csrftoken"],
+            },
+            headers={"Referer": f"{base}/login/"},
+            timeout=10,
+        )
+        assert response.status_code == 200
+        assert response.url == f"{base}/"
+        assert "Signed in as <strong>drafter.north</strong>" in response.text
+
+        # 3. Beat schedules and the worker runs: the heartbeat reaches the database.
+        def worker_seen():
+            health = _healthz(base)
+            return health is not None and health.json()["worker"]["status"] == "ok"
+
+        _wait_until(worker_seen, 120, process, log)
+    finally:
+        # 4. Ctrl-C: SIGINT to the whole foreground group, as a terminal does.
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            pytest.fail(f"make run did not stop on Ctrl-C:\n{log.read_text()[-4000:]}")
+
+    assert "cxhub: stopped." in log.read_text()
+    # Nothing is left behind: no process in the group, nothing on the port.
+    time.sleep(1)
+    leftovers = subprocess.run(
+        ["pgrep", "-f", str(checkout)], capture_output=True, text=True
+    ).stdout.split()
+    assert leftovers == [], f"processes left running: {leftovers}"
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0, "the web server still listens"
