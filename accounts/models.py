@@ -27,6 +27,8 @@ class Team(MP_Node):
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100, unique=True)
+    # A post approved after its time goes out at once only within this many minutes of it.
+    late_approval_grace_minutes = models.PositiveIntegerField(default=15)
 
     node_order_by = ["name"]
 
@@ -177,3 +179,35 @@ class LoginFailure(models.Model):
 
     def __str__(self) -> str:
         return f"failed sign-in as {self.username} from {self.address or 'unknown'}"
+
+
+class Notification(models.Model):
+    """A message to one person: shown in the app, and e-mailed by a task (the outbox row comes
+    first, so a failed send can be seen and retried)."""
+
+    class EmailStatus(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        NONE = "none", "Not e-mailed"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=50)
+    title = models.CharField(max_length=300)
+    body = models.TextField(blank=True)
+    url = models.CharField(max_length=500, blank=True)
+    post_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    email_status = models.CharField(
+        max_length=10, choices=EmailStatus.choices, default=EmailStatus.PENDING
+    )
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    email_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "read_at"])]
+
+    def __str__(self) -> str:
+        return f"to {self.user_id}: {self.title}"

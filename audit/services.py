@@ -95,3 +95,16 @@ def record(
     event.save()
     AuditChainHead.objects.filter(pk=head.pk).update(seq=event.seq, hash=event.hash)
     return event
+
+
+def audit_exported(*, by, fmt: str, filters: dict[str, str], team=None) -> AuditEvent:
+    """Record that `by` exported the events matching `filters` as `fmt`, committed in a
+    transaction of its own before the first row goes out: an export that fails half-way was
+    still taken."""
+    with transaction.atomic(durable=True):
+        return record(
+            actor=by,
+            action="audit.exported",
+            team=team,
+            data={"format": fmt, "filters": filters},
+        )

@@ -22,3 +22,22 @@ def setup_periodic_tasks(sender, **kwargs):
         sender.signature("cxhub.tasks.heartbeat", options={"expires": interval}),
         name="heartbeat",
     )
+    # Dispatch (publishing/dispatch.py). A run that no worker took before the next one is due
+    # is redundant: both read the same due rows.
+    dispatch_every = float(settings.CXHUB_DISPATCH_SECONDS)
+    sender.add_periodic_task(
+        dispatch_every,
+        sender.signature("publishing.tasks.dispatch_due", options={"expires": dispatch_every}),
+        name="dispatch due targets",
+    )
+    sweep_every = float(settings.CXHUB_SWEEP_SECONDS)
+    sender.add_periodic_task(
+        sweep_every,
+        sender.signature("publishing.tasks.sweep_stuck", options={"expires": sweep_every}),
+        name="sweep targets whose worker or message was lost",
+    )
+    sender.add_periodic_task(
+        float(settings.CXHUB_ESCALATION_SECONDS),
+        sender.signature("approvals.tasks.escalate_overdue", options={"expires": 300}),
+        name="escalate overdue approval steps",
+    )

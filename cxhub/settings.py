@@ -270,6 +270,68 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Intervals of the periodic tasks declared in cxhub/celery.py.
 CXHUB_HEARTBEAT_SECONDS = env_int("CXHUB_HEARTBEAT_SECONDS", 10, minimum=1)
+CXHUB_ESCALATION_SECONDS = env_int("CXHUB_ESCALATION_SECONDS", 300, minimum=5)
+
+# Dispatch (publishing/dispatch.py) ----------------------------------------------------------
+# At-least-once delivery, done safely. A task is acknowledged after it ran (acks_late), so a
+# broker may hand it out twice; publish_target claims its row first, and a second copy finds it
+# no longer queued and does nothing. reject_on_worker_lost stays off (a task that kills its
+# worker would loop); work lost with a worker, or with a broker that restarted empty, is found
+# by the sweeper: `sending` past CXHUB_SENDING_STUCK_SECONDS goes back to be reconciled, `queued`
+# past CXHUB_QUEUED_STUCK_SECONDS goes back to waiting. Retries are rows due again
+# (next_attempt_at), never ETA/countdown tasks, so nothing waits in the broker for long: the only
+# countdown is a database-error retry of a few seconds, far below the visibility timeout.
+# Redis must run with `maxmemory-policy noeviction`: an evicted message is a lost publish (the
+# sweeper would find it, late). The visibility timeout (above) must exceed the longest task, so
+# Redis never re-delivers a task that is still running: checked below against the hard limit.
+CXHUB_DISPATCH_SECONDS = env_int("CXHUB_DISPATCH_SECONDS", 5, minimum=1)
+CXHUB_SWEEP_SECONDS = env_int("CXHUB_SWEEP_SECONDS", 30, minimum=1)
+# Targets claimed per transaction, and transactions per dispatcher run.
+CXHUB_DISPATCH_BATCH_SIZE = env_int("CXHUB_DISPATCH_BATCH_SIZE", 200, minimum=1)
+CXHUB_DISPATCH_MAX_BATCHES = env_int("CXHUB_DISPATCH_MAX_BATCHES", 25, minimum=1)
+# Tries at the network per target; then it fails and its author and leads are alerted.
+CXHUB_PUBLISH_MAX_ATTEMPTS = env_int("CXHUB_PUBLISH_MAX_ATTEMPTS", 8, minimum=1)
+# Retry n waits min(cap, base × 2^(n-1)) seconds, jittered down to half of that, or longer when
+# the network's Retry-After says so.
+CXHUB_PUBLISH_BACKOFF_BASE_SECONDS = env_int("CXHUB_PUBLISH_BACKOFF_BASE_SECONDS", 30, minimum=1)
+CXHUB_PUBLISH_BACKOFF_CAP_SECONDS = env_int("CXHUB_PUBLISH_BACKOFF_CAP_SECONDS", 3600, minimum=1)
+# Connect and read timeout of each webhook call; below the soft time limit, so a send times out
+# (an unknown outcome, reconciled) before the task is stopped.
+CXHUB_WEBHOOK_TIMEOUT_SECONDS = env_int("CXHUB_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+# A target `sending` for longer than this lost its worker: beyond the hard time limit, so a
+# live send is never taken for a dead one.
+CXHUB_SENDING_STUCK_SECONDS = env_int(
+    "CXHUB_SENDING_STUCK_SECONDS", CELERY_TASK_TIME_LIMIT + 60, minimum=2
+)
+# A target `queued` for longer than this lost its message (broker restarted empty, enqueue
+# failed): long enough for a normal backlog to drain.
+CXHUB_QUEUED_STUCK_SECONDS = env_int("CXHUB_QUEUED_STUCK_SECONDS", 600, minimum=1)
+# Webhooks never reach private, loopback or link-local addresses (an account's URL must not
+# probe the internal network), except the networks listed here, e.g. "127.0.0.1/32" in tests.
+CXHUB_WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_list("CXHUB_WEBHOOK_ALLOW_PRIVATE_NETWORKS", [])
+if CXHUB_WEBHOOK_TIMEOUT_SECONDS >= CELERY_TASK_SOFT_TIME_LIMIT:
+    raise ImproperlyConfiguredEnv(
+        "CXHUB_WEBHOOK_TIMEOUT_SECONDS must be below CXHUB_TASK_SOFT_TIME_LIMIT"
+    )
+if CXHUB_SENDING_STUCK_SECONDS <= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfiguredEnv(
+        "CXHUB_SENDING_STUCK_SECONDS must exceed CXHUB_TASK_TIME_LIMIT (a send still running "
+        "would be taken for a lost one)"
+    )
+if CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 10**9) <= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfiguredEnv(
+        "CXHUB_BROKER_VISIBILITY_TIMEOUT must exceed CXHUB_TASK_TIME_LIMIT (Redis would hand a "
+        "running task to a second worker)"
+    )
+
+# Publishing rules of the organisation (preflight).
+CXHUB_REQUIRE_ALT_TEXT = env_bool("CXHUB_REQUIRE_ALT_TEXT", True)
+CXHUB_READING_GRADE_MAX = env_int("CXHUB_READING_GRADE_MAX", 9, minimum=1)
+# Uploads: refused above these before any decoding.
+CXHUB_UPLOAD_MAX_BYTES = env_int("CXHUB_UPLOAD_MAX_BYTES", 25_000_000, minimum=1)
+CXHUB_UPLOAD_MAX_PIXELS = env_int("CXHUB_UPLOAD_MAX_PIXELS", 80_000_000, minimum=1)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 # Email: the console unless an SMTP URL-like setting is given.
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

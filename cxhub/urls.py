@@ -10,6 +10,10 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("accounts.api.urls")),
+    path("api/v1/", include("publishing.api.urls")),
+    path("api/v1/", include("approvals.api.urls")),
+    path("api/v1/", include("audit.api.urls")),
     path("", include("audit.urls")),
+    path("", include("publishing.urls")),
     path("", include("accounts.urls")),
 ]

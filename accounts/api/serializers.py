@@ -66,3 +66,18 @@ class SocialAccountOutput(serializers.ModelSerializer):
 
     def get_connected(self, account: SocialAccount) -> bool:
         return account.status == SocialAccount.Status.CONNECTED
+
+
+class NotificationOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    title = serializers.CharField()
+    body = serializers.CharField()
+    url = serializers.CharField()
+    post = serializers.IntegerField(source="post_id", allow_null=True)
+    created_at = serializers.DateTimeField()
+    read_at = serializers.DateTimeField(allow_null=True)
+
+
+class NotificationsReadInput(serializers.Serializer):
+    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)

@@ -5,6 +5,10 @@ from . import views
 urlpatterns = [
     path("auth/token/", views.TokenObtainApi.as_view(), name="api-token"),
     path("me/", views.MeApi.as_view(), name="api-me"),
+    path("notifications/", views.NotificationListApi.as_view(), name="api-notifications"),
+    path(
+        "notifications/read/", views.NotificationsReadApi.as_view(), name="api-notifications-read"
+    ),
     path("teams/", views.TeamListApi.as_view(), name="api-teams"),
     path("teams/<int:team_id>/", views.TeamDetailApi.as_view(), name="api-team"),
     path("social-accounts/", views.SocialAccountListApi.as_view(), name="api-social-accounts"),

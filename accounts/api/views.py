@@ -19,9 +19,12 @@ from cxhub.api import CursorPagination
 from cxhub.errors import ApplicationError
 
 from .. import selectors, services
-from ..models import Role, Team
+from ..models import Notification, Role, Team
+from ..notifications import notifications_mark_read
 from .serializers import (
     MeOutput,
+    NotificationOutput,
+    NotificationsReadInput,
     SocialAccountOutput,
     TeamOutput,
     TokenInput,
@@ -158,3 +161,33 @@ class SocialAccountDetailApi(APIView):
         if account is None:
             raise Http404
         return Response(SocialAccountOutput(account).data)
+
+
+class NotificationListApi(ListAPIView):
+    """My notifications, newest first (`?unread=1` for unread only); `unread_count` in a header."""
+
+    serializer_class = NotificationOutput
+
+    def get_queryset(self):
+        notifications = Notification.objects.filter(user=self.request.user)
+        if self.request.query_params.get("unread") in ("1", "true"):
+            notifications = notifications.filter(read_at__isnull=True)
+        return notifications
+
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        response["X-Unread-Count"] = str(
+            Notification.objects.filter(user=request.user, read_at__isnull=True).count()
+        )
+        return response
+
+
+class NotificationsReadApi(APIView):
+    """Mark some (`ids`) or all of my notifications read."""
+
+    @extend_schema(request=NotificationsReadInput, responses={200: None})
+    def post(self, request):
+        data = NotificationsReadInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        marked = notifications_mark_read(user=request.user, ids=data.validated_data.get("ids"))
+        return Response({"marked": marked})

@@ -196,6 +196,7 @@ def test_adding_a_team_in_the_admin_puts_it_in_the_tree_and_audits_it(admin_clie
         {
             "name": "North Coast",
             "slug": "north-coast",
+            "late_approval_grace_minutes": 15,
             "treebeard_position": "sorted-child",
             "treebeard_ref_node": org["north"].pk,
         },

@@ -1,4 +1,5 @@
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -206,3 +207,24 @@ def test_the_command_exits_non_zero_naming_the_first_broken_link(author):
     assert done.returncode == 1
     assert done.stdout == ""
     assert "audit chain BROKEN at seq 4: chain head says seq 4" in done.stderr
+
+
+def test_the_command_prints_json_when_asked(chain):
+    report = json.loads(verify_command("--json"))
+
+    assert report["ok"] is True
+    assert report["count"] == 5
+    assert report["broken_seq"] is None
+    assert report["events_per_second"] > 0
+
+
+def test_the_json_report_names_the_broken_link_and_still_fails(chain, dba_sql):
+    dba_sql("DELETE FROM audit_auditevent WHERE seq = 3")
+    out = StringIO()
+
+    with pytest.raises(CommandError, match="BROKEN at seq 3"):
+        call_command("audit_verify", "--json", stdout=out)
+
+    report = json.loads(out.getvalue())
+    assert (report["ok"], report["broken_seq"], report["count"]) == (False, 3, 2)
+    assert report["reason"].startswith("gap: seq 3 missing")

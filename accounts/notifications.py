@@ -1,0 +1,83 @@
+"""Telling people what needs them: an in-app notification per person, e-mailed by a task.
+
+`notify` writes the rows inside the caller's transaction and queues the e-mails on commit, so a
+rolled-back change tells no one, and a failed e-mail stays visible on its row for a retry.
+"""
+
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from .models import Notification, User
+
+
+def notify(
+    *,
+    users: Iterable[User],
+    kind: str,
+    title: str,
+    body: str = "",
+    url: str = "",
+    post_id: int | None = None,
+) -> list[Notification]:
+    seen: set[int] = set()
+    rows = []
+    for user in users:
+        if user is None or user.pk in seen or not user.is_active:
+            continue
+        seen.add(user.pk)
+        rows.append(
+            Notification(
+                user=user,
+                kind=kind,
+                title=title[:300],
+                body=body,
+                url=url,
+                post_id=post_id,
+                email_status=(
+                    Notification.EmailStatus.PENDING
+                    if user.email
+                    else Notification.EmailStatus.NONE
+                ),
+            )
+        )
+    created = Notification.objects.bulk_create(rows)
+    pending = [n.pk for n in created if n.email_status == Notification.EmailStatus.PENDING]
+    if pending:
+        from .tasks import send_notification_emails
+
+        transaction.on_commit(lambda: send_notification_emails.delay(pending))
+    return created
+
+
+def notification_send_email(*, notification_id: int) -> bool:
+    """Send one pending notification's e-mail; idempotent (a sent one is not sent again)."""
+    claimed = Notification.objects.filter(
+        pk=notification_id, email_status=Notification.EmailStatus.PENDING
+    ).update(email_status=Notification.EmailStatus.SENT, emailed_at=timezone.now())
+    if not claimed:
+        return False
+    notification = Notification.objects.select_related("user").get(pk=notification_id)
+    try:
+        send_mail(
+            subject=f"[cxhub] {notification.title}",
+            message=f"{notification.body}\n\n{notification.url}".strip(),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[notification.user.email],
+        )
+    except Exception as exc:  # any mail backend error: keep it visible for a retry
+        Notification.objects.filter(pk=notification_id).update(
+            email_status=Notification.EmailStatus.FAILED, email_error=str(exc)[:2000]
+        )
+        return False
+    return True
+
+
+def notifications_mark_read(*, user: User, ids: Iterable[int] | None = None) -> int:
+    unread = Notification.objects.filter(user=user, read_at__isnull=True)
+    if ids is not None:
+        unread = unread.filter(pk__in=list(ids))
+    return unread.update(read_at=timezone.now())

@@ -1,0 +1,11 @@
+"""Thin tasks of the accounts app."""
+
+from celery import shared_task
+
+from .notifications import notification_send_email
+
+
+@shared_task(name="accounts.tasks.send_notification_emails", acks_late=True)
+def send_notification_emails(notification_ids: list[int]) -> None:
+    for notification_id in notification_ids:
+        notification_send_email(notification_id=notification_id)

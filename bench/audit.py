@@ -1,0 +1,446 @@
+"""Benchmarks of the audit trail on PostgreSQL (issue 7, item 6).
+
+(a) The cost of recording: a service-like call (a transaction that locks a row, changes it and
+    saves it) with its audit event, against the same call without it, under concurrent writers,
+    each thread on its own connection. Writers of events take turns on the chain head, so this
+    is the figure that tells how much the chain costs a busy installation.
+(b) Export throughput: rows per second of the CSV export for a long trail (1,000,000 events by
+    default), through the generator the API view streams, with its peak memory (tracemalloc's
+    peak, and the growth of the process's resident set).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/audit.py [--events N]
+
+The server in DATABASE_URL is used only for a scratch database, cxhub_bench_audit, created at the
+start and dropped at the end; the database the URL names is only connected to, to do that.
+"""
+
+import argparse
+import contextlib
+import gc
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+import tracemalloc
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRATCH_DB = "cxhub_bench_audit"
+
+
+class _Refused(Exception):
+    """Why the bench will not run here; printed, exit status 2."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    try:
+        admin = _admin_conninfo(os.environ.get("DATABASE_URL", ""))
+        _recreate_scratch(admin)
+    except _Refused as refused:
+        print(f"bench/audit.py: {refused}", file=sys.stderr)
+        return 2
+    try:
+        _setup_django(
+            urlunsplit(urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{SCRATCH_DB}"))
+        )
+        from django.db import connections
+
+        try:
+            began = time.perf_counter()
+            print(f"PostgreSQL scratch database {SCRATCH_DB}; {os.cpu_count()} CPU(s)")
+            people = _organisation(writers=args.writers)
+            _bench_recording(people, writers=args.writers, calls=args.calls, rounds=args.rounds)
+            _bench_export(people, args=args)
+            print(f"bench took {time.perf_counter() - began:.0f} s")
+        finally:
+            connections.close_all()
+    finally:
+        _drop_scratch(admin)
+    return 0
+
+
+def _arguments(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--writers", type=int, default=8, help="concurrent writer threads (8)")
+    parser.add_argument("--calls", type=int, default=250, help="calls per writer and round (250)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of each mode (3)")
+    parser.add_argument(
+        "--events", type=int, default=1_000_000, help="events to export (1,000,000)"
+    )
+    parser.add_argument("--batch-size", type=int, default=None, help="export batch (the view's)")
+    parser.add_argument("--jsonl", action="store_true", help="time the JSON Lines export too")
+    parser.add_argument(
+        "--trace-rows",
+        type=int,
+        default=200_000,
+        help="rows of the export traced by tracemalloc, which slows it several times over "
+        "(200,000; 0 for the whole export)",
+    )
+    args = parser.parse_args(argv)
+    if min(args.writers, args.calls, args.rounds, args.events) < 1:
+        parser.error("--writers, --calls, --rounds and --events must be at least 1")
+    if (args.batch_size is not None and args.batch_size < 1) or args.trace_rows < 0:
+        parser.error("--batch-size must be at least 1, --trace-rows at least 0")
+    return args
+
+
+# Scratch database ------------------------------------------------------------------------------
+
+
+def _admin_conninfo(url: str) -> str:
+    """A libpq conninfo for the database the URL names (only connected to, to create and drop
+    the scratch database), or _Refused saying why not."""
+    needs = (
+        "it needs PostgreSQL (the cost of recording is writers waiting on each other, which "
+        "SQLite cannot show): set DATABASE_URL=postgres://user@host:5432/dbname. It creates and "
+        f"drops its own database, {SCRATCH_DB}, on that server and touches no other."
+    )
+    if not url:
+        raise _Refused(f"DATABASE_URL is not set; {needs}")
+    import dj_database_url
+    from psycopg.conninfo import make_conninfo
+
+    try:
+        db = dj_database_url.parse(url)
+    except Exception:
+        raise _Refused(f"DATABASE_URL {_redacted(url)!r} is not a database URL; {needs}") from None
+    if "postgresql" not in db["ENGINE"] and "postgis" not in db["ENGINE"]:
+        raise _Refused(f"DATABASE_URL {_redacted(url)!r} is not PostgreSQL; {needs}")
+    if db["NAME"] == SCRATCH_DB:
+        raise _Refused(
+            f"DATABASE_URL names {SCRATCH_DB}, the scratch database itself: name another"
+        )
+    parts = {
+        "dbname": db["NAME"] or "postgres",
+        "user": db["USER"],
+        "password": db["PASSWORD"],
+        "host": db["HOST"],
+        "port": db["PORT"],
+    }
+    return make_conninfo(**{key: str(value) for key, value in parts.items() if value})
+
+
+def _redacted(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@"))
+    return urlunsplit(parts)
+
+
+def _admin_execute(admin: str, *statements: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin, autocommit=True) as connection:
+        for statement in statements:
+            connection.execute(statement)
+
+
+def _recreate_scratch(admin: str) -> None:
+    import psycopg
+
+    try:
+        # A run that was killed may have left it behind; it is ours by name.
+        _admin_execute(
+            admin,
+            f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)",
+            f"CREATE DATABASE {SCRATCH_DB}",
+        )
+    except psycopg.Error as error:
+        raise _Refused(f"cannot create {SCRATCH_DB} on that server: {error}".strip()) from None
+
+
+def _drop_scratch(admin: str) -> None:
+    _admin_execute(admin, f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)")
+
+
+def _setup_django(scratch_url: str) -> None:
+    os.environ["DATABASE_URL"] = scratch_url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+    os.environ["DEBUG"] = "0"  # DEBUG would keep every query in memory
+    sys.path.insert(0, str(ROOT))
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    # Every app: the models used here (teams, users) carry other apps' columns too.
+    call_command("migrate", verbosity=0)
+
+
+# The cast ----------------------------------------------------------------------------------------
+
+
+def _organisation(*, writers: int) -> dict:
+    """HQ with one region per writer (each writer changes its own row, so only the audit chain
+    is shared), a person per writer, and a lead of HQ who exports."""
+    from accounts.models import Membership, Role, Team, User
+
+    hq = Team.objects.add_root(create_kwargs={"name": "HQ", "slug": "hq"})
+    regions = [
+        Team.objects.add_child(hq, create_kwargs={"name": f"Region {n}", "slug": f"region-{n}"})
+        for n in range(writers)
+    ]
+    people = [User.objects.create(username=f"writer{n}") for n in range(writers)]
+    lead = User.objects.create(username="lead")
+    Membership.objects.create(user=lead, team=hq, role=Role.LEAD)
+    return {"hq": hq, "regions": regions, "people": people, "lead": lead}
+
+
+# (a) The cost of recording -----------------------------------------------------------------------
+
+
+def _service_call(*, team_id: int, by, n: int, audited: bool) -> None:
+    """What a service does (STYLE §4): lock the row, change it, save it, record the event."""
+    from django.db import transaction
+
+    from accounts.models import Team
+    from audit.services import record
+
+    with transaction.atomic():
+        team = Team.objects.select_for_update().get(pk=team_id)
+        old_name, team.name = team.name, f"Region {team_id} rev {n}"
+        team.save(update_fields=["name"])
+        if audited:
+            record(
+                actor=by,
+                action="team.renamed",
+                obj=team,
+                team=team,
+                data={"from": old_name, "to": team.name},
+            )
+
+
+def _run_writers(people: dict, *, calls: int, audited: bool) -> float:
+    """Seconds for every writer to make `calls` calls, all starting together."""
+    from django.db import connection
+
+    writers = len(people["people"])
+    start = threading.Barrier(writers + 1)
+    errors: list[BaseException] = []
+
+    def writer(index: int) -> None:
+        team_id, by = people["regions"][index].pk, people["people"][index]
+        try:
+            connection.ensure_connection()  # connect before the clock starts
+            start.wait()
+            for n in range(calls):
+                _service_call(team_id=team_id, by=by, n=n, audited=audited)
+        except BaseException as error:  # reported below
+            errors.append(error)
+            start.abort()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=writer, args=(index,)) for index in range(writers)]
+    for thread in threads:
+        thread.start()
+    with contextlib.suppress(threading.BrokenBarrierError):  # a writer's error is raised below
+        start.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - began
+    if errors:
+        raise errors[0]
+    return seconds
+
+
+def _bench_recording(people: dict, *, writers: int, calls: int, rounds: int) -> None:
+    """Rounds alternate without and with the event, so a neighbour's load on a shared machine
+    weighs on both; the medians are compared."""
+    from audit.verify import verify_chain
+
+    warm_up = max(1, calls // 10)
+    _run_writers(people, calls=warm_up, audited=False)
+    _run_writers(people, calls=warm_up, audited=True)
+    total = writers * calls
+    without, with_audit = [], []
+    for _ in range(rounds):
+        without.append(total / _run_writers(people, calls=calls, audited=False))
+        with_audit.append(total / _run_writers(people, calls=calls, audited=True))
+    rate_without, rate_with = statistics.median(without), statistics.median(with_audit)
+    ratios = sorted(plain / audited for plain, audited in zip(without, with_audit, strict=True))
+    print(
+        f"(a) cost of recording: {writers} writer threads x {calls} calls, own connections, "
+        f"median of {rounds} rounds"
+    )
+    print(f"    without audit event: {rate_without:.0f} calls/s")
+    print(f"    with audit event:    {rate_with:.0f} calls/s")
+    print(
+        f"    ratio with/without (time per call): {rate_without / rate_with:.2f} "
+        f"(rounds: {', '.join(f'{ratio:.2f}' for ratio in ratios)})"
+    )
+    result = verify_chain()
+    print(f"    chain after the run: {'OK' if result.ok else 'BROKEN'}, {result.count} events")
+
+
+# (b) Export throughput ---------------------------------------------------------------------------
+
+_ACTIONS = ("post.created", "post.submitted", "approval.decided", "post.published", "team.renamed")
+_COPY_COLUMNS = (
+    "seq",
+    "at",
+    "actor_id",
+    "actor_name",
+    "action",
+    "object_type",
+    "object_id",
+    "team_id",
+    "data",
+    "prev_hash",
+    "hash",
+)
+
+
+def _chain_rows(*, count: int, after_seq: int, after_hash: str, people: dict):
+    """`count` events continuing the chain, hashed with the function `record` uses: one in a
+    thousand carries text a spreadsheet would run, so neutralising is part of the cost."""
+    from audit.hashing import event_hash
+
+    teams = [team.pk for team in [people["hq"], *people["regions"]]]
+    actors = [(person.pk, person.username) for person in people["people"]]
+    started = datetime(2025, 1, 1, tzinfo=UTC)
+    prev_hash = after_hash
+    for n in range(count):
+        seq = after_seq + 1 + n
+        actor_id, actor_name = actors[n % len(actors)]
+        body = '=HYPERLINK("http://x")' if n % 1000 == 0 else f"Update number {n} for residents"
+        row = {
+            "seq": seq,
+            "at": started + timedelta(milliseconds=250 * n),
+            "actor_id": actor_id,
+            "actor_name": actor_name,
+            "action": _ACTIONS[n % len(_ACTIONS)],
+            "object_type": "publishing.post",
+            "object_id": str(n // 5),
+            "team_id": teams[n % len(teams)],
+            "data": {"body": body, "version": n % 7 + 1},
+        }
+        row["prev_hash"] = prev_hash
+        row["hash"] = prev_hash = event_hash(prev_hash=prev_hash, **_hashed(row))
+        yield row
+
+
+def _hashed(row: dict) -> dict:
+    return {key: row[key] for key in _COPY_COLUMNS if key not in ("prev_hash", "hash")}
+
+
+def _insert_events(people: dict, *, count: int) -> None:
+    """COPY the events in: the chain is built here with the hashing function, as `record` would
+    have, but without a transaction per event."""
+    from django.db import connection, transaction
+
+    from audit.models import AuditChainHead
+
+    head = AuditChainHead.objects.get(pk=AuditChainHead.SINGLETON_ID)
+    began = time.perf_counter()
+    last = None
+    with transaction.atomic(), connection.cursor() as cursor:
+        sql = f"COPY audit_auditevent ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
+        with cursor.cursor.copy(sql) as copy:
+            for last in _chain_rows(
+                count=count, after_seq=head.seq, after_hash=head.hash, people=people
+            ):
+                values = [last[column] for column in _COPY_COLUMNS]
+                values[_COPY_COLUMNS.index("data")] = json.dumps(last["data"])
+                copy.write_row(values)
+        AuditChainHead.objects.filter(pk=head.pk).update(seq=last["seq"], hash=last["hash"])
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE audit_auditevent")
+    seconds = time.perf_counter() - began
+    print(f"    inserted {count} chained events in {seconds:.1f} s (COPY, hashed in Python)")
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _stream(people: dict, *, fmt: str, batch_size: int):
+    """The whole trail as the view streams it: the lead's scope, keyset batches up to the chain
+    head, the same chunk generator and response; the chunks, as bytes."""
+    from audit import exports, selectors
+    from audit.models import AuditChainHead
+
+    below = AuditChainHead.objects.get().seq + 1
+    events = selectors.events_for(user=people["lead"])
+    batches = selectors.event_batches(events, batch_size=batch_size, below_seq=below)
+    return exports.streaming_response(batches, fmt=fmt).streaming_content
+
+
+def _timed_export(people: dict, *, fmt: str, batch_size: int) -> tuple:
+    """(rows, bytes, seconds, growth of the resident set in bytes) for the whole export."""
+    stream = _stream(people, fmt=fmt, batch_size=batch_size)
+    gc.collect()
+    baseline = peak = _rss_bytes()
+    size = lines = 0
+    began = time.perf_counter()
+    for chunk in stream:
+        size += len(chunk)
+        lines += chunk.count(b"\n")
+        peak = max(peak, _rss_bytes())
+    seconds = time.perf_counter() - began
+    rows = lines - 1 if fmt == "csv" else lines  # the CSV header
+    return rows, size, seconds, peak - baseline
+
+
+def _traced_export(people: dict, *, batch_size: int, limit: int) -> tuple:
+    """tracemalloc's peak over the CSV export: (rows read, peak after ten batches, peak after
+    `limit` rows or the whole export when 0). Tracing slows Python down several times over."""
+    stream = _stream(people, fmt="csv", batch_size=batch_size)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        rows, early = -1, None  # the header line
+        for chunk in stream:
+            rows += chunk.count(b"\n")
+            if early is None and rows >= 10 * batch_size:
+                early = tracemalloc.get_traced_memory()[1]
+            if limit and rows >= limit:
+                break
+        return rows, early, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _bench_export(people: dict, *, args) -> None:
+    from audit.api.views import EXPORT_BATCH_SIZE
+
+    batch_size = args.batch_size or EXPORT_BATCH_SIZE
+    print(f"(b) export throughput: {args.events} events, batches of {batch_size}, as a lead of HQ")
+    total = args.events + _count_recorded()
+    _insert_events(people, count=args.events)
+
+    rows, size, seconds, rss = _timed_export(people, fmt="csv", batch_size=batch_size)
+    assert rows == total, (rows, total)
+    print(
+        f"    csv:   {rows} rows, {size / 2**20:.0f} MiB in {seconds:.1f} s = "
+        f"{rows / seconds:.0f} rows/s"
+    )
+    print(f"    csv:   RSS growth during the whole export: {rss / 2**20:.1f} MiB")
+    if args.jsonl:
+        rows, size, seconds, rss = _timed_export(people, fmt="jsonl", batch_size=batch_size)
+        print(
+            f"    jsonl: {rows} rows, {size / 2**20:.0f} MiB in {seconds:.1f} s = "
+            f"{rows / seconds:.0f} rows/s, RSS growth {rss / 2**20:.1f} MiB"
+        )
+
+    rows, early, peak = _traced_export(people, batch_size=batch_size, limit=args.trace_rows)
+    if early is not None:
+        print(f"    csv:   tracemalloc peak after {10 * batch_size} rows: {early / 2**20:.1f} MiB")
+    print(f"    csv:   tracemalloc peak after {rows} rows: {peak / 2**20:.1f} MiB")
+
+
+def _count_recorded() -> int:
+    """Events recorded by part (a), which the lead's export includes too."""
+    from audit.models import AuditEvent
+
+    return AuditEvent.objects.filter(action="team.renamed").count()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""Input and output shapes of the posts and media API (one serializer per purpose)."""
+
+from datetime import datetime
+
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from ..models import Media, Post, PostStatus, PostTarget
+
+
+@extend_schema_field(OpenApiTypes.DATETIME)
+class OffsetDateTimeField(serializers.Field):
+    """An ISO 8601 time that must carry its UTC offset (or Z): a bare local time is ambiguous."""
+
+    default_error_messages = {
+        "invalid": "Give a time like 2026-03-29T09:00:00+02:00 (ISO 8601 with its UTC offset).",
+        "naive": "Include the UTC offset (e.g. +02:00 or Z).",
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        try:
+            moment = datetime.fromisoformat(data.strip())
+        except ValueError:
+            self.fail("invalid")
+        if moment.tzinfo is None:
+            self.fail("naive")
+        return moment
+
+    def to_representation(self, value):
+        return value.isoformat() if value else None
+
+
+class TargetInput(serializers.Serializer):
+    social_account = serializers.IntegerField(min_value=1)
+    body = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, default=""
+    )
+
+
+class PostInput(serializers.Serializer):
+    team = serializers.IntegerField(min_value=1)
+    body = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, default=""
+    )
+    link = serializers.CharField(required=False, allow_blank=True, default="")
+    targets = TargetInput(many=True)
+    media = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, default=list
+    )
+    scheduled_at = OffsetDateTimeField(required=False, allow_null=True, default=None)
+    timezone = serializers.CharField(required=False, default="UTC")
+    tags = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    campaign = serializers.CharField(required=False, allow_blank=True, default="")
+    urgent = serializers.BooleanField(required=False, default=False)
+
+
+class PostUpdateInput(serializers.Serializer):
+    """Every field optional: what is given changes (PATCH and PUT alike)."""
+
+    body = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    link = serializers.CharField(required=False, allow_blank=True)
+    targets = TargetInput(many=True, required=False)
+    media = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
+    scheduled_at = OffsetDateTimeField(required=False, allow_null=True)
+    timezone = serializers.CharField(required=False)
+    tags = serializers.ListField(child=serializers.CharField(), required=False)
+    campaign = serializers.CharField(required=False, allow_blank=True)
+    urgent = serializers.BooleanField(required=False)
+
+    def validate(self, attrs):
+        if "team" in self.initial_data:
+            raise serializers.ValidationError(
+                {"team": ["A post cannot move to another team; duplicate it instead."]}
+            )
+        return attrs
+
+
+class CancelInput(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=1000)
+
+
+class TargetOutput(serializers.ModelSerializer):
+    handle = serializers.CharField(source="social_account.handle")
+    channel = serializers.CharField(source="social_account.channel")
+
+    class Meta:
+        model = PostTarget
+        fields = [
+            "id",
+            "social_account",
+            "handle",
+            "channel",
+            "body",
+            "status",
+            "external_id",
+            "external_url",
+            "attempt_count",
+            "last_error",
+            "published_at",
+        ]
+
+
+class PostOutput(serializers.ModelSerializer):
+    targets = TargetOutput(many=True)
+    media = serializers.SerializerMethodField()
+    scheduled_at = OffsetDateTimeField()
+    status_label = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Post
+        fields = [
+            "id",
+            "team",
+            "author",
+            "status",
+            "status_label",
+            "version",
+            "content_hash",
+            "body",
+            "link",
+            "targets",
+            "media",
+            "scheduled_at",
+            "timezone",
+            "tags",
+            "campaign",
+            "urgent",
+            "submitted_at",
+            "created_at",
+            "updated_at",
+        ]
+
+    def get_media(self, post: Post) -> list[int]:
+        return [item.media_id for item in post.post_media.all()]
+
+    def get_status_label(self, post: Post) -> str:
+        return PostStatus(post.status).label
+
+
+class FindingOutput(serializers.Serializer):
+    code = serializers.CharField()
+    severity = serializers.ChoiceField(choices=["error", "warning"])
+    message = serializers.CharField()
+    field = serializers.CharField()
+    social_account = serializers.IntegerField(allow_null=True)
+    channel = serializers.CharField(allow_null=True)
+
+
+class PreflightOutput(serializers.Serializer):
+    ok = serializers.BooleanField()
+    problems = FindingOutput(many=True)
+
+
+class MediaUploadInput(serializers.Serializer):
+    file = serializers.FileField(allow_empty_file=True)
+    alt_text = serializers.CharField(required=False, allow_blank=True, default="")
+    team = serializers.IntegerField(required=False, min_value=1)
+
+
+class MediaOutput(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+    thumbnail_url = serializers.SerializerMethodField()
+    renditions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Media
+        fields = [
+            "id",
+            "team",
+            "url",
+            "thumbnail_url",
+            "width",
+            "height",
+            "bytes",
+            "format",
+            "sha256",
+            "alt_text",
+            "animated",
+            "renditions",
+            "created_at",
+        ]
+
+    def _absolute(self, media: Media, kind: str) -> str:
+        # Served through a view that checks the reader's scope, never as public files.
+        url = reverse("media-file", kwargs={"media_id": media.pk, "kind": kind})
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if request else url
+
+    def get_url(self, media: Media) -> str:
+        return self._absolute(media, "original")
+
+    def get_thumbnail_url(self, media: Media) -> str | None:
+        return self._absolute(media, "thumbnail") if media.thumbnail else None
+
+    def get_renditions(self, media: Media) -> list[dict]:
+        return [
+            {"channel": r.channel, "width": r.width, "height": r.height, "bytes": r.bytes}
+            for r in media.renditions.all()
+        ]

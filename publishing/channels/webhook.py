@@ -1,0 +1,243 @@
+"""The organisation's own sites, reached by a signed webhook: our own generous limits (there is
+no network to cite), so that a long announcement with a gallery goes through.
+
+The protocol (what a receiving site implements):
+
+- Publish: `POST <account base_url>` with a JSON body
+  `{"idempotency_key", "account": {"handle", "external_id"}, "text", "media": [...]}` and the
+  headers `Idempotency-Key: <uuid>`, `X-Cxhub-Timestamp: <unix seconds>` and
+  `X-Cxhub-Signature: sha256=<hex>`, the HMAC-SHA256, keyed with the account's access token, of
+  `<timestamp>.<body>`. The receiver checks the signature and that the timestamp is recent, and
+  stores each idempotency key once: a second POST with a key it has seen answers the first
+  result again. Answer 2xx with `{"id": "…", "url": "…"}`; 429 or 5xx (with Retry-After, in
+  seconds or as an HTTP date) to be tried again; 401 when the signature fails (the account needs
+  a new secret); any other 4xx refuses the post for good. Redirects are not followed.
+- Reconcile: `GET <base_url>?idempotency_key=<uuid>` with the same headers, the signature made
+  over `<timestamp>.<uuid>`. Answer 200 `{"id", "url"}` when that key was published, 404 when
+  it was not.
+
+Every call has a connect and read timeout (CXHUB_WEBHOOK_TIMEOUT_SECONDS). A timeout or a broken
+connection after the request went out is an unknown outcome: dispatch reconciles before it
+sends again. Addresses that are not public are refused, except the networks listed in
+CXHUB_WEBHOOK_ALLOW_PRIVATE_NETWORKS.
+"""
+
+import email.utils
+import hashlib
+import hmac
+import ipaddress
+import json
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+from .base import Channel, Limits
+from .errors import AuthExpired, PermanentError, RetryableError, UnknownOutcome
+
+USER_AGENT = "cxhub-webhook/1"
+RETRYABLE_STATUSES = frozenset({408, 425, 429})
+
+_session: requests.Session | None = None
+
+
+@dataclass(frozen=True)
+class Published:
+    """Where a post now is on its network. (Shared by every channel's publish/reconcile.)"""
+
+    external_id: str
+    external_url: str = ""
+    http_status: int | None = None
+
+
+def _http_session() -> requests.Session:
+    # One pooled session per process, made on first use (after the worker forked).
+    global _session
+    if _session is None:
+        _session = requests.Session()
+        _session.headers["User-Agent"] = USER_AGENT
+    return _session
+
+
+def sign(secret: str, timestamp: str, payload: bytes) -> str:
+    """The signature header's value for `payload` (the body, or the key of a reconcile)."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + payload, hashlib.sha256)
+    return "sha256=" + digest.hexdigest()
+
+
+def _with_status(error: Exception, status: int | None) -> Exception:
+    error.http_status = status  # read by dispatch for the attempt's record
+    return error
+
+
+def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
+    """Retry-After as seconds: a number of seconds, or an HTTP date; None when absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _check_destination(url: str) -> None:
+    """Refuse a URL that is not http(s), or whose host resolves to a non-public address."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise PermanentError(f"The account's webhook URL is not a web address: {url!r}")
+    allowed = [ipaddress.ip_network(net, strict=False) for net in _allowed_private()]
+    try:
+        infos = socket.getaddrinfo(
+            parts.hostname,
+            parts.port or (443 if parts.scheme == "https" else 80),
+            type=socket.SOCK_STREAM,
+        )
+    except OSError as exc:
+        raise RetryableError(f"Cannot resolve {parts.hostname}: {exc}") from exc
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if any(address in network for network in allowed):
+            continue
+        if not address.is_global:
+            raise PermanentError(
+                f"The webhook host {parts.hostname} resolves to {address}, which is not a public "
+                "address; webhooks are not sent to internal networks."
+            )
+        if parts.scheme != "https":
+            raise PermanentError("Webhooks to public addresses must use https://.")
+
+
+def _allowed_private() -> list[str]:
+    return list(getattr(settings, "CXHUB_WEBHOOK_ALLOW_PRIVATE_NETWORKS", []))
+
+
+def _timeout() -> float:
+    return float(settings.CXHUB_WEBHOOK_TIMEOUT_SECONDS)
+
+
+def _not_sent(exc: requests.ConnectionError) -> bool:
+    """Whether a connection error happened before the request left (nothing can have landed)."""
+    if isinstance(exc, requests.ConnectTimeout | requests.exceptions.SSLError):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
+
+
+def _result(response: requests.Response, key: str) -> Published:
+    try:
+        data = response.json()
+    except ValueError:
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    return Published(
+        external_id=str(data.get("id") or key)[:255],
+        external_url=str(data.get("url") or "")[:2000],
+        http_status=response.status_code,
+    )
+
+
+def _refusal(response: requests.Response, what: str) -> Exception:
+    status = response.status_code
+    detail = f"{what}: HTTP {status} {response.text[:300]!r}"
+    if status >= 500 or status in RETRYABLE_STATUSES:
+        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+        return _with_status(RetryableError(detail, retry_after=retry_after), status)
+    if status == 401:
+        return _with_status(AuthExpired(detail), status)
+    return _with_status(PermanentError(detail), status)
+
+
+class WebhookChannel(Channel):
+    name = "webhook"
+    label = "Webhook"
+    limits = Limits(
+        max_text=100_000,
+        text_unit="characters",
+        max_text_bytes=None,
+        max_media=10,
+        media_formats=frozenset({"JPEG", "PNG", "GIF", "WEBP"}),
+        max_image_bytes=20 * 1024 * 1024,
+        max_alt_text=5_000,
+    )
+
+    def _headers(self, account: Any, key: str, signed: bytes) -> dict[str, str]:
+        secret = account.access_token
+        if not secret:
+            raise AuthExpired("The webhook account has no signing secret; reconnect it.")
+        timestamp = str(int(time.time()))
+        return {
+            "Idempotency-Key": key,
+            "X-Cxhub-Timestamp": timestamp,
+            "X-Cxhub-Signature": sign(secret, timestamp, signed),
+        }
+
+    def publish(
+        self, account: Any, text: str, media: Sequence[Any], *, idempotency_key: str
+    ) -> Published:
+        url = account.base_url
+        _check_destination(url)
+        key = str(idempotency_key)
+        body = json.dumps(
+            {
+                "idempotency_key": key,
+                "account": {"handle": account.handle, "external_id": account.external_id},
+                "text": text,
+                "media": list(media),
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ).encode()
+        headers = self._headers(account, key, body)
+        headers["Content-Type"] = "application/json"
+        try:
+            response = _http_session().post(
+                url, data=body, headers=headers, timeout=_timeout(), allow_redirects=False
+            )
+        except requests.ConnectionError as exc:
+            if _not_sent(exc):
+                raise RetryableError(f"Could not connect: {exc}") from exc
+            raise UnknownOutcome(f"The connection broke after sending: {exc}") from exc
+        except requests.Timeout as exc:  # a read timeout: the request went out
+            raise UnknownOutcome(f"No answer within {_timeout():g} s: {exc}") from exc
+        except requests.RequestException as exc:
+            raise UnknownOutcome(f"The request failed: {exc}") from exc
+        if 200 <= response.status_code < 300:
+            return _result(response, key)
+        raise _refusal(response, "The webhook refused the post")
+
+    def reconcile(self, account: Any, text: str, *, idempotency_key: str) -> Published | None:
+        url = account.base_url
+        _check_destination(url)
+        key = str(idempotency_key)
+        headers = self._headers(account, key, key.encode())
+        try:
+            response = _http_session().get(
+                url,
+                params={"idempotency_key": key},
+                headers=headers,
+                timeout=_timeout(),
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            # Asking changes nothing: whatever broke, ask again later.
+            raise RetryableError(f"Could not ask the webhook about {key}: {exc}") from exc
+        if response.status_code == 404:
+            return None
+        if 200 <= response.status_code < 300:
+            return _result(response, key)
+        raise _refusal(response, "The webhook did not answer the reconcile")
