@@ -40,8 +40,11 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
 
+## Benchmarks, each printing ratios against a baseline run beside it. They need PostgreSQL
+## (and Redis for dispatch); each makes and drops its own scratch database on that server.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 bench: install
-	@echo "no benchmarks yet"
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/audit.py
 
 clean:
 	rm -rf $(VENV) var

@@ -1,5 +1,9 @@
-"""Navigation for the base template: which sections the signed-in user's roles open."""
+"""Navigation for the base template: which sections the signed-in user's roles open, how many
+approval steps wait for them and how many notifications they have not read."""
 
+import functools
+
+from .models import Notification
 from .selectors import roles_of
 
 
@@ -7,4 +11,20 @@ def navigation(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_roles": set()}
-    return {"nav_roles": roles_of(user=user)}
+    from approvals.selectors import inbox_for  # approvals builds on accounts, not the reverse
+
+    # Counted when a template first asks (templates call callables), once, one query each:
+    # fragments and pages without the navigation cost nothing.
+    @functools.cache
+    def approvals_waiting() -> int:
+        return inbox_for(user=user).count()
+
+    @functools.cache
+    def unread() -> int:
+        return Notification.objects.filter(user=user, read_at__isnull=True).count()
+
+    return {
+        "nav_roles": roles_of(user=user),
+        "nav_approvals_waiting": approvals_waiting,
+        "nav_unread": unread,
+    }

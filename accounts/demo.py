@@ -128,6 +128,8 @@ def seed_demo() -> dict:
                 handle=handle,
                 base_url=base_url,
                 access_token=f"demo-access-{channel}-{handle}",
+                # Demo accounts publish to the sandbox feed: a new user sees posts go out.
+                sandbox=True,
                 by=None,
             )
         accounts.append(

@@ -115,6 +115,9 @@ class SocialAccount(models.Model):
     refresh_token_encrypted = models.TextField(blank=True, editable=False)
     expires_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.CONNECTED)
+    # A training account: drafted, previewed and checked by its network's rules, but what it
+    # "publishes" stays in cxhub's sandbox feed and never reaches the network.
+    sandbox = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -97,6 +97,7 @@ def social_account_create(
     access_token: str = "",
     refresh_token: str = "",
     expires_at: datetime | None = None,
+    sandbox: bool = False,
 ) -> SocialAccount:
     if channel not in Channel.values:
         raise ApplicationError(
@@ -118,6 +119,7 @@ def social_account_create(
         external_id=external_id,
         display_name=display_name,
         expires_at=expires_at,
+        sandbox=sandbox,
     )
     account.set_tokens(access_token=access_token, refresh_token=refresh_token)
     account.save()
@@ -127,7 +129,7 @@ def social_account_create(
         action="social_account.created",
         obj=account,
         team=team,
-        data={"channel": channel, "handle": handle, "base_url": base_url},
+        data={"channel": channel, "handle": handle, "base_url": base_url, "sandbox": sandbox},
     )
     return account
 

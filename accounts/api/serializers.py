@@ -60,6 +60,7 @@ class SocialAccountOutput(serializers.ModelSerializer):
             "base_url",
             "external_id",
             "status",
+            "sandbox",
             "expires_at",
             "connected",
         ]
