@@ -106,3 +106,56 @@ class RequestOutput(serializers.ModelSerializer):
             "steps",
             "decisions",
         ]
+
+
+class StageInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    rule = serializers.ChoiceField(choices=["any", "all", "quorum"], default="any")
+    quorum = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    decider_team = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    decider_role = serializers.CharField(required=False, allow_blank=True, default="")
+    named_users = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, default=list
+    )
+    sla_hours = serializers.IntegerField(min_value=1, max_value=720, default=24)
+    escalate_to_team = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    escalate_to_role = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class PolicyInput(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    team = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    social_account = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    schedule_changes_need_approval = serializers.BooleanField(default=False)
+    stages = StageInputSerializer(many=True)
+
+
+class PolicyUpdateInput(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    schedule_changes_need_approval = serializers.BooleanField(required=False)
+    stages = StageInputSerializer(many=True, required=False)
+
+
+class StageOutput(serializers.Serializer):
+    order = serializers.IntegerField()
+    name = serializers.CharField()
+    rule = serializers.CharField()
+    quorum = serializers.IntegerField(allow_null=True)
+    decider_team = serializers.IntegerField(source="decider_team_id", allow_null=True)
+    decider_role = serializers.CharField()
+    named_users = serializers.SerializerMethodField()
+    sla_hours = serializers.IntegerField()
+    escalate_to_team = serializers.IntegerField(source="escalate_to_team_id", allow_null=True)
+    escalate_to_role = serializers.CharField()
+
+    def get_named_users(self, stage) -> list[int]:
+        return sorted(user.pk for user in stage.named_users.all())
+
+
+class PolicyOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    team = serializers.IntegerField(source="team_id", allow_null=True)
+    social_account = serializers.IntegerField(source="social_account_id", allow_null=True)
+    schedule_changes_need_approval = serializers.BooleanField()
+    stages = StageOutput(many=True, source="stages.all")

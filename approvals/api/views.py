@@ -11,8 +11,16 @@ from cxhub.api import CursorPagination
 from publishing import selectors as post_selectors
 from publishing.api.serializers import PostOutput
 
-from .. import selectors, services
-from .serializers import BreakGlassInput, DecideInput, InboxItemOutput, RequestOutput
+from .. import policies, selectors, services
+from .serializers import (
+    BreakGlassInput,
+    DecideInput,
+    InboxItemOutput,
+    PolicyInput,
+    PolicyOutput,
+    PolicyUpdateInput,
+    RequestOutput,
+)
 
 
 class _OldestFirst(CursorPagination):
@@ -73,3 +81,78 @@ class BreakGlassApi(APIView):
         return Response(
             PostOutput(post_selectors.post_get(user=request.user, post_id=post_id)).data
         )
+
+
+def _stage_inputs(items) -> list[policies.StageInput]:
+    return [
+        policies.StageInput(
+            name=item["name"],
+            rule=item["rule"],
+            quorum=item.get("quorum"),
+            decider_team_id=item.get("decider_team"),
+            decider_role=item.get("decider_role", ""),
+            named_user_ids=tuple(item.get("named_users", [])),
+            sla_hours=item["sla_hours"],
+            escalate_to_team_id=item.get("escalate_to_team"),
+            escalate_to_role=item.get("escalate_to_role", ""),
+        )
+        for item in items
+    ]
+
+
+class PolicyListCreateApi(ListAPIView):
+    """Approval policies of the teams I administer (and their accounts); `POST` adds one."""
+
+    serializer_class = PolicyOutput
+
+    def get_queryset(self):
+        return policies.policies_for(user=self.request.user)
+
+    @extend_schema(request=PolicyInput, responses={201: PolicyOutput})
+    def post(self, request):
+        data = PolicyInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        policy = policies.policy_create(
+            by=request.user,
+            name=values["name"],
+            team_id=values.get("team"),
+            social_account_id=values.get("social_account"),
+            schedule_changes_need_approval=values["schedule_changes_need_approval"],
+            stages=_stage_inputs(values["stages"]),
+        )
+        return Response(PolicyOutput(policy).data, status=201)
+
+
+class PolicyDetailApi(APIView):
+    def _policy(self, request, policy_id):
+        policy = policies.policies_for(user=request.user).filter(pk=policy_id).first()
+        if policy is None:
+            raise Http404
+        return policy
+
+    @extend_schema(responses=PolicyOutput)
+    def get(self, request, policy_id: int):
+        return Response(PolicyOutput(self._policy(request, policy_id)).data)
+
+    @extend_schema(request=PolicyUpdateInput, responses=PolicyOutput)
+    def patch(self, request, policy_id: int):
+        policy = self._policy(request, policy_id)
+        data = PolicyUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        policy = policies.policy_update(
+            policy=policy,
+            by=request.user,
+            name=values.get("name"),
+            schedule_changes_need_approval=values.get("schedule_changes_need_approval"),
+            stages=_stage_inputs(values["stages"]) if "stages" in values else None,
+        )
+        return Response(PolicyOutput(self._policy(request, policy.pk)).data)
+
+    put = patch
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, policy_id: int):
+        policies.policy_delete(policy=self._policy(request, policy_id), by=request.user)
+        return Response(status=204)
