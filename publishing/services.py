@@ -150,6 +150,10 @@ def _resolve_media(by: User, media_ids: Sequence[int]) -> list[Media]:
     return [found[media_id] for media_id in media_ids]
 
 
+def _clean_campaign(campaign: str) -> str:
+    return (campaign or "").strip()[:100]
+
+
 def _check_schedule(scheduled_at: datetime | None, tz_name: str) -> datetime | None:
     scheduling.zone(tz_name)
     if scheduled_at is None:
@@ -232,7 +236,7 @@ def post_create(
         scheduled_at=_check_schedule(scheduled_at, timezone_name),
         timezone=timezone_name,
         tags=_clean_tags(tags),
-        campaign=(campaign or "").strip()[:100],
+        campaign=_clean_campaign(campaign),
         urgent=bool(urgent),
         content_hash="",
     )
@@ -288,38 +292,25 @@ def post_update(
     old_status = post.status
     old_scheduled_at = post.scheduled_at
 
-    if body is not _UNSET:
-        body = _clean_text(body, "body")
-        if body != post.body:
-            post.body = body
-            changed.append("body")
-    if link is not _UNSET:
-        link = _clean_link(link)
-        if link != post.link:
-            post.link = link
-            changed.append("link")
     if timezone_name is not _UNSET and timezone_name != post.timezone:
         scheduling.zone(timezone_name)
         post.timezone = timezone_name
         changed.append("timezone")
-    if scheduled_at is not _UNSET:
-        scheduled_at = _check_schedule(scheduled_at, post.timezone)
-        if scheduled_at != post.scheduled_at:
-            post.scheduled_at = scheduled_at
-            changed.append("scheduled_at")
-    if tags is not _UNSET:
-        tags = _clean_tags(tags)
-        if tags != post.tags:
-            post.tags = tags
-            changed.append("tags")
-    if campaign is not _UNSET:
-        campaign = (campaign or "").strip()[:100]
-        if campaign != post.campaign:
-            post.campaign = campaign
-            changed.append("campaign")
-    if urgent is not _UNSET and bool(urgent) != post.urgent:
-        post.urgent = bool(urgent)
-        changed.append("urgent")
+    simple_fields = {
+        "body": (body, lambda value: _clean_text(value, "body")),
+        "link": (link, _clean_link),
+        "scheduled_at": (scheduled_at, lambda value: _check_schedule(value, post.timezone)),
+        "tags": (tags, _clean_tags),
+        "campaign": (campaign, _clean_campaign),
+        "urgent": (urgent, bool),
+    }
+    for name, (value, clean) in simple_fields.items():
+        if value is _UNSET:
+            continue
+        value = clean(value)
+        if value != getattr(post, name):
+            setattr(post, name, value)
+            changed.append(name)
 
     if targets is not _UNSET:
         before = {t.social_account_id: t.body for t in post.targets.all()}
