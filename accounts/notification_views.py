@@ -30,7 +30,9 @@ def notifications_page(request):
             messages.info(request, "Nothing was unread.")
         return redirect("notifications")
     before = request.GET.get("before", "")
-    before_id = int(before) if before.isascii() and before.isdecimal() and len(before) < 19 else None
+    before_id = (
+        int(before) if before.isascii() and before.isdecimal() and len(before) < 19 else None
+    )
     # Keyset on the id (ids grow with time): no COUNT, no OFFSET, one query per page.
     rows = Notification.objects.filter(user=user).order_by("-id")
     if before_id is not None:

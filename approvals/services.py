@@ -332,7 +332,7 @@ def escalate_overdue(*, now: datetime | None = None) -> int:
     """Tell each overdue step's escalation target, once, and record it. Returns how many."""
     now = now or timezone.now()
     overdue = list(
-        ApprovalStep.objects.select_for_update(skip_locked=True)
+        ApprovalStep.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(status=StepStatus.ACTIVE, due_at__lt=now, escalated_at__isnull=True)
         .select_related("request__post__team", "escalate_to_team")
     )

@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts.notification_views import notifications_page
+
 from . import views
 
 urlpatterns = [
@@ -15,5 +17,7 @@ urlpatterns = [
     path("api/v1/", include("audit.api.urls")),
     path("", include("audit.urls")),
     path("", include("publishing.urls")),
+    path("", include("approvals.urls")),
+    path("notifications/", notifications_page, name="notifications"),
     path("", include("accounts.urls")),
 ]

@@ -89,6 +89,17 @@ def drafting_accounts(*, user: User):
     return social_accounts_for(user=user, roles=[Role.DRAFTER])
 
 
+def media_visible(*, user: User) -> QuerySet[Media]:
+    """Media the user may look at: what they may use, plus what is attached to posts they may
+    see (an approver reviewing a post sees its images)."""
+    if not (user.is_authenticated and user.is_active):
+        return Media.objects.none()
+    on_visible_posts = PostMedia.objects.filter(post__in=posts_for(user=user)).values("media_id")
+    return Media.objects.filter(
+        Q(pk__in=media_for(user=user).values("pk")) | Q(pk__in=on_visible_posts)
+    )
+
+
 def media_for(*, user: User) -> QuerySet[Media]:
     """Media of the teams the user drafts for, and media they uploaded."""
     if not (user.is_authenticated and user.is_active):

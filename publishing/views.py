@@ -25,6 +25,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Role, SocialAccount
 from accounts.selectors import social_accounts_for, teams_for, user_has_role
+from approvals import views as approval_pages
 from cxhub.errors import ApplicationError
 
 from . import media_services, preflight, scheduling, selectors, services
@@ -44,7 +45,7 @@ MONTH_DAY_LIMIT = 5
 @login_required
 def media_file(request, media_id: int, kind: str):
     """An uploaded image, to the people who may use it (media are not public files)."""
-    media = selectors.media_for(user=request.user).filter(pk=media_id).first()
+    media = selectors.media_visible(user=request.user).filter(pk=media_id).first()
     if media is None:
         raise Http404
     stored = media.thumbnail if kind == "thumbnail" else media.file
@@ -485,7 +486,15 @@ def _versions(post: Post) -> list[dict]:
     return rows
 
 
-def _render_post(request, post: Post, *, error: str = "", status: int = 200, cancel_form=None):
+def _render_post(
+    request,
+    post: Post,
+    *,
+    error: str = "",
+    status: int = 200,
+    cancel_form=None,
+    break_glass: dict | None = None,
+):
     user = request.user
     can_edit = selectors.can_edit(user=user, post=post)
     targets = []
@@ -531,6 +540,8 @@ def _render_post(request, post: Post, *, error: str = "", status: int = 200, can
         "can_duplicate": selectors.can_draft_for_team(user=user, team=post.team),
         "action_error": error,
         "cancel_form": cancel_form,
+        # The approval rounds and, for leads, break-glass (approvals.views.break_glass posts).
+        "approval": approval_pages.post_section(user=user, post=post, break_glass=break_glass),
     }
     return render(request, "publishing/post_detail.html", context, status=status)
 

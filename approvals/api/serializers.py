@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from ..models import ApprovalRequest, ApprovalStep, Decision, Verdict
+from ..models import ApprovalRequest, ApprovalStep, Decision, Rule, Verdict
 
 
 class DecideInput(serializers.Serializer):
@@ -110,7 +110,7 @@ class RequestOutput(serializers.ModelSerializer):
 
 class StageInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
-    rule = serializers.ChoiceField(choices=["any", "all", "quorum"], default="any")
+    rule = serializers.ChoiceField(choices=Rule.choices, default=Rule.ANY)
     quorum = serializers.IntegerField(min_value=1, required=False, allow_null=True)
     decider_team = serializers.IntegerField(min_value=1, required=False, allow_null=True)
     decider_role = serializers.CharField(required=False, allow_blank=True, default="")

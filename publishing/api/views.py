@@ -218,7 +218,7 @@ class MediaDetailApi(APIView):
     @extend_schema(responses=MediaOutput, parameters=[OpenApiParameter("media_id", int, "path")])
     def get(self, request, media_id: int):
         media = (
-            selectors.media_for(user=request.user)
+            selectors.media_visible(user=request.user)
             .prefetch_related("renditions")
             .filter(pk=media_id)
             .first()

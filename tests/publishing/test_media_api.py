@@ -128,3 +128,22 @@ def test_someone_who_drafts_nowhere_cannot_upload(approver):
     response = upload(approver, encode(noisy_rgb(20, 20), "PNG"), "a.png")
     assert response.status_code == 400
     assert "file" in response.json()["extra"]["fields"]
+
+
+def test_an_approver_sees_the_images_of_a_post_they_review(author, approver, org, client):
+    from publishing import services
+    from tests.factories import SocialAccountFactory
+
+    media_id = upload(author, encode(noisy_rgb(20, 20), "PNG"), "a.png").json()["id"]
+    account = SocialAccountFactory(team=org["north"], handle="@img")
+    services.post_create(
+        by=author,
+        team_id=org["north"].pk,
+        body="With an image",
+        targets=[services.TargetInput(social_account_id=account.pk)],
+        media_ids=[media_id],
+    )
+    client.force_login(approver)
+    assert client.get(f"/media-files/{media_id}/thumbnail").status_code == 200
+    assert api(approver).get(f"/api/v1/media/{media_id}/").status_code == 200
+    # but cannot attach it to a post of their own: media_for stays the drafting scope
