@@ -1,5 +1,6 @@
-"""The audit trail page of communications leads: the events of their subtree, filtered, newest
-first, a keyset page at a time, with downloads of the same selection from the API."""
+"""The communications lead's pages: the audit trail of their subtree (filtered, newest first, a
+keyset page at a time, with downloads of the same selection from the API), the reports with
+their charts, and a post's timeline."""
 
 import json
 
@@ -11,7 +12,9 @@ from django.utils.http import urlencode
 
 from cxhub.errors import ApplicationError
 
-from . import selectors
+from . import reports as figures
+from . import selectors, timeline
+from .charts import PALETTE, Series, bar_chart, column_chart, number
 from .filters import FILTER_FIELDS, EventFilters, parse_event_filters
 
 PAGE_SIZE = 50
@@ -70,3 +73,323 @@ def _links(filters: EventFilters, *, next_before: int | None) -> dict:
         "csv_url": f"{api}?{urlencode([*query, ('format', 'csv')])}",
         "jsonl_url": f"{api}?{urlencode([*query, ('format', 'jsonl')])}",
     }
+
+
+# Reports -----------------------------------------------------------------------------------------
+@login_required
+def reports(request):
+    """The five reports of the lead's subtree (or one team of it) for a period, each figure as a
+    chart with its table. A fixed number of queries: the scope, then one per report."""
+    scope = selectors.audit_scope(user=request.user)
+    if not scope.may_read:
+        raise Http404
+    top = min((team.depth for team in scope.teams), default=1)
+    for team in scope.teams:
+        team.indent = "— " * (team.depth - top)
+    context = {"teams": scope.teams, "errors": {}, "sections": []}
+    try:
+        filters = figures.parse_report_filters(request.GET)
+    except ApplicationError as error:
+        given = {name: request.GET.get(name, "") for name in figures.REPORT_FIELDS}
+        context.update(errors=error.extra["fields"], given=given)
+        return render(request, "audit/reports.html", context, status=400)
+    try:
+        teams = figures.report_teams(scope=scope, team_id=filters.team_id)
+    except selectors.TeamNotFound:
+        raise Http404 from None
+    period = filters.period
+    data = {name: report(teams=teams, period=period) for name, report in figures.REPORTS.items()}
+    pairs = list(period.as_dict().items())
+    if filters.team_id:
+        pairs.insert(0, ("team", filters.team_id))
+    query = urlencode(pairs)
+    context.update(
+        given={"team": str(filters.team_id or ""), **period.as_dict()},
+        period=period,
+        sections=_sections(data, query),
+    )
+    return render(request, "audit/reports.html", context)
+
+
+def _hours(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    hours = seconds / 3600
+    return f"{hours:.2f} h" if hours < 1 else f"{number(hours)} h"
+
+
+def _percent(share: float | None) -> str:
+    return "—" if share is None else f"{number(share * 100)}%"
+
+
+def _figure(key: str, caption: str, headers: list[str], rows: list[tuple], svg) -> dict:
+    """One chart and its table: `rows` are (label, [cells])."""
+    return {"id": key, "caption": caption, "headers": headers, "rows": rows, "svg": svg}
+
+
+def _wide(figure: dict) -> dict:
+    """A table too wide to sit beside its chart goes below it."""
+    figure["wide"] = len(figure["headers"]) > 4
+    return figure
+
+
+def _turnaround_figure(key: str, what: str, rows: list[dict], label_of) -> dict:
+    labels = [label_of(row) for row in rows]
+    hours = [
+        Series("Median", [_in_hours(row["median_seconds"]) for row in rows], PALETTE[0]),
+        Series("90th percentile", [_in_hours(row["p90_seconds"]) for row in rows], PALETTE[1]),
+    ]
+    caption = f"Approval turnaround by {what}"
+    svg = bar_chart(
+        chart_id=f"chart-{key}",
+        title=f"{caption}: median and 90th percentile, in hours",
+        labels=labels,
+        series=hours,
+        value_text=lambda value: f"{number(value)} h",
+        empty_message="No approval step was decided in this period.",
+    )
+    table = [
+        (label, [row["count"], _hours(row["median_seconds"]), _hours(row["p90_seconds"])])
+        for label, row in zip(labels, rows, strict=True)
+    ]
+    headers = [what.capitalize(), "Decisions", "Median", "90th percentile"]
+    return _figure(key, caption, headers, table, svg)
+
+
+def _in_hours(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds / 3600, 2)
+
+
+def _share_figure(key: str, caption: str, what: str, rows: list[dict], label_of) -> dict:
+    labels = [label_of(row) for row in rows]
+    shares = [None if row["share"] is None else row["share"] * 100 for row in rows]
+    svg = bar_chart(
+        chart_id=f"chart-{key}",
+        title=f"{caption}, share of targets published on time (%)",
+        labels=labels,
+        series=[Series("On time", shares, PALETTE[2])],
+        value_text=lambda value: f"{number(value)}%",
+        axis_max=100,
+        empty_message="Nothing with a set time was published in this period.",
+    )
+    table = [
+        (label, [row["published"], row["on_time"], _percent(row["share"])])
+        for label, row in zip(labels, rows, strict=True)
+    ]
+    headers = [what.capitalize(), "Published", "On time", "Share on time"]
+    return _figure(key, caption, headers, table, svg)
+
+
+def _count_figure(
+    key: str, caption: str, what: str, rows: list[dict], label_of, columns, empty: str
+) -> dict:
+    """Bars of counts: `columns` are (field, heading, colour) and each becomes a series."""
+    labels = [label_of(row) for row in rows]
+    series = [
+        Series(heading, [row[name] for row in rows], color) for name, heading, color in columns
+    ]
+    svg = bar_chart(
+        chart_id=f"chart-{key}", title=caption, labels=labels, series=series, empty_message=empty
+    )
+    table = [
+        (label, [row[name] for name, _, _ in columns])
+        for label, row in zip(labels, rows, strict=True)
+    ]
+    headers = [what.capitalize(), *(heading for _, heading, _ in columns)]
+    return _figure(key, caption, headers, table, svg)
+
+
+def _team(row: dict) -> str:
+    return row["team_name"]
+
+
+def _network(row: dict) -> str:
+    return row["network_label"]
+
+
+def _stage(row: dict) -> str:
+    return row["stage"]
+
+
+def _sections(data: dict, query: str) -> list[dict]:
+    """The page's five sections, each a title, a summary, its JSON link and its figures."""
+    api = {name: f"{reverse(f'api-report-{name}')}?{query}" for name in figures.REPORTS}
+    sections = [
+        _turnaround_section(data["turnaround"]),
+        _on_time_section(data["on-time"]),
+        _failures_section(data["failures"]),
+        _volume_section(data["volume"]),
+        _sla_section(data["sla"]),
+    ]
+    for section in sections:
+        section["api"] = api[section["id"]]
+    return sections
+
+
+def _turnaround_section(report: dict) -> dict:
+    overall = report["overall"]
+    return {
+        "id": "turnaround",
+        "title": "Approval turnaround",
+        "summary": (
+            f"{overall['count']} approval steps decided; median "
+            f"{_hours(overall['median_seconds'])}, 90th percentile "
+            f"{_hours(overall['p90_seconds'])} from the step's start to its decision."
+        ),
+        "figures": [
+            _turnaround_figure("turnaround-team", "team", report["by_team"], _team),
+            _turnaround_figure("turnaround-stage", "stage", report["by_stage"], _stage),
+        ],
+    }
+
+
+def _on_time_section(report: dict) -> dict:
+    overall = report["overall"]
+    return {
+        "id": "on-time",
+        "title": "Published on time",
+        "summary": (
+            f"{overall['on_time']} of {overall['published']} targets with a set time went out "
+            f"within {report['tolerance_seconds']} seconds of it ({_percent(overall['share'])})."
+        ),
+        "figures": [
+            _share_figure("on-time-team", "On time by team", "team", report["by_team"], _team),
+            _share_figure(
+                "on-time-network", "On time by network", "network", report["by_network"], _network
+            ),
+        ],
+    }
+
+
+_FAILED = [
+    ("failed_targets", "Targets failed", PALETTE[3]),
+    ("failed_attempts", "Unsuccessful attempts", PALETTE[1]),
+]
+
+
+def _failures_section(report: dict) -> dict:
+    overall = report["overall"]
+    return {
+        "id": "failures",
+        "title": "Failures",
+        "summary": (
+            f"{overall['failed_targets']} targets failed; {overall['failed_attempts']} publish "
+            "attempts did not succeed (including those retried)."
+        ),
+        "figures": [
+            _count_figure(
+                "failures-network",
+                "Failures by network",
+                "network",
+                report["by_network"],
+                _network,
+                _FAILED,
+                _NO_FAILURES,
+            ),
+            _count_figure(
+                "failures-reason",
+                "Failures by network and reason",
+                "network and reason",
+                report["rows"],
+                lambda row: f"{row['network_label']}: {row['reason_label']}",
+                _FAILED,
+                _NO_FAILURES,
+            ),
+        ],
+    }
+
+
+_PUBLISHED = [("published", "Published", PALETTE[0])]
+
+
+def _volume_section(report: dict) -> dict:
+    weeks = report["by_week"]
+    by_week = _figure(
+        "volume-week",
+        "Targets published by ISO week",
+        ["Week", "Starts on", "Published"],
+        [(row["week"], [row["week_start"], row["published"]]) for row in weeks],
+        column_chart(
+            chart_id="chart-volume-week",
+            title="Targets published by ISO week",
+            labels=[row["week"].split("-")[1] for row in weeks],
+            values=[row["published"] for row in weeks],
+            description="; ".join(f"{row['week']}: {row['published']}" for row in weeks) + ".",
+        ),
+    )
+    return {
+        "id": "volume",
+        "title": "Volume published",
+        "summary": f"{report['total']} targets published.",
+        "figures": [
+            by_week,
+            _count_figure(
+                "volume-team",
+                "Targets published by team",
+                "team",
+                report["by_team"],
+                _team,
+                _PUBLISHED,
+                _NO_VOLUME,
+            ),
+            _count_figure(
+                "volume-network",
+                "Targets published by network",
+                "network",
+                report["by_network"],
+                _network,
+                _PUBLISHED,
+                _NO_VOLUME,
+            ),
+        ],
+    }
+
+
+_SLA_BARS = [("steps", "Steps due", PALETTE[0]), ("breaches", "Breaches", PALETTE[3])]
+_SLA_MORE = [
+    ("decided_late", "Decided late"),
+    ("escalated", "Escalated"),
+    ("open_overdue", "Still open, overdue"),
+]
+
+
+def _sla_figure(key: str, caption: str, what: str, rows: list[dict], label_of) -> dict:
+    figure = _count_figure(key, caption, what, rows, label_of, _SLA_BARS, _NO_SLA)
+    figure["headers"] += [heading for _, heading in _SLA_MORE] + ["Share breached"]
+    for (_, cells), row in zip(figure["rows"], rows, strict=True):
+        cells += [row[name] for name, _ in _SLA_MORE] + [_percent(row["share"])]
+    return _wide(figure)
+
+
+def _sla_section(report: dict) -> dict:
+    overall = report["overall"]
+    return {
+        "id": "sla",
+        "title": "Approval deadlines (SLA)",
+        "summary": (
+            f"{overall['breaches']} of {overall['steps']} approval steps due in this period "
+            f"missed their deadline ({_percent(overall['share'])}): decided late, escalated, or "
+            "still open past it."
+        ),
+        "figures": [
+            _sla_figure("sla-team", "Approval deadlines by team", "team", report["by_team"], _team),
+            _sla_figure(
+                "sla-stage", "Approval deadlines by stage", "stage", report["by_stage"], _stage
+            ),
+        ],
+    }
+
+
+_NO_SLA = "No approval step was due in this period."
+_NO_FAILURES = "No publish attempt failed in this period."
+_NO_VOLUME = "Nothing was published in this period."
+
+
+# A post's timeline -------------------------------------------------------------------------------
+@login_required
+def post_timeline(request, post_id: int):
+    """Everything that happened to a post; 404 for anyone who may not see the post."""
+    story = timeline.post_timeline(user=request.user, post_id=post_id)
+    if story is None:
+        raise Http404
+    return render(request, "audit/timeline.html", {"timeline": story, "post": story.post})
