@@ -11,10 +11,80 @@ Sources (checked 2025/2026):
   MAX_ALT_TEXT = 2000 (graphemes; it was 1000 before), since the lexicon has none.
 - Formats: the app uploads JPEG, PNG and WEBP as images; an animated GIF goes as a video, which
   cxhub does not send yet, so GIF is left out.
+
+Publishing, spoken as XRPC over requests (atproto.com, checked 2026):
+- specs/xrpc: `POST /xrpc/<nsid>` with JSON, `GET` with query parameters; errors are
+  `{"error": "<Name>", "message": "…"}`; 429 with `RateLimit-Limit`, `RateLimit-Remaining`,
+  `RateLimit-Reset` (a Unix time in seconds) and `RateLimit-Policy` (docs.bsky.app
+  "Rate Limits": 5,000 points an hour, a create costs 3; createSession 30 per 5 minutes).
+- lexicons com.atproto.server.createSession (identifier + app password → accessJwt,
+  refreshJwt, did, handle) and refreshSession (called with the refreshJwt as the bearer
+  token; answers a new pair and retires the old refresh token). An expired access token is the
+  error `ExpiredToken`. Design: the app password is used once, at connect (`create_session`),
+  and never stored; the account keeps accessJwt/refreshJwt as its access/refresh tokens and its
+  DID as external_id. ExpiredToken → refreshSession once → the call again; a refused refresh
+  is AuthExpired (the account needs its app password typed again).
+- com.atproto.repo.uploadBlob: the raw bytes with their Content-Type → `{"blob": …}`. A blob
+  no record points to is removed by the server, so an upload is retried freely.
+- com.atproto.repo.createRecord: `repo`, `collection` app.bsky.feed.post, `rkey`, `record`.
+  app.bsky.feed.post's key is `tid` (specs/record-key, specs/tid: 13 characters of base32
+  "sortable" encoding a 53-bit microsecond time and a 10-bit clock id). We derive the TID from
+  the target's idempotency key (a hash mapped into 2023–2024, a time in the past), so every
+  try of one target writes the same record key and a second create cannot make a second post.
+- app.bsky.feed.post: `text`, `createdAt`, `facets` (app.bsky.richtext.facet: byte offsets
+  into the UTF-8 text; #link, #mention with a DID from com.atproto.identity.resolveHandle, and
+  #tag), `embed` app.bsky.embed.images with `image`, `alt` (required) and `aspectRatio`.
+- Reconcile: com.atproto.repo.getRecord with the same rkey (public, no token): the record, or
+  the error `RecordNotFound`. A create refused because the key is taken is checked the same way:
+  if the record is there, the post already landed and its URI is returned.
+- Links for people: https://bsky.app/profile/<handle>/post/<rkey>.
 """
 
+import hashlib
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from django.db import transaction
+
 from . import text as textutil
-from .base import Channel, Limits
+from .base import Channel, Limits, MediaInfo
+from .errors import AuthExpired, PermanentError, RetryableError
+from .http import Published, check_server, json_or_empty, rate_limit_wait, request, with_status
+from .media_files import MediaFile, fit_to_limits, load_media
+
+POST_COLLECTION = "app.bsky.feed.post"
+MAX_BLOB_BYTES = 1_000_000
+AUTH_ERRORS = frozenset({"ExpiredToken", "InvalidToken", "AuthenticationRequired"})
+S32 = "234567abcdefghijklmnopqrstuvwxyz"
+# Derived record keys fall in [2023-01-01, 2025-01-01): a time in the past, as for a backdated
+# import, never one in the future.
+_TID_START_US = 1_672_531_200_000_000
+_TID_SPAN_US = 2 * 365 * 24 * 3600 * 1_000_000
+# social-app's mention rule: "@" after a start, space or "(", a handle with at least one dot.
+_MENTION = re.compile(
+    r"(?:^|(?<=[\s(]))@((?:[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+"
+    r"[a-zA-Z](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)"
+)
+_TAG = re.compile(r"(?:^|(?<=\s))#([^\s#\d.,;:!?'\"()][^\s#.,;:!?'\"()]{0,63})")
+
+
+def record_key(idempotency_key: str) -> str:
+    """The TID every try of one target writes: derived from its idempotency key alone."""
+    digest = int.from_bytes(hashlib.sha256(str(idempotency_key).encode()).digest()[:8], "big")
+    micros = _TID_START_US + (digest >> 10) % _TID_SPAN_US
+    value = (micros << 10) | (digest & 0x3FF)
+    chars = []
+    for _ in range(13):
+        chars.append(S32[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def _utf8_offset(text: str, index: int) -> int:
+    return len(text[:index].encode("utf-8"))
 
 
 class BlueskyChannel(Channel):
@@ -37,3 +107,274 @@ class BlueskyChannel(Channel):
 
     def alt_text_length(self, alt_text: str) -> int:
         return textutil.grapheme_count(alt_text)
+
+    # --- publishing ---------------------------------------------------------------------------
+
+    def prepare_media(
+        self, data: bytes, info: MediaInfo, *, limits: Limits | None = None
+    ) -> tuple[bytes, MediaInfo]:
+        return fit_to_limits(data, info, limits or self.limits)
+
+    def create_session(self, account: Any, *, password: str) -> None:
+        """Sign in with an app password (at connect) and keep the session's tokens, never the
+        password."""
+        base = _base(account)
+        response = request(
+            "POST",
+            f"{base}/xrpc/com.atproto.server.createSession",
+            changes=False,
+            what="Signing in to Bluesky",
+            json={"identifier": account.handle.lstrip("@"), "password": password},
+        )
+        data = json_or_empty(response)
+        if response.status_code != 200:
+            if response.status_code in (400, 401):
+                raise with_status(
+                    AuthExpired(f"Bluesky refused the sign-in: {_message(response)}"),
+                    response.status_code,
+                )
+            raise _refusal(response, "Bluesky did not sign in")
+        self._keep_session(account, data)
+
+    def refresh_token(self, account: Any) -> None:
+        """A new session from the refresh token; AuthExpired when Bluesky refuses it. The row is
+        locked so that two workers do not spend the same refresh token."""
+        base = _base(account)
+        stale = account.access_token_encrypted
+        with transaction.atomic():
+            current = type(account).objects.select_for_update().get(pk=account.pk)
+            if current.access_token_encrypted != stale:
+                # Another worker refreshed while we waited for the lock: use its session.
+                account.access_token_encrypted = current.access_token_encrypted
+                account.refresh_token_encrypted = current.refresh_token_encrypted
+                return
+            refresh = current.refresh_token
+            if not refresh:
+                raise AuthExpired("The Bluesky session cannot be renewed; sign in again.")
+            response = request(
+                "POST",
+                f"{base}/xrpc/com.atproto.server.refreshSession",
+                changes=False,
+                what="Renewing the Bluesky session",
+                headers={"Authorization": f"Bearer {refresh}"},
+            )
+            if response.status_code != 200:
+                if response.status_code in (400, 401):
+                    raise with_status(
+                        AuthExpired(
+                            f"Bluesky refused to renew the session ({_message(response)}); "
+                            "sign in again with an app password."
+                        ),
+                        response.status_code,
+                    )
+                raise _refusal(response, "Bluesky did not renew the session")
+            self._keep_session(account, json_or_empty(response))
+
+    def _keep_session(self, account: Any, data: dict[str, Any]) -> None:
+        access, refresh = data.get("accessJwt"), data.get("refreshJwt")
+        if not access or not refresh:
+            raise RetryableError("Bluesky answered a session without its tokens")
+        account.set_tokens(access_token=str(access), refresh_token=str(refresh))
+        fields = ["access_token_encrypted", "refresh_token_encrypted", "updated_at"]
+        if data.get("did") and account.external_id != data["did"]:
+            account.external_id = str(data["did"])
+            fields.append("external_id")
+        account.save(update_fields=fields)
+
+    def _call(self, account: Any, method: str, nsid: str, *, changes: bool, **kwargs: Any):
+        """One authenticated XRPC call; an expired session is renewed once and the call made
+        again."""
+        base = _base(account)
+        headers = kwargs.pop("headers", {})
+        for renewed in (False, True):
+            token = account.access_token
+            if not token:
+                raise AuthExpired("The Bluesky account has no session; sign in again.")
+            response = request(
+                method,
+                f"{base}/xrpc/{nsid}",
+                changes=changes,
+                what=nsid,
+                headers={**headers, "Authorization": f"Bearer {token}"},
+                **kwargs,
+            )
+            if response.status_code in (400, 401) and _error(response) in AUTH_ERRORS:
+                if renewed:
+                    raise with_status(
+                        AuthExpired(f"Bluesky refused the new session: {_message(response)}"),
+                        response.status_code,
+                    )
+                self.refresh_token(account)
+                continue
+            return response
+        raise AssertionError("unreachable")
+
+    def publish(
+        self, account: Any, text: str, media: Sequence[Any], *, idempotency_key: str
+    ) -> Published:
+        rkey = record_key(idempotency_key)
+        repo = account.external_id or account.handle.lstrip("@")
+        images = [self._upload(account, item) for item in load_media(media, channel=self.name)]
+        record: dict[str, Any] = {
+            "$type": POST_COLLECTION,
+            "text": text,
+            "createdAt": datetime.now(UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+        }
+        facets = self._facets(account, text)
+        if facets:
+            record["facets"] = facets
+        if images:
+            record["embed"] = {"$type": "app.bsky.embed.images", "images": images}
+        response = self._call(
+            account,
+            "POST",
+            "com.atproto.repo.createRecord",
+            changes=True,
+            json={"repo": repo, "collection": POST_COLLECTION, "rkey": rkey, "record": record},
+        )
+        if response.status_code == 200:
+            data = json_or_empty(response)
+            return self._published(account, str(data.get("uri") or ""), rkey, 200)
+        if response.status_code == 400:
+            # The key may be taken because an earlier try landed: then that is our post.
+            found = self.reconcile(account, text, idempotency_key=idempotency_key)
+            if found is not None:
+                return found
+        raise _refusal(response, "Bluesky refused the post")
+
+    def reconcile(self, account: Any, text: str, *, idempotency_key: str) -> Published | None:
+        base = _base(account)
+        rkey = record_key(idempotency_key)
+        repo = account.external_id or account.handle.lstrip("@")
+        response = request(
+            "GET",
+            f"{base}/xrpc/com.atproto.repo.getRecord",
+            changes=False,
+            what="Looking for the post",
+            params={"repo": repo, "collection": POST_COLLECTION, "rkey": rkey},
+        )
+        if response.status_code == 200:
+            data = json_or_empty(response)
+            return self._published(account, str(data.get("uri") or ""), rkey, 200)
+        if response.status_code in (400, 404) and _error(response) == "RecordNotFound":
+            return None
+        raise _refusal(response, "Bluesky did not say whether the post exists")
+
+    def _published(self, account: Any, uri: str, rkey: str, status: int) -> Published:
+        handle = account.handle.lstrip("@")
+        return Published(
+            external_id=(uri or f"at://{account.external_id or handle}/{POST_COLLECTION}/{rkey}")[
+                :255
+            ],
+            external_url=f"https://bsky.app/profile/{handle}/post/{rkey}",
+            http_status=status,
+        )
+
+    def _upload(self, account: Any, item: MediaFile) -> dict[str, Any]:
+        if len(item.data) > MAX_BLOB_BYTES:
+            raise PermanentError(
+                f"Image {item.position + 1} is {len(item.data):,} bytes; Bluesky takes "
+                f"{MAX_BLOB_BYTES:,} at most and no smaller rendition is stored."
+            )
+        # An unused blob is removed by the server: an upload that timed out posted nothing.
+        response = self._call(
+            account,
+            "POST",
+            "com.atproto.repo.uploadBlob",
+            changes=False,
+            data=item.data,
+            headers={"Content-Type": item.mime},
+        )
+        if response.status_code != 200:
+            raise _refusal(response, "Bluesky refused an image")
+        blob = json_or_empty(response).get("blob")
+        if not isinstance(blob, dict):
+            raise RetryableError("Bluesky answered the upload without a blob")
+        image: dict[str, Any] = {"image": blob, "alt": item.alt_text}
+        if item.width and item.height:
+            image["aspectRatio"] = {"width": item.width, "height": item.height}
+        return image
+
+    def _facets(self, account: Any, text: str) -> list[dict[str, Any]]:
+        """Links, mentions and hashtags as facets, with UTF-8 byte offsets."""
+        facets: list[dict[str, Any]] = []
+        taken: list[tuple[int, int]] = []
+
+        def add(start: int, end: int, feature: dict[str, Any]) -> None:
+            if any(s < end and start < e for s, e in taken):
+                return
+            taken.append((start, end))
+            facets.append(
+                {
+                    "index": {
+                        "byteStart": _utf8_offset(text, start),
+                        "byteEnd": _utf8_offset(text, end),
+                    },
+                    "features": [feature],
+                }
+            )
+
+        for span in textutil.find_urls(text, bare_domains=True):
+            uri = span.text if "://" in span.text else f"https://{span.text}"
+            add(span.start, span.end, {"$type": "app.bsky.richtext.facet#link", "uri": uri})
+        for match in _MENTION.finditer(text):
+            did = self._resolve_handle(account, match.group(1))
+            if did:
+                add(
+                    match.start(),
+                    match.end(),
+                    {"$type": "app.bsky.richtext.facet#mention", "did": did},
+                )
+        for match in _TAG.finditer(text):
+            add(
+                match.start(),
+                match.end(),
+                {"$type": "app.bsky.richtext.facet#tag", "tag": match.group(1)},
+            )
+        facets.sort(key=lambda f: f["index"]["byteStart"])
+        return facets
+
+    def _resolve_handle(self, account: Any, handle: str) -> str | None:
+        """A mention's DID, or None (the text stays, without a link) when it cannot be found."""
+        try:
+            response = request(
+                "GET",
+                f"{_base(account)}/xrpc/com.atproto.identity.resolveHandle",
+                changes=False,
+                what="Resolving a mention",
+                params={"handle": handle.lower()},
+            )
+        except RetryableError:
+            return None
+        did = json_or_empty(response).get("did") if response.status_code == 200 else None
+        return str(did) if did else None
+
+
+def _base(account: Any) -> str:
+    base = (account.base_url or "").rstrip("/")
+    check_server(base, what="Bluesky server")
+    return base
+
+
+def _error(response: requests.Response) -> str:
+    return str(json_or_empty(response).get("error") or "")
+
+
+def _message(response: requests.Response) -> str:
+    data = json_or_empty(response)
+    parts = [str(data.get("error") or ""), str(data.get("message") or "")]
+    text = ": ".join(p for p in parts if p)
+    return text or response.text[:300]
+
+
+def _refusal(response: requests.Response, what: str) -> Exception:
+    status = response.status_code
+    detail = f"{what} (HTTP {status}): {_message(response)}"
+    if status == 401 or _error(response) in AUTH_ERRORS:
+        return with_status(AuthExpired(detail), status)
+    if status in (408, 429) or status >= 500:
+        wait = rate_limit_wait(response, reset_header="RateLimit-Reset")
+        return with_status(RetryableError(detail, retry_after=wait), status)
+    return with_status(PermanentError(detail), status)

@@ -19,15 +19,50 @@ Sources (checked 2025/2026):
   description ≤ 1,500 characters (MediaAttachment::MAX_DESCRIPTION_LENGTH = 1_500).
 - Formats: JPEG, PNG, GIF, WEBP are in every current server's supported_mime_types (HEIC and
   AVIF too, which cxhub does not produce).
+
+Publishing (docs.joinmastodon.org, checked 2026):
+- methods/media/#v2: `POST /api/v2/media`, multipart `file` and `description` (the alt text).
+  200 with the MediaAttachment when it is ready; 202 with `url: null` while it is processed.
+- methods/media/#get: `GET /api/v1/media/:id` answers 206 while the file is still processed and
+  200 once it is; a status may only attach processed media (422 otherwise). We poll a bounded
+  number of times. An uploaded file that is never attached is removed by the server, so a
+  failed or timed-out upload is simply tried again: it cannot post anything.
+- methods/statuses/#create: `POST /api/v1/statuses` with `status`, `media_ids[]`,
+  `visibility`; the `Idempotency-Key` header "prevents duplicate submissions of the same
+  status", keys are kept for up to 1 hour: the same key returns the status already made.
+- client/authorized/: `Authorization: Bearer <token>`; 401 "The access token is invalid"
+  (revoked or expired: Mastodon access tokens do not expire on their own and have no refresh
+  grant, so a 401 means reconnect).
+- entities/Error/: errors are `{"error": "…"}`; 422 "Validation failed: …" refuses the post.
+- api/rate-limits/: 300 calls / 5 min per account, media 30 / 30 min; 429 with
+  `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (an ISO 8601 time).
+- methods/accounts/#statuses: `GET /api/v1/accounts/:id/statuses` (the account's own, newest
+  first); methods/accounts/#verify_credentials gives the id when the account has none stored.
+
+Reconcile: the Idempotency-Key makes a publish retried with the same key within the hour safe
+(the server answers the status it made), so dispatch may simply send again. Reconcile itself only
+looks: it reads the account's 40 newest statuses and matches the text (a status's `content` is
+HTML; tags are dropped, entities decoded and white space folded on both sides, remote mentions
+shortened to "@user" as Mastodon renders them). Two identical posts within those 40 statuses
+cannot be told apart; the newest is taken.
 """
 
+import html
+import re
+import time
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
+from urllib.parse import quote
 
 import regex
+import requests
 
 from . import text as textutil
-from .base import Channel, Limits
+from .base import Channel, Limits, MediaInfo
+from .errors import AuthExpired, PermanentError, RetryableError
+from .http import Published, check_server, json_or_empty, rate_limit_wait, request, with_status
+from .media_files import MediaFile, fit_to_limits, load_media
 
 URL_PLACEHOLDER_CHARS = 23
 
@@ -131,3 +166,180 @@ class MastodonChannel(Channel):
     @staticmethod
     def limits_from_instance(instance_json: dict[str, Any]) -> Limits:
         return limits_from_mastodon_instance(instance_json)
+
+    # --- publishing ---------------------------------------------------------------------------
+
+    def prepare_media(
+        self, data: bytes, info: MediaInfo, *, limits: Limits | None = None
+    ) -> tuple[bytes, MediaInfo]:
+        return fit_to_limits(data, info, limits or self.limits)
+
+    def publish(
+        self, account: Any, text: str, media: Sequence[Any], *, idempotency_key: str
+    ) -> Published:
+        base = _base(account)
+        token = _token(account)
+        media_ids = [_upload(base, token, item) for item in load_media(media, channel=self.name)]
+        payload: dict[str, Any] = {"status": text, "visibility": "public"}
+        if media_ids:
+            payload["media_ids"] = media_ids
+        response = request(
+            "POST",
+            f"{base}/api/v1/statuses",
+            changes=True,
+            what="Posting the status",
+            json=payload,
+            headers={**_auth(token), "Idempotency-Key": str(idempotency_key)},
+        )
+        if response.status_code == 200:
+            return _published(json_or_empty(response), response.status_code)
+        raise _refusal(response, "Mastodon refused the post")
+
+    def reconcile(self, account: Any, text: str, *, idempotency_key: str) -> Published | None:
+        base = _base(account)
+        token = _token(account)
+        account_id = account.external_id or _own_id(base, token)
+        response = request(
+            "GET",
+            f"{base}/api/v1/accounts/{quote(account_id, safe='')}/statuses",
+            changes=False,
+            what="Reading the account's statuses",
+            params={"limit": 40, "exclude_reblogs": "true"},
+            headers=_auth(token),
+        )
+        if response.status_code != 200:
+            raise _refusal(response, "Mastodon did not list the account's statuses")
+        try:
+            statuses = response.json()
+        except ValueError as exc:
+            raise RetryableError("Mastodon listed the statuses in a form we cannot read") from exc
+        wanted = _comparable(text)
+        for status in statuses if isinstance(statuses, list) else []:
+            if isinstance(status, dict) and _comparable_html(status.get("content", "")) == wanted:
+                return _published(status, response.status_code)
+        return None
+
+    def refresh_token(self, account: Any) -> Any:
+        # Mastodon access tokens do not expire and have no refresh grant: a refused one needs
+        # the person to connect the account again.
+        raise AuthExpired("Mastodon refused the access token; connect the account again.")
+
+
+MEDIA_POLLS = 20
+MEDIA_POLL_SECONDS = 0.5
+_TAG = re.compile(r"<[^>]*>")
+_BREAK = re.compile(r"<br\s*/?>|</p>\s*<p>", re.IGNORECASE)
+_SPACE = re.compile(r"\s+")
+
+
+def _base(account: Any) -> str:
+    base = (account.base_url or "").rstrip("/")
+    check_server(base, what="Mastodon server")
+    return base
+
+
+def _token(account: Any) -> str:
+    token = account.access_token
+    if not token:
+        raise AuthExpired("The Mastodon account has no access token; connect it again.")
+    return token
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _published(status: dict[str, Any], http_status: int) -> Published:
+    status_id = str(status.get("id") or "")
+    if not status_id:
+        raise RetryableError("Mastodon answered without a status id")
+    return Published(
+        external_id=status_id[:255],
+        external_url=str(status.get("url") or status.get("uri") or "")[:2000],
+        http_status=http_status,
+    )
+
+
+def _error_text(response: requests.Response) -> str:
+    data = json_or_empty(response)
+    message = data.get("error") or data.get("error_description") or response.text[:300]
+    return str(message).strip()
+
+
+def _refusal(response: requests.Response, what: str) -> Exception:
+    status = response.status_code
+    detail = f"{what} (HTTP {status}): {_error_text(response)}"
+    if status == 401:
+        return with_status(AuthExpired(detail), status)
+    if status == 429 or status == 408 or status >= 500:
+        wait = rate_limit_wait(response, reset_header="X-RateLimit-Reset")
+        return with_status(RetryableError(detail, retry_after=wait), status)
+    return with_status(PermanentError(detail), status)
+
+
+def _upload(base: str, token: str, item: MediaFile) -> str:
+    """Upload one image and wait until the server has processed it; its media id."""
+    # An upload that times out made at most an unattached file, which the server removes:
+    # nothing was posted, so it is retryable rather than unknown.
+    response = request(
+        "POST",
+        f"{base}/api/v2/media",
+        changes=False,
+        what="Uploading an image",
+        files={"file": (item.filename, item.data, item.mime)},
+        data={"description": item.alt_text},
+        headers=_auth(token),
+    )
+    if response.status_code not in (200, 202):
+        raise _refusal(response, "Mastodon refused an image")
+    attachment = json_or_empty(response)
+    media_id = str(attachment.get("id") or "")
+    if not media_id:
+        raise RetryableError("Mastodon answered the upload without a media id")
+    if response.status_code == 200 and attachment.get("url"):
+        return media_id
+    for _ in range(MEDIA_POLLS):
+        time.sleep(MEDIA_POLL_SECONDS)
+        poll = request(
+            "GET",
+            f"{base}/api/v1/media/{quote(media_id, safe='')}",
+            changes=False,
+            what="Checking an uploaded image",
+            headers=_auth(token),
+        )
+        if poll.status_code == 200 and json_or_empty(poll).get("url"):
+            return media_id
+        if poll.status_code not in (200, 206):
+            raise _refusal(poll, "Mastodon did not process an image")
+    raise RetryableError(
+        f"Mastodon was still processing an image after {MEDIA_POLLS * MEDIA_POLL_SECONDS:g} s"
+    )
+
+
+def _own_id(base: str, token: str) -> str:
+    response = request(
+        "GET",
+        f"{base}/api/v1/accounts/verify_credentials",
+        changes=False,
+        what="Reading the account",
+        headers=_auth(token),
+    )
+    if response.status_code != 200:
+        raise _refusal(response, "Mastodon did not say which account this is")
+    account_id = str(json_or_empty(response).get("id") or "")
+    if not account_id:
+        raise RetryableError("Mastodon answered verify_credentials without an id")
+    return account_id
+
+
+def _fold(text: str) -> str:
+    return _SPACE.sub(" ", text).strip()
+
+
+def _comparable(text: str) -> str:
+    """Our text as Mastodon will show it: remote mentions as "@user", white space folded."""
+    return _fold(MENTION.sub(lambda m: "@" + m.group(1), text))
+
+
+def _comparable_html(content: str) -> str:
+    return _fold(html.unescape(_TAG.sub("", _BREAK.sub("\n", content or ""))))

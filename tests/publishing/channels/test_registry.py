@@ -73,10 +73,23 @@ def test_the_counter_spec_follows_an_accounts_own_limits():
         ("refresh_token", (None,), {}),
     ],
 )
-def test_publishing_methods_are_not_implemented_yet(method, args, kwargs):
+def test_networks_not_built_yet_say_so_instead_of_pretending(method, args, kwargs):
+    # Built so far: mastodon, bluesky, webhook, sandbox (tested against their servers).
+    not_built = {"x", "facebook", "instagram", "linkedin"}
     for channel in all_channels():
+        if channel.name not in not_built:
+            continue
         with pytest.raises(NotImplementedError):
             getattr(channel, method)(*args, **kwargs)
+
+
+def test_the_built_channels_implement_publishing():
+    from publishing.channels.base import Channel
+
+    for name in ("mastodon", "bluesky", "webhook", "sandbox"):
+        channel = type(get_channel(name))
+        assert channel.publish is not Channel.publish, name
+        assert channel.reconcile is not Channel.reconcile, name
 
 
 def test_a_retryable_error_carries_the_wait_the_network_asked_for():

@@ -1,0 +1,149 @@
+"""HTTP pieces the network channels share: one pooled session, a timeout on every call, the
+check of a server address a person typed, rate-limit headers read as seconds, and the rule for
+which transport failures mean "nothing went out" and which mean "it may have gone out".
+
+The webhook channel has its own copies of some of these (written first); new channels use these.
+"""
+
+import ipaddress
+import socket
+import time
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+
+from .errors import PermanentError, RetryableError, UnknownOutcome
+from .webhook import Published, _not_sent, retry_after_seconds
+
+__all__ = [
+    "Published",
+    "check_server",
+    "network_timeout",
+    "rate_limit_wait",
+    "request",
+    "retry_after_seconds",
+    "with_status",
+]
+
+USER_AGENT = "cxhub/1 (+https://github.com/cxhub)"
+
+_session: requests.Session | None = None
+
+
+def http_session() -> requests.Session:
+    # One pooled session per process, made on first use (after the worker forked).
+    global _session
+    if _session is None:
+        _session = requests.Session()
+        _session.headers["User-Agent"] = USER_AGENT
+    return _session
+
+
+def network_timeout() -> float:
+    """Connect and read timeout of each call to a network, in seconds. Below the task's soft
+    time limit, so a slow network is an unknown outcome (reconciled), not a killed task."""
+    value = getattr(settings, "CXHUB_NETWORK_TIMEOUT_SECONDS", None)
+    if value is None:
+        value = settings.CXHUB_WEBHOOK_TIMEOUT_SECONDS
+    return float(value)
+
+
+def with_status(error: Exception, status: int | None) -> Exception:
+    error.http_status = status  # read by dispatch for the attempt's record
+    return error
+
+
+def _allowed_private() -> list[Any]:
+    networks = getattr(settings, "CXHUB_WEBHOOK_ALLOW_PRIVATE_NETWORKS", [])
+    return [ipaddress.ip_network(net, strict=False) for net in networks]
+
+
+def check_server(url: str, *, what: str) -> None:
+    """Refuse a server address (a Mastodon instance, a Bluesky PDS) that is not https, or whose
+    host resolves to a private, loopback or link-local address, before any request is made.
+    Networks listed in CXHUB_WEBHOOK_ALLOW_PRIVATE_NETWORKS are allowed, over http too (the
+    tests' servers on 127.0.0.1)."""
+    parts = urlsplit(url or "")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise PermanentError(f"The {what} address is not a web address: {url!r}.")
+    allowed = _allowed_private()
+    try:
+        infos = socket.getaddrinfo(
+            parts.hostname,
+            parts.port or (443 if parts.scheme == "https" else 80),
+            type=socket.SOCK_STREAM,
+        )
+    except OSError as exc:
+        raise RetryableError(f"Cannot resolve {parts.hostname}: {exc}") from exc
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if any(address in network for network in allowed):
+            continue
+        if not address.is_global:
+            raise PermanentError(
+                f"The {what} {parts.hostname} resolves to {address}, which is not a public "
+                "address; cxhub does not send to internal networks."
+            )
+        if parts.scheme != "https":
+            raise PermanentError(f"The {what} address must use https://.")
+
+
+def _reset_seconds(value: str | None, *, now: float | None = None) -> float | None:
+    """A rate-limit reset as seconds from now: an ISO 8601 time (Mastodon's X-RateLimit-Reset),
+    a Unix time in seconds (Bluesky's RateLimit-Reset), or a small number of seconds."""
+    if not value:
+        return None
+    value = value.strip()
+    now = time.time() if now is None else now
+    try:
+        number = float(value)
+    except ValueError:
+        try:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if when.tzinfo is None:
+            return None
+        return max(0.0, when.timestamp() - now)
+    # Above a billion it is a Unix time; below, already a wait in seconds.
+    return max(0.0, number - now) if number > 1_000_000_000 else max(0.0, number)
+
+
+def rate_limit_wait(response: requests.Response, *, reset_header: str) -> float | None:
+    """How long the network asked us to wait: Retry-After first, then its reset header."""
+    wait = retry_after_seconds(response.headers.get("Retry-After"))
+    if wait is None:
+        wait = _reset_seconds(response.headers.get(reset_header))
+    return wait
+
+
+def request(method: str, url: str, *, changes: bool, what: str, **kwargs: Any) -> requests.Response:
+    """One call with a timeout. A failure before the request left is retryable; after it left,
+    a call that `changes` something is an unknown outcome, a read-only one is retryable."""
+    kwargs.setdefault("timeout", network_timeout())
+    kwargs.setdefault("allow_redirects", False)
+    try:
+        return http_session().request(method, url, **kwargs)
+    except requests.ConnectionError as exc:
+        if _not_sent(exc) or not changes:
+            raise RetryableError(f"{what}: could not connect: {exc}") from exc
+        raise UnknownOutcome(f"{what}: the connection broke after sending: {exc}") from exc
+    except requests.Timeout as exc:  # a read timeout: the request went out
+        if not changes:
+            raise RetryableError(f"{what}: no answer in time: {exc}") from exc
+        raise UnknownOutcome(f"{what}: no answer within {kwargs['timeout']:g} s: {exc}") from exc
+    except requests.RequestException as exc:
+        if not changes:
+            raise RetryableError(f"{what}: the request failed: {exc}") from exc
+        raise UnknownOutcome(f"{what}: the request failed: {exc}") from exc
+
+
+def json_or_empty(response: requests.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}

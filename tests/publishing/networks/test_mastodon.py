@@ -1,0 +1,178 @@
+"""The Mastodon channel against a Mastodon test server on 127.0.0.1."""
+
+import time
+
+import pytest
+
+from publishing.channels import get_channel
+from publishing.channels import mastodon as mastodon_module
+from publishing.channels.errors import (
+    AuthExpired,
+    PermanentError,
+    RetryableError,
+    UnknownOutcome,
+)
+
+KEY = "6f1c2a3e-8f52-4a44-9d0e-0c1d2e3f4a5b"
+
+
+@pytest.fixture
+def channel():
+    return get_channel("mastodon")
+
+
+@pytest.fixture(autouse=True)
+def quick_polls(monkeypatch):
+    monkeypatch.setattr(mastodon_module, "MEDIA_POLL_SECONDS", 0.01)
+
+
+def test_it_publishes_text(channel, mastodon_account, mastodon_server):
+    published = channel.publish(
+        mastodon_account, "Launch window opens at dawn.", [], idempotency_key=KEY
+    )
+
+    [status] = mastodon_server.statuses
+    assert published.external_id == status["id"]
+    assert published.external_url == status["url"]
+    assert published.http_status == 200
+    assert status["content"] == "<p>Launch window opens at dawn.</p>"
+    assert status["visibility"] == "public"
+
+
+def test_it_publishes_two_images_with_alt_text(
+    channel, mastodon_account, mastodon_server, two_images
+):
+    mastodon_server.processing_polls = 2  # 202, then 206 twice, then 200
+
+    channel.publish(mastodon_account, "Two pictures.", two_images, idempotency_key=KEY)
+
+    [status] = mastodon_server.statuses
+    assert [m["description"] for m in status["media_attachments"]] == [
+        "A red square.",
+        "Static on a screen.",
+    ]
+    assert [m["meta"]["original"]["width"] for m in status["media_attachments"]] == [640, 2400]
+    assert ("GET", f"/api/v1/media/{status['media_attachments'][0]['id']}") in (
+        mastodon_server.requests
+    )
+
+
+def test_it_gives_up_on_media_that_never_finishes_processing(
+    channel, mastodon_account, mastodon_server, two_images
+):
+    mastodon_server.processing_polls = 1_000
+
+    with pytest.raises(RetryableError, match="still processing"):
+        channel.publish(mastodon_account, "Two pictures.", two_images, idempotency_key=KEY)
+
+    assert mastodon_server.statuses == []
+
+
+def test_a_timeout_after_the_server_stored_the_status_posts_once(
+    channel, mastodon_account, mastodon_server
+):
+    mastodon_server.fail_next("statuses", "slow", seconds=1.5)
+    text = "Doors open at 9.\n\nDetails: https://example.org/a/rather/long/path/to/the/page"
+
+    with pytest.raises(UnknownOutcome):
+        channel.publish(mastodon_account, text, [], idempotency_key=KEY)
+    time.sleep(0.6)  # let the slow answer finish
+    found = channel.reconcile(mastodon_account, text, idempotency_key=KEY)
+    again = channel.publish(mastodon_account, text, [], idempotency_key=KEY)
+
+    [status] = mastodon_server.statuses
+    assert found is not None and found.external_id == status["id"]
+    assert again.external_id == status["id"]
+
+
+def test_reconcile_finds_nothing_when_nothing_was_posted(channel, mastodon_account):
+    assert channel.reconcile(mastodon_account, "Never sent.", idempotency_key=KEY) is None
+
+
+def test_reconcile_looks_up_the_account_id_when_none_is_stored(
+    channel, mastodon_account, mastodon_server
+):
+    channel.publish(mastodon_account, "Hello @friend@other.example", [], idempotency_key=KEY)
+    mastodon_account.external_id = ""
+
+    found = channel.reconcile(mastodon_account, "Hello @friend@other.example", idempotency_key=KEY)
+
+    assert found is not None
+    assert found.external_id == mastodon_server.statuses[0]["id"]
+
+
+def test_an_invalid_token_is_auth_expired(channel, mastodon_account, mastodon_server):
+    mastodon_server.tokens.clear()
+
+    with pytest.raises(AuthExpired) as caught:
+        channel.publish(mastodon_account, "Hello.", [], idempotency_key=KEY)
+
+    assert caught.value.http_status == 401
+    assert "The access token is invalid" in str(caught.value)
+    with pytest.raises(AuthExpired):
+        channel.refresh_token(mastodon_account)
+
+
+def test_a_rate_limit_is_retryable_after_the_reset_time(channel, mastodon_account, mastodon_server):
+    mastodon_server.fail_next("statuses", "429", reset_in=120)
+
+    with pytest.raises(RetryableError) as caught:
+        channel.publish(mastodon_account, "Hello.", [], idempotency_key=KEY)
+
+    assert caught.value.http_status == 429
+    assert 110 <= caught.value.retry_after <= 120
+
+
+def test_a_server_error_is_retryable(channel, mastodon_account, mastodon_server):
+    mastodon_server.fail_next("statuses", "503")
+
+    with pytest.raises(RetryableError) as caught:
+        channel.publish(mastodon_account, "Hello.", [], idempotency_key=KEY)
+
+    assert caught.value.http_status == 503
+    assert caught.value.retry_after is None
+
+
+def test_a_validation_error_is_permanent_with_the_servers_message(
+    channel, mastodon_account, mastodon_server
+):
+    with pytest.raises(PermanentError) as caught:
+        channel.publish(mastodon_account, "x" * 501, [], idempotency_key=KEY)
+
+    assert caught.value.http_status == 422
+    assert "Text character limit of 500 exceeded" in str(caught.value)
+    assert mastodon_server.statuses == []
+
+
+def test_a_too_long_description_is_refused_by_the_server(
+    channel, mastodon_account, mastodon_server, two_images
+):
+    two_images[0]["alt_text"] = "a" * 1_501
+
+    with pytest.raises(PermanentError, match="Description is too long"):
+        channel.publish(mastodon_account, "Pictures.", two_images, idempotency_key=KEY)
+
+
+def test_a_private_address_is_refused_unless_allowed(
+    channel, mastodon_account, mastodon_server, settings
+):
+    settings.CXHUB_WEBHOOK_ALLOW_PRIVATE_NETWORKS = []
+
+    with pytest.raises(PermanentError, match="not a public address"):
+        channel.publish(mastodon_account, "Hello.", [], idempotency_key=KEY)
+
+    assert mastodon_server.requests == []
+
+
+def test_a_public_server_must_use_https(channel, mastodon_account):
+    mastodon_account.base_url = "http://93.184.215.14"
+
+    with pytest.raises(PermanentError, match="https"):
+        channel.publish(mastodon_account, "Hello.", [], idempotency_key=KEY)
+
+
+def test_a_refused_connection_is_retryable(channel, mastodon_account, mastodon_server):
+    mastodon_server.stop()
+
+    with pytest.raises(RetryableError, match="could not connect"):
+        channel.publish(mastodon_account, "Hello.", [], idempotency_key=KEY)
