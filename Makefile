@@ -44,6 +44,7 @@ lint: install
 ## (and Redis for dispatch); each makes and drops its own scratch database on that server.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 bench: install
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/dispatch.py
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/audit.py
 
 clean:

@@ -227,6 +227,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"ApprovalRuleEnum": "approvals.models.Rule"},
 }
 
 # Cache: Redis when given (shared by every process), else per-process memory.
@@ -309,6 +310,11 @@ CXHUB_QUEUED_STUCK_SECONDS = env_int("CXHUB_QUEUED_STUCK_SECONDS", 600, minimum=
 # Webhooks never reach private, loopback or link-local addresses (an account's URL must not
 # probe the internal network), except the networks listed here, e.g. "127.0.0.1/32" in tests.
 CXHUB_WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_list("CXHUB_WEBHOOK_ALLOW_PRIVATE_NETWORKS", [])
+# The filesystem broker is polled: a worker takes at most one message per pool process per
+# poll, so kombu's default of 1 s would cap the embedded setup at 2 tasks a second.
+CXHUB_FILESYSTEM_BROKER_POLL_MS = env_int("CXHUB_FILESYSTEM_BROKER_POLL_MS", 100, minimum=10)
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = CXHUB_FILESYSTEM_BROKER_POLL_MS / 1000
 if CXHUB_WEBHOOK_TIMEOUT_SECONDS >= CELERY_TASK_SOFT_TIME_LIMIT:
     raise ImproperlyConfiguredEnv(
         "CXHUB_WEBHOOK_TIMEOUT_SECONDS must be below CXHUB_TASK_SOFT_TIME_LIMIT"

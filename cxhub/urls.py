@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/v1/", include("audit.api.urls")),
     path("", include("audit.urls")),
     path("", include("publishing.urls")),
+    path("", include("publishing.urls_dispatch")),
     path("", include("approvals.urls")),
     path("notifications/", notifications_page, name="notifications"),
     path("", include("accounts.urls")),

@@ -20,6 +20,7 @@ def test_seed_builds_the_agency_with_every_role_and_network(db):
 
     assert Team.objects.count() >= 10
     hq = Team.objects.get(slug="hq")
+
     def children(team):
         return Team.objects.filter(depth=team.depth + 1, path__startswith=team.path)
 

@@ -1,0 +1,566 @@
+"""Benchmark of the dispatch engine (issue 5, item 7) on PostgreSQL and Redis.
+
+N targets over 200 webhook accounts fall due at once; Celery beat runs the dispatcher, real
+worker processes publish them to a fast HTTP sink on 127.0.0.1. Printed: throughput (first
+claim to last publication), lateness p50/p99 (published_at minus the time they were due), and
+the ratio of that throughput to a bare Celery no-op task on the same broker, with the same
+worker options, measured in the same run. Targets: ratio at least 0.5, p99 lateness under
+twice the dispatcher interval. It checks that the sink received every post exactly once.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/dispatch.py [--targets N]
+
+The PostgreSQL server is used only for a scratch database, cxhub_bench_dispatch, created at the
+start and dropped at the end. The broker is the Redis database in BENCH_REDIS_URL (default
+redis://127.0.0.1:6379/15), emptied (FLUSHDB) at the start and the end: the bench's own.
+"""
+
+import argparse
+import contextlib
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from celery import Celery
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRATCH_DB = "cxhub_bench_dispatch"
+ACCOUNTS = 200
+NOOP_QUEUE = "cxhub-bench-noop"
+NOOP_DONE_KEY = "cxhub-bench:noop-done"
+
+# The baseline: a Celery app with the same delivery options as cxhub's (acks_late, prefetch 1,
+# results ignored) and one task that only counts itself (one Redis INCR), so the bench can tell
+# when the last one ran.
+noop_app = Celery("cxhub_bench_noop")
+noop_app.conf.update(
+    broker_url=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"),
+    task_acks_late=True,
+    worker_prefetch_multiplier=1,
+    task_ignore_result=True,
+    task_default_queue=NOOP_QUEUE,
+    worker_hijack_root_logger=False,
+    broker_connection_retry_on_startup=True,
+)
+_redis_client = None
+
+
+@noop_app.task(name="bench.noop")
+def noop() -> None:
+    global _redis_client
+    if _redis_client is None:
+        import redis
+
+        _redis_client = redis.Redis.from_url(noop_app.conf.broker_url)
+    _redis_client.incr(NOOP_DONE_KEY)
+
+
+class _Refused(Exception):
+    """Why the bench will not run here; printed, exit status 2."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    try:
+        admin = _admin_conninfo(os.environ.get("DATABASE_URL", ""))
+        broker = _broker_url(os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"))
+        _recreate_scratch(admin)
+    except _Refused as refused:
+        print(f"bench/dispatch.py: {refused}", file=sys.stderr)
+        return 2
+    workdir = Path(tempfile.mkdtemp(prefix="cxhub-bench-dispatch-"))
+    scratch = urlunsplit(urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{SCRATCH_DB}"))
+    sink = _Sink().start()
+    try:
+        _setup_django(scratch, broker, workdir)
+        _flush(broker)
+        began = time.perf_counter()
+        print(
+            f"{args.targets:,} targets over {ACCOUNTS} webhook accounts ({args.per_post} per "
+            f"post); {args.concurrency} worker processes; dispatcher every "
+            f"{args.dispatch_seconds} s; PostgreSQL + Redis; {os.cpu_count()} CPU(s)"
+        )
+        base = _bench_noop(args, broker, workdir)
+        ours = _bench_dispatch(args, broker, scratch, workdir, sink)
+        _report(args, base, ours, sink)
+        print(f"bench took {time.perf_counter() - began:.0f} s")
+    finally:
+        sink.stop()
+        with contextlib.suppress(Exception):
+            from django.db import connections
+
+            connections.close_all()
+        with contextlib.suppress(Exception):
+            _flush(broker)
+        _drop_scratch(admin)
+        if args.keep:
+            print(f"logs kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+def _arguments(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--targets", type=int, default=2000, help="targets due at once (2,000)")
+    parser.add_argument("--per-post", type=int, default=4, help="targets per post (4)")
+    parser.add_argument(
+        "--concurrency", type=int, default=4, help="worker processes, both runs (4)"
+    )
+    parser.add_argument(
+        "--dispatch-seconds", type=int, default=5, help="dispatcher interval (5, the default)"
+    )
+    parser.add_argument("--batch-size", type=int, default=500, help="targets per claim (500)")
+    parser.add_argument("--keep", action="store_true", help="keep the worker logs")
+    args = parser.parse_args(argv)
+    if min(args.targets, args.per_post, args.concurrency, args.dispatch_seconds) < 1:
+        parser.error("every number must be at least 1")
+    if args.per_post > ACCOUNTS:
+        parser.error(f"--per-post is at most {ACCOUNTS}")
+    return args
+
+
+# Setting up ---------------------------------------------------------------------------------------
+def _admin_conninfo(url: str) -> str:
+    needs = (
+        "it needs PostgreSQL: set DATABASE_URL=postgres://user@host:5432/dbname. It creates "
+        f"and drops its own database, {SCRATCH_DB}, on that server and touches no other."
+    )
+    if not url:
+        raise _Refused(f"DATABASE_URL is not set; {needs}")
+    import dj_database_url
+    from psycopg.conninfo import make_conninfo
+
+    try:
+        db = dj_database_url.parse(url)
+    except Exception:
+        raise _Refused(f"DATABASE_URL is not a database URL; {needs}") from None
+    if "postgresql" not in db["ENGINE"]:
+        raise _Refused(f"DATABASE_URL is not PostgreSQL; {needs}")
+    if db["NAME"] == SCRATCH_DB:
+        raise _Refused(f"DATABASE_URL names {SCRATCH_DB}, the scratch database itself")
+    parts = {
+        "dbname": db["NAME"] or "postgres",
+        "user": db["USER"],
+        "password": db["PASSWORD"],
+        "host": db["HOST"],
+        "port": db["PORT"],
+    }
+    return make_conninfo(**{key: str(value) for key, value in parts.items() if value})
+
+
+def _broker_url(url: str) -> str:
+    if not url.startswith("redis://"):
+        raise _Refused(
+            "it needs Redis as the broker: set BENCH_REDIS_URL=redis://host:6379/N (a database "
+            "number nothing else uses: the bench empties it)"
+        )
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=5).ping()
+    except redis.RedisError as error:
+        raise _Refused(f"cannot reach Redis at {url}: {error}") from None
+    return url
+
+
+def _admin_execute(admin: str, *statements: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin, autocommit=True) as connection:
+        for statement in statements:
+            connection.execute(statement)
+
+
+def _recreate_scratch(admin: str) -> None:
+    import psycopg
+
+    try:
+        _admin_execute(
+            admin,
+            f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)",
+            f"CREATE DATABASE {SCRATCH_DB}",
+        )
+    except psycopg.Error as error:
+        raise _Refused(f"cannot create {SCRATCH_DB} on that server: {error}".strip()) from None
+
+
+def _drop_scratch(admin: str) -> None:
+    _admin_execute(admin, f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)")
+
+
+def _flush(broker: str) -> None:
+    import redis
+
+    redis.Redis.from_url(broker).flushdb()
+
+
+def _worker_env(broker: str, scratch: str, workdir: Path, args) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "DEBUG": "0",  # DEBUG would keep every query in memory
+            "DATABASE_URL": scratch,
+            "CELERY_BROKER_URL": broker,
+            "CXHUB_VAR_DIR": str(workdir / "var"),
+            "CXHUB_DISPATCH_SECONDS": str(args.dispatch_seconds),
+            "CXHUB_DISPATCH_BATCH_SIZE": str(args.batch_size),
+            "CXHUB_HEARTBEAT_SECONDS": "3600",
+            "CXHUB_ESCALATION_SECONDS": "3600",
+            "CXHUB_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "127.0.0.1/32",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def _setup_django(scratch: str, broker: str, workdir: Path) -> None:
+    os.environ.update(
+        {
+            "DATABASE_URL": scratch,
+            "CELERY_BROKER_URL": broker,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "DEBUG": "0",
+            "CXHUB_VAR_DIR": str(workdir / "var"),
+        }
+    )
+    sys.path.insert(0, str(ROOT))
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+
+
+def _wait(predicate, timeout: float, what: str, logs=(), every: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            tails = "".join(f"\n--- {log}\n{Path(log).read_text()[-3000:]}" for log in logs)
+            raise RuntimeError(f"timed out waiting for {what}{tails}")
+        time.sleep(every)
+
+
+def _worker(app: str, env, workdir: Path, name: str, concurrency: int) -> subprocess.Popen:
+    log = workdir / f"{name}.log"
+    process = _start(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            app,
+            "worker",
+            "--pool=prefork",
+            "-c",
+            str(concurrency),
+            "-n",
+            f"{name}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel",
+            "INFO",
+        ],
+        env,
+        log,
+    )
+    _wait(lambda: "ready." in log.read_text(errors="replace"), 60, f"{name} ready", [log])
+    return process
+
+
+# The sink -----------------------------------------------------------------------------------------
+def _sink_main(port_pipe, done_pipe) -> None:
+    """A site that takes every post at once (HTTP/1.1 keep-alive) and counts them by key."""
+    received: dict[str, int] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: without this, Nagle's algorithm and the
+        # client's delayed ACK add 40 ms to every answer.
+        disable_nagle_algorithm = True
+
+        def log_message(self, format, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            key = self.headers.get("Idempotency-Key", "")
+            received[key] = received.get(key, 0) + 1
+            body = json.dumps({"id": key, "url": f"https://sink.example/{key}"}).encode()
+            self.send_response(201)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request, client_address):
+            pass
+
+    server = Server(("127.0.0.1", 0), Handler)
+    port_pipe.send(server.server_address[1])
+    signal.signal(signal.SIGTERM, lambda *a: (done_pipe.send(received), os._exit(0)))
+    server.serve_forever()
+
+
+class _Sink:
+    def __init__(self):
+        self._port_pipe, child_port = multiprocessing.Pipe()
+        self._done_pipe, self._child_done = multiprocessing.Pipe()
+        self.process = multiprocessing.Process(
+            target=_sink_main, args=(child_port, self._child_done), daemon=True
+        )
+        self.received: dict[str, int] | None = None
+
+    def start(self) -> "_Sink":
+        self.process.start()
+        self.port = self._port_pipe.recv()
+        self.url = f"http://127.0.0.1:{self.port}/hook"
+        return self
+
+    def stop(self) -> dict[str, int]:
+        if self.received is None and self.process.is_alive():
+            self.process.terminate()
+            if self._done_pipe.poll(10):
+                self.received = self._done_pipe.recv()
+            self.process.join(timeout=10)
+        return self.received or {}
+
+
+# The runs -----------------------------------------------------------------------------------------
+def _bench_noop(args, broker: str, workdir: Path) -> dict:
+    import redis
+
+    client = redis.Redis.from_url(broker)
+    client.delete(NOOP_DONE_KEY)
+    env = dict(os.environ, BENCH_REDIS_URL=broker, PYTHONUNBUFFERED="1")
+    worker = _worker("bench.dispatch:noop_app", env, workdir, "noop", args.concurrency)
+    try:
+        began = time.perf_counter()
+        for _ in range(args.targets):
+            noop.delay()
+        enqueued = time.perf_counter() - began
+        _wait(
+            lambda: int(client.get(NOOP_DONE_KEY) or 0) >= args.targets,
+            300,
+            "the no-ops",
+            [workdir / "noop.log"],
+        )
+        took = time.perf_counter() - began
+    finally:
+        _stop(worker)
+    return {"seconds": took, "enqueue_seconds": enqueued, "rate": args.targets / took}
+
+
+def _organisation(sink_url: str):
+    from accounts.models import Channel, Membership, Role, SocialAccount, Team, User
+
+    hq = Team.objects.add_root(create_kwargs={"name": "HQ", "slug": "hq"})
+    author = User.objects.create(username="author")
+    Membership.objects.create(user=author, team=hq, role=Role.DRAFTER)
+    accounts = []
+    for number in range(ACCOUNTS):
+        account = SocialAccount(
+            team=hq,
+            channel=Channel.WEBHOOK,
+            handle=f"site-{number}",
+            base_url=f"{sink_url}/{number}",
+        )
+        account.set_tokens(access_token=f"secret-{number}")
+        accounts.append(account)
+    SocialAccount.objects.bulk_create(accounts)
+    return hq, author, list(SocialAccount.objects.order_by("id"))
+
+
+def _due_posts(*, team, author, accounts, targets: int, per_post: int, due) -> list[int]:
+    """Approved posts, written directly: what post_approved leaves (scheduled, targets
+    waiting, approved hash = content hash)."""
+    from django.db import transaction
+
+    from publishing.content import canonical_content, hash_content
+    from publishing.models import Post, PostStatus, PostTarget, TargetStatus
+
+    posts_needed = -(-targets // per_post)
+    with transaction.atomic():
+        posts = Post.objects.bulk_create(
+            [
+                Post(
+                    team=team,
+                    author=author,
+                    body=f"Bench post {n}",
+                    status=PostStatus.SCHEDULED,
+                    scheduled_at=due,
+                    content_hash="",
+                )
+                for n in range(posts_needed)
+            ]
+        )
+        rows, made = [], 0
+        for index, post in enumerate(posts):
+            for offset in range(per_post):
+                if made == targets:
+                    break
+                account = accounts[(index * per_post + offset) % len(accounts)]
+                rows.append(
+                    PostTarget(
+                        post=post,
+                        social_account=account,
+                        status=TargetStatus.WAITING,
+                        next_attempt_at=due,
+                    )
+                )
+                made += 1
+        PostTarget.objects.bulk_create(rows, batch_size=1000)
+        fresh = list(
+            Post.objects.filter(pk__in=[p.pk for p in posts]).prefetch_related(
+                "targets", "post_media__media"
+            )
+        )
+        for post in fresh:
+            post.content_hash = post.approved_content_hash = hash_content(canonical_content(post))
+        Post.objects.bulk_update(fresh, ["content_hash", "approved_content_hash"], batch_size=1000)
+    return [row.pk for row in rows]
+
+
+def _bench_dispatch(args, broker: str, scratch: str, workdir: Path, sink: _Sink) -> dict:
+    from django.utils import timezone
+
+    from publishing.models import PostTarget, TargetStatus
+
+    env = _worker_env(broker, scratch, workdir, args)
+    team, author, accounts = _organisation(sink.url)
+    worker = _worker("cxhub", env, workdir, "cxhub", args.concurrency)
+    beat = _start(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "cxhub",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "-s",
+            str(workdir / "beat-schedule"),
+        ],
+        env,
+        workdir / "beat.log",
+    )
+    try:
+        due = timezone.now() + timedelta(seconds=3)
+        ids = _due_posts(
+            team=team,
+            author=author,
+            accounts=accounts,
+            targets=args.targets,
+            per_post=args.per_post,
+            due=due,
+        )
+        if timezone.now() > due:
+            print("  (writing the targets took longer than the 3 s lead: lateness includes it)")
+        # (The scratch database holds these targets only: a cheap count, twice a second.)
+        _wait(
+            lambda: PostTarget.objects.filter(status=TargetStatus.PUBLISHED).count() == len(ids),
+            600,
+            "every target published",
+            [workdir / "cxhub.log", workdir / "beat.log"],
+            every=0.5,
+        )
+    finally:
+        _stop(beat)
+        _stop(worker)
+    rows = list(PostTarget.objects.filter(pk__in=ids).values_list("queued_at", "published_at"))
+    first_claim = min(queued for queued, _ in rows)
+    last = max(published for _, published in rows)
+    lateness = sorted((published - due).total_seconds() for _, published in rows)
+    took = (last - first_claim).total_seconds()
+    log = (workdir / "cxhub.log").read_text(errors="replace")
+    return {
+        "seconds": took,
+        "rate": len(ids) / took,
+        "p50": statistics.median(lateness),
+        "p99": lateness[min(len(lateness) - 1, int(round(0.99 * len(lateness))) - 1)],
+        "max": lateness[-1],
+        "first_claim_after_due": (first_claim - due).total_seconds(),
+        "batches": log.count("event=dispatch.batch"),
+        "task_ms": statistics.median(
+            int(m) for m in re.findall(r"event=publish\.attempt .*?duration_ms=(\d+)", log)
+        ),
+        "retries": log.count("outcome=retryable") + log.count("outcome=unknown"),
+        "keys": {
+            str(key)
+            for key in PostTarget.objects.filter(pk__in=ids).values_list(
+                "idempotency_key", flat=True
+            )
+        },
+    }
+
+
+def _report(args, base: dict, ours: dict, sink: _Sink) -> None:
+    received = sink.stop()
+    twice = sum(1 for count in received.values() if count > 1)
+    missing = len(ours["keys"] - set(received))
+    ratio = ours["rate"] / base["rate"]
+    limit = 2 * args.dispatch_seconds
+    print(
+        f"no-op Celery task   {args.targets:,} in {base['seconds']:.2f} s = "
+        f"{base['rate']:,.0f} tasks/s (enqueueing took {base['enqueue_seconds']:.2f} s)"
+    )
+    print(
+        f"dispatch (webhook)  {args.targets:,} in {ours['seconds']:.2f} s = "
+        f"{ours['rate']:,.0f} targets/s, first claim → last publication "
+        f"({ours['batches']} claim batches, {ours['retries']} retries, median task "
+        f"{ours['task_ms']} ms)"
+    )
+    print(f"ratio               {ratio:.2f} (target ≥ 0.5: {'met' if ratio >= 0.5 else 'NOT met'})")
+    print(
+        f"lateness            p50 {ours['p50']:.2f} s, p99 {ours['p99']:.2f} s, max "
+        f"{ours['max']:.2f} s; first claim {ours['first_claim_after_due']:.2f} s after due "
+        f"(target p99 < {limit} s: {'met' if ours['p99'] < limit else 'NOT met'})"
+    )
+    print(
+        f"exactly once        {len(received):,} posts received by the sink, {twice} twice, "
+        f"{missing} missing"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

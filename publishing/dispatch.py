@@ -1,0 +1,1115 @@
+"""Dispatch: every approved target published on time, once, whatever fails (DESIGN §5).
+
+The life of a target here: `waiting` (due at next_attempt_at) → the dispatcher claims it in a
+batch (`queued`, or `held` when frozen or its account is not connected) and queues one
+publish_target task per target on commit → publish_target claims the row again (`sending`),
+re-checks freeze, account and approved content, records a PublishAttempt, calls the channel
+outside any transaction, and stores the outcome: `published`, `waiting` again (a retry, due
+later), `failed`, or `held`. An unknown outcome (timeout after sending) sets needs_reconcile: the
+next try asks the network before it sends. The sweeper returns targets whose worker or message
+was lost. A post becomes publishing when its first target is queued, and published, partially
+published or failed when every target is final.
+
+Lock order, everywhere: rows first (post before its targets), the audit chain head last (every
+`record` comes after the writes of its transaction), so these transactions never deadlock.
+"""
+
+import json
+import logging
+import random
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    prefetch_related_objects,
+)
+from django.db.models.functions import Coalesce, Greatest
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from accounts.models import AccountStatus, Channel, Membership, Role, SocialAccount, User
+from accounts.notifications import notify
+from accounts.selectors import social_accounts_for, teams_for
+from audit.services import record
+from cxhub.errors import ApplicationError, InvalidTransition, NotAllowed
+
+from .channels import get_channel
+from .channels.errors import AuthExpired, PermanentError, RetryableError, UnknownOutcome
+from .content import canonical_content, hash_content
+from .models import (
+    POST_TRANSITIONS,
+    Post,
+    PostStatus,
+    PostTarget,
+    PublishAttempt,
+    PublishingFreeze,
+    SandboxPublication,
+    TargetStatus,
+)
+from .preflight import published_text
+
+log = logging.getLogger("cxhub.publish")
+
+Outcome = PublishAttempt.Outcome
+Scope = PublishingFreeze.Scope
+
+# Why a target is held (PostTarget.held_reason); a release finds its own.
+HOLD_FREEZE = "freeze"
+HOLD_ACCOUNT = "account"
+HOLD_CONTENT = "content"
+
+FINAL_TARGET_STATUSES = frozenset(
+    {TargetStatus.PUBLISHED, TargetStatus.FAILED, TargetStatus.CANCELLED}
+)
+# Targets of posts in these states are dispatched; any other state keeps them where they are.
+DISPATCHABLE_POST_STATUSES = (PostStatus.SCHEDULED, PostStatus.PUBLISHING)
+# After the last try left an unknown outcome, this many more tries may only ask the network.
+RECONCILE_TRIES_AFTER_LAST = 3
+# Storing an outcome survives a dropped database connection: tried again after these pauses.
+STORE_RETRY_PAUSES = (0.5, 1.0, 2.0, 4.0)
+REASON_MAX = 2000
+
+assert PostStatus.PUBLISHING in POST_TRANSITIONS[PostStatus.SCHEDULED]
+
+
+# Logging ------------------------------------------------------------------------------------------
+def _kv(**fields: Any) -> str:
+    """key=value pairs for one log line; values with spaces or quotes are JSON-quoted."""
+    parts = []
+    for key, value in fields.items():
+        if value is None or value == "":
+            continue
+        text = f"{value:.3f}" if isinstance(value, float) else str(value)
+        if any(char in text for char in ' ="\n\t') or not text:
+            text = json.dumps(text, ensure_ascii=False)
+        parts.append(f"{key}={text}")
+    return " ".join(parts)
+
+
+# Freezes ------------------------------------------------------------------------------------------
+@dataclass
+class _ActiveFreezes:
+    """The active freezes, loaded once per transaction (there are few), matched in Python."""
+
+    everything: int | None = None
+    teams: list[tuple[str, int]] = field(default_factory=list)
+    accounts: dict[int, int] = field(default_factory=dict)
+
+    def match(self, target: PostTarget) -> int | None:
+        """The id of a freeze covering `target` (post.team and social_account.team loaded)."""
+        if self.everything is not None:
+            return self.everything
+        if target.social_account_id in self.accounts:
+            return self.accounts[target.social_account_id]
+        paths = (target.social_account.team.path, target.post.team.path)
+        for team_path, freeze_id in self.teams:
+            if any(path.startswith(team_path) for path in paths):
+                return freeze_id
+        return None
+
+
+def _active_freezes() -> _ActiveFreezes:
+    """One query."""
+    found = _ActiveFreezes()
+    rows = (
+        PublishingFreeze.objects.filter(active=True)
+        .select_related("team")
+        .order_by("id")
+        .only("id", "scope", "team__path", "social_account_id")
+    )
+    for freeze in rows:
+        if freeze.scope == Scope.EVERYTHING and found.everything is None:
+            found.everything = freeze.pk
+        elif freeze.scope == Scope.TEAM:
+            found.teams.append((freeze.team.path, freeze.pk))
+        elif freeze.scope == Scope.ACCOUNT:
+            found.accounts.setdefault(freeze.social_account_id, freeze.pk)
+    return found
+
+
+def _freeze_scope(freeze: PublishingFreeze) -> Q:
+    """The targets a freeze covers: a team freeze covers the accounts of the subtree and the
+    posts of the subtree (whoever's account they go to)."""
+    if freeze.scope == Scope.EVERYTHING:
+        return Q()
+    if freeze.scope == Scope.ACCOUNT:
+        return Q(social_account_id=freeze.social_account_id)
+    path = freeze.team.path
+    return Q(social_account__team__path__startswith=path) | Q(post__team__path__startswith=path)
+
+
+# Backoff ------------------------------------------------------------------------------------------
+def backoff_seconds(
+    tries: int, *, retry_after: float | None = None, rng: random.Random | None = None
+) -> float:
+    """How long to wait after try number `tries` (1 for the first) failed: exponential with
+    jitter ("equal jitter": between half and all of min(cap, base × 2^(tries-1))), and never
+    less than what the network asked for in Retry-After."""
+    base = float(settings.CXHUB_PUBLISH_BACKOFF_BASE_SECONDS)
+    cap = float(settings.CXHUB_PUBLISH_BACKOFF_CAP_SECONDS)
+    ceiling = min(cap, base * 2 ** min(max(tries - 1, 0), 40))
+    delay = ceiling / 2 + (rng or random).uniform(0, ceiling / 2)
+    if retry_after is not None:
+        delay = max(delay, float(retry_after))
+    return delay
+
+
+# The dispatcher -----------------------------------------------------------------------------------
+@dataclass
+class DispatchResult:
+    queued: list[int] = field(default_factory=list)
+    held: dict[str, list[int]] = field(default_factory=dict)
+    batches: int = 0
+
+
+def dispatch_due(
+    *, now: datetime | None = None, batch_size: int | None = None, max_batches: int | None = None
+) -> DispatchResult:
+    """Claim due targets in batches, one transaction each, until none is left (or max_batches):
+    each is queued (a publish task goes out when its batch commits) or held."""
+    batch_size = batch_size or settings.CXHUB_DISPATCH_BATCH_SIZE
+    max_batches = max_batches or settings.CXHUB_DISPATCH_MAX_BATCHES
+    result = DispatchResult()
+    for _ in range(max_batches):
+        taken = _claim_batch(now=now or timezone.now(), batch_size=batch_size, result=result)
+        if taken:
+            result.batches += 1
+        if taken < batch_size:
+            break
+    return result
+
+
+def _hold_reason(target: PostTarget, freezes: _ActiveFreezes) -> str | None:
+    if freezes.match(target) is not None:
+        return HOLD_FREEZE
+    if target.social_account.status != AccountStatus.CONNECTED:
+        return HOLD_ACCOUNT
+    return None
+
+
+@transaction.atomic
+def _claim_batch(*, now: datetime, batch_size: int, result: DispatchResult) -> int:
+    """One batch, in a fixed number of queries. Rows locked by anyone else are skipped: another
+    dispatcher's batch, or a post being edited (its post row is locked by post_update), whose
+    targets are taken next time if they are still due."""
+    targets = list(
+        PostTarget.objects.select_for_update(skip_locked=True, of=("self", "post"))
+        .select_related("post__team", "social_account__team")
+        .filter(
+            status=TargetStatus.WAITING,
+            next_attempt_at__lte=now,
+            post__status__in=DISPATCHABLE_POST_STATUSES,
+        )
+        .order_by("next_attempt_at", "id")[:batch_size]
+    )
+    if not targets:
+        return 0
+    freezes = _active_freezes()
+    queued: list[PostTarget] = []
+    held: dict[str, list[int]] = defaultdict(list)
+    for target in targets:
+        reason = _hold_reason(target, freezes)
+        if reason:
+            held[reason].append(target.pk)
+        else:
+            queued.append(target)
+    queued_ids = [target.pk for target in queued]
+    starting = sorted({t.post_id for t in queued if t.post.status == PostStatus.SCHEDULED})
+    if queued_ids:
+        PostTarget.objects.filter(pk__in=queued_ids).update(
+            status=TargetStatus.QUEUED, queued_at=now
+        )
+    if starting:
+        Post.objects.filter(pk__in=starting, status=PostStatus.SCHEDULED).update(
+            status=PostStatus.PUBLISHING, updated_at=now
+        )
+    for reason, ids in held.items():
+        PostTarget.objects.filter(pk__in=ids).update(
+            status=TargetStatus.HELD, held_reason=reason, queued_at=None
+        )
+    record(
+        actor=None,
+        action="dispatch.claimed",
+        object_type="publishing.posttarget",
+        data={"queued": queued_ids, "held": dict(held), "posts_publishing": starting},
+    )
+    transaction.on_commit(partial(_enqueue, queued_ids, now), robust=True)
+    result.queued += queued_ids
+    for reason, ids in held.items():
+        result.held.setdefault(reason, []).extend(ids)
+    log.info(
+        _kv(
+            event="dispatch.batch",
+            queued=len(queued_ids),
+            held=sum(len(ids) for ids in held.values()),
+            posts_publishing=len(starting),
+        )
+    )
+    return len(targets)
+
+
+def _enqueue(target_ids: list[int], claimed_at: datetime) -> None:
+    """After the batch committed: one publish task per target. When the broker refuses, the rest
+    go back to waiting at once (the sweeper would find them, later)."""
+    from .tasks import publish_target
+
+    for index, target_id in enumerate(target_ids):
+        try:
+            publish_target.delay(target_id)
+        except Exception as exc:  # kombu/redis/amqp raise many types for a broker that is down
+            log.error(
+                _kv(
+                    event="dispatch.enqueue_failed",
+                    target=target_id,
+                    left=len(target_ids) - index,
+                    error=repr(exc)[:300],
+                )
+            )
+            _unclaim(target_ids[index:], claimed_at)
+            return
+
+
+def _unclaim(target_ids: list[int], claimed_at: datetime) -> None:
+    try:
+        with transaction.atomic():
+            count = PostTarget.objects.filter(
+                pk__in=target_ids, status=TargetStatus.QUEUED, queued_at=claimed_at
+            ).update(status=TargetStatus.WAITING, queued_at=None)
+            record(
+                actor=None,
+                action="dispatch.unqueued",
+                object_type="publishing.posttarget",
+                data={"targets": target_ids, "returned": count, "reason": "enqueue failed"},
+            )
+    except DatabaseError:
+        log.exception(_kv(event="dispatch.unqueue_failed", targets=len(target_ids)))
+
+
+# Publishing one target ----------------------------------------------------------------------------
+# How many attempts a target has, as a column of the query that locks it.
+_ATTEMPTS_MADE = Coalesce(
+    Subquery(
+        PublishAttempt.objects.filter(target=OuterRef("pk"))
+        .order_by()
+        .values("target")
+        .annotate(made=Count("pk"))
+        .values("made")
+    ),
+    Value(0),
+)
+
+
+@dataclass
+class _Send:
+    """What one try needs once the transaction that started it has committed."""
+
+    target_id: int
+    post_id: int
+    attempt_id: int
+    number: int
+    tries: int
+    channel: str
+    account: SocialAccount
+    text: str
+    media: list[dict]
+    key: str
+    reconcile_first: bool
+    last_chance: bool
+    started_at: datetime
+    worker: str
+
+
+@dataclass
+class _Result:
+    outcome: str
+    published: Any = None
+    error: str = ""
+    http_status: int | None = None
+    retry_after: float | None = None
+    phase: str = "publish"
+
+
+def publish_target(*, target_id: int, worker: str = "") -> str:
+    """Publish one queued target; returns what happened ("noop" when it was not queued: a
+    redelivered or stale task). Safe to run any number of times for the same target."""
+    began = time.monotonic()
+    send = _start_attempt(target_id=target_id, worker=worker)
+    if not isinstance(send, _Send):
+        log.info(_kv(event="publish.skip", target=target_id, result=send, worker=worker))
+        return send
+    sent_at = time.monotonic()
+    result = _talk_to_network(send)
+    network_ms = round((time.monotonic() - sent_at) * 1000)
+    status = _store_outcome_retrying(send, result)
+    went_out = result.outcome in (Outcome.PUBLISHED, Outcome.RECONCILED)
+    log.log(
+        logging.INFO if went_out else logging.WARNING,
+        _kv(
+            event="publish.attempt",
+            target=send.target_id,
+            post=send.post_id,
+            account=send.account.pk,
+            channel=send.channel,
+            key=send.key,
+            attempt=send.number,
+            tries=send.tries,
+            phase=result.phase,
+            outcome=result.outcome,
+            http_status=result.http_status,
+            retry_after=result.retry_after,
+            target_status=status,
+            duration_ms=round((time.monotonic() - began) * 1000),
+            network_ms=network_ms,
+            worker=worker,
+            error=result.error[:300],
+        ),
+    )
+    return result.outcome
+
+
+def _media_payload(post: Post) -> list[dict]:
+    return [
+        {
+            "position": item.position,
+            "sha256": item.media.sha256,
+            "alt_text": item.media.alt_text,
+            "mime": item.media.mime,
+            "width": item.media.width,
+            "height": item.media.height,
+        }
+        for item in post.post_media.all()
+    ]
+
+
+@transaction.atomic
+def _start_attempt(*, target_id: int, worker: str) -> "_Send | str":
+    """Claim a queued target for sending, after the last checks. Everything that could stop it
+    is re-read here, under the target's lock: a freeze, the account's state, the content."""
+    now = timezone.now()
+    target = (
+        PostTarget.objects.select_for_update(of=("self",))
+        .select_related("post__team", "social_account__team")
+        .annotate(attempts_made=_ATTEMPTS_MADE)
+        .filter(pk=target_id)
+        .first()
+    )
+    if target is None:
+        return "noop"
+    if target.status != TargetStatus.QUEUED:
+        return "noop"
+    post = target.post
+    account = target.social_account
+    freeze_id = _active_freezes().match(target)
+    if freeze_id is not None:
+        return _hold_at_send(
+            target, HOLD_FREEZE, f"Publishing is frozen (freeze {freeze_id}).", now, worker
+        )
+    if account.status != AccountStatus.CONNECTED:
+        return _hold_at_send(
+            target,
+            HOLD_ACCOUNT,
+            f"The account is {account.get_status_display().lower()}.",
+            now,
+            worker,
+        )
+    # The approved content, recomputed from what is stored now: only that may go out.
+    prefetch_related_objects([post], "targets", "post_media__media")
+    current_hash = hash_content(canonical_content(post))
+    if (
+        post.status != PostStatus.PUBLISHING
+        or not post.approved_content_hash
+        or post.content_hash != post.approved_content_hash
+        or current_hash != post.approved_content_hash
+    ):
+        return _hold_at_send(
+            target,
+            HOLD_CONTENT,
+            "The content is not the approved content (post "
+            f"{post.get_status_display().lower()}, version {post.version}); nothing was sent.",
+            now,
+            worker,
+        )
+    last_chance = target.attempt_count >= settings.CXHUB_PUBLISH_MAX_ATTEMPTS
+    number = target.attempts_made + 1
+    target.status = TargetStatus.SENDING
+    target.sending_started_at = now
+    target.attempt_count += 1
+    target.save(update_fields=["status", "sending_started_at", "attempt_count"])
+    attempt = PublishAttempt.objects.create(
+        target=target, number=number, started_at=now, worker=worker[:200]
+    )
+    variant = next(t.body for t in post.targets.all() if t.pk == target.pk)
+    channel = get_channel(account.channel)
+    return _Send(
+        target_id=target.pk,
+        post_id=post.pk,
+        attempt_id=attempt.pk,
+        number=number,
+        tries=target.attempt_count,
+        channel=delivery_channel(account),
+        account=account,
+        text=channel.render(published_text(post, account.channel, variant)),
+        media=_media_payload(post),
+        key=str(target.idempotency_key),
+        # Out of tries with nothing known: only look, never send again.
+        reconcile_first=target.needs_reconcile or last_chance,
+        last_chance=last_chance,
+        started_at=now,
+        worker=worker,
+    )
+
+
+def _hold_at_send(target: PostTarget, reason: str, detail: str, now: datetime, worker: str) -> str:
+    post = target.post
+    number = target.attempts_made + 1
+    PublishAttempt.objects.create(
+        target=target,
+        number=number,
+        started_at=now,
+        finished_at=now,
+        outcome=Outcome.SKIPPED,
+        error=detail,
+        worker=worker[:200],
+    )
+    target.status = TargetStatus.HELD
+    target.held_reason = reason
+    target.queued_at = None
+    target.last_error = detail
+    target.save(update_fields=["status", "held_reason", "queued_at", "last_error"])
+    record(
+        actor=None,
+        action="target.held",
+        obj=target,
+        team=post.team,
+        data={"post": post.pk, "reason": reason, "detail": detail, "attempt": number},
+    )
+    if reason == HOLD_CONTENT:
+        log.error(_kv(event="publish.unapproved_content", target=target.pk, post=post.pk))
+        _alert(post, target=target, subject="A post was stopped: its content is not approved")
+    return "held"
+
+
+def _talk_to_network(send: _Send) -> _Result:
+    """The network call, outside any transaction: a slow network holds no lock."""
+    if _in_transaction():
+        raise RuntimeError("publish_target must call the channel outside any transaction")
+    channel = get_channel(send.channel)
+    phase = "reconcile" if send.reconcile_first else "publish"
+    try:
+        if send.reconcile_first:
+            found = channel.reconcile(send.account, send.text, idempotency_key=send.key)
+            if found is not None:
+                return _Result(
+                    Outcome.RECONCILED,
+                    published=found,
+                    http_status=getattr(found, "http_status", None),
+                    phase=phase,
+                )
+            if send.last_chance:
+                return _Result(
+                    Outcome.PERMANENT,
+                    error="Not found on the network after the last try; not sent again.",
+                    phase=phase,
+                )
+            phase = "publish"
+        published = channel.publish(send.account, send.text, send.media, idempotency_key=send.key)
+        return _Result(
+            Outcome.PUBLISHED,
+            published=published,
+            http_status=getattr(published, "http_status", None),
+        )
+    except RetryableError as exc:
+        return _Result(
+            Outcome.RETRYABLE,
+            error=str(exc),
+            http_status=_status(exc),
+            retry_after=exc.retry_after,
+            phase=phase,
+        )
+    except AuthExpired as exc:
+        return _Result(Outcome.AUTH_EXPIRED, error=str(exc), http_status=_status(exc), phase=phase)
+    except UnknownOutcome as exc:
+        kind = Outcome.UNKNOWN if phase == "publish" else Outcome.RETRYABLE
+        return _Result(kind, error=str(exc), http_status=_status(exc), phase=phase)
+    except PermanentError as exc:
+        # A refusal to say whether a post exists says nothing about the post: ask again later.
+        kind = Outcome.PERMANENT if phase == "publish" else Outcome.RETRYABLE
+        return _Result(kind, error=str(exc), http_status=_status(exc), phase=phase)
+    except SoftTimeLimitExceeded:
+        kind = Outcome.UNKNOWN if phase == "publish" else Outcome.RETRYABLE
+        return _Result(
+            kind, error="The task's time limit ran out while waiting for the network.", phase=phase
+        )
+    except NotImplementedError as exc:
+        if phase == "reconcile":
+            # Nothing can tell whether it went out: fail, never send twice.
+            return _Result(Outcome.PERMANENT, error=f"Cannot check the network: {exc}", phase=phase)
+        return _Result(Outcome.PERMANENT, error=str(exc), phase=phase)
+    except Exception as exc:  # a bug in a channel: it may have sent, so look before retrying
+        log.exception(_kv(event="publish.channel_error", target=send.target_id, phase=phase))
+        kind = Outcome.UNKNOWN if phase == "publish" else Outcome.RETRYABLE
+        return _Result(kind, error=f"{type(exc).__name__}: {exc}", phase=phase)
+
+
+def _in_transaction() -> bool:
+    """Whether a transaction is open (the test suite's own wrapping transaction aside)."""
+    return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
+
+
+def _status(exc: Exception) -> int | None:
+    return getattr(exc, "http_status", None)
+
+
+def _store_outcome_retrying(send: _Send, result: _Result) -> str:
+    """Store the outcome; a dropped database connection is reopened and the write tried again
+    (what the network did must not be forgotten). Past the last pause, the sweeper takes over."""
+    for pause in (0.0, *STORE_RETRY_PAUSES):
+        if pause:
+            time.sleep(pause)
+        try:
+            return _store_outcome(send, result)
+        except (OperationalError, InterfaceError) as exc:
+            log.warning(
+                _kv(
+                    event="publish.store_retry",
+                    target=send.target_id,
+                    pause=pause,
+                    error=repr(exc)[:300],
+                )
+            )
+            connection.close()
+    return _store_outcome(send, result)
+
+
+_OUTCOME_FIELDS = [
+    "status",
+    "external_id",
+    "external_url",
+    "published_at",
+    "needs_reconcile",
+    "next_attempt_at",
+    "sending_started_at",
+    "last_error",
+    "held_reason",
+]
+
+
+@transaction.atomic
+def _store_outcome(send: _Send, result: _Result) -> str:
+    now = timezone.now()
+    post = Post.objects.select_for_update().select_related("team").get(pk=send.post_id)
+    target = PostTarget.objects.select_for_update().get(pk=send.target_id)
+    went_out = result.outcome in (Outcome.PUBLISHED, Outcome.RECONCILED)
+    ours = target.status == TargetStatus.SENDING and target.sending_started_at == send.started_at
+    # The attempt's own outcome, unless the sweeper closed it already for a try it gave away.
+    attempt = PublishAttempt.objects.filter(pk=send.attempt_id)
+    if not ours:
+        attempt = attempt.filter(finished_at__isnull=True)
+    attempt.update(
+        finished_at=now,
+        outcome=result.outcome,
+        http_status=result.http_status,
+        error=result.error[:5000],
+        retry_after_seconds=result.retry_after,
+    )
+    if not ours and not (went_out and target.status != TargetStatus.PUBLISHED):
+        # The sweeper gave this target to another try meanwhile (or this outcome was stored
+        # already): that try owns it now. A publication found is still the truth (above).
+        return target.status
+    audit = {
+        "post": post.pk,
+        "attempt": send.number,
+        "tries": send.tries,
+        "outcome": result.outcome,
+        "http_status": result.http_status,
+        "phase": result.phase,
+    }
+    if went_out:
+        target.status = TargetStatus.PUBLISHED
+        target.external_id = str(getattr(result.published, "external_id", "") or "")[:255]
+        target.external_url = str(getattr(result.published, "external_url", "") or "")[:2000]
+        target.published_at = now
+        target.needs_reconcile = False
+        target.next_attempt_at = None
+        target.sending_started_at = None
+        target.last_error = ""
+        target.save(update_fields=_OUTCOME_FIELDS)
+        record(
+            actor=None,
+            action="target.published",
+            obj=target,
+            team=post.team,
+            data={**audit, "external_id": target.external_id, "external_url": target.external_url},
+        )
+        _settle_post(post, now)
+        return target.status
+
+    target.sending_started_at = None
+    target.last_error = result.error[:5000]
+    if result.outcome == Outcome.AUTH_EXPIRED:
+        target.status = TargetStatus.HELD
+        target.held_reason = HOLD_ACCOUNT
+        target.save(update_fields=_OUTCOME_FIELDS)
+        reconnect = SocialAccount.objects.filter(
+            pk=target.social_account_id, status=AccountStatus.CONNECTED
+        ).update(status=AccountStatus.NEEDS_RECONNECT, updated_at=now)
+        record(
+            actor=None,
+            action="target.held",
+            obj=target,
+            team=post.team,
+            data={**audit, "reason": HOLD_ACCOUNT, "error": result.error[:1000]},
+        )
+        if reconnect:
+            record(
+                actor=None,
+                action="social_account.needs_reconnect",
+                object_type="accounts.socialaccount",
+                object_id=str(target.social_account_id),
+                team=post.team,
+                data={"target": target.pk, "error": result.error[:1000]},
+            )
+        _alert(post, target=target, subject="An account needs reconnecting before it can publish")
+        return target.status
+
+    if result.outcome == Outcome.UNKNOWN:
+        target.needs_reconcile = True
+    elif result.outcome == Outcome.RETRYABLE and result.phase == "publish":
+        target.needs_reconcile = False  # the network answered: it did not take it
+    max_attempts = settings.CXHUB_PUBLISH_MAX_ATTEMPTS
+    retry = result.outcome in (Outcome.RETRYABLE, Outcome.UNKNOWN) and (
+        target.attempt_count < max_attempts
+        or (
+            target.needs_reconcile
+            and target.attempt_count < max_attempts + RECONCILE_TRIES_AFTER_LAST
+        )
+    )
+    if retry:
+        delay = backoff_seconds(target.attempt_count, retry_after=result.retry_after)
+        target.status = TargetStatus.WAITING
+        target.next_attempt_at = now + timedelta(seconds=delay)
+        target.save(update_fields=_OUTCOME_FIELDS)
+        record(
+            actor=None,
+            action="target.retry_scheduled",
+            obj=target,
+            team=post.team,
+            data={
+                **audit,
+                "next_attempt_at": target.next_attempt_at,
+                "needs_reconcile": target.needs_reconcile,
+                "error": result.error[:1000],
+            },
+        )
+        return target.status
+
+    target.status = TargetStatus.FAILED
+    target.next_attempt_at = None
+    target.save(update_fields=_OUTCOME_FIELDS)
+    record(
+        actor=None,
+        action="target.failed",
+        obj=target,
+        team=post.team,
+        data={**audit, "error": result.error[:1000], "needs_reconcile": target.needs_reconcile},
+    )
+    _alert(post, target=target, subject="A post could not be published")
+    _settle_post(post, now)
+    return target.status
+
+
+def _settle_post(post: Post, now: datetime) -> None:
+    """When every target of the post is final, the post is published, partially published or
+    failed. The caller holds the post's lock, so two targets finishing at once settle once."""
+    statuses = list(PostTarget.objects.filter(post_id=post.pk).values_list("status", flat=True))
+    if not statuses or any(status not in FINAL_TARGET_STATUSES for status in statuses):
+        return
+    published = statuses.count(TargetStatus.PUBLISHED)
+    failed = statuses.count(TargetStatus.FAILED)
+    if published and not failed:
+        to = PostStatus.PUBLISHED
+    elif published:
+        to = PostStatus.PARTIALLY_PUBLISHED
+    else:
+        to = PostStatus.FAILED
+    if post.status == to:
+        return
+    if to not in POST_TRANSITIONS[post.status]:
+        log.error(_kv(event="publish.settle_refused", post=post.pk, status=post.status, to=to))
+        return
+    before = post.status
+    post.status = to
+    post.published_at = now if published else None
+    post.save(update_fields=["status", "published_at", "updated_at"])
+    record(
+        actor=None,
+        action=f"post.{to}",
+        obj=post,
+        team=post.team,
+        data={
+            "status_before": before,
+            "published": published,
+            "failed": failed,
+            "targets": len(statuses),
+        },
+    )
+
+
+def _lead_ids(post: Post) -> list[int]:
+    """Leads of the post's team or a team above it. One query."""
+    step = post.team.steplen
+    paths = [post.team.path[:end] for end in range(step, len(post.team.path) + 1, step)]
+    return sorted(
+        set(
+            Membership.objects.filter(
+                role=Role.LEAD, team__path__in=paths, user__is_active=True
+            ).values_list("user_id", flat=True)
+        )
+    )
+
+
+def _post_url(post: Post) -> str:
+    try:
+        return reverse("post-detail", kwargs={"post_id": post.pk})
+    except NoReverseMatch:  # an API-only deployment
+        return f"/posts/{post.pk}/"
+
+
+def _alert(post: Post, *, target: PostTarget | None, subject: str) -> None:
+    """Tell the author and the team's leads: an in-app notification each (e-mailed by its own
+    task once this transaction commits), an audit event and a log line."""
+    leads = _lead_ids(post)
+    detail = target.last_error[:1000] if target else ""
+    notify(
+        users=User.objects.filter(pk__in=[post.author_id, *leads], is_active=True),
+        kind="publish.alert",
+        title=f"Post #{post.pk}: {subject}",
+        body=f"{target.social_account.handle}: {detail}" if target else "",
+        url=_post_url(post),
+        post_id=post.pk,
+    )
+    record(
+        actor=None,
+        action="publish.alert",
+        obj=post,
+        team=post.team,
+        data={
+            "subject": subject,
+            "target": target.pk if target else None,
+            "error": detail,
+            "notify": {"author": post.author_id, "leads": leads},
+        },
+    )
+    log.warning(
+        _kv(
+            event="publish.alert",
+            post=post.pk,
+            target=target.pk if target else None,
+            author=post.author_id,
+            leads=",".join(map(str, leads)),
+            subject=subject,
+        )
+    )
+
+
+# The sweeper --------------------------------------------------------------------------------------
+@dataclass
+class SweepResult:
+    sending: list[int] = field(default_factory=list)
+    queued: list[int] = field(default_factory=list)
+
+
+def sweep_stuck(
+    *, now: datetime | None = None, batch_size: int | None = None, max_batches: int | None = None
+) -> SweepResult:
+    """Targets whose worker died while sending go back to waiting, to be reconciled before any
+    retry; targets whose task never ran (message lost) go back to waiting."""
+    batch_size = batch_size or settings.CXHUB_DISPATCH_BATCH_SIZE
+    max_batches = max_batches or settings.CXHUB_DISPATCH_MAX_BATCHES
+    result = SweepResult()
+    for _ in range(max_batches):
+        if _sweep_batch(now=now or timezone.now(), batch_size=batch_size, result=result) < (
+            batch_size
+        ):
+            break
+    return result
+
+
+@transaction.atomic
+def _sweep_batch(*, now: datetime, batch_size: int, result: SweepResult) -> int:
+    sending_before = now - timedelta(seconds=settings.CXHUB_SENDING_STUCK_SECONDS)
+    queued_before = now - timedelta(seconds=settings.CXHUB_QUEUED_STUCK_SECONDS)
+    lost_sending = list(
+        PostTarget.objects.select_for_update(skip_locked=True)
+        .filter(status=TargetStatus.SENDING, sending_started_at__lt=sending_before)
+        .order_by("id")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    lost_queued = list(
+        PostTarget.objects.select_for_update(skip_locked=True)
+        .filter(status=TargetStatus.QUEUED, queued_at__lt=queued_before)
+        .order_by("id")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    if not lost_sending and not lost_queued:
+        return 0
+    if lost_sending:
+        PostTarget.objects.filter(pk__in=lost_sending).update(
+            status=TargetStatus.WAITING,
+            needs_reconcile=True,
+            next_attempt_at=now,
+            sending_started_at=None,
+            last_error="The worker was lost while sending; the network is asked before any retry.",
+        )
+        PublishAttempt.objects.filter(target_id__in=lost_sending, finished_at__isnull=True).update(
+            finished_at=now, outcome=Outcome.UNKNOWN, error="The worker was lost while sending."
+        )
+    if lost_queued:
+        PostTarget.objects.filter(pk__in=lost_queued).update(
+            status=TargetStatus.WAITING, next_attempt_at=now, queued_at=None
+        )
+    record(
+        actor=None,
+        action="dispatch.swept",
+        object_type="publishing.posttarget",
+        data={"sending": lost_sending, "queued": lost_queued},
+    )
+    log.warning(
+        _kv(
+            event="dispatch.swept",
+            sending=",".join(map(str, lost_sending)),
+            queued=",".join(map(str, lost_queued)),
+        )
+    )
+    result.sending += lost_sending
+    result.queued += lost_queued
+    return max(len(lost_sending), len(lost_queued))
+
+
+# Freezes: services --------------------------------------------------------------------------------
+def _field_error(field_name: str, message: str) -> ApplicationError:
+    return ApplicationError(f"{field_name}: {message}", {"fields": {field_name: [message]}})
+
+
+def _clean_reason(reason: str, field_name: str = "reason") -> str:
+    reason = (reason or "").strip() if isinstance(reason, str) else ""
+    if not reason:
+        raise _field_error(field_name, "Give the reason: it is shown to everyone it stops.")
+    if len(reason) > REASON_MAX:
+        raise _field_error(field_name, f"At most {REASON_MAX:,} characters.")
+    return reason
+
+
+def leads_everything(*, user: User) -> bool:
+    """Whether `user` may freeze the whole organisation: a lead of a root team. One query."""
+    if not (user.is_authenticated and user.is_active):
+        return False
+    if user.is_superuser:
+        return True
+    return teams_for(user=user, roles=[Role.LEAD]).filter(depth=1).exists()
+
+
+@transaction.atomic
+def freeze_create(
+    *,
+    by: User,
+    scope: str,
+    reason: str,
+    team_id: int | None = None,
+    social_account_id: int | None = None,
+) -> PublishingFreeze:
+    """Stop publishing in a scope: its waiting and queued targets are held now, and the
+    dispatcher and publish_target hold any other as they reach it. What is already being
+    sent finishes."""
+    if scope not in Scope.values:
+        raise _field_error("scope", f"Choose one of: {', '.join(Scope.values)}.")
+    reason = _clean_reason(reason)
+    team = account = None
+    if scope == Scope.TEAM:
+        team = teams_for(user=by, roles=[Role.LEAD]).filter(pk=team_id).first() if team_id else None
+        if team is None:
+            raise _field_error("team", "No team with this id that you lead.")
+    elif scope == Scope.ACCOUNT:
+        account = (
+            social_accounts_for(user=by, roles=[Role.LEAD], include_grants=False)
+            .filter(pk=social_account_id)
+            .first()
+            if social_account_id
+            else None
+        )
+        if account is None:
+            raise _field_error("social_account", "No social account with this id that you lead.")
+    elif not leads_everything(user=by):
+        raise NotAllowed("Only a lead of the whole organisation can freeze everything.")
+    freeze = PublishingFreeze.objects.create(
+        scope=scope, team=team, social_account=account, reason=reason, created_by=by
+    )
+    held = list(
+        PostTarget.objects.select_for_update(of=("self",))
+        .filter(_freeze_scope(freeze), status__in=[TargetStatus.WAITING, TargetStatus.QUEUED])
+        .order_by("id")
+        .values_list("pk", flat=True)
+    )
+    if held:
+        PostTarget.objects.filter(pk__in=held).update(
+            status=TargetStatus.HELD, held_reason=HOLD_FREEZE, queued_at=None
+        )
+    sending = PostTarget.objects.filter(_freeze_scope(freeze), status=TargetStatus.SENDING).count()
+    record(
+        actor=by,
+        action="freeze.created",
+        obj=freeze,
+        team=team or (account.team if account else None),
+        data={
+            "scope": scope,
+            "team": team.pk if team else None,
+            "social_account": account.pk if account else None,
+            "reason": reason,
+            "held": len(held),
+            "already_sending": sending,
+        },
+    )
+    log.warning(
+        _kv(event="freeze.created", freeze=freeze.pk, scope=scope, held=len(held), by=by.pk)
+    )
+    freeze.held_count = len(held)
+    return freeze
+
+
+@transaction.atomic
+def freeze_lift(*, freeze: PublishingFreeze, by: User, reason: str) -> PublishingFreeze:
+    """Lift a freeze: the targets it held wait again, due at their own time (or now, if that
+    passed), unless another active freeze still covers them."""
+    if not freezes_for(user=by).filter(pk=freeze.pk).exists():
+        raise NotAllowed("Only a lead of the freeze's scope can lift it.")
+    freeze = (
+        PublishingFreeze.objects.select_for_update(of=("self",))
+        .select_related("team")
+        .get(pk=freeze.pk)
+    )
+    if not freeze.active:
+        raise InvalidTransition("This freeze was lifted already.", {"active": False})
+    reason = _clean_reason(reason)
+    now = timezone.now()
+    freeze.active = False
+    freeze.lifted_by = by
+    freeze.lifted_at = now
+    freeze.lift_reason = reason
+    freeze.save(update_fields=["active", "lifted_by", "lifted_at", "lift_reason"])
+    candidates = list(
+        PostTarget.objects.select_for_update(of=("self",))
+        .select_related("post__team", "social_account__team")
+        .filter(_freeze_scope(freeze), status=TargetStatus.HELD, held_reason=HOLD_FREEZE)
+        .order_by("id")
+    )
+    others = _active_freezes()
+    released = [target.pk for target in candidates if others.match(target) is None]
+    if released:
+        PostTarget.objects.filter(pk__in=released).update(
+            status=TargetStatus.WAITING,
+            held_reason="",
+            next_attempt_at=Greatest(Coalesce(F("next_attempt_at"), Value(now)), Value(now)),
+        )
+    record(
+        actor=by,
+        action="freeze.lifted",
+        obj=freeze,
+        team=freeze.team or (freeze.social_account.team if freeze.social_account_id else None),
+        data={
+            "reason": reason,
+            "released": len(released),
+            "still_frozen": len(candidates) - len(released),
+        },
+    )
+    log.warning(_kv(event="freeze.lifted", freeze=freeze.pk, released=len(released), by=by.pk))
+    freeze.released_count = len(released)
+    return freeze
+
+
+@transaction.atomic
+def targets_release_for_account(*, account: SocialAccount, by: User | None) -> int:
+    """After an account is reconnected (the accounts app calls this): the targets held for it
+    wait again, due now or at their own time."""
+    now = timezone.now()
+    ids = list(
+        PostTarget.objects.select_for_update()
+        .filter(social_account=account, status=TargetStatus.HELD, held_reason=HOLD_ACCOUNT)
+        .values_list("pk", flat=True)
+    )
+    if not ids:
+        return 0
+    PostTarget.objects.filter(pk__in=ids).update(
+        status=TargetStatus.WAITING,
+        held_reason="",
+        next_attempt_at=Greatest(Coalesce(F("next_attempt_at"), Value(now)), Value(now)),
+    )
+    record(
+        actor=by,
+        action="social_account.targets_released",
+        obj=account,
+        team=account.team,
+        data={"targets": ids},
+    )
+    return len(ids)
+
+
+# Reads (scoped to the user asking) ----------------------------------------------------------------
+def freezes_for(*, user: User) -> QuerySet[PublishingFreeze]:
+    """Freezes the user may see and lift: those of teams (and accounts of teams) they lead, and
+    freezes of everything for leads of a root team. One query (team, account and people joined)."""
+    freezes = PublishingFreeze.objects.select_related(
+        "team", "social_account__team", "created_by", "lifted_by"
+    )
+    if not (user.is_authenticated and user.is_active):
+        return freezes.none()
+    if user.is_superuser:
+        return freezes
+    led = teams_for(user=user, roles=[Role.LEAD])
+    return freezes.filter(
+        Q(scope=Scope.TEAM, team__in=led)
+        | Q(scope=Scope.ACCOUNT, social_account__team__in=led)
+        | (Q(scope=Scope.EVERYTHING) & Q(Exists(led.filter(depth=1))))
+    )
+
+
+def freeze_get(*, user: User, freeze_id: int) -> PublishingFreeze | None:
+    return freezes_for(user=user).filter(pk=freeze_id).first()
+
+
+def delivery_channel(account: SocialAccount) -> str:
+    """Where an account's posts really go: a training account (`sandbox`) keeps its network's
+    rules and rendering but delivers to the sandbox feed."""
+    return Channel.SANDBOX if account.sandbox else account.channel
+
+
+def sandbox_account_get(*, user: User, account_id: int) -> SocialAccount | None:
+    """A sandbox or training account the user may see (any role on its team), else None."""
+    return (
+        social_accounts_for(user=user)
+        .filter(Q(channel=Channel.SANDBOX) | Q(sandbox=True), pk=account_id)
+        .first()
+    )
+
+
+def sandbox_feed(*, account: SocialAccount, limit: int = 100) -> QuerySet[SandboxPublication]:
+    """The account's latest publications, newest first. One query (target and post joined)."""
+    return (
+        SandboxPublication.objects.filter(social_account=account)
+        .select_related("target__post")
+        .order_by("-published_at", "-id")[:limit]
+    )

@@ -1,0 +1,106 @@
+"""Publishing freezes API: `GET/POST /api/v1/freezes/`, `POST /api/v1/freezes/<id>/lift/`.
+
+Leads only see and lift the freezes of their scope; any other freeze answers 404. Creating one
+outside one's scope is a 400 naming the field (the same answer as for an id that does not exist).
+"""
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cxhub.errors import ApplicationError
+
+from . import dispatch
+from .models import PublishingFreeze
+
+
+class FreezeInput(serializers.Serializer):
+    scope = serializers.ChoiceField(choices=PublishingFreeze.Scope.choices)
+    team = serializers.IntegerField(required=False, allow_null=True, default=None)
+    social_account = serializers.IntegerField(required=False, allow_null=True, default=None)
+    reason = serializers.CharField(max_length=dispatch.REASON_MAX)
+
+
+class LiftInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=dispatch.REASON_MAX)
+
+
+class FreezeOutput(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+    lifted_by = serializers.CharField(
+        source="lifted_by.username", read_only=True, allow_null=True, default=None
+    )
+
+    class Meta:
+        model = PublishingFreeze
+        fields = [
+            "id",
+            "scope",
+            "team",
+            "social_account",
+            "reason",
+            "active",
+            "created_by",
+            "created_at",
+            "lifted_by",
+            "lifted_at",
+            "lift_reason",
+        ]
+        read_only_fields = fields
+
+
+class FreezeListCreateApi(ListAPIView):
+    """`GET`: the freezes of my scope, newest first (`?active=true` for those in force).
+    `POST`: freeze everything, a team and the teams below it, or one account, with a reason."""
+
+    serializer_class = FreezeOutput
+
+    @extend_schema(parameters=[OpenApiParameter("active", bool, required=False)])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        freezes = dispatch.freezes_for(user=self.request.user)
+        active = self.request.query_params.get("active")
+        if active not in (None, ""):
+            if active not in ("true", "false"):
+                raise ApplicationError(
+                    "active must be true or false.", {"fields": {"active": ["true or false"]}}
+                )
+            freezes = freezes.filter(active=active == "true")
+        return freezes
+
+    @extend_schema(request=FreezeInput, responses={201: FreezeOutput})
+    def post(self, request):
+        data = FreezeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        freeze = dispatch.freeze_create(
+            by=request.user,
+            scope=values["scope"],
+            reason=values["reason"],
+            team_id=values["team"],
+            social_account_id=values["social_account"],
+        )
+        return Response(FreezeOutput(freeze).data, status=status.HTTP_201_CREATED)
+
+
+class FreezeLiftApi(APIView):
+    """`POST {"reason": "…"}`: lift a freeze; what it held waits again, due at its own time."""
+
+    @extend_schema(request=LiftInput, responses={200: FreezeOutput})
+    def post(self, request, freeze_id: int):
+        freeze = dispatch.freeze_get(user=request.user, freeze_id=freeze_id)
+        if freeze is None:
+            raise Http404
+        data = LiftInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        freeze = dispatch.freeze_lift(
+            freeze=freeze, by=request.user, reason=data.validated_data["reason"]
+        )
+        return Response(
+            FreezeOutput(dispatch.freeze_get(user=request.user, freeze_id=freeze.pk)).data
+        )

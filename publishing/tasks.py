@@ -1,0 +1,40 @@
+"""Thin tasks of the dispatch engine (publishing/dispatch.py): they take ids and call a service.
+
+Each is safe to run twice: a redelivered publish_target finds its target no longer queued and
+does nothing. A database error before anything was sent retries the task after a few seconds
+(far below the broker's visibility timeout); everything else is left to the sweeper.
+"""
+
+import os
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from . import dispatch
+
+
+@shared_task(name="publishing.tasks.dispatch_due")
+def dispatch_due() -> int:
+    """Periodic (cxhub/celery.py): claim due targets and queue a publish task for each."""
+    return len(dispatch.dispatch_due().queued)
+
+
+@shared_task(
+    name="publishing.tasks.publish_target",
+    bind=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    max_retries=5,
+    retry_backoff=2,
+    retry_backoff_max=30,
+    retry_jitter=True,
+)
+def publish_target(self, target_id: int) -> str:
+    worker = f"{self.request.hostname or 'local'}:{os.getpid()}"
+    return dispatch.publish_target(target_id=int(target_id), worker=worker)
+
+
+@shared_task(name="publishing.tasks.sweep_stuck")
+def sweep_stuck() -> int:
+    """Periodic (cxhub/celery.py): return targets whose worker or message was lost."""
+    result = dispatch.sweep_stuck()
+    return len(result.sending) + len(result.queued)

@@ -1,0 +1,35 @@
+"""The lead's freeze page and a training account's sandbox feed, in a real browser with axe."""
+
+import pytest
+from playwright.sync_api import expect
+
+from publishing import dispatch
+from publishing.models import PostTarget
+
+from ..factories import PASSWORD
+from ..integration.dispatch_support import approved_post, sandbox_account
+from .conftest import axe_check, login
+
+pytestmark = pytest.mark.browser
+
+
+def test_a_lead_freezes_and_lifts_publishing_and_the_page_passes_axe(page, live_server, lead):
+    login(page, live_server, "lena", PASSWORD)
+    page.goto(f"{live_server.url}/freezes/")
+    axe_check(page, "freezes")
+    page.get_by_label("Reason").first.fill("Election period: nothing goes out until Monday.")
+    page.get_by_role("button", name="Freeze").first.click()
+    expect(page.get_by_text("Election period")).to_be_visible()
+    axe_check(page, "freezes-active")
+
+
+def test_a_training_accounts_feed_shows_what_it_published(page, live_server, author, org):
+    account = sandbox_account(org["north"], handle="training")
+    post = approved_post(author=author, team=org["north"], accounts=[account])
+    dispatch.dispatch_due()
+    dispatch.publish_target(target_id=PostTarget.objects.get(post=post).pk)
+
+    login(page, live_server, "alice", PASSWORD)
+    page.goto(f"{live_server.url}/sandbox/{account.pk}/")
+    expect(page.get_by_text("Launch window opens at dawn.")).to_be_visible()
+    axe_check(page, "sandbox-feed")

@@ -1,0 +1,23 @@
+"""The `rabbitmq` marker: tests that need a RabbitMQ server run where CXHUB_TEST_RABBITMQ_URL
+names one (CI's PostgreSQL pass starts RabbitMQ and sets it) and skip elsewhere, saying why."""
+
+import os
+
+import pytest
+
+RABBITMQ_URL = os.environ.get("CXHUB_TEST_RABBITMQ_URL", "")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "rabbitmq: needs RabbitMQ (runs where CXHUB_TEST_RABBITMQ_URL is set)"
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if RABBITMQ_URL:
+        return
+    reason = "needs RabbitMQ: runs in CI's PostgreSQL pass (CXHUB_TEST_RABBITMQ_URL=amqp://…)"
+    for item in items:
+        if "rabbitmq" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason=reason))
