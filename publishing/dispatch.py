@@ -768,6 +768,16 @@ def _settle_post(post: Post, now: datetime) -> None:
             "targets": len(statuses),
         },
     )
+    if published:
+        # Failures alerted the author and leads as they happened; tell the author it went out.
+        notify(
+            users=User.objects.filter(pk=post.author_id, is_active=True),
+            kind=f"post.{to}",
+            title=f"Post #{post.pk} is {PostStatus(to).label.lower()}",
+            body=f"{published} of {len(statuses)} accounts published it.",
+            url=_post_url(post),
+            post_id=post.pk,
+        )
 
 
 def _lead_ids(post: Post) -> list[int]:

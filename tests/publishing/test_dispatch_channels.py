@@ -211,3 +211,14 @@ def test_a_training_x_account_publishes_to_the_sandbox_feed(author, org):
     assert dispatch.publish_target(target_id=target.pk) == "published"
     publication = SandboxPublication.objects.get(social_account=training)
     assert publication.text == "Launch window opens at dawn."
+
+
+def test_the_author_is_told_when_the_post_went_out(author, org):
+    from accounts.models import Notification
+
+    account = sandbox_account(org["north"], handle="told")
+    post = approved_post(author=author, team=org["north"], accounts=[account])
+    dispatch.dispatch_due()
+    dispatch.publish_target(target_id=PostTarget.objects.get(post=post).pk)
+    note = Notification.objects.get(user=author, kind="post.published")
+    assert note.post_id == post.pk
