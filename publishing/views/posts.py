@@ -1,0 +1,270 @@
+"""The post page (versions, diffs, actions) and the posts list."""
+
+import difflib
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils.http import urlencode
+from django.views.decorators.http import require_POST
+
+from accounts.models import Role
+from accounts.selectors import social_accounts_for, teams_for, user_has_role
+from approvals import views as approval_pages
+from cxhub.errors import ApplicationError
+
+from .. import preflight, scheduling, selectors, services
+from ..channels import get_channel
+from ..channels.base import Channel
+from ..forms import CancelForm, PostFilterForm
+from ..models import CANCELLABLE_STATUSES, EDITABLE_STATUSES, Post, PostStatus
+from .common import PAGE_SIZE, Counter, _counters, _get_post, _indented
+
+
+@dataclass
+class TargetRow:
+    target: object
+    channel: Channel
+    text: str
+    rendered: str
+    counters: list[Counter]
+
+
+def _line_diff(old: str, new: str) -> list[tuple[str, str]]:
+    """(kind, line) with kind "added", "removed" or "same"; difflib's hint lines left out."""
+    rows = []
+    for line in difflib.ndiff(old.splitlines(), new.splitlines()):
+        kind = {"+ ": "added", "- ": "removed", "  ": "same"}.get(line[:2])
+        if kind:
+            rows.append((kind, line[2:]))
+    return rows
+
+
+def _version_changes(old: dict, new: dict, handles: dict[int, str]) -> list[str]:
+    """What else changed between two snapshots, in words."""
+    notes = []
+    if old.get("link") != new.get("link"):
+        notes.append(f"Link: {old.get('link') or '(none)'} → {new.get('link') or '(none)'}")
+    before = {t["social_account"]: t["body"] for t in old.get("targets", [])}
+    after = {t["social_account"]: t["body"] for t in new.get("targets", [])}
+
+    def name(pk: int) -> str:
+        return handles.get(pk, f"account {pk}")
+
+    added = [name(pk) for pk in after if pk not in before]
+    removed = [name(pk) for pk in before if pk not in after]
+    if added:
+        notes.append("Accounts added: " + ", ".join(added))
+    if removed:
+        notes.append("Accounts removed: " + ", ".join(removed))
+    for pk in after:
+        if pk in before and before[pk] != after[pk]:
+            notes.append(f"Own text for {name(pk)} changed")
+    old_media = [(m["id"], m["alt_text"]) for m in old.get("media", [])]
+    new_media = [(m["id"], m["alt_text"]) for m in new.get("media", [])]
+    if old_media != new_media:
+        notes.append(f"Images changed ({len(old_media)} before, {len(new_media)} now)")
+    return notes
+
+
+def _versions(post: Post) -> list[dict]:
+    versions = list(selectors.post_versions(post=post))
+    handles = {t.social_account_id: t.social_account.handle for t in post.targets.all()}
+    rows = []
+    for index, version in enumerate(versions):
+        previous = versions[index + 1] if index + 1 < len(versions) else None
+        row = {"version": version, "previous": previous, "diff": [], "notes": [], "changed": False}
+        if previous is not None:
+            row["diff"] = _line_diff(
+                previous.content.get("body", ""), version.content.get("body", "")
+            )
+            row["changed"] = any(kind != "same" for kind, _ in row["diff"])
+            row["notes"] = _version_changes(previous.content, version.content, handles)
+        rows.append(row)
+    return rows
+
+
+def _render_post(
+    request,
+    post: Post,
+    *,
+    error: str = "",
+    status: int = 200,
+    cancel_form=None,
+    break_glass: dict | None = None,
+):
+    user = request.user
+    can_edit = selectors.can_edit(user=user, post=post)
+    targets = []
+    for target in post.targets.all():
+        account = target.social_account
+        channel = get_channel(account.channel)
+        text = preflight.published_text(post, account.channel, target.body)
+        targets.append(
+            TargetRow(
+                target=target,
+                channel=channel,
+                text=text,
+                rendered=channel.render(text),
+                counters=_counters(channel, text),
+            )
+        )
+    findings = preflight.run(post=post)
+    schedule = None
+    if post.scheduled_at:
+        # Formatted here: the template filters would turn it back into the site's zone.
+        local = scheduling.utc_to_local(post.scheduled_at, post.timezone)
+        utc = post.scheduled_at.astimezone(scheduling.UTC)
+        schedule = {
+            "local": f"{local:%A} {local.day} {local:%B %Y, %H:%M}",
+            "utc": f"{utc:%Y-%m-%d %H:%M}",
+            "iso": local.isoformat(),
+        }
+    may_cancel = post.status in CANCELLABLE_STATUSES and (
+        can_edit or user_has_role(user=user, team=post.team, role=Role.LEAD)
+    )
+    context = {
+        "post": post,
+        "status_label": PostStatus(post.status).label,
+        "targets": targets,
+        "media": [item.media for item in post.post_media.all()],
+        "schedule": schedule,
+        "findings": findings,
+        "has_errors": any(f.severity == "error" for f in findings),
+        "versions": _versions(post),
+        "can_edit": can_edit and post.status in EDITABLE_STATUSES,
+        "can_submit": can_edit and post.status == PostStatus.DRAFT,
+        "can_cancel": may_cancel,
+        "can_duplicate": selectors.can_draft_for_team(user=user, team=post.team),
+        "action_error": error,
+        "cancel_form": cancel_form,
+        # The approval rounds and, for leads, break-glass (approvals.views.break_glass posts).
+        "approval": approval_pages.post_section(user=user, post=post, break_glass=break_glass),
+    }
+    return render(request, "publishing/post_detail.html", context, status=status)
+
+
+@login_required
+def post_detail(request, post_id: int):
+    return _render_post(request, _get_post(request, post_id))
+
+
+@login_required
+@require_POST
+def post_submit(request, post_id: int):
+    post = _get_post(request, post_id)
+    try:
+        services.post_submit(post=post, by=request.user)
+    except ApplicationError as error:
+        return _render_post(
+            request, _get_post(request, post_id), error=error.message, status=error.status
+        )
+    messages.success(request, "Submitted for approval.")
+    return redirect("post-detail", post_id=post.pk)
+
+
+@login_required
+@require_POST
+def post_cancel(request, post_id: int):
+    post = _get_post(request, post_id)
+    form = CancelForm(request.POST)
+    if not form.is_valid():
+        return _render_post(
+            request,
+            post,
+            error="The reason has at most 1,000 characters.",
+            status=400,
+            cancel_form=form,
+        )
+    try:
+        services.post_cancel(post=post, by=request.user, reason=form.cleaned_data["reason"])
+    except ApplicationError as error:
+        return _render_post(
+            request, _get_post(request, post_id), error=error.message, status=error.status
+        )
+    messages.success(request, "The post is cancelled.")
+    return redirect("post-detail", post_id=post.pk)
+
+
+@login_required
+@require_POST
+def post_duplicate(request, post_id: int):
+    post = _get_post(request, post_id)
+    try:
+        copy = services.post_duplicate(post=post, by=request.user)
+    except ApplicationError as error:
+        return _render_post(request, post, error=error.message, status=error.status)
+    messages.success(request, f"A new draft copied from post {post.pk}. Edit it, then submit it.")
+    return redirect("post-edit", post_id=copy.pk)
+
+
+# Filters shared by the posts list and the calendar ---------------------------------------------
+def _filters(request, *, extra_errors: dict | None = None):
+    """(form, teams, accounts, errors). The selects list the user's teams and accounts; a team or
+    account that is not among them is a 404, as any object outside the user's scope."""
+    user = request.user
+    teams = _indented(list(teams_for(user=user)))
+    accounts = list(social_accounts_for(user=user).order_by("channel", "handle", "pk"))
+    form = PostFilterForm(request.GET)
+    errors: dict[str, list[str]] = dict(extra_errors or {})
+    selection = {}
+    if not form.is_valid():
+        errors.update({name: list(found) for name, found in form.errors.items()})
+    else:
+        team_id = form.cleaned_data.get("team")
+        account_id = form.cleaned_data.get("account")
+        team = next((team for team in teams if team.pk == team_id), None)
+        if team_id is not None and team is None:
+            raise Http404
+        if account_id is not None and all(account.pk != account_id for account in accounts):
+            raise Http404
+        selection = {"status": form.statuses(), "team": team, "account_id": account_id}
+    given = {name: request.GET.get(name, "") for name in ("status", "team", "account")}
+    return selection, teams, accounts, errors, given
+
+
+def _networks(post: Post) -> list[str]:
+    seen: list[str] = []
+    for target in post.targets.all():
+        label = get_channel(target.social_account.channel).label
+        if label not in seen:
+            seen.append(label)
+    return seen
+
+
+@login_required
+def post_list(request):
+    selection, teams, accounts, errors, given = _filters(request)
+    context = {
+        "teams": teams,
+        "accounts": accounts,
+        "statuses": PostStatus.choices,
+        "given": given,
+        "errors": errors,
+        "posts": [],
+    }
+    if errors:
+        return render(request, "publishing/post_list.html", context, status=400)
+    before = request.GET.get("before", "")
+    valid = before.isascii() and before.isdecimal() and len(before) < 19
+    before_id = int(before) if valid else None
+    posts = selectors.post_list_page(
+        user=request.user, before_id=before_id, size=PAGE_SIZE, **selection
+    )
+    has_more = len(posts) > PAGE_SIZE
+    posts = posts[:PAGE_SIZE]
+    for post in posts:
+        post.networks = _networks(post)
+        post.first_line = next((line for line in post.body.splitlines() if line.strip()), "")
+    query = [(name, value) for name, value in given.items() if value]
+    context.update(
+        posts=posts,
+        older_url=f"?{urlencode([*query, ('before', posts[-1].pk)])}" if has_more else None,
+        newest_url=f"?{urlencode(query)}" if before_id is not None else None,
+    )
+    return render(request, "publishing/post_list.html", context)
+
+
+# The calendar ----------------------------------------------------------------------------------
