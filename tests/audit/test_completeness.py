@@ -388,6 +388,13 @@ def _backoff_seconds(w):
     return lambda: dispatch.backoff_seconds(3, retry_after=10)
 
 
+@reads
+def _delivery_channel(w):
+    from publishing import dispatch
+
+    return lambda: dispatch.delivery_channel(w.account)
+
+
 @writes("dispatch.claimed")
 def _dispatch_due(w):
     from publishing import dispatch
