@@ -578,6 +578,7 @@ SCENARIOS: dict[str, Scenario] = {
     "approvals.services.escalate_overdue": _escalate_overdue,
     "approvals.services.break_glass": _break_glass,
     "publishing.dispatch.backoff_seconds": _backoff_seconds,
+    "publishing.dispatch.delivery_channel": _delivery_channel,
     "publishing.dispatch.dispatch_due": _dispatch_due,
     "publishing.dispatch.publish_target": _publish_target,
     "publishing.dispatch.sweep_stuck": _sweep_stuck,
