@@ -8,7 +8,6 @@ may not see is a 404. A decision sent by review.js (`X-Requested-With: fetch`) i
 an HTML fragment (the decision panel, the chain, a one-line result) that the script puts in place.
 """
 
-import difflib
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -27,6 +26,7 @@ from publishing import preflight
 from publishing import selectors as post_selectors
 from publishing.channels import Channel, get_channel
 from publishing.models import Post, PostStatus
+from publishing.versions import line_diff, line_diff_lines
 
 from . import selectors, services
 from .forms import BreakGlassForm, DecideForm
@@ -210,16 +210,6 @@ def _get_request(request, request_id: int) -> ApprovalRequest:
     return found
 
 
-def _line_diff(old: list[str], new: list[str]) -> list[tuple[str, str]]:
-    """(kind, line) with kind "added", "removed" or "same"; difflib's hint lines left out."""
-    rows = []
-    for line in difflib.ndiff(old, new):
-        kind = {"+ ": "added", "- ": "removed", "  ": "same"}.get(line[:2])
-        if kind:
-            rows.append((kind, line[2:]))
-    return rows
-
-
 def _media_lines(content: dict) -> list[str]:
     return [
         f"Image {number} ({item.get('sha256', '')[:8]}), alt text: {item.get('alt_text', '')}"
@@ -237,21 +227,25 @@ def _content_diff(old: dict, new: dict, handles: dict[int, str]) -> list[DiffSec
     before = {t["social_account"]: t.get("body", "") for t in old.get("targets", [])}
     after = {t["social_account"]: t.get("body", "") for t in new.get("targets", [])}
     sections = [
-        DiffSection("Main text", _line_diff(old["body"].splitlines(), new["body"].splitlines())),
+        DiffSection(
+            "Main text", line_diff_lines(old["body"].splitlines(), new["body"].splitlines())
+        ),
         DiffSection(
             "Accounts",
-            _line_diff(sorted(handle(pk) for pk in before), sorted(handle(pk) for pk in after)),
+            line_diff_lines(
+                sorted(handle(pk) for pk in before), sorted(handle(pk) for pk in after)
+            ),
         ),
     ]
     for pk in sorted(set(before) | set(after), key=handle):
         old_text, new_text = before.get(pk, ""), after.get(pk, "")
         if old_text != new_text:
-            rows = _line_diff(old_text.splitlines(), new_text.splitlines())
+            rows = line_diff(old_text, new_text)
             sections.append(DiffSection(f"Own text for {handle(pk)}", rows))
     links = [[c["link"]] if c.get("link") else [] for c in (old, new)]
-    sections.append(DiffSection("Link", _line_diff(*links)))
+    sections.append(DiffSection("Link", line_diff_lines(*links)))
     sections.append(
-        DiffSection("Images and alt text", _line_diff(_media_lines(old), _media_lines(new)))
+        DiffSection("Images and alt text", line_diff_lines(_media_lines(old), _media_lines(new)))
     )
     return [s for s in sections if any(kind != "same" for kind, _ in s.rows)]
 

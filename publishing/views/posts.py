@@ -1,6 +1,5 @@
 """The post page (versions, diffs, actions) and the posts list."""
 
-import difflib
 from dataclasses import dataclass
 
 from django.contrib import messages
@@ -20,6 +19,7 @@ from ..channels import get_channel
 from ..channels.base import Channel
 from ..forms import CancelForm, PostFilterForm
 from ..models import CANCELLABLE_STATUSES, EDITABLE_STATUSES, Post, PostStatus
+from ..versions import line_diff, version_notes
 from .common import PAGE_SIZE, Counter, _counters, _get_post, _indented
 
 
@@ -32,43 +32,6 @@ class TargetRow:
     counters: list[Counter]
 
 
-def _line_diff(old: str, new: str) -> list[tuple[str, str]]:
-    """(kind, line) with kind "added", "removed" or "same"; difflib's hint lines left out."""
-    rows = []
-    for line in difflib.ndiff(old.splitlines(), new.splitlines()):
-        kind = {"+ ": "added", "- ": "removed", "  ": "same"}.get(line[:2])
-        if kind:
-            rows.append((kind, line[2:]))
-    return rows
-
-
-def _version_changes(old: dict, new: dict, handles: dict[int, str]) -> list[str]:
-    """What else changed between two snapshots, in words."""
-    notes = []
-    if old.get("link") != new.get("link"):
-        notes.append(f"Link: {old.get('link') or '(none)'} → {new.get('link') or '(none)'}")
-    before = {t["social_account"]: t["body"] for t in old.get("targets", [])}
-    after = {t["social_account"]: t["body"] for t in new.get("targets", [])}
-
-    def name(pk: int) -> str:
-        return handles.get(pk, f"account {pk}")
-
-    added = [name(pk) for pk in after if pk not in before]
-    removed = [name(pk) for pk in before if pk not in after]
-    if added:
-        notes.append("Accounts added: " + ", ".join(added))
-    if removed:
-        notes.append("Accounts removed: " + ", ".join(removed))
-    for pk in after:
-        if pk in before and before[pk] != after[pk]:
-            notes.append(f"Own text for {name(pk)} changed")
-    old_media = [(m["id"], m["alt_text"]) for m in old.get("media", [])]
-    new_media = [(m["id"], m["alt_text"]) for m in new.get("media", [])]
-    if old_media != new_media:
-        notes.append(f"Images changed ({len(old_media)} before, {len(new_media)} now)")
-    return notes
-
-
 def _versions(post: Post) -> list[dict]:
     versions = list(selectors.post_versions(post=post))
     handles = {t.social_account_id: t.social_account.handle for t in post.targets.all()}
@@ -77,11 +40,11 @@ def _versions(post: Post) -> list[dict]:
         previous = versions[index + 1] if index + 1 < len(versions) else None
         row = {"version": version, "previous": previous, "diff": [], "notes": [], "changed": False}
         if previous is not None:
-            row["diff"] = _line_diff(
+            row["diff"] = line_diff(
                 previous.content.get("body", ""), version.content.get("body", "")
             )
             row["changed"] = any(kind != "same" for kind, _ in row["diff"])
-            row["notes"] = _version_changes(previous.content, version.content, handles)
+            row["notes"] = version_notes(previous.content, version.content, handles)
         rows.append(row)
     return rows
 
