@@ -28,6 +28,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+try:
+    from bench import scratch
+except ImportError:  # run as a script: bench/ itself is first on sys.path
+    import scratch
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRATCH_DB = "cxhub_bench_audit"
 
@@ -132,30 +137,15 @@ def _redacted(url: str) -> str:
     return urlunsplit(parts)
 
 
-def _admin_execute(admin: str, *statements: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin, autocommit=True) as connection:
-        for statement in statements:
-            connection.execute(statement)
-
-
 def _recreate_scratch(admin: str) -> None:
-    import psycopg
-
     try:
-        # A run that was killed may have left it behind; it is ours by name.
-        _admin_execute(
-            admin,
-            f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)",
-            f"CREATE DATABASE {SCRATCH_DB}",
-        )
-    except psycopg.Error as error:
-        raise _Refused(f"cannot create {SCRATCH_DB} on that server: {error}".strip()) from None
+        scratch.recreate(admin, SCRATCH_DB)
+    except scratch.ScratchError as error:
+        raise _Refused(str(error)) from None
 
 
 def _drop_scratch(admin: str) -> None:
-    _admin_execute(admin, f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)")
+    scratch.drop(admin, SCRATCH_DB)
 
 
 def _setup_django(scratch_url: str) -> None:

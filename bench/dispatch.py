@@ -32,6 +32,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+try:
+    from bench import scratch
+except ImportError:  # run as a script: bench/ itself is first on sys.path
+    import scratch
 from celery import Celery
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -175,29 +179,15 @@ def _broker_url(url: str) -> str:
     return url
 
 
-def _admin_execute(admin: str, *statements: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin, autocommit=True) as connection:
-        for statement in statements:
-            connection.execute(statement)
-
-
 def _recreate_scratch(admin: str) -> None:
-    import psycopg
-
     try:
-        _admin_execute(
-            admin,
-            f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)",
-            f"CREATE DATABASE {SCRATCH_DB}",
-        )
-    except psycopg.Error as error:
-        raise _Refused(f"cannot create {SCRATCH_DB} on that server: {error}".strip()) from None
+        scratch.recreate(admin, SCRATCH_DB)
+    except scratch.ScratchError as error:
+        raise _Refused(str(error)) from None
 
 
 def _drop_scratch(admin: str) -> None:
-    _admin_execute(admin, f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)")
+    scratch.drop(admin, SCRATCH_DB)
 
 
 def _flush(broker: str) -> None:
