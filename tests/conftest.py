@@ -5,6 +5,7 @@ import pytest
 from django.db import connection
 
 from accounts.models import Role
+from approvals.models import ApprovalPolicy, ApprovalStage, Rule
 
 from .factories import SocialAccountFactory, UserFactory, grant, make_team
 
@@ -80,3 +81,29 @@ def north_account(org):
 @pytest.fixture
 def south_account(org):
     return SocialAccountFactory(team=org["south"], handle="@south")
+
+
+@pytest.fixture
+def hq_approver(org):
+    user = UserFactory(username="hana")
+    grant(user, org["hq"], Role.APPROVER)
+    return user
+
+
+@pytest.fixture
+def two_stage_policy(org, approver, hq_approver):
+    """Stage 1: any approver of North; stage 2: hana at HQ, who must approve."""
+    policy = ApprovalPolicy.objects.create(name="North chain", team=org["north"])
+    ApprovalStage.objects.create(
+        policy=policy,
+        order=1,
+        name="Regional check",
+        decider_team=org["north"],
+        decider_role=Role.APPROVER,
+        rule=Rule.ANY,
+    )
+    stage = ApprovalStage.objects.create(
+        policy=policy, order=2, name="HQ sign-off", rule=Rule.ALL, sla_hours=4
+    )
+    stage.named_users.set([hq_approver])
+    return policy

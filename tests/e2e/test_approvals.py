@@ -8,45 +8,18 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from accounts.models import Channel, Role
-from approvals.models import ApprovalPolicy, ApprovalStage, Rule
+from accounts.models import Channel
 from publishing.models import Post
 
-from ..factories import PASSWORD, SocialAccountFactory, UserFactory, grant
+from ..factories import PASSWORD, SocialAccountFactory
 from .conftest import TIMEOUT_MS, axe_check, login
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def hq_approver(org):
-    user = UserFactory(username="hana")
-    grant(user, org["hq"], Role.APPROVER)
-    return user
-
-
-@pytest.fixture
 def account(org):
     return SocialAccountFactory(team=org["north"], channel=Channel.MASTODON, handle="@north")
-
-
-@pytest.fixture
-def policy(org, approver, hq_approver):
-    """Stage 1: an approver of North; stage 2: hana at HQ."""
-    policy = ApprovalPolicy.objects.create(name="North chain", team=org["north"])
-    ApprovalStage.objects.create(
-        policy=policy,
-        order=1,
-        name="Regional check",
-        decider_team=org["north"],
-        decider_role=Role.APPROVER,
-        rule=Rule.ANY,
-    )
-    stage = ApprovalStage.objects.create(
-        policy=policy, order=2, name="HQ sign-off", rule=Rule.ALL, sla_hours=4
-    )
-    stage.named_users.set([hq_approver])
-    return policy
 
 
 @pytest.fixture
@@ -107,7 +80,7 @@ def decide_without_reload(page, verdict: str, comment: str = "") -> None:
 
 
 def test_two_approvers_in_two_stages_approve_and_the_post_is_scheduled(
-    person, live_server, author, approver, hq_approver, account, policy
+    person, live_server, author, approver, hq_approver, account, two_stage_policy
 ):
     alice = person("alice")
     post_url = compose_and_submit(alice, live_server, account, "Harbour festival this Saturday.")
@@ -153,7 +126,7 @@ def test_two_approvers_in_two_stages_approve_and_the_post_is_scheduled(
 
 
 def test_changes_are_requested_then_the_edit_is_resubmitted_and_the_diff_shown(
-    person, live_server, author, approver, hq_approver, account, policy
+    person, live_server, author, approver, hq_approver, account, two_stage_policy
 ):
     alice = person("alice")
     post_url = compose_and_submit(
