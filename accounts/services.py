@@ -1,7 +1,9 @@
 """Every write of people, teams and social accounts: one function per use case, each in a
 transaction and each recording its audit event."""
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -157,6 +159,49 @@ def social_account_revoke_drafting(*, account: SocialAccount, user: User, by: Us
         team=account.team,
         data={"user": user.pk, "username": user.username},
     )
+
+
+def social_account_tokens_refresh(*, account: SocialAccount, renew: Callable[[str], Any]) -> bool:
+    """Renew an account's tokens once, whoever asks: the account's row is locked, and when
+    another worker renewed while this one waited, its tokens are taken (a refresh token is
+    often single-use: spending it twice would lose the account). `renew(refresh_token)` talks
+    to the network and returns a TokenSet (access_token, refresh_token, expires_at); its
+    exceptions (AuthExpired, RetryableError) pass through unchanged and nothing is stored.
+    Updates `account` in place; True when this call renewed the tokens."""
+    stale = account.access_token_encrypted
+    with transaction.atomic():
+        current = SocialAccount.objects.select_for_update().get(pk=account.pk)
+        if current.access_token_encrypted != stale:
+            account.access_token_encrypted = current.access_token_encrypted
+            account.refresh_token_encrypted = current.refresh_token_encrypted
+            account.expires_at = current.expires_at
+            return False
+        tokens = renew(current.refresh_token)
+        current.set_tokens(
+            access_token=tokens.access_token,
+            # Networks that do not rotate refresh tokens answer none: keep the one we have.
+            refresh_token=tokens.refresh_token or current.refresh_token,
+        )
+        current.expires_at = tokens.expires_at
+        current.save(
+            update_fields=[
+                "access_token_encrypted",
+                "refresh_token_encrypted",
+                "expires_at",
+                "updated_at",
+            ]
+        )
+        record(
+            actor=None,
+            action="social_account.token_refreshed",
+            obj=current,
+            team=current.team,
+            data={"channel": current.channel, "expires_at": tokens.expires_at},
+        )
+        account.access_token_encrypted = current.access_token_encrypted
+        account.refresh_token_encrypted = current.refresh_token_encrypted
+        account.expires_at = current.expires_at
+        return True
 
 
 def social_account_rotate_tokens(*, by: User | None = None, batch_size: int = 500) -> int:

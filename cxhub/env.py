@@ -96,3 +96,20 @@ def env_secret(name: str, *, debug_default: str | None, debug: bool) -> str:
     raise ImproperlyConfiguredEnv(
         f"{name} must be set when DEBUG is off (or give {name}_FILE pointing to a file holding it)"
     )
+
+
+def env_json_object(name: str, default: dict | None = None) -> dict:
+    """A JSON object (e.g. {"x": {"client_id": "…", "client_secret": "…"}}); NAME_FILE works
+    too, for values holding secrets."""
+    import json
+
+    value = _raw(name)
+    if value is None or value.strip() == "":
+        return dict(default or {})
+    try:
+        data = json.loads(value)
+    except ValueError as exc:
+        raise ImproperlyConfiguredEnv(f"{name} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ImproperlyConfiguredEnv(f"{name} must be a JSON object, not {type(data).__name__}")
+    return data

@@ -13,7 +13,9 @@ from cryptography.fernet import Fernet
 from .env import (
     ImproperlyConfiguredEnv,
     env_bool,
+    env_float,
     env_int,
+    env_json_object,
     env_list,
     env_secret,
     env_str,
@@ -299,6 +301,16 @@ CXHUB_PUBLISH_BACKOFF_CAP_SECONDS = env_int("CXHUB_PUBLISH_BACKOFF_CAP_SECONDS",
 # Connect and read timeout of each webhook call; below the soft time limit, so a send times out
 # (an unknown outcome, reconciled) before the task is stopped.
 CXHUB_WEBHOOK_TIMEOUT_SECONDS = env_int("CXHUB_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+# The same for every call to a network (Mastodon, Bluesky, X, Facebook, Instagram, LinkedIn).
+CXHUB_NETWORK_TIMEOUT_SECONDS = env_float("CXHUB_NETWORK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+# Where each network's API lives, when not at its public address: {"x": "http://127.0.0.1:9000"}
+# (test servers, a network's staging API). Keys are channel names.
+CXHUB_NETWORK_BASE_URLS = env_json_object("CXHUB_NETWORK_BASE_URLS")
+# cxhub's OAuth client registrations: {"x": {"client_id": "…", "client_secret": "…"}, …}.
+# Mastodon needs none: cxhub registers itself with each server (accounts.OAuthApp).
+CXHUB_OAUTH_CLIENTS = env_json_object("CXHUB_OAUTH_CLIENTS")
+# Tokens expiring within this many seconds are renewed ahead by the periodic refresh task.
+CXHUB_TOKEN_REFRESH_MARGIN_SECONDS = env_int("CXHUB_TOKEN_REFRESH_MARGIN_SECONDS", 3600, minimum=60)
 # A target `sending` for longer than this lost its worker: beyond the hard time limit, so a
 # live send is never taken for a dead one.
 CXHUB_SENDING_STUCK_SECONDS = env_int(
@@ -315,6 +327,10 @@ CXHUB_WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_list("CXHUB_WEBHOOK_ALLOW_PRIVATE_NET
 CXHUB_FILESYSTEM_BROKER_POLL_MS = env_int("CXHUB_FILESYSTEM_BROKER_POLL_MS", 100, minimum=10)
 if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = CXHUB_FILESYSTEM_BROKER_POLL_MS / 1000
+if CXHUB_NETWORK_TIMEOUT_SECONDS >= CELERY_TASK_SOFT_TIME_LIMIT:
+    raise ImproperlyConfiguredEnv(
+        "CXHUB_NETWORK_TIMEOUT_SECONDS must be below CXHUB_TASK_SOFT_TIME_LIMIT"
+    )
 if CXHUB_WEBHOOK_TIMEOUT_SECONDS >= CELERY_TASK_SOFT_TIME_LIMIT:
     raise ImproperlyConfiguredEnv(
         "CXHUB_WEBHOOK_TIMEOUT_SECONDS must be below CXHUB_TASK_SOFT_TIME_LIMIT"

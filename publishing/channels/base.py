@@ -6,8 +6,9 @@ A channel is one network behind one interface. Publishing (`publish`, `reconcile
 NotImplementedError.
 """
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from . import text as textutil
@@ -89,6 +90,55 @@ class Problem:
     field: str
 
 
+@dataclass(frozen=True)
+class OAuthSpec:
+    """Where and how a network runs the OAuth 2 authorization-code grant (RFC 6749 §4.1)."""
+
+    authorize_url: str
+    token_url: str
+    scopes: tuple[str, ...]
+    # RFC 7636 PKCE with S256 (X requires it; harmless where it is accepted).
+    pkce: bool = False
+    # RFC 7009 revocation endpoint, or "" where the network has none.
+    revoke_url: str = ""
+    # How the client proves itself at the token endpoint: "body" (client_id and
+    # client_secret in the form) or "basic" (HTTP Basic, RFC 6749 §2.3.1).
+    client_auth: Literal["body", "basic"] = "body"
+    # Extra query parameters of the authorize request, and the scope separator.
+    extra_authorize_params: Mapping[str, str] = field(default_factory=dict)
+    scope_separator: str = " "
+
+
+@dataclass(frozen=True)
+class OAuthClient:
+    """cxhub's registration with a network (or with one Mastodon server)."""
+
+    client_id: str
+    client_secret: str = ""
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    access_token: str
+    refresh_token: str = ""
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Identity:
+    """One account the person may connect after authorising: who it is on the network.
+
+    `tokens` is set where the account has tokens of its own (a Facebook Page's page token, an
+    Instagram account reached through its Page); otherwise the user tokens of the grant are
+    stored. `settings` holds what the channel needs later (e.g. the instance's limits)."""
+
+    handle: str
+    external_id: str
+    display_name: str = ""
+    tokens: TokenSet | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
 def _n(value: int) -> str:
     return f"{value:,}"
 
@@ -122,6 +172,14 @@ class Channel:
     # Whether "@user@server" counts only as "@user" (Mastodon).
     mentions_count_local_part: ClassVar[bool] = False
     alt_text_unit: ClassVar[str] = "characters"
+    # How an account is connected: "oauth2" (authorization code), "app_password" (Bluesky),
+    # "none" (webhook, sandbox: set up by an admin, no sign-in).
+    connect_method: ClassVar[str] = "oauth2"
+    # True where the person types the server (a Mastodon instance, a Bluesky PDS).
+    needs_server: ClassVar[bool] = False
+    # The network's API origin; settings.CXHUB_NETWORK_BASE_URLS may point it elsewhere (the
+    # tests' servers). Stored on each account as its base_url.
+    default_base_url: ClassVar[str] = ""
 
     # --- counting -----------------------------------------------------------------------------
 
@@ -350,8 +408,33 @@ class Channel:
         raise NotImplementedError(f"{self.label}: reconcile is not implemented yet")
 
     def refresh_token(self, account: Any) -> Any:
-        """Renew the account's OAuth token; raise AuthExpired when it cannot be renewed."""
+        """Renew the account's token and store it (accounts.tokens.store_refreshed, which locks
+        the row so two workers never spend one refresh token); raise AuthExpired when the
+        network refuses, RetryableError when it cannot be reached."""
         raise NotImplementedError(f"{self.label}: refresh_token is not implemented yet")
+
+    # --- connecting ---------------------------------------------------------------------------
+
+    def oauth_spec(self, base_url: str) -> OAuthSpec:
+        """The network's OAuth endpoints for an account whose API lives at `base_url`."""
+        raise NotImplementedError(f"{self.label} is not connected by OAuth")
+
+    def oauth_client(self, base_url: str, *, redirect_uri: str) -> OAuthClient:
+        """cxhub's client registration: from settings.CXHUB_OAUTH_CLIENTS by default; Mastodon
+        registers itself with each server."""
+        from .oauth import configured_client
+
+        return configured_client(self)
+
+    def identify(self, base_url: str, tokens: TokenSet) -> list[Identity]:
+        """The accounts a fresh grant can publish as (one for most networks; a Facebook user
+        may manage several Pages). Raise PermanentError when there is none."""
+        raise NotImplementedError(f"{self.label}: identify is not implemented yet")
+
+    def revoke(self, account: Any) -> bool:
+        """Revoke the account's tokens at the network where it allows; False where it has no
+        revocation (the tokens are forgotten by cxhub either way)."""
+        return False
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"

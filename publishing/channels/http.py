@@ -45,10 +45,26 @@ def http_session() -> requests.Session:
 def network_timeout() -> float:
     """Connect and read timeout of each call to a network, in seconds. Below the task's soft
     time limit, so a slow network is an unknown outcome (reconciled), not a killed task."""
-    value = getattr(settings, "CXHUB_NETWORK_TIMEOUT_SECONDS", None)
-    if value is None:
-        value = settings.CXHUB_WEBHOOK_TIMEOUT_SECONDS
-    return float(value)
+    return float(settings.CXHUB_NETWORK_TIMEOUT_SECONDS)
+
+
+def network_base_url(channel: Any) -> str:
+    """Where a network's API is for new accounts: its public origin, or the address
+    settings.CXHUB_NETWORK_BASE_URLS gives it (a test server)."""
+    override = settings.CXHUB_NETWORK_BASE_URLS.get(channel.name)
+    return str(override or channel.default_base_url).rstrip("/")
+
+
+def on_server(real_url: str, base_url: str, default_base_url: str) -> str:
+    """`real_url` (e.g. https://x.com/i/oauth2/authorize) as found on `base_url`: itself when the
+    account talks to the real network, else the same path on base_url's origin (a test server
+    answers every endpoint of its network at the real paths)."""
+    base_url = (base_url or default_base_url).rstrip("/")
+    if base_url == default_base_url.rstrip("/"):
+        return real_url
+    parts = urlsplit(real_url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    return base_url + path
 
 
 def with_status(error: Exception, status: int | None) -> Exception:

@@ -241,6 +241,15 @@ def _social_account_rotate_tokens(w):
     return lambda: accounts.social_account_rotate_tokens(by=w.admin)
 
 
+@writes("social_account.token_refreshed")
+def _social_account_tokens_refresh(w):
+    from publishing.channels.base import TokenSet
+
+    return lambda: accounts.social_account_tokens_refresh(
+        account=w.account, renew=lambda refresh: TokenSet(access_token="new-" + refresh)
+    )
+
+
 @reads
 def _login_throttle_wait(w):
     LoginFailure.objects.create(username="alice", address="192.0.2.1", at=timezone.now())
@@ -556,6 +565,7 @@ SCENARIOS: dict[str, Scenario] = {
     "accounts.services.social_account_grant_drafting": _social_account_grant_drafting,
     "accounts.services.social_account_revoke_drafting": _social_account_revoke_drafting,
     "accounts.services.social_account_rotate_tokens": _social_account_rotate_tokens,
+    "accounts.services.social_account_tokens_refresh": _social_account_tokens_refresh,
     "accounts.services.login_throttle_wait": _login_throttle_wait,
     "accounts.services.login_failed": _login_failed,
     "accounts.services.login_succeeded": _login_succeeded,
