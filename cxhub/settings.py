@@ -306,6 +306,10 @@ CXHUB_NETWORK_TIMEOUT_SECONDS = env_float("CXHUB_NETWORK_TIMEOUT_SECONDS", 10.0,
 # Where each network's API lives, when not at its public address: {"x": "http://127.0.0.1:9000"}
 # (test servers, a network's staging API). Keys are channel names.
 CXHUB_NETWORK_BASE_URLS = env_json_object("CXHUB_NETWORK_BASE_URLS")
+# Where the networks can reach cxhub from outside (https://cxhub.example.org): the OAuth
+# callback addresses, and the signed, short-lived image links Instagram fetches (it takes no
+# upload). Empty: taken from each request, which suits a single web address.
+CXHUB_PUBLIC_URL = env_str("CXHUB_PUBLIC_URL", "").rstrip("/")
 # cxhub's OAuth client registrations: {"x": {"client_id": "…", "client_secret": "…"}, …}.
 # Mastodon needs none: cxhub registers itself with each server (accounts.OAuthApp).
 CXHUB_OAUTH_CLIENTS = env_json_object("CXHUB_OAUTH_CLIENTS")
