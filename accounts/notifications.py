@@ -4,7 +4,8 @@
 rolled-back change tells no one, and a failed e-mail stays visible on its row for a retry.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -23,20 +24,43 @@ def notify(
     url: str = "",
     post_id: int | None = None,
 ) -> list[Notification]:
-    seen: set[int] = set()
+    """One message to each of `users` (each person once)."""
+    return notify_many(
+        [
+            {
+                "user": user,
+                "kind": kind,
+                "title": title,
+                "body": body,
+                "url": url,
+                "post_id": post_id,
+            }
+            for user in users
+        ]
+    )
+
+
+def notify_many(messages: Iterable[Mapping[str, Any]]) -> list[Notification]:
+    """Several messages (each a mapping of notify's arguments with one `user`) in one insert,
+    their e-mails queued as one task on commit. The same person gets a given message once."""
+    seen: set[tuple[int, str, int | None]] = set()
     rows = []
-    for user in users:
-        if user is None or user.pk in seen or not user.is_active:
+    for message in messages:
+        user = message["user"]
+        if user is None or not user.is_active:
             continue
-        seen.add(user.pk)
+        key = (user.pk, message["title"], message.get("post_id"))
+        if key in seen:
+            continue
+        seen.add(key)
         rows.append(
             Notification(
                 user=user,
-                kind=kind,
-                title=title[:300],
-                body=body,
-                url=url,
-                post_id=post_id,
+                kind=message["kind"],
+                title=message["title"][:300],
+                body=message.get("body", ""),
+                url=message.get("url", ""),
+                post_id=message.get("post_id"),
                 email_status=(
                     Notification.EmailStatus.PENDING
                     if user.email
@@ -44,6 +68,8 @@ def notify(
                 ),
             )
         )
+    if not rows:
+        return []
     created = Notification.objects.bulk_create(rows)
     pending = [n.pk for n in created if n.email_status == Notification.EmailStatus.PENDING]
     if pending:

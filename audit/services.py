@@ -1,6 +1,9 @@
 """Writing the audit trail: `record` appends one event to the chain, inside the caller's
 transaction, so the event commits or rolls back with the change it records."""
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from django.contrib.auth.models import AnonymousUser
 from django.db import models, transaction
 from django.utils import timezone
@@ -48,11 +51,74 @@ def record(
     The chain head stays locked until the caller's transaction ends, so every audited write
     after this call waits for it: record near the end of the transaction.
     """
+    [event] = record_many(
+        [
+            {
+                "actor": actor,
+                "action": action,
+                "obj": obj,
+                "object_type": object_type,
+                "object_id": object_id,
+                "team": team,
+                "data": data,
+            }
+        ]
+    )
+    return event
+
+
+def record_many(events: Sequence[Mapping[str, Any]]) -> list[AuditEvent]:
+    """Append several events, in the order given, with one lock of the chain head and one
+    insert: what a worker storing the outcomes of a batch of sends uses. Each mapping takes
+    record()'s keyword arguments; the same rules hold (inside the caller's transaction)."""
     if not transaction.get_connection().in_atomic_block:
         raise AuditOutsideTransactionError(
             "audit.services.record() must run inside the transaction of the change it records "
             "(wrap the service in @transaction.atomic)"
         )
+    if not events:
+        return []
+    prepared = [_prepare(**event) for event in events]
+    head = _locked_chain_head()
+    seq, prev_hash = head.seq, head.hash
+    built = []
+    for fields in prepared:
+        seq += 1
+        # Stamped under the lock, so time runs forward along the chain.
+        event = AuditEvent(seq=seq, at=timezone.now(), prev_hash=prev_hash, **fields)
+        event.hash = event_hash(
+            prev_hash=event.prev_hash,
+            seq=event.seq,
+            at=event.at,
+            actor_id=event.actor_id,
+            actor_name=event.actor_name,
+            action=event.action,
+            object_type=event.object_type,
+            object_id=event.object_id,
+            team_id=event.team_id,
+            data=event.data,
+        )
+        prev_hash = event.hash
+        built.append(event)
+    if len(built) == 1:
+        built[0].save()
+    else:
+        AuditEvent.objects.bulk_create(built)
+    AuditChainHead.objects.filter(pk=head.pk).update(seq=seq, hash=prev_hash)
+    return built
+
+
+def _prepare(
+    *,
+    actor,
+    action: str,
+    obj: models.Model | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    team=None,
+    data: dict | None = None,
+) -> dict[str, Any]:
+    """One event's columns, checked, before the chain head is locked."""
     if not action:
         raise ValueError("an audit event needs an action")
     if obj is not None:
@@ -64,37 +130,15 @@ def record(
             object_id = str(obj.pk)
     if actor is not None and (isinstance(actor, AnonymousUser) or not actor.is_authenticated):
         actor = None
-    data = normalise_data(data)
-
-    head = _locked_chain_head()
-    # Stamped under the lock, so time runs forward along the chain.
-    event = AuditEvent(
-        seq=head.seq + 1,
-        at=timezone.now(),
-        actor=actor,
-        actor_name=actor.get_username() if actor is not None else "",
-        action=action,
-        object_type=object_type or "",
-        object_id="" if object_id is None else str(object_id),
-        team=team,
-        data=data,
-        prev_hash=head.hash,
-    )
-    event.hash = event_hash(
-        prev_hash=event.prev_hash,
-        seq=event.seq,
-        at=event.at,
-        actor_id=event.actor_id,
-        actor_name=event.actor_name,
-        action=event.action,
-        object_type=event.object_type,
-        object_id=event.object_id,
-        team_id=event.team_id,
-        data=event.data,
-    )
-    event.save()
-    AuditChainHead.objects.filter(pk=head.pk).update(seq=event.seq, hash=event.hash)
-    return event
+    return {
+        "actor": actor,
+        "actor_name": actor.get_username() if actor is not None else "",
+        "action": action,
+        "object_type": object_type or "",
+        "object_id": "" if object_id is None else str(object_id),
+        "team": team,
+        "data": normalise_data(data),
+    }
 
 
 def audit_exported(*, by, fmt: str, filters: dict[str, str], team=None) -> AuditEvent:

@@ -288,10 +288,20 @@ CXHUB_ESCALATION_SECONDS = env_int("CXHUB_ESCALATION_SECONDS", 300, minimum=5)
 # sweeper would find it, late). The visibility timeout (above) must exceed the longest task, so
 # Redis never re-delivers a task that is still running: checked below against the hard limit.
 CXHUB_DISPATCH_SECONDS = env_int("CXHUB_DISPATCH_SECONDS", 5, minimum=1)
+# Targets due within this many seconds are claimed by the current run and start at their
+# time (a countdown of at most this): on time, rather than up to one interval late.
+CXHUB_DISPATCH_LOOKAHEAD_SECONDS = env_int(
+    "CXHUB_DISPATCH_LOOKAHEAD_SECONDS", CXHUB_DISPATCH_SECONDS, minimum=0
+)
 CXHUB_SWEEP_SECONDS = env_int("CXHUB_SWEEP_SECONDS", 30, minimum=1)
 # Targets claimed per transaction, and transactions per dispatcher run.
 CXHUB_DISPATCH_BATCH_SIZE = env_int("CXHUB_DISPATCH_BATCH_SIZE", 200, minimum=1)
 CXHUB_DISPATCH_MAX_BATCHES = env_int("CXHUB_DISPATCH_MAX_BATCHES", 25, minimum=1)
+# Claimed targets go to the workers in groups, one task each (a group's claim and outcomes are
+# one transaction each, whatever its size): at most this many targets a group …
+CXHUB_PUBLISH_GROUP_SIZE = env_int("CXHUB_PUBLISH_GROUP_SIZE", 10, minimum=1)
+# … and small enough that a batch spreads over at least this many tasks (worker processes).
+CXHUB_PUBLISH_SPREAD = env_int("CXHUB_PUBLISH_SPREAD", 8, minimum=1)
 # Tries at the network per target; then it fails and its author and leads are alerted.
 CXHUB_PUBLISH_MAX_ATTEMPTS = env_int("CXHUB_PUBLISH_MAX_ATTEMPTS", 8, minimum=1)
 # Retry n waits min(cap, base × 2^(n-1)) seconds, jittered down to half of that, or longer when
@@ -302,7 +312,10 @@ CXHUB_PUBLISH_BACKOFF_CAP_SECONDS = env_int("CXHUB_PUBLISH_BACKOFF_CAP_SECONDS",
 # (an unknown outcome, reconciled) before the task is stopped.
 CXHUB_WEBHOOK_TIMEOUT_SECONDS = env_int("CXHUB_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 # The same for every call to a network (Mastodon, Bluesky, X, Facebook, Instagram, LinkedIn).
-CXHUB_NETWORK_TIMEOUT_SECONDS = env_float("CXHUB_NETWORK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+# (By default 10 s, or half the soft time limit when that is shorter.)
+CXHUB_NETWORK_TIMEOUT_SECONDS = env_float(
+    "CXHUB_NETWORK_TIMEOUT_SECONDS", min(10.0, CELERY_TASK_SOFT_TIME_LIMIT / 2), minimum=0.1
+)
 # Where each network's API lives, when not at its public address: {"x": "http://127.0.0.1:9000"}
 # (test servers, a network's staging API). Keys are channel names.
 CXHUB_NETWORK_BASE_URLS = env_json_object("CXHUB_NETWORK_BASE_URLS")

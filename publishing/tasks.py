@@ -29,8 +29,24 @@ def dispatch_due() -> int:
     retry_jitter=True,
 )
 def publish_target(self, target_id: int) -> str:
+    """One target (what earlier versions queued; the dispatcher now queues groups)."""
     worker = f"{self.request.hostname or 'local'}:{os.getpid()}"
     return dispatch.publish_target(target_id=int(target_id), worker=worker)
+
+
+@shared_task(
+    name="publishing.tasks.publish_targets",
+    bind=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    max_retries=5,
+    retry_backoff=2,
+    retry_backoff_max=30,
+    retry_jitter=True,
+)
+def publish_targets(self, target_ids: list[int]) -> dict[int, str]:
+    """A group of targets claimed by one dispatcher batch (dispatch.publish_groups)."""
+    worker = f"{self.request.hostname or 'local'}:{os.getpid()}"
+    return dispatch.publish_targets(target_ids=[int(i) for i in target_ids], worker=worker)
 
 
 @shared_task(name="publishing.tasks.sweep_stuck")

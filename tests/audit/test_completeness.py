@@ -436,6 +436,15 @@ def _publish_target(w):
     return lambda: dispatch.publish_target(target_id=target.pk, worker="test:1")
 
 
+@writes("target.published", "post.published")
+def _publish_targets(w):
+    from publishing import dispatch
+
+    target = w.queued_target()
+    w.monkeypatch.setattr(dispatch, "get_channel", lambda name: _Network())
+    return lambda: dispatch.publish_targets(target_ids=[target.pk], worker="test:1")
+
+
 @writes("dispatch.swept")
 def _sweep_stuck(w):
     from publishing import dispatch
@@ -591,6 +600,7 @@ SCENARIOS: dict[str, Scenario] = {
     "publishing.dispatch.delivery_channel": _delivery_channel,
     "publishing.dispatch.dispatch_due": _dispatch_due,
     "publishing.dispatch.publish_target": _publish_target,
+    "publishing.dispatch.publish_targets": _publish_targets,
     "publishing.dispatch.sweep_stuck": _sweep_stuck,
     "publishing.dispatch.leads_everything": _leads_everything,
     "publishing.dispatch.freeze_create": _freeze_create,

@@ -130,19 +130,70 @@ def test_it_claims_due_targets_marks_them_queued_and_the_post_publishing(post):
     assert event.data["posts_publishing"] == [post.pk]
 
 
-def test_it_queues_one_publish_task_per_target_once_the_batch_commits(
+def test_it_queues_the_claimed_targets_in_groups_once_the_batch_commits(
     post, monkeypatch, django_capture_on_commit_callbacks
 ):
     sent = []
-    monkeypatch.setattr("publishing.tasks.publish_target.delay", lambda pk: sent.append(pk))
+    monkeypatch.setattr("publishing.tasks.publish_targets.delay", lambda ids: sent.append(ids))
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         dispatch.dispatch_due()
     # Nothing goes to the broker before the commit …
     assert sent == []
     for callback in callbacks:
         callback()
-    # … and exactly one task per claimed target after it.
-    assert sent == [_target(post).pk]
+    # … and every claimed target in exactly one task after it.
+    assert sent == [[_target(post).pk]]
+
+
+def test_groups_keep_a_posts_targets_together_and_spread_a_short_batch(settings):
+    settings.CXHUB_PUBLISH_GROUP_SIZE = 4
+    settings.CXHUB_PUBLISH_SPREAD = 2
+    # Eight targets of four posts, claimed out of order: two groups, posts whole.
+    posts = {1: 10, 2: 11, 3: 10, 4: 11, 5: 12, 6: 13, 7: 12, 8: 13}
+    assert dispatch._publish_groups([8, 7, 6, 5, 4, 3, 2, 1], posts) == [
+        [1, 3, 2, 4],
+        [5, 7, 6, 8],
+    ]
+    # A short batch spreads one target a task over the workers; a long one fills the groups.
+    assert dispatch._publish_groups([1, 2], posts) == [[1], [2]]
+    many = list(range(100, 140))
+    groups = dispatch._publish_groups(many, dict.fromkeys(many, 0))
+    assert [len(group) for group in groups] == [4] * 10
+    assert sorted(i for group in groups for i in group) == many
+    assert dispatch._publish_groups([], {}) == []
+
+
+def test_targets_due_before_the_next_run_are_claimed_now_and_start_at_their_time(
+    author, org, hook, monkeypatch, settings, django_capture_on_commit_callbacks, fake
+):
+    settings.CXHUB_DISPATCH_LOOKAHEAD_SECONDS = 5
+    due = T0 + timedelta(seconds=3)
+    [target_id] = bulk_due_posts(
+        author=author, team=org["north"], accounts=[hook], posts=1, due=due
+    )
+    later = bulk_due_posts(
+        author=author, team=org["north"], accounts=[hook], posts=1, due=T0 + timedelta(seconds=9)
+    )
+    queued = []
+    monkeypatch.setattr(
+        "publishing.tasks.publish_targets.apply_async",
+        lambda args, eta: queued.append((args[0], eta)),
+    )
+    with time_machine.travel(T0, tick=False), django_capture_on_commit_callbacks(execute=True):
+        assert dispatch.dispatch_due().queued == [target_id]
+    # Its task starts at its time, not before; one due after the next run waits for that run.
+    assert queued == [([target_id], due)]
+    assert PostTarget.objects.get(pk=later[0]).status == TargetStatus.WAITING
+
+    # A task that starts early anyway (a fast clock) sends nothing: the target waits again.
+    with time_machine.travel(T0 + timedelta(seconds=1), tick=False):
+        assert dispatch.publish_targets(target_ids=[target_id]) == {target_id: "noop"}
+    target = PostTarget.objects.get(pk=target_id)
+    assert (target.status, fake.calls, target.attempts.count()) == (TargetStatus.WAITING, [], 0)
+    # … and goes out when it is due.
+    with time_machine.travel(due, tick=False):
+        assert dispatch.dispatch_due().queued == [target_id]
+        assert dispatch.publish_targets(target_ids=[target_id]) == {target_id: "published"}
 
 
 def test_when_the_broker_refuses_the_rest_of_the_batch_waits_again(
@@ -151,12 +202,12 @@ def test_when_the_broker_refuses_the_rest_of_the_batch_waits_again(
     ids = bulk_due_posts(author=author, team=org["north"], accounts=[hook], posts=3, due=T0)
     sent = []
 
-    def delay(pk):
+    def delay(group):
         if len(sent) == 1:
             raise ConnectionError("broker down")
-        sent.append(pk)
+        sent.append(group)
 
-    monkeypatch.setattr("publishing.tasks.publish_target.delay", delay)
+    monkeypatch.setattr("publishing.tasks.publish_targets.delay", delay)
     with time_machine.travel(T0, tick=False), django_capture_on_commit_callbacks(execute=True):
         dispatch.dispatch_due()
 
@@ -365,6 +416,12 @@ def test_backoff_doubles_with_jitter_and_stops_at_the_cap():
     assert dispatch.backoff_seconds(4, retry_after=1, rng=low) == 30
 
 
+def _lookahead():
+    from django.conf import settings
+
+    return timedelta(seconds=settings.CXHUB_DISPATCH_LOOKAHEAD_SECONDS)
+
+
 def test_a_retryable_error_waits_with_backoff_then_is_due_again(post, fake):
     with time_machine.travel(T0, tick=False):
         dispatch.dispatch_due()
@@ -379,8 +436,9 @@ def test_a_retryable_error_waits_with_backoff_then_is_due_again(post, fake):
     attempt = target.attempts.get()
     assert (attempt.outcome, attempt.http_status) == (Outcome.RETRYABLE, 503)
     assert not target.needs_reconcile
-    # Not due before its time …
-    with time_machine.travel(T0 + timedelta(seconds=4), tick=False):
+    # Not claimed before its time (less the dispatcher's look-ahead) …
+    early = target.next_attempt_at - _lookahead() - timedelta(seconds=1)
+    with time_machine.travel(early, tick=False):
         assert dispatch.dispatch_due().queued == []
     # … due after it; the second try publishes.
     with time_machine.travel(target.next_attempt_at, tick=False):
@@ -400,7 +458,8 @@ def test_retry_after_is_honoured(post, fake):
     target = _target(post)
     assert target.next_attempt_at == T0 + timedelta(seconds=120)
     assert target.attempts.get().retry_after_seconds == 120
-    with time_machine.travel(T0 + timedelta(seconds=119), tick=False):
+    early = T0 + timedelta(seconds=120) - _lookahead() - timedelta(seconds=1)
+    with time_machine.travel(early, tick=False):
         assert dispatch.dispatch_due().queued == []
 
 
@@ -595,16 +654,16 @@ def test_a_slow_worker_that_comes_back_after_the_sweep_does_not_overwrite(post, 
 
 def test_a_dropped_connection_while_storing_the_outcome_is_retried(post, fake, monkeypatch):
     dispatch.dispatch_due()
-    real = dispatch._store_outcome
+    real = dispatch._store_outcomes
     calls = []
 
-    def flaky(send, result):
+    def flaky(results):
         calls.append(1)
         if len(calls) == 1:
             raise OperationalError("server closed the connection unexpectedly")
-        return real(send, result)
+        return real(results)
 
-    monkeypatch.setattr(dispatch, "_store_outcome", flaky)
+    monkeypatch.setattr(dispatch, "_store_outcomes", flaky)
     monkeypatch.setattr(dispatch, "STORE_RETRY_PAUSES", (0.01,))
     monkeypatch.setattr(dispatch.connection, "close", lambda: None)  # keep the test's connection
     assert _publish(_target(post)) == Outcome.PUBLISHED
