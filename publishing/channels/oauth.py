@@ -66,7 +66,11 @@ def token_error(response: requests.Response, *, what: str) -> Exception:
     message = f"{what} (HTTP {response.status_code}{', ' + code if code else ''}): {detail}"
     status = response.status_code
     if status == 429 or status >= 500:
+        # Retry-After, else the reset header: X-RateLimit-Reset (Mastodon, most) or
+        # x-rate-limit-reset (X).
         wait = rate_limit_wait(response, reset_header="X-RateLimit-Reset")
+        if wait is None:
+            wait = rate_limit_wait(response, reset_header="x-rate-limit-reset")
         return with_status(RetryableError(message, retry_after=wait), status)
     if status in (400, 401, 403):
         return with_status(AuthExpired(message), status)
