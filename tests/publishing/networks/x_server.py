@@ -1,0 +1,694 @@
+"""An X server for the tests, written from docs.x.com: OAuth 2.0 with PKCE (authorize,
+token, revoke; fundamentals/authentication/oauth-2-0), GET /2/users/me, media upload (one-shot
+and chunked, x-api/media), alt text (POST /2/media/metadata), POST /2/tweets, and the user
+timeline GET /2/users/:id/tweets, with X's problem JSON and x-rate-limit-* headers.
+
+It checks what X checks: the client's Basic authentication at the token and revoke endpoints,
+the exact redirect_uri, the PKCE verifier, single-use codes that live 30 seconds, rotated
+refresh tokens, bearer tokens and their scopes, image sizes and formats, alt text ≤ 1,000
+characters, the weighted length of a post, at most 4 images (or one GIF) that the same user
+uploaded and that finished processing, and duplicate text. Posts are stored as X shows them:
+links wrapped in t.co, &<> escaped, a t.co link appended for attached media.
+
+Approximations: one app; error wordings the docs do not give are X's as seen in the wild
+(duplicate content, invalid token) or plain ones (a post too long: X's 186 "Tweet needs to be a
+bit shorter." as a 403); the duplicate check compares the text of all the user's posts (X's
+window is not documented); rate-limit headers only on 429 answers.
+"""
+
+import base64
+import email.parser
+import email.policy
+import hashlib
+import html
+import io
+import itertools
+import secrets
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlencode
+
+from PIL import Image
+
+from publishing.channels import text as textutil
+from publishing.channels.x import weighted_length
+
+from .server import Answer, FakeNetwork, Request, answer_json
+
+ACCESS_TOKEN_SECONDS = 7200
+CODE_SECONDS = 30
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+MAX_GIF_BYTES = 15 * 1024 * 1024
+MAX_SEGMENT_BYTES = 5 * 1024 * 1024
+MAX_ALT_TEXT = 1000
+MAX_MEDIA = 4
+SCOPES = frozenset(
+    {
+        "tweet.read",
+        "tweet.write",
+        "tweet.moderate.write",
+        "users.email",
+        "users.read",
+        "follows.read",
+        "follows.write",
+        "offline.access",
+        "space.read",
+        "mute.read",
+        "mute.write",
+        "like.read",
+        "like.write",
+        "list.read",
+        "list.write",
+        "block.read",
+        "block.write",
+        "bookmark.read",
+        "bookmark.write",
+        "dm.read",
+        "dm.write",
+        "media.write",
+    }
+)
+_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
+
+
+def problem(status: int, title: str, detail: str, kind: str = "about:blank", **extra) -> Answer:
+    return answer_json(
+        status, {"title": title, "detail": detail, "type": kind, "status": status, **extra}
+    )
+
+
+def invalid_request(detail: str) -> Answer:
+    return problem(
+        400,
+        "Invalid Request",
+        "One or more parameters to your request was invalid.",
+        "https://api.x.com/2/problems/invalid-request",
+        errors=[{"message": detail}],
+    )
+
+
+def oauth_error(status: int, error: str, description: str) -> Answer:
+    return answer_json(status, {"error": error, "error_description": description})
+
+
+def _multipart(request: Request) -> dict[str, tuple[str | None, bytes]]:
+    """name → (filename, bytes)."""
+    head = f"Content-Type: {request.headers.get('Content-Type')}\r\n\r\n".encode()
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + request.body)
+    fields = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        fields[name] = (part.get_filename(), part.get_payload(decode=True) or b"")
+    return fields
+
+
+def _form(request: Request) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(request.body.decode(), keep_blank_values=True).items()}
+
+
+def _image(data: bytes) -> tuple[str, int, int, int] | None:
+    """(Pillow format, width, height, frames) or None when the bytes are no image."""
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except Exception:
+        return None
+    return image.format, image.width, image.height, getattr(image, "n_frames", 1)
+
+
+def _s256(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+class XServer(FakeNetwork):
+    def __init__(self) -> None:
+        super().__init__()
+        self.client_id = "cxhub-x-client-id"
+        self.client_secret = "cxhub-x-client-secret"
+        # X matches the callback exactly against the App's registered callback URLs.
+        self.redirect_uris = {"https://cxhub.example.org/accounts/connect/x/callback/"}
+        self.users: dict[str, dict[str, str]] = {}
+        self.user_id = self.add_user("north_desk", "North Desk")
+        # Set False to have the next person press "Cancel" instead of "Authorize app".
+        self.approve = True
+        self.codes: dict[str, dict[str, Any]] = {}
+        self.access_tokens: dict[str, dict[str, Any]] = {}
+        self.refresh_tokens: dict[str, dict[str, Any]] = {}
+        self.media: dict[str, dict[str, Any]] = {}
+        self.tweets: list[dict[str, Any]] = []  # newest first
+        # How many status checks a finalized GIF answers "in_progress" for.
+        self.processing_polls = 0
+        # Seconds before a new post shows in the timeline (it is eventually consistent).
+        self.timeline_delay = 0.0
+        self._ids = itertools.count(1_880_000_000_000_000_001)
+
+    # --- control ---------------------------------------------------------------------------
+    def add_user(self, username: str, name: str) -> str:
+        user_id = str(2_244_994_945 + len(self.users))
+        self.users[user_id] = {"id": user_id, "username": username, "name": name}
+        return user_id
+
+    def issue_tokens(self, user_id: str, scopes: frozenset[str] | None = None) -> dict[str, Any]:
+        """A fresh grant's token answer, as POST /2/oauth2/token gives it."""
+        scopes = frozenset(scopes or {"tweet.read", "tweet.write", "users.read", "media.write"})
+        scopes |= {"offline.access"}
+        return self._grant(user_id, sorted(scopes))
+
+    def expire(self, access_token: str) -> None:
+        """Let an access token reach its two hours."""
+        with self.lock:
+            self.access_tokens[access_token]["expires_at"] = time.time() - 1
+
+    def revoke_grant(self, user_id: str) -> None:
+        """The person removes the app in x.com/settings/connected_apps."""
+        with self.lock:
+            for token in [*self.access_tokens.values(), *self.refresh_tokens.values()]:
+                if token["user_id"] == user_id:
+                    token["active"] = False
+
+    def add_tweet(self, user_id: str, text: str, *, created_at: datetime | None = None) -> dict:
+        """A post made elsewhere (the X app), e.g. days ago."""
+        with self.lock:
+            return self._store_tweet(user_id, text, [], created_at or datetime.now(UTC))
+
+    def tweets_of(self, user_id: str | None = None) -> list[dict[str, Any]]:
+        return [t for t in self.tweets if t["author_id"] == (user_id or self.user_id)]
+
+    # --- serving ---------------------------------------------------------------------------
+    def route(self, request: Request):
+        path, method = request.path, request.method
+        parts = path.strip("/").split("/")
+        if method == "GET" and path == "/i/oauth2/authorize":
+            return "authorize", self.authorize
+        if method == "POST" and path == "/2/oauth2/token":
+            return "token", self.token
+        if method == "POST" and path == "/2/oauth2/revoke":
+            return "revoke", self.revoke
+        if method == "GET" and path == "/2/users/me":
+            return "me", self.me
+        if method == "POST" and path == "/2/media/upload":
+            return "media_upload", self.media_upload
+        if method == "GET" and path == "/2/media/upload":
+            return "media_status", self.media_status
+        if method == "POST" and path == "/2/media/upload/initialize":
+            return "media_initialize", self.media_initialize
+        if method == "POST" and len(parts) == 5 and parts[:3] == ["2", "media", "upload"]:
+            if parts[4] == "append":
+                return "media_append", self.media_append
+            if parts[4] == "finalize":
+                return "media_finalize", self.media_finalize
+        if method == "POST" and path == "/2/media/metadata":
+            return "media_metadata", self.media_metadata
+        if method == "POST" and path == "/2/tweets":
+            return "tweets", self.create_tweet
+        if (
+            method == "GET"
+            and len(parts) == 4
+            and parts[0:2] + parts[3:] == ["2", "users", "tweets"]
+        ):
+            return "user_tweets", self.user_tweets
+        return "other", self.not_found
+
+    def failure(self, mode: str, options: dict) -> Answer:
+        if mode == "401":
+            return self._unauthorized()
+        if mode == "429":
+            # 15-minute window; "daily": the 24-hour user window of POST /2/tweets ran out.
+            now = int(time.time())
+            headers = {
+                "x-rate-limit-limit": str(options.get("limit", 100)),
+                "x-rate-limit-remaining": "0" if not options.get("daily") else "37",
+                "x-rate-limit-reset": str(now + options.get("reset_in", 900)),
+            }
+            if options.get("daily"):
+                headers |= {
+                    "x-user-limit-24hour-limit": "100",
+                    "x-user-limit-24hour-remaining": "0",
+                    "x-user-limit-24hour-reset": str(now + options["daily"]),
+                }
+            status, base_headers, body = problem(429, "Too Many Requests", "Too Many Requests")
+            return status, {**base_headers, **headers}, body
+        titles = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+        status = int(mode)
+        return problem(status, titles.get(status, "Error"), titles.get(status, "Error"))
+
+    def not_found(self, request: Request) -> Answer:
+        return problem(404, "Not Found Error", f"No route for {request.method} {request.path}.")
+
+    # --- OAuth 2.0 -------------------------------------------------------------------------
+    def authorize(self, request: Request) -> Answer:
+        """The consent page: auto-approves as a person pressing "Authorize app" would."""
+        client_id = request.param("client_id")
+        redirect_uri = request.param("redirect_uri") or ""
+        if client_id != self.client_id or redirect_uri not in self.redirect_uris:
+            # No redirect to an unknown address: X shows its own error page.
+            return 400, {"Content-Type": "text/html"}, b"<p>Something went wrong.</p>"
+        state = request.param("state") or ""
+        scopes = (request.param("scope") or "").split()
+        challenge = request.param("code_challenge") or ""
+        method = request.param("code_challenge_method") or ""
+        error = ""
+        if request.param("response_type") != "code":
+            error = "unsupported_response_type"
+        elif not state or len(state) > 500 or method not in ("S256", "plain") or not challenge:
+            error = "invalid_request"
+        elif not scopes or not set(scopes) <= SCOPES:
+            error = "invalid_scope"
+        elif not self.approve:
+            error = "access_denied"
+        if error:
+            return self._redirect(redirect_uri, {"error": error, "state": state})
+        code = secrets.token_urlsafe(32)
+        with self.lock:
+            self.codes[code] = {
+                "user_id": self.user_id,
+                "redirect_uri": redirect_uri,
+                "challenge": challenge,
+                "method": method,
+                "scopes": scopes,
+                "expires_at": time.time() + CODE_SECONDS,
+            }
+        return self._redirect(redirect_uri, {"state": state, "code": code})
+
+    def _redirect(self, redirect_uri: str, params: dict[str, str]) -> Answer:
+        joiner = "&" if "?" in redirect_uri else "?"
+        return 302, {"Location": redirect_uri + joiner + urlencode(params)}, b""
+
+    def _client_ok(self, request: Request, form: dict[str, str]) -> bool:
+        """A confidential client: HTTP Basic client_id:client_secret (RFC 6749 §2.3.1)."""
+        value = request.headers.get("Authorization") or ""
+        if not value.startswith("Basic "):
+            return False
+        try:
+            pair = base64.b64decode(value[6:], validate=True).decode()
+        except ValueError:
+            return False
+        client_id, _, secret = pair.partition(":")
+        if form.get("client_id") not in (None, self.client_id):
+            return False
+        return (unquote(client_id), unquote(secret)) == (self.client_id, self.client_secret)
+
+    def token(self, request: Request) -> Answer:
+        if not (request.headers.get("Content-Type") or "").startswith(
+            "application/x-www-form-urlencoded"
+        ):
+            return oauth_error(400, "invalid_request", "Content-Type must be form-urlencoded.")
+        form = _form(request)
+        if not self._client_ok(request, form):
+            return oauth_error(401, "unauthorized_client", "Missing valid authorization header")
+        grant = form.get("grant_type")
+        if grant == "authorization_code":
+            return self._exchange_code(form)
+        if grant == "refresh_token":
+            return self._refresh(form)
+        return oauth_error(400, "unsupported_grant_type", "Unsupported grant_type.")
+
+    def _exchange_code(self, form: dict[str, str]) -> Answer:
+        with self.lock:
+            code = self.codes.pop(form.get("code") or "", None)  # single use
+        refused = oauth_error(
+            400, "invalid_request", "Value passed for the authorization code was invalid."
+        )
+        if code is None or code["expires_at"] < time.time():
+            return refused
+        if form.get("redirect_uri") != code["redirect_uri"]:
+            return refused
+        verifier = form.get("code_verifier") or ""
+        expected = _s256(verifier) if code["method"] == "S256" else verifier
+        if not verifier or not secrets.compare_digest(expected, code["challenge"]):
+            return refused
+        return answer_json(200, self._grant(code["user_id"], code["scopes"]))
+
+    def _refresh(self, form: dict[str, str]) -> Answer:
+        with self.lock:
+            old = self.refresh_tokens.get(form.get("refresh_token") or "")
+            if old is None or not old["active"]:
+                return oauth_error(
+                    400, "invalid_request", "Value passed for the token was invalid."
+                )
+            old["active"] = False  # rotated: a refresh token is good once
+        return answer_json(200, self._grant(old["user_id"], old["scopes"]))
+
+    def _grant(self, user_id: str, scopes: list[str]) -> dict[str, Any]:
+        access = secrets.token_urlsafe(32)
+        answer = {
+            "token_type": "bearer",
+            "expires_in": ACCESS_TOKEN_SECONDS,
+            "access_token": access,
+            "scope": " ".join(scopes),
+        }
+        with self.lock:
+            self.access_tokens[access] = {
+                "user_id": user_id,
+                "scopes": frozenset(scopes),
+                "expires_at": time.time() + ACCESS_TOKEN_SECONDS,
+                "active": True,
+            }
+            if "offline.access" in scopes:
+                refresh = secrets.token_urlsafe(32)
+                self.refresh_tokens[refresh] = {
+                    "user_id": user_id,
+                    "scopes": list(scopes),
+                    "active": True,
+                }
+                answer["refresh_token"] = refresh
+        return answer
+
+    def revoke(self, request: Request) -> Answer:
+        form = _form(request)
+        if not self._client_ok(request, form):
+            return oauth_error(401, "unauthorized_client", "Missing valid authorization header")
+        token = form.get("token") or ""
+        with self.lock:
+            for store in (self.access_tokens, self.refresh_tokens):
+                if token in store:
+                    store[token]["active"] = False
+        # RFC 7009 §2.2: an unknown token is answered the same way.
+        return answer_json(200, {"revoked": True})
+
+    # --- the API ---------------------------------------------------------------------------
+    def _unauthorized(self) -> Answer:
+        return problem(401, "Unauthorized", "Unauthorized")
+
+    def _user_for(self, request: Request, *needs: str) -> tuple[str | None, Answer | None]:
+        """The token's user, or the answer refusing it (401, or 403 for a missing scope)."""
+        with self.lock:
+            token = self.access_tokens.get(request.bearer() or "")
+        if token is None or not token["active"] or token["expires_at"] < time.time():
+            return None, self._unauthorized()
+        missing = sorted(set(needs) - token["scopes"])
+        if missing:
+            return None, problem(
+                403,
+                "Forbidden",
+                f"Missing required OAuth 2.0 scopes: {', '.join(missing)}.",
+                "https://api.x.com/2/problems/client-forbidden",
+            )
+        return token["user_id"], None
+
+    def me(self, request: Request) -> Answer:
+        user_id, refused = self._user_for(request, "tweet.read", "users.read")
+        if refused:
+            return refused
+        return answer_json(200, {"data": dict(self.users[user_id])})
+
+    def media_upload(self, request: Request) -> Answer:
+        """The one-shot upload: images only (GIFs and video go through the chunked flow)."""
+        user_id, refused = self._user_for(request, "media.write")
+        if refused:
+            return refused
+        if request.param("command"):
+            return invalid_request("Do not send command=INIT, APPEND or FINALIZE here.")
+        if not (request.headers.get("Content-Type") or "").startswith("multipart/form-data"):
+            return invalid_request("The request must be multipart/form-data.")
+        fields = _multipart(request)
+        data = fields.get("media", (None, b""))[1]
+        category = fields.get("media_category", (None, b""))[1].decode()
+        if not data:
+            return invalid_request("The `media` field is required.")
+        if category not in ("tweet_image", "dm_image"):
+            return invalid_request(f"media_category {category!r} is not for a one-shot upload.")
+        if len(data) > MAX_IMAGE_BYTES:
+            return invalid_request(
+                f"File size exceeds {MAX_IMAGE_BYTES} bytes ({len(data)} bytes given)."
+            )
+        found = _image(data)
+        if found is None or found[0] not in ("JPEG", "PNG", "WEBP"):
+            return invalid_request("Unsupported media type; use image/jpeg, image/png or webp.")
+        fmt, width, height, _ = found
+        item = self._new_media(user_id, fmt, width, height, data, category, done=True)
+        return answer_json(200, {"data": self._media_json(item)})
+
+    def media_initialize(self, request: Request) -> Answer:
+        user_id, refused = self._user_for(request, "media.write")
+        if refused:
+            return refused
+        body = request.json() or {}
+        media_type = body.get("media_type")
+        total = body.get("total_bytes")
+        category = body.get("media_category")
+        if media_type != "image/gif" or category != "tweet_gif":
+            return invalid_request("This server takes animated GIFs (tweet_gif) in chunks.")
+        if not isinstance(total, int) or not 0 < total <= MAX_GIF_BYTES:
+            return invalid_request(f"total_bytes must be between 1 and {MAX_GIF_BYTES}.")
+        item = self._new_media(user_id, "GIF", 0, 0, b"", category, done=False)
+        item["total_bytes"] = total
+        item["segments"] = {}
+        return answer_json(200, {"data": self._media_json(item)})
+
+    def _chunked(self, request: Request) -> tuple[dict | None, Answer | None]:
+        user_id, refused = self._user_for(request, "media.write")
+        if refused:
+            return None, refused
+        item = self.media.get(request.path.split("/")[4])
+        if item is None or item["user_id"] != user_id or "segments" not in item:
+            return None, invalid_request("Unknown media id.")
+        return item, None
+
+    def media_append(self, request: Request) -> Answer:
+        item, refused = self._chunked(request)
+        if refused:
+            return refused
+        fields = _multipart(request)
+        chunk = fields.get("media", (None, b""))[1]
+        index = fields.get("segment_index", (None, b""))[1].decode()
+        if not chunk or not index.isdigit() or int(index) > 999:
+            return invalid_request("`media` and `segment_index` (0 to 999) are required.")
+        if len(chunk) > MAX_SEGMENT_BYTES:
+            return invalid_request("A segment may hold at most 5 MB.")
+        with self.lock:
+            item["segments"][int(index)] = chunk
+        return answer_json(200, {"data": {"expires_at": int(item["expires_at"])}})
+
+    def media_finalize(self, request: Request) -> Answer:
+        item, refused = self._chunked(request)
+        if refused:
+            return refused
+        data = b"".join(chunk for _, chunk in sorted(item["segments"].items()))
+        if len(data) != item["total_bytes"]:
+            return invalid_request(
+                f"Uploaded {len(data)} bytes; total_bytes was {item['total_bytes']}."
+            )
+        found = _image(data)
+        if found is None or found[0] != "GIF":
+            return invalid_request("The uploaded file is not a GIF.")
+        with self.lock:
+            item["data"], item["width"], item["height"] = data, found[1], found[2]
+            item["polls_left"] = self.processing_polls
+            item["state"] = "pending" if self.processing_polls else "succeeded"
+        return answer_json(200, {"data": self._media_json(item)})
+
+    def media_status(self, request: Request) -> Answer:
+        user_id, refused = self._user_for(request, "media.write")
+        if refused:
+            return refused
+        item = self.media.get(request.param("media_id") or "")
+        if request.param("command") != "STATUS" or item is None or item["user_id"] != user_id:
+            return invalid_request("command=STATUS and a known media_id are required.")
+        with self.lock:
+            if item["polls_left"] > 0:
+                item["polls_left"] -= 1
+                item["state"] = "in_progress"
+            else:
+                item["state"] = "succeeded"
+        return answer_json(200, {"data": self._media_json(item)})
+
+    def media_metadata(self, request: Request) -> Answer:
+        user_id, refused = self._user_for(request, "media.write")
+        if refused:
+            return refused
+        body = request.json() or {}
+        item = self.media.get(str(body.get("id") or ""))
+        if item is None or item["user_id"] != user_id:
+            return invalid_request("Unknown media id.")
+        alt = ((body.get("metadata") or {}).get("alt_text") or {}).get("text")
+        if not isinstance(alt, str):
+            return invalid_request("metadata.alt_text.text is required.")
+        if len(alt) > MAX_ALT_TEXT:
+            return invalid_request(f"alt_text.text must be <= {MAX_ALT_TEXT} chars.")
+        with self.lock:
+            item["alt_text"] = alt
+        return answer_json(
+            200, {"data": {"id": item["id"], "associated_metadata": {"alt_text": {"text": alt}}}}
+        )
+
+    def _new_media(
+        self,
+        user_id: str,
+        fmt: str,
+        width: int,
+        height: int,
+        data: bytes,
+        category: str,
+        done: bool,
+    ) -> dict[str, Any]:
+        media_id = str(next(self._ids))
+        item = {
+            "id": media_id,
+            "media_key": f"{'16' if fmt == 'GIF' else '3'}_{media_id}",
+            "user_id": user_id,
+            "format": fmt,
+            "mime": _FORMATS[fmt],
+            "width": width,
+            "height": height,
+            "data": data,
+            "category": category,
+            "alt_text": "",
+            "state": "succeeded" if done else "uploading",
+            "polls_left": 0,
+            "expires_at": time.time() + 86400,
+        }
+        with self.lock:
+            self.media[media_id] = item
+        return item
+
+    def _media_json(self, item: dict[str, Any]) -> dict[str, Any]:
+        data = {
+            "id": item["id"],
+            "media_key": item["media_key"],
+            "size": len(item["data"]),
+            "expires_after_secs": max(0, int(item["expires_at"] - time.time())),
+        }
+        if item["state"] in ("pending", "in_progress"):
+            data["processing_info"] = {"state": item["state"], "check_after_secs": 1}
+        if item["width"]:
+            data["image"] = {"image_type": item["mime"], "w": item["width"], "h": item["height"]}
+        return data
+
+    # --- posts -----------------------------------------------------------------------------
+    def create_tweet(self, request: Request) -> Answer:
+        user_id, refused = self._user_for(request, "tweet.read", "tweet.write", "users.read")
+        if refused:
+            return refused
+        body = request.json()
+        if not isinstance(body, dict):
+            return invalid_request("The body must be a JSON object.")
+        text = body.get("text") or ""
+        media_ids = [str(m) for m in (body.get("media") or {}).get("media_ids") or []]
+        if not text and not media_ids:
+            return invalid_request("A post needs text or media.")
+        if weighted_length(text) > 280:
+            return problem(403, "Forbidden", "Tweet needs to be a bit shorter.")
+        if len(media_ids) > MAX_MEDIA:
+            return invalid_request(f"At most {MAX_MEDIA} media ids.")
+        with self.lock:
+            items = [self.media.get(media_id) for media_id in media_ids]
+            for item in items:
+                if item is None or item["user_id"] != user_id or item["expires_at"] < time.time():
+                    return invalid_request("Your media IDs are invalid.")
+                if item["state"] != "succeeded":
+                    return invalid_request("Your media IDs are not yet processed.")
+            if len(items) > 1 and any(item["format"] == "GIF" for item in items):
+                return invalid_request("An animated GIF must be the only media in a post.")
+            if text and any(t["raw_text"] == text for t in self.tweets_of(user_id)):
+                return problem(
+                    403,
+                    "Forbidden",
+                    "You are not allowed to create a Tweet with duplicate content.",
+                )
+            tweet = self._store_tweet(user_id, text, items, datetime.now(UTC))
+        return answer_json(201, {"data": {"id": tweet["id"], "text": tweet["text"]}})
+
+    def _store_tweet(self, user_id, text: str, items: list, created_at: datetime) -> dict:
+        """Store a post as X shows it (call with the lock held)."""
+        shown, urls, last = [], [], 0
+        for span in textutil.find_urls(text):
+            shown.append(html.escape(text[last : span.start], quote=False))
+            tco = f"https://t.co/{secrets.token_hex(5)}"
+            expanded = span.text if "://" in span.text else f"http://{span.text}"
+            urls.append({"url": tco, "expanded_url": expanded, "display_url": span.text[:26]})
+            shown.append(tco)
+            last = span.end
+        shown.append(html.escape(text[last:], quote=False))
+        rendered = "".join(shown)
+        tweet_id = str(next(self._ids))
+        username = self.users[user_id]["username"]
+        if items:
+            tco = f"https://t.co/{secrets.token_hex(5)}"
+            rendered = f"{rendered} {tco}" if rendered else tco
+            urls.append(
+                {
+                    "url": tco,
+                    "expanded_url": f"https://x.com/{username}/status/{tweet_id}/photo/1",
+                    "display_url": f"pic.x.com/{tco[-10:]}",
+                    "media_key": items[0]["media_key"],
+                }
+            )
+        for entity in urls:  # positions in code points, as X gives them
+            entity["start"] = rendered.index(entity["url"])
+            entity["end"] = entity["start"] + len(entity["url"])
+        tweet = {
+            "id": tweet_id,
+            "text": rendered,
+            "raw_text": text,
+            "author_id": user_id,
+            "created_at": created_at,
+            "edit_history_tweet_ids": [tweet_id],
+            "entities": {"urls": urls} if urls else {},
+            "media": [
+                {"media_key": i["media_key"], "alt_text": i["alt_text"], "width": i["width"]}
+                for i in items
+            ],
+        }
+        self.tweets.insert(0, tweet)
+        self.tweets.sort(key=lambda t: t["created_at"], reverse=True)
+        return tweet
+
+    def user_tweets(self, request: Request) -> Answer:
+        """GET /2/users/:id/tweets: newest first, max_results 5–100, start_time, exclude."""
+        _, refused = self._user_for(request, "tweet.read", "users.read")
+        if refused:
+            return refused
+        user_id = request.path.split("/")[3]
+        if user_id not in self.users:
+            return problem(
+                404,
+                "Not Found Error",
+                f"Could not find user with id: [{user_id}].",
+                "https://api.x.com/2/problems/resource-not-found",
+            )
+        try:
+            limit = int(request.param("max_results") or 10)
+        except ValueError:
+            limit = 0
+        if not 5 <= limit <= 100:
+            return invalid_request("The `max_results` query parameter value must be 5 to 100.")
+        since = None
+        if request.param("start_time"):
+            try:
+                since = datetime.strptime(request.param("start_time"), "%Y-%m-%dT%H:%M:%SZ")
+            except ValueError:
+                return invalid_request("start_time must be YYYY-MM-DDTHH:mm:ssZ.")
+            since = since.replace(tzinfo=UTC)
+        fields = set((request.param("tweet.fields") or "").split(","))
+        listed_before = datetime.now(UTC) - timedelta(seconds=self.timeline_delay)
+        found = [
+            t
+            for t in self.tweets_of(user_id)
+            if (since is None or t["created_at"] >= since) and t["created_at"] <= listed_before
+        ][:limit]
+        if not found:
+            return answer_json(200, {"meta": {"result_count": 0}})
+        data = []
+        for tweet in found:
+            item = {
+                "id": tweet["id"],
+                "text": tweet["text"],
+                "edit_history_tweet_ids": tweet["edit_history_tweet_ids"],
+            }
+            if "created_at" in fields:
+                item["created_at"] = tweet["created_at"].isoformat(timespec="milliseconds")
+                item["created_at"] = item["created_at"].replace("+00:00", "Z")
+            if "entities" in fields and tweet["entities"]:
+                item["entities"] = tweet["entities"]
+            if "attachments" in fields and tweet["media"]:
+                item["attachments"] = {"media_keys": [m["media_key"] for m in tweet["media"]]}
+            data.append(item)
+        meta = {"result_count": len(data), "newest_id": data[0]["id"], "oldest_id": data[-1]["id"]}
+        return answer_json(200, {"data": data, "meta": meta})
+
+
+def days_ago(days: float) -> datetime:
+    return datetime.now(UTC) - timedelta(days=days)
