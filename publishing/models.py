@@ -257,6 +257,13 @@ class PostTarget(models.Model):
         return f"post {self.post_id} → {self.social_account_id}"
 
     @property
+    def link(self) -> str:
+        """external_url when it is a web address: it comes from the network (or from a webhook
+        receiver an organisation runs), so anything else (javascript:, data:) is never a link."""
+        url = (self.external_url or "").strip()
+        return url if url.lower().startswith(("https://", "http://")) else ""
+
+    @property
     def text(self) -> str:
         """What this account will say: its own variant, or the master text."""
         return self.body or self.post.body

@@ -632,3 +632,22 @@ def test_a_colleague_drafter_of_the_team_can_edit(client, org, make_post, north_
     assert response.status_code == 302
     post.refresh_from_db()
     assert post.body == "Edited by Dana" and post.version == 2
+
+
+def test_the_post_page_shows_each_networks_id_and_a_link_only_to_a_web_address(
+    drafter, make_post, org
+):
+    post = make_post()
+    target = PostTarget.objects.filter(post=post).first()
+    PostTarget.objects.filter(pk=target.pk).update(
+        status="published", external_id="109384", external_url="https://social.example/@n/109384"
+    )
+    page = html(drafter.get(f"/posts/{post.pk}/"))
+    assert "<code>109384</code>" in page
+    assert 'href="https://social.example/@n/109384"' in page
+
+    # A receiver (or a network gone wrong) answering a script address gets no link.
+    PostTarget.objects.filter(pk=target.pk).update(external_url="javascript:alert(1)")
+    page = html(drafter.get(f"/posts/{post.pk}/"))
+    assert "javascript:" not in page
+    assert "<code>109384</code>" in page
