@@ -1301,6 +1301,96 @@ def freeze_lift(*, freeze: PublishingFreeze, by: User, reason: str) -> Publishin
 
 
 @transaction.atomic
+def held_post_reschedule(*, post: Post, by: User, scheduled_at: datetime, reason: str) -> int:
+    """A lead gives a post that a freeze holds a new time: its held targets go out then, or, if
+    a freeze still holds them at that time, when it is lifted (never before the new time).
+    Returns how many targets were moved."""
+    if by.pk not in _lead_ids(post) and not by.is_superuser:
+        raise NotAllowed("Only a lead of the post's team (or a team above it) can reschedule it.")
+    reason = _clean_reason(reason)
+    if scheduled_at is None or timezone.is_naive(scheduled_at):
+        raise _field_error("scheduled_at", "Give the new time with its time zone.")
+    now = timezone.now()
+    if scheduled_at <= now:
+        raise _field_error("scheduled_at", "Choose a time in the future.")
+    post = Post.objects.select_for_update(of=("self",)).select_related("team").get(pk=post.pk)
+    held = list(
+        PostTarget.objects.select_for_update(of=("self",))
+        .select_related("post__team", "social_account__team")
+        .filter(post=post, status=TargetStatus.HELD, held_reason=HOLD_FREEZE)
+        .order_by("id")
+    )
+    if not held:
+        raise InvalidTransition(
+            "No account of this post is held by a freeze: there is nothing to reschedule.",
+            {"status": post.status},
+        )
+    freezes = _active_freezes()
+    free = [target.pk for target in held if freezes.match(target) is None]
+    ids = [target.pk for target in held]
+    PostTarget.objects.filter(pk__in=ids).update(next_attempt_at=scheduled_at)
+    if free:  # the freeze went meanwhile: they wait for their new time
+        PostTarget.objects.filter(pk__in=free).update(status=TargetStatus.WAITING, held_reason="")
+    before = post.scheduled_at
+    post.scheduled_at = scheduled_at
+    post.save(update_fields=["scheduled_at", "updated_at"])
+    record(
+        actor=by,
+        action="post.held_rescheduled",
+        obj=post,
+        team=post.team,
+        data={
+            "scheduled_before": before,
+            "scheduled_at": scheduled_at,
+            "reason": reason,
+            "targets": ids,
+            "still_held": len(ids) - len(free),
+        },
+    )
+    log.warning(_kv(event="post.held_rescheduled", post=post.pk, targets=len(ids), by=by.pk))
+    return len(ids)
+
+
+def held_post_get(*, user: User, post_id: int) -> Post | None:
+    """A post with an account held by a freeze, if `user` leads its team or that account's
+    team (else None: the caller answers 404)."""
+    if not (user.is_authenticated and user.is_active):
+        return None
+    teams = teams_for(user=user, roles=[Role.LEAD])
+    target = (
+        PostTarget.objects.filter(post_id=post_id, status=TargetStatus.HELD)
+        .filter(held_reason=HOLD_FREEZE)
+        .filter(Q(post__team__in=teams) | Q(social_account__team__in=teams))
+        .select_related("post__team")
+        .first()
+    )
+    return target.post if target else None
+
+
+def held_posts_for(*, user: User, limit: int = 100) -> list[dict[str, Any]]:
+    """Posts with accounts held by a freeze, in the scope `user` leads (posts of those teams, or
+    going to their accounts), soonest first: [{"post", "targets"}]. One query."""
+    if not (user.is_authenticated and user.is_active):
+        return []
+    teams = teams_for(user=user, roles=[Role.LEAD])
+    rows = (
+        PostTarget.objects.filter(status=TargetStatus.HELD, held_reason=HOLD_FREEZE)
+        .filter(Q(post__team__in=teams) | Q(social_account__team__in=teams))
+        .select_related("post__team", "social_account")
+        .order_by("post__scheduled_at", "post_id", "id")
+    )
+    posts: dict[int, dict[str, Any]] = {}
+    for target in rows[: limit * 10]:
+        entry = posts.get(target.post_id)
+        if entry is None:
+            if len(posts) == limit:
+                break
+            entry = posts[target.post_id] = {"post": target.post, "targets": []}
+        entry["targets"].append(target)
+    return list(posts.values())
+
+
+@transaction.atomic
 def targets_release_for_account(*, account: SocialAccount, by: User | None) -> int:
     """After an account is reconnected (the accounts app calls this): the targets held for it
     wait again, due now or at their own time."""

@@ -1,4 +1,5 @@
-"""Publishing freezes API: `GET/POST /api/v1/freezes/`, `POST /api/v1/freezes/<id>/lift/`.
+"""Publishing freezes API: `GET/POST /api/v1/freezes/`, `POST /api/v1/freezes/<id>/lift/`, and
+`POST /api/v1/posts/<id>/reschedule-held/` (a new time for a post a freeze holds).
 
 Leads only see and lift the freezes of their scope; any other freeze answers 404. Creating one
 outside one's scope is a 400 naming the field (the same answer as for an id that does not exist).
@@ -103,4 +104,39 @@ class FreezeLiftApi(APIView):
         )
         return Response(
             FreezeOutput(dispatch.freeze_get(user=request.user, freeze_id=freeze.pk)).data
+        )
+
+
+class RescheduleInput(serializers.Serializer):
+    scheduled_at = serializers.DateTimeField(
+        help_text="The new time, ISO 8601 with its offset (2026-12-01T09:00:00+01:00)."
+    )
+    reason = serializers.CharField(max_length=dispatch.REASON_MAX)
+
+
+class RescheduleOutput(serializers.Serializer):
+    post = serializers.IntegerField()
+    scheduled_at = serializers.DateTimeField()
+    targets = serializers.IntegerField(help_text="Accounts of the post given the new time.")
+
+
+class HeldRescheduleApi(APIView):
+    """`POST {"scheduled_at": "…", "reason": "…"}`: a lead gives a post held by a freeze a new
+    time; its held accounts go out then, or when the freeze is lifted if it still holds them."""
+
+    @extend_schema(request=RescheduleInput, responses={200: RescheduleOutput})
+    def post(self, request, post_id: int):
+        post = dispatch.held_post_get(user=request.user, post_id=post_id)
+        if post is None:
+            raise Http404
+        data = RescheduleInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        moved = dispatch.held_post_reschedule(
+            post=post, by=request.user, scheduled_at=values["scheduled_at"], reason=values["reason"]
+        )
+        return Response(
+            RescheduleOutput(
+                {"post": post.pk, "scheduled_at": values["scheduled_at"], "targets": moved}
+            ).data
         )

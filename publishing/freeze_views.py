@@ -19,6 +19,7 @@ from cxhub.errors import ApplicationError
 
 from . import dispatch
 from .models import PublishingFreeze
+from .scheduling import local_to_utc
 
 Scope = PublishingFreeze.Scope
 RECENT_FREEZES = 100
@@ -66,6 +67,12 @@ class FreezeForm(forms.Form):
         return data
 
 
+class RescheduleForm(forms.Form):
+    day = forms.DateField(label="New day", widget=forms.DateInput(attrs={"type": "date"}))
+    clock = forms.TimeField(label="New time", widget=forms.TimeInput(attrs={"type": "time"}))
+    reason = forms.CharField(label="Reason for the new time", max_length=dispatch.REASON_MAX)
+
+
 class LiftForm(forms.Form):
     reason = forms.CharField(label="Reason for lifting", max_length=dispatch.REASON_MAX)
 
@@ -83,7 +90,7 @@ def _scope_text(freeze: PublishingFreeze) -> str:
     return "Everything"
 
 
-def _page(request, *, form=None, lift_errors=None, status=200):
+def _page(request, *, form=None, lift_errors=None, reschedule_errors=None, status=200):
     freezes = dispatch.freezes_for(user=request.user).order_by("-active", "-created_at", "-id")
     freezes = list(freezes[:RECENT_FREEZES])
     for freeze in freezes:
@@ -96,6 +103,8 @@ def _page(request, *, form=None, lift_errors=None, status=200):
             "active": [f for f in freezes if f.active],
             "lifted": [f for f in freezes if not f.active],
             "lift_errors": lift_errors or {},
+            "held": dispatch.held_posts_for(user=request.user),
+            "reschedule_errors": reschedule_errors or {},
         },
         status=status,
     )
@@ -157,6 +166,36 @@ def freeze_lift(request, freeze_id: int):
         return _page(request, lift_errors={freeze.pk: error.message}, status=error.status)
     messages.success(
         request, f"Freeze {lifted.pk} lifted: {lifted.released_count} post target(s) released."
+    )
+    return redirect("freezes")
+
+
+@login_required
+@require_POST
+def held_reschedule(request, post_id: int):
+    """A lead gives a post held by a freeze a new time, in the post's own time zone."""
+    _require_lead(request.user)
+    post = dispatch.held_post_get(user=request.user, post_id=post_id)
+    if post is None:
+        raise Http404
+    form = RescheduleForm(request.POST)
+    if not form.is_valid():
+        problems = "; ".join(
+            f"{form.fields[name].label}: {' '.join(errors)}" for name, errors in form.errors.items()
+        )
+        return _page(request, reschedule_errors={post.pk: problems}, status=400)
+    values = form.cleaned_data
+    try:
+        when = local_to_utc(values["day"], values["clock"], post.timezone)
+        moved = dispatch.held_post_reschedule(
+            post=post, by=request.user, scheduled_at=when, reason=values["reason"]
+        )
+    except ApplicationError as error:
+        return _page(request, reschedule_errors={post.pk: error.message}, status=error.status)
+    messages.success(
+        request,
+        f"Post #{post.pk} now goes out at {values['day']:%Y-%m-%d} {values['clock']:%H:%M} "
+        f"({post.timezone}), {moved} account(s), once no freeze holds it.",
     )
     return redirect("freezes")
 

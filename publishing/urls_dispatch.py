@@ -13,5 +13,15 @@ urlpatterns = [
     ),
     path("freezes/", freeze_views.freezes, name="freezes"),
     path("freezes/<int:freeze_id>/lift/", freeze_views.freeze_lift, name="freeze-lift"),
+    path(
+        "freezes/held/<int:post_id>/reschedule/",
+        freeze_views.held_reschedule,
+        name="held-reschedule",
+    ),
+    path(
+        "api/v1/posts/<int:post_id>/reschedule-held/",
+        freeze_api.HeldRescheduleApi.as_view(),
+        name="api-held-reschedule",
+    ),
     path("sandbox/<int:account_id>/", freeze_views.sandbox_feed, name="sandbox-feed"),
 ]

@@ -479,6 +479,40 @@ def _freeze_lift(w):
     return lambda: dispatch.freeze_lift(freeze=freeze, by=w.lead, reason="Results are out")
 
 
+def _held_by_freeze(w) -> Post:
+    from publishing import dispatch
+
+    post = w.approved()
+    dispatch.freeze_create(by=w.lead, scope="everything", reason="Election day")
+    return post
+
+
+@writes("post.held_rescheduled")
+def _held_post_reschedule(w):
+    from publishing import dispatch
+
+    post = _held_by_freeze(w)
+    return lambda: dispatch.held_post_reschedule(
+        post=post, by=w.lead, scheduled_at=timezone.now() + timedelta(hours=3), reason="Later"
+    )
+
+
+@reads
+def _held_post_get(w):
+    from publishing import dispatch
+
+    post = _held_by_freeze(w)
+    return lambda: dispatch.held_post_get(user=w.lead, post_id=post.pk)
+
+
+@reads
+def _held_posts_for(w):
+    from publishing import dispatch
+
+    _held_by_freeze(w)
+    return lambda: dispatch.held_posts_for(user=w.lead)
+
+
 @writes("social_account.targets_released")
 def _targets_release_for_account(w):
     from publishing import dispatch
@@ -605,6 +639,9 @@ SCENARIOS: dict[str, Scenario] = {
     "publishing.dispatch.leads_everything": _leads_everything,
     "publishing.dispatch.freeze_create": _freeze_create,
     "publishing.dispatch.freeze_lift": _freeze_lift,
+    "publishing.dispatch.held_post_reschedule": _held_post_reschedule,
+    "publishing.dispatch.held_post_get": _held_post_get,
+    "publishing.dispatch.held_posts_for": _held_posts_for,
     "publishing.dispatch.targets_release_for_account": _targets_release_for_account,
     "publishing.dispatch.freezes_for": _freezes_for,
     "publishing.dispatch.freeze_get": _freeze_get,

@@ -1,6 +1,8 @@
 """Freezes through the API and the lead's page, and the sandbox feed page: scope (404 outside
 it), errors naming fields, and what a freeze does to waiting targets."""
 
+from zoneinfo import ZoneInfo
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -189,3 +191,101 @@ def test_the_sandbox_feed_shows_what_went_out(client, author, org, outsider, hoo
     assert client.get(f"/sandbox/{account.pk}/").status_code == 404
     client.force_login(author)
     assert client.get(f"/sandbox/{hook.pk}/").status_code == 404  # not a sandbox account
+
+
+# A lead reschedules a held post ------------------------------------------------------------------
+def _frozen(lead, waiting):
+    team = waiting.post.team
+    if dispatch.leads_everything(user=lead):
+        dispatch.freeze_create(by=lead, scope="everything", reason="Incident")
+    else:
+        dispatch.freeze_create(by=lead, scope="team", team_id=team.pk, reason="Incident")
+    waiting.refresh_from_db()
+    assert waiting.status == TargetStatus.HELD
+    return waiting
+
+
+def test_a_lead_gives_a_held_post_a_new_time_and_it_waits_for_it_after_the_lift(lead, waiting):
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    target = _frozen(lead, waiting)
+    new_time = (timezone.now() + timedelta(hours=2)).replace(microsecond=0)
+    response = api(lead).post(
+        f"/api/v1/posts/{target.post_id}/reschedule-held/",
+        {"scheduled_at": new_time.isoformat(), "reason": "After the press conference"},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["targets"] == 1
+    target.refresh_from_db()
+    # Still held while the freeze holds, with its new time …
+    assert (target.status, target.next_attempt_at) == (TargetStatus.HELD, new_time)
+    assert target.post.scheduled_at == new_time
+    event = AuditEvent.objects.get(action="post.held_rescheduled")
+    assert event.data["reason"] == "After the press conference" and event.actor == lead
+
+    # … and when the freeze is lifted, it goes at that time, not at once.
+    freeze = PublishingFreeze.objects.get(active=True)
+    dispatch.freeze_lift(freeze=freeze, by=lead, reason="Over")
+    target.refresh_from_db()
+    assert (target.status, target.next_attempt_at) == (TargetStatus.WAITING, new_time)
+    assert dispatch.dispatch_due().queued == []
+    with time_machine.travel(new_time, tick=False):
+        assert dispatch.dispatch_due().queued == [target.pk]
+
+
+def test_rescheduling_refuses_the_past_others_and_posts_not_held(
+    lead, author, outsider, waiting, org
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    url = f"/api/v1/posts/{waiting.post_id}/reschedule-held/"
+    later = (timezone.now() + timedelta(hours=1)).isoformat()
+    # Not held: nothing to find.
+    assert api(lead).post(url, {"scheduled_at": later, "reason": "x"}).status_code == 404
+    _frozen(lead, waiting)
+    # The past, a missing reason: 400 naming the field.
+    past = (timezone.now() - timedelta(minutes=1)).isoformat()
+    response = api(lead).post(url, {"scheduled_at": past, "reason": "Later"}, format="json")
+    assert response.status_code == 400
+    assert "scheduled_at" in response.json()["extra"]["fields"]
+    response = api(lead).post(url, {"scheduled_at": later}, format="json")
+    assert response.status_code == 400 and "reason" in response.json()["extra"]["fields"]
+    # The author (not a lead) and another region's people do not see it.
+    for user in (author, outsider):
+        assert api(user).post(url, {"scheduled_at": later, "reason": "x"}).status_code == 404
+    assert PostTarget.objects.get(pk=waiting.pk).next_attempt_at != later
+
+
+def test_the_freeze_page_lists_held_posts_and_reschedules_one_in_its_time_zone(
+    client, north_lead, waiting
+):
+    from datetime import UTC, datetime, timedelta
+
+    target = _frozen(north_lead, waiting)
+    post = target.post
+    post.timezone = "Europe/London"
+    post.save(update_fields=["timezone"])
+    client.force_login(north_lead)
+    page = client.get("/freezes/").content.decode()
+    assert f'id="held-{post.pk}"' in page and "site-a" in page
+
+    day = (datetime.now(UTC) + timedelta(days=30)).date()
+    response = client.post(
+        f"/freezes/held/{post.pk}/reschedule/",
+        {"day": day.isoformat(), "clock": "09:30", "reason": "Wait for the briefing"},
+    )
+    assert response.status_code == 302
+    target.refresh_from_db()
+    local = target.next_attempt_at.astimezone(ZoneInfo("Europe/London"))
+    assert (local.date(), local.hour, local.minute) == (day, 9, 30)
+
+    # A bad form stays on the page with the message beside the post.
+    response = client.post(f"/freezes/held/{post.pk}/reschedule/", {"day": "", "clock": "x"})
+    assert response.status_code == 400
+    assert f'id="reschedule-error-{post.pk}"' in response.content.decode()
