@@ -103,7 +103,10 @@ class FakeNetwork:
         server.daemon_threads = True
         server.block_on_close = False
         self._server = server
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        # A short poll: stopping waits for the loop to notice (0.5 s by default, per server).
+        threading.Thread(
+            target=lambda: server.serve_forever(poll_interval=0.05), daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
