@@ -1,0 +1,617 @@
+"""A LinkedIn for the tests, written from LinkedIn's documentation on learn.microsoft.com
+(authorization-code-flow, programmatic-refresh-tokens, sign-in-with-linkedin-v2, versioning,
+images-api, posts-api, multiimage-post-api, organization-access-control-by-role,
+little-text-format, error-handling, rate-limits): OAuth 2 with client credentials in the form
+body and comma-separated scopes in the answer, refresh tokens that keep their first expiry, the
+versioned /rest API with its two required headers, image upload in three steps, posts whose
+commentary is read as "little" text (cut at the first unescaped reserved character, as
+LinkedIn does), and the author's posts listed newest first.
+
+Each post keeps `commentary` (what was sent) and `shown` (what a person would read)."""
+
+import io
+import itertools
+import re
+import secrets
+import time
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlencode
+
+from PIL import Image
+
+from .server import Answer, FakeNetwork, Request, answer_json
+
+RESERVED = set("|{}@[]()<>#\\*_~")
+MAX_COMMENTARY = 3_000
+MAX_ALT_TEXT = 4_086
+MAX_PIXELS = 36_152_320
+MAX_GIF_FRAMES = 250
+ACCESS_TTL = 60 * 24 * 3600
+REFRESH_TTL = 365 * 24 * 3600
+CODE_TTL = 30 * 60
+# LinkedIn refuses the same content from the same author "within a short time window"; its
+# length is not published.
+DUPLICATE_WINDOW = 3600
+FIRST_VERSION = "202206"
+ORG_READ_SCOPES = {"rw_organization_admin", "r_organization_admin", "r_organization_social"}
+ORG_ACL_SCOPES = ORG_READ_SCOPES | {"w_organization_social"}
+POSTING_ROLES = {"ADMINISTRATOR", "CONTENT_ADMIN", "DIRECT_SPONSORED_CONTENT_POSTER"}
+_MENTION = re.compile(r"@\[([^\]\\]*)\]\((urn:li:(?:person|organization):[\w-]+)\)")
+_HASHTAG = re.compile(r"#(\w+)")
+_TEMPLATE = re.compile(r"\{hashtag\|\\#\|(\w+)\}")
+
+
+def shown_text(little: str) -> str:
+    """What LinkedIn shows for a commentary in the little format: escapes undone, mentions as
+    their names, hashtags kept; an unescaped reserved character that starts no element cuts
+    the text there."""
+    out, index = [], 0
+    while index < len(little):
+        char = little[index]
+        if char == "\\":
+            if index + 1 < len(little) and little[index + 1] in RESERVED:
+                out.append(little[index + 1])
+                index += 2
+                continue
+            break
+        if char == "@" and (match := _MENTION.match(little, index)):
+            out.append(match.group(1))
+        elif char == "#" and (match := _HASHTAG.match(little, index)):
+            out.append(match.group())
+        elif char == "{" and (match := _TEMPLATE.match(little, index)):
+            out.append("#" + match.group(1))
+        elif char in RESERVED:
+            break
+        else:
+            out.append(char)
+            index += 1
+            continue
+        index = match.end()
+    return "".join(out)
+
+
+def _as_stored(little: str) -> str:
+    """Commentary as the API reads it back: a bare #tag comes back as its template."""
+    return re.sub(r"(?<!\\)#(\w+)", r"{hashtag|\\#|\1}", little)
+
+
+def _error(status: int, message: str, code: str = "", service_code: int | None = None) -> Answer:
+    body: dict[str, Any] = {"status": status, "message": message}
+    if code:
+        body["code"] = code
+    if service_code is not None:
+        body["serviceErrorCode"] = service_code
+    return answer_json(status, body)
+
+
+def _oauth_error(status: int, error: str, description: str) -> Answer:
+    return answer_json(status, {"error": error, "error_description": description})
+
+
+def _page(status: int, text: str) -> Answer:
+    return status, {"Content-Type": "text/html; charset=utf-8"}, f"<p>{text}</p>".encode()
+
+
+class LinkedInServer(FakeNetwork):
+    def __init__(self) -> None:
+        super().__init__()
+        self.client_id = "86cxhubclient"
+        self.client_secret = "cxhub-secret-" + secrets.token_hex(4)
+        self.redirect_uris = {"https://cxhub.example/connect/linkedin/callback/"}
+        # Scopes the app's products grant (Share on LinkedIn, Sign In with OpenID Connect,
+        # Community Management API).
+        self.app_scopes = {
+            "openid",
+            "profile",
+            "email",
+            "w_member_social",
+            "w_organization_social",
+            "r_organization_social",
+            "rw_organization_admin",
+        }
+        # Whether the app is approved for programmatic refresh tokens.
+        self.refresh_tokens_enabled = True
+        self.member = {"sub": "yWdG1kQx_a", "name": "Nora North", "given_name": "Nora"}
+        self.organizations = {
+            "2414183": {"localizedName": "North Health Trust", "vanityName": "north-health"},
+            "5515715": {"localizedName": "South Clinic", "vanityName": "south-clinic"},
+        }
+        self.roles = {"2414183": "ADMINISTRATOR", "5515715": "ANALYST"}
+        # None: any version from 202206 on; a set: only those (the rest are sunset).
+        self.active_versions: set[str] | None = None
+        # How many status reads an uploaded image answers PROCESSING for.
+        self.processing_polls = 0
+        self.codes: dict[str, dict[str, Any]] = {}
+        self.tokens: dict[str, dict[str, Any]] = {}
+        self.refresh_grants: dict[str, dict[str, Any]] = {}
+        self.images: dict[str, dict[str, Any]] = {}
+        self.posts: list[dict[str, Any]] = []
+        self.headers_seen: list[dict[str, str]] = []
+        self._ids = itertools.count(7_270_000_000_000_000_001)
+
+    @property
+    def person_urn(self) -> str:
+        return f"urn:li:person:{self.member['sub']}"
+
+    # --- control ---------------------------------------------------------------------------
+    def issue(self, scopes: set[str], *, refresh: bool = True) -> tuple[str, str]:
+        """An access token (and refresh token) as a finished grant would leave them."""
+        now = time.time()
+        access = "AQV" + secrets.token_urlsafe(18)
+        refresh_token = "AQW" + secrets.token_urlsafe(18) if refresh else ""
+        with self.lock:
+            self.tokens[access] = {"scopes": set(scopes), "expires_at": now + ACCESS_TTL}
+            if refresh_token:
+                self.refresh_grants[refresh_token] = {
+                    "scopes": set(scopes),
+                    "expires_at": now + REFRESH_TTL,
+                    "revoked": False,
+                }
+        return access, refresh_token
+
+    def expire(self, access_token: str) -> None:
+        with self.lock:
+            self.tokens[access_token]["expires_at"] = time.time() - 1
+
+    def add_post(self, author: str, little: str, *, age_seconds: float = 0) -> str:
+        """A post made elsewhere (by hand, or days ago)."""
+        with self.lock:
+            return self._store_post(author, little, None, created=time.time() - age_seconds)
+
+    def route(self, request: Request):
+        path, method = request.path, request.method
+        if method == "GET" and path == "/oauth/v2/authorization":
+            return "authorize", self.authorize
+        if method == "POST" and path == "/oauth/v2/accessToken":
+            return "token", self.token
+        if method == "POST" and path == "/oauth/v2/revoke":
+            return "revoke", self.revoke
+        if method == "GET" and path == "/v2/userinfo":
+            return "userinfo", self.userinfo
+        if method == "GET" and path == "/rest/organizationAcls":
+            return "acls", self.versioned(self.acls)
+        if method == "GET" and path.startswith("/rest/organizations/"):
+            return "organization", self.versioned(self.organization)
+        if method == "POST" and path == "/rest/images":
+            return "images", self.versioned(self.initialize_upload)
+        if method == "GET" and path.startswith("/rest/images/"):
+            return "image_get", self.versioned(self.image_get)
+        if method == "PUT" and path.startswith("/dms-uploads/"):
+            return "upload", self.upload
+        if method == "POST" and path == "/rest/posts":
+            return "posts", self.versioned(self.create_post)
+        if method == "GET" and path == "/rest/posts":
+            return "posts_by_author", self.versioned(self.posts_by_author)
+        return "other", self.not_found
+
+    def failure(self, mode: str, options: dict) -> Answer:
+        if mode == "401":
+            return _error(
+                401,
+                "The token used in the request has expired",
+                "EXPIRED_ACCESS_TOKEN",
+                65601,
+            )
+        if mode == "429":
+            status, headers, body = _error(
+                429,
+                "Resource level throttle APPLICATION DAY limit for calls to this resource "
+                "is reached.",
+            )
+            if "retry_after" in options:
+                headers["Retry-After"] = str(options["retry_after"])
+            return status, headers, body
+        if mode == "422":
+            return _error(422, options.get("message", "ERROR :: /commentary :: invalid"))
+        return _error(int(mode), "Internal Server Error")
+
+    def not_found(self, request: Request) -> Answer:
+        return _error(404, f"No virtual resource found for {request.path}", "NOT_FOUND")
+
+    # --- auth helpers ----------------------------------------------------------------------
+    def _grant(self, request: Request) -> tuple[dict[str, Any] | None, Answer | None]:
+        token = request.bearer()
+        if not token:
+            return None, _error(401, "Empty oauth2_access_token", "EMPTY_ACCESS_TOKEN", 401)
+        with self.lock:
+            grant = self.tokens.get(token)
+        if grant is None:
+            return None, _error(401, "Invalid access token", "INVALID_ACCESS_TOKEN", 65600)
+        if grant["expires_at"] <= time.time():
+            return None, self.failure("401", {})
+        return grant, None
+
+    def _denied(self, what: str) -> Answer:
+        return _error(403, f"Not enough permissions to access: {what}", "ACCESS_DENIED", 100)
+
+    def _may_write_as(self, grant: dict[str, Any], urn: str) -> bool:
+        if urn == self.person_urn:
+            return "w_member_social" in grant["scopes"]
+        if urn.startswith("urn:li:organization:"):
+            org_id = urn.rsplit(":", 1)[1]
+            return (
+                "w_organization_social" in grant["scopes"]
+                and self.roles.get(org_id) in POSTING_ROLES
+            )
+        return False
+
+    def versioned(self, handler):
+        """/rest/ calls: the two headers LinkedIn requires, then the bearer token."""
+
+        def check(request: Request) -> Answer:
+            with self.lock:
+                self.headers_seen.append(
+                    {
+                        "path": request.path,
+                        "version": request.headers.get("LinkedIn-Version") or "",
+                        "restli": request.headers.get("X-Restli-Protocol-Version") or "",
+                    }
+                )
+            version = request.headers.get("LinkedIn-Version")
+            if not version:
+                return _error(
+                    400,
+                    "A version must be present. Please specify a version by adding the "
+                    "LinkedIn-Version header.",
+                    "VERSION_MISSING",
+                )
+            active = (
+                version in self.active_versions
+                if self.active_versions is not None
+                else bool(re.fullmatch(r"20\d{4}", version)) and version >= FIRST_VERSION
+            )
+            if not active:
+                return _error(
+                    426, f"Requested version {version} is not active", "NONEXISTENT_VERSION"
+                )
+            if request.headers.get("X-Restli-Protocol-Version") != "2.0.0":
+                return _error(400, "X-Restli-Protocol-Version 2.0.0 is required for this resource")
+            grant, refused = self._grant(request)
+            if refused is not None:
+                return refused
+            return handler(request, grant)
+
+        return check
+
+    # --- OAuth 2 ---------------------------------------------------------------------------
+    def authorize(self, request: Request) -> Answer:
+        if request.param("client_id") != self.client_id:
+            return _page(400, "The passed in client_id is invalid")
+        redirect_uri = request.param("redirect_uri") or ""
+        if redirect_uri not in self.redirect_uris:
+            return _page(400, "The redirect_uri does not match the registered value")
+        state = request.param("state")
+
+        def back(**params: str) -> Answer:
+            if state is not None:
+                params["state"] = state
+            return 302, {"Location": f"{redirect_uri}?{urlencode(params)}"}, b""
+
+        if request.param("response_type") != "code":
+            return back(error="invalid_request", error_description="response_type must be code")
+        scopes = set((request.param("scope") or "").split())
+        unknown = sorted(scopes - self.app_scopes)
+        if not scopes or unknown:
+            return back(
+                error="unauthorized_scope_error",
+                error_description=f'Scope "{",".join(unknown)}" is not authorized for your '
+                "application",
+            )
+        # The member signs in and clicks "Allow".
+        code = "AQT" + secrets.token_urlsafe(24)
+        with self.lock:
+            self.codes[code] = {
+                "client_id": self.client_id,
+                "redirect_uri": redirect_uri,
+                "scopes": scopes,
+                "expires_at": time.time() + CODE_TTL,
+            }
+        return back(code=code)
+
+    def _form(self, request: Request) -> dict[str, str]:
+        return {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
+
+    def _client_refused(self, form: dict[str, str]) -> Answer | None:
+        # LinkedIn reads the client's credentials from the form body, never from Basic auth.
+        for name in ("client_id", "client_secret"):
+            if not form.get(name):
+                return _oauth_error(
+                    400, "invalid_request", f'A required parameter "{name}" is missing'
+                )
+        if form["client_id"] != self.client_id or form["client_secret"] != self.client_secret:
+            return _oauth_error(401, "invalid_client", "Client authentication failed")
+        return None
+
+    def _token_answer(self, access: str, refresh: str, scopes: set[str], refresh_left: int):
+        data: dict[str, Any] = {
+            "access_token": access,
+            "expires_in": ACCESS_TTL,
+            "scope": ",".join(sorted(scopes)),
+        }
+        if refresh:
+            data["refresh_token"] = refresh
+            data["refresh_token_expires_in"] = refresh_left
+        if "openid" in scopes:
+            data["token_type"] = "Bearer"
+        return answer_json(200, data)
+
+    def token(self, request: Request) -> Answer:
+        form = self._form(request)
+        refused = self._client_refused(form)
+        if refused is not None:
+            return refused
+        grant_type = form.get("grant_type")
+        if grant_type == "authorization_code":
+            with self.lock:
+                code = self.codes.pop(form.get("code") or "", None)
+            if (
+                code is None
+                or code["expires_at"] < time.time()
+                or code["redirect_uri"] != form.get("redirect_uri")
+            ):
+                return _oauth_error(
+                    400,
+                    "invalid_request",
+                    "Unable to retrieve access token: appid/redirect uri/code verifier does not "
+                    "match authorization code. Or authorization code expired. Or external member "
+                    "binding exists",
+                )
+            access, refresh = self.issue(code["scopes"], refresh=self.refresh_tokens_enabled)
+            return self._token_answer(access, refresh, code["scopes"], REFRESH_TTL)
+        if grant_type == "refresh_token":
+            refresh = form.get("refresh_token") or ""
+            with self.lock:
+                grant = self.refresh_grants.get(refresh)
+                if grant is None or grant["revoked"] or grant["expires_at"] <= time.time():
+                    return _oauth_error(
+                        400,
+                        "invalid_request",
+                        "The provided authorization grant or refresh token is invalid, expired "
+                        "or revoked.",
+                    )
+                access = "AQV" + secrets.token_urlsafe(18)
+                self.tokens[access] = {
+                    "scopes": set(grant["scopes"]),
+                    "expires_at": time.time() + ACCESS_TTL,
+                }
+                left = int(grant["expires_at"] - time.time())
+            # The same refresh token comes back: its expiry does not move.
+            return self._token_answer(access, refresh, grant["scopes"], left)
+        return _oauth_error(400, "unsupported_grant_type", f"grant_type {grant_type!r}")
+
+    def revoke(self, request: Request) -> Answer:
+        form = self._form(request)
+        refused = self._client_refused(form)
+        if refused is not None:
+            return refused
+        with self.lock:
+            self.tokens.pop(form.get("token") or "", None)
+        return 200, {}, b""
+
+    def userinfo(self, request: Request) -> Answer:
+        grant, refused = self._grant(request)
+        if refused is not None:
+            return refused
+        if "openid" not in grant["scopes"]:
+            return self._denied("userinfo.GET.NO_VERSION")
+        data: dict[str, Any] = {"sub": self.member["sub"], "locale": {"country": "GB"}}
+        if "profile" in grant["scopes"]:
+            data |= {"name": self.member["name"], "given_name": self.member["given_name"]}
+        return answer_json(200, data)
+
+    # --- organizations ---------------------------------------------------------------------
+    def acls(self, request: Request, grant: dict[str, Any]) -> Answer:
+        if request.param("q") != "roleAssignee":
+            return _error(400, "Invalid finder for organizationAcls")
+        if not grant["scopes"] & ORG_ACL_SCOPES:
+            return self._denied("organizationAcls.FINDER-roleAssignee")
+        role, state = request.param("role"), request.param("state")
+        elements = [
+            {
+                "roleAssignee": self.person_urn,
+                "state": "APPROVED",
+                "role": org_role,
+                "organization": f"urn:li:organization:{org_id}",
+            }
+            for org_id, org_role in self.roles.items()
+            if role in (None, org_role) and state in (None, "APPROVED")
+        ]
+        paging = {"start": 0, "count": len(elements), "links": [], "total": len(elements)}
+        return answer_json(200, {"paging": paging, "elements": elements})
+
+    def organization(self, request: Request, grant: dict[str, Any]) -> Answer:
+        org_id = request.path.rsplit("/", 1)[1]
+        org = self.organizations.get(org_id)
+        if org is None:
+            return _error(404, f"Organization {org_id} not found", "NOT_FOUND")
+        return answer_json(200, {"id": int(org_id), **org})
+
+    # --- images ----------------------------------------------------------------------------
+    def initialize_upload(self, request: Request, grant: dict[str, Any]) -> Answer:
+        if request.param("action") != "initializeUpload":
+            return _error(400, "Unsupported action")
+        owner = ((request.json() or {}).get("initializeUploadRequest") or {}).get("owner")
+        if not owner:
+            return _error(
+                422, "ERROR :: /initializeUploadRequest/owner :: field is required but not found"
+            )
+        if not self._may_write_as(grant, owner):
+            return self._denied("images.ACTION-initializeUpload")
+        key = f"C4E10AQ{next(self._ids)}"
+        urn = f"urn:li:image:{key}"
+        with self.lock:
+            self.images[urn] = {
+                "owner": owner,
+                "status": "WAITING_UPLOAD",
+                "key": key,
+                "polls_left": 0,
+                "bytes": 0,
+            }
+        value = {
+            "uploadUrlExpiresAt": int((time.time() + 3600) * 1000),
+            "uploadUrl": f"{self.url}/dms-uploads/sp/v2/{key}/uploaded-image/0?ca=vector_feedshare",
+            "image": urn,
+        }
+        return answer_json(200, {"value": value})
+
+    def upload(self, request: Request) -> Answer:
+        grant, refused = self._grant(request)
+        if refused is not None:
+            return refused
+        key = request.path.split("/")[4]
+        with self.lock:
+            image = next((i for i in self.images.values() if i["key"] == key), None)
+        if image is None or image["status"] != "WAITING_UPLOAD":
+            return _error(400, "Upload URL is not valid or was already used")
+        try:
+            picture = Image.open(io.BytesIO(request.body))
+            picture.load()
+        except Exception:
+            return _error(400, "The uploaded file is not an image LinkedIn can read")
+        if picture.format not in ("JPEG", "PNG", "GIF"):
+            return _error(400, f"Image format {picture.format} is not supported")
+        if picture.width * picture.height >= MAX_PIXELS:
+            return _error(400, "The image has too many pixels")
+        if picture.format == "GIF" and getattr(picture, "n_frames", 1) > MAX_GIF_FRAMES:
+            return _error(400, "An animated GIF may have at most 250 frames")
+        with self.lock:
+            image.update(
+                status="PROCESSING" if self.processing_polls else "AVAILABLE",
+                polls_left=self.processing_polls,
+                bytes=len(request.body),
+                format=picture.format,
+                width=picture.width,
+                height=picture.height,
+            )
+        return 201, {}, b""
+
+    def image_get(self, request: Request, grant: dict[str, Any]) -> Answer:
+        urn = unquote(request.path[len("/rest/images/") :])
+        with self.lock:
+            image = self.images.get(urn)
+            if image is None:
+                return _error(404, f"{urn} not found", "NOT_FOUND")
+            if image["status"] == "PROCESSING":
+                if image["polls_left"] > 0:
+                    image["polls_left"] -= 1
+                else:
+                    image["status"] = "AVAILABLE"
+            return answer_json(200, {"id": urn, "owner": image["owner"], "status": image["status"]})
+
+    # --- posts -----------------------------------------------------------------------------
+    def create_post(self, request: Request, grant: dict[str, Any]) -> Answer:
+        body = request.json()
+        if not isinstance(body, dict):
+            return _error(
+                400, "Request body could not be converted to data map", "ILLEGAL_ARGUMENT"
+            )
+        missing = [
+            f"ERROR :: /{name} :: field is required but not found and has no default value"
+            for name in ("author", "commentary", "visibility", "distribution", "lifecycleState")
+            if name not in body
+        ]
+        if missing:
+            return _error(422, "\n".join(missing))
+        author = body["author"]
+        if not self._may_write_as(grant, author):
+            return self._denied("partnerApiPostsExternal.CREATE.20260501")
+        if body["visibility"] not in ("PUBLIC", "CONNECTIONS", "LOGGED_IN"):
+            return _error(422, "ERROR :: /visibility :: invalid enum value")
+        if (body["distribution"] or {}).get("feedDistribution") not in ("MAIN_FEED", "NONE"):
+            return _error(422, "ERROR :: /distribution/feedDistribution :: invalid enum value")
+        if body["lifecycleState"] not in ("PUBLISHED", "DRAFT"):
+            return _error(422, "ERROR :: /lifecycleState :: invalid enum value")
+        commentary = str(body["commentary"])
+        if len(shown_text(commentary)) > MAX_COMMENTARY:
+            return _error(
+                422,
+                f"ERROR :: /commentary :: length of commentary exceeds the maximum of "
+                f"{MAX_COMMENTARY} characters",
+            )
+        content = body.get("content") or {}
+        if "media" in content:
+            described = [content["media"]]
+        elif "multiImage" in content:
+            described = list((content["multiImage"] or {}).get("images") or [])
+            if not 2 <= len(described) <= 20:
+                return _error(
+                    422, "ERROR :: /content/multiImage/images :: must have 2 to 20 images"
+                )
+        else:
+            described = []
+        with self.lock:
+            for item in described:
+                image = self.images.get(str(item.get("id")))
+                if image is None or image["owner"] != author:
+                    return _error(400, f"Image {item.get('id')} does not exist for {author}")
+                if image["status"] != "AVAILABLE":
+                    return _error(400, f"Image {item.get('id')} is {image['status']}")
+                if len(str(item.get("altText") or "")) > MAX_ALT_TEXT:
+                    return _error(422, f"ERROR :: altText :: longer than {MAX_ALT_TEXT} characters")
+            twin = next(
+                (
+                    p
+                    for p in self.posts
+                    if p["author"] == author
+                    and p["commentary"] == commentary
+                    and p["createdAt"] >= (time.time() - DUPLICATE_WINDOW) * 1000
+                ),
+                None,
+            )
+            if twin is not None:
+                return _error(422, f"Content is a duplicate of {twin['id']}", "DUPLICATE_POST")
+            urn = self._store_post(author, commentary, content or None, created=time.time())
+        return 201, {"x-restli-id": urn, "x-linkedin-id": urn}, b""
+
+    def _store_post(
+        self, author: str, little: str, content: dict[str, Any] | None, *, created: float
+    ) -> str:
+        urn = f"urn:li:share:{next(self._ids)}"
+        millis = int(created * 1000)
+        post = {
+            "id": urn,
+            "author": author,
+            "commentary": little,
+            "shown": shown_text(little),
+            "visibility": "PUBLIC",
+            "distribution": {"feedDistribution": "MAIN_FEED"},
+            "lifecycleState": "PUBLISHED",
+            "createdAt": millis,
+            "lastModifiedAt": millis,
+            "publishedAt": millis,
+        }
+        if content:
+            post["content"] = content
+        self.posts.append(post)
+        self.posts.sort(key=lambda p: p["createdAt"], reverse=True)
+        return urn
+
+    def posts_by_author(self, request: Request, grant: dict[str, Any]) -> Answer:
+        if request.param("q") != "author":
+            return _error(400, "Invalid finder for posts")
+        author = request.param("author") or ""
+        if author == self.person_urn:
+            allowed = "r_member_social" in grant["scopes"]
+        elif author.startswith("urn:li:organization:"):
+            org_id = author.rsplit(":", 1)[1]
+            allowed = bool(grant["scopes"] & ORG_READ_SCOPES) and org_id in self.roles
+        else:
+            allowed = False
+        if not allowed:
+            return self._denied("partnerApiPostsExternal.FINDER-author.20260501")
+        count = min(int(request.param("count") or 10), 100)
+        start = int(request.param("start") or 0)
+        key = "createdAt" if request.param("sortBy") == "CREATED" else "lastModifiedAt"
+        with self.lock:
+            found = sorted(
+                (p for p in self.posts if p["author"] == author),
+                key=lambda p: p[key],
+                reverse=True,
+            )
+        elements = [
+            {k: v for k, v in post.items() if k != "shown"}
+            | {"commentary": _as_stored(post["commentary"])}
+            for post in found[start : start + count]
+        ]
+        paging = {"start": start, "count": count, "links": [], "total": len(found)}
+        return answer_json(200, {"paging": paging, "elements": elements})
