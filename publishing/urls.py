@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import views
+from .views.public_media import public_media_file
 
 urlpatterns = [
     path(
@@ -16,4 +17,5 @@ urlpatterns = [
     path("posts/<int:post_id>/cancel/", views.post_cancel, name="post-cancel"),
     path("posts/<int:post_id>/duplicate/", views.post_duplicate, name="post-duplicate"),
     path("calendar/", views.calendar_view, name="calendar"),
+    path("public-media/<str:token>.<str:extension>", public_media_file, name="public-media"),
 ]

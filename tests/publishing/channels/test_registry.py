@@ -5,7 +5,7 @@ import json
 import pytest
 
 from accounts.models import Channel as ChannelChoice
-from publishing.channels import Channel, MediaInfo, all_channels, get_channel
+from publishing.channels import Channel, all_channels, get_channel
 from publishing.channels.errors import (
     AuthExpired,
     ChannelError,
@@ -64,32 +64,17 @@ def test_the_counter_spec_follows_an_accounts_own_limits():
     assert mastodon.counter_spec(replace(mastodon.limits, max_text=5000))["max"] == 5000
 
 
-@pytest.mark.parametrize(
-    ("method", "args", "kwargs"),
-    [
-        ("prepare_media", (b"", MediaInfo("JPEG", 1, 1, 1)), {}),
-        ("publish", (None, "text", []), {"idempotency_key": "k"}),
-        ("reconcile", (None, "text"), {"idempotency_key": "k"}),
-        ("refresh_token", (None,), {}),
-    ],
-)
-def test_networks_not_built_yet_say_so_instead_of_pretending(method, args, kwargs):
-    # Built so far: mastodon, bluesky, webhook, sandbox (tested against their servers).
-    not_built = {"x", "facebook", "instagram", "linkedin"}
-    for channel in all_channels():
-        if channel.name not in not_built:
-            continue
-        with pytest.raises(NotImplementedError):
-            getattr(channel, method)(*args, **kwargs)
-
-
-def test_the_built_channels_implement_publishing():
+def test_every_channel_implements_publishing_and_connecting():
     from publishing.channels.base import Channel
 
-    for name in ("mastodon", "bluesky", "webhook", "sandbox"):
-        channel = type(get_channel(name))
-        assert channel.publish is not Channel.publish, name
-        assert channel.reconcile is not Channel.reconcile, name
+    for channel in all_channels():
+        kind = type(channel)
+        assert kind.publish is not Channel.publish, channel.name
+        assert kind.reconcile is not Channel.reconcile, channel.name
+        if channel.connect_method == "oauth2":
+            assert kind.oauth_spec is not Channel.oauth_spec, channel.name
+            assert kind.identify is not Channel.identify, channel.name
+            assert kind.refresh_token is not Channel.refresh_token, channel.name
 
 
 def test_a_retryable_error_carries_the_wait_the_network_asked_for():

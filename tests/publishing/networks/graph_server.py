@@ -1,0 +1,1014 @@
+"""Meta's Graph API for the tests: one server playing graph.facebook.com and www.facebook.com
+(the login dialog) for the Facebook Pages and Instagram channels, written from Meta's pages:
+
+- facebook-login/guides/advanced/manual-flow: GET /<version>/dialog/oauth (client_id,
+  redirect_uri, state, response_type=code, scope separated by commas or spaces; auto-approved as a
+  person clicking "Continue" would, 302 to redirect_uri?code=…&state=…#_=_), and
+  /<version>/oauth/access_token exchanging the code (client_id, client_secret, redirect_uri
+  identical to the dialog's, a code used once) for a short-lived User token;
+  facebook-login/guides/access-tokens/get-long-lived: grant_type=fb_exchange_token for a
+  long-lived one (expires_in 5183944), refused for an expired token.
+- pages/access-tokens: GET /me/accounts lists the Pages with their Page tokens (no expiry when
+  read with a long-lived User token), with field expansion (`instagram_business_account{…}`)
+  and cursor paging; needs pages_show_list.
+- pages-api/posts and graph-api/reference/photo: POST /{page-id}/feed (message,
+  attached_media[i]={"media_fbid": …} of unpublished photos), POST /{page-id}/photos (multipart
+  `source` or `url`; caption, alt_text_custom, published; under 10 MB, not animated), GET
+  /{page-id}/posts, GET /{node}; a Page token of that Page with pages_manage_posts /
+  pages_read_engagement. A copy of the Page's previous post is refused (#506).
+- instagram-platform/content-publishing, ig-user/media, ig-container, ig-user/media_publish,
+  ig-user/content_publishing_limit: containers FETCH their image_url with requests, as Meta
+  "cURLs" it (JPEG, ≤ 8 MiB, aspect ratio 4:5 to 1.91:1), answer IN_PROGRESS for
+  `container_polls` reads and then FINISHED (or `container_outcome`), carousels of 2 to 10
+  finished items, media_publish once per container and within the publishing quota; a
+  Facebook User token with instagram_basic and instagram_content_publish.
+- graph-api/guides/error-handling and instagram-graph-api/reference/error-codes: every refusal is
+  {"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}; 190 with subcode 463
+  for an expired token, 460 for an invalidated one. The IG media errors use the codes of Meta's
+  table where I could read them (36000/2207004 too large, 9/2207042 quota, 9007/2207027 not
+  ready, -2/2207003 download timeout); the others (format, aspect ratio, download failure) are
+  plausible stand-ins: the channel treats every one of them the same way.
+- Failures on demand (`fail_next(route, mode)`): "190" expired token, "429" (HTTP 429, code 4,
+  with X-App-Usage and X-Business-Use-Case-Usage and its estimated_time_to_regain_access in
+  minutes, `minutes=`), "rate" (HTTP 400 with `code=` 4, 17, 32, 613 or 80001 and X-Page-Usage),
+  "500" (code 1, is_transient), "transient" (code 2), "slow" (do the work, answer late), or any
+  other Graph error code as a permanent refusal.
+"""
+
+import base64
+import hashlib
+import hmac
+import io
+import itertools
+import json
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+import requests
+from PIL import Image
+
+from publishing.channels.facebook import GRAPH_VERSION
+
+from .server import Answer, FakeNetwork, Request, answer_json
+
+SHORT_LIVED_SECONDS = 3600
+LONG_LIVED_SECONDS = 5_183_944
+CODE_SECONDS = 600
+CONTAINER_SECONDS = 24 * 3600
+PERMISSIONS = frozenset(
+    {
+        "public_profile",
+        "email",
+        "pages_show_list",
+        "pages_manage_posts",
+        "pages_read_engagement",
+        "pages_manage_engagement",
+        "pages_read_user_engagement",
+        "business_management",
+        "instagram_basic",
+        "instagram_content_publish",
+        "instagram_manage_comments",
+    }
+)
+PHOTO_FORMATS = frozenset({"JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP"})
+PHOTO_MAX_BYTES = 10 * 1000 * 1000
+IG_MAX_BYTES = 8 * 1024 * 1024
+IG_MAX_CAPTION = 2200
+IG_MAX_HASHTAGS = 30
+IG_MAX_MENTIONS = 20
+IG_MAX_CHILDREN = 10
+_VERSIONED = re.compile(r"/(v\d+\.\d+)(/.*)?")
+
+
+@dataclass
+class Token:
+    value: str
+    kind: str  # "user" or "page"
+    scopes: frozenset[str]
+    page_id: str = ""
+    expires_at: float | None = None
+    long_lived: bool = False
+    invalidated: bool = False
+
+
+def graph_error(
+    status: int,
+    code: int,
+    message: str,
+    *,
+    kind: str = "OAuthException",
+    subcode: int | None = None,
+    user_msg: str | None = None,
+    transient: bool | None = None,
+    headers: dict[str, str] | None = None,
+) -> Answer:
+    error: dict[str, Any] = {"message": message, "type": kind, "code": code}
+    if subcode is not None:
+        error["error_subcode"] = subcode
+    if transient is not None:
+        error["is_transient"] = transient
+    if user_msg:
+        error["error_user_msg"] = user_msg
+    error["fbtrace_id"] = secrets.token_urlsafe(8)
+    return answer_json(status, {"error": error}, headers)
+
+
+def answer_html(status: int, text: str) -> Answer:
+    body = f"<!DOCTYPE html><html><body><h1>{text}</h1></body></html>".encode()
+    return status, {"Content-Type": "text/html; charset=utf-8"}, body
+
+
+class Refused(Exception):
+    """A request refused part way: `answer` is what the server says."""
+
+    def __init__(self, answer: Answer) -> None:
+        super().__init__(answer[0])
+        self.answer = answer
+
+
+def parse_fields(spec: str) -> dict[str, str | None]:
+    """ "id,name,instagram_business_account{id,username}" → {"id": None, …, "…": "id,username"}."""
+    fields: dict[str, str | None] = {}
+    depth, start = 0, 0
+    spec = spec or ""
+    for index, char in enumerate(spec + ","):
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            part = spec[start:index].strip()
+            start = index + 1
+            if not part:
+                continue
+            if "{" in part and part.endswith("}"):
+                name, inner = part.split("{", 1)
+                fields[name.strip()] = inner[:-1]
+            else:
+                fields[part] = None
+    return fields
+
+
+def _graph_time(when: float) -> str:
+    return datetime.fromtimestamp(when, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+def _cursor(index: int) -> str:
+    return base64.urlsafe_b64encode(str(index).encode()).decode()
+
+
+def _uncursor(value: str | None) -> int:
+    try:
+        return int(base64.urlsafe_b64decode((value or "").encode()).decode())
+    except (ValueError, UnicodeDecodeError):
+        return -1
+
+
+def form_of(request: Request) -> tuple[dict[str, str], dict[str, tuple[str, str, bytes]]]:
+    """The request's parameters (query, then url-encoded or multipart body) and its files."""
+    params = {name: values[0] for name, values in request.query.items() if values}
+    files: dict[str, tuple[str, str, bytes]] = {}
+    ctype = request.headers.get("Content-Type") or ""
+    if ctype.startswith("application/x-www-form-urlencoded"):
+        body = parse_qs(request.body.decode(), keep_blank_values=True)
+        params.update({name: values[0] for name, values in body.items()})
+    elif ctype.startswith("multipart/form-data"):
+        import email.parser
+        import email.policy
+
+        head = f"Content-Type: {ctype}\r\n\r\n".encode()
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + request.body)
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            data = part.get_payload(decode=True) or b""
+            if part.get_filename():
+                files[name] = (part.get_filename(), part.get_content_type(), data)
+            else:
+                params[name] = data.decode()
+    return params, files
+
+
+class GraphServer(FakeNetwork):
+    app_id = "4455667788"
+    app_secret = "meta-app-secret"
+
+    def __init__(self) -> None:
+        super().__init__()
+        # The app's "Valid OAuth Redirect URIs"; empty: any http(s) address is accepted.
+        self.redirect_uris: set[str] = set()
+        self.require_appsecret_proof = False
+        # What the person unticks in the dialog.
+        self.declined: set[str] = set()
+        self.user = {"id": "10150000000000001", "name": "Nora North"}
+        self.pages: list[dict[str, Any]] = [
+            {
+                "id": "201",
+                "name": "North Desk",
+                "username": "northdesk",
+                "category": "Media/news company",
+                "tasks": ["ANALYZE", "ADVERTISE", "MODERATE", "CREATE_CONTENT", "MANAGE"],
+                "instagram": "17841400000000001",
+            },
+            {
+                "id": "202",
+                "name": "South Desk",
+                "category": "Media/news company",
+                "tasks": ["ANALYZE", "ADVERTISE", "MODERATE", "CREATE_CONTENT"],
+                "instagram": None,
+            },
+            {
+                "id": "203",
+                "name": "Archive (read only)",
+                "category": "Library",
+                "tasks": ["ANALYZE"],
+                "instagram": None,
+            },
+        ]
+        self.ig_users = {
+            "17841400000000001": {
+                "id": "17841400000000001",
+                "username": "north.desk",
+                "name": "North Desk",
+                "page_id": "201",
+            }
+        }
+        self.tokens: dict[str, Token] = {}
+        self.codes: dict[str, dict[str, Any]] = {}
+        self.posts: list[dict[str, Any]] = []  # Page posts, newest first
+        self.photos: dict[str, dict[str, Any]] = {}
+        self.containers: dict[str, dict[str, Any]] = {}
+        self.ig_media: list[dict[str, Any]] = []  # newest first
+        self.fetched: list[str] = []  # image URLs the containers fetched
+        self.container_polls = 0
+        self.container_outcome = "FINISHED"
+        self.publish_quota = 50
+        self._ids = itertools.count(178_414_000_000_000_001)
+
+    # --- tokens, for fixtures and tests -----------------------------------------------------
+    def issue_user_token(
+        self, *, long_lived: bool = True, scopes: frozenset[str] | set[str] = PERMISSIONS
+    ) -> str:
+        seconds = LONG_LIVED_SECONDS if long_lived else SHORT_LIVED_SECONDS
+        value = "EAAU" + secrets.token_urlsafe(24)
+        with self.lock:
+            self.tokens[value] = Token(
+                value,
+                "user",
+                frozenset(scopes),
+                expires_at=time.time() + seconds,
+                long_lived=long_lived,
+            )
+        return value
+
+    def issue_page_token(self, page_id: str, *, user_token: Token | None = None) -> str:
+        value = "EAAP" + secrets.token_urlsafe(24)
+        scopes = user_token.scopes if user_token is not None else PERMISSIONS
+        # From a long-lived User token, a Page token does not expire.
+        expires = None
+        if user_token is not None and not user_token.long_lived:
+            expires = user_token.expires_at
+        with self.lock:
+            self.tokens[value] = Token(value, "page", scopes, page_id=page_id, expires_at=expires)
+        return value
+
+    def expire(self, value: str) -> None:
+        self.tokens[value].expires_at = time.time() - 60
+
+    def invalidate(self, value: str) -> None:
+        self.tokens[value].invalidated = True
+
+    def new_id(self) -> str:
+        return str(next(self._ids))
+
+    # --- routing ------------------------------------------------------------------------------
+    def route(self, request: Request):
+        match = _VERSIONED.fullmatch(request.path)
+        if not match:
+            return "other", self.not_found
+        parts = [part for part in (match.group(2) or "").split("/") if part]
+        method = request.method
+        if parts == ["dialog", "oauth"] and method == "GET":
+            return "dialog", self.dialog
+        if parts == ["oauth", "access_token"] and method in ("GET", "POST"):
+            return "token", self.access_token
+        if parts == ["me"] and method == "GET":
+            return "me", self.me
+        if parts == ["me", "accounts"] and method == "GET":
+            return "accounts", self.accounts
+        if len(parts) == 2:
+            node, edge = parts
+            table = {
+                ("POST", "feed"): ("feed", self.feed),
+                ("POST", "photos"): ("photos", self.upload_photo),
+                ("GET", "posts"): ("posts", self.page_posts),
+                ("POST", "media"): ("ig_media", self.create_container),
+                ("GET", "media"): ("ig_media_list", self.list_ig_media),
+                ("POST", "media_publish"): ("ig_publish", self.publish_container),
+                ("GET", "content_publishing_limit"): ("ig_limit", self.publishing_limit),
+            }
+            if (method, edge) in table:
+                return table[(method, edge)]
+        if len(parts) == 1 and method == "GET":
+            if parts[0] in self.containers:
+                return "container", self.container_status
+            return "node", self.node
+        return "other", self.unsupported
+
+    def not_found(self, request: Request) -> Answer:
+        return answer_html(404, "Sorry, this content isn't available right now")
+
+    def unsupported(self, request: Request) -> Answer:
+        return graph_error(
+            400,
+            100,
+            f"Unsupported {request.method.lower()} request. Please read the Graph API "
+            "documentation at https://developers.facebook.com/docs/graph-api",
+            kind="GraphMethodException",
+        )
+
+    def failure(self, mode: str, options: dict) -> Answer:
+        minutes = options.get("minutes", 5)
+        if mode == "190":
+            return self._expired()
+        if mode == "429":
+            usage = {"call_count": 100, "total_cputime": 12, "total_time": 40}
+            buc = {
+                "201": [
+                    {
+                        "type": "pages",
+                        "call_count": 100,
+                        "total_cputime": 12,
+                        "total_time": 40,
+                        "estimated_time_to_regain_access": minutes,
+                    }
+                ]
+            }
+            return graph_error(
+                429,
+                4,
+                "(#4) Application request limit reached",
+                transient=True,
+                headers={
+                    "X-App-Usage": json.dumps(usage),
+                    "X-Business-Use-Case-Usage": json.dumps(buc),
+                },
+            )
+        if mode == "rate":
+            code = options.get("code", 32)
+            usage = {
+                "call_count": 100,
+                "total_cputime": 20,
+                "total_time": 30,
+                "estimated_time_to_regain_access": minutes,
+            }
+            return graph_error(
+                400,
+                code,
+                f"(#{code}) Page request limit reached",
+                headers={"X-Page-Usage": json.dumps(usage)},
+            )
+        if mode == "500":
+            return graph_error(500, 1, "An unknown error has occurred.", transient=True)
+        if mode == "transient":
+            return graph_error(
+                503,
+                2,
+                "An unexpected error has occurred. Please retry your request later.",
+                transient=True,
+            )
+        code = int(mode)
+        return graph_error(400, code, options.get("message", f"(#{code}) Invalid parameter"))
+
+    # --- authentication -----------------------------------------------------------------------
+    def _expired(self) -> Answer:
+        return graph_error(
+            400,
+            190,
+            "Error validating access token: Session has expired on Monday, 23-Nov-26 "
+            "10:00:00 PST. The current time is Tuesday, 24-Nov-26 07:00:00 PST.",
+            subcode=463,
+        )
+
+    def _auth(self, request: Request, params: dict[str, str]) -> Token | Answer:
+        value = request.bearer() or params.get("access_token")
+        if not value:
+            return graph_error(
+                400,
+                2500,
+                "An active access token must be used to query information about the current user.",
+            )
+        token = self.tokens.get(value)
+        if token is None:
+            return graph_error(400, 190, "Invalid OAuth access token - Cannot parse access token")
+        if token.invalidated:
+            return graph_error(
+                400,
+                190,
+                "Error validating access token: The session has been invalidated because the "
+                "user changed their password or Facebook has changed the session for security "
+                "reasons.",
+                subcode=460,
+            )
+        if token.expires_at is not None and token.expires_at <= time.time():
+            return self._expired()
+        if self.require_appsecret_proof:
+            expected = hmac.new(
+                self.app_secret.encode(), value.encode(), hashlib.sha256
+            ).hexdigest()
+            if not hmac.compare_digest(params.get("appsecret_proof") or "", expected):
+                return graph_error(
+                    400,
+                    100,
+                    "API calls from the server require an appsecret_proof argument",
+                    kind="GraphMethodException",
+                )
+        return token
+
+    @staticmethod
+    def _missing(scope: str) -> Answer:
+        return graph_error(
+            403,
+            200,
+            f"(#200) The permission {scope} is needed for this call",
+        )
+
+    def _page_token(self, request: Request, params: dict, page_id: str, scope: str):
+        token = self._auth(request, params)
+        if not isinstance(token, Token):
+            return token
+        if token.kind != "page" or token.page_id != page_id:
+            return graph_error(
+                403,
+                200,
+                "(#200) If posting to a page, requires both pages_read_engagement and "
+                "pages_manage_posts as an admin with sufficient administrative permission",
+            )
+        if scope not in token.scopes:
+            return self._missing(scope)
+        return token
+
+    def _ig_token(self, request: Request, params: dict, ig_id: str, scope: str):
+        token = self._auth(request, params)
+        if not isinstance(token, Token):
+            return token
+        if token.kind != "user":
+            return graph_error(
+                400, 10, "(#10) Application does not have permission for this action"
+            )
+        for needed in ("instagram_basic", scope):
+            if needed not in token.scopes:
+                return self._missing(needed)
+        if ig_id not in self.ig_users:
+            return graph_error(
+                400,
+                100,
+                f"Unsupported post request. Object with ID '{ig_id}' does not exist, cannot be "
+                "loaded due to missing permissions, or does not support this operation.",
+                kind="GraphMethodException",
+                subcode=33,
+            )
+        return token
+
+    # --- the login dialog and the token endpoint --------------------------------------------
+    def dialog(self, request: Request) -> Answer:
+        query = {name: values[0] for name, values in request.query.items() if values}
+        if query.get("client_id") != self.app_id:
+            return answer_html(400, "Invalid App ID: The provided app ID does not look valid.")
+        redirect_uri = query.get("redirect_uri") or ""
+        parts = urlsplit(redirect_uri)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.netloc
+            or (self.redirect_uris and redirect_uri not in self.redirect_uris)
+        ):
+            return answer_html(
+                400,
+                "URL blocked: This redirect failed because the redirect URI is not whitelisted "
+                "in the app's client OAuth settings.",
+            )
+        if query.get("response_type", "code") != "code":
+            return answer_html(400, "This test server answers response_type=code only.")
+        scopes = [s for s in re.split(r"[,\s]+", query.get("scope", "")) if s]
+        unknown = sorted(set(scopes) - PERMISSIONS)
+        if unknown:
+            return answer_html(400, f"Invalid Scopes: {', '.join(unknown)}")
+        state = query.get("state")
+        code = secrets.token_urlsafe(32)
+        with self.lock:
+            self.codes[code] = {
+                "redirect_uri": redirect_uri,
+                "scopes": frozenset(scopes) - self.declined,
+                "challenge": query.get("code_challenge"),
+                "expires_at": time.time() + CODE_SECONDS,
+            }
+        answer = {"code": code}
+        if state is not None:
+            answer["state"] = state
+        query_string = "&".join(filter(None, [parts.query, urlencode(answer)]))
+        location = urlunsplit((parts.scheme, parts.netloc, parts.path, query_string, "_=_"))
+        return 302, {"Location": location}, b""
+
+    def _client_error(self, params: dict[str, str]) -> Answer | None:
+        if params.get("client_id") != self.app_id:
+            return graph_error(400, 101, "Error validating application. Invalid application ID.")
+        if not hmac.compare_digest(params.get("client_secret") or "", self.app_secret):
+            return graph_error(400, 1, "Error validating client secret.")
+        return None
+
+    def access_token(self, request: Request) -> Answer:
+        params, _ = form_of(request)
+        refused = self._client_error(params)
+        if refused is not None:
+            return refused
+        if params.get("grant_type") == "fb_exchange_token":
+            token = self.tokens.get(params.get("fb_exchange_token") or "")
+            if token is None or token.kind != "user" or token.invalidated:
+                return graph_error(
+                    400, 190, "Invalid OAuth access token - Cannot parse access token"
+                )
+            if token.expires_at is not None and token.expires_at <= time.time():
+                return self._expired()
+            value = self.issue_user_token(long_lived=True, scopes=token.scopes)
+            return answer_json(
+                200,
+                {"access_token": value, "token_type": "bearer", "expires_in": LONG_LIVED_SECONDS},
+            )
+        if params.get("grant_type", "authorization_code") != "authorization_code" or not (
+            params.get("code")
+        ):
+            return graph_error(400, 100, "Missing authorization code")
+        with self.lock:
+            grant = self.codes.pop(params["code"], None)
+        if grant is None or grant["expires_at"] <= time.time():
+            return graph_error(400, 100, "Invalid verification code format.", subcode=36007)
+        if params.get("redirect_uri") != grant["redirect_uri"]:
+            return graph_error(
+                400,
+                100,
+                "Error validating verification code. Please make sure your redirect_uri is "
+                "identical to the one you used in the OAuth dialog request",
+                subcode=36008,
+            )
+        if grant["challenge"]:
+            verifier = params.get("code_verifier") or ""
+            digest = hashlib.sha256(verifier.encode()).digest()
+            if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != grant["challenge"]:
+                return graph_error(400, 100, "Invalid code verifier")
+        value = self.issue_user_token(long_lived=False, scopes=grant["scopes"])
+        return answer_json(
+            200,
+            {"access_token": value, "token_type": "bearer", "expires_in": SHORT_LIVED_SECONDS},
+        )
+
+    # --- the person and their Pages -----------------------------------------------------------
+    def me(self, request: Request) -> Answer:
+        params, _ = form_of(request)
+        token = self._auth(request, params)
+        if not isinstance(token, Token):
+            return token
+        if token.kind == "page":
+            page = next(p for p in self.pages if p["id"] == token.page_id)
+            return answer_json(200, {"id": page["id"], "name": page["name"]})
+        return answer_json(200, dict(self.user))
+
+    def _ig_json(self, ig_id: str, spec: str | None) -> dict[str, Any]:
+        ig = self.ig_users[ig_id]
+        wanted = parse_fields(spec or "id")
+        return {name: ig[name] for name in wanted if name in ig and name != "page_id"}
+
+    def accounts(self, request: Request) -> Answer:
+        params, _ = form_of(request)
+        token = self._auth(request, params)
+        if not isinstance(token, Token):
+            return token
+        if token.kind != "user":
+            return graph_error(
+                400,
+                100,
+                "(#100) Tried accessing nonexisting field (accounts) on node type (Page)",
+            )
+        if "pages_show_list" not in token.scopes:
+            return self._missing("pages_show_list")
+        fields = parse_fields(params.get("fields") or "access_token,category,name,id,tasks")
+        limit = max(1, min(int(params.get("limit") or 25), 100))
+        start = _uncursor(params["after"]) + 1 if params.get("after") else 0
+        chosen = self.pages[start : start + limit]
+        data = []
+        for page in chosen:
+            item: dict[str, Any] = {}
+            for name, inner in fields.items():
+                if name == "access_token":
+                    item[name] = self.issue_page_token(page["id"], user_token=token)
+                elif name == "instagram_business_account":
+                    if page.get("instagram"):
+                        item[name] = self._ig_json(page["instagram"], inner)
+                elif name in page and name != "instagram":
+                    item[name] = page[name]
+            data.append(item)
+        answer: dict[str, Any] = {"data": data}
+        if chosen:
+            end = start + len(chosen) - 1
+            paging: dict[str, Any] = {"cursors": {"before": _cursor(start), "after": _cursor(end)}}
+            if end + 1 < len(self.pages):
+                query = urlencode({**params, "after": _cursor(end)})
+                paging["next"] = f"{self.url}/{GRAPH_VERSION}/me/accounts?{query}"
+            answer["paging"] = paging
+        return answer_json(200, answer)
+
+    # --- Page posts and photos ----------------------------------------------------------------
+    def _add_post(self, page_id: str, message: str, photos: list[dict]) -> dict[str, Any]:
+        number = self.new_id()
+        post = {
+            "id": f"{page_id}_{number}",
+            "page_id": page_id,
+            "message": message,
+            "created_time": _graph_time(time.time()),
+            "permalink_url": f"https://www.facebook.com/{page_id}/posts/{number}",
+            "photos": photos,
+        }
+        self.posts.insert(0, post)
+        return post
+
+    def feed(self, request: Request) -> Answer:
+        page_id = request.path.split("/")[2]
+        params, _ = form_of(request)
+        token = self._page_token(request, params, page_id, "pages_manage_posts")
+        if not isinstance(token, Token):
+            return token
+        message = params.get("message", "")
+        keys = sorted(
+            (int(m.group(1)), name)
+            for name in params
+            if (m := re.fullmatch(r"attached_media\[(\d+)\]", name))
+        )
+        with self.lock:
+            photos = []
+            for _, name in keys:
+                try:
+                    fbid = str(json.loads(params[name])["media_fbid"])
+                except (ValueError, KeyError, TypeError):
+                    return graph_error(400, 100, f"(#100) param {name} must be a JSON object")
+                photo = self.photos.get(fbid)
+                if (
+                    photo is None
+                    or photo["page_id"] != page_id
+                    or photo["published"]
+                    or photo["attached"]
+                ):
+                    return graph_error(
+                        400,
+                        100,
+                        f"(#100) param {name} has invalid media_fbid {fbid}: it must be an "
+                        "unpublished photo of this Page",
+                    )
+                photos.append(photo)
+            if not message.strip() and not photos and not params.get("link"):
+                return graph_error(400, 100, "(#100) Missing message or attachment")
+            previous = next((p for p in self.posts if p["page_id"] == page_id), None)
+            if message.strip() and previous is not None and previous["message"] == message:
+                return graph_error(400, 506, "(#506) Duplicate status message")
+            for photo in photos:
+                photo["attached"] = True
+            post = self._add_post(page_id, message, photos)
+        return answer_json(200, {"id": post["id"]})
+
+    def upload_photo(self, request: Request) -> Answer:
+        page_id = request.path.split("/")[2]
+        params, files = form_of(request)
+        token = self._page_token(request, params, page_id, "pages_manage_posts")
+        if not isinstance(token, Token):
+            return token
+        if "source" in files:
+            data = files["source"][2]
+        elif params.get("url"):
+            try:
+                fetched = requests.get(params["url"], timeout=5)
+            except requests.RequestException:
+                return graph_error(400, 324, "(#324) Missing or invalid image file")
+            data = fetched.content if fetched.status_code == 200 else b""
+        else:
+            return graph_error(400, 324, "(#324) Requires upload file")
+        if len(data) >= PHOTO_MAX_BYTES:
+            return graph_error(400, 100, "(#100) The photo must be less than 10MB in size")
+        try:
+            image = Image.open(io.BytesIO(data))
+            image.load()
+        except Exception:
+            return graph_error(400, 324, "(#324) Missing or invalid image file")
+        if image.format not in PHOTO_FORMATS:
+            return graph_error(400, 324, f"(#324) Unsupported image format {image.format}")
+        if getattr(image, "is_animated", False):
+            return graph_error(400, 100, "(#100) Animated photos are not supported")
+        published = (params.get("published") or "true").lower() != "false"
+        with self.lock:
+            photo = {
+                "id": self.new_id(),
+                "page_id": page_id,
+                "caption": params.get("caption", ""),
+                "alt_text_custom": params.get("alt_text_custom", ""),
+                "format": image.format,
+                "width": image.width,
+                "height": image.height,
+                "bytes": len(data),
+                "published": published,
+                "attached": False,
+            }
+            self.photos[photo["id"]] = photo
+            if not published:
+                return answer_json(200, {"id": photo["id"]})
+            photo["attached"] = True
+            post = self._add_post(page_id, photo["caption"], [photo])
+        return answer_json(200, {"id": photo["id"], "post_id": post["id"]})
+
+    def page_posts(self, request: Request) -> Answer:
+        page_id = request.path.split("/")[2]
+        params, _ = form_of(request)
+        token = self._page_token(request, params, page_id, "pages_read_engagement")
+        if not isinstance(token, Token):
+            return token
+        fields = parse_fields(params.get("fields") or "created_time,message,id")
+        limit = max(1, min(int(params.get("limit") or 25), 100))
+        posts = [p for p in self.posts if p["page_id"] == page_id][:limit]
+        data = [{k: p[k] for k in fields if k in p and (k != "message" or p[k])} for p in posts]
+        return answer_json(200, {"data": data})
+
+    def node(self, request: Request) -> Answer:
+        node_id = request.path.split("/")[2]
+        params, _ = form_of(request)
+        token = self._auth(request, params)
+        if not isinstance(token, Token):
+            return token
+        fields = parse_fields(params.get("fields") or "id")
+        found = next((p for p in self.posts if p["id"] == node_id), None)
+        found = found or self.photos.get(node_id)
+        found = found or next((m for m in self.ig_media if m["id"] == node_id), None)
+        found = found or next((p for p in self.pages if p["id"] == node_id), None)
+        if found is None:
+            return graph_error(
+                400,
+                100,
+                f"Unsupported get request. Object with ID '{node_id}' does not exist, cannot be "
+                "loaded due to missing permissions, or does not support this operation.",
+                kind="GraphMethodException",
+                subcode=33,
+            )
+        answer = {name: found[name] for name in fields if name in found}
+        answer["id"] = found["id"]
+        return answer_json(200, answer)
+
+    # --- Instagram content publishing ---------------------------------------------------------
+    def _fetch(self, url: str) -> tuple[Image.Image, int]:
+        """The image at `url`, fetched as Meta does, or the error Meta would answer."""
+        self.fetched.append(url)
+        try:
+            response = requests.get(url, timeout=5)
+        except requests.Timeout:
+            raise Refused(
+                graph_error(400, -2, "It takes too long to download the media.", subcode=2207003)
+            )
+        except requests.RequestException:
+            response = None
+        if response is None or response.status_code != 200:
+            raise Refused(
+                graph_error(
+                    400,
+                    9004,
+                    "Only photo or video can be accepted as media type.",
+                    subcode=2207052,
+                    user_msg="The media could not be fetched from this URI. Please check the URI.",
+                )
+            )
+        data = response.content
+        if len(data) > IG_MAX_BYTES:
+            raise Refused(
+                graph_error(
+                    400,
+                    36000,
+                    "The image size is too large.",
+                    subcode=2207004,
+                    user_msg="The image is too large to download. It should be less than 8 MiB.",
+                )
+            )
+        try:
+            image = Image.open(io.BytesIO(data))
+            image.load()
+        except Exception:
+            image = None
+        if image is None or image.format != "JPEG":
+            raise Refused(
+                graph_error(
+                    400,
+                    36001,
+                    "The image format is not supported.",
+                    subcode=2207005,
+                    user_msg="The image format is not supported. JPEG is the supported format.",
+                )
+            )
+        ratio = image.width / image.height
+        if ratio < 4 / 5 - 1e-9 or ratio > 1.91 + 1e-9:
+            raise Refused(
+                graph_error(
+                    400,
+                    36003,
+                    "The aspect ratio is not supported.",
+                    subcode=2207009,
+                    user_msg=f"The submitted image with aspect ratio ('{image.width}/"
+                    f"{image.height}') cannot be published. Please submit an image with a valid "
+                    "aspect ratio.",
+                )
+            )
+        return image, len(data)
+
+    def _caption_error(self, caption: str) -> Answer | None:
+        if len(caption) > IG_MAX_CAPTION:
+            return graph_error(400, 100, "(#100) The caption is too long.")
+        if len(re.findall(r"(?<!\w)#\w+", caption)) > IG_MAX_HASHTAGS:
+            return graph_error(400, 100, "(#100) The caption has too many hashtags.")
+        if len(re.findall(r"(?<![\w@])@[\w.]+", caption)) > IG_MAX_MENTIONS:
+            return graph_error(400, 100, "(#100) The caption has too many @ tags.")
+        return None
+
+    def create_container(self, request: Request) -> Answer:
+        ig_id = request.path.split("/")[2]
+        params, _ = form_of(request)
+        token = self._ig_token(request, params, ig_id, "instagram_content_publish")
+        if not isinstance(token, Token):
+            return token
+        caption = params.get("caption", "")
+        refused = self._caption_error(caption)
+        if refused is not None:
+            return refused
+        media_type = (params.get("media_type") or "IMAGE").upper()
+        container: dict[str, Any] = {
+            "id": self.new_id(),
+            "ig_id": ig_id,
+            "caption": caption,
+            "created_at": time.time(),
+            "polls_left": self.container_polls,
+            "published": False,
+            "used": False,
+        }
+        if media_type == "CAROUSEL":
+            children = [c for c in (params.get("children") or "").split(",") if c]
+            if not 2 <= len(children) <= IG_MAX_CHILDREN:
+                return graph_error(400, 100, "(#100) A carousel needs between 2 and 10 children.")
+            with self.lock:
+                items = [self.containers.get(child) for child in children]
+                for child, item in zip(children, items, strict=True):
+                    if (
+                        item is None
+                        or item["ig_id"] != ig_id
+                        or not item["is_carousel_item"]
+                        or item["used"]
+                        or self._status(item, poll=False) != "FINISHED"
+                    ):
+                        return graph_error(
+                            400,
+                            100,
+                            f"(#100) The child container {child} is not a finished carousel "
+                            "item of this account.",
+                        )
+                for item in items:
+                    item["used"] = True
+                container.update(media_type="CAROUSEL", children=items, is_carousel_item=False)
+                self.containers[container["id"]] = container
+            return answer_json(200, {"id": container["id"]})
+        if media_type != "IMAGE":
+            return graph_error(400, 100, f"(#100) media_type {media_type} is not served here")
+        if not params.get("image_url"):
+            return graph_error(400, 100, "(#100) The parameter image_url is required.")
+        try:
+            image, size = self._fetch(params["image_url"])
+        except Refused as refused:
+            return refused.answer
+        container.update(
+            media_type="IMAGE",
+            image_url=params["image_url"],
+            alt_text=params.get("alt_text", ""),
+            is_carousel_item=(params.get("is_carousel_item") or "").lower() == "true",
+            width=image.width,
+            height=image.height,
+            bytes=size,
+        )
+        with self.lock:
+            self.containers[container["id"]] = container
+        return answer_json(200, {"id": container["id"]})
+
+    def _status(self, container: dict[str, Any], *, poll: bool = True) -> str:
+        if container["published"]:
+            return "PUBLISHED"
+        if time.time() - container["created_at"] > CONTAINER_SECONDS:
+            return "EXPIRED"
+        if container["polls_left"] > 0:
+            if poll:
+                container["polls_left"] -= 1
+            return "IN_PROGRESS"
+        return self.container_outcome
+
+    def container_status(self, request: Request) -> Answer:
+        container = self.containers[request.path.split("/")[2]]
+        params, _ = form_of(request)
+        token = self._ig_token(request, params, container["ig_id"], "instagram_basic")
+        if not isinstance(token, Token):
+            return token
+        with self.lock:
+            status = self._status(container)
+        descriptions = {
+            "IN_PROGRESS": "In Progress: Media is still being processed.",
+            "FINISHED": "Finished: Media has been uploaded and it is ready to be published.",
+            "PUBLISHED": "Published: Media has been published.",
+            "EXPIRED": "Expired: The container was not published within 24 hours.",
+            "ERROR": "Error: Media upload has failed with error code 2207026",
+        }
+        fields = parse_fields(params.get("fields") or "id")
+        answer = {"id": container["id"]}
+        if "status_code" in fields:
+            answer["status_code"] = status
+        if "status" in fields:
+            answer["status"] = descriptions[status]
+        return answer_json(200, answer)
+
+    def _published_last_day(self, ig_id: str) -> int:
+        since = time.time() - 24 * 3600
+        return sum(1 for m in self.ig_media if m["ig_id"] == ig_id and m["published_at"] > since)
+
+    def publish_container(self, request: Request) -> Answer:
+        ig_id = request.path.split("/")[2]
+        params, _ = form_of(request)
+        token = self._ig_token(request, params, ig_id, "instagram_content_publish")
+        if not isinstance(token, Token):
+            return token
+        with self.lock:
+            container = self.containers.get(params.get("creation_id") or "")
+            if container is None or container["ig_id"] != ig_id or container["is_carousel_item"]:
+                return graph_error(
+                    400, 100, "(#100) The parameter creation_id is not a container to publish."
+                )
+            status = self._status(container, poll=False)
+            if status == "PUBLISHED":
+                return graph_error(400, 100, "(#100) The container has already been published.")
+            if status != "FINISHED":
+                return graph_error(
+                    400,
+                    9007,
+                    "Media ID is not available",
+                    subcode=2207027,
+                    user_msg="The media is not ready for publishing, please wait for a moment",
+                )
+            if self._published_last_day(ig_id) >= self.publish_quota:
+                return graph_error(
+                    400,
+                    9,
+                    "Application request limit reached",
+                    subcode=2207042,
+                    user_msg="You reached maximum number of posts that is allowed to be "
+                    "published by Content Publishing API.",
+                )
+            container["published"] = True
+            number = self.new_id()
+            now = time.time()
+            items = container.get("children") or [container]
+            media = {
+                "id": number,
+                "ig_id": ig_id,
+                "caption": container["caption"],
+                "media_type": "CAROUSEL_ALBUM" if container.get("children") else "IMAGE",
+                "permalink": f"https://www.instagram.com/p/C{number[-9:]}/",
+                "timestamp": _graph_time(now),
+                "published_at": now,
+                "items": [
+                    {k: item[k] for k in ("image_url", "alt_text", "width", "height", "bytes")}
+                    for item in items
+                ],
+            }
+            self.ig_media.insert(0, media)
+        return answer_json(200, {"id": number})
+
+    def list_ig_media(self, request: Request) -> Answer:
+        ig_id = request.path.split("/")[2]
+        params, _ = form_of(request)
+        token = self._ig_token(request, params, ig_id, "instagram_basic")
+        if not isinstance(token, Token):
+            return token
+        fields = parse_fields(params.get("fields") or "id")
+        limit = max(1, min(int(params.get("limit") or 25), 100))
+        media = [m for m in self.ig_media if m["ig_id"] == ig_id][:limit]
+        data = [{k: m[k] for k in fields if k in m and (k != "caption" or m[k])} for m in media]
+        return answer_json(200, {"data": data})
+
+    def publishing_limit(self, request: Request) -> Answer:
+        ig_id = request.path.split("/")[2]
+        params, _ = form_of(request)
+        token = self._ig_token(request, params, ig_id, "instagram_content_publish")
+        if not isinstance(token, Token):
+            return token
+        fields = parse_fields(params.get("fields") or "quota_usage")
+        row: dict[str, Any] = {"quota_usage": self._published_last_day(ig_id)}
+        if "config" in fields:
+            row["config"] = {"quota_total": self.publish_quota, "quota_duration": 86400}
+        return answer_json(200, {"data": [row]})
