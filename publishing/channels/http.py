@@ -16,6 +16,7 @@ import requests
 from django.conf import settings
 
 from .errors import PermanentError, RetryableError, UnknownOutcome
+from .session import http_session
 from .webhook import Published, _not_sent, retry_after_seconds
 
 __all__ = [
@@ -27,19 +28,6 @@ __all__ = [
     "retry_after_seconds",
     "with_status",
 ]
-
-USER_AGENT = "cxhub/1 (+https://github.com/cxhub)"
-
-_session: requests.Session | None = None
-
-
-def http_session() -> requests.Session:
-    # One pooled session per process, made on first use (after the worker forked).
-    global _session
-    if _session is None:
-        _session = requests.Session()
-        _session.headers["User-Agent"] = USER_AGENT
-    return _session
 
 
 def network_timeout() -> float:

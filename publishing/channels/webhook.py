@@ -37,11 +37,10 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from .base import Channel, Limits
 from .errors import AuthExpired, PermanentError, RetryableError, UnknownOutcome
+from .session import http_session
 
 USER_AGENT = "cxhub-webhook/1"
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
-
-_session: requests.Session | None = None
 
 
 @dataclass(frozen=True)
@@ -54,12 +53,7 @@ class Published:
 
 
 def _http_session() -> requests.Session:
-    # One pooled session per process, made on first use (after the worker forked).
-    global _session
-    if _session is None:
-        _session = requests.Session()
-        _session.headers["User-Agent"] = USER_AGENT
-    return _session
+    return http_session()
 
 
 def sign(secret: str, timestamp: str, payload: bytes) -> str:
@@ -148,6 +142,8 @@ class WebhookChannel(Channel):
         max_image_bytes=20 * 1024 * 1024,
         max_alt_text=5_000,
     )
+    # Set up by an admin (the site's address and signing secret), no sign-in at a network.
+    connect_method = "none"
 
     def _headers(self, account: Any, key: str, signed: bytes) -> dict[str, str]:
         secret = account.access_token
@@ -155,6 +151,7 @@ class WebhookChannel(Channel):
             raise AuthExpired("The webhook account has no signing secret; reconnect it.")
         timestamp = str(int(time.time()))
         return {
+            "User-Agent": USER_AGENT,
             "Idempotency-Key": key,
             "X-Cxhub-Timestamp": timestamp,
             "X-Cxhub-Signature": sign(secret, timestamp, signed),
