@@ -299,7 +299,7 @@ CXHUB_DISPATCH_BATCH_SIZE = env_int("CXHUB_DISPATCH_BATCH_SIZE", 200, minimum=1)
 CXHUB_DISPATCH_MAX_BATCHES = env_int("CXHUB_DISPATCH_MAX_BATCHES", 25, minimum=1)
 # Claimed targets go to the workers in groups, one task each (a group's claim and outcomes are
 # one transaction each, whatever its size): at most this many targets a group …
-CXHUB_PUBLISH_GROUP_SIZE = env_int("CXHUB_PUBLISH_GROUP_SIZE", 10, minimum=1)
+CXHUB_PUBLISH_GROUP_SIZE = env_int("CXHUB_PUBLISH_GROUP_SIZE", 25, minimum=1)
 # … and small enough that a batch spreads over at least this many tasks (worker processes).
 CXHUB_PUBLISH_SPREAD = env_int("CXHUB_PUBLISH_SPREAD", 8, minimum=1)
 # Tries at the network per target; then it fails and its author and leads are alerted.
