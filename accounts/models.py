@@ -118,6 +118,10 @@ class SocialAccount(models.Model):
     # A training account: drafted, previewed and checked by its network's rules, but what it
     # "publishes" stays in cxhub's sandbox feed and never reaches the network.
     sandbox = models.BooleanField(default=False)
+    # What the network told us at connect (channels.base.Identity.settings), e.g. a Mastodon
+    # server's own limits under "instance", and which registration ("oauth_client_id") the
+    # tokens were issued to. Never a secret.
+    network_settings = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -158,6 +162,39 @@ class SocialAccount(models.Model):
     @property
     def has_tokens(self) -> bool:
         return bool(self.access_token_encrypted)
+
+
+class OAuthApp(models.Model):
+    """cxhub's client registration with one server of a network that registers clients
+    dynamically (a Mastodon server: POST /api/v1/apps). Made once per server and callback
+    address, on the first connect; the secret is encrypted at rest like the tokens."""
+
+    channel = models.CharField(max_length=20, choices=Channel.choices)
+    base_url = HttpsURLField(max_length=500)
+    redirect_uri = models.URLField(max_length=500)
+    client_id = models.CharField(max_length=500)
+    client_secret_encrypted = models.TextField(blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "base_url", "redirect_uri"], name="unique_oauth_app_per_server"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(channel__in=Channel.values), name="oauthapp_channel_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"cxhub on {self.base_url} ({self.get_channel_display()})"
+
+    def set_client_secret(self, secret: str) -> None:
+        self.client_secret_encrypted = encrypt_token(secret) if secret else ""
+
+    @property
+    def client_secret(self) -> str:
+        return decrypt_token(self.client_secret_encrypted) if self.client_secret_encrypted else ""
 
 
 class SocialAccountUserObjectPermission(UserObjectPermissionBase):

@@ -1,11 +1,26 @@
 from django.urls import path
 
-from . import views
+from . import connect_views, views
 
 urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("", views.dashboard, name="dashboard"),
     path("teams/", views.team_list, name="teams"),
-    path("accounts/", views.social_account_list, name="social-accounts"),
+    path("accounts/", connect_views.social_account_list, name="social-accounts"),
+    path("accounts/connect/", connect_views.connect_index, name="connect"),
+    # Before the network pages: "callback" and "choose" are not network names.
+    path("accounts/connect/callback/", connect_views.connect_callback, name="connect-callback"),
+    path("accounts/connect/choose/<str:key>/", connect_views.connect_choose, name="connect-choose"),
+    path("accounts/connect/<slug:channel>/", connect_views.connect_network, name="connect-network"),
+    path(
+        "accounts/<int:account_id>/reconnect/",
+        connect_views.social_account_reconnect,
+        name="social-account-reconnect",
+    ),
+    path(
+        "accounts/<int:account_id>/disconnect/",
+        connect_views.social_account_disconnect,
+        name="social-account-disconnect",
+    ),
 ]

@@ -81,9 +81,3 @@ def dashboard(request):
 def team_list(request):
     teams = list(selectors.teams_for(user=request.user))
     return render(request, "accounts/teams.html", {"teams": teams})
-
-
-@login_required
-def social_account_list(request):
-    accounts = list(selectors.social_accounts_for(user=request.user))
-    return render(request, "accounts/social_accounts.html", {"accounts": accounts})

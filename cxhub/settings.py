@@ -327,6 +327,8 @@ CXHUB_PUBLIC_URL = env_str("CXHUB_PUBLIC_URL", "").rstrip("/")
 # Mastodon needs none: cxhub registers itself with each server (accounts.OAuthApp).
 CXHUB_OAUTH_CLIENTS = env_json_object("CXHUB_OAUTH_CLIENTS")
 # Tokens expiring within this many seconds are renewed ahead by the periodic refresh task.
+# How often the renewal runs (a periodic task).
+CXHUB_TOKEN_REFRESH_SECONDS = env_int("CXHUB_TOKEN_REFRESH_SECONDS", 600, minimum=60)
 CXHUB_TOKEN_REFRESH_MARGIN_SECONDS = env_int("CXHUB_TOKEN_REFRESH_MARGIN_SECONDS", 3600, minimum=60)
 # A target `sending` for longer than this lost its worker: beyond the hard time limit, so a
 # live send is never taken for a dead one.

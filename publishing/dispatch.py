@@ -45,6 +45,7 @@ from django.utils import timezone
 from accounts.models import AccountStatus, Channel, Membership, Role, SocialAccount, User
 from accounts.notifications import notify, notify_many
 from accounts.selectors import social_accounts_for, teams_for
+from accounts.services import social_account_needs_reconnect
 from audit.services import record, record_many
 from cxhub.errors import ApplicationError, InvalidTransition, NotAllowed
 
@@ -795,23 +796,12 @@ def _store_outcomes(results: list[tuple[_Send, _Result]]) -> dict[int, str]:
         )
     if work.changed:
         _update_rows(PostTarget, work.changed, _OUTCOME_FIELDS)
-    reconnected = []
-    for account_id, (target, error) in sorted(work.reconnect.items()):
-        if SocialAccount.objects.filter(pk=account_id, status=AccountStatus.CONNECTED).update(
-            status=AccountStatus.NEEDS_RECONNECT, updated_at=now
-        ):
-            reconnected.append((account_id, target, error))
+    # The accounts' rows before the audit chain head (each records its own event and tells
+    # the team's admins).
+    for account_id, (_target, error) in sorted(work.reconnect.items()):
+        social_account_needs_reconnect(account_id=account_id, error=error)
     settled, messages = _settle_posts(list(work.settle.values()), now)
     record_many(work.events + settled)
-    for account_id, target, error in reconnected:
-        record(
-            actor=None,
-            action="social_account.needs_reconnect",
-            object_type="accounts.socialaccount",
-            object_id=str(account_id),
-            team=posts[target.post_id].team,
-            data={"target": target.pk, "error": error[:1000]},
-        )
     for post, target, subject in work.alerts:
         _alert(post, target=target, subject=subject)
     notify_many(messages)

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from accounts.models import SocialAccount
 
-from .channels import get_channel
-from .channels.base import MediaInfo
+from .channels import get_channel, limits_from_mastodon_instance
+from .channels.base import Limits, MediaInfo
 from .models import BannedTerm, Post
 from .readability import reading_grade
 
@@ -80,6 +80,15 @@ def _banned_terms(post: Post) -> list[BannedTerm]:
     )
 
 
+def account_limits(account: SocialAccount) -> Limits | None:
+    """The limits of the account's own server where it announced them at connect (a Mastodon
+    instance's GET /api/v2/instance, kept in network_settings); None: the network's defaults."""
+    instance = (account.network_settings or {}).get("instance")
+    if account.channel == "mastodon" and isinstance(instance, dict):
+        return limits_from_mastodon_instance(instance)
+    return None
+
+
 def run(*, post: Post, now=None) -> list[Finding]:
     """All findings for `post` as stored now."""
     now = now or timezone.now()
@@ -121,7 +130,8 @@ def run(*, post: Post, now=None) -> list[Finding]:
                     account.channel,
                 )
             )
-        for problem in channel.validate(text, _media_infos(post, account.channel)):
+        limits = account_limits(account)
+        for problem in channel.validate(text, _media_infos(post, account.channel), limits=limits):
             severity = problem.severity
             if problem.code == "alt_text_missing" and not require_alt:
                 severity = "warning"

@@ -177,6 +177,9 @@ class Channel:
     connect_method: ClassVar[str] = "oauth2"
     # True where the person types the server (a Mastodon instance, a Bluesky PDS).
     needs_server: ClassVar[bool] = False
+    # True where a still-valid access token is itself exchanged for a new one (Instagram's
+    # long-lived User tokens), so an account without a refresh token can still be renewed.
+    renews_with_access_token: ClassVar[bool] = False
     # The network's API origin; settings.CXHUB_NETWORK_BASE_URLS may point it elsewhere (the
     # tests' servers). Stored on each account as its base_url.
     default_base_url: ClassVar[str] = ""

@@ -107,6 +107,7 @@ PUBLISH_LIMIT_SUBCODE = 2207042
 
 class InstagramChannel(Channel):
     name = "instagram"
+    renews_with_access_token = True
     label = "Instagram"
     limits = Limits(
         max_text=2_200,

@@ -39,6 +39,30 @@ Publishing (docs.joinmastodon.org, checked 2026):
 - methods/accounts/#statuses: `GET /api/v1/accounts/:id/statuses` (the account's own, newest
   first); methods/accounts/#verify_credentials gives the id when the account has none stored.
 
+Connecting (docs.joinmastodon.org, checked 2026):
+- spec/oauth: Mastodon's OAuth 2 is Doorkeeper (RFC 6749): "allow your users to specify the
+  domain they want to connect to before login. Use that domain to acquire a client id/secret and
+  then proceed with normal OAuth 2". Endpoints GET /oauth/authorize, POST /oauth/token,
+  POST /oauth/revoke (RFC 7009). `scope` at the OAuth endpoints must be a subset of the `scopes`
+  registered, and `redirect_uri` one of the `redirect_uris` registered.
+- methods/apps/#create: `POST /api/v1/apps` with `client_name`, `redirect_uris` (required),
+  `scopes` (space separated; "read" when absent), `website` → a CredentialApplication with
+  `client_id` and `client_secret` ("treat them as passwords … encrypt these when storing"); 422
+  when a parameter is missing or malformed. Registered once per server and callback address
+  (accounts.OAuthApp); since 4.3 servers no longer remove registrations.
+- methods/oauth/#authorize: `response_type=code`, `client_id`, `redirect_uri`, `scope`; the code
+  comes back as `?code=`. Since 4.3 `state` and PKCE (`code_challenge`,
+  `code_challenge_method=S256` only) are accepted, and ignored by older servers: both are sent.
+- methods/oauth/#token: `grant_type=authorization_code`, `code`, `client_id`, `client_secret`,
+  `redirect_uri` in the form; the Token has no `expires_in` and no refresh token (Mastodon's
+  tokens last until revoked). 400 invalid_grant, 401 invalid_client.
+- methods/oauth/#revoke: `client_id`, `client_secret`, `token` → 200 `{}` (idempotent); 403
+  unauthorized_client for a token of another client.
+- methods/accounts/#verify_credentials: the Account (`id`, `username`, `acct`,
+  `display_name`, `url`); methods/instance/#v2: `GET /api/v2/instance` (public) → `domain`
+  (the server's own name, which handles carry: "@user@domain"), `configuration` (the limits that
+  limits_from_mastodon_instance reads, kept on the account for preflight).
+
 Reconcile: the Idempotency-Key makes a publish retried with the same key within the hour safe
 (the server answers the status it made), so dispatch may simply send again. Reconcile itself only
 looks: it reads the account's 40 newest statuses and matches the text (a status's `content` is
@@ -53,18 +77,21 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import regex
 import requests
 
 from . import text as textutil
-from .base import Channel, Limits, MediaInfo
+from .base import Channel, Identity, Limits, MediaInfo, OAuthClient, OAuthSpec, TokenSet
 from .errors import AuthExpired, PermanentError, RetryableError
 from .http import Published, check_server, json_or_empty, rate_limit_wait, request, with_status
 from .media_files import MediaFile, fit_to_limits, load_media
+from .oauth import refresh_oauth2, revoke_oauth2
 
 URL_PLACEHOLDER_CHARS = 23
+CLIENT_NAME = "cxhub"
+SCOPES = ("read", "write")
 
 # Account::MENTION_RE / USERNAME_RE: "@user" or "@user@server.example".
 MENTION = regex.compile(
@@ -159,6 +186,8 @@ class MastodonChannel(Channel):
     counting = "graphemes"
     url_weight = URL_PLACEHOLDER_CHARS
     mentions_count_local_part = True
+    # The person names their server; cxhub registers itself with each one.
+    needs_server = True
 
     def count(self, text: str) -> int:
         return textutil.grapheme_count(countable_text(text))
@@ -221,8 +250,105 @@ class MastodonChannel(Channel):
 
     def refresh_token(self, account: Any) -> Any:
         # Mastodon access tokens do not expire and have no refresh grant: a refused one needs
-        # the person to connect the account again.
+        # the person to connect the account again. A server that did issue a refresh token
+        # (another Doorkeeper set-up) is asked to renew it with the registration it came from.
+        if account.refresh_token_encrypted:
+            client = _stored_client(account)
+            if client is not None:
+                return refresh_oauth2(self, account, client=client)
         raise AuthExpired("Mastodon refused the access token; connect the account again.")
+
+    # --- connecting ---------------------------------------------------------------------------
+
+    def oauth_spec(self, base_url: str) -> OAuthSpec:
+        base = base_url.rstrip("/")
+        return OAuthSpec(
+            authorize_url=f"{base}/oauth/authorize",
+            token_url=f"{base}/oauth/token",
+            revoke_url=f"{base}/oauth/revoke",
+            scopes=SCOPES,
+            pkce=True,
+        )
+
+    def oauth_client(self, base_url: str, *, redirect_uri: str) -> OAuthClient:
+        """cxhub's registration with this server: the one kept, or a new one made now."""
+        from accounts.models import OAuthApp
+        from accounts.services import oauth_app_register
+
+        base = base_url.rstrip("/")
+        kept = OAuthApp.objects.filter(
+            channel=self.name, base_url=base, redirect_uri=redirect_uri
+        ).first()
+        if kept is None:
+            check_server(base, what="Mastodon server")
+            response = request(
+                "POST",
+                f"{base}/api/v1/apps",
+                # A second registration is harmless (the first one kept wins): retry freely.
+                changes=False,
+                what="Registering cxhub with the Mastodon server",
+                data={
+                    "client_name": CLIENT_NAME,
+                    "redirect_uris": redirect_uri,
+                    "scopes": " ".join(SCOPES),
+                },
+                headers={"Accept": "application/json"},
+            )
+            data = json_or_empty(response)
+            if response.status_code != 200 or not data.get("client_id"):
+                raise _refusal(response, "The Mastodon server did not register cxhub")
+            kept = oauth_app_register(
+                channel=self.name,
+                base_url=base,
+                redirect_uri=redirect_uri,
+                client_id=str(data["client_id"]),
+                client_secret=str(data.get("client_secret") or ""),
+            )
+        return OAuthClient(client_id=kept.client_id, client_secret=kept.client_secret)
+
+    def identify(self, base_url: str, tokens: TokenSet) -> list[Identity]:
+        base = base_url.rstrip("/")
+        check_server(base, what="Mastodon server")
+        headers = _auth(tokens.access_token)
+        response = request(
+            "GET",
+            f"{base}/api/v1/accounts/verify_credentials",
+            changes=False,
+            what="Reading the account",
+            headers=headers,
+        )
+        if response.status_code != 200:
+            raise _refusal(response, "Mastodon did not say which account this is")
+        account = json_or_empty(response)
+        account_id, username = str(account.get("id") or ""), str(account.get("username") or "")
+        if not account_id or not username:
+            raise PermanentError("Mastodon answered verify_credentials without an id or username")
+        instance = _instance(base, headers)
+        domain = str(instance.get("domain") or "") or (urlsplit(base).hostname or "")
+        settings: dict[str, Any] = {}
+        if instance:
+            settings["instance"] = _instance_summary(instance)
+        return [
+            Identity(
+                handle=f"@{username}@{domain}",
+                external_id=account_id,
+                display_name=str(account.get("display_name") or "")[:200],
+                settings=settings,
+            )
+        ]
+
+    def revoke(self, account: Any) -> bool:
+        """Revoke the access token (and a refresh token, where the server gave one) with the
+        registration they were issued to; False when cxhub no longer has it."""
+        client = _stored_client(account)
+        if client is None:
+            return False
+        check_server(_base_url(account), what="Mastodon server")
+        spec = self.oauth_spec(_base_url(account))
+        revoked = revoke_oauth2(spec, client, account.access_token, hint="access_token")
+        if account.refresh_token_encrypted:
+            revoke_oauth2(spec, client, account.refresh_token, hint="refresh_token")
+        return revoked
 
 
 MEDIA_POLLS = 20
@@ -236,6 +362,60 @@ def _base(account: Any) -> str:
     base = (account.base_url or "").rstrip("/")
     check_server(base, what="Mastodon server")
     return base
+
+
+def _base_url(account: Any) -> str:
+    return (account.base_url or "").rstrip("/")
+
+
+def _stored_client(account: Any) -> OAuthClient | None:
+    """The registration the account's tokens were issued to (kept at connect), if cxhub still
+    has it."""
+    from accounts.models import OAuthApp
+
+    client_id = (getattr(account, "network_settings", None) or {}).get("oauth_client_id")
+    if not client_id:
+        return None
+    app = OAuthApp.objects.filter(
+        channel="mastodon", base_url=_base_url(account), client_id=str(client_id)
+    ).first()
+    if app is None:
+        return None
+    return OAuthClient(client_id=app.client_id, client_secret=app.client_secret)
+
+
+def _instance(base: str, headers: dict[str, str]) -> dict[str, Any]:
+    """The server's GET /api/v2/instance answer, or {} when it has none (before 4.0): the
+    account then keeps the default limits."""
+    try:
+        response = request(
+            "GET",
+            f"{base}/api/v2/instance",
+            changes=False,
+            what="Reading the server's limits",
+            headers=headers,
+        )
+    except RetryableError:
+        return {}
+    return json_or_empty(response) if response.status_code == 200 else {}
+
+
+def _instance_summary(instance: dict[str, Any]) -> dict[str, Any]:
+    """What preflight needs of the instance (its limits), not its whole description."""
+    configuration = instance.get("configuration")
+    configuration = configuration if isinstance(configuration, dict) else {}
+    summary: dict[str, Any] = {
+        "domain": instance.get("domain"),
+        "version": instance.get("version"),
+        "configuration": {
+            key: configuration[key]
+            for key in ("statuses", "media_attachments")
+            if isinstance(configuration.get(key), dict)
+        },
+    }
+    if "max_toot_chars" in instance:
+        summary["max_toot_chars"] = instance["max_toot_chars"]
+    return summary
 
 
 def _token(account: Any) -> str:

@@ -98,7 +98,9 @@ def test_rotating_keys_keeps_every_token_readable_under_the_new_key_alone(org, k
     out = io.StringIO()
     call_command("rotate_token_keys", stdout=out)
     # then the command says how many accounts it rewrote
-    assert out.getvalue().strip() == "re-encrypted tokens of 1 accounts under the newest key"
+    assert out.getvalue().strip() == (
+        "re-encrypted tokens of 1 accounts and 0 server registrations under the newest key"
+    )
     # and with the old key removed, every token still reads back, from a changed ciphertext
     keys(new)
     after = raw_tokens(account)

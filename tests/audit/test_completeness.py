@@ -241,6 +241,76 @@ def _social_account_rotate_tokens(w):
     return lambda: accounts.social_account_rotate_tokens(by=w.admin)
 
 
+@reads
+def _social_account_may_connect(w):
+    return lambda: accounts.social_account_may_connect(by=w.admin, team=w.org["north"])
+
+
+@reads
+def _social_account_may_reconnect(w):
+    return lambda: accounts.social_account_may_reconnect(by=w.author, account=w.account)
+
+
+@writes("social_account.reconnected", "social_account.targets_released")
+def _social_account_connect(w):
+    from publishing import dispatch
+
+    post = w.approved()
+    PostTarget.objects.filter(post=post).update(
+        status=TargetStatus.HELD, held_reason=dispatch.HOLD_ACCOUNT
+    )
+    w.account.status = "needs_reconnect"
+    w.account.save(update_fields=["status"])
+    return lambda: accounts.social_account_connect(
+        by=w.author,
+        team=w.org["north"],
+        channel="mastodon",
+        base_url="https://social.example",
+        handle="@north",
+        external_id="109",
+        access_token="new-access-token",
+        network_settings={"instance": {"configuration": {}}},
+    )
+
+
+@writes("social_account.disconnected")
+def _social_account_disconnect(w):
+    # No registration is kept for social.example: nothing is sent, the tokens are forgotten.
+    return lambda: accounts.social_account_disconnect(account=w.account, by=w.admin)
+
+
+@writes("social_account.needs_reconnect")
+def _social_account_needs_reconnect(w):
+    return _atomic(
+        lambda: accounts.social_account_needs_reconnect(
+            account_id=w.account.pk, error="The access token is invalid"
+        )
+    )
+
+
+@writes("oauth_app.registered")
+def _oauth_app_register(w):
+    return lambda: accounts.oauth_app_register(
+        channel="mastodon",
+        base_url="https://social.example",
+        redirect_uri="https://cxhub.example/accounts/connect/callback/",
+        client_id="client-id",
+        client_secret="client-secret",
+    )
+
+
+@writes("oauth_app.secrets_rotated")
+def _oauth_app_rotate_secrets(w):
+    accounts.oauth_app_register(
+        channel="mastodon",
+        base_url="https://social.example",
+        redirect_uri="https://cxhub.example/accounts/connect/callback/",
+        client_id="client-id",
+        client_secret="client-secret",
+    )
+    return lambda: accounts.oauth_app_rotate_secrets(by=w.admin)
+
+
 @writes("social_account.token_refreshed")
 def _social_account_tokens_refresh(w):
     from publishing.channels.base import TokenSet
@@ -609,6 +679,13 @@ SCENARIOS: dict[str, Scenario] = {
     "accounts.services.social_account_revoke_drafting": _social_account_revoke_drafting,
     "accounts.services.social_account_rotate_tokens": _social_account_rotate_tokens,
     "accounts.services.social_account_tokens_refresh": _social_account_tokens_refresh,
+    "accounts.services.social_account_may_connect": _social_account_may_connect,
+    "accounts.services.social_account_may_reconnect": _social_account_may_reconnect,
+    "accounts.services.social_account_connect": _social_account_connect,
+    "accounts.services.social_account_disconnect": _social_account_disconnect,
+    "accounts.services.social_account_needs_reconnect": _social_account_needs_reconnect,
+    "accounts.services.oauth_app_register": _oauth_app_register,
+    "accounts.services.oauth_app_rotate_secrets": _oauth_app_rotate_secrets,
     "accounts.services.login_throttle_wait": _login_throttle_wait,
     "accounts.services.login_failed": _login_failed,
     "accounts.services.login_succeeded": _login_succeeded,

@@ -1,4 +1,5 @@
-"""Re-encrypt every stored OAuth token under the newest key of CXHUB_TOKEN_KEYS.
+"""Re-encrypt every stored OAuth token (and cxhub's client secrets at Mastodon servers) under
+the newest key of CXHUB_TOKEN_KEYS.
 
 Run it after putting a new key first in CXHUB_TOKEN_KEYS; only then may the old key be removed.
 """
@@ -6,7 +7,7 @@ Run it after putting a new key first in CXHUB_TOKEN_KEYS; only then may the old 
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.crypto import TokenCipherError
-from accounts.services import social_account_rotate_tokens
+from accounts.services import oauth_app_rotate_secrets, social_account_rotate_tokens
 
 
 class Command(BaseCommand):
@@ -15,8 +16,13 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         try:
             rotated = social_account_rotate_tokens()
+            # cxhub's client secrets at each Mastodon server are under the same keys.
+            secrets = oauth_app_rotate_secrets()
         except TokenCipherError as exc:
             # The message names the setting and never holds a token; `from None` keeps the
             # cryptography traceback (and its context) out of the output.
             raise CommandError(str(exc)) from None
-        self.stdout.write(f"re-encrypted tokens of {rotated} accounts under the newest key")
+        self.stdout.write(
+            f"re-encrypted tokens of {rotated} accounts and {secrets} server registrations "
+            "under the newest key"
+        )

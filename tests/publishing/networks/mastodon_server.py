@@ -1,16 +1,34 @@
 """A Mastodon server for the tests, written from docs.joinmastodon.org (methods/media,
 methods/statuses, methods/accounts, api/rate-limits, entities/Error): it checks the bearer
 token, the multipart upload and its description length, the status's length and media, honours
-Idempotency-Key, and records every status it makes."""
+Idempotency-Key, and records every status it makes.
 
+Its OAuth side follows methods/apps, methods/oauth, spec/oauth and methods/instance: POST
+/api/v1/apps registers a client (client_name and absolute redirect_uris required, scopes "read"
+when absent); GET /oauth/authorize checks the client, the redirect URI, the scopes (a subset of
+the registered ones) and the PKCE method (S256 only), then approves as a person clicking
+"Authorize" would (302 to redirect_uri?code=…&state=…), or refuses with error=access_denied
+when told to; POST /oauth/token exchanges a code once, for its client (secret in the form or
+HTTP Basic), its redirect URI and its code_verifier, answering a Token without expiry or
+refresh token as Mastodon does; POST /oauth/revoke (RFC 7009) forgets a token of the calling
+client; GET /api/v2/instance announces the server's limits.
+
+`refresh_tokens_enabled` plays a Doorkeeper set up with `use_refresh_token` (Mastodon itself is
+not): tokens then expire (`expires_in`) and come with a refresh token, which the refresh_token
+grant spends once (a spent or revoked one is invalid_grant, RFC 6749 §5.2)."""
+
+import base64
 import email.parser
 import email.policy
+import hashlib
 import html
 import io
 import itertools
 import re
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from PIL import Image
 
@@ -88,6 +106,19 @@ class MastodonServer(FakeNetwork):
         # How many polls a new upload answers 206 for (0: processed at once, answered 200).
         self.processing_polls = 0
         self._ids = itertools.count(110_000_000_000_000_001)
+        # OAuth: registered clients, codes given out, which client each token was issued to.
+        self.domain = "mastodon.test"
+        self.display_name = "North region"
+        self.max_characters = 500
+        self.apps: dict[str, dict[str, Any]] = {}
+        self.codes: dict[str, dict[str, Any]] = {}
+        self.token_clients: dict[str, str] = {}
+        self.revoked: list[str] = []
+        # True: the person clicks "Deny" at the authorize page.
+        self.deny_authorization = False
+        self.refresh_tokens_enabled = False
+        self.expires_in = 7200
+        self.refresh_tokens: dict[str, dict[str, str]] = {}
 
     def route(self, request: Request):
         path, method = request.path, request.method
@@ -101,6 +132,16 @@ class MastodonServer(FakeNetwork):
             return "verify", self.verify
         if method == "GET" and re.fullmatch(r"/api/v1/accounts/[^/]+/statuses", path):
             return "account_statuses", self.account_statuses
+        if method == "POST" and path == "/api/v1/apps":
+            return "apps", self.create_app
+        if method == "GET" and path == "/oauth/authorize":
+            return "authorize", self.authorize
+        if method == "POST" and path == "/oauth/token":
+            return "token", self.token
+        if method == "POST" and path == "/oauth/revoke":
+            return "revoke", self.revoke
+        if method == "GET" and path == "/api/v2/instance":
+            return "instance", self.instance
         return "other", self.not_found
 
     def failure(self, mode: str, options: dict) -> Answer:
@@ -208,9 +249,13 @@ class MastodonServer(FakeNetwork):
                 return answer_json(200, existing)
             if not text.strip() and not media_ids:
                 return answer_json(422, {"error": "Validation failed: Text can't be blank"})
-            if MastodonChannel().count(text) > 500:
+            if MastodonChannel().count(text) > self.max_characters:
                 return answer_json(
-                    422, {"error": "Validation failed: Text character limit of 500 exceeded"}
+                    422,
+                    {
+                        "error": "Validation failed: Text character limit of "
+                        f"{self.max_characters} exceeded"
+                    },
                 )
             if len(media_ids) > MAX_MEDIA:
                 return answer_json(
@@ -251,7 +296,16 @@ class MastodonServer(FakeNetwork):
     def verify(self, request: Request) -> Answer:
         if not self._authorised(request):
             return self._unauthorised()
-        return answer_json(200, {"id": self.account_id, "username": self.username})
+        return answer_json(
+            200,
+            {
+                "id": self.account_id,
+                "username": self.username,
+                "acct": self.username,
+                "display_name": self.display_name,
+                "url": f"{self.url}/@{self.username}",
+            },
+        )
 
     def account_statuses(self, request: Request) -> Answer:
         if not self._authorised(request):
@@ -260,3 +314,270 @@ class MastodonServer(FakeNetwork):
         limit = min(int(request.param("limit") or 20), 40)
         found = [s for s in self.statuses if s["account"]["id"] == account_id]
         return answer_json(200, found[:limit])
+
+    # --- OAuth (methods/apps, methods/oauth) ---------------------------------------------------
+    def create_app(self, request: Request) -> Answer:
+        form = _params(request)
+        name = _one(form, "client_name")
+        if not name:
+            return answer_json(422, {"error": "Validation failed: Name can't be blank"})
+        uris = [u for v in form.get("redirect_uris", []) for u in str(v).split("\n") if u.strip()]
+        if not uris or not all(_absolute(u) for u in uris):
+            return answer_json(
+                422, {"error": "Validation failed: Redirect URI must be an absolute URI."}
+            )
+        scopes = (_one(form, "scopes") or "read").split()
+        if not all(_known_scope(scope) for scope in scopes):
+            return answer_json(422, {"error": "Validation failed: Scopes are invalid"})
+        client_id, secret = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        with self.lock:
+            self.apps[client_id] = {
+                "id": str(len(self.apps) + 1),
+                "name": name,
+                "secret": secret,
+                "redirect_uris": uris,
+                "scopes": scopes,
+            }
+        return answer_json(
+            200,
+            {
+                "id": str(len(self.apps)),
+                "name": name,
+                "website": _one(form, "website") or None,
+                "scopes": scopes,
+                "redirect_uri": "\n".join(uris),
+                "redirect_uris": uris,
+                "client_id": client_id,
+                "client_secret": secret,
+                "client_secret_expires_at": 0,
+            },
+        )
+
+    def authorize(self, request: Request) -> Answer:
+        client_id = request.param("client_id") or ""
+        app = self.apps.get(client_id)
+        if app is None:
+            return _page(401, "Client authentication failed due to unknown client.")
+        redirect_uri = request.param("redirect_uri") or ""
+        if redirect_uri not in app["redirect_uris"]:
+            return _page(400, "The redirect uri included is not valid.")
+        state = request.param("state")
+
+        def back(**params: str) -> Answer:
+            if state is not None:
+                params["state"] = state
+            separator = "&" if urlsplit(redirect_uri).query else "?"
+            return 302, {"Location": f"{redirect_uri}{separator}{urlencode(params)}"}, b""
+
+        if request.param("response_type") != "code":
+            return back(
+                error="unsupported_response_type",
+                error_description="The authorization server does not support this response type.",
+            )
+        scope = (request.param("scope") or "read").replace("+", " ").split()
+        if not set(scope) <= set(app["scopes"]):
+            return back(
+                error="invalid_scope",
+                error_description="The requested scope is invalid, unknown, or malformed.",
+            )
+        challenge = request.param("code_challenge")
+        if challenge and request.param("code_challenge_method") != "S256":
+            return back(
+                error="invalid_request", error_description="Only S256 code challenges are accepted."
+            )
+        if self.deny_authorization:
+            return back(
+                error="access_denied",
+                error_description="The resource owner or authorization server denied the request.",
+            )
+        code = secrets.token_urlsafe(32)
+        with self.lock:
+            self.codes[code] = {
+                "client_id": client_id,
+                "redirect_uri": redirect_uri,
+                "scope": " ".join(scope),
+                "challenge": challenge,
+                "used": False,
+            }
+        return back(code=code)
+
+    def _client(self, request: Request, form: dict[str, list[str]]) -> str | None:
+        """The client proving itself with its secret, in the form or with HTTP Basic."""
+        client_id, secret = _one(form, "client_id"), _one(form, "client_secret")
+        header = request.headers.get("Authorization") or ""
+        if header.startswith("Basic "):
+            try:
+                client_id, _, secret = base64.b64decode(header[6:]).decode().partition(":")
+            except ValueError:
+                return None
+        app = self.apps.get(client_id or "")
+        if app is None or not secret or not secrets.compare_digest(app["secret"], secret):
+            return None
+        return client_id
+
+    def token(self, request: Request) -> Answer:
+        form = _params(request)
+        client_id = self._client(request, form)
+        if client_id is None:
+            return answer_json(
+                401,
+                {
+                    "error": "invalid_client",
+                    "error_description": "Client authentication failed due to unknown client, "
+                    "no client authentication included, or unsupported authentication method.",
+                },
+            )
+        grant = _one(form, "grant_type")
+        if grant == "refresh_token" and self.refresh_tokens_enabled:
+            return self._refresh(client_id, form)
+        if grant != "authorization_code":
+            return answer_json(
+                400,
+                {
+                    "error": "unsupported_grant_type",
+                    "error_description": "The authorization grant type is not supported by the "
+                    "authorization server.",
+                },
+            )
+        invalid = answer_json(
+            400,
+            {
+                "error": "invalid_grant",
+                "error_description": "The provided authorization grant is invalid, expired, "
+                "revoked, does not match the redirection URI used in the authorization "
+                "request, or was issued to another client.",
+            },
+        )
+        with self.lock:
+            code = self.codes.get(_one(form, "code") or "")
+            if code is None or code["used"] or code["client_id"] != client_id:
+                return invalid
+            if code["redirect_uri"] != _one(form, "redirect_uri"):
+                return invalid
+            if code["challenge"]:
+                verifier = (_one(form, "code_verifier") or "").encode()
+                digest = hashlib.sha256(verifier).digest()
+                if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != code["challenge"]:
+                    return invalid
+            code["used"] = True
+            return answer_json(200, self._issue(client_id, code["scope"]))
+
+    def _issue(self, client_id: str, scope: str) -> dict[str, Any]:
+        token = secrets.token_urlsafe(32)
+        self.tokens.add(token)
+        self.token_clients[token] = client_id
+        answer: dict[str, Any] = {
+            "access_token": token,
+            "token_type": "Bearer",
+            "scope": scope,
+            "created_at": int(datetime.now(UTC).timestamp()),
+        }
+        if self.refresh_tokens_enabled:
+            refresh = secrets.token_urlsafe(32)
+            self.refresh_tokens[refresh] = {"client_id": client_id, "scope": scope, "access": token}
+            answer.update(expires_in=self.expires_in, refresh_token=refresh)
+        return answer
+
+    def _refresh(self, client_id: str, form: dict[str, list[str]]) -> Answer:
+        with self.lock:
+            grant = self.refresh_tokens.get(_one(form, "refresh_token") or "")
+            if grant is None or grant["client_id"] != client_id:
+                return answer_json(
+                    400,
+                    {
+                        "error": "invalid_grant",
+                        "error_description": "The provided authorization grant is invalid, "
+                        "expired, revoked, does not match the redirection URI used in the "
+                        "authorization request, or was issued to another client.",
+                    },
+                )
+            del self.refresh_tokens[_one(form, "refresh_token")]
+            # The old access token goes with its refresh token (Doorkeeper revokes it).
+            self.tokens.discard(grant["access"])
+            return answer_json(200, self._issue(client_id, grant["scope"]))
+
+    def revoke(self, request: Request) -> Answer:
+        form = _params(request)
+        client_id = self._client(request, form)
+        token = _one(form, "token") or ""
+        with self.lock:
+            refresh = self.refresh_tokens.get(token)
+            if refresh is not None and client_id == refresh["client_id"]:
+                del self.refresh_tokens[token]
+                self.revoked.append(token)
+                return answer_json(200, {})
+            owner = self.token_clients.get(token)
+            if client_id is None or (owner is not None and owner != client_id):
+                return answer_json(
+                    403,
+                    {
+                        "error": "unauthorized_client",
+                        "error_description": "You are not authorized to revoke this token",
+                    },
+                )
+            if owner is not None:
+                self.tokens.discard(token)
+                del self.token_clients[token]
+                self.revoked.append(token)
+        return answer_json(200, {})
+
+    def instance(self, request: Request) -> Answer:
+        return answer_json(
+            200,
+            {
+                "domain": self.domain,
+                "title": "Mastodon test server",
+                "version": "4.3.0",
+                "configuration": {
+                    "statuses": {
+                        "max_characters": self.max_characters,
+                        "max_media_attachments": MAX_MEDIA,
+                        "characters_reserved_per_url": 23,
+                    },
+                    "media_attachments": {
+                        "supported_mime_types": ["image/jpeg", "image/png", "image/gif"],
+                        "image_size_limit": MAX_IMAGE_BYTES,
+                        "image_matrix_limit": 33_177_600,
+                        "description_limit": MAX_DESCRIPTION,
+                    },
+                },
+            },
+        )
+
+
+def _params(request: Request) -> dict[str, list[str]]:
+    """A form (urlencoded) or JSON body as name → values."""
+    kind = (request.headers.get("Content-Type") or "").split(";")[0].strip()
+    if kind == "application/json":
+        data = request.json()
+        if not isinstance(data, dict):
+            return {}
+        return {k: v if isinstance(v, list) else [v] for k, v in data.items() if v is not None}
+    if kind == "multipart/form-data":
+        return {k: [v[2].decode()] for k, v in _multipart(request).items()}
+    return parse_qs(request.body.decode(), keep_blank_values=True)
+
+
+def _one(form: dict[str, list[str]], name: str) -> str | None:
+    values = form.get(name)
+    return str(values[0]) if values else None
+
+
+def _absolute(uri: str) -> bool:
+    if uri == "urn:ietf:wg:oauth:2.0:oob":
+        return True
+    parts = urlsplit(uri)
+    return bool(parts.scheme and parts.netloc)
+
+
+def _known_scope(scope: str) -> bool:
+    return scope in {"read", "write", "follow", "push", "profile"} or scope.split(":")[0] in {
+        "read",
+        "write",
+        "admin",
+    }
+
+
+def _page(status: int, message: str) -> Answer:
+    body = f"<!doctype html><title>Error</title><p>{html.escape(message)}</p>".encode()
+    return status, {"Content-Type": "text/html; charset=utf-8"}, body
