@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench install browser-deps clean
+.PHONY: run test lint bench install browser-deps pds-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,8 +31,18 @@ browser-deps:
 	@if [ ! -d node_modules/axe-core ] || [ package-lock.json -nt node_modules/axe-core ]; then \
 		npm ci --no-audit --no-fund && touch node_modules/axe-core; fi
 
+PDS_DIR := tests/publishing/networks/real_pds
+
+## The real Bluesky PDS of tests/publishing/networks/test_bluesky_pds.py (npm packages with their
+## own Node 22), only when missing or older than its lock file. Without the npm registry the
+## install fails and those tests are skipped, saying why.
+pds-deps:
+	@if [ ! -f $(PDS_DIR)/node_modules/.cxhub-installed ] || \
+		[ $(PDS_DIR)/package-lock.json -nt $(PDS_DIR)/node_modules/.cxhub-installed ]; then \
+		bash $(PDS_DIR)/install.sh || echo "real PDS not installed: test_bluesky_pds.py will say why"; fi
+
 ## Install what the tests need and run the whole suite.
-test: install browser-deps
+test: install browser-deps pds-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install

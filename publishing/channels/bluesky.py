@@ -35,9 +35,23 @@ Publishing, spoken as XRPC over requests (atproto.com, checked 2026):
   into the UTF-8 text; #link, #mention with a DID from com.atproto.identity.resolveHandle, and
   #tag), `embed` app.bsky.embed.images with `image`, `alt` (required) and `aspectRatio`.
 - Reconcile: com.atproto.repo.getRecord with the same rkey (public, no token): the record, or
-  the error `RecordNotFound`. A create refused because the key is taken is checked the same way:
-  if the record is there, the post already landed and its URI is returned.
+  the error `RecordNotFound`. A create refused because the key is taken (the reference PDS,
+  @atproto/pds 0.5, answers 500 InternalServerError for it; other servers 400) is checked the
+  same way: if the record is there, the post already landed and its URI is returned.
 - Links for people: https://bsky.app/profile/<handle>/post/<rkey>.
+
+Connecting (atproto.com lexicons, docs.bsky.app "App passwords", checked 2026): Bluesky has no
+OAuth client registration for cxhub to use here; a person creates an app password in the app
+(Settings → Privacy and security → App passwords) and types it once.
+- com.atproto.server.createSession: `identifier` (a handle or DID) + `password` → accessJwt,
+  refreshJwt, `handle`, `did` (the account's permanent id: our external_id); errors
+  AuthenticationRequired (wrong identifier or password), AuthFactorTokenRequired (a main
+  password with two-factor sign-in: an app password avoids it), AccountTakedown.
+- com.atproto.server.getSession: the session's `handle` and `did`, from the access token.
+- com.atproto.server.deleteSession: "Delete the current session. Requires auth using the
+  'refreshJwt' (not the 'accessJwt')": what disconnect calls.
+- The PDS is the account's server: https://bsky.social for accounts hosted by Bluesky, or the
+  address of a self-hosted PDS.
 """
 
 import hashlib
@@ -47,10 +61,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import requests
-from django.db import transaction
 
 from . import text as textutil
-from .base import Channel, Limits, MediaInfo
+from .base import Channel, Identity, Limits, MediaInfo, TokenSet
 from .errors import AuthExpired, PermanentError, RetryableError
 from .http import Published, check_server, json_or_empty, rate_limit_wait, request, with_status
 from .media_files import MediaFile, fit_to_limits, load_media
@@ -101,6 +114,10 @@ class BlueskyChannel(Channel):
     )
     counting = "graphemes"
     alt_text_unit = "graphemes"
+    # Connected with an app password on the account's PDS, not by OAuth.
+    connect_method = "app_password"
+    needs_server = True
+    default_base_url = "https://bsky.social"
 
     def count(self, text: str) -> int:
         return textutil.grapheme_count(text)
@@ -137,18 +154,14 @@ class BlueskyChannel(Channel):
         self._keep_session(account, data)
 
     def refresh_token(self, account: Any) -> None:
-        """A new session from the refresh token; AuthExpired when Bluesky refuses it. The row is
-        locked so that two workers do not spend the same refresh token."""
+        """A new session from the refresh token (com.atproto.server.refreshSession, which
+        retires the old one), stored under the account's row lock through the audited service,
+        so two workers never spend the same refresh token; AuthExpired when Bluesky refuses."""
+        from accounts.services import social_account_tokens_refresh
+
         base = _base(account)
-        stale = account.access_token_encrypted
-        with transaction.atomic():
-            current = type(account).objects.select_for_update().get(pk=account.pk)
-            if current.access_token_encrypted != stale:
-                # Another worker refreshed while we waited for the lock: use its session.
-                account.access_token_encrypted = current.access_token_encrypted
-                account.refresh_token_encrypted = current.refresh_token_encrypted
-                return
-            refresh = current.refresh_token
+
+        def renew(refresh: str) -> TokenSet:
             if not refresh:
                 raise AuthExpired("The Bluesky session cannot be renewed; sign in again.")
             response = request(
@@ -168,7 +181,82 @@ class BlueskyChannel(Channel):
                         response.status_code,
                     )
                 raise _refusal(response, "Bluesky did not renew the session")
-            self._keep_session(account, json_or_empty(response))
+            data = json_or_empty(response)
+            access, new_refresh = data.get("accessJwt"), data.get("refreshJwt")
+            if not access or not new_refresh:
+                raise RetryableError("Bluesky answered a session without its tokens")
+            return TokenSet(access_token=str(access), refresh_token=str(new_refresh))
+
+        social_account_tokens_refresh(account=account, renew=renew)
+
+    # --- connecting ---------------------------------------------------------------------------
+
+    def sign_in(
+        self, base_url: str, *, identifier: str, password: str
+    ) -> tuple[TokenSet, list[Identity]]:
+        """At connect: a session from an app password (used once, never stored), and the
+        account it belongs to, as createSession names it."""
+        base = base_url.rstrip("/")
+        check_server(base, what="Bluesky server")
+        response = request(
+            "POST",
+            f"{base}/xrpc/com.atproto.server.createSession",
+            changes=False,
+            what="Signing in to Bluesky",
+            json={"identifier": identifier.strip().lstrip("@"), "password": password},
+        )
+        data = json_or_empty(response)
+        if response.status_code != 200:
+            if _error(response) == "AuthFactorTokenRequired":
+                raise PermanentError(
+                    "Bluesky asks for a sign-in code: that is the account's main password. Use "
+                    "an app password (Settings → Privacy and security → App passwords)."
+                )
+            if response.status_code in (400, 401):
+                raise with_status(
+                    PermanentError(
+                        f"Bluesky refused the sign-in ({_message(response)}). Check the handle "
+                        "and the app password."
+                    ),
+                    response.status_code,
+                )
+            raise _refusal(response, "Bluesky did not sign in")
+        access, refresh = data.get("accessJwt"), data.get("refreshJwt")
+        if not access or not refresh or not data.get("did"):
+            raise RetryableError("Bluesky answered a session without its tokens")
+        tokens = TokenSet(access_token=str(access), refresh_token=str(refresh))
+        return tokens, [_identity(data)]
+
+    def identify(self, base_url: str, tokens: TokenSet) -> list[Identity]:
+        base = base_url.rstrip("/")
+        check_server(base, what="Bluesky server")
+        response = request(
+            "GET",
+            f"{base}/xrpc/com.atproto.server.getSession",
+            changes=False,
+            what="Reading the Bluesky session",
+            headers={"Authorization": f"Bearer {tokens.access_token}"},
+        )
+        if response.status_code != 200:
+            raise _refusal(response, "Bluesky did not say which account this is")
+        data = json_or_empty(response)
+        if not data.get("did"):
+            raise PermanentError("Bluesky answered getSession without a DID")
+        return [_identity(data)]
+
+    def revoke(self, account: Any) -> bool:
+        """End the session at the PDS (deleteSession, with the refresh token)."""
+        refresh = account.refresh_token
+        if not refresh:
+            return False
+        response = request(
+            "POST",
+            f"{_base(account)}/xrpc/com.atproto.server.deleteSession",
+            changes=False,
+            what="Ending the Bluesky session",
+            headers={"Authorization": f"Bearer {refresh}"},
+        )
+        return response.status_code == 200
 
     def _keep_session(self, account: Any, data: dict[str, Any]) -> None:
         access, refresh = data.get("accessJwt"), data.get("refreshJwt")
@@ -237,8 +325,9 @@ class BlueskyChannel(Channel):
         if response.status_code == 200:
             data = json_or_empty(response)
             return self._published(account, str(data.get("uri") or ""), rkey, 200)
-        if response.status_code == 400:
-            # The key may be taken because an earlier try landed: then that is our post.
+        if response.status_code == 400 or response.status_code >= 500:
+            # The key may be taken because an earlier try landed (a real PDS answers a taken
+            # record key with 500 InternalServerError): then that is our post.
             found = self.reconcile(account, text, idempotency_key=idempotency_key)
             if found is not None:
                 return found
@@ -356,6 +445,12 @@ def _base(account: Any) -> str:
     base = (account.base_url or "").rstrip("/")
     check_server(base, what="Bluesky server")
     return base
+
+
+def _identity(session: dict[str, Any]) -> Identity:
+    did = str(session["did"])
+    handle = str(session.get("handle") or did)
+    return Identity(handle=handle, external_id=did)
 
 
 def _error(response: requests.Response) -> str:

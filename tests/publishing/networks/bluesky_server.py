@@ -1,8 +1,9 @@
 """A Bluesky PDS for the tests, written from the atproto lexicons (com.atproto.server
-createSession/refreshSession, com.atproto.repo uploadBlob/createRecord/getRecord,
-com.atproto.identity.resolveHandle, app.bsky.feed.post, app.bsky.embed.images,
-app.bsky.richtext.facet) and specs/xrpc: it checks the bearer session, the record key (a TID),
-the post's shape and limits and each image blob's size, and records every post it stores."""
+createSession/refreshSession/getSession/deleteSession, com.atproto.repo
+uploadBlob/createRecord/getRecord, com.atproto.identity.resolveHandle, app.bsky.feed.post,
+app.bsky.embed.images, app.bsky.richtext.facet) and specs/xrpc: it checks the bearer session,
+the record key (a TID), the post's shape and limits and each image blob's size, and records
+every post it stores."""
 
 import hashlib
 import io
@@ -44,6 +45,7 @@ class BlueskyServer(FakeNetwork):
         self.records: dict[str, dict[str, Any]] = {}  # rkey → {"uri", "cid", "value"}
         self.session_calls = 0
         self.refresh_calls = 0
+        self.deleted_sessions = 0
         self._numbers = itertools.count(1)
 
     @property
@@ -64,6 +66,8 @@ class BlueskyServer(FakeNetwork):
         handlers = {
             ("POST", "com.atproto.server.createSession"): self.create_session,
             ("POST", "com.atproto.server.refreshSession"): self.refresh_session,
+            ("GET", "com.atproto.server.getSession"): self.get_session,
+            ("POST", "com.atproto.server.deleteSession"): self.delete_session,
             ("POST", "com.atproto.repo.uploadBlob"): self.upload_blob,
             ("POST", "com.atproto.repo.createRecord"): self.create_record,
             ("GET", "com.atproto.repo.getRecord"): self.get_record,
@@ -126,6 +130,22 @@ class BlueskyServer(FakeNetwork):
                 return _error(400, "ExpiredToken", "Token has been revoked")
             del self.refresh[token]
             return answer_json(200, self._new_session())
+
+    def get_session(self, request: Request) -> Answer:
+        did, refused = self._session(request)
+        if refused:
+            return refused
+        return answer_json(200, {"handle": self.handle, "did": did, "active": True})
+
+    def delete_session(self, request: Request) -> Answer:
+        # "Requires auth using the 'refreshJwt' (not the 'accessJwt')".
+        token = request.bearer()
+        with self.lock:
+            if token not in self.refresh:
+                return _error(401, "InvalidToken", "Token could not be verified")
+            del self.refresh[token]
+            self.deleted_sessions += 1
+        return 200, {}, b""
 
     def _session(self, request: Request) -> tuple[str | None, Answer | None]:
         token = request.bearer()
@@ -225,7 +245,8 @@ class BlueskyServer(FakeNetwork):
         uri = f"at://{did}/app.bsky.feed.post/{rkey}"
         with self.lock:
             if rkey in self.records:
-                return _error(400, "InvalidRequest", f"Record already exists: {uri}")
+                # As @atproto/pds answers a taken record key (a unique-constraint failure).
+                return _error(500, "InternalServerError", "Internal Server Error")
             cid = "bafyrei" + hashlib.sha256(uri.encode()).hexdigest()[:52]
             self.records[rkey] = {"uri": uri, "cid": cid, "value": body["record"]}
         return answer_json(200, {"uri": uri, "cid": cid, "validationStatus": "valid"})
