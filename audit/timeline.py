@@ -137,5 +137,6 @@ def post_timeline(*, user: User, post_id: int) -> Timeline | None:
 
 
 def published_link(target: PostTarget) -> str:
-    """Where a published target can be seen ("" until it is published)."""
-    return target.external_url if target.status == TargetStatus.PUBLISHED else ""
+    """Where a published target can be seen ("" until it is published, and for an address that
+    is not a web address: the network or a webhook receiver gave it)."""
+    return target.web_url if target.status == TargetStatus.PUBLISHED else ""

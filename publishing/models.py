@@ -257,7 +257,7 @@ class PostTarget(models.Model):
         return f"post {self.post_id} → {self.social_account_id}"
 
     @property
-    def link(self) -> str:
+    def web_url(self) -> str:
         """external_url when it is a web address: it comes from the network (or from a webhook
         receiver an organisation runs), so anything else (javascript:, data:) is never a link."""
         url = (self.external_url or "").strip()
