@@ -397,8 +397,11 @@ class Channel:
     def prepare_media(
         self, data: bytes, info: MediaInfo, *, limits: Limits | None = None
     ) -> tuple[bytes, MediaInfo]:
-        """A rendition of an image that fits this network's limits."""
-        raise NotImplementedError(f"{self.label}: prepare_media is not implemented yet")
+        """A rendition of an image that fits this network's limits (the same bytes when they
+        already do); PermanentError when none can."""
+        from .media_files import fit_to_limits
+
+        return fit_to_limits(data, info, limits or self.limits)
 
     def publish(
         self, account: Any, text: str, media: Sequence[Any], *, idempotency_key: str

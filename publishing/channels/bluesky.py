@@ -63,10 +63,10 @@ from typing import Any
 import requests
 
 from . import text as textutil
-from .base import Channel, Identity, Limits, MediaInfo, TokenSet
+from .base import Channel, Identity, Limits, TokenSet
 from .errors import AuthExpired, PermanentError, RetryableError
 from .http import Published, check_server, json_or_empty, rate_limit_wait, request, with_status
-from .media_files import MediaFile, fit_to_limits, load_media
+from .media_files import MediaFile, load_media
 
 POST_COLLECTION = "app.bsky.feed.post"
 MAX_BLOB_BYTES = 1_000_000
@@ -126,11 +126,6 @@ class BlueskyChannel(Channel):
         return textutil.grapheme_count(alt_text)
 
     # --- publishing ---------------------------------------------------------------------------
-
-    def prepare_media(
-        self, data: bytes, info: MediaInfo, *, limits: Limits | None = None
-    ) -> tuple[bytes, MediaInfo]:
-        return fit_to_limits(data, info, limits or self.limits)
 
     def create_session(self, account: Any, *, password: str) -> None:
         """Sign in with an app password (at connect) and keep the session's tokens, never the

@@ -87,7 +87,7 @@ from django.utils import timezone
 from .base import Channel, Identity, Limits, OAuthClient, OAuthSpec, TokenSet
 from .errors import AuthExpired, ChannelError, PermanentError, RetryableError
 from .http import Published, json_or_empty, on_server, request, retry_after_seconds, with_status
-from .media_files import MediaFile, fit_to_limits, load_media
+from .media_files import MediaFile, load_media
 from .oauth import configured_client, tokens_from_answer, with_fresh_token
 
 GRAPH_VERSION = "v25.0"
@@ -417,9 +417,6 @@ class FacebookChannel(Channel):
         )
 
     # --- publishing ---------------------------------------------------------------------------
-
-    def prepare_media(self, data: bytes, info: Any, *, limits: Limits | None = None) -> Any:
-        return fit_to_limits(data, info, limits or self.limits)
 
     def publish(
         self, account: Any, text: str, media: Sequence[Any], *, idempotency_key: str

@@ -89,7 +89,6 @@ from .facebook import (
     user_pages,
 )
 from .http import Published
-from .media_files import fit_to_limits
 
 MIN_WIDTH = 320
 MAX_WIDTH = 1440
@@ -206,11 +205,6 @@ class InstagramChannel(Channel):
         social_account_tokens_refresh(account=account, renew=renew)
 
     # --- publishing ---------------------------------------------------------------------------
-
-    def prepare_media(
-        self, data: bytes, info: MediaInfo, *, limits: Limits | None = None
-    ) -> tuple[bytes, MediaInfo]:
-        return fit_to_limits(data, info, limits or self.limits)
 
     def publish(
         self, account: Any, text: str, media: Sequence[Any], *, idempotency_key: str

@@ -92,7 +92,7 @@ from urllib.parse import quote, urlsplit
 import requests
 from django.utils import timezone
 
-from .base import Channel, Identity, Limits, MediaInfo, OAuthSpec, TokenSet
+from .base import Channel, Identity, Limits, OAuthSpec, TokenSet
 from .errors import AuthExpired, PermanentError, RetryableError, UnknownOutcome
 from .http import (
     Published,
@@ -103,7 +103,7 @@ from .http import (
     retry_after_seconds,
     with_status,
 )
-from .media_files import MediaFile, fit_to_limits, load_media
+from .media_files import MediaFile, load_media
 from .oauth import configured_client, refresh_oauth2, revoke_oauth2, with_fresh_token
 
 T = TypeVar("T")
@@ -183,11 +183,6 @@ class LinkedInChannel(Channel):
         return escape_little(text)
 
     # --- publishing ---------------------------------------------------------------------------
-
-    def prepare_media(
-        self, data: bytes, info: MediaInfo, *, limits: Limits | None = None
-    ) -> tuple[bytes, MediaInfo]:
-        return fit_to_limits(data, info, limits or self.limits)
 
     def publish(
         self, account: Any, text: str, media: Sequence[Any], *, idempotency_key: str

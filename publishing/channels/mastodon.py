@@ -83,10 +83,10 @@ import regex
 import requests
 
 from . import text as textutil
-from .base import Channel, Identity, Limits, MediaInfo, OAuthClient, OAuthSpec, TokenSet
+from .base import Channel, Identity, Limits, OAuthClient, OAuthSpec, TokenSet
 from .errors import AuthExpired, PermanentError, RetryableError
 from .http import Published, check_server, json_or_empty, rate_limit_wait, request, with_status
-from .media_files import MediaFile, fit_to_limits, load_media
+from .media_files import MediaFile, load_media
 from .oauth import refresh_oauth2, revoke_oauth2
 
 URL_PLACEHOLDER_CHARS = 23
@@ -197,11 +197,6 @@ class MastodonChannel(Channel):
         return limits_from_mastodon_instance(instance_json)
 
     # --- publishing ---------------------------------------------------------------------------
-
-    def prepare_media(
-        self, data: bytes, info: MediaInfo, *, limits: Limits | None = None
-    ) -> tuple[bytes, MediaInfo]:
-        return fit_to_limits(data, info, limits or self.limits)
 
     def publish(
         self, account: Any, text: str, media: Sequence[Any], *, idempotency_key: str

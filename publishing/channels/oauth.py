@@ -77,18 +77,25 @@ def token_error(response: requests.Response, *, what: str) -> Exception:
     return with_status(PermanentError(message), status)
 
 
+def _authenticated(
+    spec: OAuthSpec, client: OAuthClient, form: dict[str, str]
+) -> tuple[dict[str, str], tuple[str, str] | None]:
+    """The form and HTTP auth of a call to the token or revocation endpoint, with the client
+    authenticated as the network wants (RFC 6749 §2.3.1: Basic, or the credentials in the
+    body)."""
+    if spec.client_auth == "basic" and client.client_secret:
+        return dict(form), (client.client_id, client.client_secret)
+    form = {**form, "client_id": client.client_id}
+    if client.client_secret:
+        form["client_secret"] = client.client_secret
+    return form, None
+
+
 def token_request(
     spec: OAuthSpec, client: OAuthClient, form: dict[str, str], *, what: str
 ) -> TokenSet:
     """POST to the token endpoint with the client authenticated as the network wants."""
-    form = dict(form)
-    auth = None
-    if spec.client_auth == "basic" and client.client_secret:
-        auth = (client.client_id, client.client_secret)
-    else:
-        form["client_id"] = client.client_id
-        if client.client_secret:
-            form["client_secret"] = client.client_secret
+    form, auth = _authenticated(spec, client, form)
     response = request(
         "POST",
         spec.token_url,
@@ -133,16 +140,9 @@ def revoke_oauth2(spec: OAuthSpec, client: OAuthClient, token: str, *, hint: str
     no revocation endpoint or refused (the token is forgotten by cxhub either way)."""
     if not spec.revoke_url or not token:
         return False
-    form = {"token": token}
-    if hint:
-        form["token_type_hint"] = hint
-    auth = None
-    if spec.client_auth == "basic" and client.client_secret:
-        auth = (client.client_id, client.client_secret)
-    else:
-        form["client_id"] = client.client_id
-        if client.client_secret:
-            form["client_secret"] = client.client_secret
+    form, auth = _authenticated(
+        spec, client, {"token": token, **({"token_type_hint": hint} if hint else {})}
+    )
     try:
         response = request(
             "POST", spec.revoke_url, changes=False, what="Revoking the token", data=form, auth=auth

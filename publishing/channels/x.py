@@ -89,7 +89,7 @@ from . import text as textutil
 from .base import Channel, Identity, Limits, MediaInfo, OAuthSpec, Problem, TokenSet
 from .errors import AuthExpired, PermanentError, RetryableError
 from .http import Published, json_or_empty, on_server, request, retry_after_seconds, with_status
-from .media_files import MediaFile, fit_to_limits, load_media
+from .media_files import MediaFile, load_media
 from .oauth import configured_client, refresh_oauth2, revoke_oauth2, with_fresh_token
 
 MAX_WEIGHTED_LENGTH = 280
@@ -234,11 +234,6 @@ class XChannel(Channel):
         return bool(results) and all(results)
 
     # --- publishing ---------------------------------------------------------------------------
-
-    def prepare_media(
-        self, data: bytes, info: MediaInfo, *, limits: Limits | None = None
-    ) -> tuple[bytes, MediaInfo]:
-        return fit_to_limits(data, info, limits or self.limits)
 
     def publish(
         self, account: Any, text: str, media: Sequence[Any], *, idempotency_key: str
