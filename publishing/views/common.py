@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from django.http import Http404
 
 from .. import scheduling, selectors
-from ..channels.base import Channel
+from ..channels.base import Channel, Limits
 from ..models import Post
 
 PAGE_SIZE = 50
@@ -41,8 +41,10 @@ def _counter(value: int, limit: int, unit: str) -> Counter:
     return Counter(text, value > limit)
 
 
-def _counters(channel: Channel, text: str) -> list[Counter]:
-    limits = channel.limits
+def _counters(channel: Channel, text: str, limits: Limits | None = None) -> list[Counter]:
+    """The counters of `text` for `channel`, against `limits` (an account's own, such as a
+    Mastodon server's) or the network's."""
+    limits = limits or channel.limits
     counters = [_counter(channel.count(text), limits.max_text, limits.text_unit)]
     if limits.max_text_bytes is not None:
         counters.append(_counter(channel.text_bytes(text), limits.max_text_bytes, "bytes"))

@@ -130,10 +130,17 @@ def _values_from_form(form: ComposeForm, post: Post | None) -> dict:
     }
 
 
-def _compose_data() -> dict:
-    """What compose.js needs to count as each network counts (from the channels themselves)."""
+def _compose_data(accounts=()) -> dict:
+    """What compose.js needs to count as each network counts (from the channels themselves),
+    with the limits of accounts that have their own (a Mastodon server's)."""
+    own = {}
+    for account in accounts:
+        limits = preflight.account_limits(account)
+        if limits is not None:
+            own[str(account.pk)] = get_channel(account.channel).counter_spec(limits)
     return {
         "channels": {channel.name: channel.counter_spec() for channel in all_channels()},
+        "accounts": own,
         "link_in_text": sorted(preflight.LINK_IN_TEXT),
         "tlds": sorted(COMMON_TLDS),
         "x": {"light_ranges": [list(r) for r in LIGHT_RANGES], "default_weight": DEFAULT_WEIGHT},
@@ -167,7 +174,7 @@ def _render_compose(
             checked=account.pk in values["accounts"],
             variant=variant,
             preview=text,
-            counters=_counters(channel, text),
+            counters=_counters(channel, text, preflight.account_limits(account)),
             errors=errors.get(f"variant-{account.pk}", []),
         )
         groups.setdefault(channel.label, []).append(row)
@@ -207,7 +214,7 @@ def _render_compose(
         "media": media,
         "timezones": _timezones(),
         "zone_from_browser": zone_from_browser,
-        "compose_data": _compose_data(),
+        "compose_data": _compose_data(accounts),
         "findings": preflight.run(post=post) if post is not None else [],
     }
     return render(request, "publishing/compose.html", context, status=status)

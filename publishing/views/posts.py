@@ -71,7 +71,7 @@ def _render_post(
                 channel=channel,
                 text=text,
                 rendered=channel.render(text),
-                counters=_counters(channel, text),
+                counters=_counters(channel, text, preflight.account_limits(account)),
             )
         )
     findings = preflight.run(post=post)

@@ -188,7 +188,8 @@
     var card = document.getElementById("preview-" + accountId);
     if (!card) return;
     var channel = card.getAttribute("data-channel");
-    var spec = data.channels[channel];
+    // An account with limits of its own (a Mastodon server's) counts against those.
+    var spec = (data.accounts && data.accounts[accountId]) || data.channels[channel];
     var variant = document.getElementById("variant-" + accountId);
     var text = publishedText(channel, variant ? variant.value : "");
     document.getElementById("preview-" + accountId + "-text").textContent = text;

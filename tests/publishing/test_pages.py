@@ -651,3 +651,15 @@ def test_the_post_page_shows_each_networks_id_and_a_link_only_to_a_web_address(
     page = html(drafter.get(f"/posts/{post.pk}/"))
     assert "javascript:" not in page
     assert "<code>109384</code>" in page
+
+
+def test_a_mastodon_account_counts_against_its_own_servers_limit(drafter, north_mastodon):
+    north_mastodon.network_settings = {
+        "instance": {"configuration": {"statuses": {"max_characters": 1000}}}
+    }
+    north_mastodon.save(update_fields=["network_settings"])
+    page = html(drafter.get("/posts/new/"))
+    data = json.loads(re.search(r'id="compose-data"[^>]*>(.*?)</script>', page, re.S).group(1))
+    assert data["accounts"][str(north_mastodon.pk)]["max"] == 1000
+    assert data["channels"]["mastodon"]["max"] == 500
+    assert "1,000" in page  # the server-side counter too
