@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{args.targets:,} targets over {ACCOUNTS} webhook accounts ({args.per_post} per "
             f"post); {args.concurrency} worker processes; dispatcher every "
-            f"{args.dispatch_seconds} s; PostgreSQL + Redis; {os.cpu_count()} CPU(s)"
+            f"{args.dispatch_seconds} s; written {args.lead_seconds:g} s before due; "
+            f"PostgreSQL + Redis; {os.cpu_count()} CPU(s)"
         )
         base = _bench_noop(args, broker, workdir)
         ours = _bench_dispatch(args, broker, scratch, workdir, sink)
@@ -126,10 +127,20 @@ def _arguments(argv):
         "--dispatch-seconds", type=int, default=5, help="dispatcher interval (5, the default)"
     )
     parser.add_argument("--batch-size", type=int, default=500, help="targets per claim (500)")
+    parser.add_argument(
+        "--lead-seconds",
+        type=float,
+        default=None,
+        help="how long before they fall due the targets are written (default: the dispatcher "
+        "interval + 3 s, as for posts scheduled ahead, which the dispatcher claims before their "
+        "time; less than the interval measures a post approved seconds before its time)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the worker logs")
     args = parser.parse_args(argv)
     if min(args.targets, args.per_post, args.concurrency, args.dispatch_seconds) < 1:
         parser.error("every number must be at least 1")
+    if args.lead_seconds is None:
+        args.lead_seconds = args.dispatch_seconds + 3.0
     if args.per_post > ACCOUNTS:
         parser.error(f"--per-post is at most {ACCOUNTS}")
     return args
@@ -475,7 +486,15 @@ def _bench_dispatch(args, broker: str, scratch: str, workdir: Path, sink: _Sink)
         workdir / "beat.log",
     )
     try:
-        due = timezone.now() + timedelta(seconds=3)
+        # Beat's first run comes one interval after it starts: wait for it, so that lateness
+        # measures the dispatcher in its steady state, not the start-up of this bench.
+        _wait(
+            lambda: "dispatch due targets" in (workdir / "beat.log").read_text(errors="replace"),
+            60,
+            "beat's first dispatcher run",
+            [workdir / "beat.log"],
+        )
+        due = timezone.now() + timedelta(seconds=args.lead_seconds)
         ids = _due_posts(
             team=team,
             author=author,
@@ -485,7 +504,7 @@ def _bench_dispatch(args, broker: str, scratch: str, workdir: Path, sink: _Sink)
             due=due,
         )
         if timezone.now() > due:
-            print("  (writing the targets took longer than the 3 s lead: lateness includes it)")
+            print("  (writing the targets took longer than the lead time: lateness includes it)")
         # (The scratch database holds these targets only: a cheap count, twice a second.)
         _wait(
             lambda: PostTarget.objects.filter(status=TargetStatus.PUBLISHED).count() == len(ids),
@@ -501,7 +520,9 @@ def _bench_dispatch(args, broker: str, scratch: str, workdir: Path, sink: _Sink)
     first_claim = min(queued for queued, _ in rows)
     last = max(published for _, published in rows)
     lateness = sorted((published - due).total_seconds() for _, published in rows)
-    took = (last - first_claim).total_seconds()
+    # From when work could start (the first claim, or the due time for targets claimed ahead
+    # and held back by their task's start time) to the last publication.
+    took = (last - max(first_claim, due)).total_seconds()
     log = (workdir / "cxhub.log").read_text(errors="replace")
     return {
         "seconds": took,
@@ -536,14 +557,14 @@ def _report(args, base: dict, ours: dict, sink: _Sink) -> None:
     )
     print(
         f"dispatch (webhook)  {args.targets:,} in {ours['seconds']:.2f} s = "
-        f"{ours['rate']:,.0f} targets/s, first claim → last publication "
+        f"{ours['rate']:,.0f} targets/s, due (or first claim) → last publication "
         f"({ours['batches']} claim batches, {ours['retries']} retries, median task "
         f"{ours['task_ms']} ms)"
     )
     print(f"ratio               {ratio:.2f} (target ≥ 0.5: {'met' if ratio >= 0.5 else 'NOT met'})")
     print(
         f"lateness            p50 {ours['p50']:.2f} s, p99 {ours['p99']:.2f} s, max "
-        f"{ours['max']:.2f} s; first claim {ours['first_claim_after_due']:.2f} s after due "
+        f"{ours['max']:.2f} s; first claim {ours['first_claim_after_due']:+.2f} s from due "
         f"(target p99 < {limit} s: {'met' if ours['p99'] < limit else 'NOT met'})"
     )
     print(
