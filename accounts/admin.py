@@ -22,7 +22,7 @@ from audit.services import record
 
 from . import services
 from .crypto import TokenCipherError
-from .models import Membership, SocialAccount, Team, User
+from .models import Membership, OAuthApp, SocialAccount, Team, User
 
 DRAFT_PERMISSION = "draft_socialaccount"
 
@@ -329,3 +329,24 @@ class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
                 "role": membership.role,
             },
         )
+
+
+@admin.register(OAuthApp)
+class OAuthAppAdmin(admin.ModelAdmin):
+    """cxhub's registrations with Mastodon servers, made by the connect flow: shown to operators,
+    never changed here and never showing the client secret."""
+
+    list_display = ["base_url", "channel", "client_id", "redirect_uri", "created_at"]
+    list_filter = ["channel"]
+    search_fields = ["base_url", "client_id"]
+    fields = ["channel", "base_url", "client_id", "redirect_uri", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

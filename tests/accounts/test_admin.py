@@ -318,3 +318,24 @@ def test_deleting_a_team_in_the_admin_is_audited_on_its_parent(admin_client, lea
     event = events("team.deleted_in_admin").get()
     assert event.team_id == hq.pk
     assert event.data["slug"] == "night-desk"
+
+
+def test_cxhubs_server_registrations_are_shown_read_only_without_their_secret(admin_client):
+    from accounts.models import OAuthApp
+
+    app = OAuthApp(
+        channel="mastodon",
+        base_url="https://social.example",
+        redirect_uri="https://cxhub.example/accounts/connect/callback/",
+        client_id="client-123",
+    )
+    app.set_client_secret("very-secret-value")
+    app.save()
+    listing = admin_client.get(reverse("admin:accounts_oauthapp_changelist"))
+    page = admin_client.get(reverse("admin:accounts_oauthapp_change", args=[app.pk]))
+    for response in (listing, page):
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert "client-123" in html
+        assert "very-secret-value" not in html and app.client_secret_encrypted not in html
+    assert admin_client.get(reverse("admin:accounts_oauthapp_add")).status_code == 403
