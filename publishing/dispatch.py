@@ -969,10 +969,14 @@ def _settle_posts(
             continue
         published = mine.count(TargetStatus.PUBLISHED)
         failed = mine.count(TargetStatus.FAILED)
-        if published and not failed:
+        # A target cancelled part-way (the post was stopped) did not go out either.
+        stopped = mine.count(TargetStatus.CANCELLED)
+        if published and not failed and not stopped:
             to = PostStatus.PUBLISHED
         elif published:
             to = PostStatus.PARTIALLY_PUBLISHED
+        elif stopped:
+            to = PostStatus.CANCELLED
         else:
             to = PostStatus.FAILED
         if post.status == to:

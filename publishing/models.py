@@ -56,7 +56,12 @@ POST_TRANSITIONS: dict[str, frozenset[str]] = {
         {PostStatus.PUBLISHING, PostStatus.APPROVED, PostStatus.DRAFT, PostStatus.CANCELLED}
     ),
     PostStatus.PUBLISHING: frozenset(
-        {PostStatus.PUBLISHED, PostStatus.PARTIALLY_PUBLISHED, PostStatus.FAILED}
+        {
+            PostStatus.PUBLISHED,
+            PostStatus.PARTIALLY_PUBLISHED,
+            PostStatus.FAILED,
+            PostStatus.CANCELLED,
+        }
     ),
     PostStatus.PUBLISHED: frozenset(),
     PostStatus.PARTIALLY_PUBLISHED: frozenset(),
@@ -75,7 +80,9 @@ EDITABLE_STATUSES = frozenset(
         PostStatus.NEEDS_RESCHEDULE,
     }
 )
-CANCELLABLE_STATUSES = EDITABLE_STATUSES
+# Cancelling a post that is publishing stops what has not gone out yet; what is being sent
+# finishes, and what went out stays out.
+CANCELLABLE_STATUSES = EDITABLE_STATUSES | {PostStatus.PUBLISHING}
 
 
 class Media(models.Model):

@@ -15,8 +15,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Role, Team, User
+from accounts.notifications import notify_many
 from accounts.selectors import teams_for
-from audit.services import record
+from audit.services import record, record_many
 from cxhub.errors import ApplicationError, InvalidTransition, NotAllowed
 
 from . import preflight as preflight_rules
@@ -443,6 +444,8 @@ def post_cancel(*, post: Post, by: User, reason: str = "") -> Post:
             f"A post that is {post.get_status_display().lower()} cannot be cancelled.",
             {"status": post.status},
         )
+    if post.status == PostStatus.PUBLISHING:
+        return _stop_publishing(post=post, by=by, reason=reason)
     old_status = post.status
     _transition(post, PostStatus.CANCELLED)
     post.save(update_fields=["status", "updated_at"])
@@ -459,6 +462,54 @@ def post_cancel(*, post: Post, by: User, reason: str = "") -> Post:
         team=post.team,
         data={"status_before": old_status, "reason": (reason or "")[:1000]},
     )
+    return post
+
+
+def _stop_publishing(*, post: Post, by: User, reason: str) -> Post:
+    """Cancel a post part-way through publishing: its targets not sent yet (waiting, queued,
+    held) are cancelled; one being sent finishes (its outcome is kept), and what went out stays
+    out. With nothing out and nothing being sent the post is cancelled; otherwise it settles as
+    its last targets do (partially published, as some accounts were stopped)."""
+    from . import dispatch
+
+    targets = list(post.targets.select_for_update().order_by("pk"))
+    stopped = [
+        t.pk
+        for t in targets
+        if t.status in (TargetStatus.WAITING, TargetStatus.QUEUED, TargetStatus.HELD)
+    ]
+    if not stopped:
+        raise InvalidTransition(
+            "Every account of this post is being sent or done: there is nothing left to stop.",
+            {"status": post.status},
+        )
+    PostTarget.objects.filter(pk__in=stopped).update(
+        status=TargetStatus.CANCELLED, next_attempt_at=None, queued_at=None, held_reason=""
+    )
+    statuses = set(PostTarget.objects.filter(post=post).values_list("status", flat=True))
+    nothing_out = statuses <= {TargetStatus.CANCELLED, TargetStatus.FAILED}
+    events: list[dict] = []
+    messages: list[dict] = []
+    if nothing_out:
+        _transition(post, PostStatus.CANCELLED)
+        post.save(update_fields=["status", "updated_at"])
+    else:
+        events, messages = dispatch._settle_posts([post], timezone.now())
+    record(
+        actor=by,
+        action="post.cancelled" if nothing_out else "post.publishing_stopped",
+        obj=post,
+        team=post.team,
+        data={
+            "status_before": PostStatus.PUBLISHING,
+            "reason": (reason or "")[:1000],
+            "targets_stopped": stopped,
+        },
+    )
+    if events:
+        record_many(events)
+    if messages:
+        notify_many(messages)
     return post
 
 

@@ -141,13 +141,21 @@ def post_cancel(request, post_id: int):
             status=400,
             cancel_form=form,
         )
+    was_publishing = post.status == PostStatus.PUBLISHING
     try:
-        services.post_cancel(post=post, by=request.user, reason=form.cleaned_data["reason"])
+        post = services.post_cancel(post=post, by=request.user, reason=form.cleaned_data["reason"])
     except ApplicationError as error:
         return _render_post(
             request, _get_post(request, post_id), error=error.message, status=error.status
         )
-    messages.success(request, "The post is cancelled.")
+    if was_publishing and post.status != PostStatus.CANCELLED:
+        messages.success(
+            request,
+            "Publishing is stopped: the accounts it had not reached yet are cancelled. What "
+            "went out stays out, and a send already under way finishes.",
+        )
+    else:
+        messages.success(request, "The post is cancelled.")
     return redirect("post-detail", post_id=post.pk)
 
 

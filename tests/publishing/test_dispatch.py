@@ -799,3 +799,67 @@ def test_freezes_for_lists_the_scope_of_each_lead_in_one_query(
     assert sorted(f.pk for f in dispatch.freezes_for(user=north_lead)) == [north.pk, account.pk]
     assert [f.pk for f in dispatch.freezes_for(user=south_lead)] == [south.pk]
     assert list(dispatch.freezes_for(user=outsider)) == []
+
+
+# Stopping a post part-way -------------------------------------------------------------------------
+def _two_target_post(author, org, hook, hook_b):
+    with time_machine.travel(T0, tick=False):
+        post = approved_post(author=author, team=org["north"], accounts=[hook, hook_b])
+    a, b = PostTarget.objects.filter(post=post).order_by("pk")
+    return post, a, b
+
+
+def test_cancelling_a_publishing_post_stops_what_has_not_gone_out(
+    author, org, hook, hook_b, lead, fake
+):
+    post, sent, waiting = _two_target_post(author, org, hook, hook_b)
+    with time_machine.travel(T0, tick=False):
+        dispatch.dispatch_due()
+        assert _publish(sent) == Outcome.PUBLISHED
+        # The second one's task is on its way (queued) when the lead stops the post.
+        services.post_cancel(post=Post.objects.get(pk=post.pk), by=lead, reason="Wrong photo")
+    waiting.refresh_from_db()
+    assert waiting.status == TargetStatus.CANCELLED
+    # Its task, when it comes, sends nothing.
+    assert dispatch.publish_target(target_id=waiting.pk) == "noop"
+    assert len(fake.sent()) == 1
+    post.refresh_from_db()
+    assert post.status == PostStatus.PARTIALLY_PUBLISHED
+    stopped = AuditEvent.objects.get(action="post.publishing_stopped")
+    assert stopped.actor == lead and stopped.data["targets_stopped"] == [waiting.pk]
+    assert stopped.data["reason"] == "Wrong photo"
+
+
+def test_cancelling_before_anything_went_out_cancels_the_post(author, org, hook, hook_b, lead):
+    post, a, b = _two_target_post(author, org, hook, hook_b)
+    with time_machine.travel(T0, tick=False):
+        dispatch.dispatch_due()
+    assert Post.objects.get(pk=post.pk).status == PostStatus.PUBLISHING
+    services.post_cancel(post=Post.objects.get(pk=post.pk), by=lead, reason="Embargo")
+    assert Post.objects.get(pk=post.pk).status == PostStatus.CANCELLED
+    assert set(PostTarget.objects.filter(post=post).values_list("status", flat=True)) == {
+        TargetStatus.CANCELLED
+    }
+    assert AuditEvent.objects.filter(action="post.cancelled").count() == 1
+
+
+def test_a_send_in_flight_finishes_and_the_post_settles_after_it(
+    author, org, hook, hook_b, lead, fake
+):
+    post, in_flight, waiting = _two_target_post(author, org, hook, hook_b)
+    with time_machine.travel(T0, tick=False):
+        dispatch.dispatch_due()
+        send = dispatch._start_attempt(target_id=in_flight.pk, worker="w:1")
+        services.post_cancel(post=Post.objects.get(pk=post.pk), by=lead, reason="Stop")
+        # The post waits for the one being sent …
+        assert Post.objects.get(pk=post.pk).status == PostStatus.PUBLISHING
+        dispatch._store_outcome(
+            send, dispatch._Result(Outcome.PUBLISHED, published=Published("9", ""))
+        )
+    # … whose publication is kept; the post is partially published.
+    assert PostTarget.objects.get(pk=in_flight.pk).status == TargetStatus.PUBLISHED
+    assert PostTarget.objects.get(pk=waiting.pk).status == TargetStatus.CANCELLED
+    assert Post.objects.get(pk=post.pk).status == PostStatus.PARTIALLY_PUBLISHED
+    # Nothing is left to stop now.
+    with pytest.raises(InvalidTransition):
+        services.post_cancel(post=Post.objects.get(pk=post.pk), by=lead, reason="Again")

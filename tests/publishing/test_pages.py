@@ -663,3 +663,19 @@ def test_a_mastodon_account_counts_against_its_own_servers_limit(drafter, north_
     assert data["accounts"][str(north_mastodon.pk)]["max"] == 1000
     assert data["channels"]["mastodon"]["max"] == 500
     assert "1,000" in page  # the server-side counter too
+
+
+def test_a_lead_stops_a_publishing_post_from_its_page(client, lead, author, org):
+    from publishing import dispatch
+
+    from ..integration.dispatch_support import approved_post, webhook_account
+
+    hook = webhook_account(org["north"], "https://www.agency.example/hook", handle="site")
+    post = approved_post(author=author, team=org["north"], accounts=[hook])
+    dispatch.dispatch_due()
+    client.force_login(lead)
+    page = html(client.get(f"/posts/{post.pk}/"))
+    assert "Stop publishing" in page
+    response = client.post(f"/posts/{post.pk}/cancel/", {"reason": "Wrong photo"})
+    assert response.status_code == 302
+    assert Post.objects.get(pk=post.pk).status == PostStatus.CANCELLED
