@@ -64,8 +64,10 @@ POST_TRANSITIONS: dict[str, frozenset[str]] = {
         }
     ),
     PostStatus.PUBLISHED: frozenset(),
-    PostStatus.PARTIALLY_PUBLISHED: frozenset(),
-    PostStatus.FAILED: frozenset(),
+    # A publication the network confirms late (a send given up for lost that did land) is the
+    # truth: only dispatch moves a post on from these, and only towards published.
+    PostStatus.PARTIALLY_PUBLISHED: frozenset({PostStatus.PUBLISHED}),
+    PostStatus.FAILED: frozenset({PostStatus.PUBLISHED, PostStatus.PARTIALLY_PUBLISHED}),
     PostStatus.REJECTED: frozenset(),
     PostStatus.CANCELLED: frozenset(),
 }

@@ -863,3 +863,31 @@ def test_a_send_in_flight_finishes_and_the_post_settles_after_it(
     # Nothing is left to stop now.
     with pytest.raises(InvalidTransition):
         services.post_cancel(post=Post.objects.get(pk=post.pk), by=lead, reason="Again")
+
+
+def test_a_publication_the_network_confirms_after_the_target_failed_is_the_truth(
+    post, fake, author
+):
+    with time_machine.travel(T0, tick=False):
+        dispatch.dispatch_due()
+        slow = dispatch._start_attempt(target_id=_target(post).pk, worker="slow:1")
+    # The slow send is given up for lost, and the next try fails for good …
+    with time_machine.travel(T0 + timedelta(seconds=301), tick=False):
+        dispatch.sweep_stuck()
+        dispatch.dispatch_due()
+        fake.reconcile_script = [PermanentError("Refused")]
+        fake.publish_script = [PermanentError("Refused")]
+        again = dispatch._start_attempt(target_id=_target(post).pk, worker="w:2")
+        dispatch._store_outcome(again, dispatch._Result(Outcome.PERMANENT, error="Refused"))
+    assert _target(post).status == TargetStatus.FAILED
+    assert Post.objects.get(pk=post.pk).status == PostStatus.FAILED
+    # … then the slow one reports that its post did go out: the post is published after all.
+    with time_machine.travel(T0 + timedelta(seconds=400), tick=False):
+        dispatch._store_outcome(
+            slow, dispatch._Result(Outcome.PUBLISHED, published=Published("late-1", "https://x/1"))
+        )
+    target = _target(post)
+    assert (target.status, target.external_id) == (TargetStatus.PUBLISHED, "late-1")
+    assert Post.objects.get(pk=post.pk).status == PostStatus.PUBLISHED
+    assert AuditEvent.objects.filter(action="post.published").count() == 1
+    assert Notification.objects.filter(user=author, kind="post.published").exists()
