@@ -276,9 +276,8 @@ def _claim_batch(*, now: datetime, batch_size: int, result: DispatchResult) -> i
 def _publish_groups(target_ids: list[int], order: dict[int, Any]) -> list[list[int]]:
     """The claimed targets cut into groups, one publish task each, in `order` (due time, then
     post): a post's targets kept together where they fit (its outcome transaction then settles
-    it once), at most
-    CXHUB_PUBLISH_GROUP_SIZE per group, and small enough that a short batch still spreads over
-    CXHUB_PUBLISH_SPREAD tasks (workers) rather than queueing behind one."""
+    it once), at most CXHUB_PUBLISH_GROUP_SIZE per group, and small enough that a short batch
+    still spreads over CXHUB_PUBLISH_SPREAD tasks (workers) rather than queueing behind one."""
     if not target_ids:
         return []
     most = settings.CXHUB_PUBLISH_GROUP_SIZE
@@ -397,19 +396,29 @@ def publish_targets(*, target_ids: list[int], worker: str = "") -> dict[int, str
         return done
     budget = settings.CELERY_TASK_SOFT_TIME_LIMIT / 2
     results: list[tuple[_Send, _Result, int]] = []
+    current: _Send | None = None
     try:
         for send in sends:
             if results and time.monotonic() - began > budget:
                 # Too long for one task: what is left goes back to waiting, due at once.
                 results.append((send, _not_sent(), 0))
                 continue
-            sent_at = time.monotonic()
+            current, sent_at = send, time.monotonic()
             result = _talk_to_network(send)
             results.append((send, result, round((time.monotonic() - sent_at) * 1000)))
+            current = None
     except SoftTimeLimitExceeded:
-        # Raised between two sends: the ones not started were not sent.
-        started = {send.target_id for send, _, _ in results}
-        results += [(send, _not_sent(), 0) for send in sends if send.target_id not in started]
+        # The time limit struck outside the network call (which handles it itself): a send
+        # started and not recorded may have gone out, so it is looked for before any retry;
+        # the ones not started were not sent.
+        done_ids = {send.target_id for send, _, _ in results}
+        for send in sends:
+            if send.target_id in done_ids:
+                continue
+            if current is not None and send.target_id == current.target_id:
+                results.append((send, _Result(Outcome.UNKNOWN, error=_TIME_RAN_OUT), 0))
+            else:
+                results.append((send, _not_sent(), 0))
     statuses = _store_outcomes_retrying([(send, result) for send, result, _ in results])
     duration_ms = round((time.monotonic() - began) * 1000)
     for send, result, network_ms in results:
@@ -439,6 +448,9 @@ def publish_targets(*, target_ids: list[int], worker: str = "") -> dict[int, str
         )
         done[send.target_id] = result.outcome
     return done
+
+
+_TIME_RAN_OUT = "The task's time limit ran out around this send; the network is asked first."
 
 
 def _not_sent() -> _Result:

@@ -891,3 +891,64 @@ def test_a_publication_the_network_confirms_after_the_target_failed_is_the_truth
     assert Post.objects.get(pk=post.pk).status == PostStatus.PUBLISHED
     assert AuditEvent.objects.filter(action="post.published").count() == 1
     assert Notification.objects.filter(user=author, kind="post.published").exists()
+
+
+# A group's time -----------------------------------------------------------------------------------
+def _group_of_three(author, org, hook):
+    ids = bulk_due_posts(author=author, team=org["north"], accounts=[hook], posts=3, due=T0)
+    with time_machine.travel(T0, tick=False):
+        dispatch.dispatch_due()
+    return sorted(ids)
+
+
+def test_a_group_that_runs_past_half_its_time_sends_the_rest_later_uncounted(
+    author, org, hook, fake, settings, monkeypatch
+):
+    ids = _group_of_three(author, org, hook)
+    settings.CELERY_TASK_SOFT_TIME_LIMIT = 2  # a budget of 1 s for the group
+    clock = iter([0.0, 0.1, 5.0, 5.1, 5.2, 5.3, 5.4, 5.5, 5.6])
+    monkeypatch.setattr(dispatch.time, "monotonic", lambda: next(clock))
+
+    outcomes = dispatch.publish_targets(target_ids=ids, worker="w:1")
+
+    # The first went out; the others were never sent: due again now, their try not counted.
+    assert outcomes[ids[0]] == Outcome.PUBLISHED
+    assert len(fake.sent()) == 1
+    for target_id in ids[1:]:
+        target = PostTarget.objects.get(pk=target_id)
+        assert (target.status, target.attempt_count, target.needs_reconcile) == (
+            TargetStatus.WAITING,
+            0,
+            False,
+        )
+        assert "Not sent" in target.attempts.get().error
+
+
+def test_a_time_limit_striking_after_a_send_has_it_looked_for_before_any_retry(
+    author, org, hook, fake, monkeypatch
+):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    ids = _group_of_three(author, org, hook)
+    real = dispatch._talk_to_network
+    calls = []
+
+    def talk(send):
+        calls.append(send.target_id)
+        result = real(send)
+        if len(calls) == 2:  # the second send went out, then the limit struck
+            raise SoftTimeLimitExceeded()
+        return result
+
+    monkeypatch.setattr(dispatch, "_talk_to_network", talk)
+    dispatch.publish_targets(target_ids=ids, worker="w:1")
+
+    first, second, third = (PostTarget.objects.get(pk=i) for i in ids)
+    assert first.status == TargetStatus.PUBLISHED
+    # It may have gone out: never sent again without asking the network first.
+    assert (second.status, second.needs_reconcile) == (TargetStatus.WAITING, True)
+    assert (third.status, third.needs_reconcile, third.attempt_count) == (
+        TargetStatus.WAITING,
+        False,
+        0,
+    )
