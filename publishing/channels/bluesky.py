@@ -54,7 +54,9 @@ OAuth client registration for cxhub to use here; a person creates an app passwor
   address of a self-hosted PDS.
 """
 
+import base64
 import hashlib
+import json
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -180,7 +182,11 @@ class BlueskyChannel(Channel):
             access, new_refresh = data.get("accessJwt"), data.get("refreshJwt")
             if not access or not new_refresh:
                 raise RetryableError("Bluesky answered a session without its tokens")
-            return TokenSet(access_token=str(access), refresh_token=str(new_refresh))
+            return TokenSet(
+                access_token=str(access),
+                refresh_token=str(new_refresh),
+                expires_at=access_token_expiry(str(access)),
+            )
 
         social_account_tokens_refresh(account=account, renew=renew)
 
@@ -219,7 +225,11 @@ class BlueskyChannel(Channel):
         access, refresh = data.get("accessJwt"), data.get("refreshJwt")
         if not access or not refresh or not data.get("did"):
             raise RetryableError("Bluesky answered a session without its tokens")
-        tokens = TokenSet(access_token=str(access), refresh_token=str(refresh))
+        tokens = TokenSet(
+            access_token=str(access),
+            refresh_token=str(refresh),
+            expires_at=access_token_expiry(str(access)),
+        )
         return tokens, [_identity(data)]
 
     def identify(self, base_url: str, tokens: TokenSet) -> list[Identity]:
@@ -258,7 +268,8 @@ class BlueskyChannel(Channel):
         if not access or not refresh:
             raise RetryableError("Bluesky answered a session without its tokens")
         account.set_tokens(access_token=str(access), refresh_token=str(refresh))
-        fields = ["access_token_encrypted", "refresh_token_encrypted", "updated_at"]
+        account.expires_at = access_token_expiry(str(access))
+        fields = ["access_token_encrypted", "refresh_token_encrypted", "expires_at", "updated_at"]
         if data.get("did") and account.external_id != data["did"]:
             account.external_id = str(data["did"])
             fields.append("external_id")
@@ -434,6 +445,21 @@ class BlueskyChannel(Channel):
             return None
         did = json_or_empty(response).get("did") if response.status_code == 200 else None
         return str(did) if did else None
+
+
+def access_token_expiry(token: str) -> datetime | None:
+    """When a session's access token expires: the `exp` claim of the JWT a PDS issues (read,
+    not verified: the PDS verifies it; cxhub only plans the renewal ahead of it). None for a
+    token that is not a JWT with an expiry."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload))
+        return datetime.fromtimestamp(int(claims["exp"]), tz=UTC)
+    except (ValueError, TypeError, KeyError, OverflowError):
+        return None
 
 
 def _base(account: Any) -> str:

@@ -185,3 +185,21 @@ def test_a_private_address_is_refused_unless_allowed(
         channel.reconcile(bluesky_account, "Hello.", idempotency_key=KEY)
 
     assert len(bluesky_server.requests) == before
+
+
+def test_the_access_tokens_expiry_is_read_from_its_jwt_so_renewal_can_come_ahead():
+    import base64
+    import json
+    from datetime import UTC, datetime
+
+    from publishing.channels.bluesky import access_token_expiry
+
+    def jwt(claims) -> str:
+        body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+        return f"eyJhbGciOiJFUzI1NksifQ.{body}.c2lnbmF0dXJl"
+
+    assert access_token_expiry(jwt({"exp": 1_900_000_000, "sub": "did:plc:x"})) == (
+        datetime.fromtimestamp(1_900_000_000, tz=UTC)
+    )
+    for token in ("not-a-jwt", jwt({"sub": "no expiry"}), jwt(["a", "list"]), "a.b%%.c"):
+        assert access_token_expiry(token) is None

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from atproto import Client
+from django.utils import timezone
 
 from accounts.models import Channel, SocialAccount
 from publishing.channels import get_channel
@@ -197,6 +198,8 @@ def test_signing_in_with_an_app_password_keeps_the_session(pds_account, real_pds
     assert account.access_token.count(".") == 2
     assert account.refresh_token.count(".") == 2
     assert account.access_token != real_pds.app_password
+    # The PDS's access token is a JWT with an expiry, so renewal can be planned ahead of it.
+    assert account.expires_at is not None and account.expires_at > timezone.now()
 
 
 def test_a_wrong_app_password_is_auth_expired(channel, pds_account):
