@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from cxhub.errors import ApplicationError
 
-from . import dispatch
+from . import freezes
 from .models import PublishingFreeze
 
 
@@ -22,11 +22,11 @@ class FreezeInput(serializers.Serializer):
     scope = serializers.ChoiceField(choices=PublishingFreeze.Scope.choices)
     team = serializers.IntegerField(required=False, allow_null=True, default=None)
     social_account = serializers.IntegerField(required=False, allow_null=True, default=None)
-    reason = serializers.CharField(max_length=dispatch.REASON_MAX)
+    reason = serializers.CharField(max_length=freezes.REASON_MAX)
 
 
 class LiftInput(serializers.Serializer):
-    reason = serializers.CharField(max_length=dispatch.REASON_MAX)
+    reason = serializers.CharField(max_length=freezes.REASON_MAX)
 
 
 class FreezeOutput(serializers.ModelSerializer):
@@ -64,22 +64,22 @@ class FreezeListCreateApi(ListAPIView):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        freezes = dispatch.freezes_for(user=self.request.user)
+        found = freezes.freezes_for(user=self.request.user)
         active = self.request.query_params.get("active")
         if active not in (None, ""):
             if active not in ("true", "false"):
                 raise ApplicationError(
                     "active must be true or false.", {"fields": {"active": ["true or false"]}}
                 )
-            freezes = freezes.filter(active=active == "true")
-        return freezes
+            found = found.filter(active=active == "true")
+        return found
 
     @extend_schema(request=FreezeInput, responses={201: FreezeOutput})
     def post(self, request):
         data = FreezeInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        freeze = dispatch.freeze_create(
+        freeze = freezes.freeze_create(
             by=request.user,
             scope=values["scope"],
             reason=values["reason"],
@@ -94,16 +94,16 @@ class FreezeLiftApi(APIView):
 
     @extend_schema(request=LiftInput, responses={200: FreezeOutput})
     def post(self, request, freeze_id: int):
-        freeze = dispatch.freeze_get(user=request.user, freeze_id=freeze_id)
+        freeze = freezes.freeze_get(user=request.user, freeze_id=freeze_id)
         if freeze is None:
             raise Http404
         data = LiftInput(data=request.data)
         data.is_valid(raise_exception=True)
-        freeze = dispatch.freeze_lift(
+        freeze = freezes.freeze_lift(
             freeze=freeze, by=request.user, reason=data.validated_data["reason"]
         )
         return Response(
-            FreezeOutput(dispatch.freeze_get(user=request.user, freeze_id=freeze.pk)).data
+            FreezeOutput(freezes.freeze_get(user=request.user, freeze_id=freeze.pk)).data
         )
 
 
@@ -111,7 +111,7 @@ class RescheduleInput(serializers.Serializer):
     scheduled_at = serializers.DateTimeField(
         help_text="The new time, ISO 8601 with its offset (2026-12-01T09:00:00+01:00)."
     )
-    reason = serializers.CharField(max_length=dispatch.REASON_MAX)
+    reason = serializers.CharField(max_length=freezes.REASON_MAX)
 
 
 class RescheduleOutput(serializers.Serializer):
@@ -126,13 +126,13 @@ class HeldRescheduleApi(APIView):
 
     @extend_schema(request=RescheduleInput, responses={200: RescheduleOutput})
     def post(self, request, post_id: int):
-        post = dispatch.held_post_get(user=request.user, post_id=post_id)
+        post = freezes.held_post_get(user=request.user, post_id=post_id)
         if post is None:
             raise Http404
         data = RescheduleInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        moved = dispatch.held_post_reschedule(
+        moved = freezes.held_post_reschedule(
             post=post, by=request.user, scheduled_at=values["scheduled_at"], reason=values["reason"]
         )
         return Response(

@@ -18,6 +18,7 @@ from accounts.selectors import roles_of, social_accounts_for, teams_for
 from cxhub.errors import ApplicationError
 
 from . import dispatch
+from . import freezes as freeze_services
 from .models import PublishingFreeze
 from .scheduling import local_to_utc
 
@@ -41,7 +42,7 @@ class FreezeForm(forms.Form):
     )
     reason = forms.CharField(
         label="Reason",
-        max_length=dispatch.REASON_MAX,
+        max_length=freeze_services.REASON_MAX,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Shown in the audit trail and to the people whose posts it holds.",
     )
@@ -49,7 +50,7 @@ class FreezeForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         choices = list(Scope.choices)
-        if not dispatch.leads_everything(user=user):
+        if not freeze_services.leads_everything(user=user):
             choices = [c for c in choices if c[0] != Scope.EVERYTHING]
         self.fields["scope"].choices = choices
         self.fields["team"].queryset = teams_for(user=user, roles=[Role.LEAD]).order_by("path")
@@ -70,11 +71,11 @@ class FreezeForm(forms.Form):
 class RescheduleForm(forms.Form):
     day = forms.DateField(label="New day", widget=forms.DateInput(attrs={"type": "date"}))
     clock = forms.TimeField(label="New time", widget=forms.TimeInput(attrs={"type": "time"}))
-    reason = forms.CharField(label="Reason for the new time", max_length=dispatch.REASON_MAX)
+    reason = forms.CharField(label="Reason for the new time", max_length=freeze_services.REASON_MAX)
 
 
 class LiftForm(forms.Form):
-    reason = forms.CharField(label="Reason for lifting", max_length=dispatch.REASON_MAX)
+    reason = forms.CharField(label="Reason for lifting", max_length=freeze_services.REASON_MAX)
 
 
 def _require_lead(user) -> None:
@@ -91,19 +92,19 @@ def _scope_text(freeze: PublishingFreeze) -> str:
 
 
 def _page(request, *, form=None, lift_errors=None, reschedule_errors=None, status=200):
-    freezes = dispatch.freezes_for(user=request.user).order_by("-active", "-created_at", "-id")
-    freezes = list(freezes[:RECENT_FREEZES])
-    for freeze in freezes:
+    recent = freeze_services.freezes_for(user=request.user)
+    recent = list(recent.order_by("-active", "-created_at", "-id")[:RECENT_FREEZES])
+    for freeze in recent:
         freeze.scope_text = _scope_text(freeze)
     return render(
         request,
         "publishing/freezes.html",
         {
             "form": form or FreezeForm(user=request.user),
-            "active": [f for f in freezes if f.active],
-            "lifted": [f for f in freezes if not f.active],
+            "active": [f for f in recent if f.active],
+            "lifted": [f for f in recent if not f.active],
             "lift_errors": lift_errors or {},
-            "held": dispatch.held_posts_for(user=request.user),
+            "held": freeze_services.held_posts_for(user=request.user),
             "reschedule_errors": reschedule_errors or {},
         },
         status=status,
@@ -128,7 +129,7 @@ def freezes(request):
         return _page(request, form=form, status=400)
     values = form.cleaned_data
     try:
-        freeze = dispatch.freeze_create(
+        freeze = freeze_services.freeze_create(
             by=request.user,
             scope=values["scope"],
             reason=values["reason"],
@@ -150,7 +151,7 @@ def freezes(request):
 @require_POST
 def freeze_lift(request, freeze_id: int):
     _require_lead(request.user)
-    freeze = dispatch.freeze_get(user=request.user, freeze_id=freeze_id)
+    freeze = freeze_services.freeze_get(user=request.user, freeze_id=freeze_id)
     if freeze is None:
         raise Http404
     form = LiftForm(request.POST)
@@ -159,7 +160,7 @@ def freeze_lift(request, freeze_id: int):
             request, lift_errors={freeze.pk: "Give the reason for lifting it."}, status=400
         )
     try:
-        lifted = dispatch.freeze_lift(
+        lifted = freeze_services.freeze_lift(
             freeze=freeze, by=request.user, reason=form.cleaned_data["reason"]
         )
     except ApplicationError as error:
@@ -175,7 +176,7 @@ def freeze_lift(request, freeze_id: int):
 def held_reschedule(request, post_id: int):
     """A lead gives a post held by a freeze a new time, in the post's own time zone."""
     _require_lead(request.user)
-    post = dispatch.held_post_get(user=request.user, post_id=post_id)
+    post = freeze_services.held_post_get(user=request.user, post_id=post_id)
     if post is None:
         raise Http404
     form = RescheduleForm(request.POST)
@@ -187,7 +188,7 @@ def held_reschedule(request, post_id: int):
     values = form.cleaned_data
     try:
         when = local_to_utc(values["day"], values["clock"], post.timezone)
-        moved = dispatch.held_post_reschedule(
+        moved = freeze_services.held_post_reschedule(
             post=post, by=request.user, scheduled_at=when, reason=values["reason"]
         )
     except ApplicationError as error:

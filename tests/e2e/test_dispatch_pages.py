@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from publishing import dispatch
+from publishing import dispatch, freezes
 from publishing.models import PostTarget
 
 from ..factories import PASSWORD
@@ -46,7 +46,7 @@ def test_a_lead_gives_a_held_post_a_new_time_on_the_freeze_page(
 
     hook = webhook_account(org["north"], "https://www.agency.example/hook", handle="agency-site")
     post = approved_post(author=author, team=org["north"], accounts=[hook])
-    dispatch.freeze_create(by=lead, scope="everything", reason="Incident review")
+    freezes.freeze_create(by=lead, scope="everything", reason="Incident review")
 
     login(page, live_server, "lena", PASSWORD)
     page.goto(f"{live_server.url}/freezes/")

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from cxhub.errors import InvalidTransition
-from publishing import dispatch, services
+from publishing import freezes, services
 from publishing.models import Post, PostStatus, PostTarget, PublishAttempt, TargetStatus
 
 from .dispatch_harness import (
@@ -318,7 +318,7 @@ def test_a_freeze_during_a_batch_holds_the_rest_and_lifting_sends_them(
     stack.wait(lambda: len(receiver.published) >= 10, timeout=60, what="10 published")
 
     # When a lead freezes everything mid-batch
-    dispatch.freeze_create(by=lead, scope="everything", reason="Incident")
+    freezes.freeze_create(by=lead, scope="everything", reason="Incident")
     freeze_at = time.time()
 
     # Then what had not gone out is held and stays held: nothing reaches the site any more
@@ -339,8 +339,8 @@ def test_a_freeze_during_a_batch_holds_the_rest_and_lifting_sends_them(
     assert late == []
 
     # When it is lifted, the rest goes out, once each
-    freeze = dispatch.freezes_for(user=lead).get(active=True)
-    dispatch.freeze_lift(freeze=freeze, by=lead, reason="Over")
+    freeze = freezes.freezes_for(user=lead).get(active=True)
+    freezes.freeze_lift(freeze=freeze, by=lead, reason="Over")
     stack.wait(
         lambda: _statuses(ids)[TargetStatus.PUBLISHED] == 60, timeout=60, what="all 60 published"
     )

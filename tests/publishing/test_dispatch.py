@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from accounts.models import AccountStatus, Notification, Role
 from audit.models import AuditEvent
 from cxhub.errors import ApplicationError, InvalidTransition, NotAllowed
-from publishing import dispatch, services
+from publishing import dispatch, freezes, services
 from publishing.channels.errors import (
     AuthExpired,
     PermanentError,
@@ -683,7 +683,7 @@ def test_a_freeze_holds_what_has_not_gone_out_and_lifting_sends_it(post, lead, f
     # Given a queued target (its task is on its way)
     dispatch.dispatch_due()
     # When a lead freezes everything
-    freeze = dispatch.freeze_create(by=lead, scope="everything", reason="Incident on site")
+    freeze = freezes.freeze_create(by=lead, scope="everything", reason="Incident on site")
     # Then it is held, and the task that arrives does nothing
     target = _target(post)
     assert (target.status, target.held_reason) == (TargetStatus.HELD, "freeze")
@@ -693,7 +693,7 @@ def test_a_freeze_holds_what_has_not_gone_out_and_lifting_sends_it(post, lead, f
 
     # When the freeze is lifted, it is due now and goes out
     with time_machine.travel(T0 + timedelta(hours=2), tick=False):
-        lifted = dispatch.freeze_lift(freeze=freeze, by=lead, reason="Site is back")
+        lifted = freezes.freeze_lift(freeze=freeze, by=lead, reason="Site is back")
         assert lifted.released_count == 1
         target.refresh_from_db()
         assert target.status == TargetStatus.WAITING
@@ -708,12 +708,12 @@ def test_a_freeze_created_after_the_claim_stops_the_send(post, lead, fake):
     dispatch.dispatch_due()
     target = _target(post)
     # The freeze lands between the claim and the task (its hold is undone here to get there)
-    freeze = dispatch.freeze_create(by=lead, scope="everything", reason="Incident")
+    freeze = freezes.freeze_create(by=lead, scope="everything", reason="Incident")
     PostTarget.objects.filter(pk=target.pk).update(status=TargetStatus.QUEUED, held_reason="")
     assert _publish(target) == "held"
     assert fake.calls == []
     assert target.attempts.get().outcome == Outcome.SKIPPED
-    dispatch.freeze_lift(freeze=freeze, by=lead, reason="ok")
+    freezes.freeze_lift(freeze=freeze, by=lead, reason="ok")
     assert _target(post).status == TargetStatus.WAITING
 
 
@@ -730,28 +730,28 @@ def test_lifting_keeps_a_future_time_and_another_freeze_still_holds(
         post = approved_post(author=author, team=org["north"], accounts=[hook, hook_b])
         later = T0 + timedelta(days=1)
         PostTarget.objects.filter(post=post, social_account=hook).update(next_attempt_at=later)
-        team_freeze = dispatch.freeze_create(
+        team_freeze = freezes.freeze_create(
             by=north_lead, scope="team", team_id=org["north"].pk, reason="Regional review"
         )
-        account_freeze = dispatch.freeze_create(
+        account_freeze = freezes.freeze_create(
             by=lead, scope="account", social_account_id=hook_b.pk, reason="Account review"
         )
         assert PostTarget.objects.filter(post=post, status=TargetStatus.HELD).count() == 2
 
-        dispatch.freeze_lift(freeze=team_freeze, by=north_lead, reason="done")
+        freezes.freeze_lift(freeze=team_freeze, by=north_lead, reason="done")
 
     first = PostTarget.objects.get(post=post, social_account=hook)
     second = PostTarget.objects.get(post=post, social_account=hook_b)
     assert (first.status, first.next_attempt_at) == (TargetStatus.WAITING, later)
     assert second.status == TargetStatus.HELD  # the account freeze still covers it
-    dispatch.freeze_lift(freeze=account_freeze, by=lead, reason="done")
+    freezes.freeze_lift(freeze=account_freeze, by=lead, reason="done")
     assert PostTarget.objects.get(pk=second.pk).status == TargetStatus.WAITING
 
 
 def test_a_team_freeze_covers_the_subtree_only(author, org, hook, hook_b, outsider, north_lead):
     with time_machine.travel(T0, tick=False):
         post = approved_post(author=author, team=org["north"], accounts=[hook, hook_b])
-        dispatch.freeze_create(
+        freezes.freeze_create(
             by=north_lead, scope="team", team_id=org["north_centre"].pk, reason="Centre review"
         )
         # hook_b belongs to North Centre, hook to North
@@ -763,22 +763,22 @@ def test_a_team_freeze_covers_the_subtree_only(author, org, hook, hook_b, outsid
 
 def test_only_leads_of_the_scope_may_freeze_and_lift(org, hook, north_lead, lead, author):
     with pytest.raises(NotAllowed):
-        dispatch.freeze_create(by=north_lead, scope="everything", reason="x")
+        freezes.freeze_create(by=north_lead, scope="everything", reason="x")
     with pytest.raises(ApplicationError) as refused:
-        dispatch.freeze_create(by=north_lead, scope="team", team_id=org["south"].pk, reason="x")
+        freezes.freeze_create(by=north_lead, scope="team", team_id=org["south"].pk, reason="x")
     assert refused.value.extra == {"fields": {"team": ["No team with this id that you lead."]}}
     with pytest.raises(ApplicationError):
-        dispatch.freeze_create(by=author, scope="account", social_account_id=hook.pk, reason="x")
+        freezes.freeze_create(by=author, scope="account", social_account_id=hook.pk, reason="x")
     with pytest.raises(ApplicationError) as no_reason:
-        dispatch.freeze_create(by=lead, scope="everything", reason="  ")
+        freezes.freeze_create(by=lead, scope="everything", reason="  ")
     assert "reason" in no_reason.value.extra["fields"]
 
-    freeze = dispatch.freeze_create(by=lead, scope="everything", reason="HQ incident")
+    freeze = freezes.freeze_create(by=lead, scope="everything", reason="HQ incident")
     with pytest.raises(NotAllowed):
-        dispatch.freeze_lift(freeze=freeze, by=north_lead, reason="not mine")
-    dispatch.freeze_lift(freeze=freeze, by=lead, reason="over")
+        freezes.freeze_lift(freeze=freeze, by=north_lead, reason="not mine")
+    freezes.freeze_lift(freeze=freeze, by=lead, reason="over")
     with pytest.raises(InvalidTransition):
-        dispatch.freeze_lift(freeze=freeze, by=lead, reason="again")
+        freezes.freeze_lift(freeze=freeze, by=lead, reason="again")
 
 
 def test_freezes_for_lists_the_scope_of_each_lead_in_one_query(
@@ -786,19 +786,19 @@ def test_freezes_for_lists_the_scope_of_each_lead_in_one_query(
 ):
     south_lead = UserFactory(username="sol")
     grant(south_lead, org["south"], Role.LEAD)
-    everything = dispatch.freeze_create(by=lead, scope="everything", reason="a")
-    north = dispatch.freeze_create(by=north_lead, scope="team", team_id=org["north"].pk, reason="b")
-    account = dispatch.freeze_create(
+    everything = freezes.freeze_create(by=lead, scope="everything", reason="a")
+    north = freezes.freeze_create(by=north_lead, scope="team", team_id=org["north"].pk, reason="b")
+    account = freezes.freeze_create(
         by=north_lead, scope="account", social_account_id=hook.pk, reason="c"
     )
-    south = dispatch.freeze_create(by=south_lead, scope="team", team_id=org["south"].pk, reason="d")
+    south = freezes.freeze_create(by=south_lead, scope="team", team_id=org["south"].pk, reason="d")
 
     with django_assert_num_queries(1):
-        seen = sorted(f.pk for f in dispatch.freezes_for(user=lead))
+        seen = sorted(f.pk for f in freezes.freezes_for(user=lead))
     assert seen == sorted([everything.pk, north.pk, account.pk, south.pk])
-    assert sorted(f.pk for f in dispatch.freezes_for(user=north_lead)) == [north.pk, account.pk]
-    assert [f.pk for f in dispatch.freezes_for(user=south_lead)] == [south.pk]
-    assert list(dispatch.freezes_for(user=outsider)) == []
+    assert sorted(f.pk for f in freezes.freezes_for(user=north_lead)) == [north.pk, account.pk]
+    assert [f.pk for f in freezes.freezes_for(user=south_lead)] == [south.pk]
+    assert list(freezes.freezes_for(user=outsider)) == []
 
 
 # Stopping a post part-way -------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import Role
 from audit.models import AuditEvent
-from publishing import dispatch
+from publishing import dispatch, freezes
 from publishing.models import PostTarget, PublishingFreeze, TargetStatus
 
 from ..factories import UserFactory, grant
@@ -69,8 +69,8 @@ def test_a_lead_freezes_everything_and_lifts_it_through_the_api(lead, waiting):
 
 
 def test_freezes_outside_the_scope_answer_404(lead, north_lead, outsider, org):
-    hq = dispatch.freeze_create(by=lead, scope="everything", reason="HQ only")
-    north = dispatch.freeze_create(
+    hq = freezes.freeze_create(by=lead, scope="everything", reason="HQ only")
+    north = freezes.freeze_create(
         by=north_lead, scope="team", team_id=org["north"].pk, reason="North"
     )
     assert [f["id"] for f in api(north_lead).get("/api/v1/freezes/").json()["results"]] == [
@@ -108,13 +108,13 @@ def test_the_freeze_list_costs_the_same_queries_whatever_its_length(
     lead, org, django_assert_max_num_queries
 ):
     for number in range(3):
-        dispatch.freeze_create(by=lead, scope="team", team_id=org["north"].pk, reason=f"{number}")
+        freezes.freeze_create(by=lead, scope="team", team_id=org["north"].pk, reason=f"{number}")
     client = api(lead)
     client.get("/api/v1/freezes/")  # warm caches (content types, etc.)
     with CaptureQueriesContext(connection) as few:
         client.get("/api/v1/freezes/")
     for number in range(10):
-        dispatch.freeze_create(by=lead, scope="team", team_id=org["south"].pk, reason=f"{number}")
+        freezes.freeze_create(by=lead, scope="team", team_id=org["south"].pk, reason=f"{number}")
     with django_assert_max_num_queries(len(few)):
         assert len(client.get("/api/v1/freezes/").json()["results"]) == 13
 
@@ -168,7 +168,7 @@ def test_the_page_shows_why_a_freeze_was_refused(client, north_lead, org):
 
 
 def test_lifting_a_freeze_outside_the_scope_on_the_page_is_404(client, lead, north_lead):
-    freeze = dispatch.freeze_create(by=lead, scope="everything", reason="HQ")
+    freeze = freezes.freeze_create(by=lead, scope="everything", reason="HQ")
     client.force_login(north_lead)
     assert client.post(f"/freezes/{freeze.pk}/lift/", {"reason": "x"}).status_code == 404
 
@@ -196,10 +196,10 @@ def test_the_sandbox_feed_shows_what_went_out(client, author, org, outsider, hoo
 # A lead reschedules a held post ------------------------------------------------------------------
 def _frozen(lead, waiting):
     team = waiting.post.team
-    if dispatch.leads_everything(user=lead):
-        dispatch.freeze_create(by=lead, scope="everything", reason="Incident")
+    if freezes.leads_everything(user=lead):
+        freezes.freeze_create(by=lead, scope="everything", reason="Incident")
     else:
-        dispatch.freeze_create(by=lead, scope="team", team_id=team.pk, reason="Incident")
+        freezes.freeze_create(by=lead, scope="team", team_id=team.pk, reason="Incident")
     waiting.refresh_from_db()
     assert waiting.status == TargetStatus.HELD
     return waiting
@@ -229,7 +229,7 @@ def test_a_lead_gives_a_held_post_a_new_time_and_it_waits_for_it_after_the_lift(
 
     # … and when the freeze is lifted, it goes at that time, not at once.
     freeze = PublishingFreeze.objects.get(active=True)
-    dispatch.freeze_lift(freeze=freeze, by=lead, reason="Over")
+    freezes.freeze_lift(freeze=freeze, by=lead, reason="Over")
     target.refresh_from_db()
     assert (target.status, target.next_attempt_at) == (TargetStatus.WAITING, new_time)
     assert dispatch.dispatch_due().queued == []
