@@ -1,6 +1,7 @@
 """Freezes through the API and the lead's page, and the sandbox feed page: scope (404 outside
 it), errors naming fields, and what a freeze does to waiting targets."""
 
+import re
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -289,3 +290,25 @@ def test_the_freeze_page_lists_held_posts_and_reschedules_one_in_its_time_zone(
     response = client.post(f"/freezes/held/{post.pk}/reschedule/", {"day": "", "clock": "x"})
     assert response.status_code == 400
     assert f'id="reschedule-error-{post.pk}"' in response.content.decode()
+
+
+def test_the_freeze_page_costs_the_same_queries_for_2_or_20_held_posts(
+    client, north_lead, author, org, hook
+):
+    from ..integration.dispatch_support import bulk_due_posts
+
+    def hold(count):
+        bulk_due_posts(author=author, team=org["north"], accounts=[hook], posts=count)
+        freezes.freeze_create(by=north_lead, scope="team", team_id=org["north"].pk, reason="Hold")
+
+    client.force_login(north_lead)
+    hold(2)
+    client.get("/freezes/")  # warm caches
+    with CaptureQueriesContext(connection) as few:
+        page = client.get("/freezes/").content.decode()
+    assert len(re.findall(r'id="held-\d', page)) == 2
+    hold(18)
+    with CaptureQueriesContext(connection) as many:
+        page = client.get("/freezes/").content.decode()
+    assert len(re.findall(r'id="held-\d', page)) == 20
+    assert len(many) == len(few)
