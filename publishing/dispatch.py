@@ -6,11 +6,11 @@ before the next run, and on commit queues one publish_targets task per group of 
 start at their time → publish_targets claims the group's rows again (`sending`), re-checks
 freeze, account and approved content of each, records PublishAttempts, calls the channel for
 each outside any transaction, and stores every outcome in one transaction: `published`,
-`waiting` again (a retry, due later), `failed`, or `held`. An unknown outcome (timeout after sending) sets needs_reconcile: the
-next try asks the network before it sends. The sweeper returns targets whose worker or message
-was lost. A post becomes publishing when its first target is queued, and published, partially
-published or failed when every target is final. Freezes' services and reads are in
-publishing/freezes.py.
+`waiting` again (a retry, due later), `failed`, or `held`. An unknown outcome (timeout after
+sending) sets needs_reconcile: the next try asks the network before it sends. The sweeper
+returns targets whose worker or message was lost. A post becomes publishing when its first
+target is queued, and published, partially published or failed when every target is final.
+Freezes' services and reads are in publishing/freezes.py.
 
 Lock order, everywhere: rows first (post before its targets), the audit chain head last (every
 `record` comes after the writes of its transaction), so these transactions never deadlock.

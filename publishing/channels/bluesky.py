@@ -17,13 +17,14 @@ Publishing, spoken as XRPC over requests (atproto.com, checked 2026):
   `{"error": "<Name>", "message": "…"}`; 429 with `RateLimit-Limit`, `RateLimit-Remaining`,
   `RateLimit-Reset` (a Unix time in seconds) and `RateLimit-Policy` (docs.bsky.app
   "Rate Limits": 5,000 points an hour, a create costs 3; createSession 30 per 5 minutes).
-- lexicons com.atproto.server.createSession (identifier + app password → accessJwt,
-  refreshJwt, did, handle) and refreshSession (called with the refreshJwt as the bearer
-  token; answers a new pair and retires the old refresh token). An expired access token is the
-  error `ExpiredToken`. Design: the app password is used once, at connect (`create_session`),
-  and never stored; the account keeps accessJwt/refreshJwt as its access/refresh tokens and its
-  DID as external_id. ExpiredToken → refreshSession once → the call again; a refused refresh
-  is AuthExpired (the account needs its app password typed again).
+- lexicons com.atproto.server.createSession (identifier + app password → accessJwt, refreshJwt,
+  did, handle) and refreshSession (called with the refreshJwt as the bearer token; answers a new
+  pair and retires the old refresh token). An expired access token is the error `ExpiredToken`.
+  Design: the app password is used once, at connect (`sign_in`, kept by
+  accounts.services.social_account_connect), and never stored; the account keeps
+  accessJwt/refreshJwt as its access/refresh tokens and its DID as external_id. ExpiredToken →
+  refreshSession once → the call again; a refused refresh is AuthExpired (the account needs its
+  app password typed again).
 - com.atproto.repo.uploadBlob: the raw bytes with their Content-Type → `{"blob": …}`. A blob
   no record points to is removed by the server, so an upload is retried freely.
 - com.atproto.repo.createRecord: `repo`, `collection` app.bsky.feed.post, `rkey`, `record`.
@@ -130,8 +131,9 @@ class BlueskyChannel(Channel):
     # --- publishing ---------------------------------------------------------------------------
 
     def create_session(self, account: Any, *, password: str) -> None:
-        """Sign in with an app password (at connect) and keep the session's tokens, never the
-        password."""
+        """Sign an existing account in again with an app password and keep the session's tokens,
+        never the password (the tests' and operators' shortcut; people connect through the
+        connect pages: `sign_in` and the audited service)."""
         base = _base(account)
         response = request(
             "POST",
