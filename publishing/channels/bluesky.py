@@ -68,7 +68,15 @@ import requests
 from . import text as textutil
 from .base import Channel, Identity, Limits, TokenSet
 from .errors import AuthExpired, PermanentError, RetryableError
-from .http import Published, check_server, json_or_empty, rate_limit_wait, request, with_status
+from .http import (
+    Published,
+    check_server,
+    error_for_status,
+    json_or_empty,
+    rate_limit_wait,
+    request,
+    with_status,
+)
 from .media_files import MediaFile, load_media
 
 POST_COLLECTION = "app.bsky.feed.post"
@@ -490,9 +498,7 @@ def _message(response: requests.Response) -> str:
 def _refusal(response: requests.Response, what: str) -> Exception:
     status = response.status_code
     detail = f"{what} (HTTP {status}): {_message(response)}"
-    if status == 401 or _error(response) in AUTH_ERRORS:
-        return with_status(AuthExpired(detail), status)
-    if status in (408, 429) or status >= 500:
-        wait = rate_limit_wait(response, reset_header="RateLimit-Reset")
-        return with_status(RetryableError(detail, retry_after=wait), status)
-    return with_status(PermanentError(detail), status)
+    wait = rate_limit_wait(response, reset_header="RateLimit-Reset")
+    return error_for_status(
+        status, detail, retry_after=wait, expired=_error(response) in AUTH_ERRORS
+    )

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 
-from .errors import PermanentError, RetryableError, UnknownOutcome
+from .errors import AuthExpired, PermanentError, RetryableError, UnknownOutcome
 from .session import http_session
 from .webhook import Published, _not_sent, retry_after_seconds
 
@@ -58,6 +58,20 @@ def on_server(real_url: str, base_url: str, default_base_url: str) -> str:
 def with_status(error: Exception, status: int | None) -> Exception:
     error.http_status = status  # read by dispatch for the attempt's record
     return error
+
+
+def error_for_status(
+    status: int, detail: str, *, retry_after: float | None = None, expired: bool = False
+) -> Exception:
+    """What a network's refusal means for dispatch, the same on every network: 401 (or the
+    network's own expired-token error, `expired`) → AuthExpired; 408, 429 and 5xx →
+    RetryableError with the wait the network asked for; anything else → PermanentError, whose
+    words the author sees."""
+    if status == 401 or expired:
+        return with_status(AuthExpired(detail), status)
+    if status in (408, 429) or status >= 500:
+        return with_status(RetryableError(detail, retry_after=retry_after), status)
+    return with_status(PermanentError(detail), status)
 
 
 def _allowed_private() -> list[Any]:

@@ -97,6 +97,7 @@ from .errors import AuthExpired, PermanentError, RetryableError, UnknownOutcome
 from .http import (
     Published,
     check_server,
+    error_for_status,
     json_or_empty,
     on_server,
     request,
@@ -287,14 +288,10 @@ def _message(response: requests.Response) -> str:
 def _refusal(response: requests.Response, what: str) -> Exception:
     status = response.status_code
     detail = f"{what} (HTTP {status}): {_message(response)}"
-    if status == 401:
-        return with_status(AuthExpired(detail), status)
-    if status in (408, 429) or status >= 500:
-        wait = retry_after_seconds(response.headers.get("Retry-After"))
-        return with_status(RetryableError(detail, retry_after=wait), status)
     if status == 426:
         detail += f" (cxhub sends LinkedIn-Version {LINKEDIN_VERSION}; it needs moving on)"
-    return with_status(PermanentError(detail), status)
+    wait = retry_after_seconds(response.headers.get("Retry-After"))
+    return error_for_status(status, detail, retry_after=wait)
 
 
 def _urn_path(urn: str) -> str:

@@ -85,7 +85,14 @@ import requests
 from . import text as textutil
 from .base import Channel, Identity, Limits, OAuthClient, OAuthSpec, TokenSet
 from .errors import AuthExpired, PermanentError, RetryableError
-from .http import Published, check_server, json_or_empty, rate_limit_wait, request, with_status
+from .http import (
+    Published,
+    check_server,
+    error_for_status,
+    json_or_empty,
+    rate_limit_wait,
+    request,
+)
 from .media_files import MediaFile, load_media
 from .oauth import refresh_oauth2, revoke_oauth2
 
@@ -444,12 +451,8 @@ def _error_text(response: requests.Response) -> str:
 def _refusal(response: requests.Response, what: str) -> Exception:
     status = response.status_code
     detail = f"{what} (HTTP {status}): {_error_text(response)}"
-    if status == 401:
-        return with_status(AuthExpired(detail), status)
-    if status == 429 or status == 408 or status >= 500:
-        wait = rate_limit_wait(response, reset_header="X-RateLimit-Reset")
-        return with_status(RetryableError(detail, retry_after=wait), status)
-    return with_status(PermanentError(detail), status)
+    wait = rate_limit_wait(response, reset_header="X-RateLimit-Reset")
+    return error_for_status(status, detail, retry_after=wait)
 
 
 def _upload(base: str, token: str, item: MediaFile) -> str:

@@ -87,8 +87,16 @@ from django.utils import timezone
 
 from . import text as textutil
 from .base import Channel, Identity, Limits, MediaInfo, OAuthSpec, Problem, TokenSet
-from .errors import AuthExpired, PermanentError, RetryableError
-from .http import Published, json_or_empty, on_server, request, retry_after_seconds, with_status
+from .errors import PermanentError, RetryableError
+from .http import (
+    Published,
+    error_for_status,
+    json_or_empty,
+    on_server,
+    request,
+    retry_after_seconds,
+    with_status,
+)
 from .media_files import MediaFile, load_media
 from .oauth import configured_client, refresh_oauth2, revoke_oauth2, with_fresh_token
 
@@ -575,8 +583,4 @@ def _refusal(response: requests.Response, what: str) -> Exception:
     data = json_or_empty(response)
     title = str(data.get("title") or "").strip()
     detail = f"{what} (HTTP {status}{', ' + title if title else ''}): {_message(response)}"
-    if status == 401:
-        return with_status(AuthExpired(detail), status)
-    if status in (408, 429) or status >= 500:
-        return with_status(RetryableError(detail, retry_after=_rate_limit_wait(response)), status)
-    return with_status(PermanentError(detail), status)
+    return error_for_status(status, detail, retry_after=_rate_limit_wait(response))
