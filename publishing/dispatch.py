@@ -512,6 +512,12 @@ def _start_attempts(*, target_ids: list[int], worker: str) -> tuple[list[_Send],
         # Its task started before its time (a worker's clock, a broker ignoring the ETA): it
         # waits again, and the dispatcher sends it when it is due.
         PostTarget.objects.filter(pk__in=early).update(status=TargetStatus.WAITING, queued_at=None)
+        record(
+            actor=None,
+            action="dispatch.unqueued",
+            object_type="publishing.posttarget",
+            data={"targets": early, "returned": len(early), "reason": "task started early"},
+        )
         log.warning(_kv(event="publish.early", targets=",".join(map(str, early)), worker=worker))
         targets = [target for target in targets if target.pk not in early]
     if not targets:

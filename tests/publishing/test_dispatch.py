@@ -190,6 +190,8 @@ def test_targets_due_before_the_next_run_are_claimed_now_and_start_at_their_time
         assert dispatch.publish_targets(target_ids=[target_id]) == {target_id: "noop"}
     target = PostTarget.objects.get(pk=target_id)
     assert (target.status, fake.calls, target.attempts.count()) == (TargetStatus.WAITING, [], 0)
+    unqueued = AuditEvent.objects.get(action="dispatch.unqueued")
+    assert unqueued.data["targets"] == [target_id] and "early" in unqueued.data["reason"]
     # … and goes out when it is due.
     with time_machine.travel(due, tick=False):
         assert dispatch.dispatch_due().queued == [target_id]
