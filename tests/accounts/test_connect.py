@@ -13,6 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts import services as accounts_services
 from accounts import tasks
 from accounts.crypto import decrypt_token
 from accounts.models import AccountStatus, Notification, OAuthApp, Role, SocialAccount
@@ -723,7 +724,7 @@ def test_tokens_near_expiry_are_renewed_and_a_refused_renewal_needs_reconnect(
     assert sorted(told.values_list("user__username", flat=True)) == ["adam", "hugo"]
     assert "invalid_grant" in told.first().body
     # And running again does nothing more
-    assert tasks.refresh_expiring() == {
+    assert accounts_services.social_accounts_refresh_expiring() == {
         "renewed": 0,
         "needs_reconnect": 0,
         "retry": 0,
@@ -741,11 +742,11 @@ def test_a_renewal_that_cannot_reach_the_network_is_tried_next_run(
     account = the_account(channel="mastodon")
     mastodon.fail_next("token", "503")
 
-    assert tasks.refresh_expiring()["retry"] == 1
+    assert accounts_services.social_accounts_refresh_expiring()["retry"] == 1
     account.refresh_from_db()
     assert account.status == AccountStatus.CONNECTED
 
-    assert tasks.refresh_expiring()["renewed"] == 1
+    assert accounts_services.social_accounts_refresh_expiring()["renewed"] == 1
 
 
 # The list -----------------------------------------------------------------------------------------

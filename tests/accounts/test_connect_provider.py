@@ -136,13 +136,13 @@ def test_the_refresh_token_renews_against_it_and_the_old_one_is_then_refused(
 
 
 def test_the_periodic_renewal_uses_it_too(client, admin, org, provider, settings):
-    from accounts import tasks
+    from accounts import services as accounts_services
 
     account = connect(client, provider, org["north"])
     old_access = account.access_token
     settings.CXHUB_TOKEN_REFRESH_MARGIN_SECONDS = 2 * 3600  # the one-hour token is due
 
-    assert tasks.refresh_expiring()["renewed"] == 1
+    assert accounts_services.social_accounts_refresh_expiring()["renewed"] == 1
 
     account.refresh_from_db()
     assert account.access_token != old_access

@@ -28,7 +28,7 @@ from guardian.shortcuts import assign_perm
 from PIL import Image
 
 from accounts import services as accounts
-from accounts.models import LoginFailure, Membership, Role
+from accounts.models import LoginFailure, Membership, Role, SocialAccount
 from approvals import services as approvals
 from approvals.models import (
     ApprovalPolicy,
@@ -239,6 +239,26 @@ def _social_account_revoke_drafting(w):
 @writes("social_account.tokens_rotated")
 def _social_account_rotate_tokens(w):
     return lambda: accounts.social_account_rotate_tokens(by=w.admin)
+
+
+@writes("social_account.token_refreshed")
+def _social_accounts_refresh_expiring(w):
+    from publishing import channels
+    from publishing.channels.base import TokenSet
+
+    class Renewing:
+        renews_with_access_token = False
+
+        def refresh_token(self, account):
+            accounts.social_account_tokens_refresh(
+                account=account, renew=lambda refresh: TokenSet(access_token="renewed")
+            )
+
+    SocialAccount.objects.filter(pk=w.account.pk).update(
+        expires_at=timezone.now() + timedelta(minutes=5)
+    )
+    w.monkeypatch.setattr(channels, "get_channel", lambda name: Renewing())
+    return lambda: accounts.social_accounts_refresh_expiring()
 
 
 @reads
@@ -679,6 +699,7 @@ SCENARIOS: dict[str, Scenario] = {
     "accounts.services.social_account_revoke_drafting": _social_account_revoke_drafting,
     "accounts.services.social_account_rotate_tokens": _social_account_rotate_tokens,
     "accounts.services.social_account_tokens_refresh": _social_account_tokens_refresh,
+    "accounts.services.social_accounts_refresh_expiring": _social_accounts_refresh_expiring,
     "accounts.services.social_account_may_connect": _social_account_may_connect,
     "accounts.services.social_account_may_reconnect": _social_account_may_reconnect,
     "accounts.services.social_account_connect": _social_account_connect,

@@ -127,13 +127,13 @@ def test_the_periodic_renewal_takes_instagram_tokens_which_renew_without_a_refre
 
     from django.utils import timezone
 
-    from accounts.tasks import refresh_expiring
+    from accounts.services import social_accounts_refresh_expiring
 
     SocialAccount.objects.filter(pk=instagram_account.pk).update(
         expires_at=timezone.now() + timedelta(minutes=30)
     )
     old = instagram_account.access_token
-    assert refresh_expiring()["renewed"] == 1
+    assert social_accounts_refresh_expiring()["renewed"] == 1
     account = SocialAccount.objects.get(pk=instagram_account.pk)
     assert account.access_token != old
     assert account.expires_at > timezone.now() + timedelta(days=30)
