@@ -274,16 +274,25 @@ class BlueskyChannel(Channel):
         return response.status_code == 200
 
     def _keep_session(self, account: Any, data: dict[str, Any]) -> None:
+        """Store a new session through the audited, row-locked token service; a session of
+        another account (another DID) than the one connected is refused, never kept."""
+        from accounts.services import social_account_tokens_refresh
+
         access, refresh = data.get("accessJwt"), data.get("refreshJwt")
         if not access or not refresh:
             raise RetryableError("Bluesky answered a session without its tokens")
-        account.set_tokens(access_token=str(access), refresh_token=str(refresh))
-        account.expires_at = access_token_expiry(str(access))
-        fields = ["access_token_encrypted", "refresh_token_encrypted", "expires_at", "updated_at"]
-        if data.get("did") and account.external_id != data["did"]:
-            account.external_id = str(data["did"])
-            fields.append("external_id")
-        account.save(update_fields=fields)
+        did = str(data.get("did") or "")
+        if account.external_id and did and did != account.external_id:
+            raise PermanentError(
+                f"This app password signs in {did}, not the connected account "
+                f"{account.external_id}; nothing was changed."
+            )
+        tokens = TokenSet(
+            access_token=str(access),
+            refresh_token=str(refresh),
+            expires_at=access_token_expiry(str(access)),
+        )
+        social_account_tokens_refresh(account=account, renew=lambda _old: tokens)
 
     def _call(self, account: Any, method: str, nsid: str, *, changes: bool, **kwargs: Any):
         """One authenticated XRPC call; an expired session is renewed once and the call made

@@ -58,6 +58,7 @@ def bluesky_account(org, bluesky_server):
         channel=Channel.BLUESKY,
         handle="north.test",
         base_url=bluesky_server.url,
+        external_id=bluesky_server.did,
     )
     get_channel("bluesky").create_session(account, password=bluesky_server.password)
     return account

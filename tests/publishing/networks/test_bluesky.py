@@ -41,6 +41,22 @@ def test_signing_in_keeps_the_session_not_the_password(bluesky_account, bluesky_
     assert account.external_id == bluesky_server.did
 
 
+def test_a_new_session_is_audited_and_one_of_another_account_refused(
+    channel, bluesky_account, bluesky_server
+):
+    from audit.models import AuditEvent
+
+    assert AuditEvent.objects.filter(
+        action="social_account.token_refreshed", object_id=str(bluesky_account.pk)
+    ).exists()
+    # The same app password, but the account on file is another DID: nothing is kept.
+    before = bluesky_account.access_token
+    bluesky_account.external_id = "did:plc:someone-else"
+    with pytest.raises(PermanentError, match="not the connected account"):
+        channel.create_session(bluesky_account, password=bluesky_server.password)
+    assert bluesky_account.access_token == before
+
+
 def test_a_wrong_app_password_is_auth_expired(channel, bluesky_account):
     with pytest.raises(AuthExpired, match="Invalid identifier or password"):
         channel.create_session(bluesky_account, password="wrong")

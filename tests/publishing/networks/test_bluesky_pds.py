@@ -168,6 +168,7 @@ def pds_account(org, real_pds, channel):
         channel=Channel.BLUESKY,
         handle=real_pds.handle,
         base_url=real_pds.url,
+        external_id=real_pds.did,
     )
     channel.create_session(account, password=real_pds.app_password)
     return account
