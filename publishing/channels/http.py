@@ -1,33 +1,73 @@
 """HTTP pieces the network channels share: one pooled session, a timeout on every call, the
 check of a server address a person typed, rate-limit headers read as seconds, and the rule for
-which transport failures mean "nothing went out" and which mean "it may have gone out".
-
-The webhook channel has its own copies of some of these (written first); new channels use these.
+which transport failures mean "nothing went out" and which mean "it may have gone out"; what a
+publication is (Published) and what a refusal means (error_for_status). Every channel, the
+webhook's included, builds on these.
 """
 
+import email.utils
 import ipaddress
 import socket
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from .errors import AuthExpired, PermanentError, RetryableError, UnknownOutcome
 from .session import http_session
-from .webhook import Published, _not_sent, retry_after_seconds
 
 __all__ = [
     "Published",
     "check_server",
+    "error_for_status",
+    "http_session",
+    "not_sent",
     "network_timeout",
     "rate_limit_wait",
     "request",
     "retry_after_seconds",
     "with_status",
 ]
+
+
+@dataclass(frozen=True)
+class Published:
+    """Where a post now is on its network. (Shared by every channel's publish/reconcile.)"""
+
+    external_id: str
+    external_url: str = ""
+    http_status: int | None = None
+
+
+def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
+    """Retry-After as seconds: a number of seconds, or an HTTP date; None when absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def not_sent(exc: requests.ConnectionError) -> bool:
+    """Whether a connection error happened before the request left (nothing can have landed)."""
+    if isinstance(exc, requests.ConnectTimeout | requests.exceptions.SSLError):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
 
 
 def network_timeout() -> float:
@@ -64,12 +104,12 @@ def error_for_status(
     status: int, detail: str, *, retry_after: float | None = None, expired: bool = False
 ) -> Exception:
     """What a network's refusal means for dispatch, the same on every network: 401 (or the
-    network's own expired-token error, `expired`) → AuthExpired; 408, 429 and 5xx →
+    network's own expired-token error, `expired`) → AuthExpired; 408, 425, 429 and 5xx →
     RetryableError with the wait the network asked for; anything else → PermanentError, whose
     words the author sees."""
     if status == 401 or expired:
         return with_status(AuthExpired(detail), status)
-    if status in (408, 429) or status >= 500:
+    if status in (408, 425, 429) or status >= 500:
         return with_status(RetryableError(detail, retry_after=retry_after), status)
     return with_status(PermanentError(detail), status)
 
@@ -146,7 +186,7 @@ def request(method: str, url: str, *, changes: bool, what: str, **kwargs: Any) -
     try:
         return http_session().request(method, url, **kwargs)
     except requests.ConnectionError as exc:
-        if _not_sent(exc) or not changes:
+        if not_sent(exc) or not changes:
             raise RetryableError(f"{what}: could not connect: {exc}") from exc
         raise UnknownOutcome(f"{what}: the connection broke after sending: {exc}") from exc
     except requests.Timeout as exc:  # a read timeout: the request went out

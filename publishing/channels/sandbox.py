@@ -10,7 +10,8 @@ from typing import Any
 
 from django.urls import reverse
 
-from .webhook import Published, WebhookChannel
+from .http import Published
+from .webhook import WebhookChannel
 
 
 def _published(publication) -> Published:

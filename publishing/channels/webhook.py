@@ -22,38 +22,28 @@ sends again. Addresses that are not public are refused, except the networks list
 CXHUB_WEBHOOK_ALLOW_PRIVATE_NETWORKS.
 """
 
-import email.utils
 import hashlib
 import hmac
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import requests
 from django.conf import settings
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from .base import Channel, Limits
-from .errors import AuthExpired, PermanentError, RetryableError, UnknownOutcome
-from .session import http_session
+from .errors import AuthExpired, RetryableError, UnknownOutcome
+from .http import (
+    Published,
+    check_server,
+    error_for_status,
+    http_session,
+    not_sent,
+    retry_after_seconds,
+)
 
 USER_AGENT = "cxhub-webhook/1"
-RETRYABLE_STATUSES = frozenset({408, 425, 429})
-
-
-@dataclass(frozen=True)
-class Published:
-    """Where a post now is on its network. (Shared by every channel's publish/reconcile.)"""
-
-    external_id: str
-    external_url: str = ""
-    http_status: int | None = None
-
-
-def _http_session() -> requests.Session:
-    return http_session()
 
 
 def sign(secret: str, timestamp: str, payload: bytes) -> str:
@@ -62,47 +52,13 @@ def sign(secret: str, timestamp: str, payload: bytes) -> str:
     return "sha256=" + digest.hexdigest()
 
 
-def _with_status(error: Exception, status: int | None) -> Exception:
-    error.http_status = status  # read by dispatch for the attempt's record
-    return error
-
-
-def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
-    """Retry-After as seconds: a number of seconds, or an HTTP date; None when absent or bad."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
 def _check_destination(url: str) -> None:
-    """Refuse a URL that is not http(s), or whose host resolves to a non-public address (the
-    one guard every channel uses, in http.py; imported here as http.py builds on this module)."""
-    from .http import check_server
-
+    """Refuse a URL that is not http(s), or whose host resolves to a non-public address."""
     check_server(url, what="webhook")
 
 
 def _timeout() -> float:
     return float(settings.CXHUB_WEBHOOK_TIMEOUT_SECONDS)
-
-
-def _not_sent(exc: requests.ConnectionError) -> bool:
-    """Whether a connection error happened before the request left (nothing can have landed)."""
-    if isinstance(exc, requests.ConnectTimeout | requests.exceptions.SSLError):
-        return True
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
 
 
 def _result(response: requests.Response, key: str) -> Published:
@@ -122,12 +78,8 @@ def _result(response: requests.Response, key: str) -> Published:
 def _refusal(response: requests.Response, what: str) -> Exception:
     status = response.status_code
     detail = f"{what}: HTTP {status} {response.text[:300]!r}"
-    if status >= 500 or status in RETRYABLE_STATUSES:
-        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-        return _with_status(RetryableError(detail, retry_after=retry_after), status)
-    if status == 401:
-        return _with_status(AuthExpired(detail), status)
-    return _with_status(PermanentError(detail), status)
+    wait = retry_after_seconds(response.headers.get("Retry-After"))
+    return error_for_status(status, detail, retry_after=wait)
 
 
 class WebhookChannel(Channel):
@@ -176,11 +128,11 @@ class WebhookChannel(Channel):
         headers = self._headers(account, key, body)
         headers["Content-Type"] = "application/json"
         try:
-            response = _http_session().post(
+            response = http_session().post(
                 url, data=body, headers=headers, timeout=_timeout(), allow_redirects=False
             )
         except requests.ConnectionError as exc:
-            if _not_sent(exc):
+            if not_sent(exc):
                 raise RetryableError(f"Could not connect: {exc}") from exc
             raise UnknownOutcome(f"The connection broke after sending: {exc}") from exc
         except requests.Timeout as exc:  # a read timeout: the request went out
@@ -197,7 +149,7 @@ class WebhookChannel(Channel):
         key = str(idempotency_key)
         headers = self._headers(account, key, key.encode())
         try:
-            response = _http_session().get(
+            response = http_session().get(
                 url,
                 params={"idempotency_key": key},
                 headers=headers,

@@ -506,7 +506,7 @@ class _Network:
     """The network, answering every publish with a post of its own."""
 
     def publish(self, account, text, media, *, idempotency_key):
-        from publishing.channels.webhook import Published
+        from publishing.channels.http import Published
 
         return Published("109", f"https://social.example/@north/{idempotency_key[:8]}", 200)
 

@@ -20,7 +20,8 @@ from publishing.channels.errors import (
     RetryableError,
     UnknownOutcome,
 )
-from publishing.channels.webhook import Published, WebhookChannel
+from publishing.channels.http import Published
+from publishing.channels.webhook import WebhookChannel
 from publishing.models import (
     Post,
     PostStatus,

@@ -19,7 +19,8 @@ from publishing.channels.errors import (
     RetryableError,
     UnknownOutcome,
 )
-from publishing.channels.webhook import retry_after_seconds, sign
+from publishing.channels.http import retry_after_seconds
+from publishing.channels.webhook import sign
 from publishing.models import PostTarget, SandboxPublication, TargetStatus
 
 from ..integration.dispatch_support import SECRET, approved_post, sandbox_account, webhook_account
