@@ -14,49 +14,19 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from cxhub.errors import ApplicationError
-from publishing.channels import all_channels
 
 from . import connect, selectors, services
 from .forms import ChooseIdentityForm, ConnectForm
-from .models import AccountStatus, Role, SocialAccount, SocialAccountUserObjectPermission
+from .models import AccountStatus, Role, SocialAccount
 
 
 # The list -----------------------------------------------------------------------------------------
-def _powers(user, accounts: list[SocialAccount]) -> bool:
-    """Mark what `user` may do to each account (may_reconnect, may_disconnect) from their
-    memberships and grants, read once: the list costs the same queries for 2 or 2,000.
-    Returns whether they may connect accounts at all (an admin somewhere)."""
-    connectable = {c.name for c in all_channels() if c.connect_method != "none"}
-    if user.is_superuser:
-        admin_paths: list[str] = [""]
-        drafter_paths: list[str] = [""]
-        granted: set[int] = set()
-    else:
-        memberships = list(selectors.memberships_of(user=user))
-        admin_paths = [m.team.path for m in memberships if m.role == Role.ADMIN]
-        drafter_paths = [m.team.path for m in memberships if m.role == Role.DRAFTER]
-        granted = set(
-            SocialAccountUserObjectPermission.objects.filter(
-                user=user, permission__codename="draft_socialaccount"
-            ).values_list("content_object_id", flat=True)
-        )
-    for account in accounts:
-        path = account.team.path
-        admin = any(path.startswith(p) for p in admin_paths)
-        drafter = any(path.startswith(p) for p in drafter_paths) or account.pk in granted
-        account.may_disconnect = admin and account.status != AccountStatus.DISCONNECTED
-        account.may_reconnect = account.channel in connectable and (
-            admin or (drafter and account.status != AccountStatus.DISCONNECTED)
-        )
-    return bool(admin_paths)
-
-
 @login_required
 def social_account_list(request):
     accounts = list(
         selectors.social_accounts_for(user=request.user).order_by("team__path", "channel", "handle")
     )
-    may_connect = _powers(request.user, accounts)
+    may_connect = selectors.social_account_powers(user=request.user, accounts=accounts)
     return render(
         request,
         "accounts/social_accounts.html",

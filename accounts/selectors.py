@@ -11,7 +11,15 @@ from collections.abc import Iterable
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.lookups import StartsWith
 
-from .models import Membership, Role, SocialAccount, SocialAccountUserObjectPermission, Team, User
+from .models import (
+    AccountStatus,
+    Membership,
+    Role,
+    SocialAccount,
+    SocialAccountUserObjectPermission,
+    Team,
+    User,
+)
 
 ALL_ROLES = tuple(Role.values)
 
@@ -118,3 +126,36 @@ def _ancestor_paths(team: Team) -> list[str]:
     """The paths of a team and all its ancestors, computed from its own path (no query)."""
     steplen = team.steplen
     return [team.path[:end] for end in range(steplen, len(team.path) + 1, steplen)]
+
+
+def social_account_powers(*, user: User, accounts: list[SocialAccount]) -> bool:
+    """Mark what `user` may do to each account (may_reconnect, may_disconnect) from their
+    memberships and grants, read once (two queries): the list costs the same for 2 or 2,000.
+    The one statement of the rule: admins of the account's team or a team above connect,
+    disconnect and reconnect; those who draft for it (role or grant) reconnect it too, unless it
+    was disconnected on purpose. Returns whether they may connect accounts at all."""
+    from publishing.channels import all_channels
+
+    connectable = {c.name for c in all_channels() if c.connect_method != "none"}
+    if user.is_superuser:
+        admin_paths: list[str] = [""]
+        drafter_paths: list[str] = [""]
+        granted: set[int] = set()
+    else:
+        memberships = list(memberships_of(user=user))
+        admin_paths = [m.team.path for m in memberships if m.role == Role.ADMIN]
+        drafter_paths = [m.team.path for m in memberships if m.role == Role.DRAFTER]
+        granted = set(
+            SocialAccountUserObjectPermission.objects.filter(
+                user=user, permission__codename="draft_socialaccount"
+            ).values_list("content_object_id", flat=True)
+        )
+    for account in accounts:
+        path = account.team.path
+        admin = any(path.startswith(p) for p in admin_paths)
+        drafter = any(path.startswith(p) for p in drafter_paths) or account.pk in granted
+        account.may_disconnect = admin and account.status != AccountStatus.DISCONNECTED
+        account.may_reconnect = account.channel in connectable and (
+            admin or (drafter and account.status != AccountStatus.DISCONNECTED)
+        )
+    return bool(admin_paths)

@@ -31,7 +31,7 @@ from .models import (
     User,
 )
 from .notifications import notify
-from .selectors import social_accounts_for, user_has_role
+from .selectors import social_account_powers, social_accounts_for, user_has_role
 
 log = logging.getLogger("cxhub.accounts")
 
@@ -272,13 +272,11 @@ def social_account_may_connect(*, by: User, team: Team) -> bool:
 
 
 def social_account_may_reconnect(*, by: User, account: SocialAccount) -> bool:
-    """Re-authorising an account that needs it: its team's admins, or those who draft for it
-    (a drafter role on its team or above, or a grant of that one account)."""
-    return (
-        social_accounts_for(user=by, roles=[Role.ADMIN, Role.DRAFTER])
-        .filter(pk=account.pk)
-        .exists()
-    )
+    """Re-authorising an account: its team's admins, or those who draft for it (a drafter role
+    on its team or above, or a grant of that one account) unless it was disconnected on
+    purpose (selectors.social_account_powers states the rule)."""
+    social_account_powers(user=by, accounts=[account])
+    return account.may_reconnect
 
 
 @dataclass(frozen=True)
@@ -296,11 +294,7 @@ def _label(channel: str) -> str:
 
 def _check_may_reconnect(*, by: User, account: SocialAccount, channel: str) -> None:
     # An account disconnected on purpose comes back only through its team's admins.
-    if account.status == AccountStatus.DISCONNECTED:
-        allowed = social_account_may_connect(by=by, team=account.team)
-    else:
-        allowed = social_account_may_reconnect(by=by, account=account)
-    if allowed:
+    if social_account_may_reconnect(by=by, account=account):
         return
     if social_accounts_for(user=by).filter(pk=account.pk).exists():
         raise NotAllowed(
