@@ -50,6 +50,7 @@ from accounts.services import social_account_needs_reconnect
 from audit.services import record, record_many
 
 from .channels import get_channel
+from .channels.base import ReconcileHints
 from .channels.errors import AuthExpired, PermanentError, RetryableError, UnknownOutcome
 from .content import canonical_content, hash_content
 from .models import (
@@ -343,6 +344,14 @@ _ATTEMPTS_MADE = Coalesce(
     ),
     Value(0),
 )
+# When a target was first tried, as a column of the same query.
+_FIRST_TRIED = Subquery(
+    PublishAttempt.objects.filter(target=OuterRef("pk"))
+    .order_by("started_at")
+    .values("started_at")[:1]
+)
+# How far back a post already recorded for another target is never taken for this one.
+KNOWN_IDS_WINDOW = timedelta(days=2)
 
 
 @dataclass
@@ -363,6 +372,7 @@ class _Send:
     last_chance: bool
     started_at: datetime
     worker: str
+    hints: ReconcileHints = field(default_factory=ReconcileHints)
 
 
 @dataclass
@@ -499,7 +509,7 @@ def _start_attempts(*, target_ids: list[int], worker: str) -> tuple[list[_Send],
     targets = list(
         PostTarget.objects.select_for_update(of=("self",))
         .select_related("post__team", "social_account__team")
-        .annotate(attempts_made=_ATTEMPTS_MADE)
+        .annotate(attempts_made=_ATTEMPTS_MADE, first_tried_at=_FIRST_TRIED)
         .filter(pk__in=target_ids, status=TargetStatus.QUEUED)
         .order_by("pk")
     )
@@ -564,6 +574,8 @@ def _start_attempts(*, target_ids: list[int], worker: str) -> tuple[list[_Send],
             attempt.save()
     max_attempts = settings.CXHUB_PUBLISH_MAX_ATTEMPTS
     media = {post_id: _media_payload(post) for post_id, post in posts.items()}
+    looking = [t for t in sending if t.needs_reconcile or t.attempt_count >= max_attempts]
+    known = _known_ids(looking, now)
     sends = []
     for target, attempt in zip(sending, attempts, strict=True):
         post, account = target.post, target.social_account
@@ -587,10 +599,37 @@ def _start_attempts(*, target_ids: list[int], worker: str) -> tuple[list[_Send],
                 last_chance=last_chance,
                 started_at=now,
                 worker=worker,
+                hints=ReconcileHints(
+                    since=target.first_tried_at or now,
+                    media_count=len(media[post.pk]),
+                    known_ids=known.get(target.social_account_id, frozenset()),
+                ),
             )
         )
         del done[target.pk]
     return sends, done
+
+
+def _known_ids(targets: list[PostTarget], now: datetime) -> dict[int, frozenset[str]]:
+    """For targets about to be looked for on their network: the external ids other targets
+    of the same accounts already hold (recently), which can never be theirs. One query, only
+    when some target is to be looked for."""
+    if not targets:
+        return {}
+    earliest = min((t.first_tried_at or now) for t in targets) - KNOWN_IDS_WINDOW
+    found: dict[int, set[str]] = defaultdict(set)
+    rows = (
+        PostTarget.objects.filter(
+            social_account_id__in={t.social_account_id for t in targets},
+            published_at__gte=earliest,
+        )
+        .exclude(pk__in=[t.pk for t in targets])
+        .exclude(external_id="")
+        .values_list("social_account_id", "external_id")
+    )
+    for account_id, external_id in rows:
+        found[account_id].add(external_id)
+    return {account_id: frozenset(ids) for account_id, ids in found.items()}
 
 
 def _start_attempt(*, target_id: int, worker: str) -> "_Send | str":
@@ -637,7 +676,9 @@ def _talk_to_network(send: _Send) -> _Result:
     phase = "reconcile" if send.reconcile_first else "publish"
     try:
         if send.reconcile_first:
-            found = channel.reconcile(send.account, send.text, idempotency_key=send.key)
+            found = channel.reconcile(
+                send.account, send.text, idempotency_key=send.key, hints=send.hints
+            )
             if found is not None:
                 return _Result(
                     Outcome.RECONCILED,

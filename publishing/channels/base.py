@@ -91,6 +91,19 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class ReconcileHints:
+    """What dispatch knows that narrows a search for a post that may have gone out."""
+
+    # When this target was first tried: a post made before it (less the clock skew a network
+    # may have) is not ours.
+    since: datetime | None = None
+    # How many images the post carries.
+    media_count: int | None = None
+    # External ids already recorded for other targets on the same account: never ours.
+    known_ids: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class OAuthSpec:
     """Where and how a network runs the OAuth 2 authorization-code grant (RFC 6749 §4.1)."""
 
@@ -409,8 +422,17 @@ class Channel:
         """Send the post; raise RetryableError, PermanentError, AuthExpired or UnknownOutcome."""
         raise NotImplementedError(f"{self.label}: publish is not implemented yet")
 
-    def reconcile(self, account: Any, text: str, *, idempotency_key: str) -> Any:
-        """After an unknown outcome: find whether the post went out, before any retry."""
+    def reconcile(
+        self,
+        account: Any,
+        text: str,
+        *,
+        idempotency_key: str,
+        hints: "ReconcileHints | None" = None,
+    ) -> Any:
+        """After an unknown outcome: find whether the post went out, before any retry. A
+        Published when it did, None when it surely did not; AmbiguousMatch (with the
+        candidates) when a person must decide."""
         raise NotImplementedError(f"{self.label}: reconcile is not implemented yet")
 
     def refresh_token(self, account: Any) -> Any:

@@ -66,7 +66,7 @@ from typing import Any
 import requests
 
 from . import text as textutil
-from .base import Channel, Identity, Limits, TokenSet
+from .base import Channel, Identity, Limits, ReconcileHints, TokenSet
 from .errors import AuthExpired, PermanentError, RetryableError
 from .http import (
     Published,
@@ -358,7 +358,14 @@ class BlueskyChannel(Channel):
                 return found
         raise _refusal(response, "Bluesky refused the post")
 
-    def reconcile(self, account: Any, text: str, *, idempotency_key: str) -> Published | None:
+    def reconcile(
+        self,
+        account: Any,
+        text: str,
+        *,
+        idempotency_key: str,
+        hints: ReconcileHints | None = None,
+    ) -> Published | None:
         base = _base(account)
         rkey = record_key(idempotency_key)
         repo = account.external_id or account.handle.lstrip("@")

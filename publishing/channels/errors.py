@@ -29,3 +29,43 @@ class AuthExpired(ChannelError):
 class UnknownOutcome(ChannelError):
     """The request may have reached the network (e.g. a timeout after sending): reconcile before
     any retry, or the post could go out twice."""
+
+
+class Candidate:
+    """A post on the network that may be the one we sent: shown to a person who decides."""
+
+    __slots__ = ("external_id", "external_url", "text", "created_at", "why")
+
+    def __init__(
+        self,
+        external_id: str,
+        *,
+        external_url: str = "",
+        text: str = "",
+        created_at: str = "",
+        why: str = "",
+    ) -> None:
+        self.external_id = str(external_id)[:255]
+        self.external_url = str(external_url or "")[:2000]
+        # As the network shows it (plain text), shortened for the page.
+        self.text = str(text or "")[:1000]
+        # ISO 8601, as the network gave it ("" when it did not say).
+        self.created_at = str(created_at or "")
+        # For the person: "same text", "text differs: …", "same text, 1 image instead of 2".
+        self.why = str(why or "")[:300]
+
+    def as_dict(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __repr__(self) -> str:
+        return f"Candidate({self.external_id!r}, why={self.why!r})"
+
+
+class AmbiguousMatch(ChannelError):
+    """Reconcile cannot tell whether the post went out: two or more posts could be ours, or one
+    nearly matches. The target is not sent again blind; a person decides between `candidates`
+    (or that none of them is ours)."""
+
+    def __init__(self, message: str = "", *, candidates: "list[Candidate]") -> None:
+        super().__init__(message)
+        self.candidates = list(candidates)

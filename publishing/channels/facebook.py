@@ -84,7 +84,7 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
-from .base import Channel, Identity, Limits, OAuthClient, OAuthSpec, TokenSet
+from .base import Channel, Identity, Limits, OAuthClient, OAuthSpec, ReconcileHints, TokenSet
 from .errors import AuthExpired, ChannelError, PermanentError, RetryableError
 from .http import Published, json_or_empty, on_server, request, retry_after_seconds, with_status
 from .media_files import MediaFile, load_media
@@ -427,7 +427,14 @@ class FacebookChannel(Channel):
             account, lambda token: self._publish(account, page_id, token, text, files)
         )
 
-    def reconcile(self, account: Any, text: str, *, idempotency_key: str) -> Published | None:
+    def reconcile(
+        self,
+        account: Any,
+        text: str,
+        *,
+        idempotency_key: str,
+        hints: ReconcileHints | None = None,
+    ) -> Published | None:
         page_id = _page_id(account)
         return self._with_token(account, lambda token: self._find(account, page_id, token, text))
 

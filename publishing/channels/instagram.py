@@ -73,7 +73,17 @@ from urllib.parse import quote
 
 from django.utils import timezone
 
-from .base import Channel, Identity, Limits, MediaInfo, OAuthClient, OAuthSpec, Problem, TokenSet
+from .base import (
+    Channel,
+    Identity,
+    Limits,
+    MediaInfo,
+    OAuthClient,
+    OAuthSpec,
+    Problem,
+    ReconcileHints,
+    TokenSet,
+)
 from .errors import AuthExpired, ChannelError, PermanentError, RetryableError, UnknownOutcome
 from .facebook import (
     GRAPH_ORIGIN,
@@ -270,7 +280,14 @@ class InstagramChannel(Channel):
             http_status=response.status_code,
         )
 
-    def reconcile(self, account: Any, text: str, *, idempotency_key: str) -> Published | None:
+    def reconcile(
+        self,
+        account: Any,
+        text: str,
+        *,
+        idempotency_key: str,
+        hints: ReconcileHints | None = None,
+    ) -> Published | None:
         ig_id = _ig_id(account)
         token = account_token(account, self.label)
         response = graph_call(

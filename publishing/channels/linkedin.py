@@ -92,7 +92,7 @@ from urllib.parse import quote, urlsplit
 import requests
 from django.utils import timezone
 
-from .base import Channel, Identity, Limits, OAuthSpec, TokenSet
+from .base import Channel, Identity, Limits, OAuthSpec, ReconcileHints, TokenSet
 from .errors import AuthExpired, PermanentError, RetryableError, UnknownOutcome
 from .http import (
     Published,
@@ -202,7 +202,14 @@ class LinkedInChannel(Channel):
 
         return self._with_token(account, send)
 
-    def reconcile(self, account: Any, text: str, *, idempotency_key: str) -> Published | None:
+    def reconcile(
+        self,
+        account: Any,
+        text: str,
+        *,
+        idempotency_key: str,
+        hints: ReconcileHints | None = None,
+    ) -> Published | None:
         base = _base(account)
         author = _author(account)
         return self._with_token(account, lambda token: _find_post(base, token, author, text))

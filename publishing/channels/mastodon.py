@@ -83,7 +83,7 @@ import regex
 import requests
 
 from . import text as textutil
-from .base import Channel, Identity, Limits, OAuthClient, OAuthSpec, TokenSet
+from .base import Channel, Identity, Limits, OAuthClient, OAuthSpec, ReconcileHints, TokenSet
 from .errors import AuthExpired, PermanentError, RetryableError
 from .http import (
     Published,
@@ -226,7 +226,14 @@ class MastodonChannel(Channel):
             return _published(json_or_empty(response), response.status_code)
         raise _refusal(response, "Mastodon refused the post")
 
-    def reconcile(self, account: Any, text: str, *, idempotency_key: str) -> Published | None:
+    def reconcile(
+        self,
+        account: Any,
+        text: str,
+        *,
+        idempotency_key: str,
+        hints: ReconcileHints | None = None,
+    ) -> Published | None:
         base = _base(account)
         token = _token(account)
         account_id = account.external_id or _own_id(base, token)

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.urls import reverse
 
+from .base import ReconcileHints
 from .http import Published
 from .webhook import WebhookChannel
 
@@ -43,7 +44,14 @@ class SandboxChannel(WebhookChannel):
         )
         return _published(publication)
 
-    def reconcile(self, account: Any, text: str, *, idempotency_key: str) -> Published | None:
+    def reconcile(
+        self,
+        account: Any,
+        text: str,
+        *,
+        idempotency_key: str,
+        hints: ReconcileHints | None = None,
+    ) -> Published | None:
         from ..models import SandboxPublication
 
         publication = SandboxPublication.objects.filter(idempotency_key=idempotency_key).first()

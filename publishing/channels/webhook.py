@@ -32,7 +32,7 @@ from typing import Any
 import requests
 from django.conf import settings
 
-from .base import Channel, Limits
+from .base import Channel, Limits, ReconcileHints
 from .errors import AuthExpired, RetryableError, UnknownOutcome
 from .http import (
     Published,
@@ -143,7 +143,14 @@ class WebhookChannel(Channel):
             return _result(response, key)
         raise _refusal(response, "The webhook refused the post")
 
-    def reconcile(self, account: Any, text: str, *, idempotency_key: str) -> Published | None:
+    def reconcile(
+        self,
+        account: Any,
+        text: str,
+        *,
+        idempotency_key: str,
+        hints: ReconcileHints | None = None,
+    ) -> Published | None:
         url = account.base_url
         _check_destination(url)
         key = str(idempotency_key)

@@ -86,7 +86,7 @@ from django.db.models import Count, Min
 from django.utils import timezone
 
 from . import text as textutil
-from .base import Channel, Identity, Limits, MediaInfo, OAuthSpec, Problem, TokenSet
+from .base import Channel, Identity, Limits, MediaInfo, OAuthSpec, Problem, ReconcileHints, TokenSet
 from .errors import PermanentError, RetryableError
 from .http import (
     Published,
@@ -285,7 +285,14 @@ class XChannel(Channel):
             )
         raise _refusal(response, "X refused the post")
 
-    def reconcile(self, account: Any, text: str, *, idempotency_key: str) -> Published | None:
+    def reconcile(
+        self,
+        account: Any,
+        text: str,
+        *,
+        idempotency_key: str,
+        hints: ReconcileHints | None = None,
+    ) -> Published | None:
         self._renew_if_ending(account)
         user_id = account.external_id or self._own_id(account)
         params: dict[str, Any] = {

@@ -510,7 +510,7 @@ class _Network:
 
         return Published("109", f"https://social.example/@north/{idempotency_key[:8]}", 200)
 
-    def reconcile(self, account, text, *, idempotency_key):
+    def reconcile(self, account, text, *, idempotency_key, hints=None):
         return None
 
     def render(self, text):

@@ -59,7 +59,7 @@ class FakeChannel(WebhookChannel):
             raise item
         return item
 
-    def reconcile(self, account, text, *, idempotency_key):
+    def reconcile(self, account, text, *, idempotency_key, hints=None):
         self.calls.append(("reconcile", idempotency_key, text, dispatch._in_transaction()))
         item = self.reconcile_script.pop(0) if self.reconcile_script else None
         if isinstance(item, Exception):
