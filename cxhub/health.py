@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+from kombu import Connection
 
 from .models import Heartbeat
 
@@ -26,12 +27,21 @@ def check_database() -> Check:
     return Check("database", True, connection.vendor)
 
 
+def _transport_for(url: str) -> str | None:
+    """The transport that serves `url`. settings.CELERY_BROKER_TRANSPORT (the embedded broker,
+    cxhub/broker.py) is chosen for filesystem:// alone, but kombu would apply it to any URL."""
+    if url.startswith("filesystem://"):
+        return getattr(settings, "CELERY_BROKER_TRANSPORT", None)
+    return Connection(url).transport_cls
+
+
 def check_broker() -> Check:
     from .celery import app
 
+    url = settings.CELERY_BROKER_URL
     try:
         # A fresh connection to the configured URL each time: a pooled one could hide an outage.
-        with app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
+        with app.connection_for_write(url, transport=_transport_for(url)) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
             transport = conn.transport_cls
     except Exception as exc:  # kombu raises the transport's own errors

@@ -243,19 +243,14 @@ CACHES = {
 }
 
 # Celery ---------------------------------------------------------------------------------------
-# The default broker is kombu's filesystem transport under var/broker: no server to install.
+# The default broker is cxhub's own transport on folders under var/broker (cxhub/broker.py): no
+# server to install. It answers to kombu's `filesystem://` but is not kombu's transport, which
+# can hand a worker a half-written message and loses the message a killed worker held.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "") or "filesystem://"
 BROKER_DIR = VAR_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for _sub in ("queue", "processed", "control"):
-        (BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(BROKER_DIR / "queue"),
-        "data_folder_out": str(BROKER_DIR / "queue"),
-        "processed_folder": str(BROKER_DIR / "processed"),
-        "control_folder": str(BROKER_DIR / "control"),
-        "store_processed": False,
-    }
+    CELERY_BROKER_TRANSPORT = "cxhub.broker:Transport"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"data_folder": str(BROKER_DIR)}
 else:
     # Redis re-delivers an unacknowledged task after the visibility timeout: it must exceed the
     # longest task and any countdown we use.
