@@ -1,5 +1,8 @@
-"""Reachability checks of what the web process depends on, for /healthz."""
+"""Reachability checks of what the web process depends on, for /healthz; under `make run`, also
+the launcher's state of web, worker and beat."""
 
+import json
+import os
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -8,6 +11,7 @@ from django.utils import timezone
 from kombu import Connection
 
 from .models import Heartbeat
+from .run import RUNNING, STATE_FILE_NAME
 
 
 @dataclass
@@ -57,3 +61,24 @@ def worker_status() -> dict:
     age = (timezone.now() - beat.seen_at).total_seconds()
     stale = age > 3 * settings.CXHUB_HEARTBEAT_SECONDS
     return {"status": "stale" if stale else "ok", "last_seen_seconds_ago": round(age, 1)}
+
+
+def launcher_processes() -> dict | None:
+    """Under `make run`: the launcher's state of web, worker and beat (cxhub/run.py). None where
+    no launcher runs them (production's process manager), or where the one that wrote the file
+    is gone (killed before it could remove it)."""
+    try:
+        state = json.loads((settings.VAR_DIR / STATE_FILE_NAME).read_text())
+    except FileNotFoundError:
+        return None
+    try:
+        os.kill(state["launcher_pid"], 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, under another user
+    return state["processes"]
+
+
+def processes_down(processes: dict) -> list[str]:
+    return [name for name, process in processes.items() if process["state"] != RUNNING]

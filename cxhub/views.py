@@ -12,10 +12,15 @@ from . import health
 def healthz(request):
     checks = [health.check_database(), health.check_broker()]
     down = [check.name for check in checks if not check.ok]
+    processes = health.launcher_processes()
+    if processes is not None:
+        down += health.processes_down(processes)
     body = {
         "status": "ok" if not down else "down: " + ", ".join(down),
         "checks": {check.name: {"ok": check.ok, "detail": check.detail} for check in checks},
     }
+    if processes is not None:
+        body["processes"] = processes
     if "database" not in down:
         body["worker"] = health.worker_status()
     return JsonResponse(body, status=503 if down else 200)

@@ -1,11 +1,13 @@
 """The README's first command, from a clean copy of the repository: `make run` creates its own
 virtual environment, migrates, loads the demo, starts web + worker + beat, answers /healthz, lets a
-printed demo login sign in, and Ctrl-C stops every process.
+printed demo login sign in, starts a killed worker again while the web keeps answering, and Ctrl-C
+stops every process.
 
 In CI's PostgreSQL pass it runs on PostgreSQL + Redis (a database of its own); in the embedded
 pass on SQLite and the filesystem broker.
 """
 
+import json
 import os
 import re
 import signal
@@ -86,7 +88,9 @@ def server_env():
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _wait_until(predicate, timeout: float, process: subprocess.Popen, log: Path):
+def _wait_until(
+    predicate, timeout: float, process: subprocess.Popen, log: Path, *, interval: float = 1
+):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -94,7 +98,7 @@ def _wait_until(predicate, timeout: float, process: subprocess.Popen, log: Path)
         value = predicate()
         if value:
             return value
-        time.sleep(1)
+        time.sleep(interval)
     pytest.fail(f"timed out after {timeout}s; make run printed:\n{log.read_text()[-4000:]}")
 
 
@@ -106,11 +110,16 @@ def _healthz(base: str):
     return response if response.status_code == 200 else None
 
 
-def test_make_run_serves_the_demo_and_ctrl_c_stops_everything(tmp_path, server_env):
+def test_make_run_serves_the_demo_restarts_a_killed_worker_and_ctrl_c_stops_everything(
+    tmp_path, server_env
+):
     checkout = tmp_path / "cxhub"
     _clean_copy(checkout)
     port = _free_port()
     server_env["PORT"] = str(port)
+    # A pause long enough that /healthz is surely asked while the killed worker is down.
+    server_env["CXHUB_RUN_RESTART_DELAY_SECONDS"] = "5"
+    state_file = checkout / "var" / "processes.json"
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "make-run.log"
 
@@ -155,6 +164,57 @@ def test_make_run_serves_the_demo_and_ctrl_c_stops_everything(tmp_path, server_e
             return health is not None and health.json()["worker"]["status"] == "ok"
 
         _wait_until(worker_seen, 120, process, log)
+
+        # 4. The worker is killed: the launcher starts another, and meanwhile the web keeps
+        # answering, naming the worker while it is down.
+        killed = json.loads(state_file.read_text())["processes"]["worker"]
+        assert killed["state"] == "running", killed
+        os.kill(killed["pid"], signal.SIGKILL)
+
+        def health_now():
+            try:
+                response = requests.get(f"{base}/healthz", timeout=10)
+            except requests.RequestException as exc:
+                pytest.fail(f"/healthz did not answer: {exc}\n{log.read_text()[-4000:]}")
+            return response, response.json()
+
+        def worker_down():
+            response, body = health_now()
+            return (
+                response.status_code == 503
+                and body["status"] == "down: worker"
+                and body["processes"]["worker"]["state"] == "restarting"
+                and body
+            )
+
+        down = _wait_until(worker_down, 60, process, log, interval=0.2)
+        assert down["processes"]["worker"]["pid"] is None
+        assert down["processes"]["worker"]["last_exit_code"] == -signal.SIGKILL
+        assert down["processes"]["worker"]["restarts"] == 1
+        assert down["processes"]["web"]["state"] == "running"
+
+        def worker_back():
+            response, body = health_now()
+            return response.status_code == 200 and body
+
+        back = _wait_until(worker_back, 60, process, log, interval=0.2)
+        restarted = back["processes"]["worker"]
+        assert restarted["state"] == "running"
+        assert restarted["pid"] not in (None, killed["pid"])
+        assert json.loads(state_file.read_text())["processes"]["worker"]["pid"] == restarted["pid"]
+        printed = log.read_text()
+        assert "cxhub: worker exited with code -9; restarting in 5 s (restart 1)" in printed
+        assert f"cxhub: worker started again (pid {restarted['pid']}, restart 1)" in printed
+
+        # The new worker works: a heartbeat newer than its start reaches the database.
+        restarted_at = time.monotonic()
+
+        def new_worker_seen():
+            _, body = health_now()
+            age = body["worker"].get("last_seen_seconds_ago")
+            return age is not None and age < time.monotonic() - restarted_at
+
+        _wait_until(new_worker_seen, 120, process, log)
     finally:
         # 4. Ctrl-C: SIGINT to the whole foreground group, as a terminal does.
         if process.poll() is None:
@@ -166,6 +226,7 @@ def test_make_run_serves_the_demo_and_ctrl_c_stops_everything(tmp_path, server_e
             pytest.fail(f"make run did not stop on Ctrl-C:\n{log.read_text()[-4000:]}")
 
     assert "cxhub: stopped." in log.read_text()
+    assert not state_file.exists()
     # Nothing is left behind: no process in the group, nothing on the port.
     time.sleep(1)
     leftovers = subprocess.run(
