@@ -61,19 +61,20 @@ Publishing (checked November 2026):
   lost answer means the first try went out: reconcile finds it. Anything else → PermanentError
   with Meta's message (error_user_msg when it has one).
 
-Reconcile: the Graph API takes no idempotency key, so after an unknown outcome (a lost answer,
-a timeout, a 5xx) cxhub reads the Page's recent posts (GET /{page-id}/posts, RECONCILE_LIMIT
-newest, fields id, message, created_time, permalink_url and attachments{media_type,
-subattachments}: graph-api/reference/page/feed and graph-api/reference/story-attachment) and
-matches them with publishing.channels.matching. What the match relies on: `message` is kept as
-it was sent (a link stays in it even when Facebook adds its preview); the attachments count the
-images (a "photo" is one, an "album" as many as its subattachments, a link preview ("share",
-"link") none); `created_time` bounds the window (the target's first try less
+Reconcile: the Graph API takes no idempotency key, so after an unknown outcome (a lost answer, a
+timeout, a 5xx) cxhub reads the Page's recent posts (GET /{page-id}/posts, RECONCILE_LIMIT newest,
+fields id, message, created_time, permalink_url and attachments{media_type, subattachments}:
+graph-api/reference/page/feed and graph-api/reference/story-attachment, whose stored copy I could
+read shows only its example, so the media_type values below are the ones integrations report, not
+re-read on Meta's page) and matches them with publishing.channels.matching. What the match relies
+on: `message` is kept as it was sent (a link stays in it even when Facebook adds its preview); the
+attachments count the images (a "photo" is one, an "album" as many as its subattachments, a link
+preview ("share", "link") none); `created_time` bounds the window (the target's first try less
 matching.CLOCK_SKEW, or RECONCILE_WINDOW), and posts other targets hold are left out. What it
-cannot tell apart: two posts of the same message and images in that window, e.g. one made by
-hand (AmbiguousMatch, a person decides); a post pushed out of the RECONCILE_LIMIT newest.
-Facebook refuses a duplicate of the Page's previous post (506), which is what a blind retry
-would usually hit.
+cannot tell apart: two posts of the same message and images in that window, e.g. one made by hand
+(AmbiguousMatch, a person decides); a post pushed out of the RECONCILE_LIMIT newest. Facebook
+refuses a duplicate of the Page's previous post (506), which is what a blind retry would usually
+hit.
 
 Revoking: Meta's only revocation (DELETE /{user-id}/permissions) withdraws the whole app from the
 person, which would cut every Page and Instagram account they connected; cxhub only forgets the

@@ -58,19 +58,19 @@ Publishing (checked November 2026):
   QUOTA_RETRY_SECONDS; the media errors (36000/2207004 image too large, …) refuse the post with
   Meta's message.
 
-Reconcile: no idempotency key exists here either, and a media_publish whose answer was lost,
-timed out, or was a 5xx (or Meta's code -1, 1 or 2: "unexpected", "unknown", "temporary") is an
-unknown outcome (issue 11). cxhub then lists the account's recent media (GET
-/{ig-user-id}/media, RECONCILE_LIMIT newest, fields id, caption, permalink, timestamp,
-media_type and children: instagram-platform/reference/instagram-media) and matches them with
+Reconcile: no idempotency key exists here either, and a media_publish whose answer was lost, timed
+out, or was a 5xx (or Meta's code -1, 1 or 2: "unexpected", "unknown", "temporary") is an unknown
+outcome (issue 11). cxhub then lists the account's recent media (GET /{ig-user-id}/media,
+RECONCILE_LIMIT newest, fields id, caption, permalink, timestamp, media_type and children:
+instagram-platform/reference/instagram-media, "an Instagram album, photo, or video"; media_type
+IMAGE, VIDEO or CAROUSEL_ALBUM as integrations read it) and matches them with
 publishing.channels.matching. What the match relies on: `caption` is kept as sent (hashtags and
-@mentions stay text in it); `media_type` and `children` count the images (IMAGE one,
-CAROUSEL_ALBUM as many as its children); `timestamp` bounds the window (the target's first try
-less matching.CLOCK_SKEW, or RECONCILE_WINDOW), and media other targets hold are left out.
-What it cannot tell apart: two posts of the same caption and number of images in that window,
-e.g. one made by hand in the app (AmbiguousMatch, a person decides); a post pushed out of the
-RECONCILE_LIMIT newest. A container that says PUBLISHED before we published it is an unknown
-outcome too.
+@mentions stay text in it); `media_type` and `children` count the images (IMAGE one, CAROUSEL_ALBUM
+as many as its children); `timestamp` bounds the window (the target's first try less
+matching.CLOCK_SKEW, or RECONCILE_WINDOW), and media other targets hold are left out. What it
+cannot tell apart: two posts of the same caption and number of images in that window, e.g. one made
+by hand in the app (AmbiguousMatch, a person decides); a post pushed out of the RECONCILE_LIMIT
+newest. A container that says PUBLISHED before we published it is an unknown outcome too.
 """
 
 import contextlib

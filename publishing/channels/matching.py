@@ -19,7 +19,8 @@ A listed post made before the target's first try less CLOCK_SKEW, or whose id an
 the account already holds (hints.known_ids), is never ours and is not looked at. Of the others,
 one is a *clear* match when its comparable text is ours, its links agree and it carries as many
 images as ours (or the network did not say); a *near* match when the text is ours but the images
-or links differ, or the texts are highly alike (SIMILAR) without being equal. `find` answers the
+or links differ, or the texts are highly alike (SIMILAR) without being equal. (A post without
+text, images only, matches every other one without text and as many images.) `find` answers the
 one clear match; None when nothing matches at all (dispatch may send again); and raises
 AmbiguousMatch, with the candidates for a person, when two or more match clearly or none clearly
 but some nearly.
