@@ -38,7 +38,13 @@ Publishing, spoken as XRPC over requests (atproto.com, checked 2026):
 - Reconcile: com.atproto.repo.getRecord with the same rkey (public, no token): the record, or
   the error `RecordNotFound`. A create refused because the key is taken (the reference PDS,
   @atproto/pds 0.5, answers 500 InternalServerError for it; other servers 400) is checked the
-  same way: if the record is there, the post already landed and its URI is returned.
+  same way: if the record is there, the post already landed and its URI is returned. The text
+  is not compared (no matcher is needed): no other post can hold the key, which is derived from
+  the target's idempotency key alone. Only two answers are taken as an answer: the record (200
+  with our at:// URI and a `value`), or RecordNotFound (400, or 404, with that XRPC error);
+  anything else (a 5xx, a 4xx without that error, a proxy's page, a 200 without the record)
+  says nothing either way and is RetryableError: asked again later, never sent blind. A create
+  answered 5xx, or 400, whose record cannot be checked at once, is UnknownOutcome (issue 11).
 - Links for people: https://bsky.app/profile/<handle>/post/<rkey>.
 
 Connecting (atproto.com lexicons, docs.bsky.app "App passwords", checked 2026): Bluesky has no
@@ -67,7 +73,14 @@ import requests
 
 from . import text as textutil
 from .base import Channel, Identity, Limits, ReconcileHints, TokenSet
-from .errors import AuthExpired, PermanentError, RetryableError
+from .errors import (
+    AmbiguousMatch,
+    AuthExpired,
+    Candidate,
+    PermanentError,
+    RetryableError,
+    UnknownOutcome,
+)
 from .http import (
     Published,
     check_server,
@@ -347,16 +360,26 @@ class BlueskyChannel(Channel):
             changes=True,
             json={"repo": repo, "collection": POST_COLLECTION, "rkey": rkey, "record": record},
         )
-        if response.status_code == 200:
-            data = json_or_empty(response)
-            return self._published(account, str(data.get("uri") or ""), rkey, 200)
+        uri = str(json_or_empty(response).get("uri") or "")
+        if response.status_code == 200 and uri:
+            return self._published(account, uri, rkey, 200)
         if response.status_code == 400 or response.status_code >= 500:
             # The key may be taken because an earlier try landed (a real PDS answers a taken
             # record key with 500 InternalServerError): then that is our post.
-            found = self.reconcile(account, text, idempotency_key=idempotency_key)
+            try:
+                found = self.reconcile(account, text, idempotency_key=idempotency_key)
+            except (RetryableError, PermanentError) as exc:
+                raise with_status(
+                    UnknownOutcome(
+                        f"Bluesky answered the post with HTTP {response.status_code} "
+                        f"({_message(response)}), and whether it exists could not be checked: "
+                        f"{exc}"
+                    ),
+                    response.status_code,
+                ) from exc
             if found is not None:
                 return found
-        raise _refusal(response, "Bluesky refused the post")
+        raise _refusal(response, "Bluesky refused the post", changes=True)
 
     def reconcile(
         self,
@@ -376,12 +399,40 @@ class BlueskyChannel(Channel):
             what="Looking for the post",
             params={"repo": repo, "collection": POST_COLLECTION, "rkey": rkey},
         )
-        if response.status_code == 200:
-            data = json_or_empty(response)
-            return self._published(account, str(data.get("uri") or ""), rkey, 200)
+        data = json_or_empty(response)
+        uri = str(data.get("uri") or "")
+        if (
+            response.status_code == 200
+            and uri.endswith(f"/{POST_COLLECTION}/{rkey}")
+            and isinstance(data.get("value"), dict)
+        ):
+            found = self._published(account, uri, rkey, 200)
+            if hints is not None and found.external_id in hints.known_ids:
+                # Another target of the account holds this record: two keys met (it cannot
+                # happen short of a hash collision); a person decides.
+                raise AmbiguousMatch(
+                    "Bluesky: the post's record is already another target's.",
+                    candidates=[
+                        Candidate(
+                            found.external_id,
+                            external_url=found.external_url,
+                            text=str(data["value"].get("text") or ""),
+                            created_at=str(data["value"].get("createdAt") or ""),
+                            why="held by another target",
+                        )
+                    ],
+                )
+            return found
         if response.status_code in (400, 404) and _error(response) == "RecordNotFound":
             return None
-        raise _refusal(response, "Bluesky did not say whether the post exists")
+        refusal = _refusal(response, "Bluesky did not say whether the post exists")
+        if isinstance(refusal, RetryableError):
+            raise refusal
+        # Neither the record nor RecordNotFound: nothing can be concluded; ask again later.
+        raise with_status(
+            RetryableError(str(refusal) or "Bluesky answered getRecord without the record"),
+            response.status_code,
+        )
 
     def _published(self, account: Any, uri: str, rkey: str, status: int) -> Published:
         handle = account.handle.lstrip("@")
@@ -511,10 +562,14 @@ def _message(response: requests.Response) -> str:
     return text or response.text[:300]
 
 
-def _refusal(response: requests.Response, what: str) -> Exception:
+def _refusal(response: requests.Response, what: str, *, changes: bool = False) -> Exception:
     status = response.status_code
     detail = f"{what} (HTTP {status}): {_message(response)}"
     wait = rate_limit_wait(response, reset_header="RateLimit-Reset")
     return error_for_status(
-        status, detail, retry_after=wait, expired=_error(response) in AUTH_ERRORS
+        status,
+        detail,
+        retry_after=wait,
+        expired=_error(response) in AUTH_ERRORS,
+        changes=changes,
     )

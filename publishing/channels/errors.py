@@ -7,7 +7,8 @@ class ChannelError(Exception):
 
 
 class RetryableError(ChannelError):
-    """The network refused for now (rate limit, 5xx, timeout before sending): try again later.
+    """The network refused for now, or nothing reached it: a rate limit (429), a connection
+    never opened, a read that failed (a read changes nothing). Try again later.
 
     `retry_after` is the wait in seconds the network asked for (Retry-After, x-rate-limit-reset),
     or None when it did not say; dispatch then backs off on its own schedule.
@@ -27,8 +28,14 @@ class AuthExpired(ChannelError):
 
 
 class UnknownOutcome(ChannelError):
-    """The request may have reached the network (e.g. a timeout after sending): reconcile before
-    any retry, or the post could go out twice."""
+    """A call that creates a post may have done so: a timeout or a dropped connection after
+    the request was sent, a 5xx answer (a server may record the post, then fail to answer), or
+    a success in a shape we cannot read. Reconcile before any retry, or the post could go out
+    twice. `retry_after` is a wait the network asked for (Retry-After on a 503), if any."""
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Candidate:

@@ -55,16 +55,26 @@ Publishing (checked November 2026):
   waiting the largest `estimated_time_to_regain_access` (minutes) found in X-Business-Use-Case-
   Usage, X-Page-Usage or X-App-Usage. 1 and 2 (unknown, service: "temporary issue due to
   downtime"), 341 (application limit), 368 (temporarily blocked: "wait and retry"), an error
-  marked `is_transient`, and 5xx → RetryableError. 506 (duplicate post) after a lost answer
-  means the first try went out: reconcile finds it. Anything else → PermanentError with Meta's
-  message (error_user_msg when it has one).
+  marked `is_transient`, and 5xx → RetryableError; but for the call that creates the post
+  (issue 11) a 5xx, or code 1 or 2 ("unknown error", "temporary issue"), does not prove the
+  post was not made: UnknownOutcome, reconciled before any retry. 506 (duplicate post) after a
+  lost answer means the first try went out: reconcile finds it. Anything else → PermanentError
+  with Meta's message (error_user_msg when it has one).
 
-Reconcile: the Graph API takes no idempotency key, so after an unknown outcome cxhub reads the
-Page's recent posts (GET /{page-id}/posts?fields=id,message,created_time,permalink_url, newest
-first) and takes the newest one created within RECONCILE_WINDOW whose message is our text
-(white space folded). Two identical posts in that window cannot be told apart; a post made by
-hand with the same text would be taken for ours. Facebook refuses a duplicate of the Page's
-previous post (506), which is what a blind retry would usually hit.
+Reconcile: the Graph API takes no idempotency key, so after an unknown outcome (a lost answer, a
+timeout, a 5xx) cxhub reads the Page's recent posts (GET /{page-id}/posts, RECONCILE_LIMIT newest,
+fields id, message, created_time, permalink_url and attachments{media_type, subattachments}:
+graph-api/reference/page/feed and graph-api/reference/story-attachment, whose stored copy I could
+read shows only its example, so the media_type values below are the ones integrations report, not
+re-read on Meta's page) and matches them with publishing.channels.matching. What the match relies
+on: `message` is kept as it was sent (a link stays in it even when Facebook adds its preview); the
+attachments count the images (a "photo" is one, an "album" as many as its subattachments, a link
+preview ("share", "link") none); `created_time` bounds the window (the target's first try less
+matching.CLOCK_SKEW, or RECONCILE_WINDOW), and posts other targets hold are left out. What it
+cannot tell apart: two posts of the same message and images in that window, e.g. one made by hand
+(AmbiguousMatch, a person decides); a post pushed out of the RECONCILE_LIMIT newest. Facebook
+refuses a duplicate of the Page's previous post (506), which is what a blind retry would usually
+hit.
 
 Revoking: Meta's only revocation (DELETE /{user-id}/permissions) withdraws the whole app from the
 person, which would cut every Page and Instagram account they connected; cxhub only forgets the
@@ -74,9 +84,8 @@ Page's token.
 import hashlib
 import hmac
 import json
-import re
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -84,8 +93,9 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
+from . import matching
 from .base import Channel, Identity, Limits, OAuthClient, OAuthSpec, ReconcileHints, TokenSet
-from .errors import AuthExpired, ChannelError, PermanentError, RetryableError
+from .errors import AuthExpired, ChannelError, PermanentError, RetryableError, UnknownOutcome
 from .http import Published, json_or_empty, on_server, request, retry_after_seconds, with_status
 from .media_files import MediaFile, load_media
 from .oauth import configured_client, tokens_from_answer, with_fresh_token
@@ -99,13 +109,15 @@ AUTH_CODES = frozenset({102, 190})
 # 4 app, 17 user, 32 Page, 613 custom; 80000–80014 Business Use Case limits.
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, *range(80000, 80015)})
 TRANSIENT_CODES = frozenset({1, 2, 341, 368})
+# "An unknown error occurred", "temporary issue due to downtime" (and Instagram's -1, "unexpected
+# error"): answered to a call that creates a post, they do not say whether it was made.
+UNKNOWN_CODES = frozenset({-1, 1, 2})
 DUPLICATE_POST = 506
 USAGE_HEADERS = ("X-Business-Use-Case-Usage", "X-Page-Usage", "X-App-Usage")
 PAGE_LIST_LIMIT = 100
 PAGE_LIST_MAX_PAGES = 10
 RECONCILE_LIMIT = 25
 RECONCILE_WINDOW = timedelta(days=3)
-_SPACE = re.compile(r"\s+")
 
 
 # --- the Graph API, shared with the Instagram channel -----------------------------------------
@@ -226,8 +238,11 @@ def graph_error(
     *,
     retryable_subcodes: Iterable[int] = (),
     retryable_codes: Iterable[int] = (),
+    changes: bool = False,
 ) -> Exception:
-    """A refused Graph call as a channel error (see the module docstring for the mapping)."""
+    """A refused Graph call as a channel error (see the module docstring for the mapping). For a
+    call that `changes` something (creates a post), an answer that does not prove refusal is
+    UnknownOutcome."""
     status = response.status_code
     code, subcode, error = graph_error_fields(response)
     message = str(error.get("error_user_msg") or error.get("message") or "").strip()
@@ -242,6 +257,8 @@ def graph_error(
         return with_status(AuthExpired(detail), status)
     if status == 429 or code in RATE_LIMIT_CODES:
         return with_status(RetryableError(detail, retry_after=usage_wait(response)), status)
+    if changes and (status >= 500 or 200 <= status < 300 or code in UNKNOWN_CODES):
+        return with_status(UnknownOutcome(detail, retry_after=usage_wait(response)), status)
     if (
         code in TRANSIENT_CODES
         or code in set(retryable_codes)
@@ -299,39 +316,6 @@ def user_pages(base_url: str, user_token: str, *, fields: str, channel: Channel)
             break
         params = {**params, "after": after}
     return pages
-
-
-def fold(text: str | None) -> str:
-    """Text with its white space folded, for matching what Meta stored against what we sent."""
-    return _SPACE.sub(" ", text or "").strip()
-
-
-def graph_time(value: Any) -> datetime | None:
-    """A Graph timestamp ("2026-11-24T07:20:17+0000") as an aware datetime."""
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def match_recent(
-    items: Sequence[Any], text: str, *, field: str, window: timedelta = RECONCILE_WINDOW
-) -> dict | None:
-    """The newest item created within `window` whose `field` is `text` (white space folded)."""
-    wanted = fold(text)
-    cutoff = timezone.now() - window
-    found = []
-    for item in items:
-        if not isinstance(item, dict):
-            continue
-        created = graph_time(item.get("created_time") or item.get("timestamp"))
-        if created is None or created < cutoff:
-            continue
-        if fold(item.get(field)) == wanted:
-            found.append((created, item))
-    return max(found, key=lambda pair: pair[0])[1] if found else None
 
 
 def graph_oauth_spec(base_url: str, scopes: tuple[str, ...]) -> OAuthSpec:
@@ -436,7 +420,9 @@ class FacebookChannel(Channel):
         hints: ReconcileHints | None = None,
     ) -> Published | None:
         page_id = _page_id(account)
-        return self._with_token(account, lambda token: self._find(account, page_id, token, text))
+        return self._with_token(
+            account, lambda token: self._find(account, page_id, token, text, hints)
+        )
 
     def _with_token(self, account: Any, call: Callable[[str], Any]) -> Any:
         account_token(account, self.label)
@@ -462,7 +448,7 @@ class FacebookChannel(Channel):
                 files={"source": (item.filename, item.data, item.mime)},
             )
             if response.status_code != 200:
-                return self._refused(account, page_id, token, text, response)
+                return self._refused(account, page_id, token, text, response, len(files))
             data = json_or_empty(response)
             photo_id = str(data.get("id") or "")
             post_id = str(data.get("post_id") or (f"{page_id}_{photo_id}" if photo_id else ""))
@@ -481,14 +467,21 @@ class FacebookChannel(Channel):
                 data=form,
             )
             if response.status_code != 200:
-                return self._refused(account, page_id, token, text, response)
+                return self._refused(account, page_id, token, text, response, len(files))
             post_id = str(json_or_empty(response).get("id") or "")
         if not post_id:
             # It went out (200), but we cannot say where: look for it rather than send again.
-            found = self._find(account, page_id, token, text)
+            hints = ReconcileHints(since=timezone.now(), media_count=len(files))
+            try:
+                found = self._find(account, page_id, token, text, hints)
+            except (RetryableError, PermanentError) as exc:
+                raise UnknownOutcome(
+                    f"Facebook answered the post without an id, and listing the Page's posts "
+                    f"failed: {exc}"
+                ) from exc
             if found is not None:
                 return found
-            raise RetryableError("Facebook answered the post without an id")
+            raise UnknownOutcome("Facebook answered the post without an id")
         return Published(
             external_id=post_id[:255],
             external_url=self._permalink(base, token, post_id)[:2000],
@@ -496,15 +489,21 @@ class FacebookChannel(Channel):
         )
 
     def _refused(
-        self, account: Any, page_id: str, token: str, text: str, response: requests.Response
+        self,
+        account: Any,
+        page_id: str,
+        token: str,
+        text: str,
+        response: requests.Response,
+        images: int,
     ) -> Published:
         code, _, _ = graph_error_fields(response)
         if code == DUPLICATE_POST:
             # Facebook refuses a copy of the Page's last post: an earlier try went out.
-            found = self._find(account, page_id, token, text)
+            found = self._find(account, page_id, token, text, ReconcileHints(media_count=images))
             if found is not None:
                 return found
-        raise graph_error(response, "Facebook refused the post")
+        raise graph_error(response, "Facebook refused the post", changes=True)
 
     def _unpublished_photo(self, base: str, page_id: str, token: str, item: MediaFile) -> str:
         form = {"published": "false"}
@@ -545,7 +544,9 @@ class FacebookChannel(Channel):
         except ChannelError:
             return fallback
 
-    def _find(self, account: Any, page_id: str, token: str, text: str) -> Published | None:
+    def _find(
+        self, account: Any, page_id: str, token: str, text: str, hints: ReconcileHints | None
+    ) -> Published | None:
         response = graph_call(
             "GET",
             account.base_url,
@@ -554,22 +555,58 @@ class FacebookChannel(Channel):
             changes=False,
             what="Reading the Page's posts",
             params={
-                "fields": "id,message,created_time,permalink_url",
+                "fields": "id,message,created_time,permalink_url,"
+                "attachments{media_type,subattachments}",
                 "limit": RECONCILE_LIMIT,
             },
         )
         data = graph_json(response, "Facebook did not list the Page's posts")
-        post = match_recent(data.get("data") or [], text, field="message")
-        if post is None or not post.get("id"):
+        posts = data.get("data") if isinstance(data.get("data"), list) else []
+        found = matching.find(
+            text,
+            [_listed(post) for post in posts if isinstance(post, dict)],
+            hints=hints,
+            network=self.label,
+            window=RECONCILE_WINDOW,
+        )
+        if found is None:
             return None
-        post_id = str(post["id"])
         return Published(
-            external_id=post_id[:255],
-            external_url=str(post.get("permalink_url") or f"https://www.facebook.com/{post_id}")[
+            external_id=found.external_id[:255],
+            external_url=(found.external_url or f"https://www.facebook.com/{found.external_id}")[
                 :2000
             ],
             http_status=response.status_code,
         )
+
+
+def _listed(post: dict[str, Any]) -> matching.Listed:
+    return matching.Listed(
+        external_id=str(post.get("id") or ""),
+        text=str(post.get("message") or ""),
+        created_at=matching.parse_time(post.get("created_time")),
+        media_count=_images(post.get("attachments")),
+        external_url=str(post.get("permalink_url") or ""),
+    )
+
+
+def _images(attachments: Any) -> int | None:
+    """How many images a post's attachments hold: a photo is one, an album as many as its
+    subattachments, a link preview none; None when Meta did not say."""
+    if attachments is None:
+        return 0  # Meta leaves the field out of a post without attachments
+    items = attachments.get("data") if isinstance(attachments, dict) else None
+    if not isinstance(items, list):
+        return None
+    count = 0
+    for item in items:
+        kind = str((item or {}).get("media_type") or "") if isinstance(item, dict) else ""
+        if kind == "album":
+            inner = ((item.get("subattachments") or {}).get("data")) or []
+            count += len(inner) if isinstance(inner, list) else 0
+        elif kind == "photo":
+            count += 1
+    return count
 
 
 # Whose CXHUB_OAUTH_CLIENTS entry stands for cxhub's Meta app when a channel has none.

@@ -1,8 +1,14 @@
 """HTTP pieces the network channels share: one pooled session, a timeout on every call, the
 check of a server address a person typed, rate-limit headers read as seconds, and the rule for
-which transport failures mean "nothing went out" and which mean "it may have gone out"; what a
-publication is (Published) and what a refusal means (error_for_status). Every channel, the
-webhook's included, builds on these.
+which failures mean "nothing went out" and which mean "it may have gone out"; what a
+publication is (Published) and what an answer other than success means (error_for_status).
+Every channel, the webhook's included, builds on these.
+
+The rule, for a call that creates a post (`changes`): only what proves the network did not take
+it is retried blind (a connection never opened, 408/425/429, a 4xx in the network's words);
+everything else (a timeout or a dropped connection after sending, a 5xx) is UnknownOutcome,
+and dispatch reconciles before any retry. Reads and uploads that cannot post anything on their
+own are retried freely.
 """
 
 import email.utils
@@ -101,15 +107,28 @@ def with_status(error: Exception, status: int | None) -> Exception:
 
 
 def error_for_status(
-    status: int, detail: str, *, retry_after: float | None = None, expired: bool = False
+    status: int,
+    detail: str,
+    *,
+    retry_after: float | None = None,
+    expired: bool = False,
+    changes: bool = False,
 ) -> Exception:
-    """What a network's refusal means for dispatch, the same on every network: 401 (or the
-    network's own expired-token error, `expired`) → AuthExpired; 408, 425, 429 and 5xx →
-    RetryableError with the wait the network asked for; anything else → PermanentError, whose
-    words the author sees."""
+    """What a network's answer other than the one expected means for dispatch, the same on
+    every network: 401 (or the network's own expired-token error, `expired`) → AuthExpired;
+    408, 425 and 429 → RetryableError with the wait the network asked for (the request was not
+    taken). A 5xx proves nothing about a call that `changes` something (one that creates a
+    post): the server may have made the post and failed to answer, and may ignore an
+    Idempotency-Key, so it is UnknownOutcome (reconcile before any retry), as is a 2xx whose
+    shape the channel did not expect; for a read, a 5xx is RetryableError. Anything else (a
+    4xx in the network's words) → PermanentError, whose words the author sees."""
     if status == 401 or expired:
         return with_status(AuthExpired(detail), status)
-    if status in (408, 425, 429) or status >= 500:
+    if status in (408, 425, 429):
+        return with_status(RetryableError(detail, retry_after=retry_after), status)
+    if changes and (status >= 500 or 200 <= status < 300):
+        return with_status(UnknownOutcome(detail, retry_after=retry_after), status)
+    if status >= 500:
         return with_status(RetryableError(detail, retry_after=retry_after), status)
     return with_status(PermanentError(detail), status)
 

@@ -58,10 +58,19 @@ Publishing (checked November 2026):
   QUOTA_RETRY_SECONDS; the media errors (36000/2207004 image too large, …) refuse the post with
   Meta's message.
 
-Reconcile: no idempotency key exists here either. After an unknown outcome cxhub lists the
-account's recent media (GET /{ig-user-id}/media?fields=id,caption,permalink,timestamp) and takes
-the newest one posted within RECONCILE_WINDOW whose caption is our text (white space folded); as
-on Facebook, two identical captions in that window cannot be told apart.
+Reconcile: no idempotency key exists here either, and a media_publish whose answer was lost, timed
+out, or was a 5xx (or Meta's code -1, 1 or 2: "unexpected", "unknown", "temporary") is an unknown
+outcome (issue 11). cxhub then lists the account's recent media (GET /{ig-user-id}/media,
+RECONCILE_LIMIT newest, fields id, caption, permalink, timestamp, media_type and children:
+instagram-platform/reference/instagram-media, "an Instagram album, photo, or video"; media_type
+IMAGE, VIDEO or CAROUSEL_ALBUM as integrations read it) and matches them with
+publishing.channels.matching. What the match relies on: `caption` is kept as sent (hashtags and
+@mentions stay text in it); `media_type` and `children` count the images (IMAGE one, CAROUSEL_ALBUM
+as many as its children); `timestamp` bounds the window (the target's first try less
+matching.CLOCK_SKEW, or RECONCILE_WINDOW), and media other targets hold are left out. What it
+cannot tell apart: two posts of the same caption and number of images in that window, e.g. one made
+by hand in the app (AmbiguousMatch, a person decides); a post pushed out of the RECONCILE_LIMIT
+newest. A container that says PUBLISHED before we published it is an unknown outcome too.
 """
 
 import contextlib
@@ -73,6 +82,7 @@ from urllib.parse import quote
 
 from django.utils import timezone
 
+from . import matching
 from .base import (
     Channel,
     Identity,
@@ -94,7 +104,6 @@ from .facebook import (
     graph_error_fields,
     graph_json,
     graph_oauth_spec,
-    match_recent,
     meta_client,
     user_pages,
 )
@@ -108,6 +117,7 @@ CONTAINER_POLL_SECONDS = 2.0
 RENEW_WITHIN = timedelta(days=7)
 QUOTA_RETRY_SECONDS = 3600
 RECONCILE_LIMIT = 25
+RECONCILE_WINDOW = timedelta(days=3)
 # Meta's IG error codes that are worth another try (reference/error-codes).
 RETRYABLE_CODES = (-1, -2)
 RETRYABLE_SUBCODES = (2207001, 2207003, 2207027, 2207032)
@@ -270,7 +280,7 @@ class InstagramChannel(Channel):
             data={"creation_id": container},
         )
         if response.status_code != 200:
-            raise self._error(response, "Instagram refused to publish the post")
+            raise self._error(response, "Instagram refused to publish the post", changes=True)
         media_id = str(graph_json(response, "").get("id") or "")
         if not media_id:
             raise UnknownOutcome("Instagram answered the publish without a media id")
@@ -298,17 +308,27 @@ class InstagramChannel(Channel):
             changes=False,
             what="Reading the Instagram account's posts",
             channel_name=self.name,
-            params={"fields": "id,caption,permalink,timestamp", "limit": RECONCILE_LIMIT},
+            params={
+                "fields": "id,caption,permalink,timestamp,media_type,children{id}",
+                "limit": RECONCILE_LIMIT,
+            },
         )
         if response.status_code != 200:
             raise self._error(response, "Instagram did not list the account's posts")
         data = graph_json(response, "")
-        found = match_recent(data.get("data") or [], text, field="caption")
-        if found is None or not found.get("id"):
+        items = data.get("data") if isinstance(data.get("data"), list) else []
+        found = matching.find(
+            text,
+            [_listed(item) for item in items if isinstance(item, dict)],
+            hints=hints,
+            network=self.label,
+            window=RECONCILE_WINDOW,
+        )
+        if found is None:
             return None
         return Published(
-            external_id=str(found["id"])[:255],
-            external_url=str(found.get("permalink") or "")[:2000],
+            external_id=found.external_id[:255],
+            external_url=found.external_url[:2000],
             http_status=response.status_code,
         )
 
@@ -327,13 +347,14 @@ class InstagramChannel(Channel):
                     self.refresh_token(account)
         return account_token(account, self.label)
 
-    def _error(self, response: Any, what: str) -> Exception:
+    def _error(self, response: Any, what: str, *, changes: bool = False) -> Exception:
         _, subcode, _ = graph_error_fields(response)
         error = graph_error(
             response,
             what,
             retryable_codes=RETRYABLE_CODES,
             retryable_subcodes=(*RETRYABLE_SUBCODES, PUBLISH_LIMIT_SUBCODE),
+            changes=changes,
         )
         if subcode == PUBLISH_LIMIT_SUBCODE and isinstance(error, RetryableError):
             error.retry_after = error.retry_after or QUOTA_RETRY_SECONDS
@@ -437,6 +458,25 @@ class InstagramChannel(Channel):
             return str(graph_json(response, "").get("permalink") or "")
         except ChannelError:
             return ""  # the post is out; only its address is unknown
+
+
+def _listed(item: dict[str, Any]) -> matching.Listed:
+    return matching.Listed(
+        external_id=str(item.get("id") or ""),
+        text=str(item.get("caption") or ""),
+        created_at=matching.parse_time(item.get("timestamp")),
+        media_count=_images(item),
+        external_url=str(item.get("permalink") or ""),
+    )
+
+
+def _images(item: dict[str, Any]) -> int | None:
+    """How many images an IG media holds; None when Meta did not say."""
+    kind = str(item.get("media_type") or "")
+    if kind == "CAROUSEL_ALBUM":
+        children = (item.get("children") or {}).get("data")
+        return len(children) if isinstance(children, list) else None
+    return 1 if kind in ("IMAGE", "VIDEO") else None
 
 
 def _ig_id(account: Any) -> str:

@@ -74,12 +74,20 @@ Connecting (learn.microsoft.com/linkedin/shared/authentication, checked November
   client_id, client_secret in the form; 200) is what integrations call; it is used through
   oauth.revoke_oauth2, and a refusal only means LinkedIn keeps a token cxhub forgets anyway.
 
-Reconcile: LinkedIn has no idempotency key. After an unknown outcome we read the author's
-newest posts (`GET /rest/posts?author=<urn>&q=author&sortBy=CREATED`, which needs
-r_organization_social for a Page and the restricted r_member_social for a member) and take the
-newest published post of the last RECONCILE_WINDOW whose commentary, read back as plain text,
-is ours. Two identical posts within that window cannot be told apart. A member's posts cannot
-be listed without r_member_social: LinkedIn's 403 is then a PermanentError saying so.
+Reconcile: LinkedIn has no idempotency key. A create whose answer was lost, timed out or was a
+5xx is an unknown outcome (issue 11); reconcile then reads the author's newest posts
+(`GET /rest/posts?author=<urn>&q=author&sortBy=CREATED`, RECONCILE_COUNT of them, which needs
+r_organization_social for a Page and the restricted r_member_social for a member) and matches
+the published ones with publishing.channels.matching. What the match relies on: `commentary`
+comes back in the little format, as sent or as LinkedIn stores it (a bare #tag read back as
+the template {hashtag|\\#|tag}, posts-api), and is read as plain text on both sides (escapes
+undone, templates as "#tag", mention elements as the name shown); `content.media` (one image)
+or `content.multiImage.images` count the images; `createdAt` (milliseconds) bounds the window
+(the target's first try less matching.CLOCK_SKEW, or RECONCILE_WINDOW), and posts other targets
+hold are left out. What it cannot tell apart: two posts of the same text and images in that
+window (AmbiguousMatch, a person decides; LinkedIn's own duplicate refusal makes it rare); a
+post pushed out of the RECONCILE_COUNT newest. A member's posts cannot be listed without
+r_member_social: LinkedIn's 403 is then a PermanentError saying so.
 """
 
 import re
@@ -92,6 +100,7 @@ from urllib.parse import quote, urlsplit
 import requests
 from django.utils import timezone
 
+from . import matching
 from .base import Channel, Identity, Limits, OAuthSpec, ReconcileHints, TokenSet
 from .errors import AuthExpired, PermanentError, RetryableError, UnknownOutcome
 from .http import (
@@ -134,7 +143,6 @@ def escape_little(text: str) -> str:
 
 _HASHTAG_TEMPLATE = re.compile(r"\{hashtag\|\\?[#＃]\|([^{}|]*)\}")
 _MENTION_ELEMENT = re.compile(r"@\[([^\]]*)\]\(urn:li:[^)]*\)")
-_SPACE = re.compile(r"\s+")
 _DUPLICATE = re.compile(r"duplicate of (urn:li:(?:share|ugcPost):\d+)", re.IGNORECASE)
 
 
@@ -159,10 +167,6 @@ def little_to_plain(text: str) -> str:
         out.append(char)
         index += 1
     return "".join(out)
-
-
-def _comparable(little: str) -> str:
-    return _SPACE.sub(" ", little_to_plain(little)).strip()
 
 
 class LinkedInChannel(Channel):
@@ -212,7 +216,7 @@ class LinkedInChannel(Channel):
     ) -> Published | None:
         base = _base(account)
         author = _author(account)
-        return self._with_token(account, lambda token: _find_post(base, token, author, text))
+        return self._with_token(account, lambda token: _find_post(base, token, author, text, hints))
 
     def refresh_token(self, account: Any) -> None:
         refresh_oauth2(self, account)
@@ -292,13 +296,13 @@ def _message(response: requests.Response) -> str:
     return str(message).strip()
 
 
-def _refusal(response: requests.Response, what: str) -> Exception:
+def _refusal(response: requests.Response, what: str, *, changes: bool = False) -> Exception:
     status = response.status_code
     detail = f"{what} (HTTP {status}): {_message(response)}"
     if status == 426:
         detail += f" (cxhub sends LinkedIn-Version {LINKEDIN_VERSION}; it needs moving on)"
     wait = retry_after_seconds(response.headers.get("Retry-After"))
-    return error_for_status(status, detail, retry_after=wait)
+    return error_for_status(status, detail, retry_after=wait, changes=changes)
 
 
 def _urn_path(urn: str) -> str:
@@ -400,7 +404,7 @@ def _create_post(
         # within LinkedIn's short duplicate window: it is the post.
         return _published(match.group(1), response.status_code)
     if response.status_code != 201:
-        raise _refusal(response, "LinkedIn refused the post")
+        raise _refusal(response, "LinkedIn refused the post", changes=True)
     urn = response.headers.get("x-restli-id") or ""
     if not urn:
         # Created, but we cannot say where: reconcile finds it before any new try.
@@ -416,7 +420,9 @@ def _published(urn: str, http_status: int) -> Published:
     )
 
 
-def _find_post(base: str, token: str, author: str, text: str) -> Published | None:
+def _find_post(
+    base: str, token: str, author: str, text: str, hints: ReconcileHints | None
+) -> Published | None:
     response = request(
         "GET",
         f"{base}/rest/posts",
@@ -436,17 +442,45 @@ def _find_post(base: str, token: str, author: str, text: str) -> Published | Non
     if response.status_code != 200:
         raise _refusal(response, "LinkedIn did not list the author's posts")
     elements = json_or_empty(response).get("elements")
-    wanted = _comparable(text)
-    since_ms = (timezone.now() - RECONCILE_WINDOW).timestamp() * 1000
-    for post in elements if isinstance(elements, list) else []:
-        if not isinstance(post, dict) or post.get("lifecycleState", "PUBLISHED") != "PUBLISHED":
-            continue
-        created = post.get("createdAt") or post.get("publishedAt")
-        if isinstance(created, int | float) and created < since_ms:
-            continue
-        if _comparable(str(post.get("commentary") or "")) == wanted and post.get("id"):
-            return _published(str(post["id"]), response.status_code)
-    return None
+    posts = [
+        post
+        for post in (elements if isinstance(elements, list) else [])
+        if isinstance(post, dict) and post.get("lifecycleState", "PUBLISHED") == "PUBLISHED"
+    ]
+    found = matching.find(
+        little_to_plain(text),
+        [_listed(post) for post in posts],
+        hints=hints,
+        network="LinkedIn",
+        window=RECONCILE_WINDOW,
+    )
+    return None if found is None else _published(found.external_id, response.status_code)
+
+
+def _listed(post: dict[str, Any]) -> matching.Listed:
+    urn = str(post.get("id") or "")
+    return matching.Listed(
+        external_id=urn,
+        text=little_to_plain(str(post.get("commentary") or "")),
+        created_at=matching.parse_time(post.get("createdAt") or post.get("publishedAt")),
+        media_count=_images(post.get("content")),
+        external_url=f"https://www.linkedin.com/feed/update/{urn}/" if urn else "",
+    )
+
+
+def _images(content: Any) -> int | None:
+    """How many images a post holds: content.media is one, content.multiImage its images; a
+    post without content has none; None for content we cannot read."""
+    if content is None:
+        return 0
+    if not isinstance(content, dict):
+        return None
+    if isinstance(content.get("multiImage"), dict):
+        images = content["multiImage"].get("images")
+        return len(images) if isinstance(images, list) else None
+    if isinstance(content.get("media"), dict):
+        return 1
+    return 0 if not content else None
 
 
 def _person(base: str, token: str) -> Identity | None:

@@ -63,25 +63,39 @@ Connecting (docs.joinmastodon.org, checked 2026):
   (the server's own name, which handles carry: "@user@domain"), `configuration` (the limits that
   limits_from_mastodon_instance reads, kept on the account for preflight).
 
-Reconcile: the Idempotency-Key makes a publish retried with the same key within the hour safe
-(the server answers the status it made), so dispatch may simply send again. Reconcile itself only
-looks: it reads the account's 40 newest statuses and matches the text (a status's `content` is
-HTML; tags are dropped, entities decoded and white space folded on both sides, remote mentions
-shortened to "@user" as Mastodon renders them). Two identical posts within those 40 statuses
-cannot be told apart; the newest is taken.
+Reconcile (issue 11): the Idempotency-Key makes a publish retried with the same key within the
+hour safe on a server that honours it, but it is optional (methods/statuses/#create lists it as
+an optional header): a server or fork that ignores it, or that records the status and then
+answers 502 (a proxy in front of a slow server: mastodon/mastodon#21840), posts a second copy
+when a publish is simply sent again. So a publish whose answer was lost, timed out or was a 5xx
+is UnknownOutcome, and reconcile looks before any retry: it reads the account's
+RECONCILE_STATUSES newest statuses (methods/accounts/#statuses, exclude_reblogs) and matches
+them with publishing.channels.matching. What the match relies on:
+- `content` is HTML, as app/lib/text_formatter.rb renders the text: paragraphs and <br />,
+  links with their address split over hidden spans (read back whole), hashtags as links
+  ("#<span>tag</span>"), a mention the server resolved as a link showing "@user" (or
+  "@user@domain" when another known account shares the name), and one it could not resolve
+  kept as the plain text "@user@domain". Turned into text, with mentions compared as "@user"
+  whatever their form;
+- `media_attachments`: the number of images; `created_at`: posts made before the target's
+  first try (less matching.CLOCK_SKEW) are left out, as are ids other targets already hold.
+What it cannot tell apart: two statuses with the same text and images made since the first try
+(AmbiguousMatch, a person decides); a status edited since, or pushed out of the
+RECONCILE_STATUSES newest by newer ones (not found); two links to different addresses that the
+server shows identically (never: Mastodon keeps the address).
 """
 
-import html
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import regex
 import requests
 
+from . import matching
 from . import text as textutil
 from .base import Channel, Identity, Limits, OAuthClient, OAuthSpec, ReconcileHints, TokenSet
 from .errors import AuthExpired, PermanentError, RetryableError
@@ -222,9 +236,10 @@ class MastodonChannel(Channel):
             json=payload,
             headers={**_auth(token), "Idempotency-Key": str(idempotency_key)},
         )
-        if response.status_code == 200:
-            return _published(json_or_empty(response), response.status_code)
-        raise _refusal(response, "Mastodon refused the post")
+        status = json_or_empty(response)
+        if response.status_code == 200 and status.get("id"):
+            return _published(status, response.status_code)
+        raise _refusal(response, "Mastodon refused the post", changes=True)
 
     def reconcile(
         self,
@@ -242,7 +257,7 @@ class MastodonChannel(Channel):
             f"{base}/api/v1/accounts/{quote(account_id, safe='')}/statuses",
             changes=False,
             what="Reading the account's statuses",
-            params={"limit": 40, "exclude_reblogs": "true"},
+            params={"limit": RECONCILE_STATUSES, "exclude_reblogs": "true"},
             headers=_auth(token),
         )
         if response.status_code != 200:
@@ -251,11 +266,22 @@ class MastodonChannel(Channel):
             statuses = response.json()
         except ValueError as exc:
             raise RetryableError("Mastodon listed the statuses in a form we cannot read") from exc
-        wanted = _comparable(text)
-        for status in statuses if isinstance(statuses, list) else []:
-            if isinstance(status, dict) and _comparable_html(status.get("content", "")) == wanted:
-                return _published(status, response.status_code)
-        return None
+        if not isinstance(statuses, list):
+            raise RetryableError("Mastodon listed the statuses in a form we cannot read")
+        found = matching.find(
+            text,
+            [_listed(status) for status in statuses if isinstance(status, dict)],
+            hints=hints,
+            network=self.label,
+            window=RECONCILE_WINDOW,
+        )
+        if found is None:
+            return None
+        return Published(
+            external_id=found.external_id[:255],
+            external_url=found.external_url[:2000],
+            http_status=response.status_code,
+        )
 
     def refresh_token(self, account: Any) -> Any:
         # Mastodon access tokens do not expire and have no refresh grant: a refused one needs
@@ -362,9 +388,10 @@ class MastodonChannel(Channel):
 
 MEDIA_POLLS = 20
 MEDIA_POLL_SECONDS = 0.5
-_TAG = re.compile(r"<[^>]*>")
-_BREAK = re.compile(r"<br\s*/?>|</p>\s*<p>", re.IGNORECASE)
-_SPACE = re.compile(r"\s+")
+# Reconcile reads this many of the account's newest statuses (the most one page gives), made
+# within RECONCILE_WINDOW when dispatch did not say when it first tried.
+RECONCILE_STATUSES = 40
+RECONCILE_WINDOW = timedelta(hours=72)
 
 
 def _base(account: Any) -> str:
@@ -439,13 +466,21 @@ def _auth(token: str) -> dict[str, str]:
 
 
 def _published(status: dict[str, Any], http_status: int) -> Published:
-    status_id = str(status.get("id") or "")
-    if not status_id:
-        raise RetryableError("Mastodon answered without a status id")
     return Published(
-        external_id=status_id[:255],
+        external_id=str(status["id"])[:255],
         external_url=str(status.get("url") or status.get("uri") or "")[:2000],
         http_status=http_status,
+    )
+
+
+def _listed(status: dict[str, Any]) -> matching.Listed:
+    attachments = status.get("media_attachments")
+    return matching.Listed(
+        external_id=str(status.get("id") or ""),
+        text=matching.text_from_html(str(status.get("content") or "")),
+        created_at=matching.parse_time(status.get("created_at")),
+        media_count=len(attachments) if isinstance(attachments, list) else None,
+        external_url=str(status.get("url") or status.get("uri") or ""),
     )
 
 
@@ -455,11 +490,11 @@ def _error_text(response: requests.Response) -> str:
     return str(message).strip()
 
 
-def _refusal(response: requests.Response, what: str) -> Exception:
+def _refusal(response: requests.Response, what: str, *, changes: bool = False) -> Exception:
     status = response.status_code
     detail = f"{what} (HTTP {status}): {_error_text(response)}"
     wait = rate_limit_wait(response, reset_header="X-RateLimit-Reset")
-    return error_for_status(status, detail, retry_after=wait)
+    return error_for_status(status, detail, retry_after=wait, changes=changes)
 
 
 def _upload(base: str, token: str, item: MediaFile) -> str:
@@ -515,16 +550,3 @@ def _own_id(base: str, token: str) -> str:
     if not account_id:
         raise RetryableError("Mastodon answered verify_credentials without an id")
     return account_id
-
-
-def _fold(text: str) -> str:
-    return _SPACE.sub(" ", text).strip()
-
-
-def _comparable(text: str) -> str:
-    """Our text as Mastodon will show it: remote mentions as "@user", white space folded."""
-    return _fold(MENTION.sub(lambda m: "@" + m.group(1), text))
-
-
-def _comparable_html(content: str) -> str:
-    return _fold(html.unescape(_TAG.sub("", _BREAK.sub("\n", content or ""))))

@@ -9,16 +9,18 @@ The protocol (what a receiving site implements):
   `X-Cxhub-Signature: sha256=<hex>`, the HMAC-SHA256, keyed with the account's access token, of
   `<timestamp>.<body>`. The receiver checks the signature and that the timestamp is recent, and
   stores each idempotency key once: a second POST with a key it has seen answers the first
-  result again. Answer 2xx with `{"id": "…", "url": "…"}`; 429 or 5xx (with Retry-After, in
-  seconds or as an HTTP date) to be tried again; 401 when the signature fails (the account needs
-  a new secret); any other 4xx refuses the post for good. Redirects are not followed.
+  result again. Answer 2xx with `{"id": "…", "url": "…"}`; 429 (with Retry-After, in seconds
+  or as an HTTP date) to be tried again; 401 when the signature fails (the account needs a new
+  secret); any other 4xx refuses the post for good. A 5xx is an unknown outcome (the site may
+  have stored the post before failing): cxhub asks (below) before it sends again. Redirects are
+  not followed.
 - Reconcile: `GET <base_url>?idempotency_key=<uuid>` with the same headers, the signature made
   over `<timestamp>.<uuid>`. Answer 200 `{"id", "url"}` when that key was published, 404 when
-  it was not.
+  it was not. The look-up is by key: no text is compared, so no post can be taken for another.
 
 Every call has a connect and read timeout (CXHUB_WEBHOOK_TIMEOUT_SECONDS). A timeout or a broken
-connection after the request went out is an unknown outcome: dispatch reconciles before it
-sends again. Addresses that are not public are refused, except the networks listed in
+connection after the request went out, or a 5xx, is an unknown outcome: dispatch reconciles
+before it sends again. Addresses that are not public are refused, except the networks listed in
 CXHUB_WEBHOOK_ALLOW_PRIVATE_NETWORKS.
 """
 
@@ -75,11 +77,11 @@ def _result(response: requests.Response, key: str) -> Published:
     )
 
 
-def _refusal(response: requests.Response, what: str) -> Exception:
+def _refusal(response: requests.Response, what: str, *, changes: bool = False) -> Exception:
     status = response.status_code
     detail = f"{what}: HTTP {status} {response.text[:300]!r}"
     wait = retry_after_seconds(response.headers.get("Retry-After"))
-    return error_for_status(status, detail, retry_after=wait)
+    return error_for_status(status, detail, retry_after=wait, changes=changes)
 
 
 class WebhookChannel(Channel):
@@ -141,7 +143,7 @@ class WebhookChannel(Channel):
             raise UnknownOutcome(f"The request failed: {exc}") from exc
         if 200 <= response.status_code < 300:
             return _result(response, key)
-        raise _refusal(response, "The webhook refused the post")
+        raise _refusal(response, "The webhook refused the post", changes=True)
 
     def reconcile(
         self,

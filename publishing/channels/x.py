@@ -53,29 +53,36 @@ Publishing (docs.x.com/x-api/media/upload-media, …/quickstart/media-upload-chu
   x-app-limit-24hour-* (not in the docs; seen on real answers, e.g. plhery/node-twitter-api-v2
   issues #495 and #553): the wait is the latest reset among the windows that are exhausted.
 
-Reconcile: POST /2/tweets takes no idempotency key, and X offers no way to find a post by
-anything we choose, so the only trace of a send whose answer was lost is the post itself. We
-read the account's own timeline (GET /2/users/:id/tweets, newest first, exclude=retweets,
-replies, max_results RECONCILE_POSTS, start_time the target's first try less CLOCK_SKEW, as its
-PublishAttempts record it) and look for our text as X shows it: t.co links stand for every link
-(compared as "a link here"), the t.co link X appends for attached media is dropped, &amp;/&lt;/
-&gt; are decoded, white space is folded. Text is the rule because it is X's own: X refuses a
-post whose text duplicates one the account already has (403), so a post with our text made
-since our first try is ours, or one beside which ours could not exist anyway.
-A duplicate refusal is looked up the same way: found since the first try, it is our earlier try
-that landed (published, nothing sent twice); not found on a first try, it is an older post and
-the author must change the text (refused); not found on a retry, it may be our earlier try not
-listed yet, so it is looked for again later (retryable) until dispatch's last try, which only
-looks.
-Limits: two posts differing only in their links or images look alike; a post not yet in the
-timeline (it is eventually consistent), pushed out by RECONCILE_POSTS newer posts, or deleted by
-hand meanwhile is not found; a clock more than CLOCK_SKEW apart from X's hides a post.
+Reconcile (issue 11): POST /2/tweets takes no idempotency key, and X offers no way to find a
+post by anything we choose, so the only trace of a send whose answer was lost (or was a 5xx:
+UnknownOutcome, never a blind retry) is the post itself. We read the account's own timeline
+(GET /2/users/:id/tweets, newest first, exclude=retweets,replies, max_results RECONCILE_POSTS,
+start_time the target's first try less matching.CLOCK_SKEW, from dispatch's hints or else its
+PublishAttempts) with tweet.fields created_at, entities, attachments, and match it with
+publishing.channels.matching. What the match relies on (docs.x.com/fundamentals/counting-
+characters and the Post object, x-api/fundamentals/data-dictionary):
+- `text` as X shows it: every link wrapped in t.co (put back as the entity's expanded_url where
+  X lists one, else an address unknown that agrees with any link), the t.co link X appends for
+  attached media dropped (the entity carrying a media_key; without entities, the last t.co link
+  of a post with media), &amp; &lt; &gt; decoded;
+- `attachments.media_keys`: the number of images; `created_at` and the ids other targets hold.
+X refuses a post whose text duplicates one the account already has (403), which is why a blind
+send after a lost answer fails rather than duplicates; a duplicate refusal is looked up the same
+way: found since the first try, it is our earlier try that landed (published, nothing sent
+twice); not found on a first try, it is an older post and the author must change the text
+(refused); not found on a retry, it may be our earlier try not listed yet, so it is looked for
+again later (retryable) until dispatch's last try, which only looks.
+What it cannot tell apart: two posts of the same text and images since the first try, or of
+the same text whose links X did not expand (AmbiguousMatch, a person decides); a post not yet
+in the timeline (it is eventually consistent), pushed out by RECONCILE_POSTS newer posts, or
+deleted meanwhile (not found); a clock more than CLOCK_SKEW apart from X's hides a post.
 """
 
 import html
 import re
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -85,6 +92,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Min
 from django.utils import timezone
 
+from . import matching
 from . import text as textutil
 from .base import Channel, Identity, Limits, MediaInfo, OAuthSpec, Problem, ReconcileHints, TokenSet
 from .errors import PermanentError, RetryableError
@@ -125,16 +133,14 @@ MEDIA_POLL_MAX_SECONDS = 5.0
 # Reconcile reads this many of the account's newest posts (X allows 5 to 100 a page; reads are
 # billed per post returned), made since the target's first try less this much clock skew.
 RECONCILE_POSTS = 20
-CLOCK_SKEW = timedelta(minutes=5)
+# Without a first try to start from (a key that is no target's), this much is read back.
+RECONCILE_WINDOW = timedelta(days=3)
 # A duplicate refusal on a retry that the timeline does not explain yet: look again after this.
 DUPLICATE_RECHECK_SECONDS = 60.0
 # An access token this close to its end is renewed before use rather than after a 401.
 RENEW_AHEAD = timedelta(seconds=60)
 
 _TCO = re.compile(r"https?://t\.co/\w+")
-_SPACE = re.compile(r"\s+")
-# Stands for any link when texts are compared; a character no post text contains.
-_LINK = "\ufffc"
 
 
 def code_point_weight(char: str) -> int:
@@ -257,12 +263,17 @@ class XChannel(Channel):
         response = self._call(
             account, "POST", TWEETS_URL, changes=True, what="Posting to X", json=payload
         )
-        if response.status_code in (200, 201):
-            data = json_or_empty(response).get("data")
+        data = json_or_empty(response).get("data")
+        if response.status_code in (200, 201) and isinstance(data, dict) and data.get("id"):
             return self._published(account, data, response.status_code)
         if _is_duplicate(response):
             # Our earlier try may have landed (its answer lost): then that post is this one.
-            found = self.reconcile(account, text, idempotency_key=idempotency_key)
+            found = self.reconcile(
+                account,
+                text,
+                idempotency_key=idempotency_key,
+                hints=ReconcileHints(since=_tries(idempotency_key)[0], media_count=len(media_ids)),
+            )
             if found is not None:
                 return found
             if _tries(idempotency_key)[1] > 1:
@@ -283,7 +294,7 @@ class XChannel(Channel):
                 ),
                 response.status_code,
             )
-        raise _refusal(response, "X refused the post")
+        raise _refusal(response, "X refused the post", changes=True)
 
     def reconcile(
         self,
@@ -300,9 +311,10 @@ class XChannel(Channel):
             "exclude": "retweets,replies",
             "tweet.fields": "created_at,entities,attachments",
         }
-        first_try = _tries(idempotency_key)[0]
-        if first_try is not None:
-            params["start_time"] = _x_time(first_try - CLOCK_SKEW)
+        hints = hints or ReconcileHints()
+        since = hints.since or _tries(idempotency_key)[0]
+        if since is not None:
+            params["start_time"] = _x_time(since - matching.CLOCK_SKEW)
         response = self._call(
             account,
             "GET",
@@ -314,11 +326,18 @@ class XChannel(Channel):
         if response.status_code != 200:
             raise _refusal(response, "X did not list the account's posts")
         posts = json_or_empty(response).get("data") or []  # no "data" at all when there are none
-        wanted = _comparable(text)
-        for post in posts if isinstance(posts, list) else []:
-            if isinstance(post, dict) and _comparable_post(post) == wanted:
-                return self._published(account, post, response.status_code)
-        return None
+        found = matching.find(
+            text,
+            [_listed(post) for post in posts if isinstance(post, dict)]
+            if isinstance(posts, list)
+            else [],
+            hints=replace(hints, since=since),
+            network=self.label,
+            window=RECONCILE_WINDOW,
+        )
+        if found is None:
+            return None
+        return self._published(account, {"id": found.external_id}, response.status_code)
 
     # --- the calls ----------------------------------------------------------------------------
 
@@ -356,10 +375,8 @@ class XChannel(Channel):
         response = self._call(account, "GET", ME_URL, changes=False, what="Reading the X account")
         return _user(response)["id"]
 
-    def _published(self, account: Any, post: Any, status: int) -> Published:
-        post_id = str((post or {}).get("id") or "") if isinstance(post, dict) else ""
-        if not post_id:
-            raise RetryableError("X answered without the post's id")
+    def _published(self, account: Any, post: dict[str, Any], status: int) -> Published:
+        post_id = str(post["id"])
         username = (account.handle or "").lstrip("@")
         url = f"https://x.com/{username}/status/{post_id}" if username else ""
         return Published(external_id=post_id[:255], external_url=url, http_status=status)
@@ -496,34 +513,28 @@ def _x_time(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _fold(text: str) -> str:
-    return _SPACE.sub(" ", textutil.nfc(text)).strip()
-
-
-def _comparable(text: str) -> str:
-    """Our text with every link (bare domains too, as X links them) standing for "a link"."""
-    return _fold(textutil.without_spans(text, textutil.find_urls(text), _LINK))
-
-
-def _comparable_post(post: dict[str, Any]) -> str:
-    """A post's text as X lists it, made comparable with `_comparable`: t.co links of attached
-    media dropped, other links standing for "a link", HTML entities decoded."""
+def _listed(post: dict[str, Any]) -> matching.Listed:
+    """A post as X lists it, its text as a person reads it: t.co links expanded where X says
+    where they lead, the link X appends for attached media dropped, entities decoded."""
     entities = post.get("entities") if isinstance(post.get("entities"), dict) else {}
     urls = {
         str(entity.get("url")): entity
         for entity in (entities or {}).get("urls") or []
         if isinstance(entity, dict)
     }
-    has_media = bool((post.get("attachments") or {}).get("media_keys"))
+    attachments = post.get("attachments") if isinstance(post.get("attachments"), dict) else {}
+    media_keys = (attachments or {}).get("media_keys") or []
     shown = str(post.get("text") or "")
     links = list(_TCO.finditer(shown))
 
     def link(match: re.Match) -> str:
         entity = urls.get(match.group())
         if entity is not None:
-            return "" if entity.get("media_key") else _LINK
+            if entity.get("media_key"):
+                return ""
+            return str(entity.get("expanded_url") or match.group())
         # Without entities, X's media link is the last one of a post with media.
-        return "" if has_media and match is links[-1] else _LINK
+        return "" if media_keys and match is links[-1] else match.group()
 
     pieces, last = [], 0
     for match in links:
@@ -531,8 +542,12 @@ def _comparable_post(post: dict[str, Any]) -> str:
         pieces.append(link(match))
         last = match.end()
     pieces.append(shown[last:])
-    text = html.unescape("".join(pieces))
-    return _fold(textutil.without_spans(text, textutil.find_urls(text), _LINK))
+    return matching.Listed(
+        external_id=str(post.get("id") or ""),
+        text=html.unescape("".join(pieces)),
+        created_at=matching.parse_time(post.get("created_at")),
+        media_count=len(media_keys) if isinstance(media_keys, list) else None,
+    )
 
 
 def _number(value: Any) -> float | None:
@@ -585,9 +600,9 @@ def _rate_limit_wait(response: requests.Response) -> float | None:
     return max(0.0, max(resets) - now) if resets else None
 
 
-def _refusal(response: requests.Response, what: str) -> Exception:
+def _refusal(response: requests.Response, what: str, *, changes: bool = False) -> Exception:
     status = response.status_code
     data = json_or_empty(response)
     title = str(data.get("title") or "").strip()
     detail = f"{what} (HTTP {status}{', ' + title if title else ''}): {_message(response)}"
-    return error_for_status(status, detail, retry_after=_rate_limit_wait(response))
+    return error_for_status(status, detail, retry_after=_rate_limit_wait(response), changes=changes)

@@ -3,7 +3,9 @@ createSession/refreshSession/getSession/deleteSession, com.atproto.repo
 uploadBlob/createRecord/getRecord, com.atproto.identity.resolveHandle, app.bsky.feed.post,
 app.bsky.embed.images, app.bsky.richtext.facet) and specs/xrpc: it checks the bearer session,
 the record key (a TID), the post's shape and limits and each image blob's size, and records
-every post it stores."""
+every post it stores. Failures on demand: "401", "429", "400", any 5xx (with `after=True`, the
+record is stored first), "drop" (stored, then the connection closed unanswered), "page" (a
+proxy's HTML page) and "200" (a success without the record)."""
 
 import hashlib
 import io
@@ -96,6 +98,11 @@ class BlueskyServer(FakeNetwork):
             )
         if mode == "400":
             return _error(400, options.get("error", "InvalidRequest"), options["message"])
+        if mode == "page":  # a proxy's page, not the PDS's XRPC error
+            body = b"<html><body><h1>Not Found</h1></body></html>"
+            return options.get("status", 404), {"Content-Type": "text/html"}, body
+        if mode == "200":  # a success without the record
+            return answer_json(200, {})
         return _error(int(mode), "InternalServerError", "Internal Server Error")
 
     # --- sessions --------------------------------------------------------------------------

@@ -15,7 +15,10 @@
   attached_media[i]={"media_fbid": …} of unpublished photos), POST /{page-id}/photos (multipart
   `source` or `url`; caption, alt_text_custom, published; under 10 MB, not animated), GET
   /{page-id}/posts, GET /{node}; a Page token of that Page with pages_manage_posts /
-  pages_read_engagement. A copy of the Page's previous post is refused (#506).
+  pages_read_engagement. A copy of the Page's previous post is refused (#506). A post keeps
+  its `message` as sent; its `attachments` (graph-api/reference/story-attachment) are a "photo",
+  an "album" with its photos as `subattachments`, or, for a text post holding a link, the link
+  preview Facebook adds ("share", with the link's `url`).
 - instagram-platform/content-publishing, ig-user/media, ig-container, ig-user/media_publish,
   ig-user/content_publishing_limit: containers FETCH their image_url with requests, as Meta
   "cURLs" it (JPEG, ≤ 8 MiB, aspect ratio 4:5 to 1.91:1), answer IN_PROGRESS for
@@ -32,7 +35,8 @@
   with X-App-Usage and X-Business-Use-Case-Usage and its estimated_time_to_regain_access in
   minutes, `minutes=`), "rate" (HTTP 400 with `code=` 4, 17, 32, 613 or 80001 and X-Page-Usage),
   "500" (code 1, is_transient), "transient" (code 2), "slow" (do the work, answer late), or any
-  other Graph error code as a permanent refusal.
+  other Graph error code as a permanent refusal; with `after=True` the call is made first (a
+  post created, then a 5xx), and "drop" makes it, then closes the connection unanswered.
 """
 
 import base64
@@ -621,18 +625,47 @@ class GraphServer(FakeNetwork):
         return answer_json(200, answer)
 
     # --- Page posts and photos ----------------------------------------------------------------
-    def _add_post(self, page_id: str, message: str, photos: list[dict]) -> dict[str, Any]:
+    def add_post(
+        self, page_id: str, message: str, *, photos: int = 0, created: float | None = None
+    ) -> dict[str, Any]:
+        """A post made elsewhere (by hand on Facebook, another tool), e.g. an hour ago."""
+        with self.lock:
+            items = [
+                {"id": self.new_id(), "page_id": page_id, "width": 640, "height": 480}
+                for _ in range(photos)
+            ]
+            return self._add_post(page_id, message, items, created=created)
+
+    def _add_post(
+        self, page_id: str, message: str, photos: list[dict], *, created: float | None = None
+    ) -> dict[str, Any]:
         number = self.new_id()
         post = {
             "id": f"{page_id}_{number}",
             "page_id": page_id,
             "message": message,
-            "created_time": _graph_time(time.time()),
+            "created_time": _graph_time(time.time() if created is None else created),
             "permalink_url": f"https://www.facebook.com/{page_id}/posts/{number}",
             "photos": photos,
         }
+        link = re.search(r"https?://\S+", message)
+        if link and not photos:
+            post["link"] = link.group()
         self.posts.insert(0, post)
+        self.posts.sort(key=lambda p: p["created_time"], reverse=True)
         return post
+
+    def _attachments(self, post: dict[str, Any]) -> dict[str, Any] | None:
+        """A post's `attachments` edge, as the story-attachment reference describes it."""
+        photos = post["photos"]
+        if len(photos) == 1:
+            return {"data": [{"media_type": "photo", "target": {"id": photos[0]["id"]}}]}
+        if photos:
+            inner = [{"media_type": "photo", "target": {"id": p["id"]}} for p in photos]
+            return {"data": [{"media_type": "album", "subattachments": {"data": inner}}]}
+        if post.get("link"):
+            return {"data": [{"media_type": "link", "type": "share", "url": post["link"]}]}
+        return None
 
     def feed(self, request: Request) -> Answer:
         page_id = request.path.split("/")[2]
@@ -734,7 +767,12 @@ class GraphServer(FakeNetwork):
         fields = parse_fields(params.get("fields") or "created_time,message,id")
         limit = max(1, min(int(params.get("limit") or 25), 100))
         posts = [p for p in self.posts if p["page_id"] == page_id][:limit]
-        data = [{k: p[k] for k in fields if k in p and (k != "message" or p[k])} for p in posts]
+        data = []
+        for post in posts:
+            item = {k: post[k] for k in fields if k in post and (k != "message" or post[k])}
+            if "attachments" in fields and self._attachments(post):
+                item["attachments"] = self._attachments(post)
+            data.append(item)
         return answer_json(200, {"data": data})
 
     def node(self, request: Request) -> Answer:
@@ -982,7 +1020,10 @@ class GraphServer(FakeNetwork):
                 "timestamp": _graph_time(now),
                 "published_at": now,
                 "items": [
-                    {k: item[k] for k in ("image_url", "alt_text", "width", "height", "bytes")}
+                    {
+                        k: item[k]
+                        for k in ("id", "image_url", "alt_text", "width", "height", "bytes")
+                    }
                     for item in items
                 ],
             }
@@ -998,8 +1039,34 @@ class GraphServer(FakeNetwork):
         fields = parse_fields(params.get("fields") or "id")
         limit = max(1, min(int(params.get("limit") or 25), 100))
         media = [m for m in self.ig_media if m["ig_id"] == ig_id][:limit]
-        data = [{k: m[k] for k in fields if k in m and (k != "caption" or m[k])} for m in media]
+        data = []
+        for item in media:
+            row = {k: item[k] for k in fields if k in item and (k != "caption" or item[k])}
+            if "children" in fields and item["media_type"] == "CAROUSEL_ALBUM":
+                row["children"] = {"data": [{"id": child["id"]} for child in item["items"]]}
+            data.append(row)
         return answer_json(200, {"data": data})
+
+    def add_ig_media(
+        self, ig_id: str, caption: str, *, images: int = 1, published: float | None = None
+    ) -> dict[str, Any]:
+        """A post made elsewhere (in the Instagram app), e.g. an hour ago."""
+        now = time.time() if published is None else published
+        number = self.new_id()
+        media = {
+            "id": number,
+            "ig_id": ig_id,
+            "caption": caption,
+            "media_type": "CAROUSEL_ALBUM" if images > 1 else "IMAGE",
+            "permalink": f"https://www.instagram.com/p/C{number[-9:]}/",
+            "timestamp": _graph_time(now),
+            "published_at": now,
+            "items": [{"id": self.new_id(), "width": 1080, "height": 1080} for _ in range(images)],
+        }
+        with self.lock:
+            self.ig_media.insert(0, media)
+            self.ig_media.sort(key=lambda m: m["published_at"], reverse=True)
+        return media
 
     def publishing_limit(self, request: Request) -> Answer:
         ig_id = request.path.split("/")[2]

@@ -7,7 +7,9 @@ versioned /rest API with its two required headers, image upload in three steps, 
 commentary is read as "little" text (cut at the first unescaped reserved character, as
 LinkedIn does), and the author's posts listed newest first.
 
-Each post keeps `commentary` (what was sent) and `shown` (what a person would read)."""
+Each post keeps `commentary` (what was sent) and `shown` (what a person would read).
+`fail_next("posts", "500", after=True)` stores the post, then answers 500; "drop" stores it,
+then closes the connection unanswered."""
 
 import io
 import itertools
@@ -153,10 +155,18 @@ class LinkedInServer(FakeNetwork):
         with self.lock:
             self.tokens[access_token]["expires_at"] = time.time() - 1
 
-    def add_post(self, author: str, little: str, *, age_seconds: float = 0) -> str:
-        """A post made elsewhere (by hand, or days ago)."""
+    def add_post(self, author: str, little: str, *, age_seconds: float = 0, images: int = 0) -> str:
+        """A post made elsewhere (by hand, or days ago), with `images` images."""
+        described = [
+            {"id": f"urn:li:image:D4E{next(self._ids)}", "altText": ""} for _ in range(images)
+        ]
+        content = None
+        if len(described) == 1:
+            content = {"media": described[0]}
+        elif described:
+            content = {"multiImage": {"images": described}}
         with self.lock:
-            return self._store_post(author, little, None, created=time.time() - age_seconds)
+            return self._store_post(author, little, content, created=time.time() - age_seconds)
 
     def route(self, request: Request):
         path, method = request.path, request.method

@@ -3,6 +3,17 @@ methods/statuses, methods/accounts, api/rate-limits, entities/Error): it checks 
 token, the multipart upload and its description length, the status's length and media, honours
 Idempotency-Key, and records every status it makes.
 
+Statuses are rendered as app/lib/text_formatter.rb renders them (simple_format paragraphs and
+<br />, links with hidden spans, hashtags as links): a mention of an account the server knows
+(`local_accounts`, `remote_accounts`) is a `u-url mention` link showing "@user" (or
+"@user@domain" when two known accounts share the name); one it cannot resolve stays the plain
+text "@user@domain", as `link_to_mention` leaves it.
+
+`idempotency_supported = False` plays a server (a fork, or one behind a proxy) that ignores
+the optional Idempotency-Key; with `fail_next("statuses", "drop")` the answer after creating a
+status is lost, and with `fail_next("statuses", "502", after=True)` the server records the
+status, then answers 502.
+
 Its OAuth side follows methods/apps, methods/oauth, spec/oauth and methods/instance: POST
 /api/v1/apps registers a client (client_name and absolute redirect_uris required, scopes "read"
 when absent); GET /oauth/authorize checks the client, the redirect URI, the scopes (a subset of
@@ -30,6 +41,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import regex
 from PIL import Image
 
 from publishing.channels.mastodon import MastodonChannel
@@ -39,9 +51,12 @@ from .server import Answer, FakeNetwork, Request, answer_json
 MAX_DESCRIPTION = 1_500
 MAX_IMAGE_BYTES = 16 * 1024 * 1024
 MAX_MEDIA = 4
-_URL = re.compile(r"https?://[^\s<]+")
-_MENTION = re.compile(r"(?<![=/\w])@([a-z0-9_]+)(?:@([\w.-]+\w))?", re.IGNORECASE)
-_ENTITY = re.compile(f"{_URL.pattern}|{_MENTION.pattern}", re.IGNORECASE)
+# Ruby's [[:word:]] (Mastodon's MENTION_RE and HASHTAG_RE) counts combining marks as word
+# characters, as the regex module's \w does (the re module's does not).
+_URL = regex.compile(r"https?://[^\s<]+")
+_MENTION = regex.compile(r"(?<![=/\w])@([a-z0-9_]+)(?:@([\w.-]+\w))?", regex.IGNORECASE)
+_HASHTAG = regex.compile(r"(?<![=/\w#])#(\w*[^\W\d_]\w*)")
+_ENTITY = regex.compile(f"{_URL.pattern}|{_MENTION.pattern}|{_HASHTAG.pattern}", regex.IGNORECASE)
 
 
 def _multipart(request: Request) -> dict[str, tuple[str | None, str | None, bytes]]:
@@ -69,29 +84,18 @@ def _link(url: str) -> str:
     )
 
 
-def _mention(match: re.Match) -> str:
-    user, server = match.group(1), match.group(2) or "local.example"
+def _mention(url: str, shown: str) -> str:
     return (
-        f'<span class="h-card"><a href="https://{server}/@{user}" class="u-url mention">'
-        f"@<span>{user}</span></a></span>"
+        f'<span class="h-card"><a href="{html.escape(url)}" class="u-url mention">'
+        f"@<span>{html.escape(shown)}</span></a></span>"
     )
 
 
-def _html(text: str) -> str:
-    """Roughly as Mastodon renders a status: paragraphs, <br />, links with hidden spans."""
-    paragraphs = []
-    for paragraph in text.split("\n\n"):
-        out, last = [], 0
-        for match in _ENTITY.finditer(paragraph):
-            out.append(html.escape(paragraph[last : match.start()], quote=False))
-            if match.group().startswith("@"):
-                out.append(_mention(_MENTION.fullmatch(match.group())))
-            else:
-                out.append(_link(match.group()))
-            last = match.end()
-        out.append(html.escape(paragraph[last:], quote=False))
-        paragraphs.append("<p>" + "".join(out).replace("\n", "<br />") + "</p>")
-    return "".join(paragraphs)
+def _hashtag(tag: str, base: str) -> str:
+    return (
+        f'<a href="{base}/tags/{html.escape(tag.lower())}" class="mention hashtag" rel="tag">'
+        f"#<span>{html.escape(tag)}</span></a>"
+    )
 
 
 class MastodonServer(FakeNetwork):
@@ -103,6 +107,11 @@ class MastodonServer(FakeNetwork):
         self.media: dict[str, dict[str, Any]] = {}
         self.statuses: list[dict[str, Any]] = []
         self.idempotency: dict[str, str] = {}
+        # False: the server ignores Idempotency-Key (it is optional).
+        self.idempotency_supported = True
+        # Accounts a mention resolves to: local usernames, and remote "user@domain".
+        self.local_accounts = {"north"}
+        self.remote_accounts = {"friend@other.example"}
         # How many polls a new upload answers 206 for (0: processed at once, answered 200).
         self.processing_polls = 0
         self._ids = itertools.count(110_000_000_000_000_001)
@@ -119,6 +128,83 @@ class MastodonServer(FakeNetwork):
         self.refresh_tokens_enabled = False
         self.expires_in = 7200
         self.refresh_tokens: dict[str, dict[str, str]] = {}
+
+    # --- control ----------------------------------------------------------------------------
+    def add_status(
+        self, text: str, *, created_at: datetime | None = None, images: int = 0
+    ) -> dict[str, Any]:
+        """A status made elsewhere (the web app, another tool), e.g. an hour ago."""
+        with self.lock:
+            attachments = []
+            for number in range(images):
+                media_id = str(next(self._ids))
+                attachments.append(
+                    {
+                        "id": media_id,
+                        "type": "image",
+                        "url": f"{self.url}/files/{media_id}.png",
+                        "preview_url": f"{self.url}/files/{media_id}.png",
+                        "description": f"Picture {number + 1}",
+                        "meta": {},
+                    }
+                )
+            return self._store_status(text, attachments, created_at or datetime.now(UTC))
+
+    def _store_status(
+        self, text: str, attachments: list[dict[str, Any]], created_at: datetime, **extra: Any
+    ) -> dict[str, Any]:
+        status_id = str(next(self._ids))
+        status = {
+            "id": status_id,
+            "created_at": created_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "uri": f"{self.url}/users/{self.username}/statuses/{status_id}",
+            "url": f"{self.url}/@{self.username}/{status_id}",
+            "visibility": extra.get("visibility") or "public",
+            "content": self.render(text),
+            "media_attachments": attachments,
+            "account": {"id": self.account_id, "username": self.username},
+        }
+        self.statuses.insert(0, status)
+        self.statuses.sort(key=lambda s: s["created_at"], reverse=True)
+        return status
+
+    # --- rendering --------------------------------------------------------------------------
+    def render(self, text: str) -> str:
+        """A status's `content`, as TextFormatter renders it (see the module docstring)."""
+        paragraphs = []
+        for paragraph in text.split("\n\n"):
+            out, last = [], 0
+            for match in _ENTITY.finditer(paragraph):
+                out.append(html.escape(paragraph[last : match.start()], quote=False))
+                entity = match.group()
+                if entity.startswith("@"):
+                    out.append(self._mention(_MENTION.fullmatch(entity)))
+                elif entity.startswith("#"):
+                    out.append(_hashtag(entity[1:], self._origin()))
+                else:
+                    out.append(_link(entity))
+                last = match.end()
+            out.append(html.escape(paragraph[last:], quote=False))
+            paragraphs.append("<p>" + "".join(out).replace("\n", "<br />") + "</p>")
+        return "".join(paragraphs)
+
+    def _mention(self, match: regex.Match) -> str:
+        user, domain = match.group(1), match.group(2)
+        if domain and domain.lower() == self.domain:
+            domain = None
+        known = {(name, None) for name in self.local_accounts} | {
+            tuple(acct.split("@", 1)) for acct in self.remote_accounts
+        }
+        if (user, domain) not in known:
+            return html.escape(match.group(), quote=False)
+        namesakes = sum(1 for name, _ in known if name.lower() == user.lower())
+        shown = f"{user}@{domain}" if domain and namesakes > 1 else user
+        url = f"https://{domain}/@{user}" if domain else f"{self._origin()}/@{user}"
+        return _mention(url, shown)
+
+    def _origin(self) -> str:
+        # Rendering also serves tests that never start the server.
+        return self.url if self._server is not None else f"https://{self.domain}"
 
     def route(self, request: Request):
         path, method = request.path, request.method
@@ -242,7 +328,7 @@ class MastodonServer(FakeNetwork):
         body = request.json() or {}
         text = body.get("status") or ""
         media_ids = [str(m) for m in body.get("media_ids") or []]
-        key = request.headers.get("Idempotency-Key")
+        key = request.headers.get("Idempotency-Key") if self.idempotency_supported else None
         with self.lock:
             if key and key in self.idempotency:
                 existing = next(s for s in self.statuses if s["id"] == self.idempotency[key])
@@ -277,20 +363,14 @@ class MastodonServer(FakeNetwork):
                 attachments.append(item)
             for item in attachments:
                 item["attached"] = True
-            status_id = str(next(self._ids))
-            status = {
-                "id": status_id,
-                "created_at": datetime.now(UTC).isoformat(),
-                "uri": f"{self.url}/users/{self.username}/statuses/{status_id}",
-                "url": f"{self.url}/@{self.username}/{status_id}",
-                "visibility": body.get("visibility") or "public",
-                "content": _html(text),
-                "media_attachments": [self._media_json(item) for item in attachments],
-                "account": {"id": self.account_id, "username": self.username},
-            }
-            self.statuses.insert(0, status)
+            status = self._store_status(
+                text,
+                [self._media_json(item) for item in attachments],
+                datetime.now(UTC),
+                visibility=body.get("visibility"),
+            )
             if key:
-                self.idempotency[key] = status_id
+                self.idempotency[key] = status["id"]
         return answer_json(200, status)
 
     def verify(self, request: Request) -> Answer:

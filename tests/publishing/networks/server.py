@@ -1,6 +1,9 @@
 """A small threaded HTTP server on 127.0.0.1 for the network test servers: each request goes to
 the fake network's `handle`, which answers (status, headers, body). Failures are queued per
-route with `fail_next`, and a "slow" failure does the work first, then answers too late."""
+route with `fail_next`: a "slow" failure does the work first, then answers too late; "drop"
+does the work, then closes the connection without answering (the answer lost on the way); and
+any failure given `after=True` does the work first, then answers the failure (a server that
+records a post, then answers 502)."""
 
 import json
 import threading
@@ -35,6 +38,8 @@ class Request:
 
 
 Answer = tuple[int, dict[str, str], bytes]
+# Answered by `dispatch` for a "drop": the connection is closed without an answer.
+DROP: Answer = (0, {}, b"")
 
 
 def answer_json(status: int, data: Any, headers: dict[str, str] | None = None) -> Answer:
@@ -59,7 +64,9 @@ class FakeNetwork:
     # --- control ---------------------------------------------------------------------------
     def fail_next(self, route: str, mode: str, *, times: int = 1, **options: Any) -> None:
         """Make the next `times` calls of `route` fail: "401", "429", "500", "slow" (store,
-        then answer after the client gave up), or another status code."""
+        then answer after the client gave up), "drop" (store, then close the connection
+        without answering), or another status code; with `after=True`, the call is served
+        first and its answer replaced by the failure."""
         with self.lock:
             for _ in range(times):
                 self.failures[route].append((mode, options))
@@ -86,7 +93,11 @@ class FakeNetwork:
                 request = Request(
                     self.command, parts.path, parse_qs(parts.query), self.headers, body
                 )
-                status, headers, payload = network.dispatch(request)
+                answer = network.dispatch(request)
+                if answer is DROP:
+                    self.close_connection = True
+                    return
+                status, headers, payload = answer
                 try:
                     self.send_response(status)
                     for name, value in headers.items():
@@ -126,7 +137,12 @@ class FakeNetwork:
                 result = handler(request)
                 time.sleep(options.get("seconds", self.slow_seconds))
                 return result
-            return self.failure(mode, options)
+            if mode == "drop":
+                handler(request)
+                return DROP
+            if options.get("after"):
+                handler(request)
+            return self.failure(mode, {k: v for k, v in options.items() if k != "after"})
         return handler(request)
 
     def route(self, request: Request) -> tuple[str, Any]:

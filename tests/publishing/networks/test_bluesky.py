@@ -158,13 +158,69 @@ def test_a_rate_limit_is_retryable_after_the_reset_time(channel, bluesky_account
     assert 290 <= caught.value.retry_after <= 300
 
 
-def test_a_server_error_is_retryable(channel, bluesky_account, bluesky_server):
+def test_a_server_error_with_no_record_behind_it_is_an_unknown_outcome(
+    channel, bluesky_account, bluesky_server
+):
+    # A 5xx does not prove the post was not made (issue 11): dispatch looks before retrying.
     bluesky_server.fail_next("com.atproto.repo.createRecord", "502")
 
-    with pytest.raises(RetryableError) as caught:
+    with pytest.raises(UnknownOutcome) as caught:
         channel.publish(bluesky_account, "Hello.", [], idempotency_key=KEY)
 
     assert caught.value.http_status == 502
+    assert bluesky_server.posts == []
+
+
+def test_a_502_after_the_record_was_stored_is_the_post(channel, bluesky_account, bluesky_server):
+    bluesky_server.fail_next("com.atproto.repo.createRecord", "502", after=True)
+
+    published = channel.publish(bluesky_account, "Hello.", [], idempotency_key=KEY)
+
+    [record] = bluesky_server.records.values()
+    assert published.external_id == record["uri"]
+
+
+def test_a_dropped_answer_after_the_record_was_stored_is_found_and_posted_once(
+    channel, bluesky_account, bluesky_server
+):
+    bluesky_server.fail_next("com.atproto.repo.createRecord", "drop")
+
+    with pytest.raises(UnknownOutcome):
+        channel.publish(bluesky_account, "Hello.", [], idempotency_key=KEY)
+    found = channel.reconcile(bluesky_account, "Hello.", idempotency_key=KEY)
+    again = channel.publish(bluesky_account, "Hello.", [], idempotency_key=KEY)
+
+    [record] = bluesky_server.records.values()
+    assert found.external_id == again.external_id == record["uri"]
+
+
+def test_a_5xx_whose_record_cannot_be_checked_is_an_unknown_outcome(
+    channel, bluesky_account, bluesky_server
+):
+    bluesky_server.fail_next("com.atproto.repo.createRecord", "500")
+    bluesky_server.fail_next("com.atproto.repo.getRecord", "503")
+
+    with pytest.raises(UnknownOutcome, match="could not be checked"):
+        channel.publish(bluesky_account, "Hello.", [], idempotency_key=KEY)
+
+
+@pytest.mark.parametrize(
+    ("mode", "options"),
+    [
+        ("503", {}),
+        ("page", {"status": 404}),
+        ("page", {"status": 502}),
+        ("200", {}),
+        ("400", {"error": "RepoNotFound", "message": "Could not find repo: did:plc:x"}),
+    ],
+)
+def test_an_answer_that_is_neither_the_record_nor_record_not_found_says_nothing(
+    channel, bluesky_account, bluesky_server, mode, options
+):
+    bluesky_server.fail_next("com.atproto.repo.getRecord", mode, **options)
+
+    with pytest.raises(RetryableError):
+        channel.reconcile(bluesky_account, "Hello.", idempotency_key=KEY)
 
 
 def test_an_invalid_record_is_permanent_with_the_servers_message(

@@ -1,7 +1,7 @@
 """The Facebook Pages channel against a Graph API test server on 127.0.0.1."""
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -10,8 +10,9 @@ from django.utils import timezone
 from requests_oauthlib import OAuth2Session
 
 from publishing.channels import get_channel
-from publishing.channels.base import TokenSet
+from publishing.channels.base import ReconcileHints, TokenSet
 from publishing.channels.errors import (
+    AmbiguousMatch,
     AuthExpired,
     PermanentError,
     RetryableError,
@@ -109,6 +110,102 @@ def test_reconcile_ignores_an_old_post_with_the_same_text(channel, facebook_acco
     assert found is None
 
 
+# --- issue 11: answers lost or 5xx after the post was made ----------------------------------
+
+MESSAGE = (
+    "Polling stations open at 7 am.\n\nFind yours: https://example.org/polling-stations "
+    "#Vote #Elections2026"
+)
+
+
+def _hints(**overrides):
+    values = {"since": datetime.now(UTC) - timedelta(seconds=5), "media_count": 0}
+    return ReconcileHints(**(values | overrides))
+
+
+@pytest.mark.parametrize(
+    ("route", "failure", "images"),
+    [
+        pytest.param("feed", ("drop", {}), 0, id="text-answer-dropped"),
+        pytest.param("feed", ("500", {"after": True}), 0, id="text-500"),
+        pytest.param("feed", ("transient", {"after": True}), 2, id="album-503"),
+        pytest.param("photos", ("500", {"after": True}), 1, id="photo-500"),
+    ],
+)
+def test_a_post_made_before_the_answer_was_lost_is_found_and_posted_once(
+    channel, facebook_account, graph_server, two_images, route, failure, images
+):
+    # Given a Graph API that makes the post (with its link preview), then loses the answer or
+    # answers 5xx
+    mode, options = failure
+    graph_server.fail_next(route, mode, **options)
+    media = two_images[:images]
+
+    # When the publish fails, reconcile looks for it
+    with pytest.raises(UnknownOutcome):
+        channel.publish(facebook_account, MESSAGE, media, idempotency_key=KEY)
+    found = channel.reconcile(
+        facebook_account, MESSAGE, idempotency_key=KEY, hints=_hints(media_count=images)
+    )
+
+    # Then it finds the one post
+    [post] = graph_server.posts
+    assert found is not None and found.external_id == post["id"]
+    assert found.external_url == post["permalink_url"]
+    assert len(post["photos"]) == images
+    assert ("link" in post) == (images == 0)  # a preview of the link, not an image
+
+
+def test_a_post_with_another_number_of_photos_is_only_a_near_match(
+    channel, facebook_account, graph_server
+):
+    made = graph_server.add_post("201", MESSAGE, photos=3)
+
+    with pytest.raises(AmbiguousMatch) as caught:
+        channel.reconcile(
+            facebook_account, MESSAGE, idempotency_key=KEY, hints=_hints(media_count=2)
+        )
+
+    [candidate] = caught.value.candidates
+    assert candidate.external_id == made["id"]
+    assert candidate.why == "same text, 3 images instead of 2"
+
+
+def test_a_nearly_identical_post_is_a_near_match(channel, facebook_account, graph_server):
+    graph_server.add_post("201", MESSAGE.replace("7 am", "7 a.m."))
+
+    with pytest.raises(AmbiguousMatch) as caught:
+        channel.reconcile(facebook_account, MESSAGE, idempotency_key=KEY, hints=_hints())
+
+    assert caught.value.candidates[0].why.startswith("text differs")
+
+
+def test_two_posts_with_the_message_are_ambiguous(channel, facebook_account, graph_server):
+    first = graph_server.add_post("201", MESSAGE)
+    second = graph_server.add_post("201", MESSAGE.replace("\n\n", "\n"))
+
+    with pytest.raises(AmbiguousMatch) as caught:
+        channel.reconcile(facebook_account, MESSAGE, idempotency_key=KEY, hints=_hints())
+
+    assert {c.external_id for c in caught.value.candidates} == {first["id"], second["id"]}
+
+
+def test_posts_before_the_first_try_or_held_by_other_targets_are_never_ours(
+    channel, facebook_account, graph_server
+):
+    graph_server.add_post("201", MESSAGE, created=time.time() - 3600)
+    held = graph_server.add_post("201", MESSAGE)
+
+    found = channel.reconcile(
+        facebook_account,
+        MESSAGE,
+        idempotency_key=KEY,
+        hints=_hints(known_ids=frozenset({held["id"]})),
+    )
+
+    assert found is None
+
+
 def test_an_image_upload_that_times_out_is_retryable_and_posts_nothing(
     channel, facebook_account, graph_server, two_images
 ):
@@ -164,13 +261,28 @@ def test_the_graph_rate_limit_codes_are_retryable(channel, facebook_account, gra
 
 
 @pytest.mark.parametrize("mode", ["500", "transient"])
-def test_a_temporary_failure_is_retryable(channel, facebook_account, graph_server, mode):
+def test_a_temporary_failure_to_post_is_an_unknown_outcome(
+    channel, facebook_account, graph_server, mode
+):
+    # A 5xx, or Meta's "unknown error" / "temporary issue", does not prove the post was not
+    # made (issue 11): look before retrying.
     graph_server.fail_next("feed", mode)
 
-    with pytest.raises(RetryableError) as caught:
+    with pytest.raises(UnknownOutcome) as caught:
         channel.publish(facebook_account, "Hello.", [], idempotency_key=KEY)
 
     assert caught.value.retry_after is None
+    assert graph_server.posts == []
+
+
+def test_a_temporary_failure_to_upload_an_unpublished_photo_is_retryable(
+    channel, facebook_account, graph_server, two_images
+):
+    graph_server.fail_next("photos", "transient")
+
+    with pytest.raises(RetryableError):
+        channel.publish(facebook_account, "Two pictures.", two_images, idempotency_key=KEY)
+
     assert graph_server.posts == []
 
 

@@ -3,7 +3,7 @@ Django live server through cxhub's signed public links, as Meta does; and those 
 
 import io
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -18,8 +18,9 @@ from audit.models import AuditEvent
 from publishing import media_services
 from publishing.channels import get_channel
 from publishing.channels import instagram as instagram_module
-from publishing.channels.base import TokenSet
+from publishing.channels.base import ReconcileHints, TokenSet
 from publishing.channels.errors import (
+    AmbiguousMatch,
     AuthExpired,
     PermanentError,
     RetryableError,
@@ -193,6 +194,86 @@ def test_a_timeout_after_instagram_published_is_reconciled_not_posted_twice(
     [media] = graph_server.ig_media
     assert found is not None
     assert (found.external_id, found.external_url) == (media["id"], media["permalink"])
+
+
+# --- issue 11: answers lost or 5xx after the media was published -----------------------------
+
+IG_ID = "17841400000000001"
+CAPTION = "Results at 10.\n\nCount with us @north.desk\n\n#elections #results"
+
+
+def _hints(**overrides):
+    values = {"since": datetime.now(UTC) - timedelta(seconds=5), "media_count": 1}
+    return ReconcileHints(**(values | overrides))
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        pytest.param(("drop", {}), id="answer-dropped"),
+        pytest.param(("500", {"after": True}), id="500"),
+        pytest.param(("transient", {"after": True}), id="503"),
+    ],
+)
+def test_a_post_published_before_the_answer_was_lost_is_found_and_posted_once(
+    channel, instagram_account, graph_server, public_url, one_image, failure
+):
+    # Given a Graph API that publishes the container, then loses the answer or answers 5xx
+    mode, options = failure
+    graph_server.fail_next("ig_publish", mode, **options)
+
+    # When the publish fails, reconcile looks for it
+    with pytest.raises(UnknownOutcome):
+        channel.publish(instagram_account, CAPTION, one_image, idempotency_key=KEY)
+    found = channel.reconcile(instagram_account, CAPTION, idempotency_key=KEY, hints=_hints())
+
+    # Then it finds the one post
+    [media] = graph_server.ig_media
+    assert found is not None
+    assert (found.external_id, found.external_url) == (media["id"], media["permalink"])
+
+
+def test_a_post_with_another_number_of_images_is_only_a_near_match(
+    channel, instagram_account, graph_server
+):
+    made = graph_server.add_ig_media(IG_ID, CAPTION, images=3)
+
+    with pytest.raises(AmbiguousMatch) as caught:
+        channel.reconcile(
+            instagram_account, CAPTION, idempotency_key=KEY, hints=_hints(media_count=2)
+        )
+
+    [candidate] = caught.value.candidates
+    assert (candidate.external_id, candidate.external_url) == (made["id"], made["permalink"])
+    assert candidate.why == "same text, 3 images instead of 2"
+
+
+def test_two_posts_with_the_caption_are_ambiguous(channel, instagram_account, graph_server):
+    first = graph_server.add_ig_media(IG_ID, CAPTION)
+    second = graph_server.add_ig_media(
+        IG_ID, CAPTION.replace("#elections #results", "#Results #Elections")
+    )
+
+    with pytest.raises(AmbiguousMatch) as caught:
+        channel.reconcile(instagram_account, CAPTION, idempotency_key=KEY, hints=_hints())
+
+    assert {c.external_id for c in caught.value.candidates} == {first["id"], second["id"]}
+
+
+def test_posts_before_the_first_try_or_held_by_other_targets_are_never_ours(
+    channel, instagram_account, graph_server
+):
+    graph_server.add_ig_media(IG_ID, CAPTION, published=time.time() - 3600)
+    held = graph_server.add_ig_media(IG_ID, CAPTION)
+
+    found = channel.reconcile(
+        instagram_account,
+        CAPTION,
+        idempotency_key=KEY,
+        hints=_hints(known_ids=frozenset({held["id"]})),
+    )
+
+    assert found is None
 
 
 def test_reconcile_finds_nothing_when_nothing_was_published(

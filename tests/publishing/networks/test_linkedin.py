@@ -1,7 +1,7 @@
 """The LinkedIn channel against a LinkedIn test server on 127.0.0.1."""
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -12,8 +12,9 @@ from accounts.models import SocialAccount
 from audit.models import AuditEvent
 from publishing.channels import get_channel
 from publishing.channels import linkedin as linkedin_module
-from publishing.channels.base import TokenSet
+from publishing.channels.base import ReconcileHints, TokenSet
 from publishing.channels.errors import (
+    AmbiguousMatch,
     AuthExpired,
     PermanentError,
     RetryableError,
@@ -152,6 +153,89 @@ def test_sending_again_after_a_lost_answer_takes_linkedins_duplicate_answer_as_t
     assert again.http_status == 422
 
 
+# Reserved characters of the little format, a hashtag LinkedIn reads back as its template, a
+# mention written as text, and a link.
+WRITTEN = (
+    "Clinic (Ward 3) reopens Monday [walk-in] <8am> for *all* ages_ ~ 50% off | "
+    "ask @north_health\n\nhttps://example.org/clinics/ward-3 #north #health"
+)
+
+
+def _hints(**overrides):
+    values = {"since": datetime.now(UTC) - timedelta(seconds=5), "media_count": 0}
+    return ReconcileHints(**(values | overrides))
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        pytest.param(("drop", {}), id="answer-dropped"),
+        pytest.param(("500", {"after": True}), id="500"),
+    ],
+)
+def test_a_post_made_before_the_answer_was_lost_is_found_and_posted_once(
+    channel, linkedin_account, linkedin_server, two_images, failure
+):
+    # Given a LinkedIn that stores the post (commentary escaped in the little format), then
+    # loses the answer or answers 500
+    text = channel.render(WRITTEN)
+    mode, options = failure
+    linkedin_server.fail_next("posts", mode, **options)
+
+    # When the publish fails, reconcile looks for it
+    with pytest.raises(UnknownOutcome):
+        channel.publish(linkedin_account, text, two_images, idempotency_key=KEY)
+    found = channel.reconcile(
+        linkedin_account, text, idempotency_key=KEY, hints=_hints(media_count=2)
+    )
+
+    # Then it finds the one post, read back with its hashtags as templates
+    [post] = linkedin_server.posts
+    assert found is not None and found.external_id == post["id"]
+    assert post["shown"] == WRITTEN  # escaped as it must be: not cut short
+
+
+def test_a_post_with_another_number_of_images_is_only_a_near_match(
+    channel, linkedin_account, linkedin_server
+):
+    text = channel.render(WRITTEN)
+    urn = linkedin_server.add_post(PAGE, text, images=1)
+
+    with pytest.raises(AmbiguousMatch) as caught:
+        channel.reconcile(linkedin_account, text, idempotency_key=KEY, hints=_hints(media_count=2))
+
+    [candidate] = caught.value.candidates
+    assert candidate.external_id == urn
+    assert candidate.external_url == f"https://www.linkedin.com/feed/update/{urn}/"
+    assert candidate.why == "same text, 1 image instead of 2"
+    assert candidate.text.startswith("Clinic (Ward 3) reopens")
+
+
+def test_two_posts_with_the_text_are_ambiguous(channel, linkedin_account, linkedin_server):
+    text = channel.render(WRITTEN)
+    first = linkedin_server.add_post(PAGE, text)
+    second = linkedin_server.add_post(PAGE, text.replace("\\#north \\#health", "#health #north"))
+
+    with pytest.raises(AmbiguousMatch) as caught:
+        channel.reconcile(linkedin_account, text, idempotency_key=KEY, hints=_hints())
+
+    assert {c.external_id for c in caught.value.candidates} == {first, second}
+
+
+def test_posts_before_the_first_try_or_held_by_other_targets_are_never_ours(
+    channel, linkedin_account, linkedin_server
+):
+    text = channel.render(WRITTEN)
+    linkedin_server.add_post(PAGE, text, age_seconds=3600)
+    held = linkedin_server.add_post(PAGE, text)
+
+    found = channel.reconcile(
+        linkedin_account, text, idempotency_key=KEY, hints=_hints(known_ids=frozenset({held}))
+    )
+
+    assert found is None
+
+
 def test_reconcile_finds_nothing_when_nothing_was_posted(
     channel, linkedin_account, linkedin_server
 ):
@@ -285,10 +369,11 @@ def test_a_rate_limit_is_retryable_without_a_wait_unless_one_is_given(
     assert linkedin_server.posts == []
 
 
-def test_a_server_error_is_retryable(channel, linkedin_account, linkedin_server):
+def test_a_server_error_is_an_unknown_outcome(channel, linkedin_account, linkedin_server):
+    # A 5xx does not prove LinkedIn did not make the post (issue 11): look before retrying.
     linkedin_server.fail_next("posts", "503")
 
-    with pytest.raises(RetryableError) as caught:
+    with pytest.raises(UnknownOutcome) as caught:
         channel.publish(linkedin_account, "Hello.", [], idempotency_key=KEY)
 
     assert caught.value.http_status == 503

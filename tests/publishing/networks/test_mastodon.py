@@ -1,12 +1,15 @@
 """The Mastodon channel against a Mastodon test server on 127.0.0.1."""
 
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from publishing.channels import get_channel
 from publishing.channels import mastodon as mastodon_module
+from publishing.channels.base import ReconcileHints
 from publishing.channels.errors import (
+    AmbiguousMatch,
     AuthExpired,
     PermanentError,
     RetryableError,
@@ -123,10 +126,11 @@ def test_a_rate_limit_is_retryable_after_the_reset_time(channel, mastodon_accoun
     assert 110 <= caught.value.retry_after <= 120
 
 
-def test_a_server_error_is_retryable(channel, mastodon_account, mastodon_server):
+def test_a_server_error_is_an_unknown_outcome(channel, mastodon_account, mastodon_server):
+    # A 5xx does not prove the server did not make the status (issue 11): look before retrying.
     mastodon_server.fail_next("statuses", "503")
 
-    with pytest.raises(RetryableError) as caught:
+    with pytest.raises(UnknownOutcome) as caught:
         channel.publish(mastodon_account, "Hello.", [], idempotency_key=KEY)
 
     assert caught.value.http_status == 503
@@ -176,3 +180,117 @@ def test_a_refused_connection_is_retryable(channel, mastodon_account, mastodon_s
 
     with pytest.raises(RetryableError, match="could not connect"):
         channel.publish(mastodon_account, "Hello.", [], idempotency_key=KEY)
+
+
+# --- issue 11: a server without Idempotency-Key, answers lost or 5xx after creating ---------
+
+MENTION_TEXT = "Launch confirmed, cc @mission_control@mastodon.example"
+RICH_TEXT = (
+    "Launch confirmed for Friday.\n\nThanks @friend@other.example and "
+    "@mission_control@mastodon.example!\nDetails: "
+    "https://example.org/launches/2026/friday-morning-window?lang=en\n\n#Space #LaunchDay"
+)
+
+
+def _hints(**overrides):
+    values = {"since": datetime.now(UTC) - timedelta(seconds=5), "media_count": 0}
+    return ReconcileHints(**(values | overrides))
+
+
+def test_the_server_without_idempotency_really_posts_twice_when_sent_twice(
+    channel, mastodon_account, mastodon_server
+):
+    mastodon_server.idempotency_supported = False
+
+    channel.publish(mastodon_account, "Twice.", [], idempotency_key=KEY)
+    channel.publish(mastodon_account, "Twice.", [], idempotency_key=KEY)
+
+    assert len(mastodon_server.statuses) == 2
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        pytest.param(("drop", {}), id="answer-dropped"),
+        pytest.param(("502", {"after": True}), id="502"),
+    ],
+)
+@pytest.mark.parametrize("text", [MENTION_TEXT, RICH_TEXT], ids=["unresolved-mention", "rich"])
+def test_a_status_made_before_the_answer_was_lost_is_found_and_posted_once(
+    channel, mastodon_account, mastodon_server, failure, text
+):
+    # Given a server that ignores Idempotency-Key, and loses the answer (or answers 502) after
+    # it made the status
+    mastodon_server.idempotency_supported = False
+    mode, options = failure
+    mastodon_server.fail_next("statuses", mode, **options)
+    hints = _hints()
+
+    # When the publish fails, reconcile looks for it
+    with pytest.raises(UnknownOutcome):
+        channel.publish(mastodon_account, text, [], idempotency_key=KEY)
+    found = channel.reconcile(mastodon_account, text, idempotency_key=KEY, hints=hints)
+
+    # Then it finds the one status, whose content the server rewrote, and nothing is sent again
+    [status] = mastodon_server.statuses
+    assert found is not None and found.external_id == status["id"]
+    assert "@mission_control@mastodon.example" in status["content"]  # unresolved: kept in full
+    if text is RICH_TEXT:
+        assert 'class="u-url mention">@<span>friend</span></a>' in status["content"]
+        assert "#<span>LaunchDay</span></a>" in status["content"]
+        assert '<span class="invisible">https://</span>' in status["content"]
+
+
+def test_a_status_with_another_number_of_images_is_only_a_near_match(
+    channel, mastodon_account, mastodon_server
+):
+    made = mastodon_server.add_status(MENTION_TEXT, images=1)
+
+    with pytest.raises(AmbiguousMatch) as caught:
+        channel.reconcile(
+            mastodon_account, MENTION_TEXT, idempotency_key=KEY, hints=_hints(media_count=2)
+        )
+
+    [candidate] = caught.value.candidates
+    assert candidate.external_id == made["id"]
+    assert candidate.why == "same text, 1 image instead of 2"
+    assert candidate.external_url == made["url"]
+    assert "@mission_control@mastodon.example" in candidate.text
+
+
+def test_a_nearly_identical_status_is_a_near_match(channel, mastodon_account, mastodon_server):
+    mastodon_server.add_status(MENTION_TEXT + " Go!")
+
+    with pytest.raises(AmbiguousMatch) as caught:
+        channel.reconcile(mastodon_account, MENTION_TEXT, idempotency_key=KEY, hints=_hints())
+
+    [candidate] = caught.value.candidates
+    assert candidate.why.startswith("text differs: 9")
+
+
+def test_two_statuses_with_the_text_are_ambiguous(channel, mastodon_account, mastodon_server):
+    first = mastodon_server.add_status(MENTION_TEXT)
+    second = mastodon_server.add_status(MENTION_TEXT.replace("@mastodon.example", ""))
+
+    with pytest.raises(AmbiguousMatch) as caught:
+        channel.reconcile(mastodon_account, MENTION_TEXT, idempotency_key=KEY, hints=_hints())
+
+    assert {c.external_id for c in caught.value.candidates} == {first["id"], second["id"]}
+    assert {c.why for c in caught.value.candidates} == {"same text"}
+
+
+def test_statuses_before_the_first_try_or_held_by_other_targets_are_never_ours(
+    channel, mastodon_account, mastodon_server
+):
+    now = datetime.now(UTC)
+    mastodon_server.add_status(MENTION_TEXT, created_at=now - timedelta(hours=2))
+    held = mastodon_server.add_status(MENTION_TEXT)
+
+    found = channel.reconcile(
+        mastodon_account,
+        MENTION_TEXT,
+        idempotency_key=KEY,
+        hints=_hints(since=now - timedelta(minutes=1), known_ids=frozenset({held["id"]})),
+    )
+
+    assert found is None

@@ -5,7 +5,7 @@ with PKCE through requests-oauthlib, then identify) and revoking."""
 import base64
 import io
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -18,8 +18,9 @@ from accounts.models import SocialAccount
 from audit.models import AuditEvent
 from publishing.channels import get_channel
 from publishing.channels import x as x_module
-from publishing.channels.base import Identity, TokenSet
+from publishing.channels.base import Identity, ReconcileHints, TokenSet
 from publishing.channels.errors import (
+    AmbiguousMatch,
     AuthExpired,
     PermanentError,
     RetryableError,
@@ -120,7 +121,7 @@ def test_a_timeout_after_x_stored_the_post_is_reconciled_and_posted_once(
     time.sleep(0.6)  # the slow answer finishes
     found = channel.reconcile(x_account, text, idempotency_key=KEY)
     # A send anyway (a reconcile that missed it): X refuses the duplicate, which is ours.
-    again = channel.publish(x_account, text, [], idempotency_key=KEY)
+    again = channel.publish(x_account, text, two_images, idempotency_key=KEY)
 
     [tweet] = x_server.tweets_of()
     assert found is not None and found.external_id == tweet["id"]
@@ -186,6 +187,94 @@ def test_a_duplicate_on_a_retry_not_listed_yet_is_looked_for_again(
     assert "duplicate content" in str(caught.value)
     [tweet] = x_server.tweets_of()
     assert found is not None and found.external_id == tweet["id"]
+
+
+# --- issue 11: answers lost or 5xx after X made the post, rewritten text ----------------------
+
+REWRITTEN = (
+    "Fish & chips <3 at the harbour tonight,\n\ntickets: "
+    "https://example.org/events/2026/harbour-night?ref=cxhub #Harbour #Food"
+)
+
+
+def _hints(**overrides):
+    values = {"since": datetime.now(UTC) - timedelta(seconds=5), "media_count": 0}
+    return ReconcileHints(**(values | overrides))
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        pytest.param(("drop", {}), id="answer-dropped"),
+        pytest.param(("502", {"after": True}), id="502"),
+    ],
+)
+def test_a_post_made_before_the_answer_was_lost_is_found_and_posted_once(
+    channel, x_account, x_server, two_images, failure
+):
+    # Given an X that makes the post, then loses the answer or answers 502
+    mode, options = failure
+    x_server.fail_next("tweets", mode, **options)
+    hints = _hints(media_count=2)
+
+    # When the publish fails, reconcile looks for it
+    with pytest.raises(UnknownOutcome):
+        channel.publish(x_account, REWRITTEN, two_images, idempotency_key=KEY)
+    found = channel.reconcile(x_account, REWRITTEN, idempotency_key=KEY, hints=hints)
+
+    # Then it finds the one post, whose text X rewrote (t.co links, a media link, entities)
+    [tweet] = x_server.tweets_of()
+    assert found is not None and found.external_id == tweet["id"]
+    assert "Fish &amp; chips &lt;3" in tweet["text"] and "https://t.co/" in tweet["text"]
+    assert "example.org" not in tweet["text"]
+
+
+def test_a_post_with_another_number_of_images_is_only_a_near_match(channel, x_account, x_server):
+    made = x_server.add_tweet(x_server.user_id, REWRITTEN, images=1)
+
+    with pytest.raises(AmbiguousMatch) as caught:
+        channel.reconcile(x_account, REWRITTEN, idempotency_key=KEY, hints=_hints(media_count=2))
+
+    [candidate] = caught.value.candidates
+    assert candidate.external_id == made["id"]
+    assert candidate.why == "same text, 1 image instead of 2"
+    assert "Fish & chips <3" in candidate.text and "example.org/events" in candidate.text
+
+
+def test_a_post_whose_link_leads_elsewhere_is_only_a_near_match(channel, x_account, x_server):
+    x_server.add_tweet(x_server.user_id, REWRITTEN.replace("harbour-night", "harbour-day"))
+
+    with pytest.raises(AmbiguousMatch) as caught:
+        channel.reconcile(x_account, REWRITTEN, idempotency_key=KEY, hints=_hints())
+
+    assert [c.why for c in caught.value.candidates] == ["same text, a different link"]
+
+
+def test_two_posts_with_the_text_are_ambiguous(channel, x_account, x_server):
+    first = x_server.add_tweet(x_server.user_id, REWRITTEN)
+    second = x_server.add_tweet(x_server.user_id, REWRITTEN.replace("\n\n", " "))
+
+    with pytest.raises(AmbiguousMatch) as caught:
+        channel.reconcile(x_account, REWRITTEN, idempotency_key=KEY, hints=_hints())
+
+    assert {c.external_id for c in caught.value.candidates} == {first["id"], second["id"]}
+
+
+def test_posts_before_the_first_try_or_held_by_other_targets_are_never_ours(
+    channel, x_account, x_server
+):
+    now = datetime.now(UTC)
+    x_server.add_tweet(x_server.user_id, REWRITTEN, created_at=now - timedelta(hours=1))
+    held = x_server.add_tweet(x_server.user_id, REWRITTEN)
+
+    found = channel.reconcile(
+        x_account,
+        REWRITTEN,
+        idempotency_key=KEY,
+        hints=_hints(since=now - timedelta(minutes=1), known_ids=frozenset({held["id"]})),
+    )
+
+    assert found is None
 
 
 # --- tokens -----------------------------------------------------------------------------------
@@ -271,10 +360,11 @@ def test_an_exhausted_24_hour_window_sets_the_wait(channel, x_account, x_server)
 
 
 @pytest.mark.parametrize("status", ["500", "503"])
-def test_a_server_error_is_retryable(channel, x_account, x_server, status):
+def test_a_server_error_is_an_unknown_outcome(channel, x_account, x_server, status):
+    # A 5xx does not prove X did not make the post (issue 11): look before retrying.
     x_server.fail_next("tweets", status)
 
-    with pytest.raises(RetryableError) as caught:
+    with pytest.raises(UnknownOutcome) as caught:
         channel.publish(x_account, "Hello.", [], idempotency_key=KEY)
 
     assert caught.value.http_status == int(status)

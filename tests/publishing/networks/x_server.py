@@ -8,7 +8,10 @@ the exact redirect_uri, the PKCE verifier, single-use codes that live 30 seconds
 refresh tokens, bearer tokens and their scopes, image sizes and formats, alt text ≤ 1,000
 characters, the weighted length of a post, at most 4 images (or one GIF) that the same user
 uploaded and that finished processing, and duplicate text. Posts are stored as X shows them:
-links wrapped in t.co, &<> escaped, a t.co link appended for attached media.
+links wrapped in t.co, &<> escaped, a t.co link appended for attached media (the Post object's
+`text` and `entities.urls`, with expanded_url and, for the media link, media_key).
+`fail_next("tweets", "502", after=True)` makes the post, then answers 502; "drop" makes it,
+then closes the connection unanswered.
 
 Approximations: one app; error wordings the docs do not give are X's as seen in the wild
 (duplicate content, invalid token) or plain ones (a post too long: X's 186 "Tweet needs to be a
@@ -168,10 +171,16 @@ class XServer(FakeNetwork):
                 if token["user_id"] == user_id:
                     token["active"] = False
 
-    def add_tweet(self, user_id: str, text: str, *, created_at: datetime | None = None) -> dict:
-        """A post made elsewhere (the X app), e.g. days ago."""
+    def add_tweet(
+        self, user_id: str, text: str, *, created_at: datetime | None = None, images: int = 0
+    ) -> dict:
+        """A post made elsewhere (the X app), e.g. days ago, with `images` photos."""
         with self.lock:
-            return self._store_tweet(user_id, text, [], created_at or datetime.now(UTC))
+            items = [
+                self._new_media(user_id, "JPEG", 640, 480, b"", "tweet_image", done=True)
+                for _ in range(images)
+            ]
+            return self._store_tweet(user_id, text, items, created_at or datetime.now(UTC))
 
     def tweets_of(self, user_id: str | None = None) -> list[dict[str, Any]]:
         return [t for t in self.tweets if t["author_id"] == (user_id or self.user_id)]
