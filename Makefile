@@ -52,10 +52,15 @@ lint: install
 
 ## Benchmarks, each printing ratios against a baseline run beside it. They need PostgreSQL
 ## (and Redis for dispatch); each makes and drops its own scratch database on that server.
+## Then the chaos bench (bench/chaos.py, with a redis-server of its own): posts sent twice, lost
+## or stuck when the network, a worker, Redis or PostgreSQL fails mid-batch, printed whatever
+## they are (CHAOS_ARGS=--strict fails when the issue's target is missed).
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+CHAOS_ARGS ?=
 bench: install
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/dispatch.py
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/audit.py
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/chaos.py $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) var
