@@ -48,10 +48,17 @@ from accounts.notifications import notify, notify_many
 from accounts.selectors import social_accounts_for
 from accounts.services import social_account_needs_reconnect
 from audit.services import record, record_many
+from cxhub.errors import ApplicationError, InvalidTransition, NotAllowed
 
 from .channels import get_channel
 from .channels.base import ReconcileHints
-from .channels.errors import AuthExpired, PermanentError, RetryableError, UnknownOutcome
+from .channels.errors import (
+    AmbiguousMatch,
+    AuthExpired,
+    PermanentError,
+    RetryableError,
+    UnknownOutcome,
+)
 from .content import canonical_content, hash_content
 from .models import (
     POST_TRANSITIONS,
@@ -74,6 +81,8 @@ Scope = PublishingFreeze.Scope
 HOLD_FREEZE = "freeze"
 HOLD_ACCOUNT = "account"
 HOLD_CONTENT = "content"
+# Reconcile could not tell whether it went out: a person decides (target_decide).
+HOLD_DECISION = "decision"
 
 FINAL_TARGET_STATUSES = frozenset(
     {TargetStatus.PUBLISHED, TargetStatus.FAILED, TargetStatus.CANCELLED}
@@ -386,6 +395,8 @@ class _Result:
     # Nothing was sent (the group's time ran out first): due again at once, and the try is
     # not counted against the target's attempts.
     not_sent: bool = False
+    # Posts that may be ours (AmbiguousMatch), for a person to decide between.
+    candidates: list[dict[str, str]] = field(default_factory=list)
 
 
 def publish_targets(*, target_ids: list[int], worker: str = "") -> dict[int, str]:
@@ -709,6 +720,15 @@ def _talk_to_network(send: _Send) -> _Result:
         )
     except AuthExpired as exc:
         return _Result(Outcome.AUTH_EXPIRED, error=str(exc), http_status=_status(exc), phase=phase)
+    except AmbiguousMatch as exc:
+        # Never sent again blind: held for a person, who sees the candidates.
+        return _Result(
+            Outcome.AMBIGUOUS,
+            error=str(exc) or "The network lists posts that may be this one.",
+            http_status=_status(exc),
+            phase=phase,
+            candidates=[candidate.as_dict() for candidate in exc.candidates],
+        )
     except UnknownOutcome as exc:
         kind = Outcome.UNKNOWN if phase == "publish" else Outcome.RETRYABLE
         return _Result(kind, error=str(exc), http_status=_status(exc), phase=phase)
@@ -782,6 +802,7 @@ _OUTCOME_FIELDS = [
     "last_error",
     "held_reason",
     "attempt_count",
+    "reconcile_candidates",
 ]
 
 
@@ -948,6 +969,7 @@ def _apply_outcome(
         target.next_attempt_at = None
         target.sending_started_at = None
         target.last_error = ""
+        target.reconcile_candidates = []
         event(
             action="target.published",
             external_id=target.external_id,
@@ -964,6 +986,23 @@ def _apply_outcome(
         event(action="target.held", reason=HOLD_ACCOUNT, error=result.error[:1000])
         work.reconnect.setdefault(target.social_account_id, (target, result.error))
         work.alerts.append((post, target, "An account needs reconnecting before it can publish"))
+        return target.status
+
+    if result.outcome == Outcome.AMBIGUOUS:
+        target.status = TargetStatus.HELD
+        target.held_reason = HOLD_DECISION
+        target.needs_reconcile = True
+        target.next_attempt_at = None
+        target.reconcile_candidates = result.candidates
+        event(
+            action="target.held",
+            reason=HOLD_DECISION,
+            error=result.error[:1000],
+            candidates=result.candidates,
+        )
+        work.alerts.append(
+            (post, target, "It may already be on the network: decide whether it went out")
+        )
         return target.status
 
     if result.not_sent:
@@ -1237,6 +1276,101 @@ def targets_release_for_account(*, account: SocialAccount, by: User | None) -> i
         data={"targets": ids},
     )
     return len(ids)
+
+
+class Decision:
+    """What a person says of a target held because reconcile could not tell."""
+
+    PUBLISHED = "published"  # this candidate is our post
+    SEND_AGAIN = "send_again"  # none of them is ours: send it
+    GIVE_UP = "give_up"  # do not send it; the target fails
+
+    ALL = (PUBLISHED, SEND_AGAIN, GIVE_UP)
+
+
+@transaction.atomic
+def target_decide(
+    *, target: PostTarget, by: User, decision: str, external_id: str = ""
+) -> PostTarget:
+    """A person settles a target that reconcile could not: one of the candidates is the post
+    (published with its id and address), none is (sent again, without looking first), or it
+    is not to be sent (failed). The author or a lead of the post's team (or above) decides."""
+    post = (
+        Post.objects.select_for_update(of=("self",)).select_related("team").get(pk=target.post_id)
+    )
+    target = (
+        PostTarget.objects.select_for_update(of=("self",))
+        .select_related("social_account")
+        .get(pk=target.pk)
+    )
+    if by.pk != post.author_id and by.pk not in _lead_ids(post) and not by.is_superuser:
+        raise NotAllowed("Only the post's author or a lead of its team can decide this.")
+    if decision not in Decision.ALL:
+        raise ApplicationError(
+            f"decision must be one of {', '.join(Decision.ALL)}.",
+            {"fields": {"decision": ["Not a known decision."]}},
+        )
+    if not (target.status == TargetStatus.HELD and target.held_reason == HOLD_DECISION):
+        raise InvalidTransition(
+            "This account's post is not waiting for a decision.", {"status": target.status}
+        )
+    now = timezone.now()
+    chosen = None
+    if decision == Decision.PUBLISHED:
+        chosen = next(
+            (c for c in target.reconcile_candidates if c.get("external_id") == external_id),
+            None,
+        )
+        if not external_id or chosen is None:
+            raise ApplicationError(
+                "Choose one of the posts listed for this account.",
+                {"fields": {"external_id": ["Not one of the candidates."]}},
+            )
+        target.status = TargetStatus.PUBLISHED
+        target.external_id = chosen["external_id"]
+        target.external_url = (chosen.get("external_url") or "")[:2000]
+        target.published_at = now
+        target.last_error = ""
+    elif decision == Decision.SEND_AGAIN:
+        target.status = TargetStatus.WAITING
+        target.next_attempt_at = now
+    else:
+        target.status = TargetStatus.FAILED
+        target.last_error = "Not sent again: a person decided it should not go out."
+    candidates = target.reconcile_candidates
+    target.held_reason = ""
+    target.needs_reconcile = False
+    target.reconcile_candidates = []
+    target.save(
+        update_fields=[
+            "status",
+            "external_id",
+            "external_url",
+            "published_at",
+            "last_error",
+            "held_reason",
+            "needs_reconcile",
+            "next_attempt_at",
+            "reconcile_candidates",
+        ]
+    )
+    record(
+        actor=by,
+        action="target.decided",
+        obj=target,
+        team=post.team,
+        data={
+            "post": post.pk,
+            "decision": decision,
+            "external_id": target.external_id if chosen else "",
+            "candidates": candidates,
+        },
+    )
+    settled, messages = _settle_posts([post], now)
+    record_many(settled)
+    notify_many(messages)
+    log.warning(_kv(event="target.decided", target=target.pk, decision=decision, by=by.pk))
+    return target
 
 
 # Reads (scoped to the user asking) ----------------------------------------------------------------

@@ -248,6 +248,9 @@ class PostTarget(models.Model):
     last_error = models.TextField(blank=True)
     # Why a held target is held ("freeze", "account"), so a release finds its own.
     held_reason = models.CharField(max_length=20, blank=True)
+    # Posts on the network that may be this one (held for a person, "decision"): each
+    # {"external_id", "external_url", "text", "created_at", "why"}.
+    reconcile_candidates = models.JSONField(default=list, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -295,6 +298,8 @@ class PublishAttempt(models.Model):
         RECONCILED = "reconciled", "Found published"
         # Not sent: frozen, content changed, or account not connected.
         SKIPPED = "skipped", "Not sent"
+        # Reconcile found posts that may be ours but cannot tell: a person decides.
+        AMBIGUOUS = "ambiguous", "Needs a person"
 
     target = models.ForeignKey(PostTarget, on_delete=models.CASCADE, related_name="attempts")
     number = models.PositiveIntegerField()

@@ -16,6 +16,11 @@ urlpatterns = [
     path("posts/<int:post_id>/submit/", views.post_submit, name="post-submit"),
     path("posts/<int:post_id>/cancel/", views.post_cancel, name="post-cancel"),
     path("posts/<int:post_id>/duplicate/", views.post_duplicate, name="post-duplicate"),
+    path(
+        "posts/<int:post_id>/targets/<int:target_id>/decide/",
+        views.post_target_decide,
+        name="post-target-decide",
+    ),
     path("calendar/", views.calendar_view, name="calendar"),
     path("public-media/<str:token>.<str:extension>", public_media_file, name="public-media"),
 ]

@@ -83,6 +83,16 @@ class CancelInput(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=1000)
 
 
+class TargetDecideInput(serializers.Serializer):
+    """A person's word on a target held because reconcile could not tell whether it went out:
+    `published` (with the candidate's `external_id`), `send_again`, or `give_up`."""
+
+    decision = serializers.ChoiceField(choices=["published", "send_again", "give_up"])
+    external_id = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=255
+    )
+
+
 class TargetOutput(serializers.ModelSerializer):
     handle = serializers.CharField(source="social_account.handle")
     channel = serializers.CharField(source="social_account.channel")
@@ -101,6 +111,8 @@ class TargetOutput(serializers.ModelSerializer):
             "attempt_count",
             "last_error",
             "published_at",
+            "held_reason",
+            "reconcile_candidates",
         ]
 
 

@@ -17,6 +17,11 @@ urlpatterns = [
         views.PostPreflightApi.as_view(),
         name="api-post-preflight",
     ),
+    path(
+        "posts/<int:post_id>/targets/<int:target_id>/decide/",
+        views.PostTargetDecideApi.as_view(),
+        name="api-post-target-decide",
+    ),
     path("media/", views.MediaListCreateApi.as_view(), name="api-media"),
     path("media/<int:media_id>/", views.MediaDetailApi.as_view(), name="api-media-detail"),
 ]

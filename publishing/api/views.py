@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from cxhub.errors import ApplicationError
 
-from .. import media_services, preflight, selectors, services
+from .. import dispatch, media_services, preflight, selectors, services
 from ..models import PostStatus
 from .serializers import (
     CancelInput,
@@ -26,6 +26,7 @@ from .serializers import (
     PostOutput,
     PostUpdateInput,
     PreflightOutput,
+    TargetDecideInput,
 )
 
 
@@ -162,6 +163,22 @@ class PostCancelApi(APIView):
         services.post_cancel(
             post=_get_post(request, post_id), by=request.user, reason=data.validated_data["reason"]
         )
+        return _read(request, post_id)
+
+
+class PostTargetDecideApi(APIView):
+    """Decide a target held because reconcile found posts that may be ours (its
+    `reconcile_candidates`): one of them is ours, none is (send again), or give up."""
+
+    @extend_schema(request=TargetDecideInput, responses=PostOutput)
+    def post(self, request, post_id: int, target_id: int):
+        data = TargetDecideInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        post = _get_post(request, post_id)
+        target = next((t for t in post.targets.all() if t.pk == target_id), None)
+        if target is None:
+            raise Http404
+        dispatch.target_decide(target=target, by=request.user, **data.validated_data)
         return _read(request, post_id)
 
 

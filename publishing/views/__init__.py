@@ -9,7 +9,15 @@ page, its message beside the field it names, with its status (400 bad input, 403
 from .calendar import calendar_view
 from .compose import post_edit, post_new
 from .media import media_file
-from .posts import _render_post, post_cancel, post_detail, post_duplicate, post_list, post_submit
+from .posts import (
+    _render_post,
+    post_cancel,
+    post_detail,
+    post_duplicate,
+    post_list,
+    post_submit,
+    post_target_decide,
+)
 
 __all__ = [
     "_render_post",
@@ -22,4 +30,5 @@ __all__ = [
     "post_list",
     "post_new",
     "post_submit",
+    "post_target_decide",
 ]

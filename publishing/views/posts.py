@@ -14,7 +14,7 @@ from accounts.selectors import social_accounts_for, teams_for, user_has_role
 from approvals import views as approval_pages
 from cxhub.errors import ApplicationError
 
-from .. import preflight, scheduling, selectors, services
+from .. import dispatch, preflight, scheduling, selectors, services
 from ..channels import get_channel
 from ..channels.base import Channel
 from ..forms import CancelForm, PostFilterForm
@@ -156,6 +156,29 @@ def post_cancel(request, post_id: int):
         )
     else:
         messages.success(request, "The post is cancelled.")
+    return redirect("post-detail", post_id=post.pk)
+
+
+@login_required
+@require_POST
+def post_target_decide(request, post_id: int, target_id: int):
+    """A person's word on a target held because reconcile could not tell (dispatch)."""
+    post = _get_post(request, post_id)
+    target = next((t for t in post.targets.all() if t.pk == target_id), None)
+    if target is None:
+        raise Http404
+    try:
+        dispatch.target_decide(
+            target=target,
+            by=request.user,
+            decision=request.POST.get("decision", ""),
+            external_id=request.POST.get("external_id", ""),
+        )
+    except ApplicationError as error:
+        return _render_post(
+            request, _get_post(request, post_id), error=error.message, status=error.status
+        )
+    messages.success(request, "Decided. The post's history records who decided what.")
     return redirect("post-detail", post_id=post.pk)
 
 
