@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.signals import worker_init, worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cxhub.settings")
 
@@ -50,3 +51,25 @@ def setup_periodic_tasks(sender, **kwargs):
         ),
         name="renew tokens before they expire",
     )
+
+
+# Each worker's own heartbeat (cxhub/liveness.py), read by the sweeper to notice a dead worker.
+@worker_init.connect(dispatch_uid="cxhub.liveness.init")
+def _liveness_init(sender=None, **kwargs):
+    from . import liveness  # Django's apps are loaded only once the worker starts
+
+    liveness.on_worker_init(getattr(sender, "hostname", None) or "celery")
+
+
+@worker_ready.connect(dispatch_uid="cxhub.liveness.ready")
+def _liveness_ready(sender=None, **kwargs):
+    from . import liveness
+
+    liveness.start()
+
+
+@worker_shutdown.connect(dispatch_uid="cxhub.liveness.shutdown")
+def _liveness_shutdown(sender=None, **kwargs):
+    from . import liveness
+
+    liveness.stop()

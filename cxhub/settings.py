@@ -288,7 +288,13 @@ CXHUB_DISPATCH_SECONDS = env_int("CXHUB_DISPATCH_SECONDS", 5, minimum=1)
 CXHUB_DISPATCH_LOOKAHEAD_SECONDS = env_int(
     "CXHUB_DISPATCH_LOOKAHEAD_SECONDS", CXHUB_DISPATCH_SECONDS, minimum=0
 )
-CXHUB_SWEEP_SECONDS = env_int("CXHUB_SWEEP_SECONDS", 30, minimum=1)
+CXHUB_SWEEP_SECONDS = env_int("CXHUB_SWEEP_SECONDS", 10, minimum=1)
+# Each worker writes its own heartbeat this often (cxhub/liveness.py); one silent for longer
+# than CXHUB_WORKER_LOST_SECONDS is taken for dead, and the sweeper takes back what it had
+# claimed: its sends go to be reconciled, queued targets are claimed again. Recovery thus
+# takes about lost + sweep interval, whatever the broker's visibility timeout.
+CXHUB_WORKER_BEAT_SECONDS = env_int("CXHUB_WORKER_BEAT_SECONDS", 3, minimum=1)
+CXHUB_WORKER_LOST_SECONDS = env_int("CXHUB_WORKER_LOST_SECONDS", 15, minimum=2)
 # Targets claimed per transaction, and transactions per dispatcher run.
 CXHUB_DISPATCH_BATCH_SIZE = env_int("CXHUB_DISPATCH_BATCH_SIZE", 200, minimum=1)
 CXHUB_DISPATCH_MAX_BATCHES = env_int("CXHUB_DISPATCH_MAX_BATCHES", 25, minimum=1)
@@ -348,6 +354,11 @@ if CXHUB_NETWORK_TIMEOUT_SECONDS >= CELERY_TASK_SOFT_TIME_LIMIT:
 if CXHUB_WEBHOOK_TIMEOUT_SECONDS >= CELERY_TASK_SOFT_TIME_LIMIT:
     raise ImproperlyConfiguredEnv(
         "CXHUB_WEBHOOK_TIMEOUT_SECONDS must be below CXHUB_TASK_SOFT_TIME_LIMIT"
+    )
+if CXHUB_WORKER_LOST_SECONDS < 3 * CXHUB_WORKER_BEAT_SECONDS:
+    raise ImproperlyConfiguredEnv(
+        "CXHUB_WORKER_LOST_SECONDS must be at least three CXHUB_WORKER_BEAT_SECONDS (a worker "
+        "that missed one beat is not dead)"
     )
 if CXHUB_SENDING_STUCK_SECONDS <= CELERY_TASK_TIME_LIMIT:
     raise ImproperlyConfiguredEnv(

@@ -48,7 +48,9 @@ from accounts.notifications import notify, notify_many
 from accounts.selectors import social_accounts_for
 from accounts.services import social_account_needs_reconnect
 from audit.services import record, record_many
+from cxhub import liveness
 from cxhub.errors import ApplicationError, InvalidTransition, NotAllowed
+from cxhub.models import Heartbeat
 
 from .channels import get_channel
 from .channels.base import ReconcileHints
@@ -1182,6 +1184,7 @@ def _alert(post: Post, *, target: PostTarget | None, subject: str) -> None:
 class SweepResult:
     sending: list[int] = field(default_factory=list)
     queued: list[int] = field(default_factory=list)
+    workers_lost: list[str] = field(default_factory=list)
 
 
 def sweep_stuck(
@@ -1192,12 +1195,95 @@ def sweep_stuck(
     batch_size = batch_size or settings.CXHUB_DISPATCH_BATCH_SIZE
     max_batches = max_batches or settings.CXHUB_DISPATCH_MAX_BATCHES
     result = SweepResult()
+    _sweep_lost_workers(now=now or timezone.now(), result=result)
     for _ in range(max_batches):
         if _sweep_batch(now=now or timezone.now(), batch_size=batch_size, result=result) < (
             batch_size
         ):
             break
     return result
+
+
+@transaction.atomic
+def _sweep_lost_workers(*, now: datetime, result: SweepResult) -> None:
+    """Workers whose own heartbeat stopped (cxhub/liveness.py) are dead: what they were sending
+    goes back to be reconciled, and targets queued before they went silent are claimed again
+    (a message a dead worker held comes back from the broker only after its visibility
+    timeout; a second message for a target is harmless, the first to claim the row wins).
+    A worker's pool processes die with it (Celery sets their parent-death signal), so a send
+    of a dead worker is not still running."""
+    silent_since = now - timedelta(seconds=settings.CXHUB_WORKER_LOST_SECONDS)
+    dead = list(
+        Heartbeat.objects.select_for_update(skip_locked=True)
+        .filter(name__startswith=liveness.PREFIX, seen_at__lt=silent_since)
+        .order_by("seen_at")
+    )
+    if not dead:
+        return
+    names = [beat.name.removeprefix(liveness.PREFIX) for beat in dead]
+    last_seen = max(beat.seen_at for beat in dead)
+    open_attempts = PublishAttempt.objects.filter(
+        finished_at__isnull=True, target__status=TargetStatus.SENDING
+    ).values_list("target_id", "worker")
+    lost_sending = sorted(
+        {target_id for target_id, label in open_attempts if liveness.owner_of(label) in names}
+    )
+    lost_sending = list(
+        PostTarget.objects.select_for_update(skip_locked=True)
+        .filter(pk__in=lost_sending, status=TargetStatus.SENDING)
+        .values_list("pk", flat=True)
+    )
+    lost_queued = list(
+        PostTarget.objects.select_for_update(skip_locked=True)
+        .filter(status=TargetStatus.QUEUED, queued_at__lte=last_seen)
+        .values_list("pk", flat=True)
+    )
+    _return_lost(lost_sending, lost_queued, now, reason="worker was lost")
+    Heartbeat.objects.filter(pk__in=[beat.pk for beat in dead]).delete()
+    record(
+        actor=None,
+        action="dispatch.workers_lost",
+        object_type="publishing.posttarget",
+        data={
+            "workers": names,
+            "last_seen": last_seen,
+            "sending": lost_sending,
+            "queued": lost_queued,
+        },
+    )
+    log.warning(
+        _kv(
+            event="dispatch.workers_lost",
+            workers=",".join(names),
+            sending=len(lost_sending),
+            queued=len(lost_queued),
+        )
+    )
+    result.workers_lost += names
+    result.sending += lost_sending
+    result.queued += lost_queued
+
+
+def _return_lost(
+    lost_sending: list[int], lost_queued: list[int], now: datetime, *, reason: str
+) -> None:
+    """Sends whose worker was lost go back to be reconciled before any retry; queued targets
+    whose message was lost go back to be claimed again, due now."""
+    if lost_sending:
+        PostTarget.objects.filter(pk__in=lost_sending).update(
+            status=TargetStatus.WAITING,
+            needs_reconcile=True,
+            next_attempt_at=now,
+            sending_started_at=None,
+            last_error="The worker was lost while sending; the network is asked before any retry.",
+        )
+        PublishAttempt.objects.filter(target_id__in=lost_sending, finished_at__isnull=True).update(
+            finished_at=now, outcome=Outcome.UNKNOWN, error=f"The {reason} while sending."
+        )
+    if lost_queued:
+        PostTarget.objects.filter(pk__in=lost_queued).update(
+            status=TargetStatus.WAITING, next_attempt_at=now, queued_at=None
+        )
 
 
 @transaction.atomic
@@ -1218,21 +1304,7 @@ def _sweep_batch(*, now: datetime, batch_size: int, result: SweepResult) -> int:
     )
     if not lost_sending and not lost_queued:
         return 0
-    if lost_sending:
-        PostTarget.objects.filter(pk__in=lost_sending).update(
-            status=TargetStatus.WAITING,
-            needs_reconcile=True,
-            next_attempt_at=now,
-            sending_started_at=None,
-            last_error="The worker was lost while sending; the network is asked before any retry.",
-        )
-        PublishAttempt.objects.filter(target_id__in=lost_sending, finished_at__isnull=True).update(
-            finished_at=now, outcome=Outcome.UNKNOWN, error="The worker was lost while sending."
-        )
-    if lost_queued:
-        PostTarget.objects.filter(pk__in=lost_queued).update(
-            status=TargetStatus.WAITING, next_attempt_at=now, queued_at=None
-        )
+    _return_lost(lost_sending, lost_queued, now, reason="worker was lost")
     record(
         actor=None,
         action="dispatch.swept",

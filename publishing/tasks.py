@@ -5,10 +5,10 @@ does nothing. A database error before anything was sent retries the task after a
 (far below the broker's visibility timeout); everything else is left to the sweeper.
 """
 
-import os
-
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
+
+from cxhub import liveness
 
 from . import dispatch
 
@@ -30,7 +30,7 @@ def dispatch_due() -> int:
 )
 def publish_target(self, target_id: int) -> str:
     """One target (what earlier versions queued; the dispatcher now queues groups)."""
-    worker = f"{self.request.hostname or 'local'}:{os.getpid()}"
+    worker = liveness.worker_label(self.request.hostname)
     return dispatch.publish_target(target_id=int(target_id), worker=worker)
 
 
@@ -45,7 +45,7 @@ def publish_target(self, target_id: int) -> str:
 )
 def publish_targets(self, target_ids: list[int]) -> dict[int, str]:
     """A group of targets claimed by one dispatcher batch (dispatch.publish_groups)."""
-    worker = f"{self.request.hostname or 'local'}:{os.getpid()}"
+    worker = liveness.worker_label(self.request.hostname)
     return dispatch.publish_targets(target_ids=[int(i) for i in target_ids], worker=worker)
 
 
