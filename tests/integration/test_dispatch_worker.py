@@ -128,7 +128,7 @@ def _broker(kind: str) -> str | None:
     return RABBITMQ_URL if kind == "rabbitmq" else None
 
 
-# (a) 500 (unknown), 429 + Retry-After, timeout, success --------------------------------------------------
+# (a) 500 (unknown), 429 + Retry-After, timeout, success ----------------------------------------
 @pytest.mark.parametrize("broker", BROKERS)
 def test_errors_then_success_publish_once_with_the_timings_honoured(
     stacks, receiver, author, org, broker
