@@ -614,6 +614,24 @@ def _targets_release_for_account(w):
     return lambda: dispatch.targets_release_for_account(account=w.account, by=w.admin)
 
 
+@writes("target.decided", "post.published")
+def _target_decide(w):
+    from publishing import dispatch
+    from publishing.models import Post, PostStatus
+
+    post = w.approved()
+    Post.objects.filter(pk=post.pk).update(status=PostStatus.PUBLISHING)
+    PostTarget.objects.filter(post=post).update(
+        status=TargetStatus.HELD,
+        held_reason=dispatch.HOLD_DECISION,
+        reconcile_candidates=[{"external_id": "109", "external_url": "", "text": "Hi"}],
+    )
+    target = PostTarget.objects.get(post=post)
+    return lambda: dispatch.target_decide(
+        target=target, by=w.lead, decision="published", external_id="109"
+    )
+
+
 @reads
 def _freezes_for(w):
     from publishing import freezes
@@ -741,6 +759,7 @@ SCENARIOS: dict[str, Scenario] = {
     "publishing.freezes.held_post_get": _held_post_get,
     "publishing.freezes.held_posts_for": _held_posts_for,
     "publishing.dispatch.targets_release_for_account": _targets_release_for_account,
+    "publishing.dispatch.target_decide": _target_decide,
     "publishing.freezes.freezes_for": _freezes_for,
     "publishing.freezes.freeze_get": _freeze_get,
     "publishing.dispatch.sandbox_account_get": _sandbox_account_get,
