@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench install browser-deps pds-deps clean
+.PHONY: run test test-loaded lint bench install browser-deps pds-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ pds-deps:
 ## Install what the tests need and run the whole suite.
 test: install browser-deps pds-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## No test may depend on an idle machine: the suite LOADED_RUNS times in a row while a busy
+## loop runs on every core (bench/loaded.py prints each run's exit code, time and load).
+LOADED_RUNS ?= 3
+test-loaded: install browser-deps pds-deps
+	$(PY) bench/loaded.py --runs $(LOADED_RUNS) -- $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
