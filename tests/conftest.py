@@ -22,6 +22,17 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty cache: DRF's throttles count in it, and a count left by an
+    earlier test within the same minute (more of them fall in one minute on an idle machine, or
+    fewer on a loaded one) must not decide this test's answer."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 @pytest.fixture
 def is_postgres():
     return connection.vendor == "postgresql"

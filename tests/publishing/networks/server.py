@@ -6,6 +6,8 @@ any failure given `after=True` does the work first, then answers the failure (a 
 records a post, then answers 502)."""
 
 import json
+import select
+import socket
 import threading
 import time
 from collections import defaultdict, deque
@@ -40,6 +42,28 @@ class Request:
 Answer = tuple[int, dict[str, str], bytes]
 # Answered by `dispatch` for a "drop": the connection is closed without an answer.
 DROP: Answer = (0, {}, b"")
+# Answered by `dispatch` for a "slow": the work is done, and no answer is sent until the client
+# has given up and closed the connection (waiting on that event, not on a number of seconds, so
+# the client's timeout fires however slow the machine is).
+HOLD: Answer = (0, {}, b"")
+# A client that never hangs up is let go after this long (a broken test, not a slow machine).
+HOLD_LIMIT_SECONDS = 120.0
+
+
+def _wait_for_hangup(sock: socket.socket, limit: float = HOLD_LIMIT_SECONDS) -> None:
+    """Return when the peer closed its end of `sock` (or after `limit`)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        readable, _, _ = select.select([sock], [], [], 0.05)
+        if not readable:
+            continue
+        try:
+            if sock.recv(1, socket.MSG_PEEK) == b"":
+                return
+        except OSError:
+            return
+        # The client sent more (a pipelined request): keep holding; it is read after.
+        time.sleep(0.05)
 
 
 def answer_json(status: int, data: Any, headers: dict[str, str] | None = None) -> Answer:
@@ -53,8 +77,6 @@ def answer_json(status: int, data: Any, headers: dict[str, str] | None = None) -
 class FakeNetwork:
     """Subclasses implement `route(request) -> (route name, handler)` and the handlers."""
 
-    slow_seconds = 2.0
-
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.failures: dict[str, deque] = defaultdict(deque)
@@ -64,9 +86,9 @@ class FakeNetwork:
     # --- control ---------------------------------------------------------------------------
     def fail_next(self, route: str, mode: str, *, times: int = 1, **options: Any) -> None:
         """Make the next `times` calls of `route` fail: "401", "429", "500", "slow" (store,
-        then answer after the client gave up), "drop" (store, then close the connection
-        without answering), or another status code; with `after=True`, the call is served
-        first and its answer replaced by the failure."""
+        then answer nothing until the client gave up and hung up), "drop" (store, then close
+        the connection without answering), or another status code; with `after=True`, the call
+        is served first and its answer replaced by the failure."""
         with self.lock:
             for _ in range(times):
                 self.failures[route].append((mode, options))
@@ -95,6 +117,10 @@ class FakeNetwork:
                 )
                 answer = network.dispatch(request)
                 if answer is DROP:
+                    self.close_connection = True
+                    return
+                if answer is HOLD:
+                    _wait_for_hangup(self.connection)
                     self.close_connection = True
                     return
                 status, headers, payload = answer
@@ -134,9 +160,8 @@ class FakeNetwork:
         if failure is not None:
             mode, options = failure
             if mode == "slow":
-                result = handler(request)
-                time.sleep(options.get("seconds", self.slow_seconds))
-                return result
+                handler(request)
+                return HOLD
             if mode == "drop":
                 handler(request)
                 return DROP

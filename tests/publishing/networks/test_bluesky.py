@@ -105,10 +105,11 @@ def test_it_publishes_two_images_with_alt_text_using_the_rendition(
     assert images[0]["image"]["mimeType"] == "image/jpeg"
 
 
+@pytest.mark.usefixtures("short_network_timeout")
 def test_a_timeout_after_the_server_stored_the_post_posts_once(
     channel, bluesky_account, bluesky_server
 ):
-    bluesky_server.fail_next("com.atproto.repo.createRecord", "slow", seconds=1.5)
+    bluesky_server.fail_next("com.atproto.repo.createRecord", "slow")
 
     with pytest.raises(UnknownOutcome):
         channel.publish(bluesky_account, "Doors open at 9.", [], idempotency_key=KEY)

@@ -78,10 +78,11 @@ def test_two_images_are_uploaded_unpublished_then_attached_to_one_post(
     assert published.external_id == post["id"]
 
 
+@pytest.mark.usefixtures("short_network_timeout")
 def test_a_timeout_after_the_server_stored_the_post_is_reconciled_not_posted_twice(
     channel, facebook_account, graph_server
 ):
-    graph_server.fail_next("feed", "slow", seconds=1.5)
+    graph_server.fail_next("feed", "slow")
     text = "Polls close at 8 pm."
 
     with pytest.raises(UnknownOutcome):
@@ -206,10 +207,11 @@ def test_posts_before_the_first_try_or_held_by_other_targets_are_never_ours(
     assert found is None
 
 
+@pytest.mark.usefixtures("short_network_timeout")
 def test_an_image_upload_that_times_out_is_retryable_and_posts_nothing(
     channel, facebook_account, graph_server, two_images
 ):
-    graph_server.fail_next("photos", "slow", seconds=1.5)
+    graph_server.fail_next("photos", "slow")
 
     with pytest.raises(RetryableError, match="no answer in time"):
         channel.publish(facebook_account, "Two pictures.", two_images, idempotency_key=KEY)

@@ -180,10 +180,11 @@ def test_media_still_processing_after_the_last_poll_is_retryable(
     assert graph_server.ig_media == []
 
 
+@pytest.mark.usefixtures("short_network_timeout")
 def test_a_timeout_after_instagram_published_is_reconciled_not_posted_twice(
     channel, instagram_account, graph_server, public_url, one_image
 ):
-    graph_server.fail_next("ig_publish", "slow", seconds=1.5)
+    graph_server.fail_next("ig_publish", "slow")
     text = "Results at 10.\n\n#elections"
 
     with pytest.raises(UnknownOutcome):

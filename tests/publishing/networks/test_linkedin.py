@@ -120,11 +120,12 @@ def test_it_gives_up_on_an_image_that_never_finishes_processing(
 # --- unknown outcomes and reconcile -----------------------------------------------------------
 
 
+@pytest.mark.usefixtures("short_network_timeout")
 def test_a_timeout_after_the_server_stored_the_post_is_reconciled_not_posted_twice(
     channel, linkedin_account, linkedin_server
 ):
     text = channel.render("Clinic (Ward 3) reopens Monday #north")
-    linkedin_server.fail_next("posts", "slow", seconds=1.5)
+    linkedin_server.fail_next("posts", "slow")
 
     with pytest.raises(UnknownOutcome):
         channel.publish(linkedin_account, text, [], idempotency_key=KEY)
@@ -137,11 +138,12 @@ def test_a_timeout_after_the_server_stored_the_post_is_reconciled_not_posted_twi
     assert found.external_url == f"https://www.linkedin.com/feed/update/{post['id']}/"
 
 
+@pytest.mark.usefixtures("short_network_timeout")
 def test_sending_again_after_a_lost_answer_takes_linkedins_duplicate_answer_as_the_post(
     channel, linkedin_account, linkedin_server
 ):
     text = channel.render("Flu clinic (walk-in) today")
-    linkedin_server.fail_next("posts", "slow", seconds=1.5)
+    linkedin_server.fail_next("posts", "slow")
     with pytest.raises(UnknownOutcome):
         channel.publish(linkedin_account, text, [], idempotency_key=KEY)
     time.sleep(0.6)

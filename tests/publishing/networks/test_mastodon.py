@@ -71,10 +71,11 @@ def test_it_gives_up_on_media_that_never_finishes_processing(
     assert mastodon_server.statuses == []
 
 
+@pytest.mark.usefixtures("short_network_timeout")
 def test_a_timeout_after_the_server_stored_the_status_posts_once(
     channel, mastodon_account, mastodon_server
 ):
-    mastodon_server.fail_next("statuses", "slow", seconds=1.5)
+    mastodon_server.fail_next("statuses", "slow")
     text = "Doors open at 9.\n\nDetails: https://example.org/a/rather/long/path/to/the/page"
 
     with pytest.raises(UnknownOutcome):

@@ -109,10 +109,11 @@ def test_a_gif_goes_up_in_chunks_and_waits_for_processing(
     assert paths.count("/2/media/upload") == 3  # in progress twice, then succeeded
 
 
+@pytest.mark.usefixtures("short_network_timeout")
 def test_a_timeout_after_x_stored_the_post_is_reconciled_and_posted_once(
     channel, x_account, x_server, two_images
 ):
-    x_server.fail_next("tweets", "slow", seconds=1.5)
+    x_server.fail_next("tweets", "slow")
     text = "Tickets & times:\n\nhttps://example.org/a/rather/long/path/to/the/tickets  page"
 
     # As dispatch does: publish; an unknown outcome is reconciled before any new send.
