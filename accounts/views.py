@@ -50,7 +50,8 @@ class LoginView(auth_views.LoginView):
         username = request.POST.get("username", "")
         wait = doors.sign_in_wait(request=request, username=username)
         if wait:
-            form = self.get_form()
+            # Bound without the password: cleaning the form must not check it.
+            form = self.form_class(self.request, data={"username": username, "password": ""})
             form.errors.clear()
             form.add_error(None, doors.SignInThrottled(wait).message)
             response = self.render_to_response(self.get_context_data(form=form), status=429)

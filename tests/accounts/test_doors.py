@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.contrib.auth.signals import user_login_failed
 from django.test import RequestFactory
 from rest_framework.test import APIClient
 
@@ -83,7 +84,14 @@ def test_a_pair_is_slowed_down_then_locked_for_the_window_then_free(client, auth
     clock.shift(timedelta(seconds=10))
     assert sign_in(client, "alice", "wrong", ATTACKER).status_code == 200
 
-    # Then the fifth failure locks the pair for the window
+    # Then the fifth failure locks the pair for the window; a refused try is never checked
+    checked = []
+    user_login_failed.connect(lambda **kw: checked.append(kw), weak=False, dispatch_uid="t")
+    try:
+        assert sign_in(client, "alice", "wrong", ATTACKER).status_code == 429
+    finally:
+        user_login_failed.disconnect(dispatch_uid="t")
+    assert checked == []
     locked = sign_in(client, "alice", PASSWORD, ATTACKER)
     assert locked.status_code == 429
     assert 14 * 60 < int(locked["Retry-After"]) <= 15 * 60
@@ -304,6 +312,12 @@ def test_the_admin_sign_in_is_throttled_and_audited(client, root, clock):
     admin.post("/admin/logout/", REMOTE_ADDR=HOME)
     assert signed_in_as(admin) is None
     assert events("auth.logout")[-1].data == {"address": HOME}
+
+
+def test_the_admin_changes_ones_own_password_on_the_sites_page(client, root):
+    client.force_login(root)
+    response = client.get("/admin/password_change/")
+    assert (response.status_code, response["Location"]) == (302, "/password/")
 
 
 def test_a_signed_in_person_who_may_not_use_the_admin_is_told_so(client, author):
