@@ -150,6 +150,10 @@ GUARDIAN_RENDER_403 = False
 CXHUB_BREACHED_PASSWORDS_FILE = env_str(
     "CXHUB_BREACHED_PASSWORDS_FILE", str(BASE_DIR / "accounts" / "data" / "breached-sha1.txt.gz")
 )
+if not Path(CXHUB_BREACHED_PASSWORDS_FILE).is_file():
+    raise ImproperlyConfiguredEnv(
+        f"CXHUB_BREACHED_PASSWORDS_FILE={CXHUB_BREACHED_PASSWORDS_FILE!r} is not a file"
+    )
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
