@@ -3,11 +3,13 @@ signs in through it) and the token endpoint share one throttle that counts by pe
 address together, slows down before it locks, limits spraying per address, reads a trusted
 proxy's X-Forwarded-For and no one else's, and writes every step to the audit trail."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 from django.contrib.auth.signals import user_login_failed
+from django.db import connection
 from django.test import RequestFactory
 from rest_framework.test import APIClient
 
@@ -366,3 +368,37 @@ def test_sso_and_second_factor_failures_are_audited_but_never_counted(author, se
         "recovery_code",
     ]
     assert not events("auth.lockout")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_failures_at_the_same_moment_record_the_lockout_once(settings):
+    # Given a pair one failure short of its lock, and six more failing at once, each on its own
+    # connection
+    settings.LOGIN_SLOWDOWN_AFTER = 50
+    settings.LOGIN_FAILURE_LIMIT = 5
+    request = RequestFactory().post("/login/", REMOTE_ADDR=ATTACKER)
+    for _ in range(4):
+        doors.sign_in_failed(request=request, username="alice", method="password")
+    start = threading.Barrier(6, timeout=30)
+    errors: list[BaseException] = []
+
+    def attacker():
+        try:
+            start.wait()
+            doors.sign_in_failed(request=request, username="alice", method="password")
+        except BaseException as exc:  # reported by the test thread below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=attacker) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    # Then every failure counted, and the lockout that the fifth started was recorded once
+    assert errors == [] and not any(thread.is_alive() for thread in threads)
+    assert LoginFailure.objects.count() == 10
+    assert len(events("auth.lockout")) == 1
+    assert doors.sign_in_wait(request=request, username="alice") > 0
