@@ -12,7 +12,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 
 from cxhub import health
@@ -126,7 +125,6 @@ def password_change(request):
     return render(request, "accounts/password_change.html", {"form": form}, status=status)
 
 
-@csrf_protect
 def password_reset(request):
     form = PasswordResetForm(request.POST or None)
     status = 200
