@@ -11,6 +11,54 @@ class LoginForm(AuthenticationForm):
     }
 
 
+def _password(label: str, autocomplete: str, help_text: str = "") -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        strip=False,
+        max_length=4096,
+        help_text=help_text,
+        widget=forms.PasswordInput(attrs={"autocomplete": autocomplete}),
+    )
+
+
+class _NewPasswordForm(forms.Form):
+    """A new password typed twice. The rules themselves are checked by the service (Django's
+    validators and the breached-password list), which names the field it refuses."""
+
+    new_password = _password(
+        "New password",
+        "new-password",
+        "At least 8 characters; not a common password, a number alone, close to your name, "
+        "or one known from data breaches.",
+    )
+    new_password_again = _password("New password again", "new-password")
+
+    def clean(self):
+        data = super().clean()
+        first, second = data.get("new_password"), data.get("new_password_again")
+        if first and second and first != second:
+            self.add_error("new_password_again", "The two passwords differ.")
+        return data
+
+
+class PasswordChangeForm(_NewPasswordForm):
+    old_password = _password("Current password", "current-password")
+    field_order = ["old_password", "new_password", "new_password_again"]
+
+
+class SetPasswordForm(_NewPasswordForm):
+    pass
+
+
+class PasswordResetForm(forms.Form):
+    email = forms.EmailField(
+        label="E-mail address",
+        max_length=254,
+        help_text="The address cxhub has for you. We send a link to choose a new password.",
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+
+
 class ConnectForm(forms.Form):
     """Connecting (or reconnecting) one account of one network: the team it is for, the server
     it lives on where the network has many, and the handle and app password where the network

@@ -208,17 +208,41 @@ class SocialAccountGroupObjectPermission(GroupObjectPermissionBase):
 
 
 class LoginFailure(models.Model):
-    """A failed sign-in, kept to throttle guessing across every web process."""
+    """A failed password try, kept (for the door policy's window only) to throttle guessing
+    across every web process: counted per (username, address) pair and per address."""
 
     username = models.CharField(max_length=150, db_index=True)
     address = models.GenericIPAddressField(null=True, blank=True)
     at = models.DateTimeField(db_index=True)
+    # The way in that was tried: "password" (the sign-in page), "token", "password_change", …
+    method = models.CharField(max_length=30, default="password")
 
     class Meta:
-        indexes = [models.Index(fields=["address", "at"])]
+        indexes = [
+            models.Index(fields=["address", "at"]),
+            models.Index(fields=["username", "address", "at"], name="loginfailure_pair_at"),
+        ]
 
     def __str__(self) -> str:
         return f"failed sign-in as {self.username} from {self.address or 'unknown'}"
+
+
+class PasswordResetRequest(models.Model):
+    """A request for a password reset link, kept for the throttle's window only. The e-mail
+    address is kept as a SHA-256 digest: the row must not tell who asked for what."""
+
+    email_digest = models.CharField(max_length=64)
+    address = models.GenericIPAddressField(null=True, blank=True)
+    at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["email_digest", "at"]),
+            models.Index(fields=["address", "at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"password reset asked from {self.address or 'unknown'} at {self.at:%Y-%m-%d %H:%M}"
 
 
 class Notification(models.Model):

@@ -22,7 +22,6 @@ from .crypto import rotate_token
 from .models import (
     AccountStatus,
     Channel,
-    LoginFailure,
     Membership,
     OAuthApp,
     Role,
@@ -618,53 +617,6 @@ def oauth_app_rotate_secrets(*, by: User | None = None) -> int:
                 data={"apps": [app.pk for app in apps]},
             )
         return len(apps)
-
-
-# Sign-in -----------------------------------------------------------------------------------------
-def login_throttle_wait(*, username: str, address: str | None) -> int:
-    """Seconds the caller must wait before trying again (0: may try now).
-
-    Counts failures per username and per address within the window, across every web process
-    (they are rows, not a per-process cache).
-    """
-    window = timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS)
-    since = timezone.now() - window
-    limit = settings.LOGIN_FAILURE_LIMIT
-    for filters in ({"username": username.lower()}, {"address": address} if address else None):
-        if filters is None:
-            continue
-        recent = list(
-            LoginFailure.objects.filter(at__gte=since, **filters)
-            .order_by("-at")
-            .values_list("at", flat=True)[:limit]
-        )
-        if len(recent) >= limit:
-            oldest = recent[-1]
-            return max(1, int((oldest + window - timezone.now()).total_seconds()))
-    return 0
-
-
-@transaction.atomic
-def login_failed(*, username: str, address: str | None) -> None:
-    LoginFailure.objects.create(username=username.lower()[:150], address=address, at=timezone.now())
-    record(
-        actor=None,
-        action="auth.login_failed",
-        object_type="accounts.user",
-        object_id=username[:150],
-        data={"username": username[:150], "address": address},
-    )
-
-
-@transaction.atomic
-def login_succeeded(*, user: User, address: str | None) -> None:
-    LoginFailure.objects.filter(username=user.username.lower()).delete()
-    record(actor=user, action="auth.login", obj=user, data={"address": address})
-
-
-@transaction.atomic
-def logout_recorded(*, user: User, address: str | None) -> None:
-    record(actor=user, action="auth.logout", obj=user, data={"address": address})
 
 
 # Accounts renewed per run at most; the next run (10 minutes later) takes the rest.

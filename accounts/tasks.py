@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from .notifications import notification_send_email
+from .passwords import password_reset_send
 from .services import social_accounts_refresh_expiring
 
 
@@ -15,3 +16,8 @@ def send_notification_emails(notification_ids: list[int]) -> None:
 @shared_task(name="accounts.tasks.refresh_expiring_tokens", acks_late=True)
 def refresh_expiring_tokens() -> dict:
     return social_accounts_refresh_expiring()
+
+
+@shared_task(name="accounts.tasks.send_password_reset", acks_late=True)
+def send_password_reset(*, email: str, base_url: str) -> int:
+    return password_reset_send(email=email, base_url=base_url)

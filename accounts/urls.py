@@ -5,6 +5,14 @@ from . import connect_views, views
 urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("password/", views.password_change, name="password-change"),
+    path("password/reset/", views.password_reset, name="password-reset"),
+    path("password/reset/sent/", views.password_reset_sent, name="password-reset-sent"),
+    path(
+        "password/reset/<uidb64>/<token>/",
+        views.password_reset_confirm,
+        name="password-reset-confirm",
+    ),
     path("", views.dashboard, name="dashboard"),
     path("teams/", views.team_list, name="teams"),
     path("accounts/", connect_views.social_account_list, name="social-accounts"),

@@ -26,7 +26,10 @@ def _first_message(detail) -> str:
 
 def exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
-        return Response({"message": exc.message, "extra": exc.extra}, status=exc.status)
+        response = Response({"message": exc.message, "extra": exc.extra}, status=exc.status)
+        if exc.status == 429 and exc.extra.get("retry_after_seconds"):
+            response["Retry-After"] = str(exc.extra["retry_after_seconds"])
+        return response
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

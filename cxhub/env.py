@@ -86,6 +86,22 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def env_networks(name: str, default: list[str] | None = None) -> list[str]:
+    """Comma-separated networks in CIDR notation (a bare address is its own /32 or /128),
+    each checked, returned normalised ("10.0.0.0/8")."""
+    import ipaddress
+
+    networks = []
+    for item in env_list(name, default):
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ImproperlyConfiguredEnv(
+                f"{name}: {item!r} is not a network (use CIDR, e.g. 10.0.0.0/8 or 2001:db8::/32)"
+            ) from None
+    return networks
+
+
 def env_secret(name: str, *, debug_default: str | None, debug: bool) -> str:
     """A secret that must be set when DEBUG is off; in DEBUG a fixed development value is used."""
     value = _raw(name)

@@ -17,6 +17,7 @@ from .env import (
     env_int,
     env_json_object,
     env_list,
+    env_networks,
     env_secret,
     env_str,
 )
@@ -144,19 +145,45 @@ ANONYMOUS_USER_NAME = None
 GUARDIAN_RAISE_403 = False
 GUARDIAN_RENDER_403 = False
 
+# A list of breached passwords (SHA-1, one a line, sorted; HIBP's "ordered by hash" file works)
+# replaces the one shipped in accounts/data/; no network call is ever made.
+CXHUB_BREACHED_PASSWORDS_FILE = env_str(
+    "CXHUB_BREACHED_PASSWORDS_FILE", str(BASE_DIR / "accounts" / "data" / "breached-sha1.txt.gz")
+)
+if not Path(CXHUB_BREACHED_PASSWORDS_FILE).is_file():
+    raise ImproperlyConfiguredEnv(
+        f"CXHUB_BREACHED_PASSWORDS_FILE={CXHUB_BREACHED_PASSWORDS_FILE!r} is not a file"
+    )
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "accounts.validators.BreachedPasswordValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
-# Failed logins: after this many for one username or one address within the window, refuse.
+# The door policy (accounts/doors.py): password tries are counted per person AND client address.
+# This many failures of one pair within the window lock that pair (only) for the window …
 LOGIN_FAILURE_LIMIT = env_int("CXHUB_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 LOGIN_FAILURE_WINDOW_SECONDS = env_int("CXHUB_LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=1)
+# … after this many it must wait between tries, SLOWDOWN_SECONDS doubling with each failure …
+LOGIN_SLOWDOWN_AFTER = env_int("CXHUB_LOGIN_SLOWDOWN_AFTER", 3, minimum=1)
+LOGIN_SLOWDOWN_SECONDS = env_int("CXHUB_LOGIN_SLOWDOWN_SECONDS", 5, minimum=1)
+# … and one address failing this often within the window, whatever the usernames (password
+# spraying), may not try any password until the window has passed.
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("CXHUB_LOGIN_ADDRESS_FAILURE_LIMIT", 20, minimum=1)
+# Reverse proxies whose X-Forwarded-For is believed (CIDRs); anyone else's is ignored.
+TRUSTED_PROXIES = env_networks("CXHUB_TRUSTED_PROXIES")
+
+# Password reset: links work once and for this long; requests are limited per client address and
+# per e-mail address within the window (the answer never says whether an account exists).
+PASSWORD_RESET_TIMEOUT = env_int("CXHUB_PASSWORD_RESET_SECONDS", 3600, minimum=60)
+PASSWORD_RESET_WINDOW_SECONDS = env_int("CXHUB_PASSWORD_RESET_WINDOW_SECONDS", 3600, minimum=1)
+PASSWORD_RESET_ADDRESS_LIMIT = env_int("CXHUB_PASSWORD_RESET_ADDRESS_LIMIT", 10, minimum=1)
+PASSWORD_RESET_EMAIL_LIMIT = env_int("CXHUB_PASSWORD_RESET_EMAIL_LIMIT", 3, minimum=1)
 
 # Internationalisation ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
@@ -380,8 +407,24 @@ CXHUB_UPLOAD_MAX_PIXELS = env_int("CXHUB_UPLOAD_MAX_PIXELS", 80_000_000, minimum
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
-# Email: the console unless an SMTP URL-like setting is given.
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# Email: SMTP when EMAIL_HOST is given, else the console (development only: it prints every
+# message, password reset links included, to the log). EMAIL_BACKEND overrides both.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+# EMAIL_HOST_PASSWORD_FILE may point to a file holding it.
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", EMAIL_PORT == 587)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", EMAIL_PORT == 465)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfiguredEnv("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be on")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend",
+)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "cxhub@localhost")
 
 LOGGING = {

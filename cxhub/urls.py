@@ -1,13 +1,20 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.notification_views import notifications_page
+from accounts.views import LogoutView, admin_login
 
 from . import views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    # Before the admin's own: no second sign-in page (accounts.views.admin_login), and signing
+    # out of the admin or changing one's password there is the site's audited one.
+    path("admin/login/", admin_login),
+    path("admin/logout/", LogoutView.as_view()),
+    path("admin/password_change/", RedirectView.as_view(pattern_name="password-change")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

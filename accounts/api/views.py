@@ -7,18 +7,16 @@ Anything outside a user's scope is a 404, never a 403 that would confirm it exis
 from django.contrib.auth import authenticate
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
 from rest_framework.authtoken.models import Token
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from cxhub.api import CursorPagination
 from cxhub.errors import ApplicationError
 
-from .. import selectors, services
+from .. import doors, selectors
 from ..models import Notification, Role, Team
 from ..notifications import notifications_mark_read
 from .serializers import (
@@ -30,18 +28,16 @@ from .serializers import (
     TokenInput,
     TokenOutput,
 )
-
-
-def _client_address(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
+from .throttles import ClientAddressRateThrottle
 
 
 class TokenObtainApi(APIView):
-    """`POST {"username", "password"}` → `{"token"}`; failures are throttled like the login page."""
+    """`POST {"username", "password"}` → `{"token"}`; password tries go through the door policy
+    (accounts/doors.py), like the sign-in page."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ClientAddressRateThrottle]
     throttle_scope = "auth"
 
     @extend_schema(request=TokenInput, responses={200: TokenOutput})
@@ -49,31 +45,19 @@ class TokenObtainApi(APIView):
         data = TokenInput(data=request.data)
         data.is_valid(raise_exception=True)
         username = data.validated_data["username"]
-        address = _client_address(request)
-        wait = services.login_throttle_wait(username=username, address=address)
+        wait = doors.sign_in_wait(request=request, username=username)
         if wait:
-            raise _TooManyAttempts(wait)
+            raise doors.SignInThrottled(wait)
         user = authenticate(request, username=username, password=data.validated_data["password"])
         if user is None:
-            services.login_failed(username=username, address=address)
+            doors.sign_in_failed(request=request, username=username, method="token")
             raise ApplicationError(
                 "Wrong username or password.",
                 {"fields": {"password": ["Wrong username or password."]}},
             )
-        services.login_succeeded(user=user, address=address)
+        doors.sign_in_succeeded(request=request, user=user, method="token")
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})
-
-
-class _TooManyAttempts(ApplicationError):
-    status = status.HTTP_429_TOO_MANY_REQUESTS
-
-    def __init__(self, wait: int):
-        minutes = max(1, round(wait / 60))
-        super().__init__(
-            f"Too many failed sign-ins. Try again in about {minutes} minute(s).",
-            {"retry_after_seconds": wait},
-        )
 
 
 class MeApi(APIView):

@@ -49,6 +49,7 @@ def test_token_request_without_fields_names_them(db):
 
 def test_token_is_throttled_after_repeated_failures(author, settings):
     settings.LOGIN_FAILURE_LIMIT = 3
+    settings.LOGIN_SLOWDOWN_AFTER = 3
     for _ in range(3):
         _client().post("/api/v1/auth/token/", {"username": "alice", "password": "x"})
     # Even the right password is refused while throttled.

@@ -41,6 +41,7 @@ def test_a_wrong_password_gives_the_forms_error_and_is_recorded(client, author):
 
 def test_repeated_failures_are_throttled_even_with_the_right_password(client, author, settings):
     settings.LOGIN_FAILURE_LIMIT = 3
+    settings.LOGIN_SLOWDOWN_AFTER = 3
     for _ in range(3):
         client.post("/login/", {"username": "alice", "password": "wrong"})
     response = client.post("/login/", {"username": "alice", "password": PASSWORD})
@@ -50,7 +51,8 @@ def test_repeated_failures_are_throttled_even_with_the_right_password(client, au
 
 
 def test_throttling_counts_per_address_too(client, author, outsider, settings):
-    settings.LOGIN_FAILURE_LIMIT = 3
+    # Failures across many usernames from one address (spraying) hold back that address.
+    settings.LOGIN_ADDRESS_FAILURE_LIMIT = 3
     for name in ("x1", "x2", "x3"):
         client.post("/login/", {"username": name, "password": "wrong"})
     response = client.post("/login/", {"username": "charlie", "password": PASSWORD})

@@ -114,3 +114,16 @@ def test_a_production_environment_passes_the_deploy_checks(base_env):
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout, result.stdout + result.stderr
     assert "WARNINGS" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CXHUB_TRUSTED_PROXIES", "10.0.0.0/8, not-a-network"),
+        ("CXHUB_BREACHED_PASSWORDS_FILE", "/nonexistent/pwned.txt"),
+        ("CXHUB_LOGIN_SLOWDOWN_AFTER", "0"),
+        ("CXHUB_PASSWORD_RESET_SECONDS", "soon"),
+    ],
+)
+def test_a_malformed_door_setting_names_itself(base_env, name, value):
+    assert_stops_naming(manage({**production(base_env), name: value}, "check"), name)

@@ -23,10 +23,12 @@ from django.apps import apps
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.db import transaction
+from django.test import RequestFactory
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 from PIL import Image
 
+from accounts import doors, passwords
 from accounts import services as accounts
 from accounts.models import LoginFailure, Membership, Role, SocialAccount
 from approvals import services as approvals
@@ -44,10 +46,12 @@ from publishing import media_services
 from publishing import services as publishing
 from publishing.models import Post, PostStatus, PostTarget, PublishingFreeze, TargetStatus
 
-from ..factories import UserFactory, grant
+from ..factories import PASSWORD, UserFactory, grant
 
 SERVICE_MODULES = (
     "accounts.services",
+    "accounts.doors",
+    "accounts.passwords",
     "publishing.services",
     "publishing.media_services",
     "approvals.services",
@@ -340,26 +344,85 @@ def _social_account_tokens_refresh(w):
     )
 
 
+# accounts.doors and accounts.passwords
+def _request(path: str = "/login/"):
+    request = RequestFactory().post(path, REMOTE_ADDR="192.0.2.1")
+    request.session = {}
+    return request
+
+
 @reads
-def _login_throttle_wait(w):
+def _client_address(w):
+    return lambda: doors.client_address(_request())
+
+
+@reads
+def _sign_in_wait(w):
     LoginFailure.objects.create(username="alice", address="192.0.2.1", at=timezone.now())
-    return lambda: accounts.login_throttle_wait(username="alice", address="192.0.2.1")
+    return lambda: doors.sign_in_wait(request=_request(), username="alice")
 
 
-@writes("auth.login_failed")
-def _login_failed(w):
-    return lambda: accounts.login_failed(username="alice", address="192.0.2.1")
+@writes("auth.login_failed", "auth.slowdown")
+def _sign_in_failed(w):
+    for _ in range(2):
+        LoginFailure.objects.create(username="alice", address="192.0.2.1", at=timezone.now())
+    return lambda: doors.sign_in_failed(request=_request(), username="alice", method="password")
 
 
 @writes("auth.login")
-def _login_succeeded(w):
+def _sign_in_succeeded(w):
     LoginFailure.objects.create(username="alice", address="192.0.2.1", at=timezone.now())
-    return lambda: accounts.login_succeeded(user=w.author, address="192.0.2.1")
+    return lambda: doors.sign_in_succeeded(request=_request(), user=w.author, method="password")
 
 
 @writes("auth.logout", changes=False)
-def _logout_recorded(w):
-    return lambda: accounts.logout_recorded(user=w.author, address="192.0.2.1")
+def _sign_out_recorded(w):
+    return lambda: doors.sign_out_recorded(request=_request(), user=w.author)
+
+
+@writes("auth.password_changed")
+def _password_change(w):
+    return lambda: passwords.password_change(
+        request=_request("/password/"),
+        user=w.author,
+        old_password=PASSWORD,
+        new_password="plum-orbit-lantern-42",
+    )
+
+
+@writes("auth.password_reset_requested")
+def _password_reset_request(w):
+    return lambda: passwords.password_reset_request(
+        request=_request("/password/reset/"), email=w.author.email
+    )
+
+
+@writes("auth.password_reset_sent", changes=False)
+def _password_reset_send(w):
+    return lambda: passwords.password_reset_send(
+        email=w.author.email, base_url="https://cxhub.example"
+    )
+
+
+def _reset_link(user) -> tuple[str, str]:
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.http import urlsafe_base64_encode
+
+    return urlsafe_base64_encode(str(user.pk).encode()), default_token_generator.make_token(user)
+
+
+@reads
+def _password_reset_user(w):
+    uidb64, token = _reset_link(w.author)
+    return lambda: passwords.password_reset_user(uidb64=uidb64, token=token)
+
+
+@writes("auth.password_reset")
+def _password_reset_complete(w):
+    uidb64, token = _reset_link(w.author)
+    return lambda: passwords.password_reset_complete(
+        request=_request(), uidb64=uidb64, token=token, new_password="plum-orbit-lantern-42"
+    )
 
 
 # publishing.services
@@ -725,10 +788,16 @@ SCENARIOS: dict[str, Scenario] = {
     "accounts.services.social_account_needs_reconnect": _social_account_needs_reconnect,
     "accounts.services.oauth_app_register": _oauth_app_register,
     "accounts.services.oauth_app_rotate_secrets": _oauth_app_rotate_secrets,
-    "accounts.services.login_throttle_wait": _login_throttle_wait,
-    "accounts.services.login_failed": _login_failed,
-    "accounts.services.login_succeeded": _login_succeeded,
-    "accounts.services.logout_recorded": _logout_recorded,
+    "accounts.doors.client_address": _client_address,
+    "accounts.doors.sign_in_wait": _sign_in_wait,
+    "accounts.doors.sign_in_failed": _sign_in_failed,
+    "accounts.doors.sign_in_succeeded": _sign_in_succeeded,
+    "accounts.doors.sign_out_recorded": _sign_out_recorded,
+    "accounts.passwords.password_change": _password_change,
+    "accounts.passwords.password_reset_request": _password_reset_request,
+    "accounts.passwords.password_reset_send": _password_reset_send,
+    "accounts.passwords.password_reset_user": _password_reset_user,
+    "accounts.passwords.password_reset_complete": _password_reset_complete,
     "publishing.services.post_create": _post_create,
     "publishing.services.post_update": _post_update,
     "publishing.services.post_submit": _post_submit,
