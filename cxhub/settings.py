@@ -67,7 +67,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "guardian",
@@ -158,6 +157,16 @@ LOGOUT_REDIRECT_URL = "login"
 LOGIN_FAILURE_LIMIT = env_int("CXHUB_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 LOGIN_FAILURE_WINDOW_SECONDS = env_int("CXHUB_LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=1)
 
+# API tokens (accounts.ApiToken): stored as hashes, shown once; each expires. A token asked for
+# without a lifetime lives CXHUB_API_TOKEN_DAYS; none may be asked for longer than the maximum.
+CXHUB_API_TOKEN_DAYS = env_int("CXHUB_API_TOKEN_DAYS", 90, minimum=1)
+CXHUB_API_TOKEN_MAX_DAYS = env_int("CXHUB_API_TOKEN_MAX_DAYS", 365, minimum=1)
+if CXHUB_API_TOKEN_DAYS > CXHUB_API_TOKEN_MAX_DAYS:
+    raise ImproperlyConfiguredEnv(
+        f"CXHUB_API_TOKEN_DAYS={CXHUB_API_TOKEN_DAYS} exceeds "
+        f"CXHUB_API_TOKEN_MAX_DAYS={CXHUB_API_TOKEN_MAX_DAYS}"
+    )
+
 # Internationalisation ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
@@ -204,7 +213,7 @@ SESSION_COOKIE_AGE = env_int("CXHUB_SESSION_SECONDS", 8 * 3600, minimum=60)
 # API ------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
