@@ -63,7 +63,18 @@ def move_plaintext_tokens(apps, schema_editor):
         )
         # auto_now_add set today: keep the day the key was really issued.
         ApiToken.objects.filter(pk=token.pk).update(created_at=_aware(created))
+    # Gone from the file too: SQLite would otherwise leave the freed pages holding the keys until
+    # they are reused (PostgreSQL removes a dropped table's files).
+    secure = connection.vendor == "sqlite"
+    if secure:
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA secure_delete")
+            before = cursor.fetchone()[0]
+        schema_editor.execute("PRAGMA secure_delete = ON")
+    schema_editor.execute(f"DELETE FROM {quote(LEGACY_TABLE)}")
     schema_editor.execute(f"DROP TABLE {quote(LEGACY_TABLE)}")
+    if secure:
+        schema_editor.execute(f"PRAGMA secure_delete = {int(before)}")
     MigrationRecorder(connection).migration_qs.filter(app="authtoken").delete()
 
 

@@ -28,6 +28,7 @@ from guardian.shortcuts import assign_perm
 from PIL import Image
 
 from accounts import services as accounts
+from accounts import tokens as api_tokens
 from accounts.models import LoginFailure, Membership, Role, SocialAccount
 from approvals import services as approvals
 from approvals.models import (
@@ -48,6 +49,7 @@ from ..factories import UserFactory, grant
 
 SERVICE_MODULES = (
     "accounts.services",
+    "accounts.tokens",
     "publishing.services",
     "publishing.media_services",
     "approvals.services",
@@ -360,6 +362,27 @@ def _login_succeeded(w):
 @writes("auth.logout", changes=False)
 def _logout_recorded(w):
     return lambda: accounts.logout_recorded(user=w.author, address="192.0.2.1")
+
+
+# accounts.tokens
+@writes("auth.token_issued")
+def _api_token_create(w):
+    return lambda: api_tokens.api_token_create(
+        user=w.author, name="Weekly report", expires_in_days=30, read_only=True, by=w.author
+    )
+
+
+@writes("auth.token_revoked")
+def _api_token_revoke(w):
+    issued = api_tokens.api_token_create(user=w.author, name="CI", by=w.author)
+    return lambda: api_tokens.api_token_revoke(token=issued.token, by=w.admin)
+
+
+@writes("auth.token_revoked")
+def _api_tokens_revoke_all(w):
+    for name in ("CI", "laptop"):
+        api_tokens.api_token_create(user=w.author, name=name, by=w.author)
+    return lambda: api_tokens.api_tokens_revoke_all(user=w.author, by=w.admin, reason="left")
 
 
 # publishing.services
@@ -729,6 +752,9 @@ SCENARIOS: dict[str, Scenario] = {
     "accounts.services.login_failed": _login_failed,
     "accounts.services.login_succeeded": _login_succeeded,
     "accounts.services.logout_recorded": _logout_recorded,
+    "accounts.tokens.api_token_create": _api_token_create,
+    "accounts.tokens.api_token_revoke": _api_token_revoke,
+    "accounts.tokens.api_tokens_revoke_all": _api_tokens_revoke_all,
     "publishing.services.post_create": _post_create,
     "publishing.services.post_update": _post_update,
     "publishing.services.post_submit": _post_submit,
