@@ -84,7 +84,6 @@ def token_list(request):
         "form": form,
         "issued": issued,
         "now": timezone.now(),
-        "is_admin": _is_admin(user),
     }
     response = render(request, "accounts/tokens.html", context, status=status)
     if issued is not None:
