@@ -2,7 +2,11 @@
 read-only, listed without secrets, revoked by their owner or an administrator above them, and
 refused (401) once expired, revoked, unknown or their owner deactivated."""
 
+import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -495,3 +499,24 @@ def test_the_move_does_nothing_without_the_old_table(author):
     _migration().move_plaintext_tokens(apps, _Editor())
 
     assert not ApiToken.objects.exists()
+
+
+def test_a_default_lifetime_beyond_the_maximum_stops_start_up(tmp_path):
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+        "DEBUG": "1",
+        "CXHUB_VAR_DIR": str(tmp_path / "var"),
+        "CXHUB_API_TOKEN_DAYS": "400",
+        "CXHUB_API_TOKEN_MAX_DAYS": "365",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 2
+    assert "CXHUB_API_TOKEN_DAYS=400 exceeds CXHUB_API_TOKEN_MAX_DAYS=365" in result.stderr
