@@ -108,7 +108,7 @@ def _check_may_revoke(*, token: ApiToken, by: User | None) -> None:
 @transaction.atomic
 def api_token_revoke(*, token: ApiToken, by: User | None) -> ApiToken:
     """Revoke one token at once: the next request with it is refused (401)."""
-    token = ApiToken.objects.select_for_update().select_related("user").get(pk=token.pk)
+    token = ApiToken.objects.select_for_update(of=("self",)).select_related("user").get(pk=token.pk)
     _check_may_revoke(token=token, by=by)
     if token.revoked_at is not None:
         raise InvalidTransition("This token was revoked already.")
@@ -132,7 +132,7 @@ def api_tokens_revoke_all(
     provider, or lost a laptop): one `auth.token_revoked` event each. Returns how many."""
     now = now or timezone.now()
     tokens = list(
-        ApiToken.objects.select_for_update()
+        ApiToken.objects.select_for_update(of=("self",))
         .select_related("user")
         .filter(user=user, revoked_at__isnull=True, expires_at__gt=now)
         .order_by("pk")
