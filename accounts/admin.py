@@ -19,10 +19,11 @@ from treebeard.admin import TreeAdmin
 from treebeard.forms import movenodeform_factory
 
 from audit.services import record
+from cxhub.errors import ApplicationError
 
-from . import services
+from . import services, tokens
 from .crypto import TokenCipherError
-from .models import Membership, OAuthApp, SocialAccount, Team, User
+from .models import ApiToken, Membership, OAuthApp, SocialAccount, Team, User
 
 DRAFT_PERMISSION = "draft_socialaccount"
 
@@ -281,6 +282,13 @@ class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
         ),
     )
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            # Deactivation already stops their tokens (the API checks); revoke them too, so that
+            # reactivating the account does not bring them back.
+            tokens.api_tokens_revoke_all(user=obj, by=request.user, reason="deactivated")
+
     @method_decorator(sensitive_post_parameters())
     def user_change_password(self, request, id, form_url=""):
         with transaction.atomic():
@@ -350,3 +358,43 @@ class OAuthAppAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """People's API tokens, for the installation's operators: never a secret (only its hash is
+    kept, and not shown either); made by their owners, revoked through the service."""
+
+    list_display = ["prefix", "name", "user", "created_at", "expires_at", "last_used_at"]
+    list_display += ["read_only", "revoked_at"]
+    list_filter = ["read_only", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["prefix", "name", "user__username"]
+    list_select_related = ["user"]
+    fields = list_display + ["revoked_by"]
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Revoke the selected tokens", permissions=["view"])
+    def revoke(self, request, queryset):
+        revoked, refused = 0, 0
+        for token in queryset.filter(revoked_at__isnull=True):
+            try:
+                tokens.api_token_revoke(token=token, by=request.user)
+            except ApplicationError:  # not theirs to revoke (a staff member, not an admin)
+                refused += 1
+            else:
+                revoked += 1
+        self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)
+        if refused:
+            self.message_user(
+                request, f"{refused} token(s) are not yours to revoke.", messages.ERROR
+            )

@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.validators import MaxValueValidator
 
 from publishing.channels.http import network_base_url
 
@@ -135,3 +136,28 @@ class ChooseIdentityForm(forms.Form):
             )
             for identity in identities
         ]
+
+
+class ApiTokenForm(forms.Form):
+    """A new API token: what it is for, how long it lives, whether it may only read."""
+
+    name = forms.CharField(
+        label="Name",
+        max_length=100,
+        help_text="What the token is for, e.g. “Weekly report script”, to recognise it later.",
+    )
+    expires_in_days = forms.IntegerField(label="Expires after (days)", min_value=1)
+    read_only = forms.BooleanField(
+        label="Read-only: it may read but not change anything",
+        required=False,
+    )
+
+    def __init__(self, *args, default_days: int, max_days: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        days = self.fields["expires_in_days"]
+        days.initial = default_days
+        days.max_value = max_days
+        days.widget.attrs.update({"min": 1, "max": max_days, "inputmode": "numeric"})
+        days.validators.append(MaxValueValidator(max_days))
+        days.help_text = f"Between 1 and {max_days} days; {default_days} unless you change it."
+        self.fields["name"].widget.attrs.update({"autocomplete": "off"})

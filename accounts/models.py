@@ -2,6 +2,7 @@
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 from treebeard.mp_tree import MP_Node
 
@@ -275,3 +276,44 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"to {self.user_id}: {self.title}"
+
+
+class ApiToken(models.Model):
+    """A key to the API for one person, kept only as the SHA-256 of its secret: the secret is
+    shown once, when it is made, and cannot be read back from the database or a dump of it.
+
+    The secret is 32 random bytes, so a plain SHA-256 is enough (there is nothing to guess that a
+    slow hash would protect). `prefix` is not secret: it names the token in lists, and tokens of
+    the current format (`cxh_<prefix>_<secret>`) are found by it before their hash is compared.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=20, unique=True)
+    secret_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    # Reads only: any request that could change something is refused with 403.
+    read_only = models.BooleanField(default=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "revoked_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def is_active(self, now=None) -> bool:
+        return self.revoked_at is None and self.expires_at > (now or timezone.now())
+
+    @property
+    def state(self) -> str:
+        """ "active", "expired" or "revoked", for lists."""
+        if self.revoked_at is not None:
+            return "revoked"
+        return "active" if self.is_active() else "expired"

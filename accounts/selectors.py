@@ -13,6 +13,7 @@ from django.db.models.lookups import StartsWith
 
 from .models import (
     AccountStatus,
+    ApiToken,
     Membership,
     Role,
     SocialAccount,
@@ -159,3 +160,57 @@ def social_account_powers(*, user: User, accounts: list[SocialAccount]) -> bool:
             admin or (drafter and account.status != AccountStatus.DISCONNECTED)
         )
     return bool(admin_paths)
+
+
+# API tokens ---------------------------------------------------------------------------------------
+def api_tokens_of(*, user: User) -> QuerySet[ApiToken]:
+    """The user's own tokens, newest first (revoked and expired ones too). One query."""
+    if not _active(user):
+        return ApiToken.objects.none()
+    return ApiToken.objects.filter(user=user).order_by("-id")
+
+
+def api_tokens_managed_by(*, user: User) -> QuerySet[ApiToken]:
+    """Tokens of other people that `user` may see and revoke as an administrator: every token
+    for a superuser; for a team admin, those of people all of whose memberships lie in the
+    admin's subtree (see _managed_scope). The owner is joined in. One query."""
+    if not _active(user):
+        return ApiToken.objects.none()
+    tokens = ApiToken.objects.select_related("user").exclude(user=user).order_by("-id")
+    if user.is_superuser:
+        return tokens
+    return tokens.filter(_managed_scope(user))
+
+
+def _managed_scope(user: User) -> Q:
+    """Tokens whose owner is under the admin `user`: the owner is no superuser, holds at least
+    one membership, and every one of them is on a team at or below a team where `user` is an
+    admin (an admin of North cannot touch someone who also works for South). The owner's
+    memberships are read inside the query (nested EXISTS), so a list costs one query however
+    many people it covers."""
+    admin_over_it = Membership.objects.filter(user=user, role=Role.ADMIN).filter(
+        StartsWith(OuterRef("team__path"), F("team__path"))
+    )
+    outside = Membership.objects.filter(user=OuterRef("user")).filter(~Exists(admin_over_it))
+    return Q(
+        Exists(Membership.objects.filter(user=OuterRef("user"))),
+        ~Exists(outside),
+        user__is_superuser=False,
+    )
+
+
+def api_token_may_manage(*, user: User, token_id: int) -> bool:
+    """Whether `user` may revoke the token: it is theirs, or they administer its owner. One
+    query."""
+    return api_token_get(user=user, token_id=token_id) is not None
+
+
+def api_token_get(*, user: User, token_id: int) -> ApiToken | None:
+    """One token `user` may see: their own, or one they administer; else None (a 404). One
+    query."""
+    if not _active(user):
+        return None
+    tokens = ApiToken.objects.select_related("user").filter(pk=token_id)
+    if not user.is_superuser:
+        tokens = tokens.filter(Q(user=user) | _managed_scope(user))
+    return tokens.first()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import connect_views, views
+from . import connect_views, token_views, views
 
 urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
@@ -15,6 +15,9 @@ urlpatterns = [
     ),
     path("", views.dashboard, name="dashboard"),
     path("teams/", views.team_list, name="teams"),
+    path("tokens/", token_views.token_list, name="tokens"),
+    path("tokens/people/", token_views.token_people, name="tokens-people"),
+    path("tokens/<int:token_id>/revoke/", token_views.token_revoke, name="token-revoke"),
     path("accounts/", connect_views.social_account_list, name="social-accounts"),
     path("accounts/connect/", connect_views.connect_index, name="connect"),
     # Before the network pages: "callback" and "choose" are not network names.

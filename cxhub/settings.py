@@ -68,7 +68,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "guardian",
@@ -185,6 +184,16 @@ PASSWORD_RESET_WINDOW_SECONDS = env_int("CXHUB_PASSWORD_RESET_WINDOW_SECONDS", 3
 PASSWORD_RESET_ADDRESS_LIMIT = env_int("CXHUB_PASSWORD_RESET_ADDRESS_LIMIT", 10, minimum=1)
 PASSWORD_RESET_EMAIL_LIMIT = env_int("CXHUB_PASSWORD_RESET_EMAIL_LIMIT", 3, minimum=1)
 
+# API tokens (accounts.ApiToken): stored as hashes, shown once; each expires. A token asked for
+# without a lifetime lives CXHUB_API_TOKEN_DAYS; none may be asked for longer than the maximum.
+CXHUB_API_TOKEN_DAYS = env_int("CXHUB_API_TOKEN_DAYS", 90, minimum=1)
+CXHUB_API_TOKEN_MAX_DAYS = env_int("CXHUB_API_TOKEN_MAX_DAYS", 365, minimum=1)
+if CXHUB_API_TOKEN_DAYS > CXHUB_API_TOKEN_MAX_DAYS:
+    raise ImproperlyConfiguredEnv(
+        f"CXHUB_API_TOKEN_DAYS={CXHUB_API_TOKEN_DAYS} exceeds "
+        f"CXHUB_API_TOKEN_MAX_DAYS={CXHUB_API_TOKEN_MAX_DAYS}"
+    )
+
 # Internationalisation ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
@@ -231,7 +240,7 @@ SESSION_COOKIE_AGE = env_int("CXHUB_SESSION_SECONDS", 8 * 3600, minimum=60)
 # API ------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -1,4 +1,4 @@
-"""Accounts API: token sign-in, who I am, teams and social accounts I may see.
+"""Accounts API: token sign-in, my tokens, who I am, teams and social accounts I may see.
 
 Views parse input, call a selector or service, and render; the scope rules live in selectors.
 Anything outside a user's scope is a 404, never a 403 that would confirm it exists.
@@ -6,8 +6,8 @@ Anything outside a user's scope is a 404, never a 403 that would confirm it exis
 
 from django.contrib.auth import authenticate
 from django.http import Http404
+from django.utils.cache import add_never_cache_headers
 from drf_spectacular.utils import extend_schema
-from rest_framework.authtoken.models import Token
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -16,10 +16,11 @@ from rest_framework.views import APIView
 from cxhub.api import CursorPagination
 from cxhub.errors import ApplicationError
 
-from .. import doors, selectors
+from .. import doors, selectors, tokens
 from ..models import Notification, Role, Team
 from ..notifications import notifications_mark_read
 from .serializers import (
+    ApiTokenOutput,
     MeOutput,
     NotificationOutput,
     NotificationsReadInput,
@@ -32,8 +33,10 @@ from .throttles import ClientAddressRateThrottle
 
 
 class TokenObtainApi(APIView):
-    """`POST {"username", "password"}` → `{"token"}`; password tries go through the door policy
-    (accounts/doors.py), like the sign-in page."""
+    """`POST {"username", "password"}` (and optionally `name`, `expires_in_days`, `read_only`) →
+    a new token each time, `{"token", "id", "name", "prefix", "expires_at", "read_only"}`: the
+    secret is in this answer only. Password tries go through the door policy (accounts/doors.py),
+    like the sign-in page."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -56,8 +59,51 @@ class TokenObtainApi(APIView):
                 {"fields": {"password": ["Wrong username or password."]}},
             )
         doors.sign_in_succeeded(request=request, user=user, method="token")
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        issued = tokens.api_token_create(
+            user=user,
+            name=data.validated_data.get("name") or "API token",
+            expires_in_days=data.validated_data.get("expires_in_days"),
+            read_only=data.validated_data["read_only"],
+            by=user,
+        )
+        response = Response(TokenOutput(_issued(issued)).data)
+        add_never_cache_headers(response)  # a secret: no cache or proxy keeps a copy
+        return response
+
+
+def _issued(issued: tokens.IssuedToken) -> dict:
+    token = issued.token
+    return {
+        "token": issued.secret,
+        "id": token.pk,
+        "name": token.name,
+        "prefix": token.prefix,
+        "expires_at": token.expires_at,
+        "read_only": token.read_only,
+    }
+
+
+class ApiTokenListApi(ListAPIView):
+    """My API tokens, newest first, revoked and expired ones too (`state` says which); never a
+    secret. An administrator sees other people's on the /tokens/people/ page."""
+
+    serializer_class = ApiTokenOutput
+
+    def get_queryset(self):
+        return selectors.api_tokens_of(user=self.request.user)
+
+
+class ApiTokenRevokeApi(APIView):
+    """Revoke a token: my own, or (as an administrator of a team above all of its owner's
+    memberships) someone else's; anyone else's is 404. Revoked already: 409."""
+
+    @extend_schema(request=None, responses={200: ApiTokenOutput})
+    def post(self, request, token_id: int):
+        token = selectors.api_token_get(user=request.user, token_id=token_id)
+        if token is None:
+            raise Http404
+        token = tokens.api_token_revoke(token=token, by=request.user)
+        return Response(ApiTokenOutput(token).data)
 
 
 class MeApi(APIView):

@@ -21,7 +21,11 @@ def test_token_is_issued_for_a_right_password_and_works(author):
         "/api/v1/auth/token/", {"username": "alice", "password": PASSWORD}, format="json"
     )
     assert response.status_code == 200
-    token = response.json()["token"]
+    body = response.json()
+    token = body["token"]
+    # A named, expiring token of its own (accounts.ApiToken), stored only as a hash.
+    assert {"id", "name", "expires_at", "read_only"} <= set(body)
+    assert token.startswith("cxh_")
 
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")

@@ -30,6 +30,7 @@ from PIL import Image
 
 from accounts import doors, passwords
 from accounts import services as accounts
+from accounts import tokens as api_tokens
 from accounts.models import LoginFailure, Membership, Role, SocialAccount
 from approvals import services as approvals
 from approvals.models import (
@@ -52,6 +53,7 @@ SERVICE_MODULES = (
     "accounts.services",
     "accounts.doors",
     "accounts.passwords",
+    "accounts.tokens",
     "publishing.services",
     "publishing.media_services",
     "approvals.services",
@@ -423,6 +425,27 @@ def _password_reset_complete(w):
     return lambda: passwords.password_reset_complete(
         request=_request(), uidb64=uidb64, token=token, new_password="plum-orbit-lantern-42"
     )
+
+
+# accounts.tokens
+@writes("auth.token_issued")
+def _api_token_create(w):
+    return lambda: api_tokens.api_token_create(
+        user=w.author, name="Weekly report", expires_in_days=30, read_only=True, by=w.author
+    )
+
+
+@writes("auth.token_revoked")
+def _api_token_revoke(w):
+    issued = api_tokens.api_token_create(user=w.author, name="CI", by=w.author)
+    return lambda: api_tokens.api_token_revoke(token=issued.token, by=w.admin)
+
+
+@writes("auth.token_revoked")
+def _api_tokens_revoke_all(w):
+    for name in ("CI", "laptop"):
+        api_tokens.api_token_create(user=w.author, name=name, by=w.author)
+    return lambda: api_tokens.api_tokens_revoke_all(user=w.author, by=w.admin, reason="left")
 
 
 # publishing.services
@@ -798,6 +821,9 @@ SCENARIOS: dict[str, Scenario] = {
     "accounts.passwords.password_reset_send": _password_reset_send,
     "accounts.passwords.password_reset_user": _password_reset_user,
     "accounts.passwords.password_reset_complete": _password_reset_complete,
+    "accounts.tokens.api_token_create": _api_token_create,
+    "accounts.tokens.api_token_revoke": _api_token_revoke,
+    "accounts.tokens.api_tokens_revoke_all": _api_tokens_revoke_all,
     "publishing.services.post_create": _post_create,
     "publishing.services.post_update": _post_update,
     "publishing.services.post_submit": _post_submit,
