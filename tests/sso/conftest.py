@@ -104,3 +104,97 @@ def oidc_sign_in(client, idp: OidcIdp, username: str, *, next_url: str = ""):
 
 def new_username() -> str:
     return "p" + secrets.token_hex(4)
+
+
+# SAML -------------------------------------------------------------------------------------------
+@dataclass
+class SamlIdp:
+    url: str
+    directory: object
+
+    @property
+    def entity_id(self) -> str:
+        return f"{self.url}/metadata"
+
+    def person(self, name_id: str, *, groups=(), rogue: bool = False, **attributes) -> None:
+        """The person the IdP signs in next (rogue: signed with a key it never published)."""
+        values = {
+            "uid": [name_id],
+            "mail": [f"{name_id}@agency.example"],
+            "givenName": [name_id.title()],
+            "sn": ["Tester"],
+            "displayName": [f"{name_id.title()} Tester"],
+            "eduPersonAffiliation": list(groups),
+            **{k: list(v) for k, v in attributes.items()},
+        }
+        answer = requests.post(
+            f"{self.url}/test/person",
+            json={"person": {"name_id": f"id-{name_id}", "attributes": values}, "rogue": rogue},
+            timeout=10,
+        )
+        answer.raise_for_status()
+
+    def logout_location(self, name_id: str) -> str:
+        answer = requests.get(
+            f"{self.url}/test/logout", params={"name_id": f"id-{name_id}"}, timeout=10
+        )
+        answer.raise_for_status()
+        return answer.json()["location"]
+
+
+@pytest.fixture(scope="session")
+def saml_idp(tmp_path_factory):
+    from .keys import make_key_pair
+
+    directory = tmp_path_factory.mktemp("saml-idp")
+    idp_key, idp_cert = make_key_pair(directory, "idp")
+    rogue_key, rogue_cert = make_key_pair(directory, "rogue")
+    make_key_pair(directory, "sp")
+    env = {
+        "SAML_IDP_KEY": str(idp_key),
+        "SAML_IDP_CERT": str(idp_cert),
+        "SAML_IDP_ROGUE_KEY": str(rogue_key),
+        "SAML_IDP_ROGUE_CERT": str(rogue_cert),
+    }
+    with running("tests.sso.saml_idp.serve", directory, env) as url:
+        yield SamlIdp(url, directory)
+
+
+@pytest.fixture
+def saml(saml_idp, settings, db):
+    """cxhub configured for the IdP (its metadata fetched from its address), and the IdP told
+    cxhub's metadata, as an administrator would register the service provider."""
+    from django.test import Client
+
+    settings.CXHUB_SAML_IDP_METADATA_URL = saml_idp.entity_id
+    settings.CXHUB_SAML_SP_KEY_FILE = str(saml_idp.directory / "sp.key")
+    settings.CXHUB_SAML_SP_CERT_FILE = str(saml_idp.directory / "sp.crt")
+    settings.CXHUB_SAML_NAME = "Agency SAML"
+    metadata = Client().get("/sso/saml/metadata/")
+    assert metadata.status_code == 200, metadata.content
+    requests.post(
+        f"{saml_idp.url}/test/sp-metadata", data=metadata.content, timeout=10
+    ).raise_for_status()
+    return saml_idp
+
+
+def saml_form(html: str) -> tuple[str, dict]:
+    action = re.search(r'action="([^"]+)"', html).group(1)
+    fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', html))
+    return action, fields
+
+
+def saml_response(client, idp: SamlIdp) -> tuple[str, dict]:
+    """cxhub's request taken to the IdP; the form the IdP answers with (action, fields)."""
+    start = client.get("/sso/saml/login/")
+    assert start.status_code == 302, start.content
+    assert start["Location"].startswith(f"{idp.url}/sso/redirect?SAMLRequest=")
+    page = requests.get(start["Location"], timeout=10)
+    assert page.status_code == 200, page.text
+    return saml_form(page.text)
+
+
+def saml_sign_in(client, idp: SamlIdp):
+    action, fields = saml_response(client, idp)
+    assert urlsplit(action).path == "/sso/saml/acs/"
+    return client.post("/sso/saml/acs/", fields)
