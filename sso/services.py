@@ -117,7 +117,7 @@ def sso_sign_in(
     subject: str,
     claims: dict,
     address: str | None,
-    username_claim: str = "",
+    username_claim: str = "preferred_username",
     refresh_token: str = "",
 ) -> User:
     """A sign-in the provider vouched for: the person is found by (provider, issuer, subject),
