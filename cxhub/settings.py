@@ -210,6 +210,9 @@ CXHUB_SAML_SP_CERT_FILE = env_str("CXHUB_SAML_SP_CERT_FILE", "")
 CXHUB_SAML_NAME = env_str("CXHUB_SAML_NAME", "SAML single sign-on")
 # The attribute a new person's username is made from (default: the NameID).
 CXHUB_SAML_USERNAME_ATTRIBUTE = env_str("CXHUB_SAML_USERNAME_ATTRIBUTE", "")
+# SAML has no back channel to learn that a person was removed: a SAML session lasts at most this
+# long (0: as long as any session), then the identity provider is asked again.
+CXHUB_SAML_SESSION_SECONDS = env_int("CXHUB_SAML_SESSION_SECONDS", 0, minimum=0)
 CXHUB_SAML_XMLSEC_BINARY = env_str("CXHUB_SAML_XMLSEC_BINARY", "/usr/bin/xmlsec1")
 if CXHUB_SAML_IDP_METADATA_URL or CXHUB_SAML_IDP_METADATA_FILE:
     for _name in ("CXHUB_SAML_SP_KEY_FILE", "CXHUB_SAML_SP_CERT_FILE"):

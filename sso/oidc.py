@@ -24,6 +24,7 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.utils import import_from_settings
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
+from accounts.crypto import TokenCipherError
 from cxhub.errors import ApplicationError
 
 from . import doors, services
@@ -248,7 +249,11 @@ class OidcCallbackView(OIDCAuthenticationCallbackView):
 def _ask_provider(config: OidcConfig, identity: Identity) -> tuple[CheckResult, str]:
     """Spend the refresh token, then read userinfo with the new access token. Returns what the
     provider said and the refresh token to keep."""
-    refresh_token = identity.refresh_token
+    try:
+        refresh_token = identity.refresh_token
+    except TokenCipherError:
+        # Encrypted under a key no longer configured: the next sign-in stores a new one.
+        return CheckResult("unknown", detail="the refresh token cannot be decrypted"), ""
     if not refresh_token:
         return CheckResult("unknown", detail="no refresh token (ask for offline_access)"), ""
     timeout = settings.CXHUB_SSO_TIMEOUT_SECONDS

@@ -3,10 +3,11 @@ environment (sso.config), the backend that hands a verified assertion to sso.ser
 views around djangosaml2's that audit each outcome.
 
 Deprovisioning: SAML has no back channel to ask the identity provider whether a person still
-exists. A person removed there loses access when their session ends (CXHUB_SESSION_SECONDS, or
-earlier by the provider's Single Logout, answered at /sso/saml/ls/), and at their next sign-in
-attempt, which the provider refuses. A person still there whose attributes no longer match any
-rule keeps no SSO-given role after their next sign-in."""
+exists. A person removed there loses access when their session ends (CXHUB_SAML_SESSION_SECONDS
+when set, else CXHUB_SESSION_SECONDS) or earlier by the provider's Single Logout (answered at
+/sso/saml/ls/), and at their next sign-in attempt, which the provider refuses. A person still
+there whose attributes no longer match any rule keeps no SSO-given role after their next
+sign-in."""
 
 import copy
 import threading
@@ -191,6 +192,10 @@ class SamlAcsView(saml_views.AssertionConsumerServiceView):
             "identity": identity_id,
             "checked_at": time.time(),
         }
+        if settings.CXHUB_SAML_SESSION_SECONDS:
+            request.session.set_expiry(
+                min(settings.CXHUB_SAML_SESSION_SECONDS, settings.SESSION_COOKIE_AGE)
+            )
         doors.sign_in_succeeded(request=request, user=user, method="saml")
 
 

@@ -242,3 +242,17 @@ def test_a_person_disabled_by_hand_in_cxhub_stays_out(oidc, rules):
     event = AuditEvent.objects.get(seq__gt=before, action="sso.login_failed")
     assert "disabled" in event.data["reason"]
     assert client.get("/").status_code == 302
+
+
+def test_a_provider_that_cannot_be_reached_signs_nobody_out(oidc, rules, settings, caplog):
+    username = new_username()
+    oidc.person(username, groups=["cx-north-drafters"])
+    client = Client()
+    oidc_sign_in(client, oidc, username)
+    settings.CXHUB_SSO_RECHECK_SECONDS = 0
+    settings.CXHUB_OIDC_ENDPOINTS = {"token_endpoint": "http://127.0.0.1:9/token"}
+
+    assert client.get("/").status_code == 200
+
+    assert User.objects.get(username=username).is_active
+    assert "provider unreachable" in caplog.text

@@ -152,3 +152,13 @@ def test_single_logout_from_the_idp_ends_the_session(saml, rules):
     assert answer["Location"].startswith(saml.url)
     assert client.get("/").status_code == 302
     assert AuditEvent.objects.filter(seq__gt=before, action="auth.logout").exists()
+
+
+def test_a_saml_session_lasts_at_most_the_configured_time(saml, rules, settings):
+    settings.CXHUB_SAML_SESSION_SECONDS = 900
+    saml.person(new_username(), groups=["staff"])
+    client = Client()
+
+    saml_sign_in(client, saml)
+
+    assert client.session.get_expiry_age() == 900
