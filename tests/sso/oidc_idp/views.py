@@ -56,3 +56,17 @@ def person_put(request):
 def person_remove(request, username):
     deleted, _ = get_user_model().objects.filter(username=username).delete()
     return JsonResponse({"deleted": deleted})
+
+
+@csrf_exempt
+@require_POST
+def client_redirect_add(request):
+    """Another address of cxhub to answer to (a live server's port is only known at run time)."""
+    from oidc_provider.models import Client
+
+    client = Client.objects.get()
+    uri = json.loads(request.body)["redirect_uri"]
+    if uri not in client.redirect_uris:
+        client.redirect_uris = [*client.redirect_uris, uri]
+        client.save()
+    return JsonResponse({"redirect_uris": client.redirect_uris})
