@@ -24,7 +24,7 @@ from saml2.config import SPConfig
 from cxhub.errors import ApplicationError
 
 from . import doors, services
-from .config import SamlConfig, saml_config
+from .config import ProviderUnavailable, SamlConfig, saml_config
 from .models import Identity, Provider
 
 # Loaded configurations (with the identity provider's metadata), by public address and
@@ -91,7 +91,12 @@ def sp_config(request=None) -> SPConfig:
         if cached and now - cached[0] < CONFIG_SECONDS:
             return cached[1]
     loaded = SPConfig()
-    loaded.load(copy.deepcopy(sp_settings(config, base)))
+    try:
+        loaded.load(copy.deepcopy(sp_settings(config, base)))
+    except Exception as exc:  # pysaml2 raises many types for metadata it cannot fetch or read
+        raise ProviderUnavailable(
+            f"The identity provider's metadata cannot be loaded ({type(exc).__name__}: {exc})."
+        ) from None
     with _lock:
         _loaded[key] = (now, loaded)
     return loaded
@@ -136,11 +141,32 @@ class SamlBackend(Saml2Backend):
             return None
 
 
+def _failed(request, *, reason: str, status: int = 403, subject: str = ""):
+    """A sign-in that did not happen: audited, through the common door, and said plainly."""
+    services.sso_sign_in_failed(
+        provider=Provider.SAML,
+        reason=reason,
+        address=doors.client_address(request),
+        subject=subject,
+    )
+    doors.sign_in_failed(request=request, username=subject, method="saml")
+    config = saml_config()
+    return render(
+        request,
+        "sso/failed.html",
+        {"provider_name": config.name if config else "SAML", "reason": reason},
+        status=status,
+    )
+
+
 def _configured(view):
     def checked(self, request, *args, **kwargs):
         if saml_config() is None:
             raise Http404("SAML is not configured.")
-        return view(self, request, *args, **kwargs)
+        try:
+            return view(self, request, *args, **kwargs)
+        except ProviderUnavailable as exc:
+            return _failed(request, reason=exc.message, status=502)
 
     return checked
 
@@ -162,20 +188,7 @@ class SamlAcsView(saml_views.AssertionConsumerServiceView):
         else:
             reason = f"{type(exception).__name__}: {exception}" if exception else "unverified"
             subject = ""
-        services.sso_sign_in_failed(
-            provider=Provider.SAML,
-            reason=reason,
-            address=doors.client_address(request),
-            subject=subject,
-        )
-        doors.sign_in_failed(request=request, username=subject, method="saml")
-        config = saml_config()
-        return render(
-            request,
-            "sso/failed.html",
-            {"provider_name": config.name if config else "SAML", "reason": reason},
-            status=status,
-        )
+        return _failed(request, reason=reason, status=status, subject=subject)
 
     def post_login_hook(self, request, user, session_info):
         identity_id = (
@@ -202,9 +215,8 @@ class SamlAcsView(saml_views.AssertionConsumerServiceView):
 class SamlLogoutView(saml_views.LogoutView):
     """Single Logout: the identity provider's logout request ends the session here."""
 
+    @_configured
     def do_logout_service(self, request, data, binding, *args, **kwargs):
-        if saml_config() is None:
-            raise Http404("SAML is not configured.")
         user = request.user if request.user.is_authenticated else None
         response = super().do_logout_service(request, data, binding, *args, **kwargs)
         if user is not None and not request.user.is_authenticated:

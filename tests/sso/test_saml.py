@@ -162,3 +162,14 @@ def test_a_saml_session_lasts_at_most_the_configured_time(saml, rules, settings)
     saml_sign_in(client, saml)
 
     assert client.session.get_expiry_age() == 900
+
+
+def test_an_idp_whose_metadata_cannot_be_had_is_a_clear_failure(saml, settings):
+    settings.CXHUB_SAML_IDP_METADATA_URL = "http://127.0.0.1:9/metadata"
+    before = last_seq()
+
+    answer = Client().get("/sso/saml/login/")
+
+    assert answer.status_code == 502
+    assert b"metadata cannot be loaded" in answer.content
+    assert AuditEvent.objects.filter(seq__gt=before, action="sso.login_failed").exists()
