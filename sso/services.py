@@ -243,7 +243,8 @@ def _revoke_api_tokens(*, user: User) -> int:
 def sso_user_deprovision(*, identity: Identity, reason: str, by: User | None = None) -> User:
     """The provider no longer knows the person: they are deactivated (every session ends at its
     next request, every API token with it) and lose the roles SSO gave them; memberships given
-    by hand are kept for whoever reactivates them."""
+    by hand are kept for whoever reactivates them. `by` None: the provider's doing, undone by a
+    later sign-in it accepts; an admin's stays until an admin reactivates the person."""
     identity = Identity.objects.select_for_update().select_related("user").get(pk=identity.pk)
     user = identity.user
     roles = RolesChange()
@@ -255,7 +256,9 @@ def sso_user_deprovision(*, identity: Identity, reason: str, by: User | None = N
     if was_active:
         user.is_active = False
         user.save(update_fields=["is_active"])
-    identity.deprovisioned_at = timezone.now()
+    # Only the provider's word is undone by the provider: a person an admin deprovisioned stays
+    # out until an admin lets them in again.
+    identity.deprovisioned_at = timezone.now() if by is None else None
     identity.set_refresh_token("")
     identity.save(update_fields=["deprovisioned_at", "refresh_token_encrypted"])
     record(

@@ -224,3 +224,6 @@ def test_the_admin_lists_rules_and_identities(operator, org):
     assert answer.status_code == 302
     assert not User.objects.get(pk=identity.user_id).is_active
     assert AuditEvent.objects.filter(action="sso.deprovisioned").exists()
+    # An admin's decision is not undone by the provider.
+    with pytest.raises(services.SignInRefused):
+        sign_in(groups=["x"])
