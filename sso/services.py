@@ -123,7 +123,8 @@ def sso_sign_in(
     """A sign-in the provider vouched for: the person is found by (provider, issuer, subject),
     or linked or created (just in time); their profile follows the provider; their SSO-given
     roles become what the rules give now. Raises SignInRefused for a person disabled in cxhub
-    (by hand: a person deprovisioned by SSO whom the provider accepts again comes back)."""
+    by hand or by an admin's deprovisioning; one the provider's own removal deprovisioned comes
+    back when the provider accepts them again."""
     if provider not in Provider.values:
         raise ApplicationError(f"Unknown provider {provider!r}.")
     subject = (subject or "").strip()
@@ -209,8 +210,9 @@ def sso_sign_in(
 def sso_sign_in_failed(
     *, provider: str, reason: str, address: str | None, subject: str = ""
 ) -> None:
-    """A sign-in through a provider that did not end with a person signed in. It is never
-    counted towards the password lockout (which SSO sign-ins never wait for)."""
+    """A sign-in through a provider that did not end with a person signed in: what was tried
+    and why it failed. (The common door, sso.doors, counts it as the door policy says; no SSO
+    sign-in ever waits for the password lockout.)"""
     record(
         actor=None,
         action="sso.login_failed",
