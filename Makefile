@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: run test test-loaded lint bench install browser-deps pds-deps clean
+.PHONY: run test test-loaded lint bench install browser-deps pds-deps sso-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,8 +20,13 @@ install: $(STAMP)
 
 ## Start web, worker and beat with the demo organisation (embedded defaults unless
 ## DATABASE_URL / CELERY_BROKER_URL say otherwise). Ctrl-C stops everything.
-run: install
+run: install sso-deps
 	$(PY) -m cxhub.run
+
+## SAML single sign-on (pysaml2) signs and verifies with Debian's xmlsec1, only when missing.
+sso-deps:
+	@command -v xmlsec1 >/dev/null 2>&1 || { DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends xmlsec1; }
 
 ## What the browser tests (tests/e2e) need besides Python: Debian's chromium (Playwright's own
 ## browser download cannot be reached) and axe-core from npm, each only when missing or stale.
@@ -42,13 +47,13 @@ pds-deps:
 		bash $(PDS_DIR)/install.sh || echo "real PDS not installed: test_bluesky_pds.py will say why"; fi
 
 ## Install what the tests need and run the whole suite.
-test: install browser-deps pds-deps
+test: install browser-deps pds-deps sso-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## No test may depend on an idle machine: the suite LOADED_RUNS times in a row while a busy
 ## loop runs on every core (bench/loaded.py prints each run's exit code, time and load).
 LOADED_RUNS ?= 3
-test-loaded: install browser-deps pds-deps
+test-loaded: install browser-deps pds-deps sso-deps
 	$(PY) bench/loaded.py --runs $(LOADED_RUNS) -- $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install

@@ -77,16 +77,23 @@ INSTALLED_APPS = [
     "audit",
     "publishing",
     "approvals",
+    "djangosaml2",
+    "sso",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The SAML exchange's own session (its cookie is SameSite=None: the IdP posts back cross-site).
+    "djangosaml2.middleware.SamlSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # A person signed in through OpenID Connect is checked with the provider again past
+    # CXHUB_SSO_RECHECK_SECONDS; one the provider no longer knows is signed out and deactivated.
+    "sso.middleware.SsoRecheckMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -105,6 +112,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.navigation",
+                "sso.context_processors.sign_in_options",
             ],
         },
     },
@@ -138,6 +146,9 @@ AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
+    # Single sign-on (sso/): each answers only when its provider is configured below.
+    "sso.oidc.OidcBackend",
+    "sso.saml.SamlBackend",
 ]
 # No anonymous user row: every page needs a login and every API call a token or session.
 ANONYMOUS_USER_NAME = None
@@ -193,6 +204,79 @@ if CXHUB_API_TOKEN_DAYS > CXHUB_API_TOKEN_MAX_DAYS:
         f"CXHUB_API_TOKEN_DAYS={CXHUB_API_TOKEN_DAYS} exceeds "
         f"CXHUB_API_TOKEN_MAX_DAYS={CXHUB_API_TOKEN_MAX_DAYS}"
     )
+
+# Single sign-on (sso/) ------------------------------------------------------------------------
+# Off unless configured. OpenID Connect: the issuer (its endpoints are discovered from
+# <issuer>/.well-known/openid-configuration unless given below), cxhub's client id and secret
+# (CXHUB_OIDC_CLIENT_SECRET_FILE works too). The login page shows "Sign in with <NAME>".
+CXHUB_OIDC_ISSUER = env_str("CXHUB_OIDC_ISSUER", "").rstrip("/")
+CXHUB_OIDC_CLIENT_ID = env_str("CXHUB_OIDC_CLIENT_ID", "")
+CXHUB_OIDC_CLIENT_SECRET = env_str("CXHUB_OIDC_CLIENT_SECRET", "")
+CXHUB_OIDC_NAME = env_str("CXHUB_OIDC_NAME", "single sign-on")
+# "offline_access" (or the provider's equivalent) may be needed for a refresh token, which the
+# re-check below uses; "groups" where the provider gives group claims only under that scope.
+CXHUB_OIDC_SCOPES = env_str("CXHUB_OIDC_SCOPES", "openid email profile")
+CXHUB_OIDC_SIGN_ALGO = env_str("CXHUB_OIDC_SIGN_ALGO", "RS256")
+# The claim a new person's username is made from (then email, then the subject).
+CXHUB_OIDC_USERNAME_CLAIM = env_str("CXHUB_OIDC_USERNAME_CLAIM", "preferred_username")
+# Endpoints given by hand (then no discovery for those).
+CXHUB_OIDC_ENDPOINTS = {
+    key: env_str(f"CXHUB_OIDC_{key.upper()}", "")
+    for key in (
+        "authorization_endpoint",
+        "token_endpoint",
+        "userinfo_endpoint",
+        "jwks_uri",
+        "end_session_endpoint",
+    )
+}
+if CXHUB_OIDC_ISSUER and not (CXHUB_OIDC_CLIENT_ID and CXHUB_OIDC_CLIENT_SECRET):
+    raise ImproperlyConfiguredEnv(
+        "CXHUB_OIDC_ISSUER is set: CXHUB_OIDC_CLIENT_ID and CXHUB_OIDC_CLIENT_SECRET (or "
+        "CXHUB_OIDC_CLIENT_SECRET_FILE) must be set too"
+    )
+# SAML 2.0: the identity provider's metadata from an address or a file, cxhub's own key and
+# certificate (PEM files: signing requests, decrypting assertions), its entity id (default:
+# <public address>/sso/saml/metadata/).
+CXHUB_SAML_IDP_METADATA_URL = env_str("CXHUB_SAML_IDP_METADATA_URL", "")
+CXHUB_SAML_IDP_METADATA_FILE = env_str("CXHUB_SAML_IDP_METADATA_FILE", "")
+CXHUB_SAML_SP_ENTITY_ID = env_str("CXHUB_SAML_SP_ENTITY_ID", "")
+CXHUB_SAML_SP_KEY_FILE = env_str("CXHUB_SAML_SP_KEY_FILE", "")
+CXHUB_SAML_SP_CERT_FILE = env_str("CXHUB_SAML_SP_CERT_FILE", "")
+CXHUB_SAML_NAME = env_str("CXHUB_SAML_NAME", "SAML single sign-on")
+# The attribute a new person's username is made from (default: the NameID).
+CXHUB_SAML_USERNAME_ATTRIBUTE = env_str("CXHUB_SAML_USERNAME_ATTRIBUTE", "")
+# SAML has no back channel to learn that a person was removed: a SAML session lasts at most this
+# long (0: as long as any session), then the identity provider is asked again.
+CXHUB_SAML_SESSION_SECONDS = env_int("CXHUB_SAML_SESSION_SECONDS", 0, minimum=0)
+CXHUB_SAML_XMLSEC_BINARY = env_str("CXHUB_SAML_XMLSEC_BINARY", "/usr/bin/xmlsec1")
+if CXHUB_SAML_IDP_METADATA_URL or CXHUB_SAML_IDP_METADATA_FILE:
+    for _name in ("CXHUB_SAML_SP_KEY_FILE", "CXHUB_SAML_SP_CERT_FILE"):
+        if not globals()[_name] or not Path(globals()[_name]).is_file():
+            raise ImproperlyConfiguredEnv(
+                f"SAML is configured: {_name} must name a readable PEM file"
+            )
+    if CXHUB_SAML_IDP_METADATA_FILE and not Path(CXHUB_SAML_IDP_METADATA_FILE).is_file():
+        raise ImproperlyConfiguredEnv(
+            f"CXHUB_SAML_IDP_METADATA_FILE={CXHUB_SAML_IDP_METADATA_FILE!r} is not a file"
+        )
+# A person signed in through OpenID Connect is checked with the provider (refresh token, then
+# userinfo) when their session's last check is older than this: one the provider refuses is
+# signed out and deactivated. SAML has no such back channel (see sso/saml.py).
+CXHUB_SSO_RECHECK_SECONDS = env_int("CXHUB_SSO_RECHECK_SECONDS", 300, minimum=0)
+# Link a first SSO sign-in to an existing cxhub user with the same (verified) e-mail address.
+# Off by default: only where the identity provider alone decides people's addresses.
+CXHUB_SSO_LINK_BY_EMAIL = env_bool("CXHUB_SSO_LINK_BY_EMAIL", False)
+# Timeout of each call to an identity provider.
+CXHUB_SSO_TIMEOUT_SECONDS = env_float("CXHUB_SSO_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+# djangosaml2: the SP configuration is built from the settings above (sso/saml.py).
+SAML_CONFIG_LOADER = "sso.saml.sp_config"
+SAML_SESSION_COOKIE_NAME = "cxhub_saml"
+SAML_CREATE_UNKNOWN_USER = True
+SAML_ATTRIBUTE_MAPPING = {}
+SAML_DEFAULT_BINDING = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
+SAML_IGNORE_LOGOUT_ERRORS = True
+ACS_DEFAULT_REDIRECT_URL = "/"
 
 # Internationalisation ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
@@ -444,5 +528,10 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # pysaml2 logs each assertion's subject at INFO: people's identifiers stay out of logs.
+        "saml2": {"level": "WARNING"},
+        "xmlschema": {"level": "WARNING"},
+    },
 }

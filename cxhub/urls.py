@@ -27,5 +27,6 @@ urlpatterns = [
     path("", include("publishing.urls_dispatch")),
     path("", include("approvals.urls")),
     path("notifications/", notifications_page, name="notifications"),
+    path("", include("sso.urls")),
     path("", include("accounts.urls")),
 ]

@@ -57,6 +57,7 @@ SERVICE_MODULES = (
     "publishing.services",
     "publishing.media_services",
     "approvals.services",
+    "sso.services",
 )
 # Built alongside this test; covered automatically once they import, never skipped in silence.
 OPTIONAL_MODULES = ("publishing.dispatch", "publishing.freezes", "approvals.policies")
@@ -794,6 +795,96 @@ def _policies_for(w):
     return lambda: list(policies.policies_for(user=w.admin))
 
 
+# sso.services
+def _sso_identity(w, *, groups=("north-desk",)):
+    from sso import services as sso
+
+    sso.sso_rule_create(
+        claim="groups", value="north-desk", team=w.org["north"], role="drafter", by=w.admin
+    )
+    user = sso.sso_sign_in(
+        provider="oidc",
+        issuer="https://idp.example",
+        subject="sub-1",
+        claims={"preferred_username": "olga", "groups": list(groups)},
+        address="192.0.2.1",
+        refresh_token="refresh-1",
+    )
+    return user.sso_identities.get()
+
+
+@writes("sso.user_created", "sso.roles_changed", "sso.login", "membership.granted")
+def _sso_sign_in(w):
+    from sso import services as sso
+
+    sso.sso_rule_create(
+        claim="groups", value="north-desk", team=w.org["north"], role="drafter", by=w.admin
+    )
+    return lambda: sso.sso_sign_in(
+        provider="oidc",
+        issuer="https://idp.example",
+        subject="sub-1",
+        claims={"preferred_username": "olga", "groups": ["north-desk"], "access_token": "x"},
+        address="192.0.2.1",
+    )
+
+
+@writes("sso.login_failed", changes=False)
+def _sso_sign_in_failed(w):
+    from sso import services as sso
+
+    return lambda: sso.sso_sign_in_failed(provider="saml", reason="SignatureError", address=None)
+
+
+@writes("sso.deprovisioned", "membership.revoked")
+def _sso_user_deprovision(w):
+    from sso import services as sso
+
+    identity = _sso_identity(w)
+    return lambda: sso.sso_user_deprovision(identity=identity, reason="gone", by=w.admin)
+
+
+@writes("sso.deprovisioned")
+def _sso_identity_recheck(w):
+    from sso import services as sso
+
+    identity = _sso_identity(w)
+    return lambda: sso.sso_identity_recheck(
+        identity=identity, check=lambda i: sso.CheckResult("gone", detail="invalid_grant")
+    )
+
+
+@writes("sso.rule_created")
+def _sso_rule_create(w):
+    from sso import services as sso
+
+    return lambda: sso.sso_rule_create(
+        claim="groups", value="hq-leads", team=w.org["hq"], role="lead", by=w.admin
+    )
+
+
+@writes("sso.rule_changed")
+def _sso_rule_update(w):
+    from sso import services as sso
+
+    rule = sso.sso_rule_create(
+        claim="groups", value="hq", team=w.org["hq"], role="lead", by=w.admin
+    )
+    return lambda: sso.sso_rule_update(
+        rule=rule, claim="groups", value="hq-leads", team=w.org["hq"], role="lead", by=w.admin
+    )
+
+
+@writes("sso.rule_deleted")
+def _sso_rule_delete(w):
+    from sso import services as sso
+
+    rule = sso.sso_rule_create(
+        claim="groups", value="hq", team=w.org["hq"], role="lead", by=w.admin
+    )
+    return lambda: sso.sso_rule_delete(rule=rule, by=w.admin)
+
+
 SCENARIOS: dict[str, Scenario] = {
     "accounts.services.team_create": _team_create,
     "accounts.services.membership_grant": _membership_grant,
@@ -864,6 +955,13 @@ SCENARIOS: dict[str, Scenario] = {
     "approvals.policies.policy_update": _policy_update,
     "approvals.policies.policy_delete": _policy_delete,
     "approvals.policies.policies_for": _policies_for,
+    "sso.services.sso_sign_in": _sso_sign_in,
+    "sso.services.sso_sign_in_failed": _sso_sign_in_failed,
+    "sso.services.sso_user_deprovision": _sso_user_deprovision,
+    "sso.services.sso_identity_recheck": _sso_identity_recheck,
+    "sso.services.sso_rule_create": _sso_rule_create,
+    "sso.services.sso_rule_update": _sso_rule_update,
+    "sso.services.sso_rule_delete": _sso_rule_delete,
 }
 
 
