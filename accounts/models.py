@@ -1,7 +1,13 @@
 """People and organisation: users, the team tree, memberships with roles, social accounts."""
 
+import hashlib
+import hmac
+
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
-from django.db import models
+from django.db import models, transaction
+from django.utils import timezone
+from django_otp.models import Device, ThrottlingMixin
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 from treebeard.mp_tree import MP_Node
 
@@ -251,3 +257,68 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"to {self.user_id}: {self.title}"
+
+
+def normalise_recovery_code(code: str) -> str:
+    """What a person types, as stored: case, spaces and dashes do not matter."""
+    return "".join(code.split()).replace("-", "").lower()
+
+
+def recovery_code_hash(*, salt: str, code: str) -> str:
+    return hmac.new(
+        salt.encode(), normalise_recovery_code(code).encode(), hashlib.sha256
+    ).hexdigest()
+
+
+class RecoveryCodeDevice(ThrottlingMixin, Device):
+    """A person's set of single-use recovery codes, as one django-otp device.
+
+    Only hashes are kept: each code carries 80 random bits, so a keyed SHA-256 (the key is this
+    set's salt) cannot be reversed from a copy of the database, and checking one is one indexed
+    lookup. A new set replaces the old one.
+    """
+
+    salt = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user"], name="one_recovery_code_set_per_user")
+        ]
+
+    def get_throttle_factor(self) -> int:
+        return getattr(settings, "OTP_RECOVERY_THROTTLE_FACTOR", 1)
+
+    def verify_token(self, token) -> bool:
+        allowed, _ = self.verify_is_allowed()
+        if not allowed or not isinstance(token, str):
+            return False
+        with transaction.atomic():
+            code = (
+                self.codes.select_for_update()
+                .filter(code_hash=recovery_code_hash(salt=self.salt, code=token), used_at=None)
+                .first()
+            )
+            if code is None:
+                self.throttle_increment()
+                return False
+            code.used_at = timezone.now()
+            code.save(update_fields=["used_at"])
+            self.throttle_reset()
+        return True
+
+    def remaining(self) -> int:
+        return self.codes.filter(used_at=None).count()
+
+
+class RecoveryCode(models.Model):
+    device = models.ForeignKey(RecoveryCodeDevice, on_delete=models.CASCADE, related_name="codes")
+    code_hash = models.CharField(max_length=64)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["device", "code_hash"], name="unique_recovery_code")
+        ]
+
+    def __str__(self) -> str:
+        return f"recovery code {self.pk} of set {self.device_id}"

@@ -1,10 +1,21 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import connect_views, views
+from .mfa import views as mfa_views
 
 urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("login/verify/", mfa_views.verify, name="mfa-verify"),
+    path("security/", mfa_views.security, name="mfa-security"),
+    path("security/totp/", mfa_views.totp_add, name="mfa-totp-add"),
+    path("security/recovery-codes/", mfa_views.recovery_codes, name="mfa-recovery-codes"),
+    path(
+        "security/devices/<slug:kind>/<int:device_id>/remove/",
+        mfa_views.device_remove,
+        name="mfa-device-remove",
+    ),
+    path("security/passkeys/", include("accounts.mfa.webauthn")),
     path("", views.dashboard, name="dashboard"),
     path("teams/", views.team_list, name="teams"),
     path("accounts/", connect_views.social_account_list, name="social-accounts"),

@@ -3,12 +3,13 @@
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 
 from cxhub import health
 
 from . import selectors, services
 from .forms import LoginForm
+from .mfa import session as mfa_session
 from .models import Role
 
 
@@ -44,6 +45,9 @@ class LoginView(auth_views.LoginView):
 
     def form_valid(self, form):
         response = super().form_valid(form)
+        if mfa_session.state(self.request) == mfa_session.VERIFY:
+            # The password was right; the sign-in completes (and is recorded) at the second factor.
+            return redirect(mfa_session.verify_url(self.get_success_url()))
         services.login_succeeded(user=form.get_user(), address=_address(self.request))
         return response
 

@@ -68,6 +68,9 @@ def _env() -> dict[str, str]:
     env = dict(os.environ)
     # A demo on one machine: DEBUG on (development keys, plain HTTP) unless told otherwise.
     env.setdefault("DEBUG", "1")
+    # The demo people sign in with their password alone; anyone may add a second factor at
+    # /security/ and will then be asked for it. CXHUB_MFA_REQUIRED_ROLES=lead,admin demands it.
+    env.setdefault("CXHUB_MFA_REQUIRED_ROLES", "")
     env.setdefault("DJANGO_SETTINGS_MODULE", "cxhub.settings")
     env["PYTHONUNBUFFERED"] = "1"
     return env

@@ -8,6 +8,13 @@ from ..models import Membership, SocialAccount, Team, User
 class TokenInput(serializers.Serializer):
     username = serializers.CharField()
     password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
+    otp = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=64,
+        help_text="For people with a second factor (or whose role needs one): a current code "
+        "from their authenticator app, or an unused recovery code. Passkeys cannot be used here.",
+    )
 
 
 class TokenOutput(serializers.Serializer):

@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from cxhub.api import CursorPagination
 from cxhub.errors import ApplicationError
 
-from .. import selectors, services
+from .. import mfa, selectors, services
 from ..models import Notification, Role, Team
 from ..notifications import notifications_mark_read
 from .serializers import (
@@ -37,7 +37,10 @@ def _client_address(request) -> str | None:
 
 
 class TokenObtainApi(APIView):
-    """`POST {"username", "password"}` → `{"token"}`; failures are throttled like the login page."""
+    """`POST {"username", "password"}` → `{"token"}`; failures are throttled like the login page.
+
+    One who holds a second factor, or whose role needs one, adds `otp`: a current code from an
+    authenticator app or an unused recovery code (passkeys cannot be used here)."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -60,6 +63,7 @@ class TokenObtainApi(APIView):
                 "Wrong username or password.",
                 {"fields": {"password": ["Wrong username or password."]}},
             )
+        mfa.check_for_token(request=request, user=user, code=data.validated_data.get("otp"))
         services.login_succeeded(user=user, address=address)
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})
