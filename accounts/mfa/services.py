@@ -149,7 +149,12 @@ def mfa_totp_confirm(*, user: User, key: str, code: str, name: str = "") -> TOTP
 
 @transaction.atomic
 def mfa_passkey_added(*, user: User, device: WebAuthnCredential) -> None:
-    """Record a passkey that django-otp-webauthn's registration ceremony stored."""
+    """Record a passkey that django-otp-webauthn's registration ceremony stored, naming it when
+    the authenticator did not say what it is."""
+    if not device.name:
+        count = WebAuthnCredential.objects.filter(user=user).count()
+        device.name = f"Passkey {count}"
+        device.save(update_fields=["name"])
     record(actor=user, action="mfa.device_added", obj=user, data=_device_label(device))
 
 
