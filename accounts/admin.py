@@ -14,6 +14,8 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 from guardian.admin import AdminUserObjectPermissionsForm, GuardedModelAdminMixin
 from treebeard.admin import TreeAdmin
 from treebeard.forms import movenodeform_factory
@@ -22,7 +24,7 @@ from audit.services import record
 
 from . import services
 from .crypto import TokenCipherError
-from .models import Membership, OAuthApp, SocialAccount, Team, User
+from .models import Membership, OAuthApp, RecoveryCodeDevice, SocialAccount, Team, User
 
 DRAFT_PERMISSION = "draft_socialaccount"
 
@@ -350,3 +352,39 @@ class OAuthAppAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+# Second factors ----------------------------------------------------------------------------------
+# The admin lists people's devices and removes one (a person who lost every device), audited;
+# it never adds one nor shows a secret (django-otp's own TOTP admin shows the key and a QR code).
+if admin.site.is_registered(TOTPDevice):
+    admin.site.unregister(TOTPDevice)
+
+
+class SecondFactorAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_display = ("user", "name", "confirmed")
+    list_select_related = ("user",)
+    search_fields = ("user__username", "name")
+    fields = ("user", "name", "confirmed")
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(TOTPDevice)
+class TOTPDeviceAdmin(SecondFactorAdmin):
+    audit_name = "mfa_totp_device"
+
+
+@admin.register(WebAuthnCredential)
+class PasskeyAdmin(SecondFactorAdmin):
+    audit_name = "mfa_passkey"
+
+
+@admin.register(RecoveryCodeDevice)
+class RecoveryCodeDeviceAdmin(SecondFactorAdmin):
+    audit_name = "mfa_recovery_codes"

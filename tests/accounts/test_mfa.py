@@ -407,3 +407,26 @@ def test_one_holding_a_device_adds_another_only_from_a_verified_session(lead, cl
     assert client.get("/security/totp/").url.startswith("/login/verify/")
     response = client.post("/security/passkeys/registration/begin/")
     assert response.status_code in (302, 403)
+
+
+def test_an_admin_removes_a_lost_device_for_a_person_audited_and_never_sees_its_key(
+    lead, clock, org
+):
+    UserFactory(username="root", is_superuser=True, is_staff=True)
+    person = Client()
+    sign_in(person, "lena")
+    enrol_totp(person)
+    device = TOTPDevice.objects.get(user=lead)
+
+    client = Client()
+    sign_in(client, "root")
+    enrol_totp(client)
+    page = client.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/")
+    assert page.status_code == 200
+    assert device.key not in page.content.decode()
+    assert client.get("/admin/otp_totp/totpdevice/add/").status_code == 403
+
+    response = client.post(f"/admin/otp_totp/totpdevice/{device.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not TOTPDevice.objects.filter(pk=device.pk).exists()
+    assert events("mfa_totp_device.deleted_in_admin").get().object_id == str(device.pk)
