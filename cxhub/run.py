@@ -293,6 +293,12 @@ def main() -> int:
         f"\ncxhub is starting on http://{host}:{port}/ — sign in with a demo login above "
         "(e.g. drafter.north / cxhub-demo-2026). Ctrl-C stops web, worker and beat.\n"
     )
+    if not env.get("CXHUB_MFA_REQUIRED_ROLES"):
+        # Passkeys need a domain for their relying party: localhost is one, 127.0.0.1 is not.
+        banner += (
+            "A second factor is optional in this demo: add one at /security/ (passkeys work at "
+            f"http://localhost:{port}/).\n"
+        )
     return supervise(
         commands,
         env=env,
