@@ -14,7 +14,6 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp_webauthn.models import WebAuthnCredential
 from guardian.admin import AdminUserObjectPermissionsForm, GuardedModelAdminMixin
 from treebeard.admin import TreeAdmin
@@ -24,7 +23,15 @@ from audit.services import record
 
 from . import services
 from .crypto import TokenCipherError
-from .models import Membership, OAuthApp, RecoveryCodeDevice, SocialAccount, Team, User
+from .models import (
+    AuthenticatorApp,
+    Membership,
+    OAuthApp,
+    RecoveryCodeDevice,
+    SocialAccount,
+    Team,
+    User,
+)
 
 DRAFT_PERMISSION = "draft_socialaccount"
 
@@ -356,9 +363,7 @@ class OAuthAppAdmin(admin.ModelAdmin):
 
 # Second factors ----------------------------------------------------------------------------------
 # The admin lists people's devices and removes one (a person who lost every device), audited;
-# it never adds one nor shows a secret (django-otp's own TOTP admin shows the key and a QR code).
-if admin.site.is_registered(TOTPDevice):
-    admin.site.unregister(TOTPDevice)
+# it never adds one nor shows a secret.
 
 
 class SecondFactorAdmin(AuditedAdminMixin, admin.ModelAdmin):
@@ -375,9 +380,9 @@ class SecondFactorAdmin(AuditedAdminMixin, admin.ModelAdmin):
         return False
 
 
-@admin.register(TOTPDevice)
-class TOTPDeviceAdmin(SecondFactorAdmin):
-    audit_name = "mfa_totp_device"
+@admin.register(AuthenticatorApp)
+class AuthenticatorAppAdmin(SecondFactorAdmin):
+    audit_name = "mfa_authenticator_app"
 
 
 @admin.register(WebAuthnCredential)

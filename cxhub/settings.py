@@ -73,7 +73,6 @@ INSTALLED_APPS = [
     "guardian",
     "treebeard",
     "django_otp",
-    "django_otp.plugins.otp_totp",
     "django_otp_webauthn",
     "cxhub",
     "accounts",

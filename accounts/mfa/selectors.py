@@ -2,10 +2,9 @@
 
 from django.conf import settings
 from django.db.models import Q
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp_webauthn.models import WebAuthnCredential
 
-from ..models import Membership, RecoveryCodeDevice, Role, User
+from ..models import AuthenticatorApp, Membership, RecoveryCodeDevice, Role, User
 
 
 def mfa_required_for(*, user: User) -> bool:
@@ -22,8 +21,8 @@ def mfa_required_for(*, user: User) -> bool:
     return Membership.objects.filter(user=user, role__in=roles).exists()
 
 
-def totp_devices(*, user: User) -> list[TOTPDevice]:
-    return list(TOTPDevice.objects.filter(user=user, confirmed=True).order_by("id"))
+def totp_devices(*, user: User) -> list[AuthenticatorApp]:
+    return list(AuthenticatorApp.objects.filter(user=user, confirmed=True).order_by("id"))
 
 
 def passkeys(*, user: User) -> list[WebAuthnCredential]:
@@ -39,7 +38,7 @@ def has_primary_device(*, user: User) -> bool:
     not an enrolment). One query."""
     return User.objects.filter(
         Q(pk=user.pk),
-        Q(totpdevice__confirmed=True) | Q(webauthncredential__confirmed=True),
+        Q(authenticatorapp__confirmed=True) | Q(webauthncredential__confirmed=True),
     ).exists()
 
 

@@ -7,15 +7,15 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
-from django_otp.oath import TOTP
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp_webauthn.models import WebAuthnCredential
 from rest_framework import status
 
 from audit.services import record
 from cxhub.errors import ApplicationError
 
+from ..crypto import rotate_token
 from ..models import (
+    AuthenticatorApp,
     RecoveryCode,
     RecoveryCodeDevice,
     User,
@@ -60,7 +60,7 @@ class Verification:
 
 def _device_label(device) -> dict:
     kind = {
-        TOTPDevice: "totp",
+        AuthenticatorApp: "totp",
         WebAuthnCredential: "passkey",
         RecoveryCodeDevice: "recovery",
     }.get(type(device), type(device).__name__)
@@ -92,7 +92,9 @@ def mfa_code_verify(*, user: User, method: str, code: str) -> Verification:
     shuts out another device. Records mfa.verified (and mfa.recovery_code_used), or
     mfa.failed."""
     if method == "totp":
-        devices = list(TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True))
+        devices = list(
+            AuthenticatorApp.objects.select_for_update().filter(user=user, confirmed=True)
+        )
     elif method == "recovery":
         devices = list(
             RecoveryCodeDevice.objects.select_for_update().filter(user=user, confirmed=True)
@@ -128,20 +130,15 @@ def mfa_code_verify(*, user: User, method: str, code: str) -> Verification:
 
 
 @transaction.atomic
-def mfa_totp_confirm(*, user: User, key: str, code: str, name: str = "") -> TOTPDevice:
+def mfa_totp_confirm(*, user: User, key: str, code: str, name: str = "") -> AuthenticatorApp:
     """Add an authenticator app once it proved it holds `key` (hex) by giving a current code."""
-    device = TOTPDevice(user=user, key=key, name=name or "Authenticator app", confirmed=True)
-    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
-    try:
-        number = int(code.strip())
-    except (TypeError, ValueError):
-        number = None
-    if number is None or not totp.verify(number, device.tolerance):
+    device = AuthenticatorApp(user=user, name=name or "Authenticator app", confirmed=True)
+    device.set_key(key)
+    if not device.check_first_code(code.strip()):
         raise ApplicationError(
             "That code does not match: check the app's clock and type the code it shows now.",
             {"fields": {"code": ["That code does not match."]}},
         )
-    device.last_t = totp.t()
     device.save()
     record(actor=user, action="mfa.device_added", obj=user, data=_device_label(device))
     return device
@@ -201,6 +198,37 @@ def mfa_device_remove(*, user: User, device) -> None:
     if not selectors.has_primary_device(user=user):
         label["recovery_codes_removed"] = RecoveryCodeDevice.objects.filter(user=user).delete()[0]
     record(actor=user, action="mfa.device_removed", obj=user, data=label)
+
+
+def mfa_app_keys_rotate(*, by: User | None = None, batch_size: int = 500) -> int:
+    """Re-encrypt every authenticator app's key under the newest key of CXHUB_TOKEN_KEYS, in
+    batches (each its own transaction and audit event), as the OAuth tokens are. Returns how
+    many apps it rewrote."""
+    rotated = 0
+    last_id = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                AuthenticatorApp.objects.select_for_update()
+                .filter(pk__gt=last_id)
+                .order_by("pk")[:batch_size]
+            )
+            if not batch:
+                break
+            for app in batch:
+                # Raises TokenCipherError, rolling back this batch only.
+                app.key_encrypted = rotate_token(app.key_encrypted)
+                app.save(update_fields=["key_encrypted"])
+            record(
+                actor=by,
+                action="mfa.app_keys_rotated",
+                object_type="accounts.authenticatorapp",
+                object_id=f"{batch[0].pk}..{batch[-1].pk}",
+                data={"apps": [app.pk for app in batch]},
+            )
+            rotated += len(batch)
+            last_id = batch[-1].pk
+    return rotated
 
 
 def mfa_token_check(*, request, user: User, code: str | None) -> None:

@@ -3,8 +3,10 @@ person adds an authenticator app or a passkey, makes recovery codes and removes 
 
 import binascii
 import secrets
+from urllib.parse import parse_qs, urlsplit
 
 import segno
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
@@ -15,16 +17,16 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp_webauthn.models import WebAuthnCredential
 
 from cxhub.errors import ApplicationError
 
+from ..models import AuthenticatorApp
 from . import report, selectors, services, session
 from .forms import CodeForm, TotpAddForm
 from .webauthn import script_config
 
-_DEVICE_MODELS = {"totp": TOTPDevice, "passkey": WebAuthnCredential}
+_DEVICE_MODELS = {"totp": AuthenticatorApp, "passkey": WebAuthnCredential}
 
 
 def _qr_svg(uri: str, label: str) -> str:
@@ -137,15 +139,17 @@ def totp_add(request):
                     "Authenticator app added. Make recovery codes now, in case you lose it.",
                 )
                 return redirect("mfa-security")
-    device = TOTPDevice(user=request.user, key=key, name="cxhub")
-    secret = device.config_url.split("secret=")[1].split("&")[0]
+    device = AuthenticatorApp(user=request.user)
+    device.set_key(key)
+    url = device.config_url(issuer=settings.OTP_TOTP_ISSUER)
+    secret = parse_qs(urlsplit(url).query)["secret"][0]
     return render(
         request,
         "accounts/mfa_totp_add.html",
         {
             "form": form,
             "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
-            "qr": _qr_svg(device.config_url, "QR code to scan with your authenticator app"),
+            "qr": _qr_svg(url, "QR code to scan with your authenticator app"),
         },
         status=status,
     )

@@ -5,18 +5,25 @@ codes, passkey-free enforcement on pages, the admin and token issuance."""
 import base64
 import hashlib
 import hmac
+import io
 import re
 import struct
 
 import pytest
 import time_machine
+from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
-from accounts.models import LoginFailure, RecoveryCode, RecoveryCodeDevice, Role
+from accounts.models import (
+    AuthenticatorApp,
+    LoginFailure,
+    RecoveryCode,
+    RecoveryCodeDevice,
+    Role,
+)
 from audit.models import AuditEvent
 
 from ..factories import PASSWORD, UserFactory, grant
@@ -85,7 +92,7 @@ def test_a_lead_enrols_an_app_and_then_signs_in_with_its_code(lead, clock):
     assert client.get("/").url.startswith("/security/?next=/")
 
     secret = enrol_totp(client)
-    assert TOTPDevice.objects.get(user=lead).confirmed
+    assert AuthenticatorApp.objects.get(user=lead).confirmed
     assert events("mfa.device_added").get().data["kind"] == "totp"
     assert client.get("/").status_code == 200  # the enrolment verified this session
 
@@ -366,19 +373,19 @@ def test_removing_a_device_needs_a_fresh_verification(lead, clock):
     client = Client()
     sign_in(client, "lena")
     secret = enrol_totp(client)
-    device = TOTPDevice.objects.get(user=lead)
+    device = AuthenticatorApp.objects.get(user=lead)
     page = client.get("/security/")
     assert f"/security/devices/totp/{device.pk}/remove/" in page.content.decode()
 
     clock.shift(600)
     response = client.post(f"/security/devices/totp/{device.pk}/remove/")
     assert response.url.startswith("/login/verify/")
-    assert TOTPDevice.objects.filter(pk=device.pk).exists()
+    assert AuthenticatorApp.objects.filter(pk=device.pk).exists()
 
     client.post("/login/verify/", {"method": "totp", "code": totp(secret, now())})
     response = client.post(f"/security/devices/totp/{device.pk}/remove/")
     assert response.url == "/security/"
-    assert not TOTPDevice.objects.filter(pk=device.pk).exists()
+    assert not AuthenticatorApp.objects.filter(pk=device.pk).exists()
     assert events("mfa.device_removed").get().data["kind"] == "totp"
     # Without a second factor left, the lead owes one again.
     assert client.get("/").url.startswith("/security/")
@@ -388,14 +395,14 @@ def test_no_one_removes_another_persons_device(lead, author, clock):
     other = Client()
     sign_in(other, "alice")
     enrol_totp(other)
-    device = TOTPDevice.objects.get(user=author)
+    device = AuthenticatorApp.objects.get(user=author)
 
     client = Client()
     sign_in(client, "lena")
     enrol_totp(client)
     response = client.post(f"/security/devices/totp/{device.pk}/remove/")
     assert response.status_code == 404
-    assert TOTPDevice.objects.filter(pk=device.pk).exists()
+    assert AuthenticatorApp.objects.filter(pk=device.pk).exists()
 
 
 def test_one_holding_a_device_adds_another_only_from_a_verified_session(lead, clock):
@@ -416,17 +423,47 @@ def test_an_admin_removes_a_lost_device_for_a_person_audited_and_never_sees_its_
     person = Client()
     sign_in(person, "lena")
     enrol_totp(person)
-    device = TOTPDevice.objects.get(user=lead)
+    device = AuthenticatorApp.objects.get(user=lead)
 
     client = Client()
     sign_in(client, "root")
     enrol_totp(client)
-    page = client.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/")
+    page = client.get(f"/admin/accounts/authenticatorapp/{device.pk}/change/")
     assert page.status_code == 200
-    assert device.key not in page.content.decode()
-    assert client.get("/admin/otp_totp/totpdevice/add/").status_code == 403
+    assert device.key_encrypted not in page.content.decode()
+    assert device.bin_key.hex() not in page.content.decode()
+    assert client.get("/admin/accounts/authenticatorapp/add/").status_code == 403
 
-    response = client.post(f"/admin/otp_totp/totpdevice/{device.pk}/delete/", {"post": "yes"})
+    response = client.post(f"/admin/accounts/authenticatorapp/{device.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
-    assert not TOTPDevice.objects.filter(pk=device.pk).exists()
-    assert events("mfa_totp_device.deleted_in_admin").get().object_id == str(device.pk)
+    assert not AuthenticatorApp.objects.filter(pk=device.pk).exists()
+    assert events("mfa_authenticator_app.deleted_in_admin").get().object_id == str(device.pk)
+
+
+def test_an_apps_key_is_encrypted_at_rest_and_rotates_with_the_token_keys(lead, clock, settings):
+    client = Client()
+    sign_in(client, "lena")
+    secret = enrol_totp(client)
+    key_hex = base64.b32decode(secret.replace(" ", "")).hex()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM accounts_authenticatorapp")
+        dumped = repr(cursor.fetchall())
+    assert key_hex not in dumped.lower()
+    assert secret.replace(" ", "") not in dumped
+
+    old = AuthenticatorApp.objects.get(user=lead).key_encrypted
+    new_key = base64.urlsafe_b64encode(b"n" * 32).decode()
+    settings.TOKEN_KEYS = [new_key, *settings.TOKEN_KEYS]
+    call_command("rotate_token_keys", stdout=io.StringIO())
+    settings.TOKEN_KEYS = [new_key]
+    app = AuthenticatorApp.objects.get(user=lead)
+    assert app.key_encrypted != old
+    assert app.bin_key.hex() == key_hex
+    assert events("mfa.app_keys_rotated").exists()
+
+    # and the app's codes still sign in
+    client.post("/logout/")
+    clock.shift(31)
+    sign_in(client, "lena")
+    response = client.post("/login/verify/", {"method": "totp", "code": totp(secret, now())})
+    assert response.status_code == 302

@@ -366,9 +366,12 @@ def _logout_recorded(w):
 
 # accounts.mfa.services
 def _totp_device(user):
-    from django_otp.plugins.otp_totp.models import TOTPDevice
+    from accounts.models import AuthenticatorApp
 
-    return TOTPDevice.objects.create(user=user, name="Phone", confirmed=True)
+    device = AuthenticatorApp(user=user, name="Phone", confirmed=True)
+    device.set_key("3132333435363738393031323334353637383930")
+    device.save()
+    return device
 
 
 def _totp_code(device) -> str:
@@ -428,6 +431,12 @@ def _mfa_device_remove(w):
     device = _totp_device(w.lead)
     mfa.mfa_recovery_codes_generate(user=w.lead)
     return lambda: mfa.mfa_device_remove(user=w.lead, device=device)
+
+
+@writes("mfa.app_keys_rotated")
+def _mfa_app_keys_rotate(w):
+    _totp_device(w.lead)
+    return lambda: mfa.mfa_app_keys_rotate(by=None)
 
 
 @writes("mfa.failed", "auth.login_failed")
@@ -818,6 +827,7 @@ SCENARIOS: dict[str, Scenario] = {
     "accounts.mfa.services.mfa_passkey_failed": _mfa_passkey_failed,
     "accounts.mfa.services.mfa_recovery_codes_generate": _mfa_recovery_codes_generate,
     "accounts.mfa.services.mfa_device_remove": _mfa_device_remove,
+    "accounts.mfa.services.mfa_app_keys_rotate": _mfa_app_keys_rotate,
     "accounts.mfa.services.mfa_token_check": _mfa_token_check,
     "publishing.services.post_create": _post_create,
     "publishing.services.post_update": _post_update,
