@@ -14,6 +14,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
+from django_otp_webauthn.models import WebAuthnCredential
 from guardian.admin import AdminUserObjectPermissionsForm, GuardedModelAdminMixin
 from treebeard.admin import TreeAdmin
 from treebeard.forms import movenodeform_factory
@@ -23,7 +24,16 @@ from cxhub.errors import ApplicationError
 
 from . import services, tokens
 from .crypto import TokenCipherError
-from .models import ApiToken, Membership, OAuthApp, SocialAccount, Team, User
+from .models import (
+    ApiToken,
+    AuthenticatorApp,
+    Membership,
+    OAuthApp,
+    RecoveryCodeDevice,
+    SocialAccount,
+    Team,
+    User,
+)
 
 DRAFT_PERMISSION = "draft_socialaccount"
 
@@ -374,6 +384,19 @@ class ApiTokenAdmin(admin.ModelAdmin):
     readonly_fields = fields
     actions = ["revoke"]
 
+
+# Second factors ----------------------------------------------------------------------------------
+# The admin lists people's devices and removes one (a person who lost every device), audited;
+# it never adds one nor shows a secret.
+
+
+class SecondFactorAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_display = ("user", "name", "confirmed")
+    list_select_related = ("user",)
+    search_fields = ("user__username", "name")
+    fields = ("user", "name", "confirmed")
+    readonly_fields = fields
+
     def has_add_permission(self, request) -> bool:
         return False
 
@@ -398,3 +421,18 @@ class ApiTokenAdmin(admin.ModelAdmin):
             self.message_user(
                 request, f"{refused} token(s) are not yours to revoke.", messages.ERROR
             )
+
+
+@admin.register(AuthenticatorApp)
+class AuthenticatorAppAdmin(SecondFactorAdmin):
+    audit_name = "mfa_authenticator_app"
+
+
+@admin.register(WebAuthnCredential)
+class PasskeyAdmin(SecondFactorAdmin):
+    audit_name = "mfa_passkey"
+
+
+@admin.register(RecoveryCodeDevice)
+class RecoveryCodeDeviceAdmin(SecondFactorAdmin):
+    audit_name = "mfa_recovery_codes"

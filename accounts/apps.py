@@ -4,3 +4,12 @@ from django.apps import AppConfig
 class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = "People and accounts"
+
+    def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_in
+
+        from .mfa import session
+
+        # Every door that signs a person in by password (this site's, the admin's, SSO) leaves
+        # the session owing the second factor the person holds.
+        user_logged_in.connect(session.on_user_logged_in, dispatch_uid="accounts.mfa.signed_in")

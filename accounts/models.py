@@ -1,8 +1,17 @@
 """People and organisation: users, the team tree, memberships with roles, social accounts."""
 
+import hashlib
+import hmac
+import time
+from base64 import b32encode
+from urllib.parse import quote, urlencode
+
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
+from django_otp.models import Device, ThrottlingMixin, TimestampMixin
+from django_otp.oath import TOTP
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 from treebeard.mp_tree import MP_Node
 
@@ -317,3 +326,143 @@ class ApiToken(models.Model):
         if self.revoked_at is not None:
             return "revoked"
         return "active" if self.is_active() else "expired"
+
+
+class AuthenticatorApp(TimestampMixin, ThrottlingMixin, Device):
+    """A TOTP authenticator app (RFC 6238: SHA-1, 6 digits, 30-second steps, one step of
+    tolerance either way), as a django-otp device.
+
+    Its key is encrypted at rest like the OAuth tokens (CXHUB_TOKEN_KEYS, rotated by
+    `manage.py rotate_token_keys`): a copy of the database alone yields no codes. (django-otp's
+    own TOTP device keeps the key in clear.)
+    """
+
+    STEP = 30
+    DIGITS = 6
+    TOLERANCE = 1
+
+    key_encrypted = models.TextField()
+    # The last time step a code was accepted for: a code is never taken twice.
+    last_t = models.BigIntegerField(default=-1)
+    # Steps the app's clock is off by, learnt from accepted codes.
+    drift = models.SmallIntegerField(default=0)
+
+    def set_key(self, hex_key: str) -> None:
+        self.key_encrypted = encrypt_token(hex_key)
+
+    @property
+    def bin_key(self) -> bytes:
+        return bytes.fromhex(decrypt_token(self.key_encrypted))
+
+    def _totp(self) -> TOTP:
+        totp = TOTP(self.bin_key, self.STEP, 0, self.DIGITS, self.drift)
+        totp.time = time.time()
+        return totp
+
+    def config_url(self, *, issuer: str) -> str:
+        """The otpauth:// address an app scans (as a QR code) to add this account."""
+        secret = b32encode(self.bin_key).decode().rstrip("=")
+        label = quote(f"{issuer}:{self.user.get_username()}")
+        query = urlencode(
+            {"secret": secret, "issuer": issuer, "digits": self.DIGITS, "period": self.STEP}
+        )
+        return f"otpauth://totp/{label}?{query}"
+
+    def get_throttle_factor(self) -> int:
+        return getattr(settings, "OTP_TOTP_THROTTLE_FACTOR", 1)
+
+    def check_first_code(self, token: str) -> bool:
+        """Before the app is saved: does it show a current code for this key?"""
+        try:
+            number = int(token)
+        except (TypeError, ValueError):
+            return False
+        totp = self._totp()
+        if not totp.verify(number, self.TOLERANCE):
+            return False
+        self.last_t = totp.t()
+        return True
+
+    def verify_token(self, token) -> bool:
+        allowed, _ = self.verify_is_allowed()
+        if not allowed:
+            return False
+        try:
+            number = int(token)
+        except (TypeError, ValueError):
+            number = None
+        totp = self._totp()
+        if number is not None and totp.verify(number, self.TOLERANCE, self.last_t + 1):
+            self.last_t = totp.t()
+            self.drift = totp.drift
+            self.throttle_reset(commit=False)
+            self.set_last_used_timestamp(commit=False)
+            self.save()
+            return True
+        self.throttle_increment()
+        return False
+
+
+def normalise_recovery_code(code: str) -> str:
+    """What a person types, as stored: case, spaces and dashes do not matter."""
+    return "".join(code.split()).replace("-", "").lower()
+
+
+def recovery_code_hash(*, salt: str, code: str) -> str:
+    return hmac.new(
+        salt.encode(), normalise_recovery_code(code).encode(), hashlib.sha256
+    ).hexdigest()
+
+
+class RecoveryCodeDevice(ThrottlingMixin, Device):
+    """A person's set of single-use recovery codes, as one django-otp device.
+
+    Only hashes are kept: each code carries 80 random bits, so a keyed SHA-256 (the key is this
+    set's salt) cannot be reversed from a copy of the database, and checking one is one indexed
+    lookup. A new set replaces the old one.
+    """
+
+    salt = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user"], name="one_recovery_code_set_per_user")
+        ]
+
+    def get_throttle_factor(self) -> int:
+        return getattr(settings, "OTP_RECOVERY_THROTTLE_FACTOR", 1)
+
+    def verify_token(self, token) -> bool:
+        allowed, _ = self.verify_is_allowed()
+        if not allowed or not isinstance(token, str):
+            return False
+        with transaction.atomic():
+            code = (
+                self.codes.select_for_update()
+                .filter(code_hash=recovery_code_hash(salt=self.salt, code=token), used_at=None)
+                .first()
+            )
+            if code is None:
+                self.throttle_increment()
+                return False
+            code.used_at = timezone.now()
+            code.save(update_fields=["used_at"])
+            self.throttle_reset()
+        return True
+
+    def remaining(self) -> int:
+        return self.codes.filter(used_at=None).count()
+
+
+class RecoveryCode(models.Model):
+    device = models.ForeignKey(RecoveryCodeDevice, on_delete=models.CASCADE, related_name="codes")
+    code_hash = models.CharField(max_length=64)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["device", "code_hash"], name="unique_recovery_code")
+        ]
+
+    def __str__(self) -> str:
+        return f"recovery code {self.pk} of set {self.device_id}"

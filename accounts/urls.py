@@ -1,6 +1,7 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import connect_views, token_views, views
+from .mfa import views as mfa_views
 
 urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
@@ -13,6 +14,16 @@ urlpatterns = [
         views.password_reset_confirm,
         name="password-reset-confirm",
     ),
+    path("login/verify/", mfa_views.verify, name="mfa-verify"),
+    path("security/", mfa_views.security, name="mfa-security"),
+    path("security/totp/", mfa_views.totp_add, name="mfa-totp-add"),
+    path("security/recovery-codes/", mfa_views.recovery_codes, name="mfa-recovery-codes"),
+    path(
+        "security/devices/<slug:kind>/<int:device_id>/remove/",
+        mfa_views.device_remove,
+        name="mfa-device-remove",
+    ),
+    path("security/passkeys/", include("accounts.mfa.webauthn")),
     path("", views.dashboard, name="dashboard"),
     path("teams/", views.team_list, name="teams"),
     path("tokens/", token_views.token_list, name="tokens"),

@@ -19,6 +19,7 @@ from cxhub.errors import ApplicationError
 
 from . import doors, passwords, selectors
 from .forms import LoginForm, PasswordChangeForm, PasswordResetForm, SetPasswordForm
+from .mfa import session as mfa_session
 from .models import Role
 
 
@@ -66,6 +67,9 @@ class LoginView(auth_views.LoginView):
 
     def form_valid(self, form):
         response = super().form_valid(form)
+        if mfa_session.state(self.request) == mfa_session.VERIFY:
+            # The password was right; the sign-in completes (and is recorded) at the second factor.
+            return redirect(mfa_session.verify_url(self.get_success_url()))
         doors.sign_in_succeeded(request=self.request, user=form.get_user(), method="password")
         return response
 

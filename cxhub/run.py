@@ -68,6 +68,9 @@ def _env() -> dict[str, str]:
     env = dict(os.environ)
     # A demo on one machine: DEBUG on (development keys, plain HTTP) unless told otherwise.
     env.setdefault("DEBUG", "1")
+    # The demo people sign in with their password alone; anyone may add a second factor at
+    # /security/ and will then be asked for it. CXHUB_MFA_REQUIRED_ROLES=lead,admin demands it.
+    env.setdefault("CXHUB_MFA_REQUIRED_ROLES", "")
     env.setdefault("DJANGO_SETTINGS_MODULE", "cxhub.settings")
     env["PYTHONUNBUFFERED"] = "1"
     return env
@@ -290,6 +293,12 @@ def main() -> int:
         f"\ncxhub is starting on http://{host}:{port}/ — sign in with a demo login above "
         "(e.g. drafter.north / cxhub-demo-2026). Ctrl-C stops web, worker and beat.\n"
     )
+    if not env.get("CXHUB_MFA_REQUIRED_ROLES"):
+        # Passkeys need a domain for their relying party: localhost is one, 127.0.0.1 is not.
+        banner += (
+            "A second factor is optional in this demo: add one at /security/ (passkeys work at "
+            f"http://localhost:{port}/).\n"
+        )
     return supervise(
         commands,
         env=env,

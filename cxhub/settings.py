@@ -72,6 +72,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "guardian",
     "treebeard",
+    "django_otp",
+    "django_otp_webauthn",
     "cxhub",
     "accounts",
     "audit",
@@ -90,10 +92,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this session passed a second factor.
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # A person signed in through OpenID Connect is checked with the provider again past
     # CXHUB_SSO_RECHECK_SECONDS; one the provider no longer knows is signed out and deactivated.
     "sso.middleware.SsoRecheckMiddleware",
+    # A session that needs a second factor and has not passed one goes to verify or enrol.
+    "accounts.mfa.middleware.SecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -277,6 +283,36 @@ SAML_ATTRIBUTE_MAPPING = {}
 SAML_DEFAULT_BINDING = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 SAML_IGNORE_LOGOUT_ERRORS = True
 ACS_DEFAULT_REDIRECT_URL = "/"
+
+# Second factor (accounts/mfa/) ---------------------------------------------------------------
+# People holding one of these roles on any team must pass a second factor (TOTP, a passkey or a
+# recovery code) on every way in: pages, the admin and token issuance. Staff and superusers
+# count as admins. Anyone who enrolled a device passes it at every sign-in, required or not.
+_KNOWN_ROLES = ("drafter", "approver", "lead", "admin")  # accounts.models.Role, kept in step
+CXHUB_MFA_REQUIRED_ROLES = env_list("CXHUB_MFA_REQUIRED_ROLES", ["lead", "admin"])
+for _role in CXHUB_MFA_REQUIRED_ROLES:
+    if _role not in _KNOWN_ROLES:
+        raise ImproperlyConfiguredEnv(
+            f"CXHUB_MFA_REQUIRED_ROLES: unknown role {_role!r} (one of {', '.join(_KNOWN_ROLES)})"
+        )
+CXHUB_MFA_REQUIRED_FOR_ALL = env_bool("CXHUB_MFA_REQUIRED_FOR_ALL", False)
+# Removing a device needs a verification at most this old.
+CXHUB_MFA_FRESH_SECONDS = env_int("CXHUB_MFA_FRESH_SECONDS", 300, minimum=30)
+# The WebAuthn relying party: passkeys are bound to this domain. Empty: the host of
+# CXHUB_PUBLIC_URL when set, else of each request. Changing it orphans every passkey.
+CXHUB_WEBAUTHN_RP_ID = env_str("CXHUB_WEBAUTHN_RP_ID", "")
+OTP_WEBAUTHN_RP_ID_CALLABLE = "accounts.mfa.webauthn.rp_id"
+# The origins a passkey ceremony may come from (https://cxhub.example.org). Empty: the origin of
+# CXHUB_PUBLIC_URL when set, else the one each request came to (accounts.mfa.webauthn.Helper);
+# the library's check that wants a fixed list is then silenced.
+OTP_WEBAUTHN_ALLOWED_ORIGINS = env_list("CXHUB_WEBAUTHN_ORIGINS", [])
+SILENCED_SYSTEM_CHECKS = [] if OTP_WEBAUTHN_ALLOWED_ORIGINS else ["otp_webauthn.E030"]
+OTP_TOTP_ISSUER = "cxhub"
+OTP_WEBAUTHN_RP_NAME = "cxhub"
+OTP_WEBAUTHN_HELPER_CLASS = "accounts.mfa.webauthn.Helper"
+# Passkeys are a second factor here, after the password, never a way in on their own: the
+# password step is where the door policy (throttles, audit) stands.
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
 
 # Internationalisation ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"

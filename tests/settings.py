@@ -12,6 +12,9 @@ os.environ.setdefault(
     "dGVzdC1rZXktbmV3ZXN0LTAwMDAwMDAwMDAwMDAwMDA=,dGVzdC1rZXktb2xkZXItMDAwMDAwMDAwMDAwMDAwMDA=",
 )
 os.environ.setdefault("CXHUB_HTTPS", "0")
+# The suite signs people in with force_login and tokens; the second-factor tests turn the
+# requirement on themselves (tests/accounts/test_mfa.py, tests/e2e/test_passkeys.py).
+os.environ.setdefault("CXHUB_MFA_REQUIRED_ROLES", "")
 os.environ.setdefault("CXHUB_VAR_DIR", os.path.join(os.path.dirname(__file__), "..", "var", "test"))
 
 from cxhub.settings import *  # noqa: E402,F403

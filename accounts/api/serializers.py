@@ -34,6 +34,14 @@ class TokenInput(serializers.Serializer):
             raise serializers.ValidationError(f"A token lives between 1 and {maximum} days.")
         return value
 
+    otp = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=64,
+        help_text="For people with a second factor (or whose role needs one): a current code "
+        "from their authenticator app, or an unused recovery code. Passkeys cannot be used here.",
+    )
+
 
 class TokenOutput(serializers.Serializer):
     token = serializers.CharField(help_text="The secret: shown this once, never again.")

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from cxhub.api import CursorPagination
 from cxhub.errors import ApplicationError
 
-from .. import doors, selectors, tokens
+from .. import doors, mfa, selectors, tokens
 from ..models import Notification, Role, Team
 from ..notifications import notifications_mark_read
 from .serializers import (
@@ -36,7 +36,10 @@ class TokenObtainApi(APIView):
     """`POST {"username", "password"}` (and optionally `name`, `expires_in_days`, `read_only`) →
     a new token each time, `{"token", "id", "name", "prefix", "expires_at", "read_only"}`: the
     secret is in this answer only. Password tries go through the door policy (accounts/doors.py),
-    like the sign-in page."""
+    like the sign-in page.
+
+    One who holds a second factor, or whose role needs one, adds `otp`: a current code from an
+    authenticator app or an unused recovery code (passkeys cannot be used here)."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -58,6 +61,7 @@ class TokenObtainApi(APIView):
                 "Wrong username or password.",
                 {"fields": {"password": ["Wrong username or password."]}},
             )
+        mfa.check_for_token(request=request, user=user, code=data.validated_data.get("otp"))
         doors.sign_in_succeeded(request=request, user=user, method="token")
         issued = tokens.api_token_create(
             user=user,

@@ -31,6 +31,7 @@ from PIL import Image
 from accounts import doors, passwords
 from accounts import services as accounts
 from accounts import tokens as api_tokens
+from accounts.mfa import services as mfa
 from accounts.models import LoginFailure, Membership, Role, SocialAccount
 from approvals import services as approvals
 from approvals.models import (
@@ -54,6 +55,7 @@ SERVICE_MODULES = (
     "accounts.doors",
     "accounts.passwords",
     "accounts.tokens",
+    "accounts.mfa.services",
     "publishing.services",
     "publishing.media_services",
     "approvals.services",
@@ -447,6 +449,95 @@ def _api_tokens_revoke_all(w):
     for name in ("CI", "laptop"):
         api_tokens.api_token_create(user=w.author, name=name, by=w.author)
     return lambda: api_tokens.api_tokens_revoke_all(user=w.author, by=w.admin, reason="left")
+
+
+# accounts.mfa.services
+def _totp_device(user):
+    from accounts.models import AuthenticatorApp
+
+    device = AuthenticatorApp(user=user, name="Phone", confirmed=True)
+    device.set_key("3132333435363738393031323334353637383930")
+    device.save()
+    return device
+
+
+def _totp_code(device) -> str:
+    from django_otp.oath import totp
+
+    return f"{totp(device.bin_key):06d}"
+
+
+def _passkey(user):
+    from django_otp_webauthn.models import WebAuthnCredential
+
+    return WebAuthnCredential.objects.create(
+        user=user, name="", credential_id=b"credential", public_key=b"key", aaguid="0" * 32
+    )
+
+
+@writes("mfa.verified")
+def _mfa_code_verify(w):
+    device = _totp_device(w.lead)
+    return lambda: mfa.mfa_code_verify(user=w.lead, method="totp", code=_totp_code(device))
+
+
+@writes("mfa.device_added")
+def _mfa_totp_confirm(w):
+    from django_otp.oath import totp
+
+    key = "3132333435363738393031323334353637383930"
+    code = f"{totp(bytes.fromhex(key)):06d}"
+    return lambda: mfa.mfa_totp_confirm(user=w.lead, key=key, code=code, name="Phone")
+
+
+@writes("mfa.device_added")
+def _mfa_passkey_added(w):
+    device = _passkey(w.lead)
+    return lambda: mfa.mfa_passkey_added(user=w.lead, device=device)
+
+
+@writes("mfa.verified", changes=False)
+def _mfa_passkey_verified(w):
+    device = _passkey(w.lead)
+    return lambda: mfa.mfa_passkey_verified(user=w.lead, device=device)
+
+
+@writes("mfa.failed", changes=False)
+def _mfa_passkey_failed(w):
+    return lambda: mfa.mfa_passkey_failed(user=w.lead, reason="credential_not_found")
+
+
+@writes("mfa.recovery_codes_generated")
+def _mfa_recovery_codes_generate(w):
+    _totp_device(w.lead)
+    return lambda: mfa.mfa_recovery_codes_generate(user=w.lead)
+
+
+@writes("mfa.device_removed")
+def _mfa_device_remove(w):
+    device = _totp_device(w.lead)
+    mfa.mfa_recovery_codes_generate(user=w.lead)
+    return lambda: mfa.mfa_device_remove(user=w.lead, device=device)
+
+
+@writes("mfa.app_keys_rotated")
+def _mfa_app_keys_rotate(w):
+    _totp_device(w.lead)
+    return lambda: mfa.mfa_app_keys_rotate(by=None)
+
+
+@writes("mfa.failed", "auth.login_failed")
+def _mfa_token_check(w):
+    from django.test import RequestFactory
+
+    _totp_device(w.lead)
+    request = RequestFactory().post("/api/v1/auth/token/")
+
+    def call():
+        with pytest.raises(mfa.SecondFactorWrong):
+            mfa.mfa_token_check(request=request, user=w.lead, code="000000x")
+
+    return call
 
 
 # publishing.services
@@ -915,6 +1006,15 @@ SCENARIOS: dict[str, Scenario] = {
     "accounts.tokens.api_token_create": _api_token_create,
     "accounts.tokens.api_token_revoke": _api_token_revoke,
     "accounts.tokens.api_tokens_revoke_all": _api_tokens_revoke_all,
+    "accounts.mfa.services.mfa_code_verify": _mfa_code_verify,
+    "accounts.mfa.services.mfa_totp_confirm": _mfa_totp_confirm,
+    "accounts.mfa.services.mfa_passkey_added": _mfa_passkey_added,
+    "accounts.mfa.services.mfa_passkey_verified": _mfa_passkey_verified,
+    "accounts.mfa.services.mfa_passkey_failed": _mfa_passkey_failed,
+    "accounts.mfa.services.mfa_recovery_codes_generate": _mfa_recovery_codes_generate,
+    "accounts.mfa.services.mfa_device_remove": _mfa_device_remove,
+    "accounts.mfa.services.mfa_app_keys_rotate": _mfa_app_keys_rotate,
+    "accounts.mfa.services.mfa_token_check": _mfa_token_check,
     "publishing.services.post_create": _post_create,
     "publishing.services.post_update": _post_update,
     "publishing.services.post_submit": _post_submit,

@@ -1,5 +1,5 @@
-"""Re-encrypt every stored OAuth token (and cxhub's client secrets at Mastodon servers) under
-the newest key of CXHUB_TOKEN_KEYS.
+"""Re-encrypt every stored OAuth token (and cxhub's client secrets at Mastodon servers, and the
+keys of people's authenticator apps) under the newest key of CXHUB_TOKEN_KEYS.
 
 Run it after putting a new key first in CXHUB_TOKEN_KEYS; only then may the old key be removed.
 """
@@ -7,6 +7,7 @@ Run it after putting a new key first in CXHUB_TOKEN_KEYS; only then may the old 
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.crypto import TokenCipherError
+from accounts.mfa.services import mfa_app_keys_rotate
 from accounts.services import oauth_app_rotate_secrets, social_account_rotate_tokens
 
 
@@ -18,11 +19,12 @@ class Command(BaseCommand):
             rotated = social_account_rotate_tokens()
             # cxhub's client secrets at each Mastodon server are under the same keys.
             secrets = oauth_app_rotate_secrets()
+            apps = mfa_app_keys_rotate()
         except TokenCipherError as exc:
             # The message names the setting and never holds a token; `from None` keeps the
             # cryptography traceback (and its context) out of the output.
             raise CommandError(str(exc)) from None
         self.stdout.write(
-            f"re-encrypted tokens of {rotated} accounts and {secrets} server registrations "
-            "under the newest key"
+            f"re-encrypted tokens of {rotated} accounts, {secrets} server registrations and "
+            f"{apps} authenticator apps under the newest key"
         )
