@@ -384,19 +384,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
     readonly_fields = fields
     actions = ["revoke"]
 
-
-# Second factors ----------------------------------------------------------------------------------
-# The admin lists people's devices and removes one (a person who lost every device), audited;
-# it never adds one nor shows a secret.
-
-
-class SecondFactorAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    list_display = ("user", "name", "confirmed")
-    list_select_related = ("user",)
-    search_fields = ("user__username", "name")
-    fields = ("user", "name", "confirmed")
-    readonly_fields = fields
-
     def has_add_permission(self, request) -> bool:
         return False
 
@@ -421,6 +408,25 @@ class SecondFactorAdmin(AuditedAdminMixin, admin.ModelAdmin):
             self.message_user(
                 request, f"{refused} token(s) are not yours to revoke.", messages.ERROR
             )
+
+
+# Second factors ----------------------------------------------------------------------------------
+# The admin lists people's devices and removes one (a person who lost every device), audited;
+# it never adds one nor shows a secret.
+
+
+class SecondFactorAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_display = ("user", "name", "confirmed")
+    list_select_related = ("user",)
+    search_fields = ("user__username", "name")
+    fields = ("user", "name", "confirmed")
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(AuthenticatorApp)

@@ -50,7 +50,7 @@ from .models import LoginFailure, User
 
 # Ways in that check no password: audited, never counted, never refused by a lock.
 UNCOUNTED_METHODS = frozenset(
-    {"oidc", "saml", "sso", "totp", "webauthn", "passkey", "recovery_code", "otp"}
+    {"oidc", "saml", "sso", "totp", "webauthn", "passkey", "recovery", "recovery_code", "otp"}
 )
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
