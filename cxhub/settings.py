@@ -82,6 +82,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything reads a body: refuses an oversize one with 413 before it is read.
+    "cxhub.uploads.RequestSizeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -374,11 +376,23 @@ if CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 10**9) <= CELERY_TA
 # Publishing rules of the organisation (preflight).
 CXHUB_REQUIRE_ALT_TEXT = env_bool("CXHUB_REQUIRE_ALT_TEXT", True)
 CXHUB_READING_GRADE_MAX = env_int("CXHUB_READING_GRADE_MAX", 9, minimum=1)
-# Uploads: refused above these before any decoding.
+# Uploads: refused above these before any decoding. The byte limit is above the heaviest image
+# any network takes (the webhook's 20 MiB; X's GIFs 15 MiB; tests/cxhub/test_upload_limit.py
+# checks), since each upload is re-encoded per network anyway. A file past it, or a request past
+# it plus the form's other fields (DATA_UPLOAD_MAX_MEMORY_SIZE), is refused with 413 while it
+# streams in, before it reaches the disk (cxhub/uploads.py).
 CXHUB_UPLOAD_MAX_BYTES = env_int("CXHUB_UPLOAD_MAX_BYTES", 25_000_000, minimum=1)
 CXHUB_UPLOAD_MAX_PIXELS = env_int("CXHUB_UPLOAD_MAX_PIXELS", 80_000_000, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_HANDLERS = [
+    "cxhub.uploads.UploadLimitHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+# Where uploads above FILE_UPLOAD_MAX_MEMORY_SIZE are spooled while a request reads them; empty:
+# the system's temporary directory.
+FILE_UPLOAD_TEMP_DIR = env_str("CXHUB_UPLOAD_TEMP_DIR", "") or None
 
 # Email: the console unless an SMTP URL-like setting is given.
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
