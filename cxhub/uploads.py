@@ -7,12 +7,15 @@ form's other fields (DATA_UPLOAD_MAX_MEMORY_SIZE, Django's own limit for them):
   reading a byte. A chunked body declares nothing: it is read through a counter up to the limit
   when the server de-chunks it (`wsgi.input_terminated`), and refused with 411 when it does not
   (Django's runserver: such a body cannot be read at all, so it is not taken for an empty one).
+  Under ASGI, where Django reads the whole body before any middleware, `bounded_receive`
+  (cxhub.asgi) stops receiving past the limit and marks the request for the middleware's 413.
 - `UploadLimitHandler`, first of FILE_UPLOAD_HANDLERS, counts each file's bytes as the multipart
   parser streams them and stops at the file limit, before the handlers after it write them.
 - Both raise `RequestTooLarge`; the middleware (pages) and `cxhub.api.exception_handler` (API)
   answer any RequestDataTooBig with 413, never Django's default 400.
 """
 
+import asyncio
 import tempfile
 
 from django.conf import settings
@@ -23,6 +26,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 _READ_SIZE = 64 * 1024
+# In an ASGI scope: the body was cut at the limit (bounded_receive); the request gets a 413.
+_CUT = "cxhub.body_too_large"
+_END_OF_BODY = {"type": "http.request", "body": b"", "more_body": False}
 
 
 def request_max_bytes() -> int:
@@ -122,6 +128,43 @@ def _spool_terminated_body(request: HttpRequest, limit: int) -> None:
     request._stream = LimitedStream(spool, size)
 
 
+def bounded_receive(scope: dict, receive):
+    """An ASGI `receive` that ends the body once it passes the limit (or at once when its
+    declared length does), marking the scope; after that it receives nothing more. A body of
+    undeclared length that ends within the limit gets its Content-Length, which Django needs."""
+    limit = request_max_bytes()
+    headers = dict(scope.get("headers") or [])
+    declared = _declared_length({"CONTENT_LENGTH": headers.get(b"content-length", b"").decode()})
+    received = 0
+    cut = declared is not None and declared > limit
+    end_pending = cut
+    if cut:
+        scope[_CUT] = True
+
+    async def wrapped():
+        nonlocal received, cut, end_pending
+        if end_pending:
+            end_pending = False
+            return dict(_END_OF_BODY)
+        if cut:
+            # Read nothing more: Django cancels this wait once the 413 is sent, and the server
+            # drops the connection with the rest of the body unread.
+            await asyncio.Future()
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                cut = True
+                scope[_CUT] = True
+                return dict(_END_OF_BODY)
+            if declared is None and received and not message.get("more_body", False):
+                # A chunked body, now whole: Django reads only as much as Content-Length says.
+                scope["headers"] = [*scope["headers"], (b"content-length", b"%d" % received)]
+        return message
+
+    return wrapped
+
+
 class RequestSizeMiddleware:
     """Placed before anything that reads the body (CsrfViewMiddleware reads POST forms)."""
 
@@ -131,13 +174,13 @@ class RequestSizeMiddleware:
     def __call__(self, request):
         limit = request_max_bytes()
         declared = _declared_length(request.META)
-        if declared is not None and declared > limit:
+        if (declared is not None and declared > limit) or getattr(request, "scope", {}).get(_CUT):
             return too_large_response(
                 request, RequestTooLarge(limit=settings.CXHUB_UPLOAD_MAX_BYTES)
             )
         if declared is None and request.META.get("HTTP_TRANSFER_ENCODING"):
             if "wsgi.input" not in request.META:
-                pass  # ASGI: the server de-chunked it, cxhub.asgi bounded it while it arrived
+                pass  # ASGI: the server de-chunked it, bounded_receive bounded it
             elif not request.META.get("wsgi.input_terminated"):
                 return HttpResponse(
                     "A request body needs a Content-Length here.",

@@ -6,6 +6,7 @@ The limit is lowered to 1 MB for a file (so a whole request may be 1 MB plus Dja
 the other fields); the servers: wsgiref in a thread (declared lengths), gunicorn in its own
 process (chunked bodies, which it de-chunks for the application)."""
 
+import asyncio
 import http.client
 import json
 import os
@@ -31,7 +32,7 @@ from publishing.models import Media
 from tests.integration.dispatch_harness import database_url
 
 from ..publishing.media.images import encode, noisy_rgb
-from .counting_wsgi import counting
+from .counting_wsgi import counting, largest_temp_file
 
 REPO = Path(__file__).resolve().parents[2]
 LIMIT = 1_000_000
@@ -441,3 +442,85 @@ def test_form_fields_beyond_djangos_limit_are_413_not_400(limits, author):
     response = client.post("/posts/new/", {"body": "x" * 3_000_000, "image_alt": ""})
 
     assert response.status_code == 413
+
+
+# --- ASGI: Django reads the body before the middleware; cxhub.asgi stops it at the limit ---------
+
+
+def asgi_post(
+    path: str, body: Iterator[bytes], *, length: int | None, extra_headers=()
+) -> tuple[list, int]:
+    """Call cxhub's ASGI application as a server would: the body in messages pulled one at a
+    time. Returns what it sent and how many body bytes it pulled."""
+    from cxhub.asgi import BoundedASGIHandler
+
+    headers = [(b"content-type", FORM.encode()), (b"host", b"127.0.0.1"), *extra_headers]
+    if length is not None:
+        headers.append((b"content-length", str(length).encode()))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    pulled = 0
+    pieces = iter(body)
+    following = next(pieces, None)
+    done = asyncio.Event()
+    sent = []
+
+    async def receive():
+        nonlocal pulled, following
+        piece, following = following, next(pieces, None)
+        if piece is None:
+            await done.wait()  # the body is over: nothing more until the client goes
+            return {"type": "http.disconnect"}
+        pulled += len(piece)
+        return {"type": "http.request", "body": piece, "more_body": following is not None}
+
+    async def send(message):
+        sent.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            done.set()
+
+    asyncio.run(BoundedASGIHandler()(scope, receive, send))
+    return sent, pulled
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["declared", "chunked"])
+def test_asgi_stops_receiving_an_upload_past_the_limit(limits, declared):
+    total = multipart_length("file", HUGE)
+
+    sent, pulled = asgi_post(
+        "/api/v1/media/", multipart("file", zeros(HUGE)), length=total if declared else None
+    )
+
+    assert sent[0]["status"] == 413
+    assert pulled <= (0 if declared else REQUEST_LIMIT + PIECE)
+    error = json.loads(b"".join(message.get("body", b"") for message in sent[1:]))
+    assert list(error["extra"]["fields"]) == ["file"]
+    assert largest_temp_file() == 0
+
+
+def test_asgi_still_takes_an_upload_within_the_limit(limits, transactional_db, author):
+    image = encode(noisy_rgb(300, 200), "JPEG")
+    fields = {"alt_text": "Noise, for testing"}
+
+    sent, pulled = asgi_post(
+        "/api/v1/media/",
+        multipart("file", iter([image]), fields=fields),
+        length=None,
+        extra_headers=[(b"cookie", signed_in(author).encode()), (b"x-csrftoken", CSRF.encode())],
+    )
+
+    assert sent[0]["status"] == 201, sent
+    assert pulled == multipart_length("file", len(image), fields=fields)
+    assert Media.objects.get().width == 300
