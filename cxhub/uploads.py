@@ -69,9 +69,9 @@ def _declared_length(meta) -> int | None:
 def too_large_message(exc: RequestDataTooBig) -> tuple[str, str, int | None]:
     """(message, field, limit) for a body refused as too large."""
     limit = getattr(exc, "limit", None)
-    field = getattr(exc, "field", None) or "file"
     if limit is None:  # Django's own: the form's fields beyond DATA_UPLOAD_MAX_MEMORY_SIZE
-        return "The request is too large.", field, None
+        return "The request is too large.", "non_field_errors", None
+    field = getattr(exc, "field", None) or "file"
     megabytes = f"{limit / 1_000_000:.1f}".rstrip("0").rstrip(".")
     return (
         f"The file is larger than {megabytes} MB ({limit:,} bytes), the most accepted. "

@@ -524,3 +524,22 @@ def test_asgi_still_takes_an_upload_within_the_limit(limits, transactional_db, a
     assert sent[0]["status"] == 201, sent
     assert pulled == multipart_length("file", len(image), fields=fields)
     assert Media.objects.get().width == 300
+
+
+def test_a_file_past_the_limit_is_413_when_drf_parses_it_in_the_view(limits, author):
+    """Signed in by token, not session: no CSRF check parses the form early, the view does."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(author)
+
+    response = client.post(
+        "/api/v1/media/",
+        {"file": SimpleUploadedFile("big.png", bytes(2 * LIMIT)), "alt_text": "A rocket"},
+        format="multipart",
+    )
+
+    assert response.status_code == 413
+    assert list(response.json()["extra"]["fields"]) == ["file"]
+    assert os.listdir(limits.FILE_UPLOAD_TEMP_DIR) == []
