@@ -4,13 +4,14 @@ Every error is `{"message": "...", "extra": {...}}`; validation errors put the f
 in `extra.fields`, keyed by field name, so a client can show each next to its input.
 """
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, pagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .errors import ApplicationError
+from .uploads import discard_partial_uploads, too_large_body
 
 
 def _first_message(detail) -> str:
@@ -30,6 +31,10 @@ def exception_handler(exc, context):
         if exc.status == 429 and exc.extra.get("retry_after_seconds"):
             response["Retry-After"] = str(exc.extra["retry_after_seconds"])
         return response
+    if isinstance(exc, RequestDataTooBig):
+        # An upload stopped while it streamed in (cxhub.uploads): 413, not Django's 400.
+        discard_partial_uploads(context["request"]._request)
+        return Response(too_large_body(exc), status=413)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

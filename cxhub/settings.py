@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dj_database_url
 from cryptography.fernet import Fernet
+from csp.constants import NONCE, NONE, SELF
 
 from .env import (
     ImproperlyConfiguredEnv,
@@ -70,6 +71,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "guardian",
     "treebeard",
     "django_otp",
@@ -85,7 +87,11 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "cxhub.headers.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything reads a body: refuses an oversize one with 413 before it is read.
+    "cxhub.uploads.RequestSizeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The SAML exchange's own session (its cookie is SameSite=None: the IdP posts back cross-site).
     "djangosaml2.middleware.SamlSessionMiddleware",
@@ -355,6 +361,34 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# Content-Security-Policy (django-csp): scripts only from our own static files, or inline with
+# the response's nonce ({{ request.csp_nonce }}, the Swagger UI page alone); no inline style
+# attributes or <style> blocks either; nothing framed, no plugins. No form-action: signing in
+# through a network's or an identity provider's page is a form post redirected to it.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+    },
+}
+# Permissions-Policy (cxhub/headers.py): off for every page and anything it embeds; passkeys
+# (WebAuthn) allowed on our own origin only.
+CXHUB_PERMISSIONS_POLICY = {
+    "camera": [],
+    "microphone": [],
+    "geolocation": [],
+    "payment": [],
+    "usb": [],
+    "publickey-credentials-get": ["self"],
+    "publickey-credentials-create": ["self"],
+}
 SESSION_COOKIE_AGE = env_int("CXHUB_SESSION_SECONDS", 8 * 3600, minimum=60)
 
 # API ------------------------------------------------------------------------------------------
@@ -530,11 +564,23 @@ if CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 10**9) <= CELERY_TA
 # Publishing rules of the organisation (preflight).
 CXHUB_REQUIRE_ALT_TEXT = env_bool("CXHUB_REQUIRE_ALT_TEXT", True)
 CXHUB_READING_GRADE_MAX = env_int("CXHUB_READING_GRADE_MAX", 9, minimum=1)
-# Uploads: refused above these before any decoding.
+# Uploads: refused above these before any decoding. The byte limit is above the heaviest image
+# any network takes (the webhook's 20 MiB; X's GIFs 15 MiB; tests/cxhub/test_upload_limit.py
+# checks), since each upload is re-encoded per network anyway. A file past it, or a request past
+# it plus the form's other fields (DATA_UPLOAD_MAX_MEMORY_SIZE), is refused with 413 while it
+# streams in, before it reaches the disk (cxhub/uploads.py).
 CXHUB_UPLOAD_MAX_BYTES = env_int("CXHUB_UPLOAD_MAX_BYTES", 25_000_000, minimum=1)
 CXHUB_UPLOAD_MAX_PIXELS = env_int("CXHUB_UPLOAD_MAX_PIXELS", 80_000_000, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_HANDLERS = [
+    "cxhub.uploads.UploadLimitHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+# Where uploads above FILE_UPLOAD_MAX_MEMORY_SIZE are spooled while a request reads them; empty:
+# the system's temporary directory.
+FILE_UPLOAD_TEMP_DIR = env_str("CXHUB_UPLOAD_TEMP_DIR", "") or None
 
 # Email: SMTP when EMAIL_HOST is given, else the console (development only: it prints every
 # message, password reset links included, to the log). EMAIL_BACKEND overrides both.

@@ -1,8 +1,10 @@
-"""Project-level pages: the health check."""
+"""Project-level pages: the health check and the API docs."""
 
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SpectacularSwaggerView
 
 from . import health
 
@@ -24,3 +26,18 @@ def healthz(request):
     if "database" not in down:
         body["worker"] = health.worker_status()
     return JsonResponse(body, status=503 if down else 200)
+
+
+class ApiDocsView(SpectacularSwaggerView):
+    """Swagger UI under the site's Content-Security-Policy: its inline script carries the nonce
+    (cxhub/swagger_ui.html). drf-spectacular relaxes Cross-Origin-Opener-Policy for Swagger's
+    OAuth 2 login popup, which the docs do not offer (the API takes tokens), so the site's
+    `same-origin` stays."""
+
+    template_name = "cxhub/swagger_ui.html"
+
+    @extend_schema(exclude=True)
+    def get(self, request, *args, **kwargs):
+        response = super().get(request, *args, **kwargs)
+        del response.headers["Cross-Origin-Opener-Policy"]  # SecurityMiddleware sets ours
+        return response

@@ -63,14 +63,45 @@ def browser(_allow_django_beside_playwright):
         browser.close()
 
 
+# Runs before each document's own scripts (and is not subject to its CSP): every violation of the
+# Content-Security-Policy goes to the console, where the `page` fixture collects it.
+_REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+    const blocked = event.blockedURI || "inline";
+    const where = `${event.sourceFile || event.documentURI}:${event.lineNumber}`;
+    console.error(`CSP violation: ${event.violatedDirective} blocked ${blocked} at ${where}`);
+});
+"""
+
+
+def watch_csp(context) -> list[str]:
+    """The Content-Security-Policy violations of every page opened in `context` from now on."""
+    context.add_init_script(_REPORT_CSP_VIOLATIONS)
+    violations: list[str] = []
+
+    def on_page(page):
+        def on_console(message):
+            if "CSP violation" in message.text or "Content Security Policy" in message.text:
+                violations.append(f"{message.text} ({page.url})")
+
+        page.on("console", on_console)
+
+    context.on("page", on_page)
+    return violations
+
+
 @pytest.fixture
 def page(browser):
-    """A fresh context (no cookies, no storage) and page for each test."""
+    """A fresh context (no cookies, no storage) and page for each test. The test fails if any
+    page it visited broke the Content-Security-Policy (a script or style the policy blocked)."""
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB")
     context.set_default_timeout(TIMEOUT_MS)
+    violations = watch_csp(context)
     page = context.new_page()
     yield page
     context.close()
+    if violations:
+        pytest.fail("Content-Security-Policy violations:\n" + "\n".join(violations), pytrace=False)
 
 
 def _slug(text: str) -> str:
@@ -90,7 +121,8 @@ def axe_check(page, name: str | None = None) -> list[dict]:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
-    page.add_script_tag(path=str(AXE))
+    # Evaluated, not added as a <script>: the page's CSP rightly refuses inline scripts.
+    page.evaluate(AXE.read_text(encoding="utf-8"))
     violations = page.evaluate(
         """async (tags) => {
             const results = await axe.run(document, {runOnly: {type: 'tag', values: tags}});
