@@ -214,7 +214,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "cxhub.schema.AutoSchema",
     "EXCEPTION_HANDLER": "cxhub.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "cxhub.api.CursorPagination",
     "PAGE_SIZE": 50,

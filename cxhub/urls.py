@@ -6,6 +6,8 @@ from accounts.notification_views import notifications_page
 
 from . import views
 
+handler404 = "cxhub.views.not_found"
+
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),

@@ -1,6 +1,7 @@
-"""Project-level pages: the health check."""
+"""Project-level pages: the health check, and the API's answer for an address it does not have."""
 
 from django.http import JsonResponse
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -24,3 +25,11 @@ def healthz(request):
     if "database" not in down:
         body["worker"] = health.worker_status()
     return JsonResponse(body, status=503 if down else 200)
+
+
+def not_found(request, exception=None):
+    """Under /api/ a 404 keeps the API's error shape (an id that is not a number, or an address
+    no operation has); elsewhere it is the usual page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"message": "Not found.", "extra": {}}, status=404)
+    return defaults.page_not_found(request, exception)

@@ -2,6 +2,8 @@
 
 from rest_framework import serializers
 
+from cxhub.api import IdField
+
 from ..models import Membership, SocialAccount, Team, User
 
 
@@ -81,4 +83,4 @@ class NotificationOutput(serializers.Serializer):
 
 
 class NotificationsReadInput(serializers.Serializer):
-    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
+    ids = serializers.ListField(child=IdField(), required=False)

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from cxhub.api import CursorPagination
+from cxhub.api import CursorPagination, query_id
 from cxhub.errors import ApplicationError
 
 from .. import selectors, services
@@ -144,13 +144,9 @@ class SocialAccountListApi(ListAPIView):
         channel = request.query_params.get("channel")
         if channel:
             accounts = accounts.filter(channel=channel)
-        team = request.query_params.get("team")
-        if team:
-            if not team.isdigit():
-                raise ApplicationError(
-                    "team must be a team id.", {"fields": {"team": ["A whole number."]}}
-                )
-            accounts = accounts.filter(team_id=int(team))
+        team = query_id(request.query_params, "team")
+        if team is not None:
+            accounts = accounts.filter(team_id=team)
         return accounts
 
 

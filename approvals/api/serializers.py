@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from cxhub.api import IdField
+
 from ..models import ApprovalRequest, ApprovalStep, Decision, Rule, Verdict
 
 
@@ -111,21 +113,23 @@ class RequestOutput(serializers.ModelSerializer):
 class StageInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     rule = serializers.ChoiceField(choices=Rule.choices, default=Rule.ANY)
-    quorum = serializers.IntegerField(min_value=1, required=False, allow_null=True)
-    decider_team = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    quorum = serializers.IntegerField(
+        min_value=1, max_value=32767, required=False, allow_null=True
+    )
+    decider_team = IdField(required=False, allow_null=True)
     decider_role = serializers.CharField(required=False, allow_blank=True, default="")
     named_users = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, default=list
+        child=IdField(), required=False, default=list
     )
     sla_hours = serializers.IntegerField(min_value=1, max_value=720, default=24)
-    escalate_to_team = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    escalate_to_team = IdField(required=False, allow_null=True)
     escalate_to_role = serializers.CharField(required=False, allow_blank=True, default="")
 
 
 class PolicyInput(serializers.Serializer):
     name = serializers.CharField(max_length=200)
-    team = serializers.IntegerField(min_value=1, required=False, allow_null=True)
-    social_account = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    team = IdField(required=False, allow_null=True)
+    social_account = IdField(required=False, allow_null=True)
     schedule_changes_need_approval = serializers.BooleanField(default=False)
     stages = StageInputSerializer(many=True)
 

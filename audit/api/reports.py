@@ -39,6 +39,7 @@ class _ReportApi(APIView):
     """Parse the filters, find the teams (404 outside the scope), compute one report."""
 
     report = ""
+    error_statuses = {"get": (404,)}  # for someone who leads no team, or a team outside the scope
 
     def figures(self, request) -> Response:
         scope = selectors.audit_scope(user=request.user)

@@ -7,6 +7,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from cxhub.api import IdField
+
 from ..models import Media, Post, PostStatus, PostTarget
 
 
@@ -35,21 +37,21 @@ class OffsetDateTimeField(serializers.Field):
 
 
 class TargetInput(serializers.Serializer):
-    social_account = serializers.IntegerField(min_value=1)
+    social_account = IdField()
     body = serializers.CharField(
         required=False, allow_blank=True, trim_whitespace=False, default=""
     )
 
 
 class PostInput(serializers.Serializer):
-    team = serializers.IntegerField(min_value=1)
+    team = IdField()
     body = serializers.CharField(
         required=False, allow_blank=True, trim_whitespace=False, default=""
     )
     link = serializers.CharField(required=False, allow_blank=True, default="")
     targets = TargetInput(many=True)
     media = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, default=list
+        child=IdField(), required=False, default=list
     )
     scheduled_at = OffsetDateTimeField(required=False, allow_null=True, default=None)
     timezone = serializers.CharField(required=False, default="UTC")
@@ -64,7 +66,7 @@ class PostUpdateInput(serializers.Serializer):
     body = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
     link = serializers.CharField(required=False, allow_blank=True)
     targets = TargetInput(many=True, required=False)
-    media = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
+    media = serializers.ListField(child=IdField(), required=False)
     scheduled_at = OffsetDateTimeField(required=False, allow_null=True)
     timezone = serializers.CharField(required=False)
     tags = serializers.ListField(child=serializers.CharField(), required=False)
@@ -119,7 +121,9 @@ class TargetOutput(serializers.ModelSerializer):
 class PostOutput(serializers.ModelSerializer):
     targets = TargetOutput(many=True)
     media = serializers.SerializerMethodField()
-    scheduled_at = OffsetDateTimeField()
+    scheduled_at = OffsetDateTimeField(
+        allow_null=True, help_text="When the post goes out; null while it has no time."
+    )
     status_label = serializers.SerializerMethodField()
 
     class Meta:
@@ -170,7 +174,7 @@ class PreflightOutput(serializers.Serializer):
 class MediaUploadInput(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True)
     alt_text = serializers.CharField(required=False, allow_blank=True, default="")
-    team = serializers.IntegerField(required=False, min_value=1)
+    team = IdField(required=False)
 
 
 class MediaOutput(serializers.ModelSerializer):

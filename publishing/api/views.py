@@ -14,6 +14,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cxhub.api import query_id
 from cxhub.errors import ApplicationError
 
 from .. import dispatch, media_services, preflight, selectors, services
@@ -38,12 +39,7 @@ def _targets(data) -> list[services.TargetInput]:
 
 
 def _int_param(request, name: str) -> int | None:
-    value = request.query_params.get(name)
-    if value in (None, ""):
-        return None
-    if not value.isdigit():
-        raise ApplicationError(f"{name} must be an id.", {"fields": {name: ["A whole number."]}})
-    return int(value)
+    return query_id(request.query_params, name)
 
 
 def _time_param(request, name: str) -> datetime | None:
@@ -122,6 +118,8 @@ class PostListCreateApi(ListAPIView):
 
 
 class PostDetailApi(APIView):
+    error_statuses = {"patch": (409,), "put": (409,)}  # a post past review cannot change
+
     @extend_schema(responses=PostOutput)
     def get(self, request, post_id: int):
         return _read(request, post_id)
@@ -149,6 +147,8 @@ class PostDetailApi(APIView):
 
 
 class PostSubmitApi(APIView):
+    error_statuses = {"post": (409,)}  # the post (or request) must be in a state that allows it
+
     @extend_schema(request=None, responses=PostOutput)
     def post(self, request, post_id: int):
         services.post_submit(post=_get_post(request, post_id), by=request.user)
@@ -156,6 +156,8 @@ class PostSubmitApi(APIView):
 
 
 class PostCancelApi(APIView):
+    error_statuses = {"post": (409,)}  # the post (or request) must be in a state that allows it
+
     @extend_schema(request=CancelInput, responses=PostOutput)
     def post(self, request, post_id: int):
         data = CancelInput(data=request.data)
@@ -169,6 +171,8 @@ class PostCancelApi(APIView):
 class PostTargetDecideApi(APIView):
     """Decide a target held because reconcile found posts that may be ours (its
     `reconcile_candidates`): one of them is ours, none is (send again), or give up."""
+
+    error_statuses = {"post": (409,)}  # only a held target can be decided
 
     @extend_schema(request=TargetDecideInput, responses=PostOutput)
     def post(self, request, post_id: int, target_id: int):
