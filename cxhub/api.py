@@ -10,6 +10,7 @@ from urllib import parse
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions, pagination, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -38,6 +39,39 @@ def query_id(params, name: str) -> int | None:
     if not (value.isascii() and value.isdecimal() and 1 <= int(value) <= MAX_ID):
         raise ApplicationError(f"{name} must be an id.", {"fields": {name: ["A whole number."]}})
     return int(value)
+
+
+def id_parameter(name: str, description: str) -> OpenApiParameter:
+    """The schema of a query parameter read by `query_id`."""
+    return OpenApiParameter(
+        name,
+        {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+        description=description + " Not a whole number from 1: a 400 naming it.",
+    )
+
+
+def query_choice(params, name: str, choices) -> str | None:
+    """One of `choices` given in the query string; None when absent or empty, else a 400."""
+    value = params.get(name)
+    if value in (None, ""):
+        return None
+    if value not in choices:
+        raise ApplicationError(
+            f"Unknown {name} {value!r}.", {"fields": {name: [f"One of {', '.join(choices)}."]}}
+        )
+    return value
+
+
+def query_bool(params, name: str) -> bool | None:
+    """`true`/`false` (or `1`/`0`) in the query string; None when absent or empty, else a 400."""
+    value = params.get(name)
+    if value in (None, ""):
+        return None
+    if value not in ("true", "false", "1", "0"):
+        raise ApplicationError(
+            f"{name} must be true or false.", {"fields": {name: ["true or false."]}}
+        )
+    return value in ("true", "1")
 
 
 def _first_message(detail) -> str:

@@ -70,6 +70,16 @@ class AutoSchema(SpectacularAutoSchema):
             responses.setdefault(str(status), self._error_response(status))
         return operation
 
+    def _map_basic_serializer(self, serializer, direction):
+        """An output serializer writes every field it has, null or not: all are required (the
+        default marks only the read-only ones, so clients could not tell "absent" from "null")."""
+        schema = super()._map_basic_serializer(serializer, direction)
+        if direction == "response":
+            names = [name for name, field in serializer.fields.items() if not field.write_only]
+            if names:
+                schema["required"] = names
+        return schema
+
     def error_statuses(self, operation: dict) -> set[int]:
         parameters = operation.get("parameters", [])
         statuses: set[int] = set()
@@ -95,6 +105,8 @@ class AutoSchema(SpectacularAutoSchema):
         if self.method not in WRITE_METHODS:
             return False
         serializer = self.get_request_serializer()
+        if isinstance(serializer, type) and issubclass(serializer, serializers.Serializer):
+            serializer = serializer()  # @extend_schema(request=...) names the class
         if not isinstance(serializer, serializers.Serializer):
             return False
         return any(isinstance(f, serializers.FileField) for f in serializer.fields.values())

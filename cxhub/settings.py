@@ -229,7 +229,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"ApprovalRuleEnum": "approvals.models.Rule"},
+    "ENUM_NAME_OVERRIDES": {
+        "ApprovalRuleEnum": "approvals.models.Rule",
+        "RoleEnum": "accounts.models.Role",
+        "ChannelEnum": "accounts.models.Channel",
+    },
 }
 
 # Cache: Redis when given (shared by every process), else per-process memory.

@@ -20,14 +20,21 @@ from .models import PublishingFreeze
 
 
 class FreezeInput(serializers.Serializer):
+    """`team` with scope `team`, `social_account` with scope `account`, neither with
+    `everything` (which only a lead of the whole organisation may freeze)."""
+
     scope = serializers.ChoiceField(choices=PublishingFreeze.Scope.choices)
     team = IdField(required=False, allow_null=True, default=None)
     social_account = IdField(required=False, allow_null=True, default=None)
-    reason = serializers.CharField(max_length=freezes.REASON_MAX)
+    reason = serializers.CharField(
+        max_length=freezes.REASON_MAX, help_text="Shown to everyone it stops; not blank."
+    )
 
 
 class LiftInput(serializers.Serializer):
-    reason = serializers.CharField(max_length=freezes.REASON_MAX)
+    reason = serializers.CharField(
+        max_length=freezes.REASON_MAX, help_text="Shown to everyone it stops; not blank."
+    )
 
 
 class FreezeOutput(serializers.ModelSerializer):
@@ -114,7 +121,9 @@ class RescheduleInput(serializers.Serializer):
     scheduled_at = serializers.DateTimeField(
         help_text="The new time, ISO 8601 with its offset (2026-12-01T09:00:00+01:00)."
     )
-    reason = serializers.CharField(max_length=freezes.REASON_MAX)
+    reason = serializers.CharField(
+        max_length=freezes.REASON_MAX, help_text="Shown to everyone it stops; not blank."
+    )
 
 
 class RescheduleOutput(serializers.Serializer):

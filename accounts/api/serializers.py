@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from cxhub.api import IdField
 
-from ..models import Membership, SocialAccount, Team, User
+from ..models import Membership, Role, SocialAccount, Team, User
 
 
 class TokenInput(serializers.Serializer):
@@ -39,7 +39,7 @@ class MembershipOutput(serializers.ModelSerializer):
 
 class MeOutput(serializers.ModelSerializer):
     memberships = MembershipOutput(many=True, source="memberships_list")
-    roles = serializers.ListField(child=serializers.CharField())
+    roles = serializers.ListField(child=serializers.ChoiceField(choices=Role.choices))
 
     class Meta:
         model = User
