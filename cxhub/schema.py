@@ -54,7 +54,8 @@ ERROR_DESCRIPTIONS = {
     409: "The object is not in a state that allows this action (`extra.status` says which).",
     413: "The upload is larger than the site's limit.",
     415: "The body's Content-Type is not one this operation reads.",
-    429: "Too many attempts: wait `Retry-After` seconds (also in `extra.retry_after_seconds`).",
+    429: "Too many attempts: wait before trying again (the `Retry-After` header or "
+    "`extra.retry_after_seconds` says how long).",
 }
 
 WRITE_METHODS = {"POST", "PUT", "PATCH"}

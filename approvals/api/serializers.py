@@ -166,14 +166,14 @@ class PolicyUpdateInput(serializers.Serializer):
 class StageOutput(serializers.Serializer):
     order = serializers.IntegerField()
     name = serializers.CharField()
-    rule = serializers.CharField()
+    rule = serializers.ChoiceField(choices=Rule.choices)
     quorum = serializers.IntegerField(allow_null=True)
     decider_team = serializers.IntegerField(source="decider_team_id", allow_null=True)
-    decider_role = serializers.CharField()
+    decider_role = serializers.ChoiceField(choices=Role.choices, allow_blank=True)
     named_users = serializers.SerializerMethodField()
     sla_hours = serializers.IntegerField()
     escalate_to_team = serializers.IntegerField(source="escalate_to_team_id", allow_null=True)
-    escalate_to_role = serializers.CharField()
+    escalate_to_role = serializers.ChoiceField(choices=Role.choices, allow_blank=True)
 
     def get_named_users(self, stage) -> list[int]:
         return sorted(user.pk for user in stage.named_users.all())
