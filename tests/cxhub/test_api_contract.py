@@ -82,6 +82,8 @@ def test_every_operation_documents_its_error_answers(schema):
             assert "400" in errors, where
         if (method, path) in STATE_CHANGES:
             assert "409" in errors, where
+        if "requestBody" in operation:
+            assert "415" in errors, where
     assert "429" in schema["paths"]["/api/v1/auth/token/"]["post"]["responses"]
     assert "413" in schema["paths"]["/api/v1/media/"]["post"]["responses"]
     for path in ("/api/v1/audit/events/", "/api/v1/reports/sla/"):
@@ -221,6 +223,14 @@ def test_an_address_under_api_that_matches_nothing_answers_in_the_error_shape(au
     page = api(author).get("/no-such-page/")
     assert page.status_code == 404
     assert "text/html" in page["Content-Type"]
+
+
+def test_a_body_in_a_media_type_the_operation_does_not_read_is_a_415(author):
+    response = api(author).post(
+        "/api/v1/notifications/read/", b"<ids/>", content_type="application/xml"
+    )
+    assert response.status_code == 415
+    assert set(response.json()) == {"message", "extra"}
 
 
 def test_break_glass_states_its_minimum_before_the_service_runs(lead, author, org):
