@@ -185,6 +185,7 @@ def test_filters_refuse_values_they_do_not_know(author):
         ("/api/v1/posts/", {"status": "draft,nope"}, "status"),
         # "²" passed str.isdigit() and then broke int(): a 500.
         ("/api/v1/posts/", {"team": "²"}, "team"),
+        # An id beyond a bigint reached the database: a 500 on SQLite.
         ("/api/v1/posts/", {"account": "99999999999999999999999"}, "account"),
         # A year-9999 time with a negative offset overflowed when turned into UTC: a 500.
         ("/api/v1/posts/", {"since": "9999-12-31T23:00:00-05:00"}, "since"),
