@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import schemathesis
+from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
@@ -78,7 +79,8 @@ def _png() -> bytes:
 @pytest.fixture
 def wsgi_app():
     """Django's WSGI handler inside the test's transaction: it must not close the connection
-    between requests, as the test client does not."""
+    between requests, as the test client does not. The throttles' counts (in the cache) are
+    emptied after, so the token endpoint's 429s do not reach later tests."""
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
     try:
@@ -86,6 +88,7 @@ def wsgi_app():
     finally:
         request_started.connect(close_old_connections)
         request_finished.connect(close_old_connections)
+        cache.clear()
 
 
 @pytest.fixture
