@@ -8,7 +8,7 @@ operation takes:
 - 400 when it takes a body or query parameters (bad input, naming the field);
 - 401 and 403 unless anyone may call it (no credentials; a role or a token that does not allow it);
 - 404 when its path names an object (absent, or outside your scope: the same answer);
-- 413 when its body carries a file, 415 when the body is not in a media type it reads;
+- 413 and 415 when it reads a body (larger than the site's limits; not in a media type it reads);
 - 429 when it is throttled.
 
 A view adds what cannot be told from its shape in `error_statuses`, by method (or `"*"`):
@@ -17,7 +17,6 @@ A view adds what cannot be told from its shape in `error_statuses`, by method (o
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
-from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
 ERROR_SCHEMA = {
@@ -52,7 +51,7 @@ ERROR_DESCRIPTIONS = {
     403: "Signed in, but not allowed to do this (role, scope, CSRF, or a read-only token).",
     404: "No such object, or one outside your scope (the same answer, so nothing leaks).",
     409: "The object is not in a state that allows this action (`extra.status` says which).",
-    413: "The upload is larger than the site's limit.",
+    413: "The body, or a file in it, is larger than the site's limit.",
     415: "The body's Content-Type is not one this operation reads.",
     429: "Too many attempts: wait before trying again (the `Retry-After` header or "
     "`extra.retry_after_seconds` says how long).",
@@ -87,30 +86,18 @@ class AutoSchema(SpectacularAutoSchema):
         if "requestBody" in operation or self.method in WRITE_METHODS:
             statuses.add(400)
         if "requestBody" in operation:
-            statuses.add(415)
+            statuses |= {413, 415}
         if any(p["in"] == "query" for p in parameters):
             statuses.add(400)
         if not all(isinstance(p, AllowAny) for p in self.view.get_permissions()):
             statuses |= {401, 403}
         if any(p["in"] == "path" for p in parameters):
             statuses.add(404)
-        if self._takes_a_file():
-            statuses.add(413)
         if self.view.get_throttles():
             statuses.add(429)
         declared = getattr(self.view, "error_statuses", {})
         statuses.update(declared.get("*", ()), declared.get(self.method.lower(), ()))
         return statuses
-
-    def _takes_a_file(self) -> bool:
-        if self.method not in WRITE_METHODS:
-            return False
-        serializer = self.get_request_serializer()
-        if isinstance(serializer, type) and issubclass(serializer, serializers.Serializer):
-            serializer = serializer()  # @extend_schema(request=...) names the class
-        if not isinstance(serializer, serializers.Serializer):
-            return False
-        return any(isinstance(f, serializers.FileField) for f in serializer.fields.values())
 
     def _error_response(self, status: int) -> dict:
         component = ResolvedComponent(

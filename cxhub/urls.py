@@ -6,7 +6,9 @@ from accounts.notification_views import notifications_page
 
 from . import views
 
+handler400 = "cxhub.views.bad_request"
 handler404 = "cxhub.views.not_found"
+handler500 = "cxhub.views.server_error"
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
