@@ -391,7 +391,7 @@ def volume(*, teams: Sequence[Team], period: Period) -> dict:
         "by_network": _network_rows({name: {"published": n} for name, n in by_network.items()}),
         "by_week": [
             {
-                "week": f"{year}-W{week:02d}",
+                "week": f"{year:04d}-W{week:02d}",
                 "week_start": monday.isoformat(),
                 "published": by_week.get((year, week), 0),
             }

@@ -404,7 +404,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "cxhub.schema.AutoSchema",
     "EXCEPTION_HANDLER": "cxhub.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "cxhub.api.CursorPagination",
     "PAGE_SIZE": 50,
@@ -419,7 +419,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"ApprovalRuleEnum": "approvals.models.Rule"},
+    "ENUM_NAME_OVERRIDES": {
+        "ApprovalRuleEnum": "approvals.models.Rule",
+        "RoleEnum": "accounts.models.Role",
+        "ChannelEnum": "accounts.models.Channel",
+    },
 }
 
 # Cache: Redis when given (shared by every process), else per-process memory.

@@ -8,6 +8,10 @@ from accounts.views import LogoutView, admin_login
 
 from . import views
 
+handler400 = "cxhub.views.bad_request"
+handler404 = "cxhub.views.not_found"
+handler500 = "cxhub.views.server_error"
+
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     # Before the admin's own: no second sign-in page (accounts.views.admin_login), and signing

@@ -1,6 +1,10 @@
-"""Project-level pages: the health check and the API docs."""
+"""Project-level pages: the health check, the API docs, and the API's answers for what fails
+before a view (an address it does not have, a body Django refuses, a server error) in the API's
+error shape."""
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from drf_spectacular.utils import extend_schema
@@ -41,3 +45,36 @@ class ApiDocsView(SpectacularSwaggerView):
         response = super().get(request, *args, **kwargs)
         del response.headers["Cross-Origin-Opener-Policy"]  # SecurityMiddleware sets ours
         return response
+
+
+def _api_error(message: str, status: int) -> JsonResponse:
+    return JsonResponse({"message": message, "extra": {}}, status=status)
+
+
+def _in_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def not_found(request, exception=None):
+    """Under /api/ a 404 keeps the API's error shape (an id that is not a number, or an address
+    no operation has); elsewhere it is the usual page."""
+    if _in_api(request):
+        return _api_error("Not found.", 404)
+    return defaults.page_not_found(request, exception)
+
+
+def bad_request(request, exception=None):
+    """A request Django refuses before any view: under /api/, a body whose fields pass
+    DATA_UPLOAD_MAX_MEMORY_SIZE is a 413, anything else (too many fields, a malformed
+    multipart body) a 400, both in the API's error shape."""
+    if _in_api(request):
+        if isinstance(exception, RequestDataTooBig):
+            return _api_error("The request body is larger than the site's limit.", 413)
+        return _api_error("Bad request.", 400)
+    return defaults.bad_request(request, exception)
+
+
+def server_error(request):
+    if _in_api(request):
+        return _api_error("Server error.", 500)
+    return defaults.server_error(request)

@@ -12,6 +12,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cxhub.api import IdField
 from cxhub.errors import ApplicationError
 
 from . import freezes
@@ -19,14 +20,21 @@ from .models import PublishingFreeze
 
 
 class FreezeInput(serializers.Serializer):
+    """`team` with scope `team`, `social_account` with scope `account`, neither with
+    `everything` (which only a lead of the whole organisation may freeze)."""
+
     scope = serializers.ChoiceField(choices=PublishingFreeze.Scope.choices)
-    team = serializers.IntegerField(required=False, allow_null=True, default=None)
-    social_account = serializers.IntegerField(required=False, allow_null=True, default=None)
-    reason = serializers.CharField(max_length=freezes.REASON_MAX)
+    team = IdField(required=False, allow_null=True, default=None)
+    social_account = IdField(required=False, allow_null=True, default=None)
+    reason = serializers.CharField(
+        max_length=freezes.REASON_MAX, help_text="Shown to everyone it stops; not blank."
+    )
 
 
 class LiftInput(serializers.Serializer):
-    reason = serializers.CharField(max_length=freezes.REASON_MAX)
+    reason = serializers.CharField(
+        max_length=freezes.REASON_MAX, help_text="Shown to everyone it stops; not blank."
+    )
 
 
 class FreezeOutput(serializers.ModelSerializer):
@@ -92,6 +100,8 @@ class FreezeListCreateApi(ListAPIView):
 class FreezeLiftApi(APIView):
     """`POST {"reason": "…"}`: lift a freeze; what it held waits again, due at its own time."""
 
+    error_statuses = {"post": (409,)}  # a freeze is lifted once
+
     @extend_schema(request=LiftInput, responses={200: FreezeOutput})
     def post(self, request, freeze_id: int):
         freeze = freezes.freeze_get(user=request.user, freeze_id=freeze_id)
@@ -111,7 +121,9 @@ class RescheduleInput(serializers.Serializer):
     scheduled_at = serializers.DateTimeField(
         help_text="The new time, ISO 8601 with its offset (2026-12-01T09:00:00+01:00)."
     )
-    reason = serializers.CharField(max_length=freezes.REASON_MAX)
+    reason = serializers.CharField(
+        max_length=freezes.REASON_MAX, help_text="Shown to everyone it stops; not blank."
+    )
 
 
 class RescheduleOutput(serializers.Serializer):
@@ -123,6 +135,8 @@ class RescheduleOutput(serializers.Serializer):
 class HeldRescheduleApi(APIView):
     """`POST {"scheduled_at": "…", "reason": "…"}`: a lead gives a post held by a freeze a new
     time; its held accounts go out then, or when the freeze is lifted if it still holds them."""
+
+    error_statuses = {"post": (409,)}  # only a post a freeze holds
 
     @extend_schema(request=RescheduleInput, responses={200: RescheduleOutput})
     def post(self, request, post_id: int):

@@ -3,7 +3,9 @@
 from django.conf import settings
 from rest_framework import serializers
 
-from ..models import ApiToken, Membership, SocialAccount, Team, User
+from cxhub.api import IdField
+
+from ..models import ApiToken, Membership, Role, SocialAccount, Team, User
 
 
 class TokenInput(serializers.Serializer):
@@ -97,7 +99,7 @@ class MembershipOutput(serializers.ModelSerializer):
 
 class MeOutput(serializers.ModelSerializer):
     memberships = MembershipOutput(many=True, source="memberships_list")
-    roles = serializers.ListField(child=serializers.CharField())
+    roles = serializers.ListField(child=serializers.ChoiceField(choices=Role.choices))
 
     class Meta:
         model = User
@@ -141,4 +143,4 @@ class NotificationOutput(serializers.Serializer):
 
 
 class NotificationsReadInput(serializers.Serializer):
-    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
+    ids = serializers.ListField(child=IdField(), required=False)

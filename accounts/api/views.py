@@ -7,17 +7,17 @@ Anything outside a user's scope is a 404, never a 403 that would confirm it exis
 from django.contrib.auth import authenticate
 from django.http import Http404
 from django.utils.cache import add_never_cache_headers
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cxhub.api import CursorPagination
+from cxhub.api import CursorPagination, id_parameter, query_bool, query_choice, query_id
 from cxhub.errors import ApplicationError
 
 from .. import doors, mfa, selectors, tokens
-from ..models import Notification, Role, Team
+from ..models import Channel, Notification, Role, Team
 from ..notifications import notifications_mark_read
 from .serializers import (
     ApiTokenOutput,
@@ -120,20 +120,20 @@ class MeApi(APIView):
 
 
 def _role_param(request) -> list[str] | None:
-    role = request.query_params.get("role")
-    if role is None:
-        return None
-    if role not in Role.values:
-        raise ApplicationError(
-            f"Unknown role {role!r}.", {"fields": {"role": [f"One of {', '.join(Role.values)}."]}}
-        )
-    return [role]
+    role = query_choice(request.query_params, "role", Role.values)
+    return None if role is None else [role]
+
+
+_ROLE = OpenApiParameter(
+    "role", str, enum=Role.values, description="Only where I hold this role (or below it)."
+)
 
 
 class _TreeOrder(CursorPagination):
     ordering = "path"
 
 
+@extend_schema_view(get=extend_schema(parameters=[_ROLE]))
 class TeamListApi(ListAPIView):
     """Teams I hold a role on, or below one (`?role=drafter` narrows to one role), in tree order."""
 
@@ -167,6 +167,15 @@ def _parents_of(teams) -> dict[str, int]:
     return dict(Team.objects.filter(path__in=paths).values_list("path", "id"))
 
 
+@extend_schema_view(
+    get=extend_schema(
+        parameters=[
+            _ROLE,
+            OpenApiParameter("channel", str, enum=Channel.values, description="One network."),
+            id_parameter("team", "Accounts of this team only."),
+        ]
+    )
+)
 class SocialAccountListApi(ListAPIView):
     """Social accounts I may see (`?role=drafter`: those I may draft for; `?channel=`, `?team=`)."""
 
@@ -175,16 +184,12 @@ class SocialAccountListApi(ListAPIView):
     def get_queryset(self):
         request = self.request
         accounts = selectors.social_accounts_for(user=request.user, roles=_role_param(request))
-        channel = request.query_params.get("channel")
-        if channel:
+        channel = query_choice(request.query_params, "channel", Channel.values)
+        if channel is not None:
             accounts = accounts.filter(channel=channel)
-        team = request.query_params.get("team")
-        if team:
-            if not team.isdigit():
-                raise ApplicationError(
-                    "team must be a team id.", {"fields": {"team": ["A whole number."]}}
-                )
-            accounts = accounts.filter(team_id=int(team))
+        team = query_id(request.query_params, "team")
+        if team is not None:
+            accounts = accounts.filter(team_id=team)
         return accounts
 
 
@@ -197,6 +202,11 @@ class SocialAccountDetailApi(APIView):
         return Response(SocialAccountOutput(account).data)
 
 
+@extend_schema_view(
+    get=extend_schema(
+        parameters=[OpenApiParameter("unread", bool, description="true: unread ones only.")]
+    )
+)
 class NotificationListApi(ListAPIView):
     """My notifications, newest first (`?unread=1` for unread only); `unread_count` in a header."""
 
@@ -204,7 +214,7 @@ class NotificationListApi(ListAPIView):
 
     def get_queryset(self):
         notifications = Notification.objects.filter(user=self.request.user)
-        if self.request.query_params.get("unread") in ("1", "true"):
+        if query_bool(self.request.query_params, "unread"):
             notifications = notifications.filter(read_at__isnull=True)
         return notifications
 

@@ -1,15 +1,33 @@
 from rest_framework import serializers
 
+from accounts.models import Role
+from cxhub.api import IdField
+
 from ..models import ApprovalRequest, ApprovalStep, Decision, Rule, Verdict
+from ..services import MIN_JUSTIFICATION
 
 
 class DecideInput(serializers.Serializer):
     verdict = serializers.ChoiceField(choices=Verdict.choices)
-    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+    comment = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=5000,
+        help_text="Shown to the author. Required (not blank) when the verdict is "
+        "`request_changes` or `reject`: a 400 naming comment otherwise.",
+    )
 
 
 class BreakGlassInput(serializers.Serializer):
-    justification = serializers.CharField(max_length=5000)
+    justification = serializers.CharField(
+        min_length=MIN_JUSTIFICATION,
+        max_length=5000,
+        error_messages={"min_length": f"At least {MIN_JUSTIFICATION} characters."},
+        help_text=f"Why this cannot wait for the approvers: at least {MIN_JUSTIFICATION} "
+        "characters (leading and trailing spaces do not count); recorded in the audit trail "
+        "and sent to every approver it skips.",
+    )
 
 
 class InboxItemOutput(serializers.ModelSerializer):
@@ -111,21 +129,30 @@ class RequestOutput(serializers.ModelSerializer):
 class StageInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     rule = serializers.ChoiceField(choices=Rule.choices, default=Rule.ANY)
-    quorum = serializers.IntegerField(min_value=1, required=False, allow_null=True)
-    decider_team = serializers.IntegerField(min_value=1, required=False, allow_null=True)
-    decider_role = serializers.CharField(required=False, allow_blank=True, default="")
-    named_users = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, default=list
+    quorum = serializers.IntegerField(min_value=1, max_value=32767, required=False, allow_null=True)
+    decider_team = IdField(required=False, allow_null=True)
+    decider_role = serializers.ChoiceField(
+        choices=Role.choices,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="With decider_team: who decides. Give these two, or named_users, or both.",
     )
+    named_users = serializers.ListField(child=IdField(), required=False, default=list)
     sla_hours = serializers.IntegerField(min_value=1, max_value=720, default=24)
-    escalate_to_team = serializers.IntegerField(min_value=1, required=False, allow_null=True)
-    escalate_to_role = serializers.CharField(required=False, allow_blank=True, default="")
+    escalate_to_team = IdField(required=False, allow_null=True)
+    escalate_to_role = serializers.ChoiceField(
+        choices=Role.choices, required=False, allow_blank=True, default=""
+    )
 
 
 class PolicyInput(serializers.Serializer):
+    """For a team or for one social account: exactly one of `team` and `social_account`, which
+    you administer and which has no policy yet."""
+
     name = serializers.CharField(max_length=200)
-    team = serializers.IntegerField(min_value=1, required=False, allow_null=True)
-    social_account = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    team = IdField(required=False, allow_null=True)
+    social_account = IdField(required=False, allow_null=True)
     schedule_changes_need_approval = serializers.BooleanField(default=False)
     stages = StageInputSerializer(many=True)
 
@@ -139,14 +166,14 @@ class PolicyUpdateInput(serializers.Serializer):
 class StageOutput(serializers.Serializer):
     order = serializers.IntegerField()
     name = serializers.CharField()
-    rule = serializers.CharField()
+    rule = serializers.ChoiceField(choices=Rule.choices)
     quorum = serializers.IntegerField(allow_null=True)
     decider_team = serializers.IntegerField(source="decider_team_id", allow_null=True)
-    decider_role = serializers.CharField()
+    decider_role = serializers.ChoiceField(choices=Role.choices, allow_blank=True)
     named_users = serializers.SerializerMethodField()
     sla_hours = serializers.IntegerField()
     escalate_to_team = serializers.IntegerField(source="escalate_to_team_id", allow_null=True)
-    escalate_to_role = serializers.CharField()
+    escalate_to_role = serializers.ChoiceField(choices=Role.choices, allow_blank=True)
 
     def get_named_users(self, stage) -> list[int]:
         return sorted(user.pk for user in stage.named_users.all())

@@ -54,6 +54,8 @@ class RequestDetailApi(APIView):
 
 
 class DecideApi(APIView):
+    error_statuses = {"post": (409,)}  # the request must be open, this version undecided by you
+
     @extend_schema(request=DecideInput, responses=RequestOutput)
     def post(self, request, request_id: int):
         data = DecideInput(data=request.data)
@@ -68,6 +70,8 @@ class DecideApi(APIView):
 
 
 class BreakGlassApi(APIView):
+    error_statuses = {"post": (409,)}  # only a draft or a post in review
+
     @extend_schema(request=BreakGlassInput, responses=PostOutput)
     def post(self, request, post_id: int):
         post = post_selectors.post_get(user=request.user, post_id=post_id)

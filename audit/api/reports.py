@@ -39,6 +39,7 @@ class _ReportApi(APIView):
     """Parse the filters, find the teams (404 outside the scope), compute one report."""
 
     report = ""
+    error_statuses = {"get": (404,)}  # for someone who leads no team, or a team outside the scope
 
     def figures(self, request) -> Response:
         scope = selectors.audit_scope(user=request.user)
@@ -50,13 +51,88 @@ class _ReportApi(APIView):
         return Response({"team": filters.team_id, **figures})
 
 
+# The shapes of the answers, so that a client (and the contract test) can rely on them.
+def _object(**properties) -> dict:
+    return {"type": "object", "required": list(properties), "properties": properties}
+
+
+_INT = {"type": "integer", "minimum": 0}
+_SHARE = {"type": "number", "nullable": True, "minimum": 0, "maximum": 1}
+_SECONDS = {"type": "number", "nullable": True, "description": "null when there is no figure."}
+_TEXT = {"type": "string"}
+_BY_TEAM = {"team": {"type": "integer"}, "team_name": _TEXT}
+_BY_NETWORK = {"network": _TEXT, "network_label": _TEXT}
+
+
+def _rows(**properties) -> dict:
+    return {"type": "array", "items": _object(**properties)}
+
+
+_TIMES = {"count": _INT, "median_seconds": _SECONDS, "p90_seconds": _SECONDS}
+_ON_TIME = {"published": _INT, "on_time": _INT, "share": _SHARE}
+_FAILED = {"failed_targets": _INT, "failed_attempts": _INT}
+_REASON = {"reason": _TEXT, "reason_label": _TEXT}
+_SLA = {
+    "steps": _INT,
+    "breaches": _INT,
+    "decided_late": _INT,
+    "escalated": _INT,
+    "open_overdue": _INT,
+    "share": _SHARE,
+}
+_PUBLISHED = {"published": _INT}
+_FIGURES = {
+    "turnaround": {
+        "overall": _object(**_TIMES),
+        "by_team": _rows(**_BY_TEAM, **_TIMES),
+        "by_stage": _rows(stage=_TEXT, **_TIMES),
+    },
+    "on-time": {
+        "tolerance_seconds": _INT,
+        "overall": _object(**_ON_TIME),
+        "by_team": _rows(**_BY_TEAM, **_ON_TIME),
+        "by_network": _rows(**_BY_NETWORK, **_ON_TIME),
+    },
+    "failures": {
+        "overall": _object(**_FAILED),
+        "by_network": _rows(**_BY_NETWORK, **_FAILED),
+        "by_reason": _rows(**_REASON, **_FAILED),
+        "rows": _rows(**_BY_NETWORK, **_REASON, **_FAILED),
+    },
+    "volume": {
+        "total": _INT,
+        "by_team": _rows(**_BY_TEAM, **_PUBLISHED),
+        "by_network": _rows(**_BY_NETWORK, **_PUBLISHED),
+        "by_week": _rows(
+            week={"type": "string", "pattern": r"^\d{4}-W\d{2}$"},
+            week_start={"type": "string", "format": "date"},
+            **_PUBLISHED,
+        ),
+    },
+    "sla": {
+        "overall": _object(**_SLA),
+        "by_team": _rows(**_BY_TEAM, **_SLA),
+        "by_stage": _rows(stage=_TEXT, **_SLA),
+    },
+}
+
+
+def _answer(name: str) -> dict:
+    return _object(
+        team={"type": "integer", "nullable": True, "description": "The team asked for, or null."},
+        since={"type": "string", "format": "date"},
+        until={"type": "string", "format": "date"},
+        **_FIGURES[name],
+    )
+
+
 def _schema(name: str, summary: str):
     return extend_schema(
         operation_id=f"v1_reports_{name.replace('-', '_')}",
         summary=summary,
         description=_SHAPES[name] + " Periods are whole days in the site's time zone.",
         parameters=_PARAMETERS,
-        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description=_SHAPES[name])},
+        responses={200: OpenApiResponse(_answer(name), description=_SHAPES[name])},
     )
 
 

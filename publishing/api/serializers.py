@@ -7,6 +7,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.models import Channel
+from cxhub.api import IdField
+
+from .. import services
+from ..media_services import MAX_ALT_TEXT
 from ..models import Media, Post, PostStatus, PostTarget
 
 
@@ -34,41 +39,92 @@ class OffsetDateTimeField(serializers.Field):
         return value.isoformat() if value else None
 
 
+# Rules the services enforce, stated in the schema (a 400 naming the field when broken).
+_BODY_RULE = (
+    "The text. It may be blank only when every target has its own text "
+    f"(at most {services.MAX_BODY:,} characters)."
+)
+_LINK_RULE = "A full http:// or https:// address, or blank."
+_TARGETS_RULE = "At least one: accounts you may draft for, each listed once."
+_MEDIA_RULE = (
+    f"Ids of images you may use, each once (at most {services.MAX_MEDIA}); every image needs "
+    "alt text before the post can be submitted."
+)
+_SCHEDULE_RULE = "When to publish, with its UTC offset; null or absent for no time yet."
+_TIMEZONE_RULE = "An IANA time zone name (Europe/Paris), used to show and reschedule the time."
+_TAGS_RULE = (
+    f"At most {services.MAX_TAGS} tags of at most {services.MAX_TAG_LENGTH} characters; "
+    "a leading # is dropped, blanks and repeats are ignored."
+)
+_CAMPAIGN_RULE = "Free text; trimmed and cut at 100 characters."
+
+
 class TargetInput(serializers.Serializer):
-    social_account = serializers.IntegerField(min_value=1)
+    social_account = IdField(help_text="An account you may draft for.")
     body = serializers.CharField(
-        required=False, allow_blank=True, trim_whitespace=False, default=""
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        default="",
+        max_length=services.MAX_BODY,
+        help_text="This account's own text; blank: the post's text.",
     )
 
 
 class PostInput(serializers.Serializer):
-    team = serializers.IntegerField(min_value=1)
+    team = IdField(help_text="A team you draft for.")
     body = serializers.CharField(
-        required=False, allow_blank=True, trim_whitespace=False, default=""
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        default="",
+        max_length=services.MAX_BODY,
+        help_text=_BODY_RULE,
     )
-    link = serializers.CharField(required=False, allow_blank=True, default="")
-    targets = TargetInput(many=True)
+    link = serializers.CharField(required=False, allow_blank=True, default="", help_text=_LINK_RULE)
+    targets = TargetInput(many=True, help_text=_TARGETS_RULE)
     media = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, default=list
+        child=IdField(),
+        required=False,
+        default=list,
+        max_length=services.MAX_MEDIA,
+        help_text=_MEDIA_RULE,
     )
-    scheduled_at = OffsetDateTimeField(required=False, allow_null=True, default=None)
-    timezone = serializers.CharField(required=False, default="UTC")
-    tags = serializers.ListField(child=serializers.CharField(), required=False, default=list)
-    campaign = serializers.CharField(required=False, allow_blank=True, default="")
+    scheduled_at = OffsetDateTimeField(
+        required=False, allow_null=True, default=None, help_text=_SCHEDULE_RULE
+    )
+    timezone = serializers.CharField(required=False, default="UTC", help_text=_TIMEZONE_RULE)
+    tags = serializers.ListField(
+        child=serializers.CharField(), required=False, default=list, help_text=_TAGS_RULE
+    )
+    campaign = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text=_CAMPAIGN_RULE
+    )
     urgent = serializers.BooleanField(required=False, default=False)
 
 
 class PostUpdateInput(serializers.Serializer):
-    """Every field optional: what is given changes (PATCH and PUT alike)."""
+    """Every field optional: what is given changes (PATCH and PUT alike). `team` is refused: a
+    post cannot move to another team."""
 
-    body = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
-    link = serializers.CharField(required=False, allow_blank=True)
-    targets = TargetInput(many=True, required=False)
-    media = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
-    scheduled_at = OffsetDateTimeField(required=False, allow_null=True)
-    timezone = serializers.CharField(required=False)
-    tags = serializers.ListField(child=serializers.CharField(), required=False)
-    campaign = serializers.CharField(required=False, allow_blank=True)
+    body = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=services.MAX_BODY,
+        help_text=_BODY_RULE,
+    )
+    link = serializers.CharField(required=False, allow_blank=True, help_text=_LINK_RULE)
+    targets = TargetInput(many=True, required=False, help_text=_TARGETS_RULE)
+    media = serializers.ListField(
+        child=IdField(), required=False, max_length=services.MAX_MEDIA, help_text=_MEDIA_RULE
+    )
+    scheduled_at = OffsetDateTimeField(required=False, allow_null=True, help_text=_SCHEDULE_RULE)
+    timezone = serializers.CharField(required=False, help_text=_TIMEZONE_RULE)
+    tags = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text=_TAGS_RULE
+    )
+    campaign = serializers.CharField(required=False, allow_blank=True, help_text=_CAMPAIGN_RULE)
     urgent = serializers.BooleanField(required=False)
 
     def validate(self, attrs):
@@ -95,7 +151,7 @@ class TargetDecideInput(serializers.Serializer):
 
 class TargetOutput(serializers.ModelSerializer):
     handle = serializers.CharField(source="social_account.handle")
-    channel = serializers.CharField(source="social_account.channel")
+    channel = serializers.ChoiceField(choices=Channel.choices, source="social_account.channel")
 
     class Meta:
         model = PostTarget
@@ -119,7 +175,9 @@ class TargetOutput(serializers.ModelSerializer):
 class PostOutput(serializers.ModelSerializer):
     targets = TargetOutput(many=True)
     media = serializers.SerializerMethodField()
-    scheduled_at = OffsetDateTimeField()
+    scheduled_at = OffsetDateTimeField(
+        allow_null=True, help_text="When the post goes out; null while it has no time."
+    )
     status_label = serializers.SerializerMethodField()
 
     class Meta:
@@ -168,9 +226,22 @@ class PreflightOutput(serializers.Serializer):
 
 
 class MediaUploadInput(serializers.Serializer):
-    file = serializers.FileField(allow_empty_file=True)
-    alt_text = serializers.CharField(required=False, allow_blank=True, default="")
-    team = serializers.IntegerField(required=False, min_value=1)
+    file = serializers.FileField(
+        allow_empty_file=True,
+        help_text="A JPEG, PNG, WebP or GIF within the site's size and pixel limits (a larger "
+        "body is a 413); it is re-encoded without its metadata.",
+    )
+    alt_text = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=MAX_ALT_TEXT,
+        help_text="What the image shows, for people who cannot see it. Required (not blank) "
+        "unless the site turns CXHUB_REQUIRE_ALT_TEXT off: a 400 naming alt_text.",
+    )
+    team = IdField(
+        required=False, help_text="A team you draft for; absent: the first of your teams."
+    )
 
 
 class MediaOutput(serializers.ModelSerializer):

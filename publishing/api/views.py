@@ -4,16 +4,18 @@ Objects outside the caller's scope answer 404. Service refusals come back as
 `{"message", "extra"}` with 400 (bad input), 403 (not allowed), 409 (wrong state).
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.generics import ListAPIView
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cxhub.api import id_parameter, query_id
 from cxhub.errors import ApplicationError
 
 from .. import dispatch, media_services, preflight, selectors, services
@@ -38,12 +40,7 @@ def _targets(data) -> list[services.TargetInput]:
 
 
 def _int_param(request, name: str) -> int | None:
-    value = request.query_params.get(name)
-    if value in (None, ""):
-        return None
-    if not value.isdigit():
-        raise ApplicationError(f"{name} must be an id.", {"fields": {name: ["A whole number."]}})
-    return int(value)
+    return query_id(request.query_params, name)
 
 
 def _time_param(request, name: str) -> datetime | None:
@@ -52,7 +49,9 @@ def _time_param(request, name: str) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(value.replace(" ", "+"))
-    except ValueError:
+        if moment.tzinfo is not None:
+            moment.astimezone(UTC)  # the database compares in UTC: year 1 or 9999 can overflow
+    except (ValueError, OverflowError):
         moment = None
     if moment is None or moment.tzinfo is None:
         raise ApplicationError(
@@ -73,6 +72,28 @@ def _read(request, post_id: int) -> Response:
     return Response(PostOutput(_get_post(request, post_id)).data)
 
 
+_LIST_PARAMETERS = [
+    OpenApiParameter(
+        "status",
+        {"type": "array", "items": {"type": "string", "enum": PostStatus.values}},
+        style="form",
+        explode=False,
+        description="Comma-separated statuses (`draft,scheduled`); an unknown one is a 400.",
+    ),
+    id_parameter("team", "Posts of this team and the teams below it."),
+    id_parameter("account", "Posts with a target on this social account."),
+    OpenApiParameter(
+        "since",
+        OpenApiTypes.DATETIME,
+        description="Scheduled at or after (ISO 8601 with its UTC offset).",
+    ),
+    OpenApiParameter(
+        "until", OpenApiTypes.DATETIME, description="Scheduled before (ISO 8601 with its offset)."
+    ),
+]
+
+
+@extend_schema_view(get=extend_schema(parameters=_LIST_PARAMETERS))
 class PostListCreateApi(ListAPIView):
     """`GET`: posts I may see (`?status=draft,scheduled`, `?team=`, `?account=`, `?since=`,
     `?until=` on the scheduled time). `POST`: a new draft."""
@@ -122,6 +143,8 @@ class PostListCreateApi(ListAPIView):
 
 
 class PostDetailApi(APIView):
+    error_statuses = {"patch": (409,), "put": (409,)}  # a post past review cannot change
+
     @extend_schema(responses=PostOutput)
     def get(self, request, post_id: int):
         return _read(request, post_id)
@@ -149,6 +172,8 @@ class PostDetailApi(APIView):
 
 
 class PostSubmitApi(APIView):
+    error_statuses = {"post": (409,)}  # the post (or request) must be in a state that allows it
+
     @extend_schema(request=None, responses=PostOutput)
     def post(self, request, post_id: int):
         services.post_submit(post=_get_post(request, post_id), by=request.user)
@@ -156,6 +181,8 @@ class PostSubmitApi(APIView):
 
 
 class PostCancelApi(APIView):
+    error_statuses = {"post": (409,)}  # the post (or request) must be in a state that allows it
+
     @extend_schema(request=CancelInput, responses=PostOutput)
     def post(self, request, post_id: int):
         data = CancelInput(data=request.data)
@@ -169,6 +196,8 @@ class PostCancelApi(APIView):
 class PostTargetDecideApi(APIView):
     """Decide a target held because reconcile found posts that may be ours (its
     `reconcile_candidates`): one of them is ours, none is (send again), or give up."""
+
+    error_statuses = {"post": (409,)}  # only a held target can be decided
 
     @extend_schema(request=TargetDecideInput, responses=PostOutput)
     def post(self, request, post_id: int, target_id: int):
