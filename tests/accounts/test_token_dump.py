@@ -105,7 +105,9 @@ def issued(author) -> list[str]:
 
 def _searchable(secret: str) -> list[str]:
     """The secret, and its random part alone (as a column split apart would hold it)."""
-    return [secret, secret.rsplit("_", 1)[-1]]
+    # cxh_<prefix>_<random>: split from the left, as the random part may hold "_" itself (split
+    # from the right, a short tail of it was "found" in a binary file by chance).
+    return [secret, secret.split("_", 2)[-1]]
 
 
 def _assert_hidden(dump: str, secrets: list[str], where: str) -> None:
