@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts import services as accounts
@@ -109,6 +109,38 @@ def _apply_rules(*, identity: Identity, claims: dict) -> RolesChange:
     return change
 
 
+class FirstSignInRace(ApplicationError):
+    """Two different people's first sign-ins wanted the same username at the same moment."""
+
+    status = 409
+
+    def __init__(self):
+        super().__init__("Another first sign-in took this name at the same moment; sign in again.")
+
+
+def _identity_first(
+    *, provider: str, issuer: str, subject: str, claims: dict, username_claim: str
+) -> tuple[Identity, bool]:
+    """A person's first sign-in through this provider: linked to the cxhub person with the same
+    verified e-mail, or created just in time. True when a person was created."""
+    created = False
+    user = _link_by_email(claims)
+    if user is None:
+        username = _username_for(claims, subject, username_claim)
+        user = User(username=username, **_profile(claims))
+        user.set_unusable_password()
+        user.save()
+        created = True
+        record(
+            actor=None,
+            action="sso.user_created",
+            obj=user,
+            data={"username": username, "provider": provider, "issuer": issuer},
+        )
+    identity = Identity.objects.create(user=user, provider=provider, issuer=issuer, subject=subject)
+    return identity, created
+
+
 @transaction.atomic
 def sso_sign_in(
     *,
@@ -140,22 +172,26 @@ def sso_sign_in(
     )
     created = reactivated = False
     if identity is None:
-        user = _link_by_email(claims)
-        if user is None:
-            username = _username_for(claims, subject, username_claim)
-            user = User(username=username, **_profile(claims))
-            user.set_unusable_password()
-            user.save()
-            created = True
-            record(
-                actor=None,
-                action="sso.user_created",
-                obj=user,
-                data={"username": username, "provider": provider, "issuer": issuer},
+        try:
+            with transaction.atomic():  # a savepoint: a lost race undoes only this
+                identity, created = _identity_first(
+                    provider=provider,
+                    issuer=issuer,
+                    subject=subject,
+                    claims=claims,
+                    username_claim=username_claim,
+                )
+        except IntegrityError:
+            # The same person's first sign-in, at the same moment in another request, made the
+            # identity (or took the username) first: take theirs.
+            identity = (
+                Identity.objects.select_for_update()
+                .select_related("user")
+                .filter(provider=provider, issuer=issuer, subject=subject)
+                .first()
             )
-        identity = Identity.objects.create(
-            user=user, provider=provider, issuer=issuer, subject=subject
-        )
+            if identity is None:
+                raise FirstSignInRace() from None
     user = identity.user
     if not user.is_active:
         if identity.deprovisioned_at is None:

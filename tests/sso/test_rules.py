@@ -227,3 +227,42 @@ def test_the_admin_lists_rules_and_identities(operator, org):
     # An admin's decision is not undone by the provider.
     with pytest.raises(services.SignInRefused):
         sign_in(groups=["x"])
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_same_persons_first_sign_in_twice_at_once_makes_one_person(monkeypatch):
+    """Two first sign-ins of one person racing (two tabs, a double click): the one that loses
+    the race takes the identity the other made, instead of a 500 on the unique constraint."""
+    import threading
+
+    from django.db import connection
+
+    first_link = services._link_by_email
+    raced = []
+
+    def other_request_wins_meanwhile(claims):
+        if not raced:
+            raced.append(True)
+
+            def other():
+                try:
+                    sign_in()
+                finally:
+                    connection.close()
+
+            thread = threading.Thread(target=other)
+            thread.start()
+            thread.join(60)
+            assert not thread.is_alive()
+        return first_link(claims)
+
+    monkeypatch.setattr(services, "_link_by_email", other_request_wins_meanwhile)
+    user = sign_in()
+
+    assert raced
+    assert Identity.objects.filter(subject="s-1").count() == 1
+    assert User.objects.filter(username__istartswith="olga").count() == 1
+    assert Identity.objects.get(subject="s-1").user == user
+    assert AuditEvent.objects.filter(action="sso.user_created").count() == 1
+    assert AuditEvent.objects.filter(action="sso.login").count() == 2
