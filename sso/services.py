@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts import services as accounts
+from accounts.crypto import rotate_token
 from accounts.models import Membership, Role, Team, User
 from accounts.tokens import api_tokens_revoke_all
 from audit.services import record
@@ -273,6 +274,38 @@ def _revoke_api_tokens(*, user: User, by: User | None) -> int:
     """The person's API tokens die with them (each revoked and audited; an inactive person's
     would be refused anyway)."""
     return api_tokens_revoke_all(user=user, by=by, reason="deprovisioned")
+
+
+def sso_refresh_tokens_rotate(*, by: User | None = None, batch_size: int = 500) -> int:
+    """Re-encrypt every identity's OpenID Connect refresh token under the newest key of
+    CXHUB_TOKEN_KEYS (`manage.py rotate_token_keys`), in batches, each its own transaction and
+    audit event, as the network tokens are. Returns how many it rewrote."""
+    rotated = 0
+    last_id = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                Identity.objects.select_for_update()
+                .filter(pk__gt=last_id)
+                .exclude(refresh_token_encrypted="")
+                .order_by("pk")[:batch_size]
+            )
+            if not batch:
+                break
+            for identity in batch:
+                # Raises TokenCipherError, rolling back this batch only.
+                identity.refresh_token_encrypted = rotate_token(identity.refresh_token_encrypted)
+                identity.save(update_fields=["refresh_token_encrypted"])
+            record(
+                actor=by,
+                action="sso.refresh_tokens_rotated",
+                object_type="sso.identity",
+                object_id=f"{batch[0].pk}..{batch[-1].pk}",
+                data={"identities": [identity.pk for identity in batch]},
+            )
+            rotated += len(batch)
+            last_id = batch[-1].pk
+    return rotated
 
 
 @transaction.atomic

@@ -99,8 +99,8 @@ def test_rotating_keys_keeps_every_token_readable_under_the_new_key_alone(org, k
     call_command("rotate_token_keys", stdout=out)
     # then the command says how many accounts it rewrote
     assert out.getvalue().strip() == (
-        "re-encrypted tokens of 1 accounts, 0 server registrations and 0 authenticator apps "
-        "under the newest key"
+        "re-encrypted tokens of 1 accounts, 0 server registrations, 0 authenticator apps and "
+        "0 single sign-on identities under the newest key"
     )
     # and with the old key removed, every token still reads back, from a changed ciphertext
     keys(new)

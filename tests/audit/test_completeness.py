@@ -935,6 +935,14 @@ def _sso_user_deprovision(w):
     return lambda: sso.sso_user_deprovision(identity=identity, reason="gone", by=w.admin)
 
 
+@writes("sso.refresh_tokens_rotated")
+def _sso_refresh_tokens_rotate(w):
+    from sso import services as sso
+
+    _sso_identity(w)
+    return lambda: sso.sso_refresh_tokens_rotate(by=None)
+
+
 @writes("sso.deprovisioned")
 def _sso_identity_recheck(w):
     from sso import services as sso
@@ -1059,6 +1067,7 @@ SCENARIOS: dict[str, Scenario] = {
     "sso.services.sso_sign_in_failed": _sso_sign_in_failed,
     "sso.services.sso_user_deprovision": _sso_user_deprovision,
     "sso.services.sso_identity_recheck": _sso_identity_recheck,
+    "sso.services.sso_refresh_tokens_rotate": _sso_refresh_tokens_rotate,
     "sso.services.sso_rule_create": _sso_rule_create,
     "sso.services.sso_rule_update": _sso_rule_update,
     "sso.services.sso_rule_delete": _sso_rule_delete,

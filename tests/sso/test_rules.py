@@ -266,3 +266,42 @@ def test_the_same_persons_first_sign_in_twice_at_once_makes_one_person(monkeypat
     assert Identity.objects.get(subject="s-1").user == user
     assert AuditEvent.objects.filter(action="sso.user_created").count() == 1
     assert AuditEvent.objects.filter(action="sso.login").count() == 2
+
+
+def test_rotating_token_keys_re_encrypts_the_sso_refresh_tokens(db, settings):
+    """`manage.py rotate_token_keys` covers the refresh tokens kept for re-checking people with
+    the provider: once the old key is dropped they still read back."""
+    import io
+
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    from accounts import crypto
+
+    def use(*token_keys):
+        settings.TOKEN_KEYS = list(token_keys)
+        crypto._cipher.cache_clear()
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    use(old)
+    try:
+        services.sso_sign_in(
+            provider="oidc",
+            issuer="https://idp.example",
+            subject="s-9",
+            claims={"preferred_username": "olga"},
+            address=None,
+            refresh_token="refresh-me",
+        )
+        before = Identity.objects.get(subject="s-9").refresh_token_encrypted
+        use(new, old)
+        out = io.StringIO()
+        call_command("rotate_token_keys", stdout=out)
+        assert "1 single sign-on identities" in out.getvalue()
+        use(new)
+        identity = Identity.objects.get(subject="s-9")
+        assert identity.refresh_token_encrypted != before
+        assert identity.refresh_token == "refresh-me"
+        assert AuditEvent.objects.filter(action="sso.refresh_tokens_rotated").count() == 1
+    finally:
+        crypto._cipher.cache_clear()
