@@ -38,9 +38,8 @@ def format_at(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def event_hash(
+def canonical_event(
     *,
-    prev_hash: str,
     seq: int,
     at: datetime,
     actor_id: int | None,
@@ -51,8 +50,8 @@ def event_hash(
     team_id: int | None,
     data: dict,
 ) -> str:
-    """SHA-256 hex of prev_hash + the canonical JSON of the event's fields (sorted keys, compact
-    separators: jsonb reorders keys, so order must not matter)."""
+    """The canonical JSON of an event's fields (sorted keys, compact separators: jsonb reorders
+    keys, so order must not matter). Shared by the chain's hash and the Merkle tree's leaf."""
     payload = {
         "seq": seq,
         "at": format_at(at),
@@ -64,7 +63,7 @@ def event_hash(
         "team_id": team_id,
         "data": _integral_floats_as_ints(data),
     }
-    canonical = json.dumps(
+    return json.dumps(
         payload,
         sort_keys=True,
         separators=(",", ":"),
@@ -72,4 +71,27 @@ def event_hash(
         allow_nan=False,
         cls=DjangoJSONEncoder,
     )
-    return hashlib.sha256((prev_hash + canonical).encode("utf-8")).hexdigest()
+
+
+def event_hash(*, prev_hash: str, **fields: Any) -> str:
+    """SHA-256 hex of prev_hash + the canonical JSON of the event's fields (`canonical_event`'s
+    keyword arguments)."""
+    return hashlib.sha256((prev_hash + canonical_event(**fields)).encode("utf-8")).hexdigest()
+
+
+def event_leaf(event) -> bytes:
+    """The Merkle tree's leaf data for an AuditEvent: the UTF-8 of `canonical_event` of its
+    fields, the very bytes the chain hashes after prev_hash. prev_hash is left out, so the tree
+    stands on its own (and its leaves do not depend on the chain); seq is in, so a leaf names its
+    place. The tree hashes it as SHA-256(0x00 || leaf), see audit.merkle.leaf_hash."""
+    return canonical_event(
+        seq=event.seq,
+        at=event.at,
+        actor_id=event.actor_id,
+        actor_name=event.actor_name,
+        action=event.action,
+        object_type=event.object_type,
+        object_id=event.object_id,
+        team_id=event.team_id,
+        data=event.data,
+    ).encode("utf-8")

@@ -106,3 +106,26 @@ class AuditChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"chain head #{self.seq} {self.hash[:12]}…"
+
+
+class MerkleNode(models.Model):
+    """The hash of one perfect (complete, aligned) subtree of the Merkle tree over the events.
+
+    ``(level, index)`` covers leaves ``[index * 2**level, (index + 1) * 2**level)``; level 0 holds
+    the leaf hashes (leaf i is the event of seq i + 1). Every perfect subtree gets its row once it
+    is complete, so appending a leaf writes 1 row plus one per subtree it completes (2 on average,
+    at most log2(n) + 1), and the root of any size or any RFC 9162 proof folds O(log n) rows (see
+    audit.merkle_store). Rows are written by ``merkle_append`` alone and never change.
+    """
+
+    level = models.PositiveSmallIntegerField()
+    index = models.BigIntegerField()
+    hash = models.BinaryField(max_length=32)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["level", "index"], name="audit_merkle_node_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"merkle node {self.level}/{self.index} {bytes(self.hash).hex()[:12]}…"
