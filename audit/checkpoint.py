@@ -23,6 +23,8 @@ Design note
 * ``verify_note`` follows the Go implementation's rules: signatures by keys the verifier does
   not know are ignored, a signature by a known key that does not verify is an error, and at
   least one known key must have signed.
+* Only the key loader touches the project (cxhub.env); the rest needs the standard library and
+  ``cryptography`` alone, like audit.merkle, so a standalone verifier can use both as they are.
 """
 
 import base64
@@ -37,8 +39,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
-
-from cxhub.env import ImproperlyConfiguredEnv, env_str
 
 from .merkle import HASH_SIZE
 
@@ -233,6 +233,9 @@ def load_signing_key() -> NoteSigner | None:
     ``CXHUB_AUDIT_SIGNING_KEY_FILE``): a note private key, or a PKCS#8 PEM Ed25519 key named by
     ``CXHUB_AUDIT_SIGNING_KEY_NAME``. None when neither is set; ImproperlyConfiguredEnv, naming
     the variable, when the value is not a usable key."""
+    # Imported here: the rest of this module runs without Django (the standalone verifier).
+    from cxhub.env import ImproperlyConfiguredEnv, env_str
+
     text = env_str("CXHUB_AUDIT_SIGNING_KEY", "").strip()
     if not text:
         return None

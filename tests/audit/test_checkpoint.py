@@ -3,6 +3,10 @@ checked against the published example of golang.org/x/mod/sumdb/note (the PeterN
 note, used here as test data), round trips, refusals, and the key loader."""
 
 import base64
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -206,3 +210,15 @@ def test_signing_key_from_env_or_file(monkeypatch, tmp_path):
     monkeypatch.setenv("CXHUB_AUDIT_SIGNING_KEY", rsa_like)
     with pytest.raises(ImproperlyConfiguredEnv, match="PEM"):
         load_signing_key()
+
+
+def test_merkle_and_checkpoint_run_without_django():
+    """The standalone verifier needs them with the standard library and cryptography alone."""
+    code = (
+        "import sys; import audit.merkle, audit.checkpoint; "
+        "loaded = [m for m in sys.modules if m.split('.')[0] in ('django', 'cxhub', 'celery')]; "
+        "assert not loaded, loaded"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    subprocess.run([sys.executable, "-c", code], cwd=root, env=env, check=True)
