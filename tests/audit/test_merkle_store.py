@@ -7,6 +7,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from audit import merkle, merkle_store
 from audit.hashing import event_leaf
@@ -129,3 +131,21 @@ def test_build_stops_at_a_gap_in_the_seqs(chain, dba_sql):
     dba_sql("DELETE FROM audit_auditevent WHERE seq = 3")
     with pytest.raises(CommandError, match="audit event #3 is missing"):
         call_command("audit_tree_build")
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(batches=st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=12))
+def test_any_split_into_batches_gives_the_same_tree(batches):
+    MerkleNode.objects.all().delete()
+    size = 0
+    for step in batches:
+        step = min(step, len(LEAVES) - size)
+        size = merkle_store.merkle_append(leaf_hashes=LEAVES[size : size + step], start_index=size)
+    assert merkle_store.merkle_root(size=size) == merkle.root_from_leaf_hashes(LEAVES[:size])
+    assert MerkleNode.objects.count() == sum(size >> level for level in range(size.bit_length()))
+    index = batches[0] % size
+    assert merkle_store.inclusion_proof(index=index, size=size) == merkle.inclusion_proof(
+        LEAVES[:size], index
+    )
