@@ -51,6 +51,14 @@ def setup_periodic_tasks(sender, **kwargs):
         ),
         name="renew tokens before they expire",
     )
+    # People who use only API tokens re-checked with the identity provider (sso/tasks.py).
+    # (Every request re-checks a session when the interval is 0; the task then runs each minute.)
+    recheck_every = float(max(60, settings.CXHUB_SSO_RECHECK_SECONDS))
+    sender.add_periodic_task(
+        recheck_every,
+        sender.signature("sso.tasks.recheck_token_holders", options={"expires": recheck_every}),
+        name="re-check API token holders with the identity provider",
+    )
 
 
 # Each worker's own heartbeat (cxhub/liveness.py), read by the sweeper to notice a dead worker.

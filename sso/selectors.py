@@ -150,3 +150,25 @@ def sso_grants_of(*, identity: Identity) -> dict[tuple[int, str], Grant]:
         (g.membership.team_id, g.membership.role): g
         for g in Grant.objects.filter(identity=identity).select_related("membership")
     }
+
+
+def identities_due_for_recheck(*, now, interval_seconds: int, limit: int) -> list[Identity]:
+    """OpenID Connect identities of active people who hold a live API token and were not asked
+    about within the interval (or never), oldest check first: the people no browser session
+    re-checks. One query; only those with a refresh token can be asked."""
+    from datetime import timedelta
+
+    from django.db.models import Exists, OuterRef, Q
+
+    from accounts.models import ApiToken
+
+    live_token = ApiToken.objects.filter(
+        user=OuterRef("user"), revoked_at__isnull=True, expires_at__gt=now
+    )
+    due = Q(checked_at__isnull=True) | Q(checked_at__lt=now - timedelta(seconds=interval_seconds))
+    return list(
+        Identity.objects.filter(due, provider="oidc", user__is_active=True)
+        .exclude(refresh_token_encrypted="")
+        .filter(Exists(live_token))
+        .order_by("checked_at", "pk")[:limit]
+    )

@@ -150,6 +150,47 @@ def test_a_person_removed_at_the_provider_loses_access_at_the_next_request_that_
     assert api.status_code == 401
 
 
+def test_a_person_who_only_uses_api_tokens_loses_them_at_the_next_periodic_check(
+    oidc, rules, org, settings
+):
+    """No browser session re-checks a person who works through API tokens alone: the periodic
+    task asks the provider about every active holder of a live token, so their tokens die
+    within one interval of the removal."""
+    from sso.tasks import recheck_token_holders
+
+    leaver, stayer, idle = new_username(), new_username(), new_username()
+    for username in (leaver, stayer, idle):
+        oidc.person(username, groups=["cx-north-drafters"])
+        oidc_sign_in(Client(), oidc, username)
+    users = {name: User.objects.get(username=name) for name in (leaver, stayer, idle)}
+    leaving = api_token_create(user=users[leaver], name="script", by=users[leaver])
+    staying = api_token_create(user=users[stayer], name="script", by=users[stayer])
+    oidc.remove(leaver)
+
+    # Within the interval of their sign-in nobody is asked.
+    settings.CXHUB_SSO_RECHECK_SECONDS = 300
+    assert recheck_token_holders() == {"asked": 0}
+
+    settings.CXHUB_SSO_RECHECK_SECONDS = 0
+    idle_checked = Identity.objects.get(user=users[idle]).checked_at
+    outcome = recheck_token_holders()
+
+    assert outcome == {"asked": 2, "gone": 1, "active": 1}
+    leaving.token.refresh_from_db()
+    staying.token.refresh_from_db()
+    assert leaving.token.revoked_at is not None and staying.token.revoked_at is None
+    users[leaver].refresh_from_db()
+    assert not users[leaver].is_active
+    # One without a token is left to their sessions' checks.
+    assert Identity.objects.get(user=users[idle]).checked_at == idle_checked
+    assert (
+        Client(HTTP_AUTHORIZATION=f"Token {leaving.secret}").get("/api/v1/me/").status_code == 401
+    )
+    assert (
+        Client(HTTP_AUTHORIZATION=f"Token {staying.secret}").get("/api/v1/me/").status_code == 200
+    )
+
+
 def test_a_person_still_at_the_provider_passes_the_check_and_their_roles_follow(
     oidc, rules, settings
 ):
