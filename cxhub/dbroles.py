@@ -46,7 +46,8 @@ def db_owner_connection(alias: str = "default") -> Iterator[None]:
     saved = dict(connection.settings_dict)
     connection.close()
     connection.settings_dict.update(
-        {key: owner[key] for key in ("NAME", "USER", "PASSWORD", "HOST", "PORT", "OPTIONS")}
+        {key: owner.get(key) or "" for key in ("NAME", "USER", "PASSWORD", "HOST", "PORT")}
+        | {"OPTIONS": owner.get("OPTIONS") or {}}
     )
     try:
         yield
