@@ -5,6 +5,7 @@ needs no server. With DATABASE_URL and CELERY_BROKER_URL set, the same code runs
 Redis or RabbitMQ, as many web processes and workers as needed.
 """
 
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -151,6 +152,33 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db["CONN_MAX_AGE"] = 0
     _db["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
 DATABASES = {"default": _db}
+
+# The split of database roles (README, "Database roles"; cxhub/dbroles.py): DATABASE_URL is the
+# application's restricted role, CXHUB_MIGRATE_DATABASE_URL the tables' owner, which `migrate`
+# and `db_roles` use; CXHUB_DB_APP_ROLE names the application's role, so `migrate` refuses it.
+CXHUB_DB_APP_ROLE = env_str("CXHUB_DB_APP_ROLE", "")
+if CXHUB_DB_APP_ROLE and not re.match(r"^[a-z_][a-z0-9_]{0,62}$", CXHUB_DB_APP_ROLE):
+    raise ImproperlyConfiguredEnv(
+        f"CXHUB_DB_APP_ROLE={CXHUB_DB_APP_ROLE!r} is not a plain role name "
+        "(lower-case letters, digits, underscores)"
+    )
+CXHUB_MIGRATE_DATABASE = None
+if _migrate_url := env_str("CXHUB_MIGRATE_DATABASE_URL", ""):
+    try:
+        CXHUB_MIGRATE_DATABASE = dj_database_url.parse(_migrate_url)
+    except Exception as exc:
+        raise ImproperlyConfiguredEnv(f"CXHUB_MIGRATE_DATABASE_URL is malformed: {exc}") from None
+    if "postgresql" not in _db["ENGINE"] or "postgresql" not in CXHUB_MIGRATE_DATABASE["ENGINE"]:
+        raise ImproperlyConfiguredEnv(
+            "CXHUB_MIGRATE_DATABASE_URL is for PostgreSQL: both it and DATABASE_URL must be "
+            "postgres:// URLs"
+        )
+    if CXHUB_MIGRATE_DATABASE["NAME"] != _db["NAME"]:
+        raise ImproperlyConfiguredEnv(
+            f"CXHUB_MIGRATE_DATABASE_URL names database {CXHUB_MIGRATE_DATABASE['NAME']!r} but "
+            f"DATABASE_URL names {_db['NAME']!r}: they must be the same database, reached as its "
+            "owner and as the application's role"
+        )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # People ---------------------------------------------------------------------------------------

@@ -22,6 +22,19 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """On PostgreSQL, the app runs as a restricted role once the owner has migrated
+    (tests/dbroles.py)."""
+    from .dbroles import app_role_start, app_role_stop
+
+    with django_db_blocker.unblock():
+        app_role_start()
+    yield
+    with django_db_blocker.unblock():
+        app_role_stop()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Each test starts with an empty cache: DRF's throttles count in it, and a count left by an

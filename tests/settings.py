@@ -17,6 +17,11 @@ os.environ.setdefault("CXHUB_HTTPS", "0")
 os.environ.setdefault("CXHUB_MFA_REQUIRED_ROLES", "")
 os.environ.setdefault("CXHUB_VAR_DIR", os.path.join(os.path.dirname(__file__), "..", "var", "test"))
 
+# The suite migrates its own test database as the connecting user and runs the app as its own
+# restricted role (tests/dbroles.py): an operator's split must not redirect it.
+os.environ.pop("CXHUB_MIGRATE_DATABASE_URL", None)
+os.environ.pop("CXHUB_DB_APP_ROLE", None)
+
 from cxhub.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

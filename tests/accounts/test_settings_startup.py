@@ -13,7 +13,14 @@ from cryptography.fernet import Fernet
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Set by tests/settings.py or CI for the test run itself; a fresh process must not inherit them.
-TEST_ONLY = ("SECRET_KEY", "CXHUB_TOKEN_KEYS", "DEBUG", "DJANGO_SETTINGS_MODULE", "CXHUB_HTTPS")
+TEST_ONLY = (
+    "SECRET_KEY",
+    "CXHUB_TOKEN_KEYS",
+    "DEBUG",
+    "DJANGO_SETTINGS_MODULE",
+    "CXHUB_HTTPS",
+    "PGOPTIONS",  # the suite's app role (tests/dbroles.py)
+)
 
 
 def strong_secret_key() -> str:
@@ -102,6 +109,33 @@ def test_a_malformed_database_url_names_itself(base_env):
     result = manage(env, "check")
     # then it stops naming DATABASE_URL
     assert_stops_naming(result, "DATABASE_URL")
+
+
+@pytest.mark.parametrize(
+    "extra, name",
+    [
+        (
+            {
+                "DATABASE_URL": "postgres://app@127.0.0.1:5432/cxhub",
+                "CXHUB_MIGRATE_DATABASE_URL": "postgres://owner@127.0.0.1:5432/other",
+            },
+            "CXHUB_MIGRATE_DATABASE_URL",
+        ),
+        (
+            {"DATABASE_URL": "", "CXHUB_MIGRATE_DATABASE_URL": "postgres://o@127.0.0.1/cxhub"},
+            "CXHUB_MIGRATE_DATABASE_URL",
+        ),
+        ({"CXHUB_DB_APP_ROLE": "app; DROP TABLE x"}, "CXHUB_DB_APP_ROLE"),
+    ],
+    ids=["another-database", "not-postgresql", "not-a-role-name"],
+)
+def test_a_wrong_split_of_database_roles_names_itself(base_env, extra, name):
+    # given an owner's URL to another database, or to SQLite's, or a role name that is not one
+    env = {**production(base_env), **extra}
+    # when manage.py starts
+    result = manage(env, "check")
+    # then it stops naming the setting
+    assert_stops_naming(result, name)
 
 
 def test_a_production_environment_passes_the_deploy_checks(base_env):

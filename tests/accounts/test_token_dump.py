@@ -28,6 +28,7 @@ from accounts import tokens
 from accounts.authentication import hash_secret
 from accounts.models import ApiToken
 
+from ..dbroles import as_owner
 from ..factories import PASSWORD
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,6 +51,11 @@ def _move_an_old_plaintext_key(user) -> None:
     """rest_framework.authtoken's table with one key, moved over by the real migration code."""
     quote_name = connection.ops.quote_name
     created_type = "timestamp with time zone" if connection.vendor == "postgresql" else "datetime"
+    with as_owner():  # a migration's work, as the tables' owner
+        _old_tokens_moved(user, quote_name, created_type)
+
+
+def _old_tokens_moved(user, quote_name, created_type) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"CREATE TABLE {quote_name('authtoken_token')} ({quote_name('key')} varchar(40) "

@@ -23,6 +23,7 @@ from accounts.models import ApiToken, Role
 from audit.models import AuditEvent
 from cxhub.errors import ApplicationError, NotAllowed
 
+from ..dbroles import as_owner
 from ..factories import PASSWORD, UserFactory, grant
 
 
@@ -475,10 +476,11 @@ def test_plaintext_keys_are_moved_over_as_hashes_and_keep_working(author, settin
 
     key = "0123456789abcdef0123456789abcdef01234567"
     issued_on = timezone.now() - timedelta(days=400)
-    _old_table([(key, author.pk, issued_on)])
-    MigrationRecorder(connection).record_applied("authtoken", "0001_initial")
+    with as_owner():  # a migration's work, as the tables' owner
+        _old_table([(key, author.pk, issued_on)])
+        MigrationRecorder(connection).record_applied("authtoken", "0001_initial")
 
-    _migration().move_plaintext_tokens(apps, _Editor())
+        _migration().move_plaintext_tokens(apps, _Editor())
 
     assert "authtoken_token" not in connection.introspection.table_names()
     assert not MigrationRecorder(connection).migration_qs.filter(app="authtoken").exists()
@@ -496,7 +498,8 @@ def test_plaintext_keys_are_moved_over_as_hashes_and_keep_working(author, settin
 def test_the_move_does_nothing_without_the_old_table(author):
     from django.apps import apps
 
-    _migration().move_plaintext_tokens(apps, _Editor())
+    with as_owner():
+        _migration().move_plaintext_tokens(apps, _Editor())
 
     assert not ApiToken.objects.exists()
 

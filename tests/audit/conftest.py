@@ -9,6 +9,7 @@ from django.db import connection, transaction
 from accounts.models import Role
 from audit.services import record
 
+from ..dbroles import as_owner
 from ..factories import UserFactory, grant
 
 
@@ -34,11 +35,11 @@ def chain(org, author, lead):
 @pytest.fixture
 def dba_sql(db):
     """Run raw SQL going around the ORM; on PostgreSQL also around the append-only trigger,
-    which only the table's owner or a superuser can switch off. The test's transaction rolls the
-    switch back."""
+    which only the table's owner or a superuser can switch off (the suite's app role cannot: it
+    steps back to the owner here). The test's transaction rolls the switch back."""
 
     def run(sql: str, params=None) -> None:
-        with connection.cursor() as cursor:
+        with as_owner(), connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 # ALTER TABLE refuses a table with pending trigger events: run the deferred
                 # foreign-key checks of the rows the test inserted first.

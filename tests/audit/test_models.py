@@ -4,6 +4,8 @@ from django.db import DatabaseError, connection, transaction
 from audit.models import AuditEvent, AuditImmutableError
 from audit.verify import verify_chain
 
+from ..dbroles import as_owner
+
 
 def test_it_refuses_to_save_an_event_again(chain):
     event = chain[2]
@@ -65,10 +67,12 @@ def test_related_managers_refuse_deletes_too(chain, author):
     ids=["update", "delete-one", "delete-all"],
 )
 def test_postgresql_refuses_raw_updates_and_deletes(chain, sql):
-    # The savepoint keeps the test's transaction usable after the refusal.
+    # The savepoint keeps the test's transaction usable after the refusal. As the owner: the app
+    # role is refused earlier, by privilege (tests/cxhub/test_db_roles.py).
     with (
         pytest.raises(DatabaseError, match="append-only"),
         transaction.atomic(),
+        as_owner(),
         connection.cursor() as cursor,
     ):
         cursor.execute(sql)
@@ -77,10 +81,16 @@ def test_postgresql_refuses_raw_updates_and_deletes(chain, sql):
 
 
 @pytest.mark.postgres
-def test_postgresql_leaves_truncate_to_the_test_framework(chain):
-    # Transactional tests flush tables with TRUNCATE: the trigger must not stand in the way.
-    with transaction.atomic(), connection.cursor() as cursor:
+@pytest.mark.parametrize("table", ["audit_auditevent", "audit_auditchainhead"])
+def test_postgresql_refuses_truncate_even_to_the_owner(chain, table):
+    # The owner may TRUNCATE by privilege; the statement trigger still says no.
+    with (
+        pytest.raises(DatabaseError, match=f"append-only: TRUNCATE of {table} refused"),
+        transaction.atomic(),
+        as_owner(),
+        connection.cursor() as cursor,
+    ):
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # TRUNCATE wants no pending FK checks
-        cursor.execute("TRUNCATE audit_auditevent")
-        assert not AuditEvent.objects.exists()
-        transaction.set_rollback(True)
+        cursor.execute(f"TRUNCATE {table} CASCADE")
+
+    assert verify_chain().count == 5

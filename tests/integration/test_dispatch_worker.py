@@ -23,6 +23,7 @@ from cxhub.errors import InvalidTransition
 from publishing import freezes, services
 from publishing.models import Post, PostStatus, PostTarget, PublishAttempt, TargetStatus
 
+from ..dbroles import as_owner
 from .dispatch_harness import (
     WORKER_APPLICATION_NAME,
     PrivateRedis,
@@ -234,7 +235,8 @@ def test_a_worker_killed_while_sending_is_reconciled_and_published_once(
 
 # (c) a batch of 200 while the broker restarts and database connections drop --------------------
 def _terminate_worker_connections() -> int:
-    with connection.cursor() as cursor:
+    # As a database administrator would (the suite's app role may not end other sessions).
+    with as_owner(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
             "WHERE datname = current_database() AND application_name = %s "

@@ -31,6 +31,8 @@ _SUITE_ONLY = (
     "CXHUB_VAR_DIR",
     "VIRTUAL_ENV",
     "PYTEST_CURRENT_TEST",
+    # The suite's restricted role (tests/dbroles.py): `make run` is the one-URL demo, as owner.
+    "PGOPTIONS",
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -78,13 +80,14 @@ def server_env():
 
     name = f"cxhub_makerun_{uuid.uuid4().hex[:8]}"
     admin_url = database_url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    # As the connecting user, not the suite's app role (PGOPTIONS) which may not create databases.
+    with psycopg.connect(admin_url, autocommit=True, options="") as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     env["DATABASE_URL"] = database_url.rsplit("/", 1)[0] + "/" + name
     try:
         yield env
     finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
+        with psycopg.connect(admin_url, autocommit=True, options="") as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
