@@ -58,7 +58,7 @@ def drop_triggers(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("audit", "0002_chain_head_and_append_only_trigger"),
+        ("audit", "0003_merkle"),
     ]
 
     operations = [
