@@ -30,6 +30,7 @@ from .models import (
     User,
 )
 from .notifications import notify
+from .rotation import rotate_encrypted_fields
 from .selectors import social_account_powers, social_accounts_for, user_has_role
 
 log = logging.getLogger("cxhub.accounts")
@@ -222,46 +223,17 @@ def social_account_tokens_refresh(*, account: SocialAccount, renew: Callable[[st
 
 
 def social_account_rotate_tokens(*, by: User | None = None, batch_size: int = 500) -> int:
-    """Re-encrypt every stored token under the newest key of CXHUB_TOKEN_KEYS.
-
-    Works in batches, each its own transaction with its rows locked and its own audit event, so
-    it can run while the system is live, a failure part way leaves a true record of what was
-    rewritten, and a re-run finishes the job. Returns how many accounts it rewrote.
-    """
-    rotated = 0
-    last_id = 0
-    while True:
-        with transaction.atomic():
-            batch = list(
-                SocialAccount.objects.select_for_update()
-                .filter(pk__gt=last_id)
-                .order_by("pk")[:batch_size]
-            )
-            if not batch:
-                break
-            rewritten = []
-            for account in batch:
-                changed = []
-                for field in ("access_token_encrypted", "refresh_token_encrypted"):
-                    value = getattr(account, field)
-                    if value:
-                        # Raises TokenCipherError, rolling back this batch only.
-                        setattr(account, field, rotate_token(value))
-                        changed.append(field)
-                if changed:
-                    account.save(update_fields=[*changed, "updated_at"])
-                    rewritten.append(account.pk)
-            if rewritten:
-                record(
-                    actor=by,
-                    action="social_account.tokens_rotated",
-                    object_type="accounts.socialaccount",
-                    object_id=f"{rewritten[0]}..{rewritten[-1]}",
-                    data={"accounts": rewritten},
-                )
-            rotated += len(rewritten)
-            last_id = batch[-1].pk
-    return rotated
+    """Re-encrypt every stored token under the newest key of CXHUB_TOKEN_KEYS, in batches
+    (accounts/rotation.py). Returns how many accounts it rewrote."""
+    return rotate_encrypted_fields(
+        queryset=SocialAccount.objects.all(),
+        fields=("access_token_encrypted", "refresh_token_encrypted"),
+        also_save=("updated_at",),
+        action="social_account.tokens_rotated",
+        data_key="accounts",
+        by=by,
+        batch_size=batch_size,
+    )
 
 
 # Connecting accounts (DESIGN §2) -----------------------------------------------------------------

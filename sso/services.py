@@ -11,8 +11,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts import services as accounts
-from accounts.crypto import rotate_token
 from accounts.models import Membership, Role, Team, User
+from accounts.rotation import rotate_encrypted_fields
 from accounts.tokens import api_tokens_revoke_all
 from audit.services import record
 from cxhub.errors import ApplicationError, NotAllowed
@@ -278,34 +278,16 @@ def _revoke_api_tokens(*, user: User, by: User | None) -> int:
 
 def sso_refresh_tokens_rotate(*, by: User | None = None, batch_size: int = 500) -> int:
     """Re-encrypt every identity's OpenID Connect refresh token under the newest key of
-    CXHUB_TOKEN_KEYS (`manage.py rotate_token_keys`), in batches, each its own transaction and
-    audit event, as the network tokens are. Returns how many it rewrote."""
-    rotated = 0
-    last_id = 0
-    while True:
-        with transaction.atomic():
-            batch = list(
-                Identity.objects.select_for_update()
-                .filter(pk__gt=last_id)
-                .exclude(refresh_token_encrypted="")
-                .order_by("pk")[:batch_size]
-            )
-            if not batch:
-                break
-            for identity in batch:
-                # Raises TokenCipherError, rolling back this batch only.
-                identity.refresh_token_encrypted = rotate_token(identity.refresh_token_encrypted)
-                identity.save(update_fields=["refresh_token_encrypted"])
-            record(
-                actor=by,
-                action="sso.refresh_tokens_rotated",
-                object_type="sso.identity",
-                object_id=f"{batch[0].pk}..{batch[-1].pk}",
-                data={"identities": [identity.pk for identity in batch]},
-            )
-            rotated += len(batch)
-            last_id = batch[-1].pk
-    return rotated
+    CXHUB_TOKEN_KEYS (`manage.py rotate_token_keys`), in batches, as the network tokens are
+    (accounts/rotation.py). Returns how many it rewrote."""
+    return rotate_encrypted_fields(
+        queryset=Identity.objects.exclude(refresh_token_encrypted=""),
+        fields=("refresh_token_encrypted",),
+        action="sso.refresh_tokens_rotated",
+        data_key="identities",
+        by=by,
+        batch_size=batch_size,
+    )
 
 
 @transaction.atomic

@@ -13,7 +13,6 @@ from rest_framework import status
 from audit.services import record
 from cxhub.errors import ApplicationError
 
-from ..crypto import rotate_token
 from ..models import (
     AuthenticatorApp,
     RecoveryCode,
@@ -22,6 +21,7 @@ from ..models import (
     normalise_recovery_code,
     recovery_code_hash,
 )
+from ..rotation import rotate_encrypted_fields
 from . import report, selectors
 
 RECOVERY_CODE_COUNT = 10
@@ -202,33 +202,15 @@ def mfa_device_remove(*, user: User, device) -> None:
 
 def mfa_app_keys_rotate(*, by: User | None = None, batch_size: int = 500) -> int:
     """Re-encrypt every authenticator app's key under the newest key of CXHUB_TOKEN_KEYS, in
-    batches (each its own transaction and audit event), as the OAuth tokens are. Returns how
-    many apps it rewrote."""
-    rotated = 0
-    last_id = 0
-    while True:
-        with transaction.atomic():
-            batch = list(
-                AuthenticatorApp.objects.select_for_update()
-                .filter(pk__gt=last_id)
-                .order_by("pk")[:batch_size]
-            )
-            if not batch:
-                break
-            for app in batch:
-                # Raises TokenCipherError, rolling back this batch only.
-                app.key_encrypted = rotate_token(app.key_encrypted)
-                app.save(update_fields=["key_encrypted"])
-            record(
-                actor=by,
-                action="mfa.app_keys_rotated",
-                object_type="accounts.authenticatorapp",
-                object_id=f"{batch[0].pk}..{batch[-1].pk}",
-                data={"apps": [app.pk for app in batch]},
-            )
-            rotated += len(batch)
-            last_id = batch[-1].pk
-    return rotated
+    batches, as the OAuth tokens are (accounts/rotation.py). Returns how many apps it rewrote."""
+    return rotate_encrypted_fields(
+        queryset=AuthenticatorApp.objects.all(),
+        fields=("key_encrypted",),
+        action="mfa.app_keys_rotated",
+        data_key="apps",
+        by=by,
+        batch_size=batch_size,
+    )
 
 
 def mfa_token_check(*, request, user: User, code: str | None) -> None:
