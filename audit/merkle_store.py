@@ -11,11 +11,9 @@ rows), hashes the new leaves into it in memory, and inserts each leaf and each s
 becomes complete (one bulk insert). Every range whose hash appears in RFC 9162's recursion is a
 run of perfect subtrees (audit.merkle.perfect_subtrees), so the root of any size not above the
 stored one, and any inclusion or consistency proof, is folded from stored rows: O(log n) of them
-fetched in a single query. Nothing here takes locks: the one appender (a sealer, later) must be
-serialised by its caller; two appenders racing for the same position collide on the unique
-(level, index) constraint instead of forking the tree.
-
-This is a library for later sessions to wire in; ``audit.services.record`` does not call it.
+fetched in a single query. Nothing here takes locks: the one appender (audit.sealer, under the
+tree head's lock) is serialised by its caller; two appenders racing for the same position would
+collide on the unique (level, index) constraint instead of forking the tree.
 """
 
 from collections.abc import Iterable, Sequence
@@ -139,27 +137,3 @@ def consistency_proof(*, first: int, second: int) -> list[bytes]:
 def event_leaf_hash(event: AuditEvent) -> bytes:
     """The tree's leaf hash for an event: SHA-256(0x00 || event_leaf(event))."""
     return merkle.leaf_hash(event_leaf(event))
-
-
-def merkle_build_from_events(*, batch_size: int = 2000) -> tuple[int, int]:
-    """Fold every event not yet in the tree into it, in seq order, in batches; idempotent.
-
-    Leaf i is the event of seq i + 1: a gap in the seqs stops the build with an error naming the
-    missing seq rather than shifting every later event. Returns (size before, size after).
-    """
-    if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
-    before = size = merkle_size()
-    while True:
-        events = list(AuditEvent.objects.filter(seq__gt=size).order_by("seq")[:batch_size])
-        if not events:
-            return before, size
-        for offset, event in enumerate(events):
-            if event.seq != size + offset + 1:
-                raise MerkleStoreError(
-                    f"audit event #{size + offset + 1} is missing (the next is #{event.seq}): "
-                    "the tree needs every seq in turn"
-                )
-        size = merkle_append(
-            leaf_hashes=[event_leaf_hash(event) for event in events], start_index=size
-        )

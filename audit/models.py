@@ -1,5 +1,9 @@
-"""The audit trail: append-only events, each chained to the one before by a SHA-256 hash, and the
-chain head that serialises writers and lets the verifier notice a removed tail."""
+"""The audit trail: append-only events, folded by the sealer (audit.sealer) into a Merkle tree
+whose signed checkpoints are sent to witnesses outside the database.
+
+Events written before the tree existed also carry the SHA-256 hash chain of the first design
+(prev_hash, hash, and the chain head); that chain was closed when the sealer took over and stays
+verifiable for what it covered (audit.verify.verify_chain)."""
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -29,7 +33,10 @@ class AuditEvent(models.Model):
     """One thing that happened, written by `audit.services.record` in the transaction of the
     change it records. Never updated, never deleted (PostgreSQL enforces it with a trigger)."""
 
-    seq = models.BigIntegerField(unique=True, help_text="Position in the chain, from 1.")
+    # Taken from the database's sequence in the writer's transaction, with no lock: rising, but
+    # with holes where a transaction rolled back, and committed out of order by concurrent
+    # writers. The event's place in the Merkle tree is its AuditLeaf's index, given by the sealer.
+    seq = models.BigAutoField(primary_key=True)
     at = models.DateTimeField()
     # Null for the system (tasks, failed sign-ins). PROTECT: the trail must outlive no one.
     actor = models.ForeignKey(
@@ -52,8 +59,9 @@ class AuditEvent(models.Model):
         related_name="audit_events",
     )
     data = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    # The closed hash chain (events up to AuditChainHead.seq); blank and null after it.
+    prev_hash = models.CharField(max_length=64, blank=True, default="")
+    hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -86,11 +94,11 @@ class AuditEvent(models.Model):
 
 
 class AuditChainHead(models.Model):
-    """The single row (id=1) holding the last event's seq and hash.
+    """The single row (id=1) holding the last chained event's seq and hash.
 
-    Writers lock it to take the next seq in turn; the verifier compares it with the last event,
-    so removing events from the end of the chain does not go unnoticed. A data migration creates
-    it, and `record` re-creates it if a test flush removed it.
+    Under the first design writers locked it to take the next seq in turn. Since the Merkle tree
+    (migration 0005) it is frozen: it marks the end of the closed chain, which verify_chain still
+    checks, so removing the chain's last events does not go unnoticed.
     """
 
     SINGLETON_ID = 1
@@ -112,10 +120,10 @@ class MerkleNode(models.Model):
     """The hash of one perfect (complete, aligned) subtree of the Merkle tree over the events.
 
     ``(level, index)`` covers leaves ``[index * 2**level, (index + 1) * 2**level)``; level 0 holds
-    the leaf hashes (leaf i is the event of seq i + 1). Every perfect subtree gets its row once it
-    is complete, so appending a leaf writes 1 row plus one per subtree it completes (2 on average,
-    at most log2(n) + 1), and the root of any size or any RFC 9162 proof folds O(log n) rows (see
-    audit.merkle_store). Rows are written by ``merkle_append`` alone and never change.
+    the leaf hashes (leaf i is the event AuditLeaf i names). Every perfect subtree gets its row
+    once it is complete, so appending a leaf writes 1 row plus one per subtree it completes (2 on
+    average, at most log2(n) + 1), and the root of any size or any RFC 9162 proof folds O(log n)
+    rows (see audit.merkle_store). Rows are written by ``merkle_append`` alone and never change.
     """
 
     level = models.PositiveSmallIntegerField()
@@ -129,3 +137,87 @@ class MerkleNode(models.Model):
 
     def __str__(self) -> str:
         return f"merkle node {self.level}/{self.index} {bytes(self.hash).hex()[:12]}…"
+
+
+class AuditUnsealed(models.Model):
+    """An event committed but not yet in the tree: ``record`` adds one row per event in the
+    writer's transaction, so the sealer sees exactly the committed events, whatever order their
+    transactions committed in; the sealer removes the rows it folded."""
+
+    seq = models.BigIntegerField(primary_key=True)
+
+    def __str__(self) -> str:
+        return f"unsealed event #{self.seq}"
+
+
+class AuditLeaf(models.Model):
+    """Leaf ``index`` of the Merkle tree is this event (given by the sealer, in the order it
+    folds events in). Dense from 0; never changes."""
+
+    index = models.BigIntegerField(primary_key=True)
+    event = models.OneToOneField(
+        AuditEvent, on_delete=models.PROTECT, related_name="leaf", db_column="event_seq"
+    )
+
+    def __str__(self) -> str:
+        return f"leaf {self.index} = event #{self.event_id}"
+
+
+class AuditTreeHead(models.Model):
+    """The single row (id=1) with the tree's size and root: the sealer locks it, so one sealer
+    appends at a time, and reads it to know where the next leaf goes."""
+
+    SINGLETON_ID = 1
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=SINGLETON_ID)
+    size = models.BigIntegerField(default=0)
+    root = models.BinaryField(max_length=32, default=b"")
+    sealed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(id=1), name="audit_tree_head_singleton"),
+        ]
+
+    def __str__(self) -> str:
+        return f"tree head {self.size} leaves"
+
+
+class AuditCheckpoint(models.Model):
+    """A signed checkpoint of the tree (audit.checkpoint: a C2SP tlog-checkpoint in a signed
+    note), kept here for the pages and the API; what proves anything is the copy the witnesses
+    hold."""
+
+    size = models.BigIntegerField(db_index=True)
+    root = models.BinaryField(max_length=32)
+    at = models.DateTimeField()
+    note = models.TextField()
+
+    class Meta:
+        ordering = ["-size", "-id"]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.size} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class AuditWitnessDelivery(models.Model):
+    """A checkpoint sent (or still to be sent) to one witness: a directory, a webhook or the
+    auditors' e-mail (audit.witnesses)."""
+
+    checkpoint = models.ForeignKey(
+        AuditCheckpoint, on_delete=models.PROTECT, related_name="deliveries"
+    )
+    witness = models.CharField(max_length=100)
+    attempts = models.PositiveIntegerField(default=0)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["checkpoint", "witness"], name="audit_witness_delivery_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.checkpoint_id} to {self.witness}"

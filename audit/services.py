@@ -1,5 +1,9 @@
-"""Writing the audit trail: `record` appends one event to the chain, inside the caller's
-transaction, so the event commits or rolls back with the change it records."""
+"""Writing the audit trail: `record` appends one event inside the caller's transaction, so the
+event commits or rolls back with the change it records.
+
+Recording takes no lock: the event's seq comes from the database's sequence, and a row in the
+sealer's queue (AuditUnsealed) goes in with it. The sealer (audit.sealer) folds committed events
+into the Merkle tree and signs checkpoints off the request path."""
 
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -8,29 +12,13 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import models, transaction
 from django.utils import timezone
 
-from .hashing import event_hash, normalise_data
-from .models import GENESIS_HASH, AuditChainHead, AuditEvent
+from .hashing import normalise_data
+from .models import AuditEvent, AuditUnsealed
 
 
 class AuditOutsideTransactionError(RuntimeError):
     """`record` was called in autocommit mode: the event could outlive a change that rolls back
     (or be lost when the change commits). Call it inside the service's transaction."""
-
-
-def _locked_chain_head() -> AuditChainHead:
-    """The chain head, locked until the caller's transaction ends: writers take seqs in turn.
-
-    The data migration creates the row; a flush between transactional tests removes it, so it is
-    re-created here with an INSERT that ignores a concurrent writer's identical insert.
-    """
-    head = AuditChainHead.objects.select_for_update().filter(pk=AuditChainHead.SINGLETON_ID).first()
-    if head is None:
-        AuditChainHead.objects.bulk_create(
-            [AuditChainHead(id=AuditChainHead.SINGLETON_ID, seq=0, hash=GENESIS_HASH)],
-            ignore_conflicts=True,
-        )
-        head = AuditChainHead.objects.select_for_update().get(pk=AuditChainHead.SINGLETON_ID)
-    return head
 
 
 def record(
@@ -43,13 +31,10 @@ def record(
     team=None,
     data: dict | None = None,
 ) -> AuditEvent:
-    """Append an event to the audit chain and return it.
+    """Append an event to the audit trail and return it.
 
     `actor` is the user who acted, or None (or an AnonymousUser) for the system. `obj` gives
     `object_type` ("app_label.model") and `object_id` unless they are given explicitly.
-
-    The chain head stays locked until the caller's transaction ends, so every audited write
-    after this call waits for it: record near the end of the transaction.
     """
     [event] = record_many(
         [
@@ -68,9 +53,10 @@ def record(
 
 
 def record_many(events: Sequence[Mapping[str, Any]]) -> list[AuditEvent]:
-    """Append several events, in the order given, with one lock of the chain head and one
-    insert: what a worker storing the outcomes of a batch of sends uses. Each mapping takes
-    record()'s keyword arguments; the same rules hold (inside the caller's transaction)."""
+    """Append several events, in the order given (their seqs rise in that order), with one insert
+    for the events and one for the sealer's queue: what a worker storing the outcomes of a batch
+    of sends uses. Each mapping takes record()'s keyword arguments; the same rules hold (inside
+    the caller's transaction)."""
     if not transaction.get_connection().in_atomic_block:
         raise AuditOutsideTransactionError(
             "audit.services.record() must run inside the transaction of the change it records "
@@ -78,33 +64,14 @@ def record_many(events: Sequence[Mapping[str, Any]]) -> list[AuditEvent]:
         )
     if not events:
         return []
-    prepared = [_prepare(**event) for event in events]
-    head = _locked_chain_head()
-    seq, prev_hash = head.seq, head.hash
-    built = []
-    for fields in prepared:
-        seq += 1
-        # Stamped under the lock, so time runs forward along the chain.
-        event = AuditEvent(seq=seq, at=timezone.now(), prev_hash=prev_hash, **fields)
-        event.hash = event_hash(
-            prev_hash=event.prev_hash,
-            seq=event.seq,
-            at=event.at,
-            actor_id=event.actor_id,
-            actor_name=event.actor_name,
-            action=event.action,
-            object_type=event.object_type,
-            object_id=event.object_id,
-            team_id=event.team_id,
-            data=event.data,
-        )
-        prev_hash = event.hash
-        built.append(event)
+    now = timezone.now()
+    built = [AuditEvent(at=now, **_prepare(**event)) for event in events]
     if len(built) == 1:
         built[0].save()
+        AuditUnsealed(seq=built[0].seq).save(force_insert=True)
     else:
         AuditEvent.objects.bulk_create(built)
-    AuditChainHead.objects.filter(pk=head.pk).update(seq=seq, hash=prev_hash)
+        AuditUnsealed.objects.bulk_create([AuditUnsealed(seq=event.seq) for event in built])
     return built
 
 
@@ -118,7 +85,7 @@ def _prepare(
     team=None,
     data: dict | None = None,
 ) -> dict[str, Any]:
-    """One event's columns, checked, before the chain head is locked."""
+    """One event's columns, checked."""
     if not action:
         raise ValueError("an audit event needs an action")
     if obj is not None:

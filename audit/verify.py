@@ -1,5 +1,6 @@
-"""Recompute the audit chain and name its first broken link: an altered payload, a removed or
-reordered row, or a chain head that disagrees with the last event (a removed tail). Then check
+"""Recompute the closed audit chain (the events before the Merkle tree took over) and name its
+first broken link: an altered payload, a removed or reordered row, or a chain head that disagrees
+with the last chained event (a removed tail). Then check
 the trail is complete: every published target, decision and freeze has the event that proves
 it (EVENT_RULES)."""
 
@@ -96,12 +97,9 @@ class _Walker:
 
 
 def verify_chain(*, batch_size: int = 2000) -> VerifyResult:
-    """Check every event against its predecessor and the last one against the chain head.
-
-    Safe to run while events are being written: the events are read first and the head after,
-    and an event commits together with its head update, so the head can only be ahead of what
-    was read; the walk then catches up to the head it read and stops there.
-    """
+    """Check the closed hash chain: every event up to the chain head against its predecessor,
+    and the last of them against the head (a removed tail). Events after the head are not
+    chained (the Merkle tree covers every event: audit.verify_tree)."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     started = time.perf_counter()
@@ -112,10 +110,11 @@ def verify_chain(*, batch_size: int = 2000) -> VerifyResult:
         stray_seq = stray.first()
         if stray_seq is not None:
             raise _Broken(stray_seq, f"seq {stray_seq} is outside the chain (it starts at 1)")
-        walker.walk(batch_size=batch_size)
         head = AuditChainHead.objects.filter(pk=AuditChainHead.SINGLETON_ID).first()
-        if head is not None and head.seq > walker.last_seq:
-            walker.walk(batch_size=batch_size, up_to=head.seq)
+        # Without a head, walk whatever events carry a chain hash (the head then names them).
+        end = head.seq if head is not None else _last_chained_seq()
+        if end:
+            walker.walk(batch_size=batch_size, up_to=end)
         _check_head(head, walker)
     except _Broken as broken:
         return VerifyResult(
@@ -126,6 +125,11 @@ def verify_chain(*, batch_size: int = 2000) -> VerifyResult:
             reason=broken.reason,
         )
     return VerifyResult(ok=True, count=walker.count, seconds=time.perf_counter() - started)
+
+
+def _last_chained_seq() -> int:
+    last = AuditEvent.objects.exclude(hash=None).order_by("-seq").values_list("seq", flat=True)
+    return last.first() or 0
 
 
 def _check_head(head: AuditChainHead | None, walker: _Walker) -> None:

@@ -51,6 +51,13 @@ def setup_periodic_tasks(sender, **kwargs):
         ),
         name="renew tokens before they expire",
     )
+    # The audit sealer: committed events into the Merkle tree, a signed checkpoint if it grew.
+    seal_every = float(settings.CXHUB_AUDIT_SEAL_SECONDS)
+    sender.add_periodic_task(
+        seal_every,
+        sender.signature("audit.tasks.seal", options={"expires": seal_every}),
+        name="seal audit events into the tree and sign a checkpoint",
+    )
     # People who use only API tokens re-checked with the identity provider (sso/tasks.py).
     # (Every request re-checks a session when the interval is 0; the task then runs each minute.)
     recheck_every = float(max(60, settings.CXHUB_SSO_RECHECK_SECONDS))

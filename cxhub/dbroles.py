@@ -19,7 +19,12 @@ from django.db import DatabaseError, connections, transaction
 APP_TABLE_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE"
 APP_SEQUENCE_PRIVILEGES = "USAGE, SELECT"
 # Tables whose rows the application only adds: UPDATE and DELETE are taken back.
-APPEND_ONLY_TABLES = ("audit_auditevent",)
+APPEND_ONLY_TABLES = (
+    "audit_auditevent",
+    "audit_auditleaf",
+    "audit_merklenode",
+    "audit_auditcheckpoint",
+)
 # Tables the application only reads: the migration record is the owner's.
 READ_ONLY_TABLES = ("django_migrations",)
 

@@ -504,6 +504,16 @@ CXHUB_ESCALATION_SECONDS = env_int("CXHUB_ESCALATION_SECONDS", 300, minimum=5)
 # Redis must run with `maxmemory-policy noeviction`: an evicted message is a lost publish (the
 # sweeper would find it, late). The visibility timeout (above) must exceed the longest task, so
 # Redis never re-delivers a task that is still running: checked below against the hard limit.
+# The audit sealer (audit/sealer.py) folds committed events into the Merkle tree and signs a
+# checkpoint this often; an event must be in a signed checkpoint within the window, or /healthz
+# says so. The signing key (CXHUB_AUDIT_SIGNING_KEY or _FILE, never the database) is read by
+# audit.checkpoint.load_signing_key; verifiers also trust CXHUB_AUDIT_VERIFIER_KEYS (old keys
+# after a rotation, comma-separated vkeys).
+CXHUB_AUDIT_SEAL_SECONDS = env_int("CXHUB_AUDIT_SEAL_SECONDS", 10, minimum=1)
+CXHUB_AUDIT_CHECKPOINT_WINDOW_SECONDS = env_int(
+    "CXHUB_AUDIT_CHECKPOINT_WINDOW_SECONDS", 60, minimum=CXHUB_AUDIT_SEAL_SECONDS
+)
+CXHUB_AUDIT_VERIFIER_KEYS = env_list("CXHUB_AUDIT_VERIFIER_KEYS", [])
 CXHUB_DISPATCH_SECONDS = env_int("CXHUB_DISPATCH_SECONDS", 5, minimum=1)
 # Targets due within this many seconds are claimed by the current run and start at their
 # time (a countdown of at most this): on time, rather than up to one interval late.

@@ -19,9 +19,10 @@ from django.db.backends.postgresql.operations import DatabaseOperations
 
 TEST_APP_ROLE = "cxhub_test_app"
 
-_TRUNCATE_TRIGGERS = importlib.import_module(
-    "audit.migrations.0004_truncate_and_roles"
-).TRUNCATE_TRIGGERS
+_TRUNCATE_TRIGGERS = {
+    **importlib.import_module("audit.migrations.0004_truncate_and_roles").TRUNCATE_TRIGGERS,
+    **importlib.import_module("audit.migrations.0005_tree_sealer").TRUNCATE_TRIGGERS,
+}
 
 _state = {"active": False, "pgoptions": None, "flush": None}
 

@@ -15,6 +15,12 @@ os.environ.setdefault("CXHUB_HTTPS", "0")
 # The suite signs people in with force_login and tokens; the second-factor tests turn the
 # requirement on themselves (tests/accounts/test_mfa.py, tests/e2e/test_passkeys.py).
 os.environ.setdefault("CXHUB_MFA_REQUIRED_ROLES", "")
+# The audit checkpoints' signing key (a test key: never use it elsewhere) and its verifier key.
+os.environ.setdefault(
+    "CXHUB_AUDIT_SIGNING_KEY",
+    "PRIVATE+KEY+cxhub.test/audit+0ae2332e+ASQsBZ1l7L04zWTJedaz24vaZFeBFgdGNMz3is8XlI9i",
+)
+TEST_AUDIT_VERIFIER_KEY = "cxhub.test/audit+0ae2332e+AWT5b/YEsmE1/pwcNGpnU2l1WlVw2O6XRzYyQSfG287l"
 os.environ.setdefault("CXHUB_VAR_DIR", os.path.join(os.path.dirname(__file__), "..", "var", "test"))
 
 # The suite migrates its own test database as the connecting user and runs the app as its own

@@ -1,4 +1,5 @@
-"""A short recorded chain, and raw SQL as someone with database rights would run it."""
+"""A short recorded trail, a chain as the first design wrote it, and raw SQL as someone with
+database rights would run it."""
 
 from datetime import UTC, datetime
 
@@ -7,7 +8,10 @@ import time_machine
 from django.db import connection, transaction
 
 from accounts.models import Role
+from audit.hashing import event_hash
+from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent
 from audit.services import record
+from cxhub.dbroles import APPEND_ONLY_TABLES
 
 from ..dbroles import as_owner
 from ..factories import UserFactory, grant
@@ -15,7 +19,7 @@ from ..factories import UserFactory, grant
 
 @pytest.fixture
 def chain(org, author, lead):
-    """Five events, seq 1 to 5, as services would record them."""
+    """Five events, in seq order, as services record them (queued for the sealer)."""
     events = []
     with transaction.atomic():
         events.append(
@@ -32,11 +36,95 @@ def chain(org, author, lead):
     return events
 
 
+def build_legacy_chain(specs: list[dict]) -> list[AuditEvent]:
+    """Events of seq 1, 2, … hash-chained as the first design recorded them (before the Merkle
+    tree, migration 0005), with the chain head at the last: the closed chain verify_chain checks.
+    Each spec holds record()'s columns (actor, action, object_type, object_id, team, data)."""
+    events, prev_hash = [], GENESIS_HASH
+    for seq, spec in enumerate(specs, start=1):
+        actor = spec.get("actor")
+        event = AuditEvent(
+            seq=seq,
+            at=datetime(2025, 1, 1, 9, 0, seq, tzinfo=UTC),
+            actor=actor,
+            actor_name=actor.get_username() if actor is not None else "",
+            action=spec["action"],
+            object_type=spec.get("object_type", ""),
+            object_id=spec.get("object_id", ""),
+            team=spec.get("team"),
+            data=spec.get("data", {}),
+            prev_hash=prev_hash,
+        )
+        event.hash = prev_hash = event_hash(
+            prev_hash=prev_hash,
+            seq=seq,
+            at=event.at,
+            actor_id=event.actor_id,
+            actor_name=event.actor_name,
+            action=event.action,
+            object_type=event.object_type,
+            object_id=event.object_id,
+            team_id=event.team_id,
+            data=event.data,
+        )
+        event.save()
+        events.append(event)
+    AuditChainHead.objects.update_or_create(
+        pk=AuditChainHead.SINGLETON_ID, defaults={"seq": len(events), "hash": prev_hash}
+    )
+    if connection.vendor == "postgresql":
+        # Later record() calls must not take the seqs written here.
+        with as_owner(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT setval(pg_get_serial_sequence('audit_auditevent', 'seq'), "
+                "GREATEST((SELECT MAX(seq) FROM audit_auditevent), "
+                "(SELECT last_value FROM audit_auditevent_seq_seq)))"
+            )
+    return events
+
+
+@pytest.fixture
+def legacy_chain(org, author, lead):
+    """Five events, seq 1 to 5, chained as before the Merkle tree."""
+    return build_legacy_chain(
+        [
+            {
+                "actor": lead,
+                "action": "team.created",
+                "object_type": "accounts.team",
+                "object_id": str(org["north"].pk),
+                "team": org["north"],
+            },
+            {
+                "actor": lead,
+                "action": "membership.granted",
+                "object_type": "accounts.user",
+                "object_id": str(author.pk),
+                "team": org["north"],
+            },
+            {
+                "actor": author,
+                "action": "post.submitted",
+                "object_type": "accounts.user",
+                "object_id": str(author.pk),
+                "data": {"text": "Hello"},
+            },
+            {"actor": None, "action": "auth.login_failed", "data": {"username": "eve"}},
+            {
+                "actor": author,
+                "action": "auth.logout",
+                "object_type": "accounts.user",
+                "object_id": str(author.pk),
+            },
+        ]
+    )
+
+
 @pytest.fixture
 def dba_sql(db):
-    """Run raw SQL going around the ORM; on PostgreSQL also around the append-only trigger,
-    which only the table's owner or a superuser can switch off (the suite's app role cannot: it
-    steps back to the owner here). The test's transaction rolls the switch back."""
+    """Run raw SQL going around the ORM; on PostgreSQL also around the append-only triggers of
+    the audit tables, which only their owner or a superuser can switch off (the suite's app role
+    cannot: it steps back to the owner here). The test's transaction rolls the switch back."""
 
     def run(sql: str, params=None) -> None:
         with as_owner(), connection.cursor() as cursor:
@@ -44,10 +132,12 @@ def dba_sql(db):
                 # ALTER TABLE refuses a table with pending trigger events: run the deferred
                 # foreign-key checks of the rows the test inserted first.
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-                cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER USER")
+                for table in APPEND_ONLY_TABLES:
+                    cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
             cursor.execute(sql, params)
             if connection.vendor == "postgresql":
-                cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER USER")
+                for table in APPEND_ONLY_TABLES:
+                    cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
                 cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
     return run

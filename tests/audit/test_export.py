@@ -50,7 +50,7 @@ def test_the_csv_holds_the_header_and_every_event_of_the_subtree_oldest_first(le
     assert created["actor_name"] == "alice"
     assert created["team_name"] == "North Centre"
     assert created["data"] == '{"body":"Hello North"}'
-    assert created["hash"] == trail["north_centre.post_created"].hash
+    assert created["hash"] == ""  # chain hashes only on the events of the closed chain
 
 
 def test_the_jsonl_lines_read_as_the_api_shows_each_event(lead, org, trail):

@@ -9,12 +9,13 @@ from urllib.parse import quote
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection, transaction
+from django.db import connection
 
 from audit.hashing import event_hash
 from audit.models import AuditChainHead, AuditEvent
-from audit.services import record
 from audit.verify import verify_chain
+
+from .conftest import build_legacy_chain
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,14 +31,14 @@ def test_an_empty_chain_verifies(db):
 
 
 @pytest.mark.parametrize("batch_size", ["1", "2", "2000"])
-def test_a_recorded_chain_verifies(chain, batch_size):
+def test_a_recorded_chain_verifies(legacy_chain, batch_size):
     output = verify_command("--batch-size", batch_size)
 
     assert output.startswith("audit chain OK: 5 events verified (")
     assert output.rstrip().endswith("events/s)")
 
 
-def test_it_reads_the_chain_in_keyset_batches(chain, django_assert_num_queries):
+def test_it_reads_the_chain_in_keyset_batches(legacy_chain, django_assert_num_queries):
     # Rows below seq 1; batches [1, 2], [3, 4], [5]; the head.
     with django_assert_num_queries(5) as queries:
         result = verify_chain(batch_size=2)
@@ -55,7 +56,7 @@ def test_it_reads_the_chain_in_keyset_batches(chain, django_assert_num_queries):
         "object_id = '999'",
     ],
 )
-def test_it_detects_an_altered_payload(chain, dba_sql, change):
+def test_it_detects_an_altered_payload(legacy_chain, dba_sql, change):
     dba_sql(f"UPDATE audit_auditevent SET {change} WHERE seq = 3")  # noqa: S608
 
     result = verify_chain()
@@ -67,7 +68,7 @@ def test_it_detects_an_altered_payload(chain, dba_sql, change):
         verify_command()
 
 
-def test_it_detects_a_rehashed_forgery_at_the_next_link(chain, dba_sql):
+def test_it_detects_a_rehashed_forgery_at_the_next_link(legacy_chain, dba_sql):
     # Someone alters event 3 and recomputes its own hash: the link from event 4 breaks.
     forged = AuditEvent.objects.get(seq=3)
 
@@ -93,7 +94,7 @@ def test_it_detects_a_rehashed_forgery_at_the_next_link(chain, dba_sql):
     assert (result.broken_seq, result.reason) == (4, "prev_hash does not match the previous event")
 
 
-def test_it_detects_a_row_removed_from_the_middle(chain, dba_sql):
+def test_it_detects_a_row_removed_from_the_middle(legacy_chain, dba_sql):
     dba_sql("DELETE FROM audit_auditevent WHERE seq = 3")
 
     result = verify_chain()
@@ -103,22 +104,22 @@ def test_it_detects_a_row_removed_from_the_middle(chain, dba_sql):
         verify_command()
 
 
-def test_it_detects_the_last_row_removed_through_the_chain_head(chain, dba_sql):
+def test_it_detects_the_last_row_removed_through_the_chain_head(legacy_chain, dba_sql):
     dba_sql("DELETE FROM audit_auditevent WHERE seq = 5")
 
     result = verify_chain()
 
     assert result.broken_seq == 5
     assert result.reason == (
-        f"chain head says seq 5 / hash {chain[4].hash} "
-        f"but the last event is seq 4 / hash {chain[3].hash}"
+        f"chain head says seq 5 / hash {legacy_chain[4].hash} "
+        f"but the last event is seq 4 / hash {legacy_chain[3].hash}"
     )
     assert result.count == 4
     with pytest.raises(CommandError, match=r"BROKEN at seq 5: chain head says seq 5"):
         verify_command()
 
 
-def test_it_detects_every_row_removed_through_the_chain_head(chain, dba_sql):
+def test_it_detects_every_row_removed_through_the_chain_head(legacy_chain, dba_sql):
     dba_sql("DELETE FROM audit_auditevent")
 
     result = verify_chain()
@@ -127,7 +128,7 @@ def test_it_detects_every_row_removed_through_the_chain_head(chain, dba_sql):
     assert result.reason.endswith("but the last event is no event at all")
 
 
-def test_it_detects_reordered_rows(chain, dba_sql):
+def test_it_detects_reordered_rows(legacy_chain, dba_sql):
     # Swap the seqs of events 2 and 3 (through a free value: seq is unique).
     dba_sql("UPDATE audit_auditevent SET seq = -2 WHERE seq = 2")
     dba_sql("UPDATE audit_auditevent SET seq = 2 WHERE seq = 3")
@@ -140,7 +141,7 @@ def test_it_detects_reordered_rows(chain, dba_sql):
         verify_command()
 
 
-def test_it_detects_a_row_moved_out_of_the_chain(chain, dba_sql):
+def test_it_detects_a_row_moved_out_of_the_chain(legacy_chain, dba_sql):
     dba_sql("UPDATE audit_auditevent SET seq = 0 WHERE seq = 5")
 
     result = verify_chain()
@@ -148,7 +149,7 @@ def test_it_detects_a_row_moved_out_of_the_chain(chain, dba_sql):
     assert (result.broken_seq, result.reason) == (0, "seq 0 is outside the chain (it starts at 1)")
 
 
-def test_it_detects_a_tampered_chain_head(chain):
+def test_it_detects_a_tampered_chain_head(legacy_chain):
     AuditChainHead.objects.update(hash=hashlib.sha256(b"forged").hexdigest())
 
     result = verify_chain()
@@ -157,7 +158,7 @@ def test_it_detects_a_tampered_chain_head(chain):
     assert result.reason.startswith("chain head says seq 5 / hash ")
 
 
-def test_it_detects_a_missing_chain_head(chain):
+def test_it_detects_a_missing_chain_head(legacy_chain):
     AuditChainHead.objects.all().delete()
 
     result = verify_chain()
@@ -192,10 +193,10 @@ def _run_verify() -> subprocess.CompletedProcess:
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
-def test_the_command_exits_non_zero_naming_the_first_broken_link(author):
-    for n in range(3):
-        with transaction.atomic():
-            record(actor=author, action="post.submitted", obj=author, data={"n": n})
+def test_the_command_exits_non_zero_naming_the_first_broken_link(org, author, lead):
+    build_legacy_chain(
+        [{"actor": author, "action": "post.submitted", "data": {"n": n}} for n in range(3)]
+    )
 
     done = _run_verify()
     assert done.returncode == 0, done.stderr
@@ -209,7 +210,7 @@ def test_the_command_exits_non_zero_naming_the_first_broken_link(author):
     assert "audit chain BROKEN at seq 4: chain head says seq 4" in done.stderr
 
 
-def test_the_command_prints_json_when_asked(chain):
+def test_the_command_prints_json_when_asked(legacy_chain):
     report = json.loads(verify_command("--json"))
 
     assert report["ok"] is True
@@ -218,7 +219,7 @@ def test_the_command_prints_json_when_asked(chain):
     assert report["events_per_second"] > 0
 
 
-def test_the_json_report_names_the_broken_link_and_still_fails(chain, dba_sql):
+def test_the_json_report_names_the_broken_link_and_still_fails(legacy_chain, dba_sql):
     dba_sql("DELETE FROM audit_auditevent WHERE seq = 3")
     out = StringIO()
 
