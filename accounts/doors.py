@@ -45,6 +45,7 @@ from django.utils import timezone
 
 from audit.services import record
 from cxhub.errors import ApplicationError
+from cxhub.locks import lock_for_transaction
 
 from .models import LoginFailure, User
 
@@ -183,8 +184,6 @@ def sign_in_failed(*, request, username: str, method: str) -> None:
     address = client_address(request)
     now = timezone.now()
     typed = username[:150]
-    # First: record() locks the chain head until commit, so concurrent failures count in turn
-    # below, and a slowdown or lockout is recorded exactly once, by the failure that starts it.
     record(
         actor=None,
         action="auth.login_failed",
@@ -195,6 +194,10 @@ def sign_in_failed(*, request, username: str, method: str) -> None:
     if method in UNCOUNTED_METHODS:
         return
     name = _username(username)
+    # Failures from one client address (or, without one, as one person) count in turn, so a
+    # slowdown or lockout is recorded exactly once, by the failure that starts it. The address
+    # covers both counts below: the pair's and the address's.
+    lock_for_transaction(f"doors.failure:{address}" if address else f"doors.failure:@{name}")
     LoginFailure.objects.create(username=name, address=address, at=now, method=method[:30])
     since = now - _window()
     LoginFailure.objects.filter(at__lt=since).delete()

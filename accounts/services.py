@@ -368,7 +368,7 @@ def social_account_connect(
         existing.save(update_fields=fields)
         from publishing.dispatch import targets_release_for_account
 
-        # Its held targets are locked and released before this event takes the chain head.
+        # Its held targets are locked and released in this transaction, before its event.
         released = targets_release_for_account(account=existing, by=by)
         record(
             actor=by,
@@ -508,8 +508,8 @@ def social_account_needs_reconnect(*, account_id: int, error: str) -> bool:
     """The network refused the account's tokens for good: a CONNECTED account becomes
     NEEDS_RECONNECT (a conditional update, so it happens once however many workers see the
     refusal), the event is recorded and the admins of its team and the teams above are told.
-    Runs inside the caller's transaction (dispatch stores an outcome in its own); the row is
-    written before the audit chain head is taken. True when it changed the account."""
+    Runs inside the caller's transaction (dispatch stores an outcome in its own). True when it
+    changed the account."""
     with transaction.atomic():
         changed = SocialAccount.objects.filter(
             pk=account_id, status=AccountStatus.CONNECTED

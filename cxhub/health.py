@@ -10,6 +10,8 @@ from django.db import connection
 from django.utils import timezone
 from kombu import Connection
 
+from audit.sealer import checkpoint_lag
+
 from .models import Heartbeat
 from .run import RUNNING, STATE_FILE_NAME
 
@@ -51,6 +53,23 @@ def check_broker() -> Check:
     except Exception as exc:  # kombu raises the transport's own errors
         return Check("broker", False, f"{type(exc).__name__}: {exc}".strip()[:300])
     return Check("broker", True, str(transport))
+
+
+def check_audit() -> Check:
+    """Every audit event must be in a signed checkpoint within the window
+    (CXHUB_AUDIT_CHECKPOINT_WINDOW_SECONDS): the sealer runs, and the signing key is set."""
+    lag = checkpoint_lag()
+    window = int(lag.window.total_seconds())
+    if not lag.exceeded:
+        waiting = f"oldest event waiting {lag.lag.total_seconds():.0f} s" if lag.lag else "none"
+        return Check("audit", True, f"within the checkpoint window of {window} s ({waiting})")
+    why = "" if lag.signing_key else "; no signing key is set (CXHUB_AUDIT_SIGNING_KEY)"
+    return Check(
+        "audit",
+        False,
+        f"an event has waited {lag.lag.total_seconds():.0f} s for a signed checkpoint, "
+        f"beyond the window of {window} s{why}",
+    )
 
 
 def worker_status() -> dict:

@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,8 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from audit.checkpoint import NoteSigner
 
 from .env import env_float, env_int
 
@@ -80,6 +83,25 @@ def _var_dir(env: dict[str, str]) -> Path:
     # As settings.VAR_DIR, which the children will use (a relative one is taken from ROOT, their
     # working directory).
     return ROOT / env.get("CXHUB_VAR_DIR", str(ROOT / "var"))
+
+
+AUDIT_KEY_FILE_NAME = "audit-signing.key"
+
+
+def _audit_signing_key(env: dict[str, str]) -> str:
+    """The demo's checkpoint signing key: the one the environment names, or else a key made once
+    in the var dir (a file, as production keeps it away from the database). Its verifier key,
+    for the banner."""
+    if not (env.get("CXHUB_AUDIT_SIGNING_KEY") or env.get("CXHUB_AUDIT_SIGNING_KEY_FILE")):
+        path = _var_dir(env) / AUDIT_KEY_FILE_NAME
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            signer = NoteSigner.generate(f"{socket.gethostname() or 'localhost'}/cxhub-audit")
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+                f.write(signer.skey + "\n")
+        env["CXHUB_AUDIT_SIGNING_KEY_FILE"] = str(path)
+        return NoteSigner.from_skey(path.read_text().strip()).vkey
+    return ""
 
 
 def _manage(*args: str, env: dict[str, str]) -> None:
@@ -266,6 +288,7 @@ def main() -> int:
         sys.stderr.write(f"cxhub: PORT={port!r} is not a port number\n")
         return 2
     policy = RestartPolicy.from_env()
+    audit_vkey = _audit_signing_key(env)
 
     try:
         _manage("migrate", "--noinput", env=env)
@@ -293,6 +316,11 @@ def main() -> int:
         f"\ncxhub is starting on http://{host}:{port}/ — sign in with a demo login above "
         "(e.g. drafter.north / cxhub-demo-2026). Ctrl-C stops web, worker and beat.\n"
     )
+    if audit_vkey:
+        banner += (
+            f"The audit trail's checkpoints are signed with a key made for this demo "
+            f"({AUDIT_KEY_FILE_NAME} in the var dir); its verifier key is {audit_vkey}\n"
+        )
     if not env.get("CXHUB_MFA_REQUIRED_ROLES"):
         # Passkeys need a domain for their relying party: localhost is one, 127.0.0.1 is not.
         banner += (

@@ -29,6 +29,12 @@ def healthz(request):
         body["processes"] = processes
     if "database" not in down:
         body["worker"] = health.worker_status()
+        # Reported, not failed: a load balancer must not take the web away because the sealer
+        # is late; monitoring reads "degraded" and the check's detail.
+        audit = health.check_audit()
+        body["checks"][audit.name] = {"ok": audit.ok, "detail": audit.detail}
+        if not audit.ok and not down:
+            body["status"] = "degraded: audit"
     return JsonResponse(body, status=503 if down else 200)
 
 

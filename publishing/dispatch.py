@@ -12,8 +12,8 @@ returns targets whose worker or message was lost. A post becomes publishing when
 target is queued, and published, partially published or failed when every target is final.
 Freezes' services and reads are in publishing/freezes.py.
 
-Lock order, everywhere: rows first (post before its targets), the audit chain head last (every
-`record` comes after the writes of its transaction), so these transactions never deadlock.
+Lock order, everywhere: posts before their targets, then accounts, so these transactions never
+deadlock (recording an audit event takes no lock: audit/sealer.py).
 """
 
 import json
@@ -823,7 +823,7 @@ class _Outcomes:
 @transaction.atomic
 def _store_outcomes(results: list[tuple[_Send, _Result]]) -> dict[int, str]:
     """Every outcome of a group in one transaction: posts locked (in id order), then targets
-    (in id order), then accounts, and the audit chain head last, as everywhere in dispatch."""
+    (in id order), then accounts, as everywhere in dispatch."""
     now = timezone.now()
     post_ids = sorted({send.post_id for send, _ in results})
     posts = {
@@ -877,8 +877,8 @@ def _store_outcomes(results: list[tuple[_Send, _Result]]) -> dict[int, str]:
         )
     if work.changed:
         _update_rows(PostTarget, work.changed, _OUTCOME_FIELDS)
-    # The accounts' rows before the audit chain head (each records its own event and tells
-    # the team's admins).
+    # The accounts' rows after the targets (each records its own event and tells the team's
+    # admins).
     for account_id, (_target, error) in sorted(work.reconnect.items()):
         social_account_needs_reconnect(account_id=account_id, error=error)
     settled, messages = _settle_posts(list(work.settle.values()), now)

@@ -16,7 +16,7 @@ class EventOutput(serializers.Serializer):
     team_name = serializers.SerializerMethodField()
     data = serializers.JSONField()
     prev_hash = serializers.CharField()
-    hash = serializers.CharField()
+    hash = serializers.CharField(allow_null=True)  # null after the closed chain
 
     def get_team_name(self, event) -> str | None:
         return event.team.name if event.team_id else None

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from audit.checkpoint import NoteSigner
+from cxhub import run
 from cxhub.env import ImproperlyConfiguredEnv
 from cxhub.run import RestartPolicy
 
@@ -213,3 +215,24 @@ def test_sigterm_stops_everything_at_once_with_no_restart_while_stopping(tmp_pat
     assert output.rstrip().endswith("cxhub: stopped."), output
     assert not launcher.state_file.exists()
     assert launcher.leftovers() == []
+
+
+def test_the_demo_makes_its_audit_signing_key_once_in_a_file(tmp_path):
+    env = {"CXHUB_VAR_DIR": str(tmp_path)}
+
+    vkey = run._audit_signing_key(env)
+
+    path = tmp_path / run.AUDIT_KEY_FILE_NAME
+    assert env["CXHUB_AUDIT_SIGNING_KEY_FILE"] == str(path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.read_text().startswith("PRIVATE+KEY+")
+    assert vkey == NoteSigner.from_skey(path.read_text().strip()).vkey
+    assert run._audit_signing_key({"CXHUB_VAR_DIR": str(tmp_path)}) == vkey  # kept, not remade
+
+
+def test_a_signing_key_from_the_environment_is_left_alone(tmp_path):
+    env = {"CXHUB_VAR_DIR": str(tmp_path), "CXHUB_AUDIT_SIGNING_KEY_FILE": "/etc/cxhub/key"}
+
+    assert run._audit_signing_key(env) == ""
+    assert env["CXHUB_AUDIT_SIGNING_KEY_FILE"] == "/etc/cxhub/key"
+    assert not (tmp_path / run.AUDIT_KEY_FILE_NAME).exists()

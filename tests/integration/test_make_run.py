@@ -122,6 +122,9 @@ def test_make_run_serves_the_demo_restarts_a_killed_worker_and_ctrl_c_stops_ever
     server_env["PORT"] = str(port)
     # A pause long enough that /healthz is surely asked while the killed worker is down.
     server_env["CXHUB_RUN_RESTART_DELAY_SECONDS"] = "5"
+    # The demo makes its own audit signing key (the suite's own would be inherited otherwise).
+    server_env.pop("CXHUB_AUDIT_SIGNING_KEY", None)
+    server_env["CXHUB_AUDIT_SEAL_SECONDS"] = "2"
     state_file = checkout / "var" / "processes.json"
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "make-run.log"
@@ -167,6 +170,18 @@ def test_make_run_serves_the_demo_restarts_a_killed_worker_and_ctrl_c_stops_ever
             return health is not None and health.json()["worker"]["status"] == "ok"
 
         _wait_until(worker_seen, 120, process, log)
+
+        # 3b. The sealer runs too: the demo's events (and the sign-in above) get into a checkpoint
+        # signed with the key the demo made in its var dir.
+        assert "its verifier key is " in printed
+        assert (checkout / "var" / "audit-signing.key").exists()
+
+        def all_checkpointed():
+            health = _healthz(base)
+            audit = health is not None and health.json()["checks"]["audit"]
+            return audit and audit["ok"] and audit["detail"].endswith("(none)")
+
+        _wait_until(all_checkpointed, 120, process, log)
 
         # 4. The worker is killed: the launcher starts another, and meanwhile the web keeps
         # answering, naming the worker while it is down.
