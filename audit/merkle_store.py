@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import Max, Q
 
 from . import merkle
+from .bulk import insert_nodes
 from .hashing import event_leaf
 from .models import AuditEvent, MerkleNode
 
@@ -81,13 +82,13 @@ def merkle_append(*, leaf_hashes: Sequence[bytes], start_index: int) -> int:
         rows = []
         for offset, value in enumerate(leaf_hashes):
             level, index, current = 0, size + offset, value
-            rows.append(MerkleNode(level=0, index=index, hash=current))
+            rows.append((0, index, current))
             while edge and edge[-1][0] == level:
                 current = merkle.node_hash(edge.pop()[2], current)
                 level, index = level + 1, index >> 1
-                rows.append(MerkleNode(level=level, index=index, hash=current))
+                rows.append((level, index, current))
             edge.append((level, index, current))
-        MerkleNode.objects.bulk_create(rows, batch_size=1000)
+        insert_nodes(rows)
         return size + len(leaf_hashes)
 
 

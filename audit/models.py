@@ -31,7 +31,12 @@ class AuditEventQuerySet(models.QuerySet):
 
 class AuditEvent(models.Model):
     """One thing that happened, written by `audit.services.record` in the transaction of the
-    change it records. Never updated, never deleted (PostgreSQL enforces it with a trigger)."""
+    change it records. Never updated, never deleted (PostgreSQL enforces it with a trigger).
+
+    Every index is paid for by every audited write: only those the pages, filters and checks
+    read are kept (no single-column foreign key indexes beside the (actor, seq) and (team, seq)
+    ones; the chain hash unique only where it is set).
+    """
 
     # Taken from the database's sequence in the writer's transaction, with no lock: rising, but
     # with holes where a transaction rolled back, and committed out of order by concurrent
@@ -45,10 +50,14 @@ class AuditEvent(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="audit_events",
+        db_index=False,  # audit_event_actor_seq leads with it
+        # No database constraint: its check at commit would lock the person's row (FOR KEY
+        # SHARE) in every audited transaction; PROTECT still stops deleting them in Django.
+        db_constraint=False,
     )
     # The username at the time, so the record still reads right after a rename.
     actor_name = models.CharField(max_length=150, blank=True)
-    action = models.CharField(max_length=100, db_index=True)
+    action = models.CharField(max_length=100)
     object_type = models.CharField(max_length=100, blank=True)  # "app_label.model"
     object_id = models.CharField(max_length=255, blank=True)
     team = models.ForeignKey(
@@ -57,11 +66,13 @@ class AuditEvent(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="audit_events",
+        db_index=False,  # audit_event_team_seq leads with it
+        db_constraint=False,  # as for the actor
     )
     data = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
     # The closed hash chain (events up to AuditChainHead.seq); blank and null after it.
     prev_hash = models.CharField(max_length=64, blank=True, default="")
-    hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    hash = models.CharField(max_length=64, null=True, blank=True)
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -74,6 +85,17 @@ class AuditEvent(models.Model):
             models.Index(fields=["object_type", "object_id"], name="audit_event_object"),
             models.Index(fields=["actor", "-seq"], name="audit_event_actor_seq"),
             models.Index(fields=["at"], name="audit_event_at"),
+            # Exact and prefix filters on the action (LIKE 'post.%' needs pattern ops).
+            models.Index(
+                fields=["action"], name="audit_event_action", opclasses=["varchar_pattern_ops"]
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hash"],
+                condition=models.Q(hash__isnull=False),
+                name="audit_event_chain_hash_unique",
+            ),
         ]
 
     def __str__(self) -> str:

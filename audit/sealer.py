@@ -25,9 +25,11 @@ from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
 
+from .bulk import delete_queued, insert_leaves
 from .checkpoint import NoteSigner, checkpoint_body, load_signing_key, sign_note_with
-from .merkle import EMPTY_ROOT
-from .merkle_store import event_leaf_hash, merkle_append, merkle_root
+from .hashing import canonical_event
+from .merkle import EMPTY_ROOT, leaf_hash
+from .merkle_store import merkle_append, merkle_root
 from .models import AuditCheckpoint, AuditEvent, AuditLeaf, AuditTreeHead, AuditUnsealed
 
 SEAL_BATCH = 1000
@@ -65,30 +67,43 @@ def tree_head() -> tuple[int, bytes]:
     return head.size, bytes(head.root)
 
 
+_LEAF_FIELDS = (
+    "seq",
+    "at",
+    "actor_id",
+    "actor_name",
+    "action",
+    "object_type",
+    "object_id",
+    "team_id",
+    "data",
+)
+
+
 def _seal_batch(head: AuditTreeHead, batch_size: int) -> int:
-    """Fold up to batch_size queued events into the tree; the number folded."""
+    """Fold up to batch_size queued events into the tree; the number folded. Rows as tuples and
+    bulk writes (audit.bulk): no model instance per event."""
     queued = list(AuditUnsealed.objects.order_by("seq").values_list("seq", flat=True)[:batch_size])
     if not queued:
         return 0
-    events = list(AuditEvent.objects.filter(seq__in=queued).order_by("seq"))
-    size = head.size
-    if events:
-        size = merkle_append(
-            leaf_hashes=[event_leaf_hash(event) for event in events], start_index=head.size
-        )
-        AuditLeaf.objects.bulk_create(
-            [
-                AuditLeaf(index=head.size + offset, event_id=event.seq)
-                for offset, event in enumerate(events)
-            ]
-        )
+    rows = list(
+        AuditEvent.objects.filter(seq__in=queued).order_by("seq").values_list(*_LEAF_FIELDS)
+    )
+    leaves = [
+        leaf_hash(canonical_event(**dict(zip(_LEAF_FIELDS, row, strict=True))).encode("utf-8"))
+        for row in rows
+    ]
+    seqs = [row[0] for row in rows]
+    if leaves:
+        size = merkle_append(leaf_hashes=leaves, start_index=head.size)
+        insert_leaves(head.size, seqs)
         head.size = size
         head.root = merkle_root(size=size)
         head.sealed_at = timezone.now()
         head.save(update_fields=["size", "root", "sealed_at"])
     # A queued seq without its event cannot come from record() (both go in one transaction);
     # it leaves the queue too, or it would block it.
-    AuditUnsealed.objects.filter(seq__in=queued).delete()
+    delete_queued(queued)
     return len(queued)
 
 

@@ -4,8 +4,7 @@
     saves it) with its audit event, against the same call without it, under concurrent writers,
     each thread on its own connection, while the sealer folds the events into the Merkle tree
     and signs checkpoints in another thread (as a worker would, off the request path).
-(b) The sealer's throughput over a long trail, and the verifier's rate over it.
-(c) Export throughput: rows per second of the CSV export for a long trail (1,000,000 events by
+(b) Export throughput: rows per second of the CSV export for a long trail (1,000,000 events by
     default), through the generator the API view streams, with its peak memory (tracemalloc's
     peak, and the growth of the process's resident set).
 
@@ -21,6 +20,7 @@ import gc
 import json
 import os
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -240,50 +240,51 @@ def _run_writers(people: dict, *, calls: int, audited: bool) -> float:
     return seconds
 
 
+_SEALER_LOOP = """
+import select, sys
+import django
+django.setup()
+from audit.sealer import seal
+every = float(sys.argv[1])
+while not select.select([sys.stdin], [], [], every)[0]:
+    seal()
+seal()
+"""
+
+
 @contextlib.contextmanager
 def _sealer_running(every: float):
-    """A thread that seals and signs every `every` seconds until the block ends."""
-    from django.db import connection
-
-    from audit.sealer import seal
-
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def loop() -> None:
-        try:
-            while not stop.wait(every):
-                seal()
-        except BaseException as error:  # reported below
-            errors.append(error)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=loop)
-    thread.start()
+    """The sealer in a process of its own, as a Celery worker runs it in production: it seals
+    and signs every `every` seconds until the block ends (its stdin closes)."""
+    sealer = subprocess.Popen(
+        [sys.executable, "-c", _SEALER_LOOP, str(every)],
+        cwd=ROOT,
+        env={**os.environ},
+        stdin=subprocess.PIPE,
+    )
     try:
         yield
     finally:
-        stop.set()
-        thread.join()
-    if errors:
-        raise errors[0]
+        sealer.stdin.close()
+        if sealer.wait(timeout=300) != 0:
+            raise RuntimeError(f"the sealer process failed (exit status {sealer.returncode})")
 
 
 def _bench_recording(people: dict, *, writers: int, calls: int, rounds: int) -> None:
     """Rounds alternate without and with the event, so a neighbour's load on a shared machine
-    weighs on both; the medians are compared. The sealer runs through the audited rounds."""
+    weighs on both; the medians are compared. The sealer runs in its own process throughout."""
     from audit.models import AuditEvent
     from audit.sealer import seal
 
     warm_up = max(1, calls // 10)
-    _run_writers(people, calls=warm_up, audited=False)
-    _run_writers(people, calls=warm_up, audited=True)
     total = writers * calls
     without, with_audit = [], []
-    for _ in range(rounds):
-        without.append(total / _run_writers(people, calls=calls, audited=False))
-        with _sealer_running(every=1.0):
+    # One sealer process throughout (it idles through the rounds without events).
+    with _sealer_running(every=1.0):
+        _run_writers(people, calls=warm_up, audited=False)
+        _run_writers(people, calls=warm_up, audited=True)
+        for _ in range(rounds):
+            without.append(total / _run_writers(people, calls=calls, audited=False))
             with_audit.append(total / _run_writers(people, calls=calls, audited=True))
     rate_without, rate_with = statistics.median(without), statistics.median(with_audit)
     ratios = sorted(plain / audited for plain, audited in zip(without, with_audit, strict=True))
@@ -316,26 +317,20 @@ _COPY_COLUMNS = (
     "object_id",
     "team_id",
     "data",
-    "prev_hash",
-    "hash",
 )
 
 
-def _chain_rows(*, count: int, after_seq: int, after_hash: str, people: dict):
-    """`count` events continuing the chain, hashed with the function `record` uses: one in a
-    thousand carries text a spreadsheet would run, so neutralising is part of the cost."""
-    from audit.hashing import event_hash
-
+def _event_rows(*, count: int, after_seq: int, people: dict):
+    """`count` events after `after_seq`: one in a thousand carries text a spreadsheet would run,
+    so neutralising is part of the export's cost."""
     teams = [team.pk for team in [people["hq"], *people["regions"]]]
     actors = [(person.pk, person.username) for person in people["people"]]
     started = datetime(2025, 1, 1, tzinfo=UTC)
-    prev_hash = after_hash
     for n in range(count):
-        seq = after_seq + 1 + n
         actor_id, actor_name = actors[n % len(actors)]
         body = '=HYPERLINK("http://x")' if n % 1000 == 0 else f"Update number {n} for residents"
-        row = {
-            "seq": seq,
+        yield {
+            "seq": after_seq + 1 + n,
             "at": started + timedelta(milliseconds=250 * n),
             "actor_id": actor_id,
             "actor_name": actor_name,
@@ -345,39 +340,43 @@ def _chain_rows(*, count: int, after_seq: int, after_hash: str, people: dict):
             "team_id": teams[n % len(teams)],
             "data": {"body": body, "version": n % 7 + 1},
         }
-        row["prev_hash"] = prev_hash
-        row["hash"] = prev_hash = event_hash(prev_hash=prev_hash, **_hashed(row))
-        yield row
-
-
-def _hashed(row: dict) -> dict:
-    return {key: row[key] for key in _COPY_COLUMNS if key not in ("prev_hash", "hash")}
 
 
 def _insert_events(people: dict, *, count: int) -> None:
-    """COPY the events in: the chain is built here with the hashing function, as `record` would
-    have, but without a transaction per event."""
+    """COPY the events and their queue rows in (as `record` would have written them, but without
+    a transaction per event), then time the sealer folding them into the tree."""
     from django.db import connection, transaction
 
-    from audit.models import AuditChainHead
+    from audit.models import AuditEvent
+    from audit.sealer import seal
 
-    head = AuditChainHead.objects.get(pk=AuditChainHead.SINGLETON_ID)
+    after = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
     began = time.perf_counter()
-    last = None
     with transaction.atomic(), connection.cursor() as cursor:
-        sql = f"COPY audit_auditevent ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
+        sql = f"COPY audit_auditevent ({', '.join(_COPY_COLUMNS)}, prev_hash) FROM STDIN"
         with cursor.cursor.copy(sql) as copy:
-            for last in _chain_rows(
-                count=count, after_seq=head.seq, after_hash=head.hash, people=people
-            ):
-                values = [last[column] for column in _COPY_COLUMNS]
-                values[_COPY_COLUMNS.index("data")] = json.dumps(last["data"])
-                copy.write_row(values)
-        AuditChainHead.objects.filter(pk=head.pk).update(seq=last["seq"], hash=last["hash"])
+            for row in _event_rows(count=count, after_seq=after, people=people):
+                values = [row[column] for column in _COPY_COLUMNS]
+                values[_COPY_COLUMNS.index("data")] = json.dumps(row["data"])
+                copy.write_row([*values, ""])
+        cursor.execute(
+            "INSERT INTO audit_auditunsealed (seq) SELECT seq FROM audit_auditevent WHERE seq > %s",
+            [after],
+        )
+        cursor.execute(
+            "SELECT setval(pg_get_serial_sequence('audit_auditevent', 'seq'), %s)",
+            [after + count],
+        )
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE audit_auditevent")
+    print(f"    inserted {count} events in {time.perf_counter() - began:.1f} s (COPY)")
+    began = time.perf_counter()
+    sealed = seal()
     seconds = time.perf_counter() - began
-    print(f"    inserted {count} chained events in {seconds:.1f} s (COPY, hashed in Python)")
+    print(
+        f"    sealed them into the tree in {seconds:.1f} s = {sealed.added / seconds:.0f} events/s "
+        f"(one sealer; tree of {sealed.after} leaves, checkpoint signed)"
+    )
 
 
 def _rss_bytes() -> int:
@@ -389,9 +388,9 @@ def _stream(people: dict, *, fmt: str, batch_size: int):
     """The whole trail as the view streams it: the lead's scope, keyset batches up to the chain
     head, the same chunk generator and response; the chunks, as bytes."""
     from audit import exports, selectors
-    from audit.models import AuditChainHead
+    from audit.models import AuditEvent
 
-    below = AuditChainHead.objects.get().seq + 1
+    below = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() + 1
     events = selectors.events_for(user=people["lead"])
     batches = selectors.event_batches(events, batch_size=batch_size, below_seq=below)
     return exports.streaming_response(batches, fmt=fmt).streaming_content
@@ -437,6 +436,7 @@ def _bench_export(people: dict, *, args) -> None:
 
     batch_size = args.batch_size or EXPORT_BATCH_SIZE
     print(f"(b) export throughput: {args.events} events, batches of {batch_size}, as a lead of HQ")
+    print("    (the events are sealed into the tree first: the sealer's throughput)")
     total = args.events + _count_recorded()
     _insert_events(people, count=args.events)
 
