@@ -191,10 +191,14 @@ class CheckpointLag:
         return self.oldest_uncovered_at is not None and self.lag > self.window
 
 
-def checkpoint_lag() -> CheckpointLag:
-    """The oldest event not covered by the latest checkpoint: still queued, or sealed into
-    leaves beyond the checkpoint's size. Three indexed queries."""
-    latest = latest_checkpoint()
+_UNSET = object()
+
+
+def checkpoint_lag(*, latest=_UNSET) -> CheckpointLag:
+    """The oldest event not covered by the latest checkpoint (given, or read: one query more):
+    still queued, or sealed into leaves beyond the checkpoint's size. Two indexed queries."""
+    if latest is _UNSET:
+        latest = latest_checkpoint()
     covered = latest.size if latest is not None else 0
     oldest = AuditEvent.objects.filter(seq__in=AuditUnsealed.objects.values("seq")).aggregate(
         at=Min("at")

@@ -16,6 +16,7 @@ from . import reports as figures
 from . import selectors, timeline
 from .charts import PALETTE, Series, bar_chart, column_chart, number
 from .filters import FILTER_FIELDS, EventFilters, parse_event_filters
+from .integrity import integrity
 
 PAGE_SIZE = 50
 _MAX_SEQ = 2**63 - 1
@@ -31,7 +32,7 @@ def audit_log(request):
     top = min((team.depth for team in scope.teams), default=1)
     for team in scope.teams:
         team.indent = "— " * (team.depth - top)
-    context = {"teams": scope.teams, "errors": {}, "events": []}
+    context = {"teams": scope.teams, "errors": {}, "events": [], "integrity": integrity()}
     try:
         filters = parse_event_filters(request.GET)
     except ApplicationError as error:
