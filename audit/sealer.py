@@ -109,7 +109,8 @@ def _seal_batch(head: AuditTreeHead, batch_size: int) -> int:
 
 def seal(*, batch_size: int = SEAL_BATCH, sign: bool = True) -> SealResult:
     """Fold every committed, queued event into the tree, a batch per transaction, then sign a
-    checkpoint if the tree grew since the last one (and a signing key is set)."""
+    checkpoint if the tree grew since the last one (and a signing key is set), in a transaction
+    of its own: a signing key that fails to load leaves the tree sealed, and says so."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     before = None
@@ -118,15 +119,19 @@ def seal(*, batch_size: int = SEAL_BATCH, sign: bool = True) -> SealResult:
             head = locked_tree_head()
             if before is None:
                 before = head.size
-            folded = _seal_batch(head, batch_size)
-            if folded < batch_size:
-                checkpoint = sign_checkpoint(head) if sign else None
-                return SealResult(
-                    before=before,
-                    after=head.size,
-                    root=bytes(head.root) if head.size else EMPTY_ROOT,
-                    checkpoint=checkpoint,
-                )
+            if _seal_batch(head, batch_size) < batch_size:
+                break
+    checkpoint = None
+    if sign:
+        with transaction.atomic():
+            head = locked_tree_head()
+            checkpoint = sign_checkpoint(head)
+    return SealResult(
+        before=before,
+        after=head.size,
+        root=bytes(head.root) if head.size else EMPTY_ROOT,
+        checkpoint=checkpoint,
+    )
 
 
 def signers() -> list[NoteSigner]:

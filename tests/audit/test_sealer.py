@@ -15,6 +15,7 @@ from audit.models import AuditCheckpoint, AuditLeaf, AuditUnsealed
 from audit.sealer import checkpoint_lag, checkpoint_now, seal, tree_head
 from audit.services import record
 from audit.tasks import seal as seal_task
+from cxhub.env import ImproperlyConfiguredEnv
 from tests.settings import TEST_AUDIT_VERIFIER_KEY
 
 
@@ -121,3 +122,13 @@ def test_any_batch_size_gives_the_same_tree(chain, batch_size):
     assert seal(batch_size=batch_size).root == merkle.root_from_leaf_hashes(
         [event_leaf_hash(event) for event in chain]
     )
+
+
+def test_a_signing_key_that_fails_to_load_leaves_the_tree_sealed(chain, monkeypatch):
+    monkeypatch.setenv("CXHUB_AUDIT_SIGNING_KEY", "not a key")
+
+    with pytest.raises(ImproperlyConfiguredEnv, match="CXHUB_AUDIT_SIGNING_KEY"):
+        seal()
+
+    assert tree_head()[0] == 5 and not AuditUnsealed.objects.exists()
+    assert not AuditCheckpoint.objects.exists()
