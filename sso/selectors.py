@@ -3,8 +3,11 @@ preview), and the recent sign-ins an admin may preview with."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
-from accounts.models import Membership, Team, User
+from django.db.models import Exists, OuterRef, Q
+
+from accounts.models import ApiToken, Membership, Team, User
 
 from .models import Grant, Identity, Operator, RoleRule
 
@@ -156,12 +159,6 @@ def identities_due_for_recheck(*, now, interval_seconds: int, limit: int) -> lis
     """OpenID Connect identities of active people who hold a live API token and were not asked
     about within the interval (or never), oldest check first: the people no browser session
     re-checks. One query; only those with a refresh token can be asked."""
-    from datetime import timedelta
-
-    from django.db.models import Exists, OuterRef, Q
-
-    from accounts.models import ApiToken
-
     live_token = ApiToken.objects.filter(
         user=OuterRef("user"), revoked_at__isnull=True, expires_at__gt=now
     )
