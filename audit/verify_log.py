@@ -251,7 +251,7 @@ _LEAF_JOINS = (
 # PostgreSQL formats the time and hands the JSON over as text: no datetime or dict objects.
 _LEAF_QUERY_POSTGRESQL = (
     'SELECT l."index", l.event_seq, e.seq, '
-    "to_char(e.\"at\" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), "
+    "to_char(e.\"at\" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') || '+00:00', "
     "e.actor_id, e.actor_name, e.action, e.object_type, e.object_id, e.team_id, e.data::text, "
     "n.hash " + _LEAF_JOINS
 )

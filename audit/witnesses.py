@@ -252,7 +252,7 @@ def deliver(delivery_id: int) -> Delivery | None:
     """Send one pending delivery under its row's lock; None if another run has it or it went."""
     with transaction.atomic():
         row = (
-            AuditWitnessDelivery.objects.select_for_update(skip_locked=True)
+            AuditWitnessDelivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("checkpoint")
             .filter(pk=delivery_id, delivered_at=None)
             .first()
