@@ -25,19 +25,21 @@ Design note
 import hashlib
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
-from json.encoder import encode_basestring
+from json.encoder import encode_basestring as _STRING
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from . import merkle
 from .checkpoint import NoteError, NoteVerifier, load_signing_key, parse_checkpoint, verify_note
-from .models import AuditCheckpoint, AuditEvent, AuditTreeHead, AuditUnsealed
+from .models import AuditCheckpoint, AuditEvent, AuditLeaf, AuditTreeHead, AuditUnsealed
 
 BATCH = 10_000
 NAMED = 20  # events named one by one per kind of finding; the rest are counted
@@ -194,12 +196,11 @@ def _canonical_float(text: str):
     return int(value) if value.is_integer() else value
 
 
-def _json(value) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, str):
-        return encode_basestring(value)
-    return str(int(value))
+# Made once: json.loads/dumps with options build a new decoder/encoder on every call.
+_DECODE = json.JSONDecoder(parse_float=_canonical_float).decode
+_ENCODE = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
 
 
 def fast_leaf(
@@ -207,31 +208,15 @@ def fast_leaf(
 ) -> bytes:
     """``audit.hashing.event_leaf`` from raw column values: ``at_text`` already the UTC ISO
     form with microseconds and ``+00:00``, ``data_text`` the stored JSON text. The canonical
-    JSON's keys in sorted order, written out directly."""
-    data = json.loads(data_text, parse_float=_canonical_float) if data_text else {}
+    JSON's keys in sorted order, written out directly (the verifier's inner loop)."""
+    data = "{}" if data_text == "{}" or not data_text else _ENCODE(_DECODE(data_text))
+    actor = "null" if actor_id is None else int(actor_id)
+    team = "null" if team_id is None else int(team_id)
     return (
-        '{"action":'
-        + encode_basestring(action)
-        + ',"actor_id":'
-        + _json(actor_id)
-        + ',"actor_name":'
-        + encode_basestring(actor_name)
-        + ',"at":"'
-        + at_text
-        + '","data":'
-        + json.dumps(
-            data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        )
-        + ',"object_id":'
-        + encode_basestring(object_id)
-        + ',"object_type":'
-        + encode_basestring(object_type)
-        + ',"seq":'
-        + str(seq)
-        + ',"team_id":'
-        + _json(team_id)
-        + "}"
-    ).encode("utf-8")
+        f'{{"action":{_STRING(action)},"actor_id":{actor},"actor_name":{_STRING(actor_name)},'
+        f'"at":"{at_text}","data":{data},"object_id":{_STRING(object_id)},'
+        f'"object_type":{_STRING(object_type)},"seq":{int(seq)},"team_id":{team}}}'
+    ).encode()
 
 
 def _sqlite_at(text: str) -> str:
@@ -242,28 +227,67 @@ def _sqlite_at(text: str) -> str:
     return text + "+00:00"
 
 
-_LEAF_JOINS = (
-    "FROM audit_auditleaf l "
-    "LEFT JOIN audit_auditevent e ON e.seq = l.event_seq "
-    'LEFT JOIN audit_merklenode n ON n.level = 0 AND n."index" = l."index" '
-    'WHERE l."index" > %s ORDER BY l."index" LIMIT %s'
+# Three range reads per batch (the leaves by index, their events by seq, the stored leaf hashes
+# by index): each an index range scan, where a join probes two indexes per leaf.
+_LEAVES_QUERY = (
+    'SELECT "index", event_seq FROM audit_auditleaf WHERE "index" > %s ORDER BY "index" LIMIT %s'
+)
+_STORED_QUERY = (
+    'SELECT "index", hash FROM audit_merklenode WHERE level = 0 AND "index" BETWEEN %s AND %s'
 )
 # PostgreSQL formats the time and hands the JSON over as text: no datetime or dict objects.
-_LEAF_QUERY_POSTGRESQL = (
-    'SELECT l."index", l.event_seq, e.seq, '
-    "to_char(e.\"at\" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') || '+00:00', "
-    "e.actor_id, e.actor_name, e.action, e.object_type, e.object_id, e.team_id, e.data::text, "
-    "n.hash " + _LEAF_JOINS
+_EVENTS_POSTGRESQL = (
+    "SELECT seq, to_char(\"at\" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') || '+00:00', "
+    "actor_id, actor_name, action, object_type, object_id, team_id, data::text "
+    "FROM audit_auditevent "
 )
-_LEAF_QUERY_OTHER = (
-    'SELECT l."index", l.event_seq, e.seq, e."at", '
-    "e.actor_id, e.actor_name, e.action, e.object_type, e.object_id, e.team_id, e.data, "
-    "n.hash " + _LEAF_JOINS
+_EVENTS_OTHER = (
+    'SELECT seq, "at", actor_id, actor_name, action, object_type, object_id, team_id, data '
+    "FROM audit_auditevent "
 )
+_SPREAD = 4  # a batch's seqs spread wider than this many times its size: fetched one by one
 
 
-def _leaf_query() -> str:
-    return _LEAF_QUERY_POSTGRESQL if connection.vendor == "postgresql" else _LEAF_QUERY_OTHER
+def _batches(cursor, batch_size: int) -> Iterator[list[tuple]]:
+    """Lists of (leaf index, event seq, the event's columns or None, stored leaf hash or None),
+    in leaf order, ``batch_size`` leaves at a time (keyset on the index)."""
+    postgres = connection.vendor == "postgresql"
+    events_query = _EVENTS_POSTGRESQL if postgres else _EVENTS_OTHER
+    last = -1
+    while True:
+        cursor.execute(_LEAVES_QUERY, [last, batch_size])
+        leaves = cursor.fetchall()
+        if not leaves:
+            return
+        seqs = [seq for _, seq in leaves]
+        low, high = min(seqs), max(seqs)
+        if high - low < _SPREAD * batch_size:
+            cursor.execute(events_query + "WHERE seq BETWEEN %s AND %s", [low, high])
+        else:
+            # Leaves in an order far from seq order (e.g. a tree rebuilt by hand).
+            marks = ", ".join(["%s"] * len(seqs))
+            cursor.execute(events_query + f"WHERE seq IN ({marks})", seqs)
+        events = {row[0]: row for row in cursor.fetchall()}
+        cursor.execute(_STORED_QUERY, [leaves[0][0], leaves[-1][0]])
+        stored = {index: bytes(value) for index, value in cursor.fetchall()}
+        yield [(index, seq, events.get(seq), stored.get(index)) for index, seq in leaves]
+        if len(leaves) < batch_size:
+            return
+        last = leaves[-1][0]
+
+
+def _prefetched(batches: Iterator[list]) -> Iterator[list]:
+    """The batches, the next one read in a thread while the caller hashes the current one: the
+    database's work and the hashing overlap (psycopg lets go of the GIL while it waits). Only
+    one thread uses the connection at a time: the caller does not touch it meanwhile."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(next, batches, None)
+        while True:
+            batch = future.result()
+            if batch is None:
+                return
+            future = pool.submit(next, batches, None)
+            yield batch
 
 
 @dataclass
@@ -275,6 +299,7 @@ class _Scan:
     nodes: dict = field(default_factory=dict)  # (level, index) -> hash, for the wanted ones
     rewritten: list = field(default_factory=list)  # (leaf, seq) whose stored hash differs
     rewritten_count: int = 0
+    events: int = 0  # leaves whose event is there
     missing_leaves: list = field(default_factory=list)  # (first, last) index ranges
     missing_events: list = field(default_factory=list)  # (leaf, seq) whose event is gone
 
@@ -290,83 +315,70 @@ def _scan(
     ``leaves``, the hash of each wanted perfect subtree ``nodes`` (level -> indexes)."""
     result = _Scan()
     sha256 = hashlib.sha256
-    edge: list[tuple[int, bytes]] = []  # the compact range, smallest subtree last
+    # The compact range: the hashes of the perfect subtrees on the right edge, largest first;
+    # their levels are the binary digits of ``count``, so adding leaf i merges as many times
+    # as i has trailing one bits.
+    edge: list[bytes] = []
     count = 0
     postgres = connection.vendor == "postgresql"
-    query = _leaf_query()
-    last = -1
-
-    def add(value: bytes) -> None:
-        nonlocal count
-        level, current = 0, value
-        count += 1
-        if nodes and 0 in nodes and count - 1 in nodes[0]:
-            result.nodes[0, count - 1] = current
-        while edge and edge[-1][0] == level:
-            current = sha256(b"\x01" + edge.pop()[1] + current).digest()
-            level += 1
-            if nodes and level in nodes and (count >> level) - 1 in nodes[level]:
-                result.nodes[level, (count >> level) - 1] = current
-        edge.append((level, current))
-        if count in sizes:
-            result.roots[count] = merkle.fold([hash_ for _, hash_ in edge])
-
-    with connection.cursor() as cursor:
-        while True:
-            cursor.execute(query, [last, batch_size])
-            rows = cursor.fetchall()
-            for (
-                index,
-                event_seq,
-                seq,
-                at,
-                actor,
-                name,
-                action,
-                otype,
-                oid,
-                team,
-                data,
-                stored,
-            ) in rows:
-                if index != count:
+    with transaction.atomic(), connection.cursor() as cursor:
+        if postgres:
+            # The planner's guess for a long keyset read can switch JIT compilation on, which
+            # costs more than the batch itself.
+            cursor.execute("SET LOCAL jit = off")
+        batches = _batches(cursor, batch_size)
+        for batch in _prefetched(batches) if postgres else batches:
+            values = []
+            expected = count
+            for index, event_seq, event, stored in batch:
+                if index != expected:
                     # Leaf positions removed: the hole holds no event of the log.
-                    result.missing_leaves.append((count, index - 1))
-                    while count < index:
-                        add(MISSING)
+                    result.missing_leaves.append((expected, index - 1))
+                    values.extend([MISSING] * (index - expected))
+                expected = index + 1
                 if index in leaves:
                     result.seqs[index] = event_seq
-                if seq is None:
+                if event is None:
                     result.missing_events.append((index, event_seq))
-                    add(MISSING)
+                    values.append(MISSING)
                     continue
-                value = sha256(
-                    b"\x00"
-                    + fast_leaf(
-                        seq,
-                        at if postgres else _sqlite_at(at),
-                        actor,
-                        name,
-                        action,
-                        otype,
-                        oid,
-                        team,
-                        data,
-                    )
-                ).digest()
-                if stored is not None and bytes(stored) != value:
+                if not postgres:
+                    event = (event[0], _sqlite_at(event[1]), *event[2:])
+                value = sha256(b"\x00" + fast_leaf(*event)).digest()
+                if stored != value and stored is not None:
                     result.rewritten_count += 1
                     if len(result.rewritten) < NAMED:
-                        result.rewritten.append((index, seq))
-                add(value)
-            if len(rows) < batch_size:
-                break
-            last = rows[-1][0]
+                        result.rewritten.append((index, event[0]))
+                values.append(value)
+                result.events += 1
+            for value in values:
+                if nodes:
+                    _add_watched(edge, count, value, nodes, result.nodes)
+                else:
+                    current = value
+                    for _ in range((~count & (count + 1)).bit_length() - 1):
+                        current = sha256(b"\x01" + edge.pop() + current).digest()
+                    edge.append(current)
+                count += 1
+                if count in sizes:
+                    result.roots[count] = merkle.fold(edge)
     result.size = count
-    result.root = merkle.fold([hash_ for _, hash_ in edge]) if edge else merkle.EMPTY_ROOT
+    result.root = merkle.fold(edge) if edge else merkle.EMPTY_ROOT
     if 0 in sizes:
         result.roots[0] = merkle.EMPTY_ROOT
     return result
+
+
+def _add_watched(edge: list[bytes], count: int, value: bytes, nodes: dict, found: dict) -> None:
+    """Add leaf ``count`` to the compact range, keeping the perfect subtrees asked for."""
+    if count in nodes.get(0, ()):
+        found[0, count] = value
+    current = value
+    for level in range(1, (~count & (count + 1)).bit_length()):
+        current = merkle.node_hash(edge.pop(), current)
+        if (count >> level) in nodes.get(level, ()):
+            found[level, count >> level] = current
+    edge.append(current)
 
 
 def _consistency_proof(scan: _Scan, first: int, second: int) -> list[bytes]:
@@ -450,6 +462,7 @@ class _Verifier:
         self.check_leaves(scan)
         self.check_head(head, scan)
         self.check_events(scan)
+        self.check_queue()
         self.check_claims(scan)
         self.check_forks(scan, leaves)
         self.check_replay()
@@ -513,10 +526,19 @@ class _Verifier:
             )
 
     def check_events(self, scan: _Scan) -> None:
+        """Every event is a leaf or queued: counted first (the queue is short, the leaves were
+        just read), and only when the counts disagree are the strays looked for."""
+        queued = (
+            AuditUnsealed.objects.filter(Exists(AuditEvent.objects.filter(seq=OuterRef("seq"))))
+            .filter(~Exists(AuditLeaf.objects.filter(event_id=OuterRef("seq"))))
+            .count()
+        )
+        count = AuditEvent.objects.count() - scan.events - queued
+        if count <= 0:
+            return
         stray = AuditEvent.objects.exclude(seq__in=AuditUnsealed.objects.values("seq")).filter(
             leaf__isnull=True
         )
-        count = stray.count()
         for seq in stray.order_by("seq").values_list("seq", flat=True)[:NAMED]:
             self.find(
                 GAP,
@@ -526,15 +548,27 @@ class _Verifier:
             )
         if count > NAMED:
             self.find(GAP, f"and {count - NAMED} more events are outside the tree")
+
+    def check_queue(self) -> None:
         window = timedelta(seconds=settings.CXHUB_AUDIT_CHECKPOINT_WINDOW_SECONDS)
-        late = AuditEvent.objects.filter(
-            seq__in=AuditUnsealed.objects.values("seq"), at__lt=timezone.now() - window
-        )
-        oldest = late.order_by("at").values_list("seq", "at").first()
-        if oldest is not None:
+        # Driven by the queue (short) through the events' primary key, not the other way.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                'SELECT count(*), min(e."at") FROM audit_auditunsealed u '
+                'JOIN audit_auditevent e ON e.seq = u.seq WHERE e."at" < %s',
+                [timezone.now() - window],
+            )
+            late, _ = cursor.fetchone()
+        if late:
+            oldest = (
+                AuditEvent.objects.filter(seq__in=AuditUnsealed.objects.values("seq"))
+                .order_by("at")
+                .values_list("seq", "at")
+                .first()
+            )
             self.find(
                 LATE,
-                f"{late.count()} events wait in the sealer's queue beyond the checkpoint window "
+                f"{late} events wait in the sealer's queue beyond the checkpoint window "
                 f"({window.total_seconds():.0f} s), the oldest seq {oldest[0]} since "
                 f"{oldest[1].isoformat()}: is the sealer running?",
                 seq=oldest[0],
@@ -637,12 +671,13 @@ class _Verifier:
                     later.root,
                     _consistency_proof(proofs, claim.size, later.size),
                 )
-            except merkle.MerkleProofError as error:
+            except merkle.MerkleProofError:
                 self.find(
                     FORK,
                     f"fork: the checkpoint of {claim.size} events held by {claim.named} and "
                     f"the checkpoint of {later.size} events held by {later.named} are both "
-                    f"signed but cannot be one log ({error}): two histories were shown",
+                    "signed but cannot be one log (no consistency proof joins them): two "
+                    "histories were shown",
                     leaf=claim.size,
                 )
 
