@@ -21,7 +21,7 @@ from audit.checkpoint import NoteVerifier, verify_checkpoint
 from audit.hashing import event_leaf
 from audit.models import AuditEvent, AuditWitnessDelivery
 from audit.services import record
-from audit.verify_log import _scan, fast_leaf
+from audit.verify_log import Source, _scan, fast_leaf, verify_log
 from tests.settings import TEST_AUDIT_VERIFIER_KEY
 
 SECRET = "webhook-secret-for-tests"
@@ -335,3 +335,26 @@ def test_the_verifiers_leaf_is_event_leaf_byte_for_byte(org, lead):
             event.team_id,
             json.dumps(event.data),
         ) == event_leaf(event)
+
+
+def test_the_records_systems_store_proves_the_log_or_names_the_change(receiver, lead, dba_sql):
+    add_events(lead, 3)
+    tasks.seal()
+    add_events(lead, 2, start=3)
+    tasks.seal()
+    store = [Source("the records system", note) for note in receiver.received]
+    assert len(store) == 2
+
+    assert verify_log(sources=store).ok
+
+    seq = AuditEvent.objects.order_by("seq").values_list("seq", flat=True)[3]
+    dba_sql("UPDATE audit_auditevent SET action = 'post.withdrawn' WHERE seq = %s", [seq])
+    report = verify_log(sources=store, database=False)
+
+    assert not report.ok
+    messages = [finding.message for finding in report.findings]
+    assert f"event seq {seq} (leaf 3) was rewritten" in messages[0]
+    assert (
+        "rewritten: the log does not extend the checkpoint of 5 events held by the records "
+        "system; the checkpoint of 3 events still matches"
+    ) in "\n".join(messages)
