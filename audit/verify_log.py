@@ -77,23 +77,26 @@ class Source:
     row: tuple[int, int, bytes] | None = None  # the database row's (id, size, root)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Claim:
     size: int
     root: bytes
-    sources: list[Source] = field(default_factory=list)
+    # Where it was found: witnesses by name, the database as a flag (it may hold one
+    # checkpoint a minute for years: no note or object is kept per row).
+    witnesses: set[str] = field(default_factory=set)
+    in_database: bool = False
     matches: bool | None = None  # None: beyond the log
 
     @property
     def named(self) -> str:
-        witnesses = sorted({source.name for source in self.sources if source.witness})
-        if any(not source.witness for source in self.sources):
+        witnesses = sorted(self.witnesses)
+        if self.in_database:
             witnesses.append("the database")
         return ", ".join(witnesses)
 
     @property
     def witnessed(self) -> bool:
-        return any(source.witness for source in self.sources)
+        return bool(self.witnesses)
 
 
 @dataclass
@@ -444,7 +447,10 @@ class _Verifier:
         claim = self.claims.setdefault(
             (checkpoint.size, checkpoint.root), _Claim(checkpoint.size, checkpoint.root)
         )
-        claim.sources.append(source)
+        if source.witness:
+            claim.witnesses.add(source.name)
+        else:
+            claim.in_database = True
         if entry is not None:
             entry |= {"size": checkpoint.size, "root": checkpoint.root.hex(), "status": ""}
             self.report.checkpoints.append(entry)
@@ -682,9 +688,7 @@ class _Verifier:
                 )
 
     def check_replay(self) -> None:
-        database = [
-            claim for claim in self.claims.values() if not all(s.witness for s in claim.sources)
-        ]
+        database = [claim for claim in self.claims.values() if claim.in_database]
         witnessed = [claim for claim in self.claims.values() if claim.witnessed]
         if not witnessed:
             return
