@@ -3,11 +3,14 @@ with the append-only triggers off), each caught and named by `audit_verify` agai
 checkpoints a witness directory holds (issue 13, "What must be shown")."""
 
 import json
+from datetime import timedelta
 from io import StringIO
 
 import pytest
+import time_machine
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
+from django.utils import timezone
 
 from audit import sealer
 from audit.checkpoint import NoteSigner, checkpoint_body, sign_note_with
@@ -412,3 +415,28 @@ def test_a_bad_verifier_key_is_named(log):
 
 def test_a_missing_witness_directory_is_named(log, tmp_path):
     assert refused("--witness", str(tmp_path / "nowhere")).endswith("not a directory")
+
+
+def test_events_waiting_beyond_the_window_are_a_warning(log, lead, settings):
+    settings.CXHUB_AUDIT_CHECKPOINT_WINDOW_SECONDS = 60
+    with (
+        time_machine.travel(timezone.now() - timedelta(minutes=5), tick=False),
+        transaction.atomic(),
+    ):
+        late = record(actor=lead, action="post.submitted")
+
+    output = verify()
+
+    assert (
+        f"warning: 1 events wait in the sealer's queue beyond the checkpoint window (60 s), the "
+        f"oldest seq {late.seq} since"
+    ) in output
+    assert "audit tree OK: 8 events recomputed" in output
+
+
+def test_a_tree_head_moved_by_hand_is_named(log):
+    AuditTreeHead.objects.update(root=b"\x00" * 32)
+
+    message = refused()
+
+    assert "the tree head's root for 8 events is not the root the events hash to" in message
