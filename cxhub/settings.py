@@ -514,6 +514,30 @@ CXHUB_AUDIT_CHECKPOINT_WINDOW_SECONDS = env_int(
     "CXHUB_AUDIT_CHECKPOINT_WINDOW_SECONDS", 60, minimum=CXHUB_AUDIT_SEAL_SECONDS
 )
 CXHUB_AUDIT_VERIFIER_KEYS = env_list("CXHUB_AUDIT_VERIFIER_KEYS", [])
+# Witnesses (audit/witnesses.py): each checkpoint also goes where the database's writers cannot
+# change it. A directory (meant for a separate mount or object store) keeps one file per
+# checkpoint; a webhook gets each one POSTed, signed with HMAC-SHA256 under the shared secret
+# (header X-Cxhub-Signature: t=<unix time>,v1=<hex of HMAC(secret, "<t>." + body)>); the
+# auditors' e-mail gets the latest one at most once per CXHUB_AUDIT_WITNESS_EMAIL_SECONDS.
+# Failed sends stay queued and are retried on the next sealer run.
+CXHUB_AUDIT_WITNESS_DIR = env_str("CXHUB_AUDIT_WITNESS_DIR", "")
+CXHUB_AUDIT_WITNESS_WEBHOOK_URL = env_str("CXHUB_AUDIT_WITNESS_WEBHOOK_URL", "")
+CXHUB_AUDIT_WITNESS_WEBHOOK_SECRET = env_str("CXHUB_AUDIT_WITNESS_WEBHOOK_SECRET", "")
+if CXHUB_AUDIT_WITNESS_WEBHOOK_URL:
+    if not CXHUB_AUDIT_WITNESS_WEBHOOK_URL.startswith(("https://", "http://")):
+        raise ImproperlyConfiguredEnv("CXHUB_AUDIT_WITNESS_WEBHOOK_URL must be an http(s) URL")
+    if not CXHUB_AUDIT_WITNESS_WEBHOOK_SECRET:
+        raise ImproperlyConfiguredEnv(
+            "CXHUB_AUDIT_WITNESS_WEBHOOK_SECRET (or _FILE) must be set with the webhook URL"
+        )
+CXHUB_AUDIT_WITNESS_WEBHOOK_TIMEOUT_SECONDS = env_float(
+    "CXHUB_AUDIT_WITNESS_WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.1
+)
+CXHUB_AUDIT_WITNESS_EMAILS = env_list("CXHUB_AUDIT_WITNESS_EMAILS", [])
+for _address in CXHUB_AUDIT_WITNESS_EMAILS:
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+", _address):
+        raise ImproperlyConfiguredEnv(f"CXHUB_AUDIT_WITNESS_EMAILS: {_address!r} is not an address")
+CXHUB_AUDIT_WITNESS_EMAIL_SECONDS = env_int("CXHUB_AUDIT_WITNESS_EMAIL_SECONDS", 86400, minimum=60)
 CXHUB_DISPATCH_SECONDS = env_int("CXHUB_DISPATCH_SECONDS", 5, minimum=1)
 # Targets due within this many seconds are claimed by the current run and start at their
 # time (a countdown of at most this): on time, rather than up to one interval late.

@@ -14,6 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
+from audit import sealer
 from audit.models import AuditEvent
 from audit.services import record
 from audit.verify import verify_chain
@@ -131,6 +132,63 @@ def test_the_app_role_may_not_create_a_trigger_of_its_own(events):
             "CREATE TRIGGER rewrite BEFORE INSERT ON audit_auditevent FOR EACH ROW "
             "EXECUTE FUNCTION audit_auditevent_append_only()"
         )
+
+
+TREE_TABLES = ("audit_auditleaf", "audit_merklenode", "audit_auditcheckpoint")
+
+
+@pytest.fixture
+def sealed(events):
+    """The events in the tree with a signed checkpoint: rows in every append-only table."""
+    sealer.seal()
+    return {table: _one(f"SELECT count(*) FROM {table}")[0] for table in TREE_TABLES}  # noqa: S608
+
+
+@pytest.mark.parametrize("table", TREE_TABLES)
+@pytest.mark.parametrize(
+    "sql",
+    ["UPDATE {table} SET {column} = {column}", "DELETE FROM {table}", "TRUNCATE {table} CASCADE"],
+    ids=["update", "delete", "truncate"],
+)
+def test_the_app_role_may_not_change_or_remove_the_tree(sealed, table, sql):
+    column = {"audit_auditleaf": "event_seq", "audit_merklenode": "hash"}.get(table, "note")
+
+    with pytest.raises(DatabaseError, match=f"permission denied for table {table}"):
+        _as_app(sql.format(table=table, column=column))
+
+    assert _one(f"SELECT count(*) FROM {table}")[0] == sealed[table] > 0  # noqa: S608
+
+
+@pytest.mark.parametrize("table", TREE_TABLES)
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "ALTER TABLE {table} DISABLE TRIGGER {table}_append_only",
+        "ALTER TABLE {table} DISABLE TRIGGER USER",
+        "ALTER TABLE {table} DISABLE TRIGGER {table}_no_truncate",
+        "DROP TRIGGER {table}_append_only ON {table}",
+        "ALTER TABLE {table} OWNER TO CURRENT_USER",
+        "DROP TABLE {table} CASCADE",
+    ],
+    ids=[
+        "disable-trigger",
+        "disable-all",
+        "disable-truncate-trigger",
+        "drop-trigger",
+        "own",
+        "drop",
+    ],
+)
+def test_the_app_role_may_not_untrigger_or_drop_the_tree(sealed, table, sql):
+    with pytest.raises(DatabaseError, match="must be owner of"):
+        _as_app(sql.format(table=table))
+
+    # The triggers are still on: the owner is still refused a DELETE and a TRUNCATE.
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), as_owner():
+        _as_app(f"DELETE FROM {table}")  # noqa: S608
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), as_owner():
+        _as_app("SET CONSTRAINTS ALL IMMEDIATE")
+        _as_app(f"TRUNCATE {table} CASCADE")
 
 
 def test_the_owner_is_refused_truncate_by_the_trigger(events):

@@ -1,12 +1,16 @@
-"""`manage.py audit_verify`: recompute the audit chain and check that the rows that must be
-provable from it (published targets, decisions, freezes) each have their event; exit 1 naming
-the first broken link or the rows without their event."""
+"""`manage.py audit_verify`: recompute the closed audit chain, recompute the Merkle tree from
+the events and prove it extends every signed checkpoint the witnesses hold (``--witness DIR``,
+``--checkpoint FILE``) and the database's own (audit.verify_log), and check that the rows that
+must be provable from the trail (published targets, decisions, freezes) each have their event;
+exit 1 naming the first broken link, what differs from the checkpoints, or the rows without
+their event."""
 
 import json
 
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.verify import verify_chain, verify_events_present
+from audit.verify_log import source_from_file, sources_from_directory, verify_log
 
 
 class Command(BaseCommand):
@@ -31,31 +35,83 @@ class Command(BaseCommand):
         parser.add_argument(
             "--chain-only",
             action="store_true",
-            help="Only recompute the chain; skip the check that rows have their events.",
+            help="Only recompute the closed chain; skip the tree and the rows' events.",
+        )
+        parser.add_argument(
+            "--witness",
+            action="append",
+            default=[],
+            metavar="DIR",
+            help="A witness directory: every checkpoint file in it must be extended by the log "
+            "(repeatable).",
+        )
+        parser.add_argument(
+            "--checkpoint",
+            action="append",
+            default=[],
+            metavar="FILE",
+            help="A checkpoint (signed note) the log must extend, e.g. from an auditor's e-mail "
+            "(repeatable).",
+        )
+        parser.add_argument(
+            "--key",
+            action="append",
+            default=[],
+            metavar="VKEY",
+            help="A verifier key to trust besides the signing key's and "
+            "CXHUB_AUDIT_VERIFIER_KEYS (repeatable).",
         )
 
-    def handle(self, *args, batch_size: int, as_json: bool = False, chain_only=False, **options):
+    def handle(
+        self,
+        *args,
+        batch_size: int,
+        as_json: bool = False,
+        chain_only=False,
+        witness=(),
+        checkpoint=(),
+        key=(),
+        **options,
+    ):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1")
+        if chain_only and (witness or checkpoint or key):
+            raise CommandError(
+                "--chain-only leaves the tree out: drop --witness/--checkpoint/--key"
+            )
+        try:
+            sources = [
+                *(source for path in witness for source in sources_from_directory(path)),
+                *(source_from_file(path) for path in checkpoint),
+            ]
+        except (ValueError, OSError) as error:
+            raise CommandError(str(error)) from error
         result = verify_chain(batch_size=batch_size)
+        tree = None
+        if not chain_only:
+            try:
+                tree = verify_log(sources=sources, keys=key, batch_size=max(batch_size, 1000))
+            except ValueError as error:
+                raise CommandError(str(error)) from error
         present = [] if chain_only else verify_events_present(batch_size=batch_size)
         incomplete = [rule for rule in present if rule.missing]
         if as_json:
-            self.stdout.write(_as_json(result, present))
+            self.stdout.write(_as_json(result, tree, present))
         problems = [_missing_line(rule) for rule in incomplete]
-        if not result.ok:
-            # Printed to stderr by Django, with exit status 1.
-            raise CommandError(
-                "\n".join(
-                    [
-                        f"audit chain BROKEN at seq {result.broken_seq}: {result.reason} "
-                        f"({result.count} events verified before it)",
-                        *problems,
-                    ]
-                )
+        tree_lines = _tree_lines(tree)
+        if not result.ok or (tree is not None and not tree.ok):
+            chain_line = (
+                []
+                if result.ok
+                else [
+                    f"audit chain BROKEN at seq {result.broken_seq}: {result.reason} "
+                    f"({result.count} events verified before it)"
+                ]
             )
+            # Printed to stderr by Django, with exit status 1.
+            raise CommandError("\n".join([*chain_line, *tree_lines, *problems]))
         if not as_json:
-            # One line, its rate last: scripts read "… events verified (N events/s)".
+            # Its rate last: scripts read "… events verified (N events/s)".
             rows = ""
             if present and not incomplete:
                 counted = ", ".join(f"{rule.checked} {rule.label}" for rule in present)
@@ -64,6 +120,8 @@ class Command(BaseCommand):
                 f"audit chain OK: {result.count} events verified "
                 f"({rows}{result.events_per_second:.0f} events/s)"
             )
+            for line in tree_lines:
+                self.stdout.write(line)
         if incomplete:
             raise CommandError("\n".join(["audit trail INCOMPLETE:", *problems]))
 
@@ -74,14 +132,39 @@ def _missing_line(rule) -> str:
     return f"{rule.missing} of {rule.checked} {rule.label} have no event (ids: {ids}{more})"
 
 
-def _as_json(result, present) -> str:
+def _tree_lines(tree) -> list[str]:
+    """The tree's findings (warnings first when it is OK), then its summary line, rate last."""
+    if tree is None:
+        return []
+    if not tree.ok:
+        return [
+            f"audit tree BROKEN: the log of {tree.leaves} events does not match what was signed:",
+            *(f"- {finding.message}" for finding in tree.findings),
+        ]
+    witnessed = len(tree.checkpoints)
+    return [
+        *(f"warning: {finding.message}" for finding in tree.findings),
+        f"audit tree OK: {tree.leaves} events recomputed, root {tree.root.hex()}; extends "
+        f"{witnessed} witnessed checkpoints and the database's {tree.database_checkpoints} "
+        f"({tree.events_per_second:.0f} events/s)",
+    ]
+
+
+def _as_json(result, tree, present) -> str:
+    # The rate covers every event verified: the chain's and the tree's.
+    count = result.count + (tree.leaves if tree is not None else 0)
+    seconds = result.seconds + (tree.seconds if tree is not None else 0.0)
     return json.dumps(
         {
-            "ok": result.ok and not any(rule.missing for rule in present),
+            "ok": result.ok
+            and (tree is None or tree.ok)
+            and not any(rule.missing for rule in present),
             "chain_ok": result.ok,
+            "tree_ok": tree.ok if tree is not None else None,
             "count": result.count,
             "seconds": round(result.seconds, 6),
-            "events_per_second": round(result.events_per_second, 1),
+            "events_per_second": round(count / seconds if seconds > 0 else float(count), 1),
+            "tree": tree.as_dict() if tree is not None else None,
             "broken_seq": result.broken_seq,
             "reason": result.reason,
             "events_present": [rule.as_dict() for rule in present],
