@@ -377,6 +377,26 @@ def _insert_events(people: dict, *, count: int) -> None:
         f"    sealed them into the tree in {seconds:.1f} s = {sealed.added / seconds:.0f} events/s "
         f"(one sealer; tree of {sealed.after} leaves, checkpoint signed)"
     )
+    _bench_verification()
+
+
+def _bench_verification() -> None:
+    """The verifier's rate over the whole tree: every leaf recomputed from its event and the
+    roots checked against the checkpoints (what `manage.py audit_verify` does for the tree),
+    best of three runs, as on a shared machine the slowest say more about the neighbours."""
+    from audit.verify_log import verify_log
+
+    runs = []
+    for _ in range(3):
+        report = verify_log()
+        assert report.ok, [finding.message for finding in report.findings]
+        runs.append(report)
+    best = max(runs, key=lambda report: report.events_per_second)
+    print(
+        f"    verified the tree: {best.leaves} events in {best.seconds:.1f} s = "
+        f"{best.events_per_second:.0f} events/s (best of 3: "
+        f"{', '.join(f'{report.events_per_second:.0f}' for report in runs)})"
+    )
 
 
 def _rss_bytes() -> int:
