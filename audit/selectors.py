@@ -132,6 +132,7 @@ EXPORT_FIELDS = (
     "data",
     "prev_hash",
     "hash",
+    "leaf__index",  # the event's leaf in the Merkle tree (None until sealed): its proof's key
 )
 
 

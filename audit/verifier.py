@@ -469,7 +469,7 @@ class ExportError(ValueError):
 
 @dataclass
 class ExportEvent:
-    line: int  # where it is in the file (1-based; the CSV header is line 1)
+    place: str  # where it is in the file: "line 3" of JSON Lines, "row 3" of CSV (header: 1)
     seq: int
     leaf: bytes  # the canonical leaf data, recomputed from the exported fields
     leaf_index: int | None
@@ -513,7 +513,7 @@ def _proof(hashes, what: str) -> list[bytes]:
     return proof
 
 
-def export_event(record: dict, line: int) -> ExportEvent:
+def export_event(record: dict, place: str) -> ExportEvent:
     """An exported event (a JSON Lines object, or a CSV row already typed), its leaf data
     recomputed from its fields; ValueError naming the field that is missing or of a wrong type."""
     if not isinstance(record, dict):
@@ -552,7 +552,7 @@ def export_event(record: dict, line: int) -> ExportEvent:
     except ValueError as error:
         raise ValueError(f"event seq {seq}: {error}") from None
     return ExportEvent(
-        line=line,
+        place=place,
         seq=seq,
         leaf=leaf,
         leaf_index=_integer(record["leaf_index"], "leaf_index", nullable=True),
@@ -562,7 +562,9 @@ def export_event(record: dict, line: int) -> ExportEvent:
 
 
 def read_jsonl(text: str) -> Export:
-    lines = text.splitlines()
+    # Split at "\n" alone: str.splitlines() would also split inside strings at U+2028 and other
+    # separators that JSON leaves unescaped.
+    lines = text.split("\n")
     try:
         header = json.loads(lines[0])
     except (IndexError, ValueError):
@@ -577,7 +579,7 @@ def read_jsonl(text: str) -> Export:
         if not line.strip():
             continue
         try:
-            events.append(export_event(json.loads(line), number))
+            events.append(export_event(json.loads(line), f"line {number}"))
         except ValueError as error:
             problems.append(f"line {number}: {error}")
     return Export(checkpoint=checkpoint, events=events, problems=problems)
@@ -611,15 +613,16 @@ def read_csv(text: str) -> Export:
     if not reader.fieldnames or "checkpoint" not in reader.fieldnames:
         raise ExportError("line 1 is not the header of a cxhub audit export with proofs")
     checkpoint, events, problems = None, [], []
+    # Rows, not lines: the checkpoint cell spans several lines.
     for number, row in enumerate(reader, start=2):
         if number == 2:
             checkpoint = unneutralise(row.get("checkpoint") or "") or None
         elif row.get("checkpoint"):
-            problems.append(f"line {number}: a second checkpoint (only the first row holds one)")
+            problems.append(f"row {number}: a second checkpoint (only the first row holds one)")
         try:
-            events.append(export_event(_csv_record(row), reader.line_num))
+            events.append(export_event(_csv_record(row), f"row {number}"))
         except ValueError as error:
-            problems.append(f"line {reader.line_num}: {error}")
+            problems.append(f"row {number}: {error}")
     return Export(checkpoint=checkpoint, events=events, problems=problems)
 
 
@@ -685,9 +688,9 @@ def verify_export(
             report.signed_by = [f"{key.name}+{key.key_id.hex()}" for key in signed_by]
     elif any(event.proof or event.leaf_index is not None for event in export.events):
         report.problems.append("the export has proofs but no checkpoint to check them against")
-    seen: dict[int, int] = {}
+    seen: dict[int, str] = {}
     for event in export.events:
-        where = f"line {event.line} (event seq {event.seq})"
+        where = f"{event.place} (event seq {event.seq})"
         if event.leaf_index is None:
             if event.proof:
                 report.problems.append(f"{where}: an inclusion proof but no leaf index")
@@ -696,10 +699,10 @@ def verify_export(
             continue
         if event.leaf_index in seen:
             report.problems.append(
-                f"{where}: leaf {event.leaf_index} again (already on line {seen[event.leaf_index]})"
+                f"{where}: leaf {event.leaf_index} again (already on {seen[event.leaf_index]})"
             )
             continue
-        seen[event.leaf_index] = event.line
+        seen[event.leaf_index] = event.place
         if checkpoint is None:
             continue  # the checkpoint's problem is reported once
         if event.tree_size != checkpoint.size:

@@ -17,6 +17,7 @@ from cxhub.api import CursorPagination
 
 from .. import exports, selectors, services
 from ..filters import EXPORT_FORMATS, parse_event_filters, parse_format
+from ..proofs import covering_checkpoint, verifier_keys
 from .serializers import EventOutput
 
 EXPORT_BATCH_SIZE = 2000
@@ -109,7 +110,12 @@ class AuditEventListApi(APIView):
                 batch_size=getattr(settings, "AUDIT_EXPORT_BATCH_SIZE", EXPORT_BATCH_SIZE),
                 below_seq=exported.seq,
             )
-            return exports.streaming_response(batches, fmt=fmt)
+            # Seal the trail (the export's own event included) and have a checkpoint cover it
+            # before the first row goes out, so that every exported event has its proof.
+            proofs = exports.ExportProofs(
+                checkpoint=covering_checkpoint(), verifier_keys=verifier_keys()
+            )
+            return exports.streaming_response(batches, fmt=fmt, proofs=proofs)
 
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(events, request, view=self)
