@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 
+from cxhub.errors import ApplicationError
+
 from . import merkle_store
 from .hashing import event_leaf
 from .models import AuditCheckpoint, AuditEvent, AuditLeaf
@@ -31,6 +33,18 @@ from .verifier import (
     signed_checkpoint,
     verify_inclusion,
 )
+
+
+class NoCheckpoint(ApplicationError):
+    """Nothing to prove against: no checkpoint can be signed (no signing key is set)."""
+
+    status = 409
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The audit log has no signed checkpoint to prove against yet.",
+            {"status": "unsigned"},
+        )
 
 
 def b64(value: bytes) -> str:
@@ -144,13 +158,46 @@ def check_event_proof(proof: EventProof) -> str:
     return f"verified: included in the tree of {checkpoint.size} events signed by {keys}"
 
 
+def origin(checkpoint: AuditCheckpoint) -> str:
+    return checkpoint.note.split("\n", 1)[0]
+
+
 def checkpoint_document(checkpoint: AuditCheckpoint) -> dict:
     """A checkpoint as the API shows it."""
     return {
         "size": checkpoint.size,
         "root": b64(bytes(checkpoint.root)),
         "at": checkpoint.at,
-        "origin": checkpoint.note.split("\n", 1)[0],
+        "origin": origin(checkpoint),
         "note": checkpoint.note,
+        "verifier_keys": verifier_keys(),
+    }
+
+
+def proof_document(proof: EventProof, event: dict) -> dict:
+    """An event's proof as the API shows it and the verify page downloads it; ``event`` is the
+    event as the API shows it. audit/verifier.py checks this document as it is."""
+    return {
+        "seq": proof.event.seq,
+        "leaf_index": proof.leaf_index,
+        "tree_size": proof.tree_size,
+        "inclusion_proof": [b64(value) for value in proof.proof],
+        "leaf": proof.leaf.decode("utf-8"),
+        "leaf_hash": b64(proof.leaf_hash),
+        "checkpoint": proof.checkpoint.note,
+        "origin": origin(proof.checkpoint),
+        "verifier_keys": verifier_keys(),
+        "event": event,
+    }
+
+
+def consistency_document(proof: ConsistencyProof) -> dict:
+    return {
+        "first": proof.first,
+        "second": proof.second,
+        "first_root": b64(proof.first_root),
+        "second_root": b64(proof.second_root),
+        "proof": [b64(value) for value in proof.proof],
+        "checkpoint": proof.checkpoint.note,
         "verifier_keys": verifier_keys(),
     }

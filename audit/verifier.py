@@ -481,7 +481,8 @@ class ExportEvent:
 class Export:
     checkpoint: str | None
     events: list[ExportEvent]
-    problems: list[str]  # rows that could not be read
+    problems: list[str]  # rows that could not be read, and what else is wrong in the file
+    unreadable: int = 0  # how many of its events could not be read
 
 
 def _integer(value, what: str, *, nullable: bool = False) -> int | None:
@@ -582,7 +583,7 @@ def read_jsonl(text: str) -> Export:
             events.append(export_event(json.loads(line), f"line {number}"))
         except ValueError as error:
             problems.append(f"line {number}: {error}")
-    return Export(checkpoint=checkpoint, events=events, problems=problems)
+    return Export(checkpoint, events, problems, unreadable=len(problems))
 
 
 def _csv_record(row: dict) -> dict:
@@ -612,7 +613,7 @@ def read_csv(text: str) -> Export:
     reader = csv.DictReader(io.StringIO(text, newline=""))
     if not reader.fieldnames or "checkpoint" not in reader.fieldnames:
         raise ExportError("line 1 is not the header of a cxhub audit export with proofs")
-    checkpoint, events, problems = None, [], []
+    checkpoint, events, problems, unreadable = None, [], [], 0
     # Rows, not lines: the checkpoint cell spans several lines.
     for number, row in enumerate(reader, start=2):
         if number == 2:
@@ -623,12 +624,43 @@ def read_csv(text: str) -> Export:
             events.append(export_event(_csv_record(row), f"row {number}"))
         except ValueError as error:
             problems.append(f"row {number}: {error}")
-    return Export(checkpoint=checkpoint, events=events, problems=problems)
+            unreadable += 1
+    return Export(checkpoint, events, problems, unreadable=unreadable)
+
+
+def read_proof(document: dict) -> Export:
+    """One event's proof as cxhub's API and verify page give it (``{"event": {...},
+    "leaf_index", "tree_size", "inclusion_proof", "leaf", "checkpoint", ...}``)."""
+    record = document["event"]
+    if not isinstance(record, dict):
+        raise ExportError("the proof's event is not a JSON object")
+    for name in ("leaf_index", "tree_size", "inclusion_proof"):
+        record = {**record, name: document.get(name)}
+    checkpoint = document.get("checkpoint")
+    if not isinstance(checkpoint, str):
+        raise ExportError("the proof has no checkpoint (a signed note)")
+    try:
+        event = export_event(record, "the proof")
+    except ValueError as error:
+        return Export(checkpoint, [], [f"the proof: {error}"], unreadable=1)
+    problems = []
+    if "leaf" in document and document["leaf"] != event.leaf.decode("utf-8"):
+        problems.append("the proof's leaf is not the canonical JSON of its event")
+    return Export(checkpoint=checkpoint, events=[event], problems=problems)
 
 
 def read_export(text: str) -> Export:
-    """An export, JSON Lines (its first line a JSON object) or CSV."""
-    return read_jsonl(text) if text.lstrip().startswith("{") else read_csv(text)
+    """An export, JSON Lines (its first line a JSON object) or CSV, or one event's proof (a
+    single JSON object with an ``event``)."""
+    if not text.lstrip().startswith("{"):
+        return read_csv(text)
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return read_jsonl(text)  # more than one line of JSON
+    if isinstance(document, dict) and "event" in document:
+        return read_proof(document)
+    return read_jsonl(text)
 
 
 @dataclass
@@ -675,7 +707,7 @@ def verify_export(
         report.problems.append(str(error))
         return report
     report.problems += export.problems
-    report.events = len(export.events) + len(export.problems)
+    report.events = len(export.events) + export.unreadable
     checkpoint = None
     if export.checkpoint is not None:
         origins = [origin] if origin else [verifier.name for verifier in verifiers]
