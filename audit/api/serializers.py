@@ -15,8 +15,10 @@ class EventOutput(serializers.Serializer):
     team = serializers.IntegerField(source="team_id", allow_null=True)
     team_name = serializers.SerializerMethodField()
     data = serializers.JSONField()
-    prev_hash = serializers.CharField()
-    hash = serializers.CharField()
+    prev_hash = serializers.CharField(help_text='The closed chain\'s link: "" after it closed.')
+    hash = serializers.CharField(
+        allow_null=True, help_text="The closed chain's hash: null for events after it closed."
+    )
 
     def get_team_name(self, event) -> str | None:
         return event.team.name if event.team_id else None
