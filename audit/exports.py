@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from .models import AuditCheckpoint
 from .proofs import b64, batch_proofs
-from .verifier import CSV_ESCAPED_STARTS, EXPORT_FORMAT
+from .verifier import CSV_ESCAPED_STARTS, EXPORT_FORMAT, PROOF_FIELDS
 
 # The API's field names, in the API's order; `data` is one column of compact JSON.
 COLUMNS = (
@@ -42,9 +42,7 @@ COLUMNS = (
     "data",
     "prev_hash",
     "hash",
-    "leaf_index",
-    "tree_size",
-    "inclusion_proof",
+    *PROOF_FIELDS,
 )
 # CSV only: filled in the first data row.
 CSV_COLUMNS = (*COLUMNS, "checkpoint", "verifier_keys")

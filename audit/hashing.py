@@ -4,7 +4,7 @@ never disagree about what a link of the chain or a leaf of the tree is."""
 
 import hashlib
 import json
-from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -27,32 +27,10 @@ def normalise_data(data: dict | None) -> dict:
     return _integral_floats_as_ints(plain)
 
 
-def canonical_event(
-    *,
-    seq: int,
-    at: datetime,
-    actor_id: int | None,
-    actor_name: str,
-    action: str,
-    object_type: str,
-    object_id: str,
-    team_id: int | None,
-    data: dict,
-) -> str:
-    """The canonical JSON of an event's fields (sorted keys, compact separators: jsonb reorders
-    keys, so order must not matter). Shared by the chain's hash and the Merkle tree's leaf."""
-    return _canonical_event(
-        seq=seq,
-        at=at,
-        actor_id=actor_id,
-        actor_name=actor_name,
-        action=action,
-        object_type=object_type,
-        object_id=object_id,
-        team_id=team_id,
-        data=data,
-        encoder=DjangoJSONEncoder,
-    )
+# The canonical JSON of an event's fields (sorted keys, compact separators: jsonb reorders keys,
+# so order must not matter), shared by the chain's hash and the Merkle tree's leaf; values JSON
+# has no type for (dates, decimals) go through DjangoJSONEncoder, as `data` was stored.
+canonical_event = partial(_canonical_event, encoder=DjangoJSONEncoder)
 
 
 def event_hash(*, prev_hash: str, **fields: Any) -> str:

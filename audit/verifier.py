@@ -451,6 +451,10 @@ def canonical_event(
 
 # --- exports ----------------------------------------------------------------------------------
 
+# The fields of an exported event that its leaf is made of (as the API names them), and those
+# that prove it.
+EVENT_FIELDS = tuple("seq at actor actor_name action object_type object_id team data".split())  # noqa: SIM905
+PROOF_FIELDS = ("leaf_index", "tree_size", "inclusion_proof")
 # CSV columns that hold numbers or nothing (the others are text, perhaps neutralised).
 _CSV_INTEGERS = ("seq", "actor", "team", "leaf_index", "tree_size")
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP, "CSV Injection");
@@ -519,20 +523,7 @@ def export_event(record: dict, place: str) -> ExportEvent:
     recomputed from its fields; ValueError naming the field that is missing or of a wrong type."""
     if not isinstance(record, dict):
         raise ValueError("not a JSON object")
-    for name in (
-        "seq",
-        "at",
-        "actor",
-        "actor_name",
-        "action",
-        "object_type",
-        "object_id",
-        "team",
-        "data",
-        "leaf_index",
-        "tree_size",
-        "inclusion_proof",
-    ):
+    for name in (*EVENT_FIELDS, *PROOF_FIELDS):
         if name not in record:
             raise ValueError(f"no field {name!r}")
     if not isinstance(record["data"], dict):
