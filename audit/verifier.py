@@ -658,7 +658,7 @@ def read_export(text: str) -> Export:
 class Report:
     events: int = 0
     proven: int = 0
-    unproven: int = 0
+    unproven_seqs: list[int] = field(default_factory=list)
     checkpoint: Checkpoint | None = None
     signed_by: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -667,16 +667,22 @@ class Report:
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def unproven(self) -> int:
+        return len(self.unproven_seqs)
+
     def summary(self) -> str:
         if self.checkpoint is None:
-            return f"OK: {self.events} events, no checkpoint needed"
+            return "OK: the export holds no events"
         text = (
             f"OK: {self.proven} of {self.events} events verified: included in the tree of "
             f"{self.checkpoint.size} events signed by {', '.join(self.signed_by)} "
             f"(origin {self.checkpoint.origin})"
         )
         if self.unproven:
-            text += f"; {self.unproven} newer than the checkpoint, unproven"
+            seqs = ", ".join(str(seq) for seq in self.unproven_seqs[:10])
+            more = ", ..." if self.unproven > 10 else ""
+            text += f"; {self.unproven} newer than the checkpoint, unproven (seq {seqs}{more})"
         return text
 
 
@@ -711,6 +717,11 @@ def verify_export(
             report.signed_by = [f"{key.name}+{key.key_id.hex()}" for key in signed_by]
     elif any(event.proof or event.leaf_index is not None for event in export.events):
         report.problems.append("the export has proofs but no checkpoint to check them against")
+    elif export.events:
+        # Taking the checkpoint out must not turn a tampered export into an unproven one.
+        report.problems.append(
+            f"the export carries no checkpoint: none of its {report.events} events is proven"
+        )
     seen: dict[int, str] = {}
     for event in export.events:
         where = f"{event.place} (event seq {event.seq})"
@@ -718,7 +729,7 @@ def verify_export(
             if event.proof:
                 report.problems.append(f"{where}: an inclusion proof but no leaf index")
             else:
-                report.unproven += 1
+                report.unproven_seqs.append(event.seq)
             continue
         if event.leaf_index in seen:
             report.problems.append(

@@ -300,7 +300,8 @@ def test_events_newer_than_the_checkpoint_are_counted_as_unproven(lead, trail):
     report = check(tampered)
     assert report.ok
     assert (report.proven, report.unproven) == (4, 2)
-    assert report.summary().endswith("; 2 newer than the checkpoint, unproven")
+    seqs = f"{lines[-2]['seq']}, {lines[-1]['seq']}"
+    assert report.summary().endswith(f"; 2 newer than the checkpoint, unproven (seq {seqs})")
     assert check(tampered, all_proven=True).problems == [
         "2 events carry no proof (newer than the checkpoint)"
     ]
@@ -318,6 +319,12 @@ def test_a_duplicated_event_and_a_missing_checkpoint_are_named(lead, trail):
     assert check(jsonl_text(lines)).problems == [
         "the export has proofs but no checkpoint to check them against"
     ]
+    for line in lines[1:]:
+        line.update(leaf_index=None, tree_size=None, inclusion_proof=[])
+    assert check(jsonl_text(lines)).problems == [
+        "the export carries no checkpoint: none of its 6 events is proven"
+    ]
+    assert check(jsonl_text(lines[:1])).summary() == "OK: the export holds no events"
     assert check("not an export\n").problems == [
         "line 1 is not the header of a cxhub audit export with proofs"
     ]
