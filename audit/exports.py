@@ -25,7 +25,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from .models import AuditCheckpoint
-from .proofs import b64, batch_proofs
+from .proofs import b64, batch_proofs, origin
 from .verifier import CSV_ESCAPED_STARTS, EXPORT_FORMAT, PROOF_FIELDS
 
 # The API's field names, in the API's order; `data` is one column of compact JSON.
@@ -69,12 +69,12 @@ class ExportProofs:
         return self.checkpoint.size if self.checkpoint is not None else 0
 
     def header(self) -> dict:
-        note = self.checkpoint.note if self.checkpoint is not None else None
+        checkpoint = self.checkpoint
         return {
             "format": EXPORT_FORMAT,
-            "checkpoint": note,
-            "origin": note.split("\n", 1)[0] if note else None,
-            "tree_size": self.checkpoint.size if self.checkpoint is not None else None,
+            "checkpoint": checkpoint.note if checkpoint is not None else None,
+            "origin": origin(checkpoint) if checkpoint is not None else None,
+            "tree_size": checkpoint.size if checkpoint is not None else None,
             "verifier_keys": self.verifier_keys,
         }
 
