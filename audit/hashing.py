@@ -1,24 +1,19 @@
-"""How an audit event is hashed: the one function the writer and the verifier share, so the two
-can never disagree about what a link of the chain is."""
+"""How an audit event is hashed: the one function the writer and the verifiers share (the chain's
+audit.verify and the standalone audit/verifier.py, whose canonical form this is), so they can
+never disagree about what a link of the chain or a leaf of the tree is."""
 
 import hashlib
 import json
-from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 
-
-def _integral_floats_as_ints(value: Any) -> Any:
-    # PostgreSQL's jsonb prints 1e16 as 10000000000000000, which reads back as an int: hash such
-    # floats as the int they equal, so a value hashes the same before and after the round trip.
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {key: _integral_floats_as_ints(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_integral_floats_as_ints(item) for item in value]
-    return value
+# The canonical form is the standalone verifier's (audit/verifier.py), so that an auditor hashes
+# an exported event into the very bytes the sealer hashed.
+from .verifier import canonical_event as _canonical_event
+from .verifier import format_at  # noqa: F401 (re-exported)
+from .verifier import integral_floats_as_ints as _integral_floats_as_ints
 
 
 def normalise_data(data: dict | None) -> dict:
@@ -32,45 +27,10 @@ def normalise_data(data: dict | None) -> dict:
     return _integral_floats_as_ints(plain)
 
 
-def format_at(at: datetime) -> str:
-    if at.tzinfo is None:
-        raise ValueError("audit timestamps must be timezone-aware")
-    return at.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def canonical_event(
-    *,
-    seq: int,
-    at: datetime,
-    actor_id: int | None,
-    actor_name: str,
-    action: str,
-    object_type: str,
-    object_id: str,
-    team_id: int | None,
-    data: dict,
-) -> str:
-    """The canonical JSON of an event's fields (sorted keys, compact separators: jsonb reorders
-    keys, so order must not matter). Shared by the chain's hash and the Merkle tree's leaf."""
-    payload = {
-        "seq": seq,
-        "at": format_at(at),
-        "actor_id": actor_id,
-        "actor_name": actor_name,
-        "action": action,
-        "object_type": object_type,
-        "object_id": object_id,
-        "team_id": team_id,
-        "data": _integral_floats_as_ints(data),
-    }
-    return json.dumps(
-        payload,
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-        cls=DjangoJSONEncoder,
-    )
+# The canonical JSON of an event's fields (sorted keys, compact separators: jsonb reorders keys,
+# so order must not matter), shared by the chain's hash and the Merkle tree's leaf; values JSON
+# has no type for (dates, decimals) go through DjangoJSONEncoder, as `data` was stored.
+canonical_event = partial(_canonical_event, encoder=DjangoJSONEncoder)
 
 
 def event_hash(*, prev_hash: str, **fields: Any) -> str:

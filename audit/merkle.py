@@ -1,5 +1,7 @@
 """Merkle tree hashing and proofs as RFC 9162 (Certificate Transparency 2.0) §2.1 defines them,
-with the standard library alone, so the standalone verifier can share the very same rules.
+with the standard library alone. The hashing and the verification of proofs are those of the
+standalone verifier (audit/verifier.py), imported from it, so the server and an auditor share
+the very same rules; this module adds what only the server needs: making roots and proofs.
 
 Design note
 -----------
@@ -22,27 +24,22 @@ Design note
   sizes is empty (and the roots must be the empty root / equal).
 """
 
-import hashlib
 from collections.abc import Iterable, Sequence
 
-HASH_SIZE = 32
-LEAF_PREFIX = b"\x00"
-NODE_PREFIX = b"\x01"
-EMPTY_ROOT = hashlib.sha256(b"").digest()
-
-
-class MerkleProofError(ValueError):
-    """A proof, root or tree size does not check out; the message says which step failed."""
-
-
-def leaf_hash(data: bytes) -> bytes:
-    """The hash of one log entry: SHA-256(0x00 || data)."""
-    return hashlib.sha256(LEAF_PREFIX + data).digest()
-
-
-def node_hash(left: bytes, right: bytes) -> bytes:
-    """The hash of an interior node: SHA-256(0x01 || left || right)."""
-    return hashlib.sha256(NODE_PREFIX + left + right).digest()
+# The hashing and the verification of proofs live in the standalone verifier, which auditors
+# run as it is; they are re-exported here under their usual names.
+from .verifier import (  # noqa: F401
+    EMPTY_ROOT,
+    HASH_SIZE,
+    LEAF_PREFIX,
+    NODE_PREFIX,
+    MerkleProofError,
+    leaf_hash,
+    node_hash,
+    root_from_inclusion_proof,
+    verify_consistency,
+    verify_inclusion,
+)
 
 
 def largest_power_of_two_below(n: int) -> int:
@@ -175,113 +172,3 @@ def consistency_proof(leaf_hashes: Sequence[bytes], first: int) -> list[bytes]:
         _range_hash(leaf_hashes, start, end)
         for start, end in consistency_ranges(first, len(leaf_hashes))
     ]
-
-
-def _check_hash(value: bytes, what: str) -> None:
-    if not isinstance(value, bytes | bytearray) or len(value) != HASH_SIZE:
-        raise MerkleProofError(f"{what} is not a {HASH_SIZE}-byte hash")
-
-
-def root_from_inclusion_proof(leaf: bytes, index: int, size: int, proof: Sequence[bytes]) -> bytes:
-    """The root that ``proof`` leads to from the leaf hash ``leaf`` at ``index`` in a tree of
-    ``size`` leaves (RFC 9162 §2.1.3.2 steps 1 to 4); raises if the proof cannot fit the tree."""
-    _check_hash(leaf, "the leaf hash")
-    if not 0 <= index < size:
-        raise MerkleProofError(f"leaf index {index} is outside a tree of {size} leaves")
-    fn, sn = index, size - 1
-    result = bytes(leaf)
-    for position, sibling in enumerate(proof):
-        _check_hash(sibling, f"proof hash {position}")
-        if sn == 0:
-            raise MerkleProofError("the inclusion proof is longer than the tree is deep")
-        if fn & 1 or fn == sn:
-            result = node_hash(sibling, result)
-            if not fn & 1:
-                while fn and not fn & 1:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            result = node_hash(result, sibling)
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:
-        raise MerkleProofError("the inclusion proof is shorter than the tree is deep")
-    return result
-
-
-def verify_inclusion(
-    leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
-) -> None:
-    """Check that the leaf hash ``leaf`` is leaf ``index`` of the tree of ``size`` leaves whose
-    root is ``root``; raise MerkleProofError otherwise."""
-    _check_hash(root, "the root hash")
-    if root_from_inclusion_proof(leaf, index, size, proof) != root:
-        raise MerkleProofError(
-            f"leaf {index} is not in the tree of {size} leaves: the proof leads to another root"
-        )
-
-
-def verify_consistency(
-    first: int, second: int, first_root: bytes, second_root: bytes, proof: Sequence[bytes]
-) -> None:
-    """Check that the tree of ``first`` leaves with root ``first_root`` is a prefix of the tree
-    of ``second`` leaves with root ``second_root`` (RFC 9162 §2.1.4.2); raise MerkleProofError
-    otherwise."""
-    _check_hash(first_root, "the first root hash")
-    _check_hash(second_root, "the second root hash")
-    if not 0 <= first <= second:
-        raise MerkleProofError(f"a tree of {second} leaves cannot extend one of {first}")
-    for position, value in enumerate(proof):
-        _check_hash(value, f"proof hash {position}")
-    if first == 0:
-        if proof:
-            raise MerkleProofError("a consistency proof from the empty tree must be empty")
-        if first_root != EMPTY_ROOT:
-            raise MerkleProofError("the first root is not the empty tree's root")
-        return
-    if first == second:
-        if proof:
-            raise MerkleProofError("a consistency proof between equal sizes must be empty")
-        if first_root != second_root:
-            raise MerkleProofError(f"two different roots for the same size {first}")
-        return
-    # Step 1.
-    if not proof:
-        raise MerkleProofError("the consistency proof is empty")
-    path = list(proof)
-    # Step 2: a first tree that is a perfect subtree is not in the proof; its root stands in.
-    if first & (first - 1) == 0:
-        path.insert(0, bytes(first_root))
-    # Steps 3 and 4.
-    fn, sn = first - 1, second - 1
-    while fn & 1:
-        fn >>= 1
-        sn >>= 1
-    # Step 5.
-    fr = sr = path[0]
-    # Step 6.
-    for value in path[1:]:
-        if sn == 0:
-            raise MerkleProofError("the consistency proof is longer than the tree is deep")
-        if fn & 1 or fn == sn:
-            fr = node_hash(value, fr)
-            sr = node_hash(value, sr)
-            if not fn & 1:
-                while fn and not fn & 1:
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            sr = node_hash(sr, value)
-        fn >>= 1
-        sn >>= 1
-    # Step 7.
-    if sn != 0:
-        raise MerkleProofError("the consistency proof is shorter than the tree is deep")
-    if fr != first_root:
-        raise MerkleProofError(
-            f"the first {first} leaves are not those of the first tree: its root differs"
-        )
-    if sr != second_root:
-        raise MerkleProofError(
-            f"the tree of {second} leaves does not extend the tree of {first}: its root differs"
-        )

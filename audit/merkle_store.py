@@ -39,18 +39,30 @@ def merkle_size() -> int:
     return 0 if last is None else last + 1
 
 
+# Positions asked for in one query at most; a proof of a batch of an export asks for a few
+# thousand (siblings shared between neighbouring leaves are asked for once).
+FETCH_CHUNK = 10_000
+
+
 def _fetch(positions: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-    wanted = set(positions)
-    if not wanted:
-        return {}
-    condition = reduce(or_, (Q(level=level, index=index) for level, index in wanted))
-    found = {
-        (level, index): bytes(value)
-        for level, index, value in MerkleNode.objects.filter(condition).values_list(
-            "level", "index", "hash"
+    """The stored hashes at ``positions``, one query per FETCH_CHUNK of them: one condition per
+    level (``level = L AND index IN (...)``), so the SQL stays small however many are asked."""
+    wanted = sorted(set(positions))
+    found: dict[tuple[int, int], bytes] = {}
+    for start in range(0, len(wanted), FETCH_CHUNK):
+        by_level: dict[int, list[int]] = {}
+        for level, index in wanted[start : start + FETCH_CHUNK]:
+            by_level.setdefault(level, []).append(index)
+        condition = reduce(
+            or_, (Q(level=level, index__in=indexes) for level, indexes in by_level.items())
         )
-    }
-    missing = wanted - found.keys()
+        found.update(
+            ((level, index), bytes(value))
+            for level, index, value in MerkleNode.objects.filter(condition).values_list(
+                "level", "index", "hash"
+            )
+        )
+    missing = set(wanted) - found.keys()
     if missing:
         level, index = min(missing)
         raise MerkleStoreError(
@@ -94,9 +106,24 @@ def merkle_append(*, leaf_hashes: Sequence[bytes], start_index: int) -> int:
 
 def _ranges_hashes(ranges: Sequence[tuple[int, int]]) -> list[bytes]:
     """The MTH of each range, folded from stored perfect subtrees fetched in one query."""
-    split = [merkle.perfect_subtrees(start, end) for start, end in ranges]
-    stored = _fetch(position for positions in split for position in positions)
-    return [merkle.fold([stored[position] for position in positions]) for positions in split]
+    return _many_ranges_hashes({0: list(ranges)})[0]
+
+
+def _many_ranges_hashes(
+    ranges_of: dict[int, list[tuple[int, int]]],
+) -> dict[int, list[bytes]]:
+    """``_ranges_hashes`` of several lists of ranges at once, their nodes in one query."""
+    split = {
+        key: [merkle.perfect_subtrees(start, end) for start, end in ranges]
+        for key, ranges in ranges_of.items()
+    }
+    stored = _fetch(
+        position for lists in split.values() for positions in lists for position in positions
+    )
+    return {
+        key: [merkle.fold([stored[position] for position in positions]) for positions in lists]
+        for key, lists in split.items()
+    }
 
 
 def _check_size(size: int) -> None:
@@ -125,6 +152,19 @@ def inclusion_proof(*, index: int, size: int) -> list[bytes]:
     if not 0 <= index < size:
         raise MerkleStoreError(f"leaf {index} is not in a tree of {size} leaves")
     return _ranges_hashes(merkle.inclusion_ranges(index, size))
+
+
+def inclusion_proofs(*, indexes: Iterable[int], size: int) -> dict[int, list[bytes]]:
+    """The inclusion proofs of the leaves ``indexes`` in the tree of ``size`` leaves, keyed by
+    leaf index: every node they need fetched in one query (per FETCH_CHUNK nodes), so an export
+    pays one query per batch of events however many proofs the batch holds. No size check: the
+    caller gives a size it read from a checkpoint (a missing node still raises)."""
+    ranges_of = {}
+    for index in indexes:
+        if not 0 <= index < size:
+            raise MerkleStoreError(f"leaf {index} is not in a tree of {size} leaves")
+        ranges_of[index] = merkle.inclusion_ranges(index, size)
+    return _many_ranges_hashes(ranges_of) if ranges_of else {}
 
 
 def consistency_proof(*, first: int, second: int) -> list[bytes]:

@@ -132,6 +132,7 @@ EXPORT_FIELDS = (
     "data",
     "prev_hash",
     "hash",
+    "leaf__index",  # the event's leaf in the Merkle tree (None until sealed): its proof's key
 )
 
 
@@ -158,3 +159,13 @@ def event_batches(
         if len(batch) < batch_size:
             return
         page = rows.filter(seq__gt=batch[-1][0])
+
+
+def event_for(*, user: User, seq: int, scope: AuditScope | None = None) -> AuditEvent | None:
+    """The event ``seq`` if ``user`` may read it (None otherwise, or when there is none: the
+    same answer, so it confirms nothing). Two queries: the scope (unless given), the event."""
+    if scope is None:
+        scope = audit_scope(user=user)
+    if not scope.may_read:
+        return None
+    return events_for(user=user, scope=scope).filter(seq=seq).first()

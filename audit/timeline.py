@@ -41,6 +41,7 @@ class VersionRow:
 class EventRow:
     event: AuditEvent
     data_json: str
+    verify_url: str = ""  # set by the page for those who may read the event in the audit trail
 
 
 @dataclass

@@ -1,19 +1,23 @@
 """The communications lead's pages: the audit trail of their subtree (filtered, newest first, a
 keyset page at a time, with downloads of the same selection from the API), the reports with
-their charts, and a post's timeline."""
+their charts, a post's timeline, and the verify page of an event (its inclusion proof checked
+with the standalone verifier's functions, the proof and the verifier to download)."""
 
 import json
+from pathlib import Path
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import urlencode
 
+from cxhub.api import MAX_ID
 from cxhub.errors import ApplicationError
 
+from . import proofs, selectors, timeline, verifier
 from . import reports as figures
-from . import selectors, timeline
+from .api.serializers import EventOutput
 from .charts import PALETTE, Series, bar_chart, column_chart, number
 from .filters import FILTER_FIELDS, EventFilters, parse_event_filters
 from .integrity import integrity
@@ -52,6 +56,7 @@ def audit_log(request):
     page = page[:PAGE_SIZE]
     for event in page:
         event.data_json = json.dumps(event.data, ensure_ascii=False, sort_keys=True)
+        event.verify_url = reverse("audit-event-verify", args=[event.seq])
     context.update(
         given=filters.given,
         events=page,
@@ -393,4 +398,69 @@ def post_timeline(request, post_id: int):
     story = timeline.post_timeline(user=request.user, post_id=post_id)
     if story is None:
         raise Http404
+    # Whoever sees the post sees its story; the verify page is for those who may read the
+    # event in the audit trail (its leads), so only they get the link.
+    scope = selectors.audit_scope(user=request.user)
+    readable = set(scope.team_ids())
+    for row in story.events:
+        if scope.everything or row.event.team_id in readable:
+            row.verify_url = reverse("audit-event-verify", args=[row.event.seq])
     return render(request, "audit/timeline.html", {"timeline": story, "post": story.post})
+
+
+# Verifying an event ------------------------------------------------------------------------------
+def _readable_event(request, seq: int):
+    event = selectors.event_for(user=request.user, seq=seq) if seq <= MAX_ID else None
+    if event is None:
+        raise Http404
+    return event
+
+
+@login_required
+def event_verify(request, seq: int):
+    """An event, its leaf, the checkpoint and the inclusion proof, checked here with the
+    standalone verifier's own functions; 404 for an event the user may not read."""
+    event = _readable_event(request, seq)
+    event.data_json = json.dumps(event.data, ensure_ascii=False, sort_keys=True)
+    proof = proofs.event_proof(event)
+    context = {"event": event, "proof": proof, "verified": "", "failed": ""}
+    if proof is None:
+        context["failed"] = "The audit log has no signed checkpoint yet: nothing to prove against."
+        return render(request, "audit/verify.html", context, status=409)
+    try:
+        context["verified"] = proofs.check_event_proof(proof)
+    except ValueError as error:
+        context["failed"] = str(error)
+    context.update(
+        leaf=proof.leaf.decode("utf-8"),
+        leaf_hash=proofs.b64(proof.leaf_hash),
+        hashes=[proofs.b64(value) for value in proof.proof],
+        verifier_keys=proofs.verifier_keys(),
+        origin=proofs.origin(proof.checkpoint),
+    )
+    return render(request, "audit/verify.html", context)
+
+
+@login_required
+def event_proof_download(request, seq: int):
+    """The event's proof as the API gives it, as a file that audit/verifier.py checks."""
+    event = _readable_event(request, seq)
+    proof = proofs.event_proof(event)
+    if proof is None:
+        raise Http404
+    response = JsonResponse(
+        proofs.proof_document(proof, EventOutput(event).data), json_dumps_params={"indent": 2}
+    )
+    response["Content-Disposition"] = f'attachment; filename="audit-proof-{event.seq}.json"'
+    return response
+
+
+@login_required
+def verifier_download(request):
+    """The standalone verifier itself, the very file the server checks proofs with."""
+    return FileResponse(
+        Path(verifier.__file__).open("rb"),
+        as_attachment=True,
+        filename="verifier.py",
+        content_type="text/x-python; charset=utf-8",
+    )

@@ -4,6 +4,13 @@ from . import reports, views
 
 urlpatterns = [
     path("audit/events/", views.AuditEventListApi.as_view(), name="api-audit-events"),
+    path(
+        "audit/events/<int:seq>/proof/",
+        views.AuditEventProofApi.as_view(),
+        name="api-audit-event-proof",
+    ),
+    path("audit/consistency/", views.AuditConsistencyApi.as_view(), name="api-audit-consistency"),
+    path("audit/checkpoint/", views.AuditCheckpointApi.as_view(), name="api-audit-checkpoint"),
     path("reports/turnaround/", reports.TurnaroundApi.as_view(), name="api-report-turnaround"),
     path("reports/on-time/", reports.OnTimeApi.as_view(), name="api-report-on-time"),
     path("reports/failures/", reports.FailuresApi.as_view(), name="api-report-failures"),

@@ -11,7 +11,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from audit.exports import COLUMNS
+from audit.exports import CSV_COLUMNS
 from audit.models import AuditEvent
 from audit.services import audit_exported, record
 
@@ -41,7 +41,7 @@ def test_the_csv_holds_the_header_and_every_event_of_the_subtree_oldest_first(le
     today = timezone.localdate().isoformat()
     assert response["Content-Disposition"] == f'attachment; filename="audit-{today}.csv"'
     text = content(response)
-    assert text.splitlines()[0] == ",".join(COLUMNS)
+    assert text.splitlines()[0] == ",".join(CSV_COLUMNS)
     rows = list(csv.DictReader(io.StringIO(text)))
     expected = [event for name, event in trail.items() if name != "login_failed"]
     assert [int(row["seq"]) for row in rows] == [event.seq for event in expected]
@@ -61,11 +61,16 @@ def test_the_jsonl_lines_read_as_the_api_shows_each_event(lead, org, trail):
 
     assert response["Content-Type"] == "application/jsonl; charset=utf-8"
     assert response["Content-Disposition"].endswith('.jsonl"')
-    lines = [json.loads(line) for line in content(response).splitlines()]
+    header, *lines = [json.loads(line) for line in content(response).splitlines()]
     page = client.get(URL, params).json()["results"]
     # The page now starts with the export's own event, which the export itself leaves out.
     assert page[0]["action"] == "audit.exported"
-    assert lines == list(reversed(page[1:]))
+    assert header["checkpoint"].startswith("cxhub.test/audit\n")
+    proved = ("leaf_index", "tree_size", "inclusion_proof")
+    assert all(line["tree_size"] == header["tree_size"] for line in lines)
+    assert [{k: v for k, v in line.items() if k not in proved} for line in lines] == list(
+        reversed(page[1:])
+    )
     assert len(lines) == 3
 
 
@@ -103,7 +108,7 @@ def test_the_jsonl_export_is_not_altered_for_spreadsheets(lead, org):
 
     lines = content(api(lead).get(URL, {"format": "jsonl"})).splitlines()
 
-    assert json.loads(lines[0])["action"] == "=cmd"
+    assert json.loads(lines[1])["action"] == "=cmd"  # after the header line
 
 
 def test_each_export_is_recorded_before_the_first_row_goes_out(lead, org, trail):
@@ -149,7 +154,7 @@ def test_events_written_during_an_export_are_left_out(lead, org, trail, settings
     rest = b"".join(chunks)
 
     assert b"late.event" not in first + rest
-    assert len((first + rest).splitlines()) == 6
+    assert len((first + rest).splitlines()) == 1 + 6  # the header, the events
 
 
 def test_the_csv_streams_a_batch_at_a_time(lead, org, settings, django_assert_num_queries):
@@ -162,15 +167,17 @@ def test_the_csv_streams_a_batch_at_a_time(lead, org, settings, django_assert_nu
     assert isinstance(response, StreamingHttpResponse)
     chunks = iter(response.streaming_content)
 
-    # The header goes out before any row is read, the first rows after one batch query.
+    # The header goes out before any row is read, the first rows after one batch query and one
+    # for the nodes of the batch's proofs.
     with django_assert_num_queries(0):
         header = next(chunks)
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(2):
         first_rows = next(chunks)
     assert header.decode().startswith("seq,at,actor,")
-    assert len(first_rows.decode().splitlines()) == 2
-    # The other four batches, and the empty one that ends it.
-    with django_assert_num_queries(5):
+    assert len(list(csv.reader(io.StringIO(first_rows.decode())))) == 2
+    # The other four batches (two queries each), and the empty one that ends it (one; the
+    # export's own event, sealed too, is left out).
+    with django_assert_num_queries(4 * 2 + 1):
         rest = list(chunks)
     assert len(rest) == 4
 
@@ -178,7 +185,7 @@ def test_the_csv_streams_a_batch_at_a_time(lead, org, settings, django_assert_nu
 def test_an_empty_export_has_the_header_only(lead, trail):
     response = api(lead).get(URL, {"format": "csv", "action": "nothing.matches"})
 
-    assert content(response).splitlines() == [",".join(COLUMNS)]
+    assert content(response).splitlines() == [",".join(CSV_COLUMNS)]
 
 
 def test_an_export_with_accept_text_csv_is_served(lead, trail):

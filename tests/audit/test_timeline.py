@@ -248,3 +248,15 @@ def test_the_timeline_costs_the_same_queries_whatever_the_number_of_events(
         told = timeline.post_timeline(user=author, post_id=story.pk)
     assert len(told.events) >= 48
     assert page_queries() == small
+
+
+def test_leads_get_a_verify_link_for_each_event_and_others_none(client, story, lead, author):
+    client.force_login(lead)
+    html = client.get(f"/posts/{story.pk}/timeline/").content.decode()
+    events = timeline.post_timeline(user=lead, post_id=story.pk).events
+    assert events
+    for row in events:
+        assert f'href="/audit/events/{row.event.seq}/verify/"' in html
+
+    client.force_login(author)  # sees the post, is no lead: the audit trail is not theirs
+    assert "/verify/" not in client.get(f"/posts/{story.pk}/timeline/").content.decode()

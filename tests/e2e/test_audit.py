@@ -50,3 +50,25 @@ def test_a_lead_filters_the_trail_by_action_and_downloads_it_as_csv(
     assert [row["action"] for row in rows] == ["membership.granted", "membership.granted"]
     assert [row["team_name"] for row in rows] == ["South", "North Centre"]
     assert {row["actor_name"] for row in rows} == {"lena"}
+
+
+def test_a_lead_verifies_an_event_from_the_trail_and_downloads_the_verifier(
+    page, live_server, org, lead
+):
+    team_create(name="East", parent=org["hq"], by=lead)
+    login(page, live_server, "lena", PASSWORD)
+    page.goto(f"{live_server.url}/audit/")
+    table = page.get_by_role("table", name="Audit events, newest first")
+    row = table.locator("tbody tr").filter(has_text="team.created")
+
+    row.get_by_role("link", name=re.compile(r"^Verify")).click()
+
+    page.wait_for_url(re.compile(r"/audit/events/\d+/verify/$"))
+    expect(page.get_by_role("status")).to_contain_text(
+        re.compile(r"verified: included in the tree of \d+ events signed by cxhub\.test/audit\+")
+    )
+    expect(page.locator("#leaf-data")).to_contain_text('"action":"team.created"')
+    axe_check(page, "audit-verify")
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="the verifier").click()
+    assert download_info.value.suggested_filename == "verifier.py"
