@@ -22,8 +22,12 @@ Design note
   ``audit.merkle.verify_consistency``.
 """
 
+import contextlib
 import hashlib
 import json
+import multiprocessing
+import multiprocessing.util
+import os
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -235,6 +239,10 @@ def _sqlite_at(text: str) -> str:
 _LEAVES_QUERY = (
     'SELECT "index", event_seq FROM audit_auditleaf WHERE "index" > %s ORDER BY "index" LIMIT %s'
 )
+_LEAVES_BELOW_QUERY = (
+    'SELECT "index", event_seq FROM audit_auditleaf WHERE "index" > %s AND "index" < %s '
+    'ORDER BY "index" LIMIT %s'
+)
 _STORED_QUERY = (
     'SELECT "index", hash FROM audit_merklenode WHERE level = 0 AND "index" BETWEEN %s AND %s'
 )
@@ -251,14 +259,20 @@ _EVENTS_OTHER = (
 _SPREAD = 4  # a batch's seqs spread wider than this many times its size: fetched one by one
 
 
-def _batches(cursor, batch_size: int) -> Iterator[list[tuple]]:
+def _batches(
+    cursor, batch_size: int, *, after: int = -1, below: int | None = None
+) -> Iterator[list[tuple]]:
     """Lists of (leaf index, event seq, the event's columns or None, stored leaf hash or None),
-    in leaf order, ``batch_size`` leaves at a time (keyset on the index)."""
+    in leaf order, ``batch_size`` leaves at a time (keyset on the index), for the leaves after
+    index ``after`` and, when given, below index ``below``."""
     postgres = connection.vendor == "postgresql"
     events_query = _EVENTS_POSTGRESQL if postgres else _EVENTS_OTHER
-    last = -1
+    last = after
     while True:
-        cursor.execute(_LEAVES_QUERY, [last, batch_size])
+        if below is None:
+            cursor.execute(_LEAVES_QUERY, [last, batch_size])
+        else:
+            cursor.execute(_LEAVES_BELOW_QUERY, [last, below, batch_size])
         leaves = cursor.fetchall()
         if not leaves:
             return
@@ -279,6 +293,21 @@ def _batches(cursor, batch_size: int) -> Iterator[list[tuple]]:
         last = leaves[-1][0]
 
 
+def _hashed(batch: list[tuple], postgres: bool) -> list[tuple]:
+    """A batch of _batches with each event replaced by its leaf hash (None: the event is gone):
+    (leaf index, event seq, leaf hash or None, stored leaf hash or None)."""
+    sha256 = hashlib.sha256
+    hashed = []
+    for index, event_seq, event, stored in batch:
+        if event is None:
+            hashed.append((index, event_seq, None, stored))
+            continue
+        if not postgres:
+            event = (event[0], _sqlite_at(event[1]), *event[2:])
+        hashed.append((index, event_seq, sha256(b"\x00" + fast_leaf(*event)).digest(), stored))
+    return hashed
+
+
 def _prefetched(batches: Iterator[list]) -> Iterator[list]:
     """The batches, the next one read in a thread while the caller hashes the current one: the
     database's work and the hashing overlap (psycopg lets go of the GIL while it waits). Only
@@ -291,6 +320,71 @@ def _prefetched(batches: Iterator[list]) -> Iterator[list]:
                 return
             future = pool.submit(next, batches, None)
             yield batch
+
+
+# Past this many leaves, on PostgreSQL and outside a transaction, the leaves are hashed by a
+# pool of worker processes (one per CPU), each reading its own ranges of leaves on its own
+# connection; the folding into the tree stays in order, here. Below it, one process (starting
+# the workers costs more than it saves).
+PARALLEL_FROM = 200_000
+
+
+@contextlib.contextmanager
+def _hashed_batches(batch_size: int) -> Iterator[Iterator[list[tuple]]]:
+    """The hashed batches (see _hashed) of every leaf, in leaf order."""
+    postgres = connection.vendor == "postgresql"
+    workers = min(os.cpu_count() or 1, 8)
+    if postgres and workers > 1 and not connection.in_atomic_block:
+        below = _leaf_count()
+        if below >= PARALLEL_FROM:
+            yield _parallel_batches(below, batch_size, workers)
+            return
+    with transaction.atomic(), connection.cursor() as cursor:
+        if postgres:
+            # The planner's guess for a long keyset read can switch JIT compilation on, which
+            # costs more than the batch itself.
+            cursor.execute("SET LOCAL jit = off")
+        batches = _batches(cursor, batch_size)
+        if postgres:
+            batches = _prefetched(batches)
+        yield (_hashed(batch, postgres) for batch in batches)
+
+
+def _leaf_count() -> int:
+    """One more than the largest leaf index: where the ranges of the workers end."""
+    with connection.cursor() as cursor:
+        cursor.execute('SELECT MAX("index") FROM audit_auditleaf')
+        (largest,) = cursor.fetchone()
+    return 0 if largest is None else largest + 1
+
+
+def _parallel_batches(below: int, batch_size: int, workers: int) -> Iterator[list[tuple]]:
+    """Ranges of batch_size leaves hashed by forked workers, back in order; the last range is
+    open-ended, so leaves sealed meanwhile are read as the single process would read them."""
+    starts = range(0, below, batch_size)
+    ranges = [(start - 1, start + batch_size, batch_size) for start in starts]
+    ranges[-1] = (ranges[-1][0], None, batch_size)
+    # The children must not share this process's connection: it is closed before they fork,
+    # and each opens its own (and closes it when it exits).
+    connection.close()
+    with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_start) as pool:
+        yield from pool.imap(_worker_range, ranges)
+        pool.close()
+        pool.join()
+
+
+def _worker_start() -> None:
+    multiprocessing.util.Finalize(None, connection.close, exitpriority=10)
+
+
+def _worker_range(task: tuple[int, int | None, int]) -> list[tuple]:
+    after, below, batch_size = task
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
+        hashed = []
+        for batch in _batches(cursor, batch_size, after=after, below=below):
+            hashed.extend(_hashed(batch, True))
+    return hashed
 
 
 @dataclass
@@ -323,17 +417,11 @@ def _scan(
     # as i has trailing one bits.
     edge: list[bytes] = []
     count = 0
-    postgres = connection.vendor == "postgresql"
-    with transaction.atomic(), connection.cursor() as cursor:
-        if postgres:
-            # The planner's guess for a long keyset read can switch JIT compilation on, which
-            # costs more than the batch itself.
-            cursor.execute("SET LOCAL jit = off")
-        batches = _batches(cursor, batch_size)
-        for batch in _prefetched(batches) if postgres else batches:
+    with _hashed_batches(batch_size) as batches:
+        for batch in batches:
             values = []
             expected = count
-            for index, event_seq, event, stored in batch:
+            for index, event_seq, value, stored in batch:
                 if index != expected:
                     # Leaf positions removed: the hole holds no event of the log.
                     result.missing_leaves.append((expected, index - 1))
@@ -341,17 +429,14 @@ def _scan(
                 expected = index + 1
                 if index in leaves:
                     result.seqs[index] = event_seq
-                if event is None:
+                if value is None:
                     result.missing_events.append((index, event_seq))
                     values.append(MISSING)
                     continue
-                if not postgres:
-                    event = (event[0], _sqlite_at(event[1]), *event[2:])
-                value = sha256(b"\x00" + fast_leaf(*event)).digest()
                 if stored != value and stored is not None:
                     result.rewritten_count += 1
                     if len(result.rewritten) < NAMED:
-                        result.rewritten.append((index, event[0]))
+                        result.rewritten.append((index, event_seq))
                 values.append(value)
                 result.events += 1
             for value in values:

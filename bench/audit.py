@@ -409,11 +409,13 @@ def _stream(people: dict, *, fmt: str, batch_size: int):
     head, the same chunk generator and response; the chunks, as bytes."""
     from audit import exports, selectors
     from audit.models import AuditEvent
+    from audit.proofs import covering_checkpoint, verifier_keys
 
     below = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() + 1
     events = selectors.events_for(user=people["lead"])
     batches = selectors.event_batches(events, batch_size=batch_size, below_seq=below)
-    return exports.streaming_response(batches, fmt=fmt).streaming_content
+    proofs = exports.ExportProofs(checkpoint=covering_checkpoint(), verifier_keys=verifier_keys())
+    return exports.streaming_response(batches, fmt=fmt, proofs=proofs).streaming_content
 
 
 def _timed_export(people: dict, *, fmt: str, batch_size: int) -> tuple:
@@ -428,7 +430,11 @@ def _timed_export(people: dict, *, fmt: str, batch_size: int) -> tuple:
         lines += chunk.count(b"\n")
         peak = max(peak, _rss_bytes())
     seconds = time.perf_counter() - began
-    rows = lines - 1 if fmt == "csv" else lines  # the CSV header
+    rows = lines - 1  # the CSV header row, or the JSON Lines header line
+    if fmt == "csv":  # the checkpoint's note, a multi-line cell of the first row
+        from audit.sealer import latest_checkpoint
+
+        rows -= latest_checkpoint().note.count("\n")
     return rows, size, seconds, peak - baseline
 
 
