@@ -101,6 +101,8 @@ def event_records(rows: Iterable[tuple], proofs: ExportProofs) -> Iterator[dict]
     rows = list(rows)
     size = proofs.size
     paths = batch_proofs([row[-1] for row in rows], size) if size else {}
+    # Neighbouring events share most of their proof's hashes: each is encoded once.
+    encoded = {value: b64(value) for value in {value for path in paths.values() for value in path}}
     at = _at_format()
     for seq, when, actor, actor_name, action, obj_type, obj_id, team, team_name, *rest in rows:
         data, prev_hash, hash_, leaf_index = rest
@@ -120,7 +122,7 @@ def event_records(rows: Iterable[tuple], proofs: ExportProofs) -> Iterator[dict]
             "hash": hash_,
             "leaf_index": leaf_index if path is not None else None,
             "tree_size": size if path is not None else None,
-            "inclusion_proof": [b64(value) for value in path] if path is not None else [],
+            "inclusion_proof": [encoded[value] for value in path] if path is not None else [],
         }
 
 

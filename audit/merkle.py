@@ -61,6 +61,11 @@ def perfect_subtrees(start: int, end: int) -> list[tuple[int, int]]:
     span = 1 << (length - 1).bit_length()  # smallest power of two >= length
     if start % span:
         raise ValueError(f"range [{start}, {end}) is not a subtree of the log")
+    if span == length:
+        # A perfect subtree itself: every range of an inclusion proof but the rightmost (the
+        # common case, kept fast for exports that prove every row).
+        level = length.bit_length() - 1
+        return [(level, start >> level)]
     nodes = []
     position = start
     for level in range(length.bit_length() - 1, -1, -1):

@@ -112,18 +112,19 @@ def _ranges_hashes(ranges: Sequence[tuple[int, int]]) -> list[bytes]:
 def _many_ranges_hashes(
     ranges_of: dict[int, list[tuple[int, int]]],
 ) -> dict[int, list[bytes]]:
-    """``_ranges_hashes`` of several lists of ranges at once, their nodes in one query."""
-    split = {
-        key: [merkle.perfect_subtrees(start, end) for start, end in ranges]
-        for key, ranges in ranges_of.items()
+    """``_ranges_hashes`` of several lists of ranges at once, their nodes in one query. The
+    proofs of neighbouring leaves share most of their ranges: each distinct range is split and
+    folded once."""
+    distinct = {span for ranges in ranges_of.values() for span in ranges}
+    split = {span: merkle.perfect_subtrees(*span) for span in distinct}
+    stored = _fetch(position for positions in split.values() for position in positions)
+    folded = {
+        span: stored[positions[0]]
+        if len(positions) == 1
+        else merkle.fold([stored[position] for position in positions])
+        for span, positions in split.items()
     }
-    stored = _fetch(
-        position for lists in split.values() for positions in lists for position in positions
-    )
-    return {
-        key: [merkle.fold([stored[position] for position in positions]) for positions in lists]
-        for key, lists in split.items()
-    }
+    return {key: [folded[span] for span in ranges] for key, ranges in ranges_of.items()}
 
 
 def _check_size(size: int) -> None:
