@@ -15,6 +15,20 @@ from .verifier import canonical_event as _canonical_event
 from .verifier import format_at  # noqa: F401 (re-exported)
 from .verifier import integral_floats_as_ints as _integral_floats_as_ints
 
+# The fields of an event that its leaf (and its chain hash) cover, in the database's column
+# names: what the writer inserts, the sealer and the verifiers read.
+EVENT_FIELDS = (
+    "seq",
+    "at",
+    "actor_id",
+    "actor_name",
+    "action",
+    "object_type",
+    "object_id",
+    "team_id",
+    "data",
+)
+
 
 def normalise_data(data: dict | None) -> dict:
     """`data` as it will read back from the database: plain JSON types only (dates, decimals and
@@ -44,14 +58,4 @@ def event_leaf(event) -> bytes:
     fields, the very bytes the chain hashes after prev_hash. prev_hash is left out, so the tree
     stands on its own (and its leaves do not depend on the chain); seq is in, so a leaf names its
     place. The tree hashes it as SHA-256(0x00 || leaf), see audit.merkle.leaf_hash."""
-    return canonical_event(
-        seq=event.seq,
-        at=event.at,
-        actor_id=event.actor_id,
-        actor_name=event.actor_name,
-        action=event.action,
-        object_type=event.object_type,
-        object_id=event.object_id,
-        team_id=event.team_id,
-        data=event.data,
-    ).encode("utf-8")
+    return canonical_event(**{name: getattr(event, name) for name in EVENT_FIELDS}).encode("utf-8")

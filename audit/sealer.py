@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from .bulk import delete_queued, insert_leaves
 from .checkpoint import NoteSigner, checkpoint_body, load_signing_key, sign_note_with
-from .hashing import canonical_event
+from .hashing import EVENT_FIELDS, canonical_event
 from .merkle import EMPTY_ROOT, leaf_hash
 from .merkle_store import merkle_append, merkle_root
 from .models import AuditCheckpoint, AuditEvent, AuditLeaf, AuditTreeHead, AuditUnsealed
@@ -67,19 +67,6 @@ def tree_head() -> tuple[int, bytes]:
     return head.size, bytes(head.root)
 
 
-_LEAF_FIELDS = (
-    "seq",
-    "at",
-    "actor_id",
-    "actor_name",
-    "action",
-    "object_type",
-    "object_id",
-    "team_id",
-    "data",
-)
-
-
 def _seal_batch(head: AuditTreeHead, batch_size: int) -> int:
     """Fold up to batch_size queued events into the tree; the number folded. Rows as tuples and
     bulk writes (audit.bulk): no model instance per event."""
@@ -87,10 +74,10 @@ def _seal_batch(head: AuditTreeHead, batch_size: int) -> int:
     if not queued:
         return 0
     rows = list(
-        AuditEvent.objects.filter(seq__in=queued).order_by("seq").values_list(*_LEAF_FIELDS)
+        AuditEvent.objects.filter(seq__in=queued).order_by("seq").values_list(*EVENT_FIELDS)
     )
     leaves = [
-        leaf_hash(canonical_event(**dict(zip(_LEAF_FIELDS, row, strict=True))).encode("utf-8"))
+        leaf_hash(canonical_event(**dict(zip(EVENT_FIELDS, row, strict=True))).encode("utf-8"))
         for row in rows
     ]
     seqs = [row[0] for row in rows]

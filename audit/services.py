@@ -14,7 +14,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from .bulk import server_binding_cursor
-from .hashing import normalise_data
+from .hashing import EVENT_FIELDS, normalise_data
 from .models import AuditEvent, AuditUnsealed
 
 
@@ -77,16 +77,7 @@ def record_many(events: Sequence[Mapping[str, Any]]) -> list[AuditEvent]:
     return built
 
 
-_EVENT_COLUMNS = (
-    "at",
-    "actor_id",
-    "actor_name",
-    "action",
-    "object_type",
-    "object_id",
-    "team_id",
-    "data",
-)
+_EVENT_COLUMNS = EVENT_FIELDS[1:]  # the seq comes from the sequence
 _EVENT_VALUES = "(%s, %s, %s, %s, %s, %s, %s, %s::jsonb, '')"
 
 
@@ -105,18 +96,8 @@ def _insert_postgresql(connection, built: list[AuditEvent]) -> None:
     )
     params = []
     for event in built:
-        params.extend(
-            (
-                event.at,
-                event.actor_id,
-                event.actor_name,
-                event.action,
-                event.object_type,
-                event.object_id,
-                event.team_id,
-                json.dumps(event.data, ensure_ascii=False),
-            )
-        )
+        params.extend(getattr(event, name) for name in _EVENT_COLUMNS[:-1])
+        params.append(json.dumps(event.data, ensure_ascii=False))  # the last column: data
     # Server-side binding (Django's cursors bind on the client), so psycopg prepares the
     # statement once it has run a few times on this connection: PostgreSQL then neither parses
     # nor plans it again.

@@ -10,22 +10,10 @@ from dataclasses import dataclass, field
 
 from django.apps import apps
 
-from .hashing import event_hash
+from .hashing import EVENT_FIELDS, event_hash
 from .models import GENESIS_HASH, AuditChainHead, AuditEvent
 
-_FIELDS = (
-    "seq",
-    "at",
-    "actor_id",
-    "actor_name",
-    "action",
-    "object_type",
-    "object_id",
-    "team_id",
-    "data",
-    "prev_hash",
-    "hash",
-)
+_FIELDS = (*EVENT_FIELDS, "prev_hash", "hash")
 
 
 @dataclass(frozen=True)
