@@ -22,6 +22,7 @@ Design note
   ``audit.merkle.verify_consistency``.
 """
 
+import bisect
 import contextlib
 import hashlib
 import json
@@ -293,21 +294,6 @@ def _batches(
         last = leaves[-1][0]
 
 
-def _hashed(batch: list[tuple], postgres: bool) -> list[tuple]:
-    """A batch of _batches with each event replaced by its leaf hash (None: the event is gone):
-    (leaf index, event seq, leaf hash or None, stored leaf hash or None)."""
-    sha256 = hashlib.sha256
-    hashed = []
-    for index, event_seq, event, stored in batch:
-        if event is None:
-            hashed.append((index, event_seq, None, stored))
-            continue
-        if not postgres:
-            event = (event[0], _sqlite_at(event[1]), *event[2:])
-        hashed.append((index, event_seq, sha256(b"\x00" + fast_leaf(*event)).digest(), stored))
-    return hashed
-
-
 def _prefetched(batches: Iterator[list]) -> Iterator[list]:
     """The batches, the next one read in a thread while the caller hashes the current one: the
     database's work and the hashing overlap (psycopg lets go of the GIL while it waits). Only
@@ -322,6 +308,41 @@ def _prefetched(batches: Iterator[list]) -> Iterator[list]:
             yield batch
 
 
+@dataclass(slots=True)
+class _Chunk:
+    """A run of leaves in index order, hashed: compact, since worker processes send it back.
+    ``values`` holds each leaf's hash (MISSING for an event that is gone), 32 bytes each;
+    ``missing`` and ``rewritten`` the positions (in the run) of a gone event and of a leaf whose
+    stored hash differs from the recomputed one."""
+
+    indexes: list[int]
+    seqs: list[int]
+    values: bytes
+    missing: list[int]
+    rewritten: list[int]
+
+
+def _hashed(batch: list[tuple], postgres: bool) -> _Chunk:
+    """A batch of _batches with each event's leaf hash recomputed and compared with the stored
+    one."""
+    sha256 = hashlib.sha256
+    indexes, seqs, values, missing, rewritten = [], [], [], [], []
+    for position, (index, event_seq, event, stored) in enumerate(batch):
+        indexes.append(index)
+        seqs.append(event_seq)
+        if event is None:
+            missing.append(position)
+            values.append(MISSING)
+            continue
+        if not postgres:
+            event = (event[0], _sqlite_at(event[1]), *event[2:])
+        value = sha256(b"\x00" + fast_leaf(*event)).digest()
+        if stored is not None and stored != value:
+            rewritten.append(position)
+        values.append(value)
+    return _Chunk(indexes, seqs, b"".join(values), missing, rewritten)
+
+
 # Past this many leaves, on PostgreSQL and outside a transaction, the leaves are hashed by a
 # pool of worker processes (one per CPU), each reading its own ranges of leaves on its own
 # connection; the folding into the tree stays in order, here. Below it, one process (starting
@@ -330,8 +351,8 @@ PARALLEL_FROM = 200_000
 
 
 @contextlib.contextmanager
-def _hashed_batches(batch_size: int) -> Iterator[Iterator[list[tuple]]]:
-    """The hashed batches (see _hashed) of every leaf, in leaf order."""
+def _hashed_batches(batch_size: int) -> Iterator[Iterator[_Chunk]]:
+    """The hashed batches (_Chunk) of every leaf, in leaf order."""
     postgres = connection.vendor == "postgresql"
     workers = min(os.cpu_count() or 1, 8)
     if postgres and workers > 1 and not connection.in_atomic_block:
@@ -358,7 +379,7 @@ def _leaf_count() -> int:
     return 0 if largest is None else largest + 1
 
 
-def _parallel_batches(below: int, batch_size: int, workers: int) -> Iterator[list[tuple]]:
+def _parallel_batches(below: int, batch_size: int, workers: int) -> Iterator[_Chunk]:
     """Ranges of batch_size leaves hashed by forked workers, back in order; the last range is
     open-ended, so leaves sealed meanwhile are read as the single process would read them."""
     starts = range(0, below, batch_size)
@@ -377,14 +398,29 @@ def _worker_start() -> None:
     multiprocessing.util.Finalize(None, connection.close, exitpriority=10)
 
 
-def _worker_range(task: tuple[int, int | None, int]) -> list[tuple]:
+def _worker_range(task: tuple[int, int | None, int]) -> _Chunk:
     after, below, batch_size = task
+    chunks = []
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL jit = off")
-        hashed = []
         for batch in _batches(cursor, batch_size, after=after, below=below):
-            hashed.extend(_hashed(batch, True))
-    return hashed
+            chunks.append(_hashed(batch, True))
+    return _Chunk(
+        indexes=[index for chunk in chunks for index in chunk.indexes],
+        seqs=[seq for chunk in chunks for seq in chunk.seqs],
+        values=b"".join(chunk.values for chunk in chunks),
+        missing=_shifted(chunks, "missing"),
+        rewritten=_shifted(chunks, "rewritten"),
+    )
+
+
+def _shifted(chunks: list[_Chunk], name: str) -> list[int]:
+    """The positions ``name`` of several runs, as positions in the runs put end to end."""
+    positions, offset = [], 0
+    for chunk in chunks:
+        positions.extend(offset + position for position in getattr(chunk, name))
+        offset += len(chunk.indexes)
+    return positions
 
 
 @dataclass
@@ -418,28 +454,27 @@ def _scan(
     edge: list[bytes] = []
     count = 0
     with _hashed_batches(batch_size) as batches:
-        for batch in batches:
-            values = []
-            expected = count
-            for index, event_seq, value, stored in batch:
-                if index != expected:
-                    # Leaf positions removed: the hole holds no event of the log.
-                    result.missing_leaves.append((expected, index - 1))
-                    values.extend([MISSING] * (index - expected))
-                expected = index + 1
-                if index in leaves:
-                    result.seqs[index] = event_seq
-                if value is None:
-                    result.missing_events.append((index, event_seq))
-                    values.append(MISSING)
-                    continue
-                if stored != value and stored is not None:
-                    result.rewritten_count += 1
-                    if len(result.rewritten) < NAMED:
-                        result.rewritten.append((index, event_seq))
-                values.append(value)
-                result.events += 1
-            for value in values:
+        for chunk in batches:
+            if not chunk.indexes:
+                continue
+            values = chunk.values
+            first, last = chunk.indexes[0], chunk.indexes[-1]
+            if first != count or last - first + 1 != len(chunk.indexes):
+                # Leaf positions removed: each hole holds no event of the log.
+                values = _fill_holes(chunk, count, result)
+            for index in leaves:
+                if first <= index <= last:
+                    position = _position(chunk, index)
+                    if position is not None:
+                        result.seqs[index] = chunk.seqs[position]
+            for position in chunk.missing:
+                result.missing_events.append((chunk.indexes[position], chunk.seqs[position]))
+            result.rewritten_count += len(chunk.rewritten)
+            for position in chunk.rewritten[: NAMED - len(result.rewritten)]:
+                result.rewritten.append((chunk.indexes[position], chunk.seqs[position]))
+            result.events += len(chunk.indexes) - len(chunk.missing)
+            for start in range(0, len(values), 32):
+                value = values[start : start + 32]
                 if nodes:
                     _add_watched(edge, count, value, nodes, result.nodes)
                 else:
@@ -455,6 +490,27 @@ def _scan(
     if 0 in sizes:
         result.roots[0] = merkle.EMPTY_ROOT
     return result
+
+
+def _fill_holes(chunk: _Chunk, count: int, result: _Scan) -> bytes:
+    """The run's leaf hashes with MISSING at every leaf position its indexes skip (from
+    ``count``, the next expected), each hole recorded in ``result.missing_leaves``."""
+    values, expected = [], count
+    for position, index in enumerate(chunk.indexes):
+        if index != expected:
+            result.missing_leaves.append((expected, index - 1))
+            values.append(MISSING * (index - expected))
+        values.append(chunk.values[32 * position : 32 * position + 32])
+        expected = index + 1
+    return b"".join(values)
+
+
+def _position(chunk: _Chunk, index: int) -> int | None:
+    """Where leaf ``index`` is in the run, or None (a hole)."""
+    position = bisect.bisect_left(chunk.indexes, index)
+    if position < len(chunk.indexes) and chunk.indexes[position] == index:
+        return position
+    return None
 
 
 def _add_watched(edge: list[bytes], count: int, value: bytes, nodes: dict, found: dict) -> None:

@@ -74,3 +74,18 @@ def test_a_rewritten_event_is_named_the_same_with_workers(log, monkeypatch):
     same(alone, parallel)
     assert not parallel.ok
     assert any(f"seq {log[17]} (leaf 17)" in finding.message for finding in parallel.findings)
+
+
+def test_a_leaf_and_an_event_removed_are_named_the_same_with_workers(log, monkeypatch):
+    # As a superuser: replica mode fires neither the append-only triggers nor the foreign keys.
+    with as_owner(), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute('DELETE FROM audit_auditleaf WHERE "index" IN (11, 12)')
+        cursor.execute("DELETE FROM audit_auditevent WHERE seq = %s", [log[20]])
+
+    alone, parallel = both_ways(monkeypatch)
+
+    same(alone, parallel)
+    messages = [finding.message for finding in parallel.findings]
+    assert "gap: leaves 11–12 are missing from the tree (their events removed)" in messages
+    assert f"gap: leaf 20 names event seq {log[20]}, which is gone (event removed)" in messages
