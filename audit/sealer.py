@@ -129,14 +129,20 @@ def signers() -> list[NoteSigner]:
 
 def sign_checkpoint(head: AuditTreeHead, *, force: bool = False) -> AuditCheckpoint | None:
     """Sign and store a checkpoint of the (locked) tree head, unless the latest already covers
-    its size (``force`` signs anyway, e.g. after a key rotation); None without a signing key."""
+    its size or was signed less than CXHUB_AUDIT_CHECKPOINT_SECONDS ago (``force`` signs anyway:
+    an export or a proof that needs the whole tree covered, a key rotation); None without a
+    signing key. The interval bounds the checkpoints a busy log piles up (and every verifier
+    reads): a few a minute, not one a sealer run."""
     keys = signers()
     if not keys:
         return None
     latest = latest_checkpoint()
-    if latest is not None and latest.size >= head.size and not force:
-        return None
     now = timezone.now()
+    if latest is not None and not force:
+        if latest.size >= head.size:
+            return None
+        if now - latest.at < timedelta(seconds=settings.CXHUB_AUDIT_CHECKPOINT_SECONDS):
+            return None
     root = bytes(head.root) if head.size else EMPTY_ROOT
     body = checkpoint_body(keys[0].name, head.size, root, (f"time {format_time(now)}",))
     checkpoint = AuditCheckpoint.objects.create(

@@ -510,8 +510,13 @@ CXHUB_ESCALATION_SECONDS = env_int("CXHUB_ESCALATION_SECONDS", 300, minimum=5)
 # audit.checkpoint.load_signing_key; verifiers also trust CXHUB_AUDIT_VERIFIER_KEYS (old keys
 # after a rotation, comma-separated vkeys).
 CXHUB_AUDIT_SEAL_SECONDS = env_int("CXHUB_AUDIT_SEAL_SECONDS", 10, minimum=1)
+# A checkpoint is signed when the tree grew and the last is at least this old (so a busy log
+# gets a few a minute, not one a run); the window must leave room for a sealer run on top.
+CXHUB_AUDIT_CHECKPOINT_SECONDS = env_int("CXHUB_AUDIT_CHECKPOINT_SECONDS", 30, minimum=0)
 CXHUB_AUDIT_CHECKPOINT_WINDOW_SECONDS = env_int(
-    "CXHUB_AUDIT_CHECKPOINT_WINDOW_SECONDS", 60, minimum=CXHUB_AUDIT_SEAL_SECONDS
+    "CXHUB_AUDIT_CHECKPOINT_WINDOW_SECONDS",
+    60,
+    minimum=CXHUB_AUDIT_SEAL_SECONDS + CXHUB_AUDIT_CHECKPOINT_SECONDS,
 )
 CXHUB_AUDIT_VERIFIER_KEYS = env_list("CXHUB_AUDIT_VERIFIER_KEYS", [])
 # Witnesses (audit/witnesses.py): each checkpoint also goes where the database's writers cannot

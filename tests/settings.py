@@ -20,6 +20,8 @@ os.environ.setdefault(
     "CXHUB_AUDIT_SIGNING_KEY",
     "PRIVATE+KEY+cxhub.test/audit+0ae2332e+ASQsBZ1l7L04zWTJedaz24vaZFeBFgdGNMz3is8XlI9i",
 )
+# Every sealer run that grew the tree signs (tests/audit/test_sealer.py tests the interval).
+os.environ.setdefault("CXHUB_AUDIT_CHECKPOINT_SECONDS", "0")
 TEST_AUDIT_VERIFIER_KEY = "cxhub.test/audit+0ae2332e+AWT5b/YEsmE1/pwcNGpnU2l1WlVw2O6XRzYyQSfG287l"
 os.environ.setdefault("CXHUB_VAR_DIR", os.path.join(os.path.dirname(__file__), "..", "var", "test"))
 

@@ -132,3 +132,22 @@ def test_a_signing_key_that_fails_to_load_leaves_the_tree_sealed(chain, monkeypa
 
     assert tree_head()[0] == 5 and not AuditUnsealed.objects.exists()
     assert not AuditCheckpoint.objects.exists()
+
+
+def test_a_checkpoint_waits_for_the_interval_unless_forced(chain, author, settings):
+    settings.CXHUB_AUDIT_CHECKPOINT_SECONDS = 30
+    first = seal().checkpoint
+    with transaction.atomic():
+        record(actor=author, action="auth.logout", obj=author)
+
+    # Sealed at once, but signed only once the last checkpoint is 30 s old …
+    assert seal().checkpoint is None and tree_head()[0] == 6
+    with time_machine.travel(first.at + timedelta(seconds=31), tick=False):
+        later = seal().checkpoint
+    assert (first.size, later.size) == (5, 6)
+
+    # … or when forced (an export's or a proof's covering checkpoint, audit_checkpoint).
+    with transaction.atomic():
+        record(actor=author, action="auth.logout", obj=author)
+    assert seal().checkpoint is None
+    assert checkpoint_now().size == 7
