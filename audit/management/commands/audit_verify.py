@@ -15,8 +15,10 @@ from audit.verify_log import source_from_file, sources_from_directory, verify_lo
 
 class Command(BaseCommand):
     help = (
-        "Recompute the audit hash chain and report the first broken link; check that every "
-        "published target, decision and freeze has its event (exit status 1 if not)."
+        "Recompute the closed hash chain and the Merkle tree from the events, prove the log "
+        "extends every checkpoint given (--witness, --checkpoint) and the database's own, and "
+        "check that every published target, decision and freeze has its event; name what "
+        "differs (exit status 1)."
     )
 
     def add_arguments(self, parser):
