@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count, Max
 
-from .checkpoint import NoteError, parse_checkpoint
 from .models import AuditCheckpoint, AuditUnsealed, AuditWitnessDelivery
+from .proofs import origin
 from .sealer import CheckpointLag, checkpoint_lag, latest_checkpoint, tree_head
 
 
@@ -36,17 +36,11 @@ class Integrity:
 
 def integrity() -> Integrity:
     checkpoint = latest_checkpoint()
-    origin = ""
-    if checkpoint is not None:
-        try:
-            origin = parse_checkpoint(checkpoint.note.split("\n\n", 1)[0] + "\n").origin
-        except NoteError:
-            origin = ""
     return Integrity(
         tree_size=tree_head()[0],
         unsealed=AuditUnsealed.objects.count(),
         checkpoint=checkpoint,
-        origin=origin,
+        origin=origin(checkpoint) if checkpoint is not None else "",
         lag=checkpoint_lag(latest=checkpoint),
         witnesses=_witnesses(),
     )

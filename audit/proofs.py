@@ -155,7 +155,8 @@ def check_event_proof(proof: EventProof) -> str:
         leaf_hash(proof.leaf), proof.leaf_index, checkpoint.size, proof.proof, checkpoint.root
     )
     keys = ", ".join(f"{key.name}+{key.key_id.hex()}" for key in signed_by)
-    return f"verified: included in the tree of {checkpoint.size} events signed by {keys}"
+    events = "event" if checkpoint.size == 1 else "events"
+    return f"verified: included in the tree of {checkpoint.size} {events} signed by {keys}"
 
 
 def origin(checkpoint: AuditCheckpoint) -> str:

@@ -31,6 +31,7 @@ from .hashing import EVENT_FIELDS, canonical_event
 from .merkle import EMPTY_ROOT, leaf_hash
 from .merkle_store import merkle_append, merkle_root
 from .models import AuditCheckpoint, AuditEvent, AuditLeaf, AuditTreeHead, AuditUnsealed
+from .witnesses import queue_deliveries
 
 SEAL_BATCH = 1000
 
@@ -148,8 +149,6 @@ def sign_checkpoint(head: AuditTreeHead, *, force: bool = False) -> AuditCheckpo
     checkpoint = AuditCheckpoint.objects.create(
         size=head.size, root=root, at=now, note=sign_note_with(body, keys)
     )
-    from .witnesses import queue_deliveries
-
     queue_deliveries(checkpoint)
     return checkpoint
 
