@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import psycopg
 from django.db import connection as default_connection
 
-from .models import AuditLeaf, AuditUnsealed, MerkleNode
+from .models import AuditLeaf, MerkleNode
 
 
 def server_binding_cursor(connection=default_connection):
@@ -55,15 +55,3 @@ def insert_leaves(first_index: int, seqs: Sequence[int]) -> None:
             "SELECT * FROM unnest(%s::bigint[], %s::bigint[])",
             [list(range(first_index, first_index + len(seqs))), list(seqs)],
         )
-
-
-def delete_queued(seqs: Sequence[int]) -> None:
-    """Remove these seqs from the sealer's queue (AuditUnsealed)."""
-    if not seqs:
-        return
-    if default_connection.vendor != "postgresql":
-        for start in range(0, len(seqs), 500):  # SQLite's limit on parameters
-            AuditUnsealed.objects.filter(seq__in=seqs[start : start + 500]).delete()
-        return
-    with server_binding_cursor() as cursor:
-        cursor.execute("DELETE FROM audit_auditunsealed WHERE seq = ANY(%s)", [list(seqs)])

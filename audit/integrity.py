@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count, Max
 
-from .models import AuditCheckpoint, AuditUnsealed, AuditWitnessDelivery
+from .models import AuditCheckpoint, AuditTreeHead, AuditWitnessDelivery
 from .proofs import origin
-from .sealer import CheckpointLag, checkpoint_lag, latest_checkpoint, tree_head
+from .sealer import CheckpointLag, checkpoint_lag, latest_checkpoint, unsealed
 
 
 @dataclass(frozen=True)
@@ -36,12 +36,16 @@ class Integrity:
 
 def integrity() -> Integrity:
     checkpoint = latest_checkpoint()
+    head = AuditTreeHead.objects.filter(pk=AuditTreeHead.SINGLETON_ID).values_list(
+        "size", "horizon"
+    )
+    size, horizon = next(iter(head), (0, 0))
     return Integrity(
-        tree_size=tree_head()[0],
-        unsealed=AuditUnsealed.objects.count(),
+        tree_size=size,
+        unsealed=unsealed(horizon).count(),
         checkpoint=checkpoint,
         origin=origin(checkpoint) if checkpoint is not None else "",
-        lag=checkpoint_lag(latest=checkpoint),
+        lag=checkpoint_lag(latest=checkpoint, sealed_to=horizon),
         witnesses=_witnesses(),
     )
 

@@ -5,9 +5,10 @@ the standalone verifier's own functions (audit/verifier.py), as an auditor would
 Design note
 -----------
 * A proof is only worth something against a signed checkpoint, so every proof is made against
-  one: ``covering_checkpoint`` seals what is queued (audit.sealer.seal, which signs when the tree
-  grew) and signs a fresh checkpoint when the latest still does not cover the whole tree (one
-  sealed earlier without signing). Without a signing key there is no checkpoint, and no proof.
+  one: ``covering_checkpoint`` seals what has committed (audit.sealer.seal, which signs when
+  the tree grew) and signs a fresh checkpoint when the latest still does not cover the whole
+  tree (one sealed earlier without signing). Without a signing key there is no checkpoint, and
+  no proof.
 * The keys an auditor is told to trust are the signing key's verifier key and the extra ones of
   CXHUB_AUDIT_VERIFIER_KEYS (old keys after a rotation). They travel with a proof for
   convenience only: an auditor checks against a key they got some other way.

@@ -1,9 +1,9 @@
 """Writing the audit trail: `record` appends one event inside the caller's transaction, so the
 event commits or rolls back with the change it records.
 
-Recording takes no lock: the event's seq comes from the database's sequence, and a row in the
-sealer's queue (AuditUnsealed) goes in with it. The sealer (audit.sealer) folds committed events
-into the Merkle tree and signs checkpoints off the request path."""
+Recording takes no lock and writes one row: the event, its seq from the database's sequence.
+The sealer (audit.sealer) finds committed events above its horizon, folds them into the Merkle
+tree and signs checkpoints, off the request path."""
 
 import json
 from collections.abc import Mapping, Sequence
@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from .bulk import server_binding_cursor
 from .hashing import EVENT_FIELDS, normalise_data
-from .models import AuditEvent, AuditUnsealed
+from .models import AuditEvent
 
 
 class AuditOutsideTransactionError(RuntimeError):
@@ -55,10 +55,10 @@ def record(
 
 
 def record_many(events: Sequence[Mapping[str, Any]]) -> list[AuditEvent]:
-    """Append several events, in the order given (their seqs rise in that order), each with its
-    row in the sealer's queue: what a worker storing the outcomes of a batch of sends uses. Each
-    mapping takes record()'s keyword arguments; the same rules hold (inside the caller's
-    transaction). On PostgreSQL one statement writes them all (see _insert_postgresql)."""
+    """Append several events, in the order given (their seqs rise in that order): what a worker
+    storing the outcomes of a batch of sends uses. Each mapping takes record()'s keyword
+    arguments; the same rules hold (inside the caller's transaction). One statement writes them
+    all (on PostgreSQL see _insert_postgresql)."""
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
         raise AuditOutsideTransactionError(
@@ -73,26 +73,25 @@ def record_many(events: Sequence[Mapping[str, Any]]) -> list[AuditEvent]:
         _insert_postgresql(connection, built)
     else:
         AuditEvent.objects.bulk_create(built)
-        AuditUnsealed.objects.bulk_create([AuditUnsealed(seq=event.seq) for event in built])
     return built
 
 
-_EVENT_COLUMNS = EVENT_FIELDS[1:]  # the seq comes from the sequence
-_EVENT_VALUES = "(%s, %s, %s, %s, %s, %s, %s, %s::jsonb, '')"
+_EVENT_COLUMNS = EVENT_FIELDS[1:]  # the seq comes from audit_next_seq()
+_EVENT_VALUES = "(audit_next_seq(), %s, %s, %s, %s, %s, %s, %s, %s::jsonb, '')"
 
 
 def _insert_postgresql(connection, built: list[AuditEvent]) -> None:
-    """The events and their queue rows in one statement, one round trip: the cost of recording
-    is what an audited service pays on every call (bench/audit.py), so the ORM's two inserts are
-    folded into a data-modifying CTE. The seqs come back ascending, in the events' order (the
-    sequence is taken row by row as the VALUES are inserted)."""
+    """The events in one prepared statement, one round trip: the cost of recording is what an
+    audited service pays on every call (bench/audit.py). Each seq is taken by audit_next_seq()
+    (migration audit.0007), which gives the transaction its id first, as the sealer's horizon
+    needs. The seqs come back ascending, in the events' order (taken row by row as the VALUES
+    are inserted)."""
     columns = ", ".join(_EVENT_COLUMNS)
     rows = ", ".join([_EVENT_VALUES] * len(built))
     # Constants and placeholders only: the values go as parameters.
     sql = (
-        f"WITH inserted AS (INSERT INTO audit_auditevent ({columns}, prev_hash) VALUES {rows} "  # noqa: S608
-        "RETURNING seq) "
-        "INSERT INTO audit_auditunsealed (seq) SELECT seq FROM inserted RETURNING seq"
+        f"INSERT INTO audit_auditevent (seq, {columns}, prev_hash) VALUES {rows} "  # noqa: S608
+        "RETURNING seq"
     )
     params = []
     for event in built:

@@ -39,12 +39,12 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from . import merkle
 from .checkpoint import NoteError, NoteVerifier, load_signing_key, parse_checkpoint, verify_note
-from .models import AuditCheckpoint, AuditEvent, AuditLeaf, AuditTreeHead, AuditUnsealed
+from .models import AuditCheckpoint, AuditEvent, AuditTreeHead
+from .sealer import unsealed
 
 BATCH = 10_000
 NAMED = 20  # events named one by one per kind of finding; the rest are counted
@@ -608,8 +608,9 @@ class _Verifier:
         self.report.seconds = time.perf_counter() - started
         self.check_leaves(scan)
         self.check_head(head, scan)
-        self.check_events(scan)
-        self.check_queue()
+        horizon = head.horizon if head is not None else 0
+        self.check_events(scan, horizon)
+        self.check_pending(horizon)
         self.check_claims(scan)
         self.check_forks(scan, leaves)
         self.check_replay()
@@ -672,50 +673,34 @@ class _Verifier:
                 f"the tree head's root for {size} events is not the root the events hash to",
             )
 
-    def check_events(self, scan: _Scan) -> None:
-        """Every event is a leaf or queued: counted first (the queue is short, the leaves were
-        just read), and only when the counts disagree are the strays looked for."""
-        queued = (
-            AuditUnsealed.objects.filter(Exists(AuditEvent.objects.filter(seq=OuterRef("seq"))))
-            .filter(~Exists(AuditLeaf.objects.filter(event_id=OuterRef("seq"))))
-            .count()
-        )
-        count = AuditEvent.objects.count() - scan.events - queued
+    def check_events(self, scan: _Scan, horizon: int) -> None:
+        """Every event is a leaf or, above the sealer's horizon, not sealed yet: counted first
+        (the unsealed are few, the leaves were just read), and only when the counts disagree
+        are the strays looked for."""
+        pending = unsealed(horizon).count()
+        count = AuditEvent.objects.count() - scan.events - pending
         if count <= 0:
             return
-        stray = AuditEvent.objects.exclude(seq__in=AuditUnsealed.objects.values("seq")).filter(
-            leaf__isnull=True
-        )
+        stray = AuditEvent.objects.filter(seq__lte=horizon, leaf__isnull=True)
         for seq in stray.order_by("seq").values_list("seq", flat=True)[:NAMED]:
             self.find(
                 GAP,
-                f"gap: event seq {seq} is neither in the tree nor in the sealer's queue "
-                "(its leaf was removed)",
+                f"gap: event seq {seq} is not in the tree, though the sealer had sealed every "
+                "event up to it (its leaf was removed)",
                 seq=seq,
             )
         if count > NAMED:
             self.find(GAP, f"and {count - NAMED} more events are outside the tree")
 
-    def check_queue(self) -> None:
+    def check_pending(self, horizon: int) -> None:
         window = timedelta(seconds=settings.CXHUB_AUDIT_CHECKPOINT_WINDOW_SECONDS)
-        # Driven by the queue (short) through the events' primary key, not the other way.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                'SELECT count(*), min(e."at") FROM audit_auditunsealed u '
-                'JOIN audit_auditevent e ON e.seq = u.seq WHERE e."at" < %s',
-                [timezone.now() - window],
-            )
-            late, _ = cursor.fetchone()
-        if late:
-            oldest = (
-                AuditEvent.objects.filter(seq__in=AuditUnsealed.objects.values("seq"))
-                .order_by("at")
-                .values_list("seq", "at")
-                .first()
-            )
+        late = unsealed(horizon).filter(at__lt=timezone.now() - window)
+        count = late.count()
+        if count:
+            oldest = late.order_by("at").values_list("seq", "at").first()
             self.find(
                 LATE,
-                f"{late} events wait in the sealer's queue beyond the checkpoint window "
+                f"{count} events wait for the sealer beyond the checkpoint window "
                 f"({window.total_seconds():.0f} s), the oldest seq {oldest[0]} since "
                 f"{oldest[1].isoformat()}: is the sealer running?",
                 seq=oldest[0],

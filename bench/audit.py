@@ -332,8 +332,8 @@ def _event_rows(*, count: int, after_seq: int, people: dict):
 
 
 def _insert_events(people: dict, *, count: int) -> None:
-    """COPY the events and their queue rows in (as `record` would have written them, but without
-    a transaction per event), then time the sealer folding them into the tree."""
+    """COPY the events in (as `record` would have written them, but without a transaction per
+    event), then time the sealer folding them into the tree."""
     from django.db import connection, transaction
 
     from audit.hashing import EVENT_FIELDS as _COPY_COLUMNS
@@ -349,10 +349,6 @@ def _insert_events(people: dict, *, count: int) -> None:
                 values = [row[column] for column in _COPY_COLUMNS]
                 values[_COPY_COLUMNS.index("data")] = json.dumps(row["data"])
                 copy.write_row([*values, ""])
-        cursor.execute(
-            "INSERT INTO audit_auditunsealed (seq) SELECT seq FROM audit_auditevent WHERE seq > %s",
-            [after],
-        )
         cursor.execute(
             "SELECT setval(pg_get_serial_sequence('audit_auditevent', 'seq'), %s)",
             [after + count],

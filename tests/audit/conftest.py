@@ -9,7 +9,7 @@ from django.db import connection, transaction
 
 from accounts.models import Role
 from audit.hashing import event_hash
-from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent, AuditUnsealed
+from audit.models import GENESIS_HASH, AuditChainHead, AuditEvent
 from audit.services import record
 from cxhub.dbroles import APPEND_ONLY_TABLES
 
@@ -69,8 +69,8 @@ def build_legacy_chain(specs: list[dict]) -> list[AuditEvent]:
         )
         event.save()
         events.append(event)
-    # In the sealer's queue, as migration 0005 left the events of the closed chain.
-    AuditUnsealed.objects.bulk_create([AuditUnsealed(seq=event.seq) for event in events])
+    # Not yet in the tree, as migration 0005 left the events of the closed chain: above the
+    # sealer's horizon (0), without a leaf.
     AuditChainHead.objects.update_or_create(
         pk=AuditChainHead.SINGLETON_ID, defaults={"seq": len(events), "hash": prev_hash}
     )

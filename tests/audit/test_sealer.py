@@ -11,8 +11,8 @@ from django.utils import timezone
 from audit import merkle
 from audit.checkpoint import NoteVerifier, parse_checkpoint, verify_note
 from audit.merkle_store import event_leaf_hash
-from audit.models import AuditCheckpoint, AuditLeaf, AuditUnsealed
-from audit.sealer import checkpoint_lag, checkpoint_now, seal, tree_head
+from audit.models import AuditCheckpoint, AuditLeaf
+from audit.sealer import checkpoint_lag, checkpoint_now, horizon, seal, tree_head, unsealed
 from audit.services import record
 from audit.tasks import seal as seal_task
 from cxhub.env import ImproperlyConfiguredEnv
@@ -24,11 +24,11 @@ def verified(checkpoint: AuditCheckpoint):
     return parse_checkpoint(body)
 
 
-def test_it_folds_the_queue_into_the_tree_and_signs_a_checkpoint(chain):
+def test_it_folds_the_new_events_into_the_tree_and_signs_a_checkpoint(chain):
     result = seal()
 
     assert (result.before, result.after, result.added) == (0, 5, 5)
-    assert not AuditUnsealed.objects.exists()
+    assert not unsealed(horizon()).exists()
     leaves = [event_leaf_hash(event) for event in chain]
     assert result.root == merkle.root_from_leaf_hashes(leaves) == tree_head()[1]
     body = verified(result.checkpoint)
@@ -130,7 +130,7 @@ def test_a_signing_key_that_fails_to_load_leaves_the_tree_sealed(chain, monkeypa
     with pytest.raises(ImproperlyConfiguredEnv, match="CXHUB_AUDIT_SIGNING_KEY"):
         seal()
 
-    assert tree_head()[0] == 5 and not AuditUnsealed.objects.exists()
+    assert tree_head()[0] == 5 and not unsealed(horizon()).exists()
     assert not AuditCheckpoint.objects.exists()
 
 
