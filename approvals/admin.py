@@ -4,6 +4,7 @@ Requests, steps and decisions are runtime records: read-only here."""
 from django.contrib import admin
 
 from accounts.admin import AuditedAdminMixin
+from audit.services import record
 
 from .models import ApprovalPolicy, ApprovalRequest, ApprovalStage
 
@@ -40,8 +41,6 @@ class ApprovalPolicyAdmin(AuditedAdminMixin, admin.ModelAdmin):
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         # Stage changes are part of the policy: record what the stages are now.
-        from audit.services import record
-
         record(
             actor=request.user,
             action="approval_policy.stages_saved_in_admin",

@@ -141,6 +141,13 @@ def escalation_targets(step) -> list[User]:
     return users_with_role_over(step.escalate_to_team, step.escalate_to_role)
 
 
+def schedule_change_needs_approval(*, team: Team) -> bool:
+    """Does the team's policy say that moving an approved post needs a new approval? (The
+    handler of publishing.hooks.schedule_change_needs_approval.)"""
+    policy = team_policy_for(team)
+    return bool(policy and policy.schedule_changes_need_approval)
+
+
 def team_policy_for(team: Team) -> ApprovalPolicy | None:
     """The nearest team policy at or above `team`."""
     return (

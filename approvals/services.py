@@ -16,6 +16,9 @@ from accounts.notifications import notify
 from accounts.selectors import user_has_role
 from audit.services import record
 from cxhub.errors import ApplicationError, InvalidTransition, NotAllowed
+from publishing import preflight
+from publishing import services as publishing
+from publishing.models import Post, PostStatus
 
 from . import routing
 from .models import (
@@ -257,8 +260,6 @@ def _later_step_needing(
 
 def _advance(request: ApprovalRequest, step: ApprovalStep, by: User) -> None:
     """What comes next after a decision on `step`."""
-    from publishing import services as publishing
-
     now = timezone.now()
     post = request.post
     verdicts = list(
@@ -369,10 +370,6 @@ def escalate_overdue(*, now: datetime | None = None) -> int:
 def break_glass(*, post, by: User, justification: str):
     """A lead approves and releases a post at once, with a written justification: loud in the
     audit trail, and every skipped approver is told."""
-    from publishing import preflight
-    from publishing import services as publishing
-    from publishing.models import Post, PostStatus
-
     justification = (justification or "").strip()
     if len(justification) < MIN_JUSTIFICATION:
         raise ApplicationError(

@@ -16,12 +16,12 @@ from django.utils import timezone
 
 from accounts.models import Role, Team, User
 from accounts.notifications import notify_many
-from accounts.selectors import teams_for
+from accounts.selectors import teams_for, user_has_role
 from audit.services import record, record_many
 from cxhub.errors import ApplicationError, InvalidTransition, NotAllowed
 
+from . import hooks, scheduling, selectors
 from . import preflight as preflight_rules
-from . import scheduling, selectors
 from .content import canonical_content, hash_content
 from .models import (
     CANCELLABLE_STATUSES,
@@ -351,9 +351,7 @@ def post_update(
         PostStatus.SCHEDULED,
         PostStatus.NEEDS_RESCHEDULE,
     ):
-        from approvals.services import requests_supersede
-
-        requests_supersede(
+        hooks.approvals_void.send(
             post=post, by=by, reason="content changed" if content_changed else "time changed"
         )
         _transition(post, PostStatus.DRAFT)
@@ -416,9 +414,7 @@ def post_submit(*, post: Post, by: User) -> Post:
     _transition(post, PostStatus.IN_REVIEW)
     post.submitted_at = timezone.now()
     post.save(update_fields=["status", "submitted_at", "updated_at"])
-    from approvals.services import request_open
-
-    request_open(post=post, by=by)
+    hooks.post_submitted.send(post=post, by=by)
     record(
         actor=by,
         action="post.submitted",
@@ -449,9 +445,7 @@ def post_cancel(*, post: Post, by: User, reason: str = "") -> Post:
     old_status = post.status
     _transition(post, PostStatus.CANCELLED)
     post.save(update_fields=["status", "updated_at"])
-    from approvals.services import requests_supersede
-
-    requests_supersede(post=post, by=by, reason="cancelled")
+    hooks.approvals_void.send(post=post, by=by, reason="cancelled")
     post.targets.exclude(status=TargetStatus.PUBLISHED).update(
         status=TargetStatus.CANCELLED, next_attempt_at=None
     )
@@ -514,8 +508,6 @@ def _stop_publishing(*, post: Post, by: User, reason: str) -> Post:
 
 
 def _leads(user: User, post: Post) -> bool:
-    from accounts.selectors import user_has_role
-
     return user_has_role(user=user, team=post.team, role=Role.LEAD)
 
 
@@ -618,10 +610,7 @@ def post_approved(
 
 
 def _schedule_needs_approval(post: Post) -> bool:
-    from approvals.routing import team_policy_for
-
-    policy = team_policy_for(post.team)
-    return bool(policy and policy.schedule_changes_need_approval)
+    return any(hooks.schedule_change_needs_approval.send(team=post.team))
 
 
 def post_changes_requested(*, post: Post, by: User, comment: str) -> Post:

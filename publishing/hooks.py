@@ -1,0 +1,18 @@
+"""What publishing lets the apps above it do when a post changes (cxhub.hooks): approvals
+connects its handlers in ApprovalsConfig.ready(). Each fires inside the publishing service's
+transaction."""
+
+from cxhub.hooks import Hook
+
+# post_submit: a draft went to review; the handler opens its approval request.
+# Keyword arguments: post, by.
+post_submitted = Hook("publishing.post_submitted", required=True)
+
+# A post's approvals no longer hold (its content or, under the team's policy, its time changed;
+# or it was cancelled): the handler supersedes its open requests. Keyword arguments: post, by,
+# reason ("content changed", "time changed", "cancelled").
+approvals_void = Hook("publishing.approvals_void", required=True)
+
+# A question: does moving this team's approved post to another time need a new approval? Any
+# handler answering True says yes; no handler, no. Keyword argument: team.
+schedule_change_needs_approval = Hook("publishing.schedule_change_needs_approval")
