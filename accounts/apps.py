@@ -1,3 +1,5 @@
+"""The accounts app: people, teams and their roles, and the doors people sign in through."""
+
 from django.apps import AppConfig
 
 
@@ -6,6 +8,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "People and accounts"
 
     def ready(self) -> None:
+        # Imported here, not at the top: an AppConfig module is imported before the models.
         from django.contrib.auth.signals import user_logged_in
 
         from .mfa import session

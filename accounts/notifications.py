@@ -7,6 +7,7 @@ rolled-back change tells no one, and a failed e-mail stays visible on its row fo
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
@@ -73,9 +74,10 @@ def notify_many(messages: Iterable[Mapping[str, Any]]) -> list[Notification]:
     created = Notification.objects.bulk_create(rows)
     pending = [n.pk for n in created if n.email_status == Notification.EmailStatus.PENDING]
     if pending:
-        from .tasks import send_notification_emails
-
-        transaction.on_commit(lambda: send_notification_emails.delay(pending))
+        # The task by its name: accounts.tasks imports this module (a thin task over
+        # notification_send_email), so this module does not import it back.
+        task = current_app.tasks["accounts.tasks.send_notification_emails"]
+        transaction.on_commit(lambda: task.delay(pending))
     return created
 
 

@@ -14,6 +14,7 @@ import hashlib
 import math
 from datetime import timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.tokens import default_token_generator
@@ -152,11 +153,9 @@ def password_reset_request(*, request, email: str) -> None:
                     object_id=email[:254],
                     data={"scope": scope, "email": email[:254], "address": address},
                 )
-        # As in notifications.notify: tasks imports this module's services, so the task is
-        # looked up when a request is queued.
-        from .tasks import send_password_reset
-
-        transaction.on_commit(lambda: send_password_reset.delay(email=email, base_url=base_url))
+        # The task by its name, as in notifications.notify: accounts.tasks imports this module.
+        task = current_app.tasks["accounts.tasks.send_password_reset"]
+        transaction.on_commit(lambda: task.delay(email=email, base_url=base_url))
 
 
 def password_reset_send(*, email: str, base_url: str) -> int:

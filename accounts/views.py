@@ -14,7 +14,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 
-from cxhub import health
+from cxhub import liveness
 from cxhub.errors import ApplicationError
 
 from . import doors, passwords, selectors
@@ -213,7 +213,7 @@ def dashboard(request):
         {
             "memberships": memberships,
             "drafting_by_channel": list(drafting),
-            "worker": health.worker_status(),
+            "worker": liveness.worker_status(),
         },
     )
 

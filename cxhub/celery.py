@@ -4,6 +4,7 @@ import os
 
 from celery import Celery
 from celery.signals import worker_init, worker_ready, worker_shutdown
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cxhub.settings")
 
@@ -14,8 +15,6 @@ app.autodiscover_tasks()
 
 @app.on_after_finalize.connect
 def setup_periodic_tasks(sender, **kwargs):
-    from django.conf import settings
-
     interval = float(settings.CXHUB_HEARTBEAT_SECONDS)
     # Heartbeats that no worker took in time are worthless: let them expire, not pile up.
     sender.add_periodic_task(
@@ -78,13 +77,13 @@ def _liveness_init(sender=None, **kwargs):
 
 @worker_ready.connect(dispatch_uid="cxhub.liveness.ready")
 def _liveness_ready(sender=None, **kwargs):
-    from . import liveness
+    from . import liveness  # as above
 
     liveness.start()
 
 
 @worker_shutdown.connect(dispatch_uid="cxhub.liveness.shutdown")
 def _liveness_shutdown(sender=None, **kwargs):
-    from . import liveness
+    from . import liveness  # as above
 
     liveness.stop()

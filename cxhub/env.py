@@ -4,6 +4,8 @@ Each one fails loudly and names the variable, so a bad deployment stops at start
 instead of misbehaving later.
 """
 
+import ipaddress
+import json
 import os
 from pathlib import Path
 
@@ -89,8 +91,6 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
 def env_networks(name: str, default: list[str] | None = None) -> list[str]:
     """Comma-separated networks in CIDR notation (a bare address is its own /32 or /128),
     each checked, returned normalised ("10.0.0.0/8")."""
-    import ipaddress
-
     networks = []
     for item in env_list(name, default):
         try:
@@ -117,8 +117,6 @@ def env_secret(name: str, *, debug_default: str | None, debug: bool) -> str:
 def env_json_object(name: str, default: dict | None = None) -> dict:
     """A JSON object (e.g. {"x": {"client_id": "…", "client_secret": "…"}}); NAME_FILE works
     too, for values holding secrets."""
-    import json
-
     value = _raw(name)
     if value is None or value.strip() == "":
         return dict(default or {})

@@ -7,12 +7,11 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection
-from django.utils import timezone
 from kombu import Connection
 
 from audit.sealer import checkpoint_lag
 
-from .models import Heartbeat
+from .celery import app
 from .run import RUNNING, STATE_FILE_NAME
 
 
@@ -42,8 +41,6 @@ def _transport_for(url: str) -> str | None:
 
 
 def check_broker() -> Check:
-    from .celery import app
-
     url = settings.CELERY_BROKER_URL
     try:
         # A fresh connection to the configured URL each time: a pooled one could hide an outage.
@@ -70,16 +67,6 @@ def check_audit() -> Check:
         f"an event has waited {lag.lag.total_seconds():.0f} s for a signed checkpoint, "
         f"beyond the window of {window} s{why}",
     )
-
-
-def worker_status() -> dict:
-    """Informational: when a worker last ran the heartbeat task (it does not fail the check)."""
-    beat = Heartbeat.objects.filter(name="worker").first()
-    if beat is None:
-        return {"status": "never seen"}
-    age = (timezone.now() - beat.seen_at).total_seconds()
-    stale = age > 3 * settings.CXHUB_HEARTBEAT_SECONDS
-    return {"status": "stale" if stale else "ok", "last_seen_seconds_ago": round(age, 1)}
 
 
 def launcher_processes() -> dict | None:

@@ -11,6 +11,7 @@ import threading
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
+from django.utils import timezone
 
 from .models import Heartbeat
 from .services import heartbeat_record
@@ -74,3 +75,13 @@ def stop() -> None:
         event.set()
     with contextlib.suppress(DatabaseError):
         Heartbeat.objects.filter(name=PREFIX + identity()).delete()
+
+
+def worker_status() -> dict:
+    """Informational: when a worker last ran the heartbeat task (it does not fail the check)."""
+    beat = Heartbeat.objects.filter(name="worker").first()
+    if beat is None:
+        return {"status": "never seen"}
+    age = (timezone.now() - beat.seen_at).total_seconds()
+    stale = age > 3 * settings.CXHUB_HEARTBEAT_SECONDS
+    return {"status": "stale" if stale else "ok", "last_seen_seconds_ago": round(age, 1)}

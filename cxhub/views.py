@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularSwaggerView
 
-from . import health
+from . import health, liveness
 
 
 @never_cache
@@ -28,7 +28,7 @@ def healthz(request):
     if processes is not None:
         body["processes"] = processes
     if "database" not in down:
-        body["worker"] = health.worker_status()
+        body["worker"] = liveness.worker_status()
         # Reported, not failed: a load balancer must not take the web away because the sealer
         # is late; monitoring reads "degraded" and the check's detail.
         audit = health.check_audit()
