@@ -11,6 +11,9 @@ class AccountsConfig(AppConfig):
         # Imported here, not at the top: an AppConfig module is imported before the models.
         from django.contrib.auth.signals import user_logged_in
 
+        # The tasks register with Celery in every process (the web's too), so that services
+        # queue them by name (accounts.notifications.notify): tasks imports those services.
+        from . import tasks  # noqa: F401
         from .mfa import session
 
         # Every door that signs a person in by password (this site's, the admin's, SSO) leaves

@@ -9,9 +9,12 @@ class ApprovalsConfig(AppConfig):
     def ready(self) -> None:
         # What publishing's changes cause in the approval chain (cxhub.hooks). Imported here,
         # not at the top: an AppConfig module is imported before the models are loaded.
+        from audit import hooks as audit_hooks
         from publishing import hooks
 
-        from . import routing, services
+        from . import audit_rules, routing, services
+
+        audit_hooks.event_rules.connect(audit_rules.event_rules)
 
         hooks.post_submitted.connect(services.request_open)
         hooks.approvals_void.connect(services.requests_supersede)

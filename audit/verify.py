@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from django.apps import apps
 
+from . import hooks
 from .hashing import EVENT_FIELDS, event_hash
 from .models import GENESIS_HASH, AuditChainHead, AuditEvent
 
@@ -168,40 +169,12 @@ def _format_fields(template: str) -> list[str]:
     return [name for _, name, _, _ in string.Formatter().parse(template) if name]
 
 
-# What the services record (publishing/dispatch.py, approvals/services.py): the one place to
-# extend when another kind of row must be provable from the trail.
-EVENT_RULES = (
-    EventRule(
-        label="published targets",
-        model="publishing.PostTarget",
-        where={"status": "published"},
-        object_type="publishing.posttarget",
-        action="target.published",
-    ),
-    EventRule(
-        label="decisions",
-        model="approvals.Decision",
-        object_type="approvals.approvalrequest",
-        object_id_field="request_id",
-        action="approval.{verdict}",
-        actor_field="user_id",
-    ),
-    EventRule(
-        label="freezes",
-        model="publishing.PublishingFreeze",
-        object_type="publishing.publishingfreeze",
-        action="freeze.created",
-        actor_field="created_by_id",
-    ),
-    EventRule(
-        label="lifted freezes",
-        model="publishing.PublishingFreeze",
-        where={"active": False, "lifted_at__isnull": False},
-        object_type="publishing.publishingfreeze",
-        action="freeze.lifted",
-        actor_field="lifted_by_id",
-    ),
-)
+def event_rules() -> tuple[EventRule, ...]:
+    """Every rule the apps gave (audit.hooks.event_rules): each app that records events names
+    the rows that must have one, in its own audit_rules module."""
+    return tuple(rule for rules in hooks.event_rules.send() for rule in rules)
+
+
 MISSING_EXAMPLES = 20  # ids of rows without their event, listed per rule
 
 
@@ -222,13 +195,13 @@ class RuleResult:
 
 
 def verify_events_present(
-    *, rules: tuple[EventRule, ...] = EVENT_RULES, batch_size: int = 2000
+    *, rules: tuple[EventRule, ...] | None = None, batch_size: int = 2000
 ) -> list[RuleResult]:
     """For every rule, check that each of its rows has its event. Two queries per batch of rows
     (the rows, then their events), keyset on the primary key: memory stays constant."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
-    return [_check_rule(rule, batch_size) for rule in rules]
+    return [_check_rule(rule, batch_size) for rule in (event_rules() if rules is None else rules)]
 
 
 def _check_rule(rule: EventRule, batch_size: int) -> RuleResult:

@@ -1,5 +1,16 @@
+"""The publishing app: posts, their targets and media, and their dispatch to the networks."""
+
 from django.apps import AppConfig
 
 
 class PublishingConfig(AppConfig):
     name = "publishing"
+
+    def ready(self) -> None:
+        # What publishing tells the apps below it (cxhub.hooks). Imported here, not at the top:
+        # an AppConfig module is imported before the models are loaded.
+        from audit import hooks as audit_hooks
+
+        from . import audit_rules
+
+        audit_hooks.event_rules.connect(audit_rules.event_rules)
