@@ -3,6 +3,8 @@ arrives exactly once and whole. kombu's own filesystem transport is the referenc
 (a consumer can take a file its producer is still writing, and it is then lost)."""
 
 import multiprocessing
+import os
+import time
 from collections import Counter
 
 import pytest
@@ -40,7 +42,33 @@ def _connection(kind: str, root) -> Connection:
     )
 
 
+# kombu's window (a consumer moves a file away between its producer's open() and write()) is
+# short: on a busy machine a run can miss it. In the reference's producers, every WIDEN-th
+# message waits after open() until a consumer has taken its file (or WIDEN_TIMEOUT passes), so
+# the window is held open for the consumers to fall into, whatever the machine's load.
+WIDEN = 25
+WIDEN_TIMEOUT = 2.0
+
+
+def _widen_kombus_window() -> None:
+    import kombu.transport.filesystem as kombu_filesystem
+
+    real_lock, opened = kombu_filesystem.lock, Counter()
+
+    def lock(file, flags):
+        real_lock(file, flags)
+        opened["n"] += 1
+        if flags == kombu_filesystem.LOCK_EX and opened["n"] % WIDEN == 0:
+            deadline = time.monotonic() + WIDEN_TIMEOUT
+            while os.path.exists(file.name) and time.monotonic() < deadline:
+                time.sleep(0.001)
+
+    kombu_filesystem.lock = lock
+
+
 def _produce(kind, root, producer):
+    if kind == "kombu":
+        _widen_kombus_window()
     with _connection(kind, root) as conn:
         publish = Producer(conn.default_channel, exchange=EXCHANGE, serializer="json").publish
         for n in range(PER_PRODUCER):
