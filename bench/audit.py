@@ -205,21 +205,37 @@ def _service_call(*, team_id: int, by, n: int, audited: bool) -> None:
             )
 
 
-def _run_writers(people: dict, *, calls: int, audited: bool) -> float:
-    """Seconds for every writer to make `calls` calls, all starting together."""
+def _backend_cpu_seconds(connection) -> float:
+    """CPU time the PostgreSQL backend of this connection has used (same machine: its
+    /proc/<pid>/schedstat, in nanoseconds); 0.0 where it cannot be read."""
+    try:
+        pid = connection.connection.info.backend_pid
+        with open(f"/proc/{pid}/schedstat") as schedstat:
+            return int(schedstat.read().split()[0]) / 1e9
+    except (OSError, ValueError, AttributeError):
+        return 0.0
+
+
+def _run_writers(people: dict, *, calls: int, audited: bool) -> tuple[float, float]:
+    """Seconds for every writer to make `calls` calls, all starting together; and the CPU
+    seconds they cost: this process's and the writers' PostgreSQL backends'. Other work on the
+    machine moves the CPU cost less than the seconds (through caches and waits, not turns)."""
     from django.db import connection
 
     writers = len(people["people"])
     start = threading.Barrier(writers + 1)
     errors: list[BaseException] = []
+    server_cpu = [0.0] * writers
 
     def writer(index: int) -> None:
         team_id, by = people["regions"][index].pk, people["people"][index]
         try:
             connection.ensure_connection()  # connect before the clock starts
+            began = _backend_cpu_seconds(connection)
             start.wait()
             for n in range(calls):
                 _service_call(team_id=team_id, by=by, n=n, audited=audited)
+            server_cpu[index] = _backend_cpu_seconds(connection) - began
         except BaseException as error:  # reported below
             errors.append(error)
             start.abort()
@@ -231,13 +247,13 @@ def _run_writers(people: dict, *, calls: int, audited: bool) -> float:
         thread.start()
     with contextlib.suppress(threading.BrokenBarrierError):  # a writer's error is raised below
         start.wait()
-    began = time.perf_counter()
+    began, cpu_began = time.perf_counter(), time.process_time()
     for thread in threads:
         thread.join()
-    seconds = time.perf_counter() - began
+    seconds, client_cpu = time.perf_counter() - began, time.process_time() - cpu_began
     if errors:
         raise errors[0]
-    return seconds
+    return seconds, client_cpu + sum(server_cpu)
 
 
 _SEALER_LOOP = """
@@ -278,14 +294,18 @@ def _bench_recording(people: dict, *, writers: int, calls: int, rounds: int) -> 
 
     warm_up = max(1, calls // 10)
     total = writers * calls
-    without, with_audit = [], []
+    without, with_audit, cpu_without, cpu_with = [], [], [], []
     # One sealer process throughout (it idles through the rounds without events).
     with _sealer_running(every=1.0):
         _run_writers(people, calls=warm_up, audited=False)
         _run_writers(people, calls=warm_up, audited=True)
         for _ in range(rounds):
-            without.append(total / _run_writers(people, calls=calls, audited=False))
-            with_audit.append(total / _run_writers(people, calls=calls, audited=True))
+            seconds, cpu = _run_writers(people, calls=calls, audited=False)
+            without.append(total / seconds)
+            cpu_without.append(cpu / total)
+            seconds, cpu = _run_writers(people, calls=calls, audited=True)
+            with_audit.append(total / seconds)
+            cpu_with.append(cpu / total)
     rate_without, rate_with = statistics.median(without), statistics.median(with_audit)
     ratios = sorted(plain / audited for plain, audited in zip(without, with_audit, strict=True))
     print(
@@ -298,6 +318,15 @@ def _bench_recording(people: dict, *, writers: int, calls: int, rounds: int) -> 
         f"    ratio with/without (time per call): {rate_without / rate_with:.2f} "
         f"(rounds: {', '.join(f'{ratio:.2f}' for ratio in ratios)})"
     )
+    cpu_plain, cpu_audited = statistics.median(cpu_without), statistics.median(cpu_with)
+    if cpu_plain > 0:
+        cpu_ratios = sorted(a / p for p, a in zip(cpu_without, cpu_with, strict=True))
+        print(
+            f"    CPU per call, this process + its PostgreSQL backends: "
+            f"{cpu_plain * 1e6:.0f} us without, {cpu_audited * 1e6:.0f} us with = "
+            f"{cpu_audited / cpu_plain:.2f} (rounds: {', '.join(f'{r:.2f}' for r in cpu_ratios)}; "
+            "less moved than seconds by other work on the machine)"
+        )
     sealed = seal()
     events = AuditEvent.objects.count()
     print(f"    tree after the run: {sealed.after} leaves for {events} events")
