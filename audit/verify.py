@@ -168,7 +168,7 @@ def _format_fields(template: str) -> list[str]:
     return [name for _, name, _, _ in string.Formatter().parse(template) if name]
 
 
-# What the services record (publishing/dispatch.py, approvals/services.py): the one place to
+# What the services record (publishing/dispatch/, approvals/services.py): the one place to
 # extend when another kind of row must be provable from the trail.
 EVENT_RULES = (
     EventRule(

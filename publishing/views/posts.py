@@ -14,9 +14,10 @@ from accounts.selectors import social_accounts_for, teams_for, user_has_role
 from approvals import views as approval_pages
 from cxhub.errors import ApplicationError
 
-from .. import dispatch, preflight, scheduling, selectors, services
+from .. import preflight, scheduling, selectors, services
 from ..channels import get_channel
 from ..channels.base import Channel
+from ..dispatch import sweep
 from ..forms import CancelForm, PostFilterForm
 from ..models import CANCELLABLE_STATUSES, EDITABLE_STATUSES, Post, PostStatus
 from ..versions import line_diff, version_notes
@@ -168,7 +169,7 @@ def post_target_decide(request, post_id: int, target_id: int):
     if target is None:
         raise Http404
     try:
-        dispatch.target_decide(
+        sweep.target_decide(
             target=target,
             by=request.user,
             decision=request.POST.get("decision", ""),
