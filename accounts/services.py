@@ -366,7 +366,7 @@ def social_account_connect(
             existing.handle = handle[:200]
             fields.append("handle")
         existing.save(update_fields=fields)
-        from publishing.dispatch import targets_release_for_account
+        from publishing.dispatch.sweep import targets_release_for_account
 
         # Its held targets are locked and released in this transaction, before its event.
         released = targets_release_for_account(account=existing, by=by)

@@ -1,6 +1,8 @@
 """Pages of the approvals app: the approval inbox; the review page (what each network will show,
 the media with their alt text, the chain, and a diff against the version this approver last saw)
-with its decide form; the approval section of the post page; break-glass.
+with its decide form; break-glass, whose form is in the post page's approval section
+(approvals/sections.py), and which shows the post page again (publishing/views/post_page.py)
+when it is refused.
 
 Views parse the form, call one service and render. A service's ApplicationError comes back on
 the page with its status (400 bad input, 403 not allowed, 409 wrong state); a request the user
@@ -8,40 +10,35 @@ may not see is a 404. A decision sent by review.js (`X-Requested-With: fetch`) i
 an HTML fragment (the decision panel, the chain, a one-line result) that the script puts in place.
 """
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, OuterRef, Subquery, prefetch_related_objects
+from django.db.models import Count, OuterRef, Subquery
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.models import Role, SocialAccount
-from accounts.selectors import user_has_role
+from accounts.models import SocialAccount
 from cxhub.errors import ApplicationError
 from publishing import preflight
 from publishing import selectors as post_selectors
 from publishing.channels import Channel, get_channel
-from publishing.models import Post, PostStatus
+from publishing.models import Post
 from publishing.versions import line_diff, line_diff_lines
+from publishing.views.post_page import _render_post
 
 from . import selectors, services
 from .forms import BreakGlassForm, DecideForm
 from .models import (
     ApprovalRequest,
     ApprovalStep,
-    Decision,
     RequestStatus,
-    Rule,
     StepStatus,
     Verdict,
 )
-
-# Break-glass releases posts in these states (the service has the final word).
-BREAK_GLASS_STATUSES = (PostStatus.DRAFT, PostStatus.IN_REVIEW, PostStatus.NEEDS_RESCHEDULE)
+from .sections import _chain
 
 _DONE = {
     Verdict.APPROVE: "You approved version {version}.",
@@ -53,106 +50,6 @@ _DONE = {
 
 def _is_fetch(request) -> bool:
     return request.headers.get("X-Requested-With") == "fetch"
-
-
-def _names(people: list[str], last: str) -> str:
-    """Names joined as people write them: a; a or b; a, b or c."""
-    if len(people) < 2:
-        return "".join(people)
-    return f"{', '.join(people[:-1])} {last} {people[-1]}"
-
-
-# The chain, as the review page and the post page show it --------------------------------------
-@dataclass
-class StepRow:
-    step: ApprovalStep
-    deciders: list[str]
-    rule: str
-    decisions: list[Decision]
-    overdue: bool
-
-
-@dataclass
-class Chain:
-    request: ApprovalRequest
-    steps: list[StepRow]
-    standing: str
-
-    @property
-    def stage_count(self) -> int:
-        return len(self.steps)
-
-
-def _rule(step: ApprovalStep) -> str:
-    if step.rule == Rule.QUORUM:
-        return f"{step.quorum} of them"
-    return Rule(step.rule).label
-
-
-def _standing(approval: ApprovalRequest, rows: list[StepRow]) -> str:
-    """Where the post stands in this round, in one sentence."""
-    count = len(rows)
-    if approval.status == RequestStatus.OPEN:
-        row = next((r for r in rows if r.step.status == StepStatus.ACTIVE), None)
-        if row is None:
-            return "Waiting for its first stage to start."
-        step = row.step
-        decided = {d.user_id for d in approval.decisions.all()}
-        waiting = sorted(str(u) for u in step.eligible.all() if u.is_active and u.pk not in decided)
-        if not waiting:
-            who = "no one who may still decide: ask an administrator"
-        elif step.rule == Rule.ALL:
-            who = _names(waiting, "and")
-        elif step.rule == Rule.QUORUM:
-            approvals = sum(d.verdict == Verdict.APPROVE for d in row.decisions)
-            more = max((step.quorum or 1) - approvals, 1)
-            who = f"{more} more of {_names(waiting, 'and')}"
-        else:
-            who = _names(waiting, "or")
-        late = " (overdue)" if row.overdue else ""
-        return f"Stage {step.order} of {count}: {step.name} — waiting for {who}{late}"
-    if approval.status == RequestStatus.APPROVED:
-        if approval.break_glass:
-            return (
-                "Released by break-glass, without the remaining approvers. Justification: "
-                f"{approval.break_glass_justification}"
-            )
-        return f"Approved at every stage ({count} of {count}) on version {approval.version}."
-    if approval.status in (RequestStatus.CHANGES_REQUESTED, RequestStatus.REJECTED):
-        verdict = (
-            Verdict.REJECT if approval.status == RequestStatus.REJECTED else Verdict.REQUEST_CHANGES
-        )
-        for row in rows:
-            decision = next((d for d in row.decisions if d.verdict == verdict), None)
-            if decision is not None:
-                what = "Rejected" if verdict == Verdict.REJECT else "Changes requested"
-                return (
-                    f"{what} at stage {row.step.order} of {count} ({row.step.name}) by "
-                    f"{decision.user}: “{decision.comment}”"
-                )
-        return f"{approval.get_status_display()}."
-    return (
-        f"Superseded: version {approval.version} was edited or cancelled before the chain "
-        "finished, so its decisions no longer count."
-    )
-
-
-def _chain(approval: ApprovalRequest, now) -> Chain:
-    """Steps (with `eligible` prefetched) and decisions (prefetched) of one request."""
-    by_step: dict[int, list[Decision]] = defaultdict(list)
-    for decision in approval.decisions.all():
-        by_step[decision.step_id].append(decision)
-    rows = [
-        StepRow(
-            step=step,
-            deciders=sorted(str(user) for user in step.eligible.all()),
-            rule=_rule(step),
-            decisions=by_step.get(step.pk, []),
-            overdue=step.status == StepStatus.ACTIVE and selectors.is_overdue(step, now),
-        )
-        for step in approval.steps.all()
-    ]
-    return Chain(request=approval, steps=rows, standing=_standing(approval, rows))
 
 
 # The inbox -------------------------------------------------------------------------------------
@@ -386,32 +283,10 @@ def _decide(request, approval: ApprovalRequest):
     return render(request, "approvals/review.html", context, status=status)
 
 
-# The post page's approval section, and break-glass ---------------------------------------------
-def post_section(*, user, post: Post, break_glass: dict | None = None) -> dict:
-    """The approval rounds of `post` (newest first, with their chains), and the break-glass form
-    for the leads of its team."""
-    rounds = list(selectors.requests_of_post(post=post))
-    prefetch_related_objects(rounds, "steps__eligible")
-    now = timezone.now()
-    chains = [_chain(approval, now) for approval in rounds]
-    may_break_glass = post.status in BREAK_GLASS_STATUSES and user_has_role(
-        user=user, team=post.team, role=Role.LEAD
-    )
-    return {
-        "current": chains[0] if chains else None,
-        "past": chains[1:],
-        "can_break_glass": may_break_glass,
-        "break_glass": break_glass or {},
-        "min_justification": services.MIN_JUSTIFICATION,
-    }
-
-
+# Break-glass ----------------------------------------------------------------------------------
 @login_required
 @require_POST
 def break_glass(request, post_id: int):
-    # Imported here: the post page (publishing.views) imports this module for its section.
-    from publishing.views import _render_post
-
     post = post_selectors.post_get(user=request.user, post_id=post_id)
     if post is None:
         raise Http404

@@ -1,8 +1,8 @@
 """Recompute the closed audit chain (the events before the Merkle tree took over) and name its
 first broken link: an altered payload, a removed or reordered row, or a chain head that disagrees
-with the last chained event (a removed tail). Then check
-the trail is complete: every published target, decision and freeze has the event that proves
-it (EVENT_RULES)."""
+with the last chained event (a removed tail). Then check the trail is complete: every published
+target, decision and freeze has the event that proves it (the rules the apps give through
+audit.hooks.event_rules)."""
 
 import string
 import time

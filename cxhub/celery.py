@@ -22,7 +22,7 @@ def setup_periodic_tasks(sender, **kwargs):
         sender.signature("cxhub.tasks.heartbeat", options={"expires": interval}),
         name="heartbeat",
     )
-    # Dispatch (publishing/dispatch.py). A run that no worker took before the next one is due
+    # Dispatch (publishing/dispatch/). A run that no worker took before the next one is due
     # is redundant: both read the same due rows.
     dispatch_every = float(settings.CXHUB_DISPATCH_SECONDS)
     sender.add_periodic_task(

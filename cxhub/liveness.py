@@ -1,7 +1,8 @@
 """Each Celery worker says it is alive every few seconds (a Heartbeat row of its own), so that
 dispatch notices a dead worker from its missing heartbeat within seconds and takes back what
-it had claimed: the broker's visibility timeout no longer bounds recovery (publishing/dispatch.py,
-sweep_stuck). A worker that stops cleanly removes its row; a killed one leaves it to go stale.
+it had claimed: the broker's visibility timeout no longer bounds recovery
+(publishing/dispatch/sweep.py, sweep_stuck). A worker that stops cleanly removes its row; a
+killed one leaves it to go stale.
 """
 
 import contextlib

@@ -492,7 +492,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CXHUB_HEARTBEAT_SECONDS = env_int("CXHUB_HEARTBEAT_SECONDS", 10, minimum=1)
 CXHUB_ESCALATION_SECONDS = env_int("CXHUB_ESCALATION_SECONDS", 300, minimum=5)
 
-# Dispatch (publishing/dispatch.py) ----------------------------------------------------------
+# Dispatch (publishing/dispatch/) -----------------------------------------------------------
 # At-least-once delivery, done safely. A task is acknowledged after it ran (acks_late), so a
 # broker may hand it out twice; publish_target claims its row first, and a second copy finds it
 # no longer queued and does nothing. reject_on_worker_lost stays off (a task that kills its

@@ -17,8 +17,8 @@ from accounts.models import Role, SocialAccount, Team
 from accounts.selectors import roles_of, social_accounts_for, teams_for
 from cxhub.errors import ApplicationError
 
-from . import dispatch
 from . import freezes as freeze_services
+from .dispatch import send
 from .models import PublishingFreeze
 from .scheduling import local_to_utc
 
@@ -203,11 +203,11 @@ def held_reschedule(request, post_id: int):
 
 @login_required
 def sandbox_feed(request, account_id: int):
-    account = dispatch.sandbox_account_get(user=request.user, account_id=account_id)
+    account = send.sandbox_account_get(user=request.user, account_id=account_id)
     if account is None:
         raise Http404
     return render(
         request,
         "publishing/sandbox_feed.html",
-        {"account": account, "publications": list(dispatch.sandbox_feed(account=account))},
+        {"account": account, "publications": list(send.sandbox_feed(account=account))},
     )

@@ -1,6 +1,6 @@
 """Publishing freezes (DESIGN §3, issue 5 item 4): a lead stops publishing for everything, a team
 subtree or one account, with a reason; what a freeze holds is held, never lost, goes out when it is
-lifted, or at a new time a lead gives it. The dispatcher (publishing/dispatch.py) holds targets a
+lifted, or at a new time a lead gives it. The dispatcher (publishing/dispatch/) holds targets a
 freeze covers, at claim and again just before sending; these are the services and reads of the
 freeze page and API.
 """
@@ -19,7 +19,7 @@ from accounts.selectors import social_accounts_for, teams_for
 from audit.services import record
 from cxhub.errors import ApplicationError, InvalidTransition, NotAllowed
 
-from .dispatch import (
+from .dispatch.common import (
     HOLD_FREEZE,
     _active_freezes,
     _freeze_scope,

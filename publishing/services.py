@@ -23,6 +23,7 @@ from cxhub.errors import ApplicationError, InvalidTransition, NotAllowed
 from . import hooks, scheduling, selectors
 from . import preflight as preflight_rules
 from .content import canonical_content, hash_content
+from .dispatch.common import _settle_posts
 from .models import (
     CANCELLABLE_STATUSES,
     EDITABLE_STATUSES,
@@ -464,8 +465,6 @@ def _stop_publishing(*, post: Post, by: User, reason: str) -> Post:
     held) are cancelled; one being sent finishes (its outcome is kept), and what went out stays
     out. With nothing out and nothing being sent the post is cancelled; otherwise it settles as
     its last targets do (partially published, as some accounts were stopped)."""
-    from . import dispatch
-
     targets = list(post.targets.select_for_update().order_by("pk"))
     stopped = [
         t.pk
@@ -488,7 +487,7 @@ def _stop_publishing(*, post: Post, by: User, reason: str) -> Post:
         _transition(post, PostStatus.CANCELLED)
         post.save(update_fields=["status", "updated_at"])
     else:
-        events, messages = dispatch._settle_posts([post], timezone.now())
+        events, messages = _settle_posts([post], timezone.now())
     record(
         actor=by,
         action="post.cancelled" if nothing_out else "post.publishing_stopped",

@@ -1,4 +1,4 @@
-"""Thin tasks of the dispatch engine (publishing/dispatch.py): they take ids and call a service.
+"""Thin tasks of the dispatch engine (publishing/dispatch/): they take ids and call a service.
 
 Each is safe to run twice: a redelivered publish_target finds its target no longer queued and
 does nothing. A database error before anything was sent retries the task after a few seconds
@@ -10,13 +10,13 @@ from django.db import InterfaceError, OperationalError
 
 from cxhub import liveness
 
-from . import dispatch
+from .dispatch import claim, send, sweep
 
 
 @shared_task(name="publishing.tasks.dispatch_due")
 def dispatch_due() -> int:
     """Periodic (cxhub/celery.py): claim due targets and queue a publish task for each."""
-    return len(dispatch.dispatch_due().queued)
+    return len(claim.dispatch_due().queued)
 
 
 @shared_task(
@@ -31,7 +31,7 @@ def dispatch_due() -> int:
 def publish_target(self, target_id: int) -> str:
     """One target (what earlier versions queued; the dispatcher now queues groups)."""
     worker = liveness.worker_label(self.request.hostname)
-    return dispatch.publish_target(target_id=int(target_id), worker=worker)
+    return send.publish_target(target_id=int(target_id), worker=worker)
 
 
 @shared_task(
@@ -44,13 +44,13 @@ def publish_target(self, target_id: int) -> str:
     retry_jitter=True,
 )
 def publish_targets(self, target_ids: list[int]) -> dict[int, str]:
-    """A group of targets claimed by one dispatcher batch (dispatch.publish_groups)."""
+    """A group of targets claimed by one dispatcher batch (dispatch/claim.py)."""
     worker = liveness.worker_label(self.request.hostname)
-    return dispatch.publish_targets(target_ids=[int(i) for i in target_ids], worker=worker)
+    return send.publish_targets(target_ids=[int(i) for i in target_ids], worker=worker)
 
 
 @shared_task(name="publishing.tasks.sweep_stuck")
 def sweep_stuck() -> int:
     """Periodic (cxhub/celery.py): return targets whose worker or message was lost."""
-    result = dispatch.sweep_stuck()
+    result = sweep.sweep_stuck()
     return len(result.sending) + len(result.queued)

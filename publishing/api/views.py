@@ -18,7 +18,8 @@ from rest_framework.views import APIView
 from cxhub.api import id_parameter, query_id
 from cxhub.errors import ApplicationError
 
-from .. import dispatch, media_services, preflight, selectors, services
+from .. import media_services, preflight, selectors, services
+from ..dispatch import sweep
 from ..models import PostStatus
 from .serializers import (
     CancelInput,
@@ -207,7 +208,7 @@ class PostTargetDecideApi(APIView):
         target = next((t for t in post.targets.all() if t.pk == target_id), None)
         if target is None:
             raise Http404
-        dispatch.target_decide(target=target, by=request.user, **data.validated_data)
+        sweep.target_decide(target=target, by=request.user, **data.validated_data)
         return _read(request, post_id)
 
 

@@ -10,7 +10,6 @@ from .calendar import calendar_view
 from .compose import post_edit, post_new
 from .media import media_file
 from .posts import (
-    _render_post,
     post_cancel,
     post_detail,
     post_duplicate,
@@ -20,7 +19,6 @@ from .posts import (
 )
 
 __all__ = [
-    "_render_post",
     "calendar_view",
     "media_file",
     "post_cancel",

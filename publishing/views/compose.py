@@ -21,7 +21,7 @@ from ..channels.x import DEFAULT_WEIGHT, LIGHT_RANGES
 from ..forms import ComposeForm
 from ..models import EDITABLE_STATUSES, Post
 from .common import Counter, _counters, _get_post, _indented, _timezones
-from .posts import _render_post
+from .post_page import _render_post
 
 
 @dataclass

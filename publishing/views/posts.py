@@ -1,6 +1,4 @@
-"""The post page (versions, diffs, actions) and the posts list."""
-
-from dataclasses import dataclass
+"""The post page and its actions (the page itself is drawn by post_page.py), and the posts list."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -9,104 +7,16 @@ from django.shortcuts import redirect, render
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
-from accounts.models import Role
-from accounts.selectors import social_accounts_for, teams_for, user_has_role
-from approvals import views as approval_pages
+from accounts.selectors import social_accounts_for, teams_for
 from cxhub.errors import ApplicationError
 
-from .. import dispatch, preflight, scheduling, selectors, services
+from .. import selectors, services
 from ..channels import get_channel
-from ..channels.base import Channel
+from ..dispatch import sweep
 from ..forms import CancelForm, PostFilterForm
-from ..models import CANCELLABLE_STATUSES, EDITABLE_STATUSES, Post, PostStatus
-from ..versions import line_diff, version_notes
-from .common import PAGE_SIZE, Counter, _counters, _get_post, _indented
-
-
-@dataclass
-class TargetRow:
-    target: object
-    channel: Channel
-    text: str
-    rendered: str
-    counters: list[Counter]
-
-
-def _versions(post: Post) -> list[dict]:
-    versions = list(selectors.post_versions(post=post))
-    handles = {t.social_account_id: t.social_account.handle for t in post.targets.all()}
-    rows = []
-    for index, version in enumerate(versions):
-        previous = versions[index + 1] if index + 1 < len(versions) else None
-        row = {"version": version, "previous": previous, "diff": [], "notes": [], "changed": False}
-        if previous is not None:
-            row["diff"] = line_diff(
-                previous.content.get("body", ""), version.content.get("body", "")
-            )
-            row["changed"] = any(kind != "same" for kind, _ in row["diff"])
-            row["notes"] = version_notes(previous.content, version.content, handles)
-        rows.append(row)
-    return rows
-
-
-def _render_post(
-    request,
-    post: Post,
-    *,
-    error: str = "",
-    status: int = 200,
-    cancel_form=None,
-    break_glass: dict | None = None,
-):
-    user = request.user
-    can_edit = selectors.can_edit(user=user, post=post)
-    targets = []
-    for target in post.targets.all():
-        account = target.social_account
-        channel = get_channel(account.channel)
-        text = preflight.published_text(post, account.channel, target.body)
-        targets.append(
-            TargetRow(
-                target=target,
-                channel=channel,
-                text=text,
-                rendered=channel.render(text),
-                counters=_counters(channel, text, preflight.account_limits(account)),
-            )
-        )
-    findings = preflight.run(post=post)
-    schedule = None
-    if post.scheduled_at:
-        # Formatted here: the template filters would turn it back into the site's zone.
-        local = scheduling.utc_to_local(post.scheduled_at, post.timezone)
-        utc = post.scheduled_at.astimezone(scheduling.UTC)
-        schedule = {
-            "local": f"{local:%A} {local.day} {local:%B %Y, %H:%M}",
-            "utc": f"{utc:%Y-%m-%d %H:%M}",
-            "iso": local.isoformat(),
-        }
-    may_cancel = post.status in CANCELLABLE_STATUSES and (
-        can_edit or user_has_role(user=user, team=post.team, role=Role.LEAD)
-    )
-    context = {
-        "post": post,
-        "status_label": PostStatus(post.status).label,
-        "targets": targets,
-        "media": [item.media for item in post.post_media.all()],
-        "schedule": schedule,
-        "findings": findings,
-        "has_errors": any(f.severity == "error" for f in findings),
-        "versions": _versions(post),
-        "can_edit": can_edit and post.status in EDITABLE_STATUSES,
-        "can_submit": can_edit and post.status == PostStatus.DRAFT,
-        "can_cancel": may_cancel,
-        "can_duplicate": selectors.can_draft_for_team(user=user, team=post.team),
-        "action_error": error,
-        "cancel_form": cancel_form,
-        # The approval rounds and, for leads, break-glass (approvals.views.break_glass posts).
-        "approval": approval_pages.post_section(user=user, post=post, break_glass=break_glass),
-    }
-    return render(request, "publishing/post_detail.html", context, status=status)
+from ..models import Post, PostStatus
+from .common import PAGE_SIZE, _get_post, _indented
+from .post_page import _render_post
 
 
 @login_required
@@ -168,7 +78,7 @@ def post_target_decide(request, post_id: int, target_id: int):
     if target is None:
         raise Http404
     try:
-        dispatch.target_decide(
+        sweep.target_decide(
             target=target,
             by=request.user,
             decision=request.POST.get("decision", ""),

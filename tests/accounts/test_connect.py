@@ -20,8 +20,9 @@ from accounts.models import AccountStatus, Notification, OAuthApp, Role, SocialA
 from accounts.services import social_account_needs_reconnect
 from audit.models import AuditEvent
 from publishing import channels as channels_module
-from publishing import dispatch, preflight
+from publishing import preflight
 from publishing.channels.base import Channel, Identity, Limits, OAuthClient, OAuthSpec, TokenSet
+from publishing.dispatch import claim, common
 from publishing.models import PostTarget, TargetStatus
 
 from ..factories import PASSWORD, SocialAccountFactory, UserFactory, grant
@@ -485,9 +486,9 @@ def held(as_admin, mastodon, org, author, admin, hq_admin):
     account = the_account(channel="mastodon")
     post = approved_post(author=author, team=org["north"], accounts=[account])
     social_account_needs_reconnect(account_id=account.pk, error="The access token is invalid")
-    dispatch.dispatch_due()
+    claim.dispatch_due()
     target = PostTarget.objects.get(post=post)
-    assert (target.status, target.held_reason) == (TargetStatus.HELD, dispatch.HOLD_ACCOUNT)
+    assert (target.status, target.held_reason) == (TargetStatus.HELD, common.HOLD_ACCOUNT)
     return account, target
 
 
@@ -536,7 +537,7 @@ def test_a_drafter_reconnects_and_the_held_posts_are_released(client, held, mast
     assert (target.status, target.held_reason) == (TargetStatus.WAITING, "")
     assert AuditEvent.objects.filter(action="social_account.reconnected").exists()
     assert AuditEvent.objects.filter(action="social_account.targets_released").exists()
-    assert dispatch.dispatch_due().queued == [target.pk]
+    assert claim.dispatch_due().queued == [target.pk]
 
 
 def test_reconnecting_as_another_account_is_refused(as_admin, held, mastodon):
@@ -628,9 +629,9 @@ def test_disconnect_asks_first_then_revokes_and_posts_are_held(
     event = AuditEvent.objects.get(action="social_account.disconnected")
     assert event.data["revoked_at_network"] is True
     # Its post is held when due, not failed
-    dispatch.dispatch_due()
+    claim.dispatch_due()
     target = PostTarget.objects.get(post=post)
-    assert (target.status, target.held_reason) == (TargetStatus.HELD, dispatch.HOLD_ACCOUNT)
+    assert (target.status, target.held_reason) == (TargetStatus.HELD, common.HOLD_ACCOUNT)
 
 
 def test_a_drafter_may_not_disconnect(client, author, org, mastodon, as_admin):

@@ -63,7 +63,16 @@ SERVICE_MODULES = (
     "sso.services",
 )
 # Built alongside this test; covered automatically once they import, never skipped in silence.
-OPTIONAL_MODULES = ("publishing.dispatch", "publishing.freezes", "approvals.policies")
+OPTIONAL_MODULES = (
+    "publishing.dispatch.claim",
+    "publishing.dispatch.start",
+    "publishing.dispatch.send",
+    "publishing.dispatch.outcome",
+    "publishing.dispatch.sweep",
+    "publishing.dispatch.common",
+    "publishing.freezes",
+    "approvals.policies",
+)
 
 
 def _import(name: str) -> tuple[ModuleType | None, str]:
@@ -149,10 +158,10 @@ class World:
         return post
 
     def queued_target(self) -> PostTarget:
-        from publishing import dispatch
+        from publishing.dispatch import claim
 
         post = self.approved()
-        dispatch.dispatch_due(now=timezone.now() + timedelta(seconds=1))
+        claim.dispatch_due(now=timezone.now() + timedelta(seconds=1))
         return PostTarget.objects.get(post=post)
 
 
@@ -283,11 +292,11 @@ def _social_account_may_reconnect(w):
 
 @writes("social_account.reconnected", "social_account.targets_released")
 def _social_account_connect(w):
-    from publishing import dispatch
+    from publishing.dispatch import common
 
     post = w.approved()
     PostTarget.objects.filter(post=post).update(
-        status=TargetStatus.HELD, held_reason=dispatch.HOLD_ACCOUNT
+        status=TargetStatus.HELD, held_reason=common.HOLD_ACCOUNT
     )
     w.account.status = "needs_reconnect"
     w.account.save(update_fields=["status"])
@@ -658,27 +667,27 @@ def _break_glass(w):
     )
 
 
-# publishing.dispatch (optional)
+# publishing.dispatch's stages (optional)
 @reads
 def _backoff_seconds(w):
-    from publishing import dispatch
+    from publishing.dispatch import outcome
 
-    return lambda: dispatch.backoff_seconds(3, retry_after=10)
+    return lambda: outcome.backoff_seconds(3, retry_after=10)
 
 
 @reads
 def _delivery_channel(w):
-    from publishing import dispatch
+    from publishing.dispatch import start
 
-    return lambda: dispatch.delivery_channel(w.account)
+    return lambda: start.delivery_channel(w.account)
 
 
 @writes("dispatch.claimed")
 def _dispatch_due(w):
-    from publishing import dispatch
+    from publishing.dispatch import claim
 
     w.approved()
-    return lambda: dispatch.dispatch_due(now=timezone.now() + timedelta(seconds=1))
+    return lambda: claim.dispatch_due(now=timezone.now() + timedelta(seconds=1))
 
 
 class _Network:
@@ -698,31 +707,33 @@ class _Network:
 
 @writes("target.published", "post.published")
 def _publish_target(w):
-    from publishing import dispatch
+    from publishing.dispatch import send, start
 
     target = w.queued_target()
-    w.monkeypatch.setattr(dispatch, "get_channel", lambda name: _Network())
-    return lambda: dispatch.publish_target(target_id=target.pk, worker="test:1")
+    for module in (start, send):  # the text is rendered at start, sent at send
+        w.monkeypatch.setattr(module, "get_channel", lambda name: _Network())
+    return lambda: send.publish_target(target_id=target.pk, worker="test:1")
 
 
 @writes("target.published", "post.published")
 def _publish_targets(w):
-    from publishing import dispatch
+    from publishing.dispatch import send, start
 
     target = w.queued_target()
-    w.monkeypatch.setattr(dispatch, "get_channel", lambda name: _Network())
-    return lambda: dispatch.publish_targets(target_ids=[target.pk], worker="test:1")
+    for module in (start, send):  # the text is rendered at start, sent at send
+        w.monkeypatch.setattr(module, "get_channel", lambda name: _Network())
+    return lambda: send.publish_targets(target_ids=[target.pk], worker="test:1")
 
 
 @writes("dispatch.swept")
 def _sweep_stuck(w):
-    from publishing import dispatch
+    from publishing.dispatch import sweep
 
     target = w.queued_target()
     PostTarget.objects.filter(pk=target.pk).update(
         status=TargetStatus.SENDING, sending_started_at=timezone.now() - timedelta(days=1)
     )
-    return lambda: dispatch.sweep_stuck()
+    return lambda: sweep.sweep_stuck()
 
 
 @reads
@@ -784,29 +795,29 @@ def _held_posts_for(w):
 
 @writes("social_account.targets_released")
 def _targets_release_for_account(w):
-    from publishing import dispatch
+    from publishing.dispatch import common, sweep
 
     post = w.approved()
     PostTarget.objects.filter(post=post).update(
-        status=TargetStatus.HELD, held_reason=dispatch.HOLD_ACCOUNT
+        status=TargetStatus.HELD, held_reason=common.HOLD_ACCOUNT
     )
-    return lambda: dispatch.targets_release_for_account(account=w.account, by=w.admin)
+    return lambda: sweep.targets_release_for_account(account=w.account, by=w.admin)
 
 
 @writes("target.decided", "post.published")
 def _target_decide(w):
-    from publishing import dispatch
+    from publishing.dispatch import common, sweep
     from publishing.models import Post, PostStatus
 
     post = w.approved()
     Post.objects.filter(pk=post.pk).update(status=PostStatus.PUBLISHING)
     PostTarget.objects.filter(post=post).update(
         status=TargetStatus.HELD,
-        held_reason=dispatch.HOLD_DECISION,
+        held_reason=common.HOLD_DECISION,
         reconcile_candidates=[{"external_id": "109", "external_url": "", "text": "Hi"}],
     )
     target = PostTarget.objects.get(post=post)
-    return lambda: dispatch.target_decide(
+    return lambda: sweep.target_decide(
         target=target, by=w.lead, decision="published", external_id="109"
     )
 
@@ -829,16 +840,16 @@ def _freeze_get(w):
 
 @reads
 def _sandbox_account_get(w):
-    from publishing import dispatch
+    from publishing.dispatch import send
 
-    return lambda: dispatch.sandbox_account_get(user=w.author, account_id=w.account.pk)
+    return lambda: send.sandbox_account_get(user=w.author, account_id=w.account.pk)
 
 
 @reads
 def _sandbox_feed(w):
-    from publishing import dispatch
+    from publishing.dispatch import send
 
-    return lambda: list(dispatch.sandbox_feed(account=w.account))
+    return lambda: list(send.sandbox_feed(account=w.account))
 
 
 # approvals.policies (optional)
@@ -1041,24 +1052,24 @@ SCENARIOS: dict[str, Scenario] = {
     "approvals.services.decide": _decide,
     "approvals.services.escalate_overdue": _escalate_overdue,
     "approvals.services.break_glass": _break_glass,
-    "publishing.dispatch.backoff_seconds": _backoff_seconds,
-    "publishing.dispatch.delivery_channel": _delivery_channel,
-    "publishing.dispatch.dispatch_due": _dispatch_due,
-    "publishing.dispatch.publish_target": _publish_target,
-    "publishing.dispatch.publish_targets": _publish_targets,
-    "publishing.dispatch.sweep_stuck": _sweep_stuck,
+    "publishing.dispatch.outcome.backoff_seconds": _backoff_seconds,
+    "publishing.dispatch.start.delivery_channel": _delivery_channel,
+    "publishing.dispatch.claim.dispatch_due": _dispatch_due,
+    "publishing.dispatch.send.publish_target": _publish_target,
+    "publishing.dispatch.send.publish_targets": _publish_targets,
+    "publishing.dispatch.sweep.sweep_stuck": _sweep_stuck,
     "publishing.freezes.leads_everything": _leads_everything,
     "publishing.freezes.freeze_create": _freeze_create,
     "publishing.freezes.freeze_lift": _freeze_lift,
     "publishing.freezes.held_post_reschedule": _held_post_reschedule,
     "publishing.freezes.held_post_get": _held_post_get,
     "publishing.freezes.held_posts_for": _held_posts_for,
-    "publishing.dispatch.targets_release_for_account": _targets_release_for_account,
-    "publishing.dispatch.target_decide": _target_decide,
+    "publishing.dispatch.sweep.targets_release_for_account": _targets_release_for_account,
+    "publishing.dispatch.sweep.target_decide": _target_decide,
     "publishing.freezes.freezes_for": _freezes_for,
     "publishing.freezes.freeze_get": _freeze_get,
-    "publishing.dispatch.sandbox_account_get": _sandbox_account_get,
-    "publishing.dispatch.sandbox_feed": _sandbox_feed,
+    "publishing.dispatch.send.sandbox_account_get": _sandbox_account_get,
+    "publishing.dispatch.send.sandbox_feed": _sandbox_feed,
     "approvals.policies.policy_create": _policy_create,
     "approvals.policies.policy_may_manage": _policy_may_manage,
     "approvals.policies.policy_update": _policy_update,
@@ -1176,11 +1187,13 @@ def verify_command(*args) -> str:
 @pytest.fixture
 def published_and_frozen(world):
     """A post approved by bob and published, a freeze made and lifted: all through services."""
-    from publishing import dispatch, freezes
+    from publishing import freezes
+    from publishing.dispatch import send, start
 
     target = world.queued_target()
-    world.monkeypatch.setattr(dispatch, "get_channel", lambda name: _Network())
-    dispatch.publish_target(target_id=target.pk, worker="test:1")
+    for module in (start, send):  # the text is rendered at start, sent at send
+        world.monkeypatch.setattr(module, "get_channel", lambda name: _Network())
+    send.publish_target(target_id=target.pk, worker="test:1")
     freeze = freezes.freeze_create(by=world.lead, scope="everything", reason="Election day")
     freezes.freeze_lift(freeze=freeze, by=world.lead, reason="Results are out")
     return world
@@ -1286,7 +1299,8 @@ def test_the_rules_name_actions_the_services_record():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2] / "publishing"
-    source = "".join((root / name).read_text() for name in ("dispatch.py", "freezes.py"))
+    files = [*sorted((root / "dispatch").glob("*.py")), root / "freezes.py"]
+    source = "".join(path.read_text() for path in files)
     for rule in event_rules():
         if rule.model.startswith("publishing."):
             assert f'action="{rule.action}"' in source, rule.action

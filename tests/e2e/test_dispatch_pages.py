@@ -3,7 +3,8 @@
 import pytest
 from playwright.sync_api import expect
 
-from publishing import dispatch, freezes
+from publishing import freezes
+from publishing.dispatch import claim, send
 from publishing.models import PostTarget
 
 from ..factories import PASSWORD
@@ -26,8 +27,8 @@ def test_a_lead_freezes_and_lifts_publishing_and_the_page_passes_axe(page, live_
 def test_a_training_accounts_feed_shows_what_it_published(page, live_server, author, org):
     account = sandbox_account(org["north"], handle="training")
     post = approved_post(author=author, team=org["north"], accounts=[account])
-    dispatch.dispatch_due()
-    dispatch.publish_target(target_id=PostTarget.objects.get(post=post).pk)
+    claim.dispatch_due()
+    send.publish_target(target_id=PostTarget.objects.get(post=post).pk)
 
     login(page, live_server, "alice", PASSWORD)
     page.goto(f"{live_server.url}/sandbox/{account.pk}/")

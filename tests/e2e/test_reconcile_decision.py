@@ -4,7 +4,7 @@ the post page and decides, in a real browser with axe."""
 import pytest
 from playwright.sync_api import expect
 
-from publishing import dispatch
+from publishing.dispatch import common
 from publishing.models import Post, PostStatus, PostTarget, TargetStatus
 
 from ..factories import PASSWORD
@@ -20,7 +20,7 @@ def test_the_author_picks_the_candidate_that_is_ours(page, live_server, author, 
     Post.objects.filter(pk=post.pk).update(status=PostStatus.PUBLISHING)
     PostTarget.objects.filter(post=post).update(
         status=TargetStatus.HELD,
-        held_reason=dispatch.HOLD_DECISION,
+        held_reason=common.HOLD_DECISION,
         reconcile_candidates=[
             {
                 "external_id": "111",

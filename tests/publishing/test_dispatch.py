@@ -1,4 +1,4 @@
-"""The dispatch services (publishing/dispatch.py): claim, publish one target, outcomes, retries,
+"""The dispatch services (publishing/dispatch/): claim, publish one target, outcomes, retries,
 reconcile, the sweeper and freezes — with a scripted channel in place of the network."""
 
 import logging
@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from accounts.models import AccountStatus, Notification, Role
 from audit.models import AuditEvent
 from cxhub.errors import ApplicationError, InvalidTransition, NotAllowed
-from publishing import dispatch, freezes, services
+from publishing import freezes, services
 from publishing.channels.errors import (
     AuthExpired,
     PermanentError,
@@ -22,6 +22,7 @@ from publishing.channels.errors import (
 )
 from publishing.channels.http import Published
 from publishing.channels.webhook import WebhookChannel
+from publishing.dispatch import claim, outcome, send, start, sweep
 from publishing.models import (
     Post,
     PostStatus,
@@ -49,7 +50,7 @@ class FakeChannel(WebhookChannel):
         self.calls: list[tuple[str, str, str, bool]] = []
 
     def publish(self, account, text, media, *, idempotency_key):
-        self.calls.append(("publish", idempotency_key, text, dispatch._in_transaction()))
+        self.calls.append(("publish", idempotency_key, text, send._in_transaction()))
         item = (
             self.publish_script.pop(0)
             if self.publish_script
@@ -60,7 +61,7 @@ class FakeChannel(WebhookChannel):
         return item
 
     def reconcile(self, account, text, *, idempotency_key, hints=None):
-        self.calls.append(("reconcile", idempotency_key, text, dispatch._in_transaction()))
+        self.calls.append(("reconcile", idempotency_key, text, send._in_transaction()))
         item = self.reconcile_script.pop(0) if self.reconcile_script else None
         if isinstance(item, Exception):
             raise item
@@ -73,7 +74,8 @@ class FakeChannel(WebhookChannel):
 @pytest.fixture
 def fake(monkeypatch):
     channel = FakeChannel()
-    monkeypatch.setattr(dispatch, "get_channel", lambda name: channel)
+    for module in (start, send):  # the text is rendered at start, sent at send
+        monkeypatch.setattr(module, "get_channel", lambda name: channel)
     return channel
 
 
@@ -110,7 +112,7 @@ def _target(post) -> PostTarget:
 
 
 def _publish(target) -> str:
-    return dispatch.publish_target(target_id=target.pk, worker="test:1")
+    return send.publish_target(target_id=target.pk, worker="test:1")
 
 
 # Claiming -----------------------------------------------------------------------------------------
@@ -118,7 +120,7 @@ def test_it_claims_due_targets_marks_them_queued_and_the_post_publishing(post):
     # Given an approved post whose one target is due
     with time_machine.travel(T0 + timedelta(seconds=1), tick=False):
         # When the dispatcher runs
-        result = dispatch.dispatch_due()
+        result = claim.dispatch_due()
 
     # Then the target is queued and the post is publishing
     target = _target(post)
@@ -137,7 +139,7 @@ def test_it_queues_the_claimed_targets_in_groups_once_the_batch_commits(
     sent = []
     monkeypatch.setattr("publishing.tasks.publish_targets.delay", lambda ids: sent.append(ids))
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        dispatch.dispatch_due()
+        claim.dispatch_due()
     # Nothing goes to the broker before the commit …
     assert sent == []
     for callback in callbacks:
@@ -151,17 +153,17 @@ def test_groups_keep_a_posts_targets_together_and_spread_a_short_batch(settings)
     settings.CXHUB_PUBLISH_SPREAD = 2
     # Eight targets of four posts, claimed out of order: two groups, posts whole.
     posts = {1: 10, 2: 11, 3: 10, 4: 11, 5: 12, 6: 13, 7: 12, 8: 13}
-    assert dispatch._publish_groups([8, 7, 6, 5, 4, 3, 2, 1], posts) == [
+    assert claim._publish_groups([8, 7, 6, 5, 4, 3, 2, 1], posts) == [
         [1, 3, 2, 4],
         [5, 7, 6, 8],
     ]
     # A short batch spreads one target a task over the workers; a long one fills the groups.
-    assert dispatch._publish_groups([1, 2], posts) == [[1], [2]]
+    assert claim._publish_groups([1, 2], posts) == [[1], [2]]
     many = list(range(100, 140))
-    groups = dispatch._publish_groups(many, dict.fromkeys(many, 0))
+    groups = claim._publish_groups(many, dict.fromkeys(many, 0))
     assert [len(group) for group in groups] == [4] * 10
     assert sorted(i for group in groups for i in group) == many
-    assert dispatch._publish_groups([], {}) == []
+    assert claim._publish_groups([], {}) == []
 
 
 def test_targets_due_before_the_next_run_are_claimed_now_and_start_at_their_time(
@@ -181,22 +183,22 @@ def test_targets_due_before_the_next_run_are_claimed_now_and_start_at_their_time
         lambda args, eta: queued.append((args[0], eta)),
     )
     with time_machine.travel(T0, tick=False), django_capture_on_commit_callbacks(execute=True):
-        assert dispatch.dispatch_due().queued == [target_id]
+        assert claim.dispatch_due().queued == [target_id]
     # Its task starts at its time, not before; one due after the next run waits for that run.
     assert queued == [([target_id], due)]
     assert PostTarget.objects.get(pk=later[0]).status == TargetStatus.WAITING
 
     # A task that starts early anyway (a fast clock) sends nothing: the target waits again.
     with time_machine.travel(T0 + timedelta(seconds=1), tick=False):
-        assert dispatch.publish_targets(target_ids=[target_id]) == {target_id: "noop"}
+        assert send.publish_targets(target_ids=[target_id]) == {target_id: "noop"}
     target = PostTarget.objects.get(pk=target_id)
     assert (target.status, fake.calls, target.attempts.count()) == (TargetStatus.WAITING, [], 0)
     unqueued = AuditEvent.objects.get(action="dispatch.unqueued")
     assert unqueued.data["targets"] == [target_id] and "early" in unqueued.data["reason"]
     # … and goes out when it is due.
     with time_machine.travel(due, tick=False):
-        assert dispatch.dispatch_due().queued == [target_id]
-        assert dispatch.publish_targets(target_ids=[target_id]) == {target_id: "published"}
+        assert claim.dispatch_due().queued == [target_id]
+        assert send.publish_targets(target_ids=[target_id]) == {target_id: "published"}
 
 
 def test_when_the_broker_refuses_the_rest_of_the_batch_waits_again(
@@ -212,7 +214,7 @@ def test_when_the_broker_refuses_the_rest_of_the_batch_waits_again(
 
     monkeypatch.setattr("publishing.tasks.publish_targets.delay", delay)
     with time_machine.travel(T0, tick=False), django_capture_on_commit_callbacks(execute=True):
-        dispatch.dispatch_due()
+        claim.dispatch_due()
 
     statuses = dict(PostTarget.objects.filter(pk__in=ids).values_list("pk", "status"))
     assert statuses == {
@@ -227,7 +229,7 @@ def test_it_claims_in_batches(author, org, hook, settings):
     settings.CXHUB_DISPATCH_BATCH_SIZE = 3
     ids = bulk_due_posts(author=author, team=org["north"], accounts=[hook], posts=7, due=T0)
     with time_machine.travel(T0, tick=False):
-        result = dispatch.dispatch_due()
+        result = claim.dispatch_due()
     assert sorted(result.queued) == sorted(ids)
     assert result.batches == 3
     assert AuditEvent.objects.filter(action="dispatch.claimed").count() == 3
@@ -238,8 +240,8 @@ def test_a_run_stops_after_max_batches(author, org, hook, settings):
     settings.CXHUB_DISPATCH_MAX_BATCHES = 2
     bulk_due_posts(author=author, team=org["north"], accounts=[hook], posts=7, due=T0)
     with time_machine.travel(T0, tick=False):
-        assert len(dispatch.dispatch_due().queued) == 4
-        assert len(dispatch.dispatch_due().queued) == 3
+        assert len(claim.dispatch_due().queued) == 4
+        assert len(claim.dispatch_due().queued) == 3
 
 
 def test_a_batch_costs_the_same_queries_whatever_its_size(
@@ -247,12 +249,12 @@ def test_a_batch_costs_the_same_queries_whatever_its_size(
 ):
     bulk_due_posts(author=author, team=org["north"], accounts=[hook], posts=2, due=T0)
     with time_machine.travel(T0, tick=False), CaptureQueriesContext(connection) as small:
-        assert len(dispatch.dispatch_due(max_batches=1).queued) == 2
+        assert len(claim.dispatch_due(max_batches=1).queued) == 2
     bulk_due_posts(
         author=author, team=org["north"], accounts=[hook, hook_b], posts=20, per_post=2, due=T0
     )
     with time_machine.travel(T0, tick=False), django_assert_num_queries(len(small)):
-        assert len(dispatch.dispatch_due(max_batches=1).queued) == 40
+        assert len(claim.dispatch_due(max_batches=1).queued) == 40
 
 
 def test_it_leaves_targets_that_are_not_due_or_whose_post_is_not_approved(
@@ -266,14 +268,14 @@ def test_it_leaves_targets_that_are_not_due_or_whose_post_is_not_approved(
         PostTarget.objects.filter(post=draft).update(
             status=TargetStatus.WAITING, next_attempt_at=T0
         )
-        assert dispatch.dispatch_due().queued == []
+        assert claim.dispatch_due().queued == []
     assert Post.objects.get(pk=later.pk).status == PostStatus.SCHEDULED
 
 
 def test_it_holds_the_targets_of_an_account_that_is_not_connected(post, hook):
     hook.status = AccountStatus.NEEDS_RECONNECT
     hook.save()
-    result = dispatch.dispatch_due()
+    result = claim.dispatch_due()
     target = _target(post)
     assert result.held == {"account": [target.pk]}
     assert (target.status, target.held_reason) == (TargetStatus.HELD, "account")
@@ -284,16 +286,16 @@ def test_it_holds_the_targets_of_an_account_that_is_not_connected(post, hook):
 def test_a_reconnected_account_releases_its_held_targets(post, hook):
     hook.status = AccountStatus.NEEDS_RECONNECT
     hook.save()
-    dispatch.dispatch_due()
+    claim.dispatch_due()
     hook.status = AccountStatus.CONNECTED
     hook.save()
-    assert dispatch.targets_release_for_account(account=hook, by=None) == 1
-    assert dispatch.dispatch_due().queued == [_target(post).pk]
+    assert sweep.targets_release_for_account(account=hook, by=None) == 1
+    assert claim.dispatch_due().queued == [_target(post).pk]
 
 
 # Publishing one target ----------------------------------------------------------------------------
 def test_it_publishes_and_stores_the_external_id_outside_any_transaction(post, fake):
-    dispatch.dispatch_due()
+    claim.dispatch_due()
     target = _target(post)
 
     assert _publish(target) == Outcome.PUBLISHED
@@ -318,7 +320,7 @@ def test_it_publishes_and_stores_the_external_id_outside_any_transaction(post, f
 
 
 def test_a_redelivered_task_does_nothing(post, fake):
-    dispatch.dispatch_due()
+    claim.dispatch_due()
     target = _target(post)
     _publish(target)
 
@@ -330,7 +332,7 @@ def test_a_redelivered_task_does_nothing(post, fake):
 
 
 def test_a_task_for_a_target_being_sent_elsewhere_does_nothing(post, fake):
-    dispatch.dispatch_due()
+    claim.dispatch_due()
     target = _target(post)
     PostTarget.objects.filter(pk=target.pk).update(status=TargetStatus.SENDING)
     assert _publish(target) == "noop"
@@ -338,11 +340,11 @@ def test_a_task_for_a_target_being_sent_elsewhere_does_nothing(post, fake):
 
 
 def test_a_task_for_a_missing_target_does_nothing(db, fake):
-    assert dispatch.publish_target(target_id=987654) == "noop"
+    assert send.publish_target(target_id=987654) == "noop"
 
 
 def test_it_logs_one_structured_line_per_attempt(post, fake, caplog):
-    dispatch.dispatch_due()
+    claim.dispatch_due()
     target = _target(post)
     fake.publish_script = [RetryableError("HTTP 503", retry_after=None)]
     with caplog.at_level(logging.INFO, logger="cxhub.publish"):
@@ -360,7 +362,7 @@ def test_it_logs_one_structured_line_per_attempt(post, fake, caplog):
 
 # Never unapproved content -------------------------------------------------------------------------
 def test_content_changed_behind_the_services_back_is_never_sent(post, fake):
-    dispatch.dispatch_due()
+    claim.dispatch_due()
     target = _target(post)
     # The body changes without a new version or approval (a bug, or a hand in the database)
     Post.objects.filter(pk=post.pk).update(body="Unapproved words.")
@@ -377,7 +379,7 @@ def test_content_changed_behind_the_services_back_is_never_sent(post, fake):
 
 
 def test_a_variant_changed_behind_the_services_back_is_never_sent(post, fake):
-    dispatch.dispatch_due()
+    claim.dispatch_due()
     target = _target(post)
     PostTarget.objects.filter(pk=target.pk).update(body="A variant nobody approved.")
     assert _publish(target) == "held"
@@ -385,7 +387,7 @@ def test_a_variant_changed_behind_the_services_back_is_never_sent(post, fake):
 
 
 def test_a_hash_that_is_not_the_approved_one_is_never_sent(post, fake):
-    dispatch.dispatch_due()
+    claim.dispatch_due()
     Post.objects.filter(pk=post.pk).update(content_hash="0" * 64)
     assert _publish(_target(post)) == "held"
     assert fake.calls == []
@@ -393,13 +395,13 @@ def test_a_hash_that_is_not_the_approved_one_is_never_sent(post, fake):
 
 def test_an_edit_before_the_claim_sends_the_post_back_and_nothing_goes_out(post, author, fake):
     services.post_update(post=post, by=author, body="Edited after approval.")
-    assert dispatch.dispatch_due().queued == []
+    assert claim.dispatch_due().queued == []
     assert _target(post).status == TargetStatus.PENDING
     assert Post.objects.get(pk=post.pk).status == PostStatus.DRAFT
 
 
 def test_once_publishing_started_the_post_can_no_longer_be_edited(post, author, fake):
-    dispatch.dispatch_due()
+    claim.dispatch_due()
     with pytest.raises(InvalidTransition):
         services.post_update(post=post, by=author, body="Too late.")
     _publish(_target(post))
@@ -412,11 +414,11 @@ def test_backoff_doubles_with_jitter_and_stops_at_the_cap():
     low.uniform = lambda a, b: a
     high.uniform = lambda a, b: b
     # base 10 s, cap 60 s (the fixture): between half and all of min(cap, base × 2^(n-1))
-    assert [dispatch.backoff_seconds(n, rng=high) for n in (1, 2, 3, 4, 5)] == [10, 20, 40, 60, 60]
-    assert [dispatch.backoff_seconds(n, rng=low) for n in (1, 2, 3, 4)] == [5, 10, 20, 30]
+    assert [outcome.backoff_seconds(n, rng=high) for n in (1, 2, 3, 4, 5)] == [10, 20, 40, 60, 60]
+    assert [outcome.backoff_seconds(n, rng=low) for n in (1, 2, 3, 4)] == [5, 10, 20, 30]
     # Retry-After is a floor
-    assert dispatch.backoff_seconds(1, retry_after=45, rng=high) == 45
-    assert dispatch.backoff_seconds(4, retry_after=1, rng=low) == 30
+    assert outcome.backoff_seconds(1, retry_after=45, rng=high) == 45
+    assert outcome.backoff_seconds(4, retry_after=1, rng=low) == 30
 
 
 def _lookahead():
@@ -427,7 +429,7 @@ def _lookahead():
 
 def test_a_retryable_error_waits_with_backoff_then_is_due_again(post, fake):
     with time_machine.travel(T0, tick=False):
-        dispatch.dispatch_due()
+        claim.dispatch_due()
         target = _target(post)
         fake.publish_script = [RetryableError("HTTP 503")]
         fake.publish_script[0].http_status = 503
@@ -442,10 +444,10 @@ def test_a_retryable_error_waits_with_backoff_then_is_due_again(post, fake):
     # Not claimed before its time (less the dispatcher's look-ahead) …
     early = target.next_attempt_at - _lookahead() - timedelta(seconds=1)
     with time_machine.travel(early, tick=False):
-        assert dispatch.dispatch_due().queued == []
+        assert claim.dispatch_due().queued == []
     # … due after it; the second try publishes.
     with time_machine.travel(target.next_attempt_at, tick=False):
-        assert dispatch.dispatch_due().queued == [target.pk]
+        assert claim.dispatch_due().queued == [target.pk]
         assert _publish(target) == Outcome.PUBLISHED
     assert list(target.attempts.values_list("number", "outcome")) == [
         (1, Outcome.RETRYABLE),
@@ -455,7 +457,7 @@ def test_a_retryable_error_waits_with_backoff_then_is_due_again(post, fake):
 
 def test_retry_after_is_honoured(post, fake):
     with time_machine.travel(T0, tick=False):
-        dispatch.dispatch_due()
+        claim.dispatch_due()
         fake.publish_script = [RetryableError("HTTP 429", retry_after=120)]
         _publish(_target(post))
     target = _target(post)
@@ -463,7 +465,7 @@ def test_retry_after_is_honoured(post, fake):
     assert target.attempts.get().retry_after_seconds == 120
     early = T0 + timedelta(seconds=120) - _lookahead() - timedelta(seconds=1)
     with time_machine.travel(early, tick=False):
-        assert dispatch.dispatch_due().queued == []
+        assert claim.dispatch_due().queued == []
 
 
 def test_after_the_last_attempt_it_fails_and_alerts_author_and_leads(post, fake, author, lead):
@@ -471,7 +473,7 @@ def test_after_the_last_attempt_it_fails_and_alerts_author_and_leads(post, fake,
     now = T0
     for _ in range(3):
         with time_machine.travel(now, tick=False):
-            assert len(dispatch.dispatch_due().queued) == 1
+            assert len(claim.dispatch_due().queued) == 1
             _publish(_target(post))
         now += timedelta(minutes=5)
 
@@ -490,15 +492,15 @@ def test_after_the_last_attempt_it_fails_and_alerts_author_and_leads(post, fake,
 
 
 def test_a_permanent_error_fails_at_once(post, fake):
-    dispatch.dispatch_due()
+    claim.dispatch_due()
     fake.publish_script = [PermanentError("HTTP 422 text too long")]
     assert _publish(_target(post)) == Outcome.PERMANENT
     assert _target(post).status == TargetStatus.FAILED
-    assert dispatch.dispatch_due().queued == []
+    assert claim.dispatch_due().queued == []
 
 
 def test_expired_auth_holds_the_target_and_marks_the_account(post, fake, hook):
-    dispatch.dispatch_due()
+    claim.dispatch_due()
     fake.publish_script = [AuthExpired("HTTP 401")]
     assert _publish(_target(post)) == Outcome.AUTH_EXPIRED
     target = _target(post)
@@ -513,7 +515,7 @@ def test_the_post_waits_for_every_target_then_is_partially_published(
     author, org, hook, hook_b, fake
 ):
     post = approved_post(author=author, team=org["north"], accounts=[hook, hook_b])
-    dispatch.dispatch_due()
+    claim.dispatch_due()
     first, second = PostTarget.objects.filter(post=post).order_by("id")
     _publish(first)
     assert Post.objects.get(pk=post.pk).status == PostStatus.PUBLISHING
@@ -526,7 +528,7 @@ def test_the_post_waits_for_every_target_then_is_partially_published(
 
 def test_every_target_published_makes_the_post_published(author, org, hook, hook_b, fake):
     post = approved_post(author=author, team=org["north"], accounts=[hook, hook_b])
-    dispatch.dispatch_due()
+    claim.dispatch_due()
     for target in PostTarget.objects.filter(post=post):
         _publish(target)
     assert Post.objects.get(pk=post.pk).status == PostStatus.PUBLISHED
@@ -535,7 +537,7 @@ def test_every_target_published_makes_the_post_published(author, org, hook, hook
 # Unknown outcomes and reconcile -------------------------------------------------------------------
 def test_an_unknown_outcome_is_reconciled_before_any_retry_and_found(post, fake):
     with time_machine.travel(T0, tick=False):
-        dispatch.dispatch_due()
+        claim.dispatch_due()
         fake.publish_script = [UnknownOutcome("read timeout")]
         assert _publish(_target(post)) == Outcome.UNKNOWN
     target = _target(post)
@@ -545,7 +547,7 @@ def test_an_unknown_outcome_is_reconciled_before_any_retry_and_found(post, fake)
     # The next try asks first; the network has it: nothing is sent again
     fake.reconcile_script = [Published("ext-found", "https://site.example/found")]
     with time_machine.travel(target.next_attempt_at, tick=False):
-        dispatch.dispatch_due()
+        claim.dispatch_due()
         assert _publish(target) == Outcome.RECONCILED
     target.refresh_from_db()
     assert (target.status, target.external_id) == (TargetStatus.PUBLISHED, "ext-found")
@@ -556,12 +558,12 @@ def test_an_unknown_outcome_is_reconciled_before_any_retry_and_found(post, fake)
 
 def test_an_unknown_outcome_not_found_is_sent_again_with_the_same_key(post, fake):
     with time_machine.travel(T0, tick=False):
-        dispatch.dispatch_due()
+        claim.dispatch_due()
         fake.publish_script = [UnknownOutcome("read timeout")]
         _publish(_target(post))
     target = _target(post)
     with time_machine.travel(target.next_attempt_at, tick=False):
-        dispatch.dispatch_due()
+        claim.dispatch_due()
         assert _publish(target) == Outcome.PUBLISHED
     assert [call[0] for call in fake.calls] == ["publish", "reconcile", "publish"]
     assert len({call[1] for call in fake.calls}) == 1
@@ -573,7 +575,7 @@ def test_after_the_last_try_an_unknown_outcome_is_only_looked_for(post, fake):
     now = T0
     for _ in range(3):
         with time_machine.travel(now, tick=False):
-            dispatch.dispatch_due()
+            claim.dispatch_due()
             _publish(_target(post))
         now += timedelta(minutes=5)
     target = _target(post)
@@ -581,7 +583,7 @@ def test_after_the_last_try_an_unknown_outcome_is_only_looked_for(post, fake):
 
     # The next try only asks; not there: failed, and never sent a fourth time
     with time_machine.travel(now, tick=False):
-        dispatch.dispatch_due()
+        claim.dispatch_due()
         assert _publish(target) == Outcome.PERMANENT
     assert [call[0] for call in fake.calls] == ["publish"] * 3 + ["reconcile"]
     assert _target(post).status == TargetStatus.FAILED
@@ -589,13 +591,13 @@ def test_after_the_last_try_an_unknown_outcome_is_only_looked_for(post, fake):
 
 def test_a_failing_reconcile_keeps_asking_and_never_sends(post, fake):
     with time_machine.travel(T0, tick=False):
-        dispatch.dispatch_due()
+        claim.dispatch_due()
         fake.publish_script = [UnknownOutcome("timeout")]
         _publish(_target(post))
     fake.reconcile_script = [RetryableError("HTTP 502")]
     target = _target(post)
     with time_machine.travel(target.next_attempt_at, tick=False):
-        dispatch.dispatch_due()
+        claim.dispatch_due()
         assert _publish(target) == Outcome.RETRYABLE
     target.refresh_from_db()
     assert target.needs_reconcile
@@ -605,14 +607,14 @@ def test_a_failing_reconcile_keeps_asking_and_never_sends(post, fake):
 # The sweeper --------------------------------------------------------------------------------------
 def test_the_sweeper_returns_targets_whose_worker_died_while_sending(post, fake):
     with time_machine.travel(T0, tick=False):
-        dispatch.dispatch_due()
+        claim.dispatch_due()
         target = _target(post)
         # A worker started sending, then died: the row stays `sending`
-        dispatch._start_attempt(target_id=target.pk, worker="dead:1")
+        start._start_attempt(target_id=target.pk, worker="dead:1")
     with time_machine.travel(T0 + timedelta(seconds=299), tick=False):
-        assert dispatch.sweep_stuck().sending == []
+        assert sweep.sweep_stuck().sending == []
     with time_machine.travel(T0 + timedelta(seconds=301), tick=False):
-        assert dispatch.sweep_stuck().sending == [target.pk]
+        assert sweep.sweep_stuck().sending == [target.pk]
 
     target.refresh_from_db()
     assert target.status == TargetStatus.WAITING
@@ -621,43 +623,43 @@ def test_the_sweeper_returns_targets_whose_worker_died_while_sending(post, fake)
     assert attempt.outcome == Outcome.UNKNOWN and attempt.finished_at is not None
     # The next try reconciles before anything is sent
     with time_machine.travel(T0 + timedelta(seconds=302), tick=False):
-        dispatch.dispatch_due()
+        claim.dispatch_due()
         _publish(target)
     assert [call[0] for call in fake.calls] == ["reconcile", "publish"]
 
 
 def test_the_sweeper_returns_targets_whose_message_was_lost(post):
     with time_machine.travel(T0, tick=False):
-        dispatch.dispatch_due()
+        claim.dispatch_due()
     with time_machine.travel(T0 + timedelta(seconds=601), tick=False):
-        result = dispatch.sweep_stuck()
+        result = sweep.sweep_stuck()
         assert result.queued == [_target(post).pk]
         assert _target(post).status == TargetStatus.WAITING
-        assert dispatch.dispatch_due().queued == [_target(post).pk]
+        assert claim.dispatch_due().queued == [_target(post).pk]
     assert AuditEvent.objects.filter(action="dispatch.swept").count() == 1
 
 
 def test_a_slow_worker_that_comes_back_after_the_sweep_does_not_overwrite(post, fake):
     with time_machine.travel(T0, tick=False):
-        dispatch.dispatch_due()
-        send = dispatch._start_attempt(target_id=_target(post).pk, worker="slow:1")
+        claim.dispatch_due()
+        started = start._start_attempt(target_id=_target(post).pk, worker="slow:1")
     with time_machine.travel(T0 + timedelta(seconds=301), tick=False):
-        dispatch.sweep_stuck()
+        sweep.sweep_stuck()
         # The slow worker reports a retryable error: the target belongs to the next try now
-        dispatch._store_outcome(send, dispatch._Result(Outcome.RETRYABLE, error="HTTP 500"))
+        outcome._store_outcome(started, outcome._Result(Outcome.RETRYABLE, error="HTTP 500"))
     target = _target(post)
     assert target.status == TargetStatus.WAITING and target.needs_reconcile
     # … but a publication it reports is the truth, and is kept
     with time_machine.travel(T0 + timedelta(seconds=302), tick=False):
-        dispatch._store_outcome(
-            send, dispatch._Result(Outcome.PUBLISHED, published=Published("late", ""))
+        outcome._store_outcome(
+            started, outcome._Result(Outcome.PUBLISHED, published=Published("late", ""))
         )
     assert _target(post).status == TargetStatus.PUBLISHED
 
 
 def test_a_dropped_connection_while_storing_the_outcome_is_retried(post, fake, monkeypatch):
-    dispatch.dispatch_due()
-    real = dispatch._store_outcomes
+    claim.dispatch_due()
+    real = outcome._store_outcomes
     calls = []
 
     def flaky(results):
@@ -666,9 +668,9 @@ def test_a_dropped_connection_while_storing_the_outcome_is_retried(post, fake, m
             raise OperationalError("server closed the connection unexpectedly")
         return real(results)
 
-    monkeypatch.setattr(dispatch, "_store_outcomes", flaky)
-    monkeypatch.setattr(dispatch, "STORE_RETRY_PAUSES", (0.01,))
-    monkeypatch.setattr(dispatch.connection, "close", lambda: None)  # keep the test's connection
+    monkeypatch.setattr(outcome, "_store_outcomes", flaky)
+    monkeypatch.setattr(outcome, "STORE_RETRY_PAUSES", (0.01,))
+    monkeypatch.setattr(outcome.connection, "close", lambda: None)  # keep the test's connection
     assert _publish(_target(post)) == Outcome.PUBLISHED
     assert len(calls) == 2
     assert _target(post).status == TargetStatus.PUBLISHED
@@ -684,7 +686,7 @@ def north_lead(org):
 
 def test_a_freeze_holds_what_has_not_gone_out_and_lifting_sends_it(post, lead, fake):
     # Given a queued target (its task is on its way)
-    dispatch.dispatch_due()
+    claim.dispatch_due()
     # When a lead freezes everything
     freeze = freezes.freeze_create(by=lead, scope="everything", reason="Incident on site")
     # Then it is held, and the task that arrives does nothing
@@ -692,7 +694,7 @@ def test_a_freeze_holds_what_has_not_gone_out_and_lifting_sends_it(post, lead, f
     assert (target.status, target.held_reason) == (TargetStatus.HELD, "freeze")
     assert freeze.held_count == 1
     assert _publish(target) == "noop"
-    assert dispatch.dispatch_due().queued == []
+    assert claim.dispatch_due().queued == []
 
     # When the freeze is lifted, it is due now and goes out
     with time_machine.travel(T0 + timedelta(hours=2), tick=False):
@@ -701,14 +703,14 @@ def test_a_freeze_holds_what_has_not_gone_out_and_lifting_sends_it(post, lead, f
         target.refresh_from_db()
         assert target.status == TargetStatus.WAITING
         assert target.next_attempt_at == T0 + timedelta(hours=2)
-        assert dispatch.dispatch_due().queued == [target.pk]
+        assert claim.dispatch_due().queued == [target.pk]
     assert _publish(target) == Outcome.PUBLISHED
     actions = set(AuditEvent.objects.values_list("action", flat=True))
     assert {"freeze.created", "freeze.lifted"} <= actions
 
 
 def test_a_freeze_created_after_the_claim_stops_the_send(post, lead, fake):
-    dispatch.dispatch_due()
+    claim.dispatch_due()
     target = _target(post)
     # The freeze lands between the claim and the task (its hold is undone here to get there)
     freeze = freezes.freeze_create(by=lead, scope="everything", reason="Incident")
@@ -722,7 +724,7 @@ def test_a_freeze_created_after_the_claim_stops_the_send(post, lead, fake):
 
 def test_a_frozen_target_is_held_at_claim_time(post, lead):
     PublishingFreeze.objects.create(scope="everything", reason="x", created_by=lead)
-    assert dispatch.dispatch_due().held == {"freeze": [_target(post).pk]}
+    assert claim.dispatch_due().held == {"freeze": [_target(post).pk]}
     assert Post.objects.get(pk=post.pk).status == PostStatus.SCHEDULED
 
 
@@ -758,7 +760,7 @@ def test_a_team_freeze_covers_the_subtree_only(author, org, hook, hook_b, outsid
             by=north_lead, scope="team", team_id=org["north_centre"].pk, reason="Centre review"
         )
         # hook_b belongs to North Centre, hook to North
-        result = dispatch.dispatch_due()
+        result = claim.dispatch_due()
     assert result.queued == [PostTarget.objects.get(post=post, social_account=hook).pk]
     held = PostTarget.objects.get(post=post, social_account=hook_b)
     assert (held.status, held.held_reason) == (TargetStatus.HELD, "freeze")
@@ -817,14 +819,14 @@ def test_cancelling_a_publishing_post_stops_what_has_not_gone_out(
 ):
     post, sent, waiting = _two_target_post(author, org, hook, hook_b)
     with time_machine.travel(T0, tick=False):
-        dispatch.dispatch_due()
+        claim.dispatch_due()
         assert _publish(sent) == Outcome.PUBLISHED
         # The second one's task is on its way (queued) when the lead stops the post.
         services.post_cancel(post=Post.objects.get(pk=post.pk), by=lead, reason="Wrong photo")
     waiting.refresh_from_db()
     assert waiting.status == TargetStatus.CANCELLED
     # Its task, when it comes, sends nothing.
-    assert dispatch.publish_target(target_id=waiting.pk) == "noop"
+    assert send.publish_target(target_id=waiting.pk) == "noop"
     assert len(fake.sent()) == 1
     post.refresh_from_db()
     assert post.status == PostStatus.PARTIALLY_PUBLISHED
@@ -836,7 +838,7 @@ def test_cancelling_a_publishing_post_stops_what_has_not_gone_out(
 def test_cancelling_before_anything_went_out_cancels_the_post(author, org, hook, hook_b, lead):
     post, a, b = _two_target_post(author, org, hook, hook_b)
     with time_machine.travel(T0, tick=False):
-        dispatch.dispatch_due()
+        claim.dispatch_due()
     assert Post.objects.get(pk=post.pk).status == PostStatus.PUBLISHING
     services.post_cancel(post=Post.objects.get(pk=post.pk), by=lead, reason="Embargo")
     assert Post.objects.get(pk=post.pk).status == PostStatus.CANCELLED
@@ -851,13 +853,13 @@ def test_a_send_in_flight_finishes_and_the_post_settles_after_it(
 ):
     post, in_flight, waiting = _two_target_post(author, org, hook, hook_b)
     with time_machine.travel(T0, tick=False):
-        dispatch.dispatch_due()
-        send = dispatch._start_attempt(target_id=in_flight.pk, worker="w:1")
+        claim.dispatch_due()
+        started = start._start_attempt(target_id=in_flight.pk, worker="w:1")
         services.post_cancel(post=Post.objects.get(pk=post.pk), by=lead, reason="Stop")
         # The post waits for the one being sent …
         assert Post.objects.get(pk=post.pk).status == PostStatus.PUBLISHING
-        dispatch._store_outcome(
-            send, dispatch._Result(Outcome.PUBLISHED, published=Published("9", ""))
+        outcome._store_outcome(
+            started, outcome._Result(Outcome.PUBLISHED, published=Published("9", ""))
         )
     # … whose publication is kept; the post is partially published.
     assert PostTarget.objects.get(pk=in_flight.pk).status == TargetStatus.PUBLISHED
@@ -872,22 +874,22 @@ def test_a_publication_the_network_confirms_after_the_target_failed_is_the_truth
     post, fake, author
 ):
     with time_machine.travel(T0, tick=False):
-        dispatch.dispatch_due()
-        slow = dispatch._start_attempt(target_id=_target(post).pk, worker="slow:1")
+        claim.dispatch_due()
+        slow = start._start_attempt(target_id=_target(post).pk, worker="slow:1")
     # The slow send is given up for lost, and the next try fails for good …
     with time_machine.travel(T0 + timedelta(seconds=301), tick=False):
-        dispatch.sweep_stuck()
-        dispatch.dispatch_due()
+        sweep.sweep_stuck()
+        claim.dispatch_due()
         fake.reconcile_script = [PermanentError("Refused")]
         fake.publish_script = [PermanentError("Refused")]
-        again = dispatch._start_attempt(target_id=_target(post).pk, worker="w:2")
-        dispatch._store_outcome(again, dispatch._Result(Outcome.PERMANENT, error="Refused"))
+        again = start._start_attempt(target_id=_target(post).pk, worker="w:2")
+        outcome._store_outcome(again, outcome._Result(Outcome.PERMANENT, error="Refused"))
     assert _target(post).status == TargetStatus.FAILED
     assert Post.objects.get(pk=post.pk).status == PostStatus.FAILED
     # … then the slow one reports that its post did go out: the post is published after all.
     with time_machine.travel(T0 + timedelta(seconds=400), tick=False):
-        dispatch._store_outcome(
-            slow, dispatch._Result(Outcome.PUBLISHED, published=Published("late-1", "https://x/1"))
+        outcome._store_outcome(
+            slow, outcome._Result(Outcome.PUBLISHED, published=Published("late-1", "https://x/1"))
         )
     target = _target(post)
     assert (target.status, target.external_id) == (TargetStatus.PUBLISHED, "late-1")
@@ -900,7 +902,7 @@ def test_a_publication_the_network_confirms_after_the_target_failed_is_the_truth
 def _group_of_three(author, org, hook):
     ids = bulk_due_posts(author=author, team=org["north"], accounts=[hook], posts=3, due=T0)
     with time_machine.travel(T0, tick=False):
-        dispatch.dispatch_due()
+        claim.dispatch_due()
     return sorted(ids)
 
 
@@ -910,9 +912,9 @@ def test_a_group_that_runs_past_half_its_time_sends_the_rest_later_uncounted(
     ids = _group_of_three(author, org, hook)
     settings.CELERY_TASK_SOFT_TIME_LIMIT = 2  # a budget of 1 s for the group
     clock = iter([0.0, 0.1, 5.0, 5.1, 5.2, 5.3, 5.4, 5.5, 5.6])
-    monkeypatch.setattr(dispatch.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(send.time, "monotonic", lambda: next(clock))
 
-    outcomes = dispatch.publish_targets(target_ids=ids, worker="w:1")
+    outcomes = send.publish_targets(target_ids=ids, worker="w:1")
 
     # The first went out; the others were never sent: due again now, their try not counted.
     assert outcomes[ids[0]] == Outcome.PUBLISHED
@@ -933,18 +935,18 @@ def test_a_time_limit_striking_after_a_send_has_it_looked_for_before_any_retry(
     from celery.exceptions import SoftTimeLimitExceeded
 
     ids = _group_of_three(author, org, hook)
-    real = dispatch._talk_to_network
+    real = send._talk_to_network
     calls = []
 
-    def talk(send):
-        calls.append(send.target_id)
-        result = real(send)
+    def talk(started):
+        calls.append(started.target_id)
+        result = real(started)
         if len(calls) == 2:  # the second send went out, then the limit struck
             raise SoftTimeLimitExceeded()
         return result
 
-    monkeypatch.setattr(dispatch, "_talk_to_network", talk)
-    dispatch.publish_targets(target_ids=ids, worker="w:1")
+    monkeypatch.setattr(send, "_talk_to_network", talk)
+    send.publish_targets(target_ids=ids, worker="w:1")
 
     first, second, third = (PostTarget.objects.get(pk=i) for i in ids)
     assert first.status == TargetStatus.PUBLISHED

@@ -9,9 +9,9 @@ import time_machine
 
 from accounts.models import Notification
 from audit.models import AuditEvent
-from cxhub.errors import NotAllowed
-from publishing import dispatch
+from cxhub.errors import ApplicationError, InvalidTransition, NotAllowed
 from publishing.channels.errors import AmbiguousMatch, Candidate, UnknownOutcome
+from publishing.dispatch import claim, common, send, start, sweep
 from publishing.models import Post, PostStatus, PostTarget, PublishAttempt, TargetStatus
 
 from ..integration.dispatch_support import approved_post, webhook_account
@@ -24,7 +24,8 @@ Outcome = PublishAttempt.Outcome
 @pytest.fixture
 def fake(monkeypatch):
     channel = FakeChannel()
-    monkeypatch.setattr(dispatch, "get_channel", lambda name: channel)
+    for module in (start, send):  # the text is rendered at start, sent at send
+        monkeypatch.setattr(module, "get_channel", lambda name: channel)
     return channel
 
 
@@ -48,14 +49,14 @@ def _two_candidates():
 def _held_for_a_person(post, fake) -> PostTarget:
     """An unknown outcome, then a look that finds two posts that may be ours."""
     with time_machine.travel(T0, tick=False):
-        dispatch.dispatch_due()
+        claim.dispatch_due()
         fake.publish_script = [UnknownOutcome("read timeout")]
-        dispatch.publish_target(target_id=post.targets.get().pk, worker="test:1")
+        send.publish_target(target_id=post.targets.get().pk, worker="test:1")
     target = post.targets.get()
     fake.reconcile_script = [_two_candidates()]
     with time_machine.travel(target.next_attempt_at, tick=False):
-        dispatch.dispatch_due()
-        assert dispatch.publish_target(target_id=target.pk, worker="test:1") == Outcome.AMBIGUOUS
+        claim.dispatch_due()
+        assert send.publish_target(target_id=target.pk, worker="test:1") == Outcome.AMBIGUOUS
     target.refresh_from_db()
     return target
 
@@ -63,12 +64,12 @@ def _held_for_a_person(post, fake) -> PostTarget:
 def test_an_ambiguous_look_holds_the_target_for_a_person_and_never_sends_again(post, fake, lead):
     target = _held_for_a_person(post, fake)
 
-    assert (target.status, target.held_reason) == (TargetStatus.HELD, dispatch.HOLD_DECISION)
+    assert (target.status, target.held_reason) == (TargetStatus.HELD, common.HOLD_DECISION)
     assert [c["external_id"] for c in target.reconcile_candidates] == ["111", "222"]
     assert [call[0] for call in fake.calls] == ["publish", "reconcile"]
     # The dispatcher leaves it alone, however long it waits
     with time_machine.travel(T0.replace(hour=23), tick=False):
-        assert dispatch.dispatch_due().queued == []
+        assert claim.dispatch_due().queued == []
     assert [call[0] for call in fake.calls] == ["publish", "reconcile"]
     assert Post.objects.get(pk=post.pk).status == PostStatus.PUBLISHING
     # The author and the leads are told; the audit trail has the candidates
@@ -82,7 +83,7 @@ def test_an_ambiguous_look_holds_the_target_for_a_person_and_never_sends_again(p
 def test_a_person_picks_the_candidate_that_is_ours(post, fake, lead):
     target = _held_for_a_person(post, fake)
 
-    dispatch.target_decide(target=target, by=lead, decision="published", external_id="222")
+    sweep.target_decide(target=target, by=lead, decision="published", external_id="222")
 
     target.refresh_from_db()
     assert (target.status, target.external_id) == (TargetStatus.PUBLISHED, "222")
@@ -96,21 +97,21 @@ def test_a_person_picks_the_candidate_that_is_ours(post, fake, lead):
 def test_none_is_ours_sends_it_again_without_looking_first(post, fake, author):
     target = _held_for_a_person(post, fake)
 
-    dispatch.target_decide(target=target, by=author, decision="send_again")
+    sweep.target_decide(target=target, by=author, decision="send_again")
 
     target.refresh_from_db()
     assert target.status == TargetStatus.WAITING
     assert not target.needs_reconcile
     with time_machine.travel(target.next_attempt_at, tick=False):
-        dispatch.dispatch_due()
-        assert dispatch.publish_target(target_id=target.pk, worker="t") == Outcome.PUBLISHED
+        claim.dispatch_due()
+        assert send.publish_target(target_id=target.pk, worker="t") == Outcome.PUBLISHED
     assert [call[0] for call in fake.calls] == ["publish", "reconcile", "publish"]
 
 
 def test_giving_up_fails_the_target_and_settles_the_post(post, fake, lead):
     target = _held_for_a_person(post, fake)
 
-    dispatch.target_decide(target=target, by=lead, decision="give_up")
+    sweep.target_decide(target=target, by=lead, decision="give_up")
 
     assert PostTarget.objects.get(pk=target.pk).status == TargetStatus.FAILED
     assert Post.objects.get(pk=post.pk).status == PostStatus.FAILED
@@ -122,17 +123,17 @@ def test_only_the_author_or_a_lead_decides_and_only_among_the_candidates(
     target = _held_for_a_person(post, fake)
 
     with pytest.raises(NotAllowed):
-        dispatch.target_decide(target=target, by=approver, decision="give_up")
-    with pytest.raises(dispatch.ApplicationError) as refused:
-        dispatch.target_decide(target=target, by=lead, decision="published", external_id="999")
+        sweep.target_decide(target=target, by=approver, decision="give_up")
+    with pytest.raises(ApplicationError) as refused:
+        sweep.target_decide(target=target, by=lead, decision="published", external_id="999")
     assert "external_id" in refused.value.extra["fields"]
-    assert PostTarget.objects.get(pk=target.pk).held_reason == dispatch.HOLD_DECISION
+    assert PostTarget.objects.get(pk=target.pk).held_reason == common.HOLD_DECISION
 
 
 def test_a_target_not_waiting_for_a_decision_cannot_be_decided(post, lead):
     target = post.targets.get()
-    with pytest.raises(dispatch.InvalidTransition):
-        dispatch.target_decide(target=target, by=lead, decision="give_up")
+    with pytest.raises(InvalidTransition):
+        sweep.target_decide(target=target, by=lead, decision="give_up")
 
 
 def test_the_api_shows_the_candidates_and_takes_the_decision(post, fake, lead, client):

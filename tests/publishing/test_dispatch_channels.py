@@ -11,7 +11,6 @@ from email.utils import format_datetime
 import pytest
 
 from accounts.models import Channel, SocialAccount
-from publishing import dispatch
 from publishing.channels import get_channel
 from publishing.channels.errors import (
     AuthExpired,
@@ -21,6 +20,7 @@ from publishing.channels.errors import (
 )
 from publishing.channels.http import retry_after_seconds
 from publishing.channels.webhook import sign
+from publishing.dispatch import claim, send
 from publishing.models import PostTarget, SandboxPublication, TargetStatus
 
 from ..integration.dispatch_support import SECRET, approved_post, sandbox_account, webhook_account
@@ -142,10 +142,10 @@ def test_retry_after_reads_seconds_and_http_dates():
 def test_a_post_goes_out_through_dispatch_to_the_receiver(receiver, author, org):
     account = webhook_account(org["north"], receiver.url, handle="site")
     post = approved_post(author=author, team=org["north"], accounts=[account])
-    dispatch.dispatch_due()
+    claim.dispatch_due()
     target = PostTarget.objects.get(post=post)
 
-    dispatch.publish_target(target_id=target.pk)
+    send.publish_target(target_id=target.pk)
 
     target.refresh_from_db()
     assert target.status == TargetStatus.PUBLISHED
@@ -159,10 +159,10 @@ def test_a_post_goes_out_through_dispatch_to_the_receiver(receiver, author, org)
 def test_the_sandbox_keeps_one_publication_per_key_and_reconciles_it(author, org):
     account = sandbox_account(org["north"], handle="training")
     post = approved_post(author=author, team=org["north"], accounts=[account])
-    dispatch.dispatch_due()
+    claim.dispatch_due()
     target = PostTarget.objects.get(post=post)
 
-    assert dispatch.publish_target(target_id=target.pk) == "published"
+    assert send.publish_target(target_id=target.pk) == "published"
 
     sandbox = get_channel("sandbox")
     key = str(target.idempotency_key)
@@ -189,7 +189,7 @@ def test_webhook_body_is_the_documented_json(receiver):
 
 def test_a_training_account_keeps_its_network_but_delivers_to_the_sandbox(org):
     from accounts.models import Channel
-    from publishing.dispatch import delivery_channel
+    from publishing.dispatch.start import delivery_channel
 
     from ..factories import SocialAccountFactory
 
@@ -208,9 +208,9 @@ def test_a_training_x_account_publishes_to_the_sandbox_feed(author, org):
         team=org["north"], channel=Channel.X, handle="@trainee", sandbox=True
     )
     post = approved_post(author=author, team=org["north"], accounts=[training])
-    dispatch.dispatch_due()
+    claim.dispatch_due()
     target = PostTarget.objects.get(post=post)
-    assert dispatch.publish_target(target_id=target.pk) == "published"
+    assert send.publish_target(target_id=target.pk) == "published"
     publication = SandboxPublication.objects.get(social_account=training)
     assert publication.text == "Launch window opens at dawn."
 
@@ -220,7 +220,7 @@ def test_the_author_is_told_when_the_post_went_out(author, org):
 
     account = sandbox_account(org["north"], handle="told")
     post = approved_post(author=author, team=org["north"], accounts=[account])
-    dispatch.dispatch_due()
-    dispatch.publish_target(target_id=PostTarget.objects.get(post=post).pk)
+    claim.dispatch_due()
+    send.publish_target(target_id=PostTarget.objects.get(post=post).pk)
     note = Notification.objects.get(user=author, kind="post.published")
     assert note.post_id == post.pk

@@ -11,7 +11,8 @@ from rest_framework.test import APIClient
 
 from accounts.models import Role
 from audit.models import AuditEvent
-from publishing import dispatch, freezes
+from publishing import freezes
+from publishing.dispatch import claim, send
 from publishing.models import PostTarget, PublishingFreeze, TargetStatus
 
 from ..factories import UserFactory, grant
@@ -178,8 +179,8 @@ def test_lifting_a_freeze_outside_the_scope_on_the_page_is_404(client, lead, nor
 def test_the_sandbox_feed_shows_what_went_out(client, author, org, outsider, hook):
     account = sandbox_account(org["north"], handle="training")
     post = approved_post(author=author, team=org["north"], accounts=[account])
-    dispatch.dispatch_due()
-    dispatch.publish_target(target_id=PostTarget.objects.get(post=post).pk)
+    claim.dispatch_due()
+    send.publish_target(target_id=PostTarget.objects.get(post=post).pk)
 
     client.force_login(author)
     page = client.get(f"/sandbox/{account.pk}/")
@@ -233,9 +234,9 @@ def test_a_lead_gives_a_held_post_a_new_time_and_it_waits_for_it_after_the_lift(
     freezes.freeze_lift(freeze=freeze, by=lead, reason="Over")
     target.refresh_from_db()
     assert (target.status, target.next_attempt_at) == (TargetStatus.WAITING, new_time)
-    assert dispatch.dispatch_due().queued == []
+    assert claim.dispatch_due().queued == []
     with time_machine.travel(new_time, tick=False):
-        assert dispatch.dispatch_due().queued == [target.pk]
+        assert claim.dispatch_due().queued == [target.pk]
 
 
 def test_rescheduling_refuses_the_past_others_and_posts_not_held(

@@ -10,7 +10,7 @@ import time_machine
 from audit.models import AuditEvent
 from cxhub import liveness
 from cxhub.models import Heartbeat
-from publishing import dispatch
+from publishing.dispatch import claim, start, sweep
 from publishing.models import PostTarget, PublishAttempt, TargetStatus
 
 from ..integration.dispatch_support import approved_post, webhook_account
@@ -40,16 +40,16 @@ def test_a_silent_worker_is_lost_its_sends_reconciled_and_queued_targets_claimed
     live_send = _post(author, org, "b").targets.get()
     queued = _post(author, org, "c").targets.get()
     with time_machine.travel(T0, tick=False):
-        dispatch.dispatch_due()
+        claim.dispatch_due()
         # Given one send by a worker that then went silent, one by a live worker, one queued
-        dispatch._start_attempts(target_ids=[dead_send.pk], worker="celery@a:100/101")
-        dispatch._start_attempts(target_ids=[live_send.pk], worker="celery@b:200/201")
+        start._start_attempts(target_ids=[dead_send.pk], worker="celery@a:100/101")
+        start._start_attempts(target_ids=[live_send.pk], worker="celery@b:200/201")
         _beat("celery@a:100", T0 + timedelta(seconds=2))
     with time_machine.travel(T0 + timedelta(seconds=20), tick=False):
         _beat("celery@b:200", T0 + timedelta(seconds=19))
 
         # When the sweeper runs, 18 s after the dead worker's last beat
-        result = dispatch.sweep_stuck()
+        result = sweep.sweep_stuck()
 
     # Then well before the stuck thresholds (300 s, 600 s) what the dead worker had is back
     assert result.workers_lost == ["celery@a:100"]
@@ -64,17 +64,17 @@ def test_a_silent_worker_is_lost_its_sends_reconciled_and_queued_targets_claimed
 
     # And the next try asks the network first
     with time_machine.travel(T0 + timedelta(seconds=21), tick=False):
-        assert dead_send.pk in dispatch.dispatch_due().queued
+        assert dead_send.pk in claim.dispatch_due().queued
 
 
 def test_a_worker_that_beats_is_left_alone(author, org):
     target = _post(author, org, "a").targets.get()
     with time_machine.travel(T0, tick=False):
-        dispatch.dispatch_due()
-        dispatch._start_attempts(target_ids=[target.pk], worker="celery@a:100/101")
+        claim.dispatch_due()
+        start._start_attempts(target_ids=[target.pk], worker="celery@a:100/101")
     with time_machine.travel(T0 + timedelta(seconds=60), tick=False):
         _beat("celery@a:100", T0 + timedelta(seconds=50))
-        result = dispatch.sweep_stuck()
+        result = sweep.sweep_stuck()
     assert result.workers_lost == [] and result.sending == []
     assert PostTarget.objects.get(pk=target.pk).status == TargetStatus.SENDING
 

@@ -666,13 +666,13 @@ def test_a_mastodon_account_counts_against_its_own_servers_limit(drafter, north_
 
 
 def test_a_lead_stops_a_publishing_post_from_its_page(client, lead, author, org):
-    from publishing import dispatch
+    from publishing.dispatch import claim
 
     from ..integration.dispatch_support import approved_post, webhook_account
 
     hook = webhook_account(org["north"], "https://www.agency.example/hook", handle="site")
     post = approved_post(author=author, team=org["north"], accounts=[hook])
-    dispatch.dispatch_due()
+    claim.dispatch_due()
     client.force_login(lead)
     page = html(client.get(f"/posts/{post.pk}/"))
     assert "Stop publishing" in page

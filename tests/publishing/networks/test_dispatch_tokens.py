@@ -6,7 +6,7 @@ import pytest
 
 from accounts.models import AccountStatus, Notification, SocialAccount
 from audit.models import AuditEvent
-from publishing import dispatch
+from publishing.dispatch import claim, common, send
 from publishing.models import PostTarget, TargetStatus
 
 from ...integration.dispatch_support import approved_post
@@ -63,7 +63,7 @@ def _post(request, network, author, org):
         fresh.save(update_fields=["content_hash", "approved_content_hash"])
     else:
         post = approved_post(author=author, team=org["north"], accounts=[account], body=body)
-    dispatch.dispatch_due()
+    claim.dispatch_due()
     return account, PostTarget.objects.get(post=post)
 
 
@@ -87,7 +87,7 @@ def test_an_expired_token_is_renewed_and_the_post_goes_out(request, network, aut
     old = account.access_token
     _expire(network, server, account)
 
-    assert dispatch.publish_target(target_id=target.pk) == "published"
+    assert send.publish_target(target_id=target.pk) == "published"
 
     target.refresh_from_db()
     assert target.status == TargetStatus.PUBLISHED and target.external_id
@@ -106,17 +106,17 @@ def test_a_revoked_token_holds_the_target_and_asks_for_a_reconnect(request, netw
     account, target = _post(request, network, author, org)
     _revoke(network, server, account)
 
-    assert dispatch.publish_target(target_id=target.pk) == "auth_expired"
+    assert send.publish_target(target_id=target.pk) == "auth_expired"
 
     target.refresh_from_db()
-    assert (target.status, target.held_reason) == (TargetStatus.HELD, dispatch.HOLD_ACCOUNT)
+    assert (target.status, target.held_reason) == (TargetStatus.HELD, common.HOLD_ACCOUNT)
     assert SocialAccount.objects.get(pk=account.pk).status == AccountStatus.NEEDS_RECONNECT
     assert AuditEvent.objects.filter(
         action="social_account.needs_reconnect", object_id=str(account.pk)
     ).exists()
     assert Notification.objects.filter(user=author, post_id=target.post_id).exists()
     # Nothing more is sent for it until someone reconnects.
-    assert dispatch.dispatch_due().queued == []
+    assert claim.dispatch_due().queued == []
 
 
 @pytest.mark.django_db

@@ -6,7 +6,7 @@ never sent a second time."""
 import pytest
 from django.utils import timezone
 
-from publishing import dispatch
+from publishing.dispatch import claim, send
 from publishing.models import PostTarget, TargetStatus
 
 from ...integration.dispatch_support import approved_post
@@ -59,13 +59,13 @@ def test_a_post_made_before_its_answer_was_lost_goes_out_once(
     if network == "mastodon":
         server.idempotency_supported = False
     post = approved_post(author=author, team=org["north"], accounts=[account], body=TEXT)
-    dispatch.dispatch_due()
+    claim.dispatch_due()
     target = PostTarget.objects.get(post=post)
     mode, options = FAILURES[failure]
     server.fail_next(CREATE[network], mode, **options)
 
     # When dispatch sends it
-    first = dispatch.publish_target(target_id=target.pk)
+    first = send.publish_target(target_id=target.pk)
 
     if network == "bluesky" and failure == "500":
         # Bluesky checks its record key at once after a 5xx: found, done.
@@ -76,8 +76,8 @@ def test_a_post_made_before_its_answer_was_lost_goes_out_once(
         target.refresh_from_db()
         assert (target.status, target.needs_reconcile) == (TargetStatus.WAITING, True)
         PostTarget.objects.filter(pk=target.pk).update(next_attempt_at=timezone.now())
-        dispatch.dispatch_due()
-        assert dispatch.publish_target(target_id=target.pk) == "reconciled"
+        claim.dispatch_due()
+        assert send.publish_target(target_id=target.pk) == "reconciled"
 
     # And the network holds the post once, recorded on the target
     target.refresh_from_db()

@@ -1,0 +1,110 @@
+"""The post page as every page that shows it renders it: the publishing pages, and approvals'
+break-glass when it is refused (approvals/views.py). What each account will publish with its
+counters, the schedule, the preflight findings, the versions with their diffs, the actions the
+user may take, and the approval section.
+
+The approval section comes from approvals (approvals/sections.py), which sits above publishing:
+the one thing publishing's pages take from approvals, until approvals registers it with
+publishing at start-up (issue 14, item 3).
+"""
+
+from dataclasses import dataclass
+
+from django.shortcuts import render
+
+from accounts.models import Role
+from accounts.selectors import user_has_role
+from approvals.sections import post_section
+
+from .. import preflight, scheduling, selectors
+from ..channels import get_channel
+from ..channels.base import Channel
+from ..models import CANCELLABLE_STATUSES, EDITABLE_STATUSES, Post, PostStatus
+from ..versions import line_diff, version_notes
+from .common import Counter, _counters
+
+
+@dataclass
+class TargetRow:
+    target: object
+    channel: Channel
+    text: str
+    rendered: str
+    counters: list[Counter]
+
+
+def _versions(post: Post) -> list[dict]:
+    versions = list(selectors.post_versions(post=post))
+    handles = {t.social_account_id: t.social_account.handle for t in post.targets.all()}
+    rows = []
+    for index, version in enumerate(versions):
+        previous = versions[index + 1] if index + 1 < len(versions) else None
+        row = {"version": version, "previous": previous, "diff": [], "notes": [], "changed": False}
+        if previous is not None:
+            row["diff"] = line_diff(
+                previous.content.get("body", ""), version.content.get("body", "")
+            )
+            row["changed"] = any(kind != "same" for kind, _ in row["diff"])
+            row["notes"] = version_notes(previous.content, version.content, handles)
+        rows.append(row)
+    return rows
+
+
+def _render_post(
+    request,
+    post: Post,
+    *,
+    error: str = "",
+    status: int = 200,
+    cancel_form=None,
+    break_glass: dict | None = None,
+):
+    user = request.user
+    can_edit = selectors.can_edit(user=user, post=post)
+    targets = []
+    for target in post.targets.all():
+        account = target.social_account
+        channel = get_channel(account.channel)
+        text = preflight.published_text(post, account.channel, target.body)
+        targets.append(
+            TargetRow(
+                target=target,
+                channel=channel,
+                text=text,
+                rendered=channel.render(text),
+                counters=_counters(channel, text, preflight.account_limits(account)),
+            )
+        )
+    findings = preflight.run(post=post)
+    schedule = None
+    if post.scheduled_at:
+        # Formatted here: the template filters would turn it back into the site's zone.
+        local = scheduling.utc_to_local(post.scheduled_at, post.timezone)
+        utc = post.scheduled_at.astimezone(scheduling.UTC)
+        schedule = {
+            "local": f"{local:%A} {local.day} {local:%B %Y, %H:%M}",
+            "utc": f"{utc:%Y-%m-%d %H:%M}",
+            "iso": local.isoformat(),
+        }
+    may_cancel = post.status in CANCELLABLE_STATUSES and (
+        can_edit or user_has_role(user=user, team=post.team, role=Role.LEAD)
+    )
+    context = {
+        "post": post,
+        "status_label": PostStatus(post.status).label,
+        "targets": targets,
+        "media": [item.media for item in post.post_media.all()],
+        "schedule": schedule,
+        "findings": findings,
+        "has_errors": any(f.severity == "error" for f in findings),
+        "versions": _versions(post),
+        "can_edit": can_edit and post.status in EDITABLE_STATUSES,
+        "can_submit": can_edit and post.status == PostStatus.DRAFT,
+        "can_cancel": may_cancel,
+        "can_duplicate": selectors.can_draft_for_team(user=user, team=post.team),
+        "action_error": error,
+        "cancel_form": cancel_form,
+        # The approval rounds and, for leads, break-glass (approvals.views.break_glass posts).
+        "approval": post_section(user=user, post=post, break_glass=break_glass),
+    }
+    return render(request, "publishing/post_detail.html", context, status=status)
