@@ -12,10 +12,11 @@ class ApprovalsConfig(AppConfig):
         from audit import hooks as audit_hooks
         from publishing import hooks
 
-        from . import audit_rules, routing, services
+        from . import audit_rules, routing, sections, services
 
         audit_hooks.event_rules.connect(audit_rules.event_rules)
 
         hooks.post_submitted.connect(services.request_open)
         hooks.approvals_void.connect(services.requests_supersede)
         hooks.schedule_change_needs_approval.connect(routing.schedule_change_needs_approval)
+        hooks.post_page_sections.connect(sections.post_page_section)

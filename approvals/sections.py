@@ -17,6 +17,7 @@ from django.utils import timezone
 from accounts.models import Role
 from accounts.selectors import user_has_role
 from publishing.models import Post, PostStatus
+from publishing.views.post_page import PageSection
 
 from . import selectors, services
 from .models import (
@@ -151,3 +152,12 @@ def post_section(*, user, post: Post, break_glass: dict | None = None) -> dict:
         "break_glass": break_glass or {},
         "min_justification": services.MIN_JUSTIFICATION,
     }
+
+
+def post_page_section(*, user, post: Post, given: dict) -> PageSection:
+    """Approvals' section of the post page (the handler of publishing.hooks.post_page_sections):
+    the rounds, and the break-glass form as the lead last sent it (``given["break_glass"]``)."""
+    return PageSection(
+        template="approvals/_post_approval.html",
+        context=post_section(user=user, post=post, break_glass=given.get("break_glass")),
+    )

@@ -295,7 +295,9 @@ def break_glass(request, post_id: int):
     if not form.is_valid():
         found = form.errors.get("justification", [])
         given = {"justification": typed, "errors": list(found)}
-        return _render_post(request, post, error=" ".join(found), status=400, break_glass=given)
+        return _render_post(
+            request, post, error=" ".join(found), status=400, given={"break_glass": given}
+        )
     try:
         services.break_glass(
             post=post, by=request.user, justification=form.cleaned_data["justification"]
@@ -306,7 +308,7 @@ def break_glass(request, post_id: int):
         given = {"justification": typed, "errors": [str(m) for m in found]}
         fresh = post_selectors.post_get(user=request.user, post_id=post_id)
         return _render_post(
-            request, fresh, error=error.message, status=error.status, break_glass=given
+            request, fresh, error=error.message, status=error.status, given={"break_glass": given}
         )
     messages.warning(
         request,

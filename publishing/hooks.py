@@ -16,3 +16,9 @@ approvals_void = Hook("publishing.approvals_void", required=True)
 # A question: does moving this team's approved post to another time need a new approval? Any
 # handler answering True says yes; no handler, no. Keyword argument: team.
 schedule_change_needs_approval = Hook("publishing.schedule_change_needs_approval")
+
+# The post page (publishing/views/post_page.py) asks the apps above for their sections of it.
+# Keyword arguments: user, post, given (what the caller of the page passed for the sections,
+# e.g. the break-glass form approvals draws again with its errors). Each handler returns a
+# PageSection, or None to show nothing.
+post_page_sections = Hook("publishing.post_page_sections")

@@ -1,11 +1,8 @@
 """The post page as every page that shows it renders it: the publishing pages, and approvals'
 break-glass when it is refused (approvals/views.py). What each account will publish with its
 counters, the schedule, the preflight findings, the versions with their diffs, the actions the
-user may take, and the approval section.
-
-The approval section comes from approvals (approvals/sections.py), which sits above publishing:
-the one thing publishing's pages take from approvals, until approvals registers it with
-publishing at start-up (issue 14, item 3).
+user may take, and the sections the apps above publishing add to it (publishing.hooks.
+post_page_sections: approvals' rounds and break-glass form, approvals/sections.py).
 """
 
 from dataclasses import dataclass
@@ -14,14 +11,22 @@ from django.shortcuts import render
 
 from accounts.models import Role
 from accounts.selectors import user_has_role
-from approvals.sections import post_section
 
-from .. import preflight, scheduling, selectors
+from .. import hooks, preflight, scheduling, selectors
 from ..channels import get_channel
 from ..channels.base import Channel
 from ..models import CANCELLABLE_STATUSES, EDITABLE_STATUSES, Post, PostStatus
 from ..versions import line_diff, version_notes
 from .common import Counter, _counters
+
+
+@dataclass(frozen=True)
+class PageSection:
+    """A section an app above publishing adds to the post page: its template, included with
+    `section` set to the context."""
+
+    template: str
+    context: dict
 
 
 @dataclass
@@ -57,8 +62,9 @@ def _render_post(
     error: str = "",
     status: int = 200,
     cancel_form=None,
-    break_glass: dict | None = None,
+    given: dict | None = None,
 ):
+    """The post page; `given` goes to the sections' handlers (publishing.hooks)."""
     user = request.user
     can_edit = selectors.can_edit(user=user, post=post)
     targets = []
@@ -104,7 +110,11 @@ def _render_post(
         "can_duplicate": selectors.can_draft_for_team(user=user, team=post.team),
         "action_error": error,
         "cancel_form": cancel_form,
-        # The approval rounds and, for leads, break-glass (approvals.views.break_glass posts).
-        "approval": post_section(user=user, post=post, break_glass=break_glass),
+        # The sections of the apps above (approvals' rounds and, for leads, break-glass).
+        "sections": [
+            section
+            for section in hooks.post_page_sections.send(user=user, post=post, given=given or {})
+            if section is not None
+        ],
     }
     return render(request, "publishing/post_detail.html", context, status=status)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from approvals import routing
+from approvals import routing, sections
 from approvals import services as approvals
 from approvals.models import ApprovalRequest
 from audit.models import AuditEvent
@@ -35,6 +35,7 @@ def test_approvals_connects_its_handlers_to_publishing_at_start_up():
     assert hooks.schedule_change_needs_approval.handlers == (
         routing.schedule_change_needs_approval,
     )
+    assert hooks.post_page_sections.handlers == (sections.post_page_section,)
 
 
 def test_a_failing_handler_fails_the_service_and_rolls_back_its_change(
