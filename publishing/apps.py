@@ -11,6 +11,8 @@ class PublishingConfig(AppConfig):
         # an AppConfig module is imported before the models are loaded.
         from audit import hooks as audit_hooks
 
-        from . import audit_rules
+        # The tasks register with Celery in every process (the web's too), so that the
+        # dispatcher queues them by name (publishing.dispatch.claim): tasks imports it.
+        from . import audit_rules, tasks  # noqa: F401
 
         audit_hooks.event_rules.connect(audit_rules.event_rules)

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
@@ -154,9 +155,9 @@ def _enqueue(
     """After the batch committed: one publish task per group of targets, starting when the last
     of its targets is due. When the broker refuses, the rest go back to waiting at once (the
     sweeper would find them, later)."""
-    # Lazy: publishing/tasks.py imports the dispatch stages it runs, this module among them.
-    from ..tasks import publish_targets
-
+    # The task by its name: publishing/tasks.py imports the dispatch stages it runs, this
+    # module among them (PublishingConfig.ready() registers the tasks in every process).
+    publish_targets = current_app.tasks["publishing.tasks.publish_targets"]
     groups = _publish_groups(target_ids, due)
     for index, group in enumerate(groups):
         eta = max(due[target_id][0] for target_id in group)
