@@ -1,6 +1,9 @@
 """The sealer's horizon (audit.sealer, "The horizon"): it finds the committed events above it,
 and moves up only once no transaction that could hold a lower seq is running, so an event that
-commits after a later one is sealed, never skipped; a rolled-back seq does not hold it back."""
+commits after a later one is sealed, never skipped; a rolled-back seq does not hold it back.
+
+The horizon waits for every transaction on the server (PostgreSQL's transaction ids are the
+cluster's): a test waits for it to move, as long as other work there keeps one open."""
 
 import threading
 
@@ -10,10 +13,22 @@ from django.db import connection, transaction
 from audit.models import AuditLeaf
 from audit.sealer import horizon, seal, unsealed
 from audit.services import record
+from tests.integration.dispatch_harness import wait_until
 
 
 def sealed(seq: int) -> bool:
     return AuditLeaf.objects.filter(event_id=seq).exists()
+
+
+def horizon_reaches(seq: int) -> None:
+    """Seal until the horizon is at or past seq (on PostgreSQL it moves at the run after it
+    was noted, once the transactions running then have ended)."""
+
+    def reached() -> bool:
+        seal()
+        return horizon() >= seq
+
+    wait_until(reached, timeout=120, what=f"the sealer's horizon to reach seq {seq}")
 
 
 @pytest.mark.django_db(transaction=True)  # no test transaction running beside the sealer
@@ -27,10 +42,9 @@ def test_with_no_writer_running_the_horizon_reaches_the_last_event(author):
         last = record(actor=author, action="post.approved")
 
     seal()
-    seal()  # on PostgreSQL the horizon moves at the run after it was noted
 
     assert sealed(first.seq) and sealed(last.seq)
-    assert horizon() >= last.seq
+    horizon_reaches(last.seq)
     assert not unsealed(horizon()).exists()
 
 
@@ -74,8 +88,7 @@ def test_an_event_committing_after_a_later_one_holds_the_horizon_and_is_sealed(a
     seal()
 
     assert sealed(slow[0].seq)
-    seal()
-    assert horizon() >= later.seq
+    horizon_reaches(later.seq)
     assert not unsealed(horizon()).exists()
 
 
