@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "audit",
     "publishing",
     "approvals",
+    "desk",
     "djangosaml2",
     "sso",
 ]

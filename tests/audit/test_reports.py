@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import Channel
 from approvals.models import ApprovalRequest, ApprovalStep, RequestStatus, StepStatus
-from audit import reports
+from desk import reports
 from publishing.models import Post, PostStatus, PostTarget, PublishAttempt, TargetStatus
 
 from ..factories import SocialAccountFactory, UserFactory

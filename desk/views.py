@@ -12,11 +12,12 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import urlencode
 
+from audit import proofs, verifier
 from cxhub.api import MAX_ID
 from cxhub.errors import ApplicationError
 
-from . import proofs, selectors, timeline, verifier
 from . import reports as figures
+from . import selectors, timeline
 from .api.serializers import EventOutput
 from .charts import PALETTE, Series, bar_chart, column_chart, number
 from .filters import FILTER_FIELDS, EventFilters, parse_event_filters
