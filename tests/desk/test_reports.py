@@ -1,4 +1,4 @@
-"""Reports (audit/reports.py, `/reports/`, `/api/v1/reports/…`): figures checked against values
+"""Reports (desk/reports.py, `/reports/`, `/api/v1/reports/…`): figures checked against values
 worked out by hand on rows with known timings, scope, bad input, and a cost in queries that does
 not grow with the data."""
 
