@@ -170,6 +170,9 @@ def _format_fields(template: str) -> list[str]:
 
 # What the services record (publishing/dispatch.py, approvals/services.py): the one place to
 # extend when another kind of row must be provable from the trail.
+# issue 14: upward, to be registered: the trail names publishing's and approvals' models and
+# their fields here (by "app_label.Model", resolved by apps.get_model: no import); those apps
+# should register their rules with the trail at start-up instead.
 EVENT_RULES = (
     EventRule(
         label="published targets",
