@@ -422,9 +422,9 @@ def _rss_bytes() -> int:
 def _stream(people: dict, *, fmt: str, batch_size: int):
     """The whole trail as the view streams it: the lead's scope, keyset batches up to the chain
     head, the same chunk generator and response; the chunks, as bytes."""
-    from audit import exports, selectors
     from audit.models import AuditEvent
     from audit.proofs import covering_checkpoint, verifier_keys
+    from desk import exports, selectors
 
     below = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() + 1
     events = selectors.events_for(user=people["lead"])
@@ -473,7 +473,7 @@ def _traced_export(people: dict, *, batch_size: int, limit: int) -> tuple:
 
 
 def _bench_export(people: dict, *, args) -> None:
-    from audit.api.views import EXPORT_BATCH_SIZE
+    from desk.api.views import EXPORT_BATCH_SIZE
 
     batch_size = args.batch_size or EXPORT_BATCH_SIZE
     print(f"(b) export throughput: {args.events} events, batches of {batch_size}, as a lead of HQ")

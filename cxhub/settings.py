@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "audit",
     "publishing",
     "approvals",
+    "desk",
     "djangosaml2",
     "sso",
 ]
@@ -124,7 +125,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "accounts.context_processors.navigation",
+                "cxhub.context_processors.navigation",
                 "sso.context_processors.sign_in_options",
             ],
         },

@@ -8,8 +8,8 @@ from playwright.sync_api import expect
 from accounts.models import Channel
 from approvals.models import ApprovalRequest
 
-from ..audit.test_reports import known_timings
-from ..audit.test_timeline import publish
+from ..desk.test_reports import known_timings
+from ..desk.test_timeline import publish
 from ..factories import PASSWORD, SocialAccountFactory
 from .conftest import axe_check, login
 

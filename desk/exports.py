@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
-from .models import AuditCheckpoint
-from .proofs import b64, batch_proofs, origin
-from .verifier import CSV_ESCAPED_STARTS, EXPORT_FORMAT, PROOF_FIELDS
+from audit.models import AuditCheckpoint
+from audit.proofs import b64, batch_proofs, origin
+from audit.verifier import CSV_ESCAPED_STARTS, EXPORT_FORMAT, PROOF_FIELDS
 
 # The API's field names, in the API's order; `data` is one column of compact JSON.
 COLUMNS = (

@@ -454,8 +454,8 @@ REPORTS = {
 
 
 def report_teams(*, scope, team_id: int | None) -> list[Team]:
-    """The teams a report covers: the subtree of `team_id`, or every team of the scope (an
-    `audit.selectors.AuditScope`, already fetched: no query). A team outside it raises
+    """The teams a report covers: the subtree of `team_id`, or every team of the scope (a
+    `desk.selectors.AuditScope`, already fetched: no query). A team outside it raises
     TeamNotFound, a 404 that confirms nothing."""
     if team_id is None:
         return list(scope.teams)

@@ -16,13 +16,14 @@ from rest_framework.response import Response
 from rest_framework.settings import APISettings
 from rest_framework.views import APIView
 
+from audit import proofs, services
+from audit.proofs import covering_checkpoint, verifier_keys
+from audit.sealer import latest_checkpoint
 from cxhub.api import MAX_ID, CursorPagination
 from cxhub.errors import ApplicationError
 
-from .. import exports, proofs, selectors, services
+from .. import exports, selectors
 from ..filters import EXPORT_FORMATS, parse_event_filters, parse_format
-from ..proofs import covering_checkpoint, verifier_keys
-from ..sealer import latest_checkpoint
 from .serializers import CheckpointOutput, ConsistencyOutput, EventOutput, ProofOutput
 
 EXPORT_BATCH_SIZE = 2000

@@ -6,8 +6,8 @@ import pytest
 from django.db import transaction
 
 from audit.models import AuditEvent
-from audit.selectors import TeamNotFound, audit_scope, event_batches, events_for
 from audit.services import record
+from desk.selectors import TeamNotFound, audit_scope, event_batches, events_for
 
 from ..factories import UserFactory
 

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count, Max
 
-from .models import AuditCheckpoint, AuditTreeHead, AuditWitnessDelivery
-from .proofs import origin
-from .sealer import CheckpointLag, checkpoint_lag, latest_checkpoint, unsealed
+from audit.models import AuditCheckpoint, AuditTreeHead, AuditWitnessDelivery
+from audit.proofs import origin
+from audit.sealer import CheckpointLag, checkpoint_lag, latest_checkpoint, unsealed
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The audit page's integrity box (audit/integrity.py): the tree, the latest checkpoint, the
+"""The audit page's integrity box (desk/integrity.py): the tree, the latest checkpoint, the
 window and the witnesses, as a lead reads them."""
 
 from datetime import timedelta

@@ -168,7 +168,7 @@ def test_the_audit_page_costs_the_same_queries_whatever_the_trail(
     client.force_login(lead)
     params = {"team": org["north"].pk, "actor": "lena", "action": "test.*"} if filtered else {}
     # session + user, roles (nav), approvals waiting and notifications unread (nav), the scope
-    # (also the team select), the page of events; and the integrity box (audit.integrity)
+    # (also the team select), the page of events; and the integrity box (desk.integrity)
     with django_assert_num_queries(7 + 7):
         response = client.get("/audit/", params)
     assert response.status_code == 200

@@ -11,9 +11,9 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from audit.exports import CSV_COLUMNS
 from audit.models import AuditEvent
 from audit.services import audit_exported, record
+from desk.exports import CSV_COLUMNS
 
 URL = "/api/v1/audit/events/"
 

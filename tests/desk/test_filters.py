@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from audit.filters import parse_event_filters, parse_format
 from cxhub.errors import ApplicationError
+from desk.filters import parse_event_filters, parse_format
 
 
 def refused(params) -> dict:

@@ -1,4 +1,4 @@
-"""Reports (audit/reports.py, `/reports/`, `/api/v1/reports/…`): figures checked against values
+"""Reports (desk/reports.py, `/reports/`, `/api/v1/reports/…`): figures checked against values
 worked out by hand on rows with known timings, scope, bad input, and a cost in queries that does
 not grow with the data."""
 
@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import Channel
 from approvals.models import ApprovalRequest, ApprovalStep, RequestStatus, StepStatus
-from audit import reports
+from desk import reports
 from publishing.models import Post, PostStatus, PostTarget, PublishAttempt, TargetStatus
 
 from ..factories import SocialAccountFactory, UserFactory

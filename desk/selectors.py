@@ -12,9 +12,8 @@ from django.db.models import QuerySet, Subquery
 
 from accounts.models import Role, Team, User
 from accounts.selectors import teams_for
+from audit.models import AuditEvent
 from cxhub.errors import ApplicationError
-
-from .models import AuditEvent
 
 
 class TeamNotFound(ApplicationError):

@@ -12,11 +12,12 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import urlencode
 
+from audit import proofs, verifier
 from cxhub.api import MAX_ID
 from cxhub.errors import ApplicationError
 
-from . import proofs, selectors, timeline, verifier
 from . import reports as figures
+from . import selectors, timeline
 from .api.serializers import EventOutput
 from .charts import PALETTE, Series, bar_chart, column_chart, number
 from .filters import FILTER_FIELDS, EventFilters, parse_event_filters
@@ -41,7 +42,7 @@ def audit_log(request):
         filters = parse_event_filters(request.GET)
     except ApplicationError as error:
         context.update(errors=error.extra["fields"], given=_given(request.GET))
-        return render(request, "audit/log.html", context, status=400)
+        return render(request, "desk/log.html", context, status=400)
 
     try:
         team = scope.team(filters.team_id) if filters.team_id else None
@@ -63,7 +64,7 @@ def audit_log(request):
         filtered=bool(filters.given),
         **_links(filters, next_before=page[-1].seq if has_more else None),
     )
-    return render(request, "audit/log.html", context)
+    return render(request, "desk/log.html", context)
 
 
 def _given(params) -> dict[str, str]:
@@ -98,7 +99,7 @@ def reports(request):
     except ApplicationError as error:
         given = {name: request.GET.get(name, "") for name in figures.REPORT_FIELDS}
         context.update(errors=error.extra["fields"], given=given)
-        return render(request, "audit/reports.html", context, status=400)
+        return render(request, "desk/reports.html", context, status=400)
     try:
         teams = figures.report_teams(scope=scope, team_id=filters.team_id)
     except selectors.TeamNotFound:
@@ -114,7 +115,7 @@ def reports(request):
         period=period,
         sections=_sections(data, query),
     )
-    return render(request, "audit/reports.html", context)
+    return render(request, "desk/reports.html", context)
 
 
 def _hours(seconds: float | None) -> str:
@@ -405,7 +406,7 @@ def post_timeline(request, post_id: int):
     for row in story.events:
         if scope.everything or row.event.team_id in readable:
             row.verify_url = reverse("audit-event-verify", args=[row.event.seq])
-    return render(request, "audit/timeline.html", {"timeline": story, "post": story.post})
+    return render(request, "desk/timeline.html", {"timeline": story, "post": story.post})
 
 
 # Verifying an event ------------------------------------------------------------------------------
@@ -426,7 +427,7 @@ def event_verify(request, seq: int):
     context = {"event": event, "proof": proof, "verified": "", "failed": ""}
     if proof is None:
         context["failed"] = "The audit log has no signed checkpoint yet: nothing to prove against."
-        return render(request, "audit/verify.html", context, status=409)
+        return render(request, "desk/verify.html", context, status=409)
     try:
         context["verified"] = proofs.check_event_proof(proof)
     except ValueError as error:
@@ -438,7 +439,7 @@ def event_verify(request, seq: int):
         verifier_keys=proofs.verifier_keys(),
         origin=proofs.origin(proof.checkpoint),
     )
-    return render(request, "audit/verify.html", context)
+    return render(request, "desk/verify.html", context)
 
 
 @login_required

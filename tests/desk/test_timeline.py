@@ -14,8 +14,8 @@ from django.utils import timezone
 from accounts.models import Role
 from approvals import services as approvals
 from approvals.models import ApprovalPolicy, ApprovalRequest, ApprovalStage
-from audit import timeline
 from audit.services import record
+from desk import timeline
 from publishing import services
 from publishing.models import PostTarget, PublishAttempt, TargetStatus
 

@@ -14,11 +14,10 @@ from django.db.models import Prefetch, Q
 
 from accounts.models import User
 from approvals.models import ApprovalRequest, ApprovalStep, Decision
+from audit.models import AuditEvent
 from publishing.models import Post, PostTarget, PostVersion, PublishAttempt, TargetStatus
 from publishing.selectors import posts_for
 from publishing.versions import line_diff, version_notes
-
-from .models import AuditEvent
 
 # How many queries `post_timeline` makes for a post the user may see (tests hold it to this).
 QUERIES = 8
