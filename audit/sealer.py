@@ -16,8 +16,10 @@ Design note
   audit_next_seq(), which gives the transaction its id first, so every transaction holding a
   seq up to L had an id below X. At a later run, once the oldest running transaction is at or
   past X, all of them have committed (their events are read by that run) or rolled back, and
-  the horizon moves to L. SQLite runs one writing transaction at a time, so its seqs commit in
-  order and the horizon follows the last event sealed.
+  the horizon moves to L. Transaction ids are the server's, so a long transaction anywhere on it
+  (another database's too) holds the horizon where it is; the sealer still seals every committed
+  event, reading further above the horizon meanwhile. SQLite runs one writing transaction at a
+  time, so its seqs commit in order and the horizon follows the last event sealed.
 * A checkpoint (audit.checkpoint: a C2SP tlog-checkpoint, its origin the signing key's name, one
   extension line ``time <UTC ISO 8601>``) is signed whenever the tree grew since the last one,
   with the key from the environment or a file (never the database), and stored with a delivery
