@@ -5,6 +5,7 @@ Recording takes no lock and writes one row: the event, its seq from the database
 The sealer (audit.sealer) finds committed events above its horizon, folds them into the Merkle
 tree and signs checkpoints, off the request path."""
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -13,7 +14,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import models, transaction
 from django.utils import timezone
 
-from .bulk import server_binding_cursor
+from .bulk import writer_execute
 from .hashing import EVENT_FIELDS, normalise_data
 from .models import AuditEvent
 
@@ -80,29 +81,28 @@ _EVENT_COLUMNS = EVENT_FIELDS[1:]  # the seq comes from audit_next_seq()
 _EVENT_VALUES = "(audit_next_seq(), %s, %s, %s, %s, %s, %s, %s, %s::jsonb, '')"
 
 
+@functools.lru_cache(maxsize=64)
+def _insert_sql(rows: int) -> str:
+    """The statement for this many events, made once. Constants and placeholders only: the
+    values go as parameters."""
+    columns = ", ".join(_EVENT_COLUMNS)
+    values = ", ".join([_EVENT_VALUES] * rows)
+    return f"INSERT INTO audit_auditevent (seq, {columns}, prev_hash) VALUES {values} RETURNING seq"  # noqa: S608
+
+
 def _insert_postgresql(connection, built: list[AuditEvent]) -> None:
-    """The events in one prepared statement, one round trip: the cost of recording is what an
+    """The events in one statement, one round trip: the cost of recording is what an
     audited service pays on every call (bench/audit.py). Each seq is taken by audit_next_seq()
     (migration audit.0007), which gives the transaction its id first, as the sealer's horizon
     needs. The seqs come back ascending, in the events' order (taken row by row as the VALUES
     are inserted)."""
-    columns = ", ".join(_EVENT_COLUMNS)
-    rows = ", ".join([_EVENT_VALUES] * len(built))
-    # Constants and placeholders only: the values go as parameters.
-    sql = (
-        f"INSERT INTO audit_auditevent (seq, {columns}, prev_hash) VALUES {rows} "  # noqa: S608
-        "RETURNING seq"
-    )
+    sql = _insert_sql(len(built))
     params = []
     for event in built:
         params.extend(getattr(event, name) for name in _EVENT_COLUMNS[:-1])
         params.append(json.dumps(event.data, ensure_ascii=False))  # the last column: data
-    # Server-side binding (Django's cursors bind on the client), so psycopg prepares the
-    # statement once it has run a few times on this connection: PostgreSQL then neither parses
-    # nor plans it again.
-    with server_binding_cursor(connection) as cursor:
-        cursor.execute(sql, params)
-        seqs = sorted(seq for (seq,) in cursor.fetchall())
+    # On a cursor kept on the connection (audit.bulk.writer_execute).
+    seqs = sorted(seq for (seq,) in writer_execute(connection, sql, params))
     for event, seq in zip(built, seqs, strict=True):
         event.seq = seq
         event._state.adding = False  # saved: a later save() is refused as an update
