@@ -21,19 +21,11 @@ from treebeard.forms import movenodeform_factory
 
 from audit.services import record
 from cxhub.errors import ApplicationError
+from networks.models import OAuthApp, SocialAccount
 
 from . import services, tokens
 from .crypto import TokenCipherError
-from .models import (
-    ApiToken,
-    AuthenticatorApp,
-    Membership,
-    OAuthApp,
-    RecoveryCodeDevice,
-    SocialAccount,
-    Team,
-    User,
-)
+from .models import ApiToken, AuthenticatorApp, Membership, RecoveryCodeDevice, Team, User
 
 DRAFT_PERMISSION = "draft_socialaccount"
 
@@ -260,7 +252,7 @@ class SocialAccountAdmin(AuditedAdminMixin, GuardedModelAdminMixin, admin.ModelA
     def obj_perms_manage_group_view(self, request, object_pk, group_id):
         # The selectors read per-person grants only: a group grant would look real and do nothing.
         messages.error(request, "Grant drafting to a person: group grants are not used.")
-        return redirect(reverse("admin:accounts_socialaccount_permissions", args=[object_pk]))
+        return redirect(reverse("admin:networks_socialaccount_permissions", args=[object_pk]))
 
 
 # Users -------------------------------------------------------------------------------------------

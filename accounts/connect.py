@@ -27,6 +27,7 @@ from oauthlib.oauth2 import InsecureTransportError, OAuth2Error
 from requests_oauthlib import OAuth2Session
 
 from cxhub.errors import ApplicationError, NotAllowed
+from networks.models import AccountStatus, SocialAccount
 from publishing.channels import all_channels, get_channel
 from publishing.channels.base import Channel, Identity, OAuthClient, OAuthSpec, TokenSet
 from publishing.channels.errors import ChannelError, PermanentError, RetryableError
@@ -35,7 +36,7 @@ from publishing.channels.oauth import revoke_oauth2
 
 from . import services
 from .crypto import decrypt_token, encrypt_token
-from .models import AccountStatus, SocialAccount, Team, User
+from .models import Team, User
 
 log = logging.getLogger("cxhub.connect")
 

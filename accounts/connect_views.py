@@ -14,10 +14,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from cxhub.errors import ApplicationError
+from networks.models import AccountStatus, SocialAccount
 
 from . import connect, selectors, services
 from .forms import ChooseIdentityForm, ConnectForm
-from .models import AccountStatus, Role, SocialAccount
+from .models import Role
 
 
 # The list -----------------------------------------------------------------------------------------

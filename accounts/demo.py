@@ -4,8 +4,10 @@ audited like any other change) and idempotent: a second run finds everything and
 
 from django.db import transaction
 
+from networks.models import Channel, SocialAccount
+
 from . import services
-from .models import Channel, Role, SocialAccount, Team, User
+from .models import Role, Team, User
 
 DEMO_PASSWORD = "cxhub-demo-2026"
 
@@ -145,7 +147,7 @@ def seed_demo() -> dict:
     for username, channel, handle in DESK_GRANTS:
         user = User.objects.get(username=username)
         account = SocialAccount.objects.get(channel=channel, handle=handle)
-        if not user.has_perm("accounts.draft_socialaccount", account):
+        if not user.has_perm("networks.draft_socialaccount", account):
             services.social_account_grant_drafting(account=account, user=user, by=None)
 
     return {

@@ -11,16 +11,9 @@ from collections.abc import Iterable
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.lookups import StartsWith
 
-from .models import (
-    AccountStatus,
-    ApiToken,
-    Membership,
-    Role,
-    SocialAccount,
-    SocialAccountUserObjectPermission,
-    Team,
-    User,
-)
+from networks.models import AccountStatus, SocialAccount, SocialAccountUserObjectPermission
+
+from .models import ApiToken, Membership, Role, Team, User
 
 ALL_ROLES = tuple(Role.values)
 

@@ -17,18 +17,10 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from audit.services import record
 from cxhub.errors import ApplicationError, InvalidTransition, NotAllowed
+from networks.models import AccountStatus, Channel, OAuthApp, SocialAccount
 
 from .crypto import rotate_token
-from .models import (
-    AccountStatus,
-    Channel,
-    Membership,
-    OAuthApp,
-    Role,
-    SocialAccount,
-    Team,
-    User,
-)
+from .models import Membership, Role, Team, User
 from .notifications import notify
 from .rotation import rotate_encrypted_fields
 from .selectors import social_account_powers, social_accounts_for, user_has_role
@@ -157,7 +149,7 @@ def social_account_create(
 @transaction.atomic
 def social_account_grant_drafting(*, account: SocialAccount, user: User, by: User | None) -> None:
     """Let one person draft for one account beyond their team roles (e.g. a national desk)."""
-    assign_perm("accounts.draft_socialaccount", user, account)
+    assign_perm("networks.draft_socialaccount", user, account)
     record(
         actor=by,
         action="social_account.drafting_granted",
@@ -169,7 +161,7 @@ def social_account_grant_drafting(*, account: SocialAccount, user: User, by: Use
 
 @transaction.atomic
 def social_account_revoke_drafting(*, account: SocialAccount, user: User, by: User | None) -> None:
-    remove_perm("accounts.draft_socialaccount", user, account)
+    remove_perm("networks.draft_socialaccount", user, account)
     record(
         actor=by,
         action="social_account.drafting_revoked",
@@ -521,7 +513,7 @@ def social_account_needs_reconnect(*, account_id: int, error: str) -> bool:
         record(
             actor=None,
             action="social_account.needs_reconnect",
-            object_type="accounts.socialaccount",
+            object_type="networks.socialaccount",
             object_id=str(account.pk),
             team=account.team,
             data={"channel": account.channel, "handle": account.handle, "error": error[:1000]},
@@ -584,7 +576,7 @@ def oauth_app_rotate_secrets(*, by: User | None = None) -> int:
             record(
                 actor=by,
                 action="oauth_app.secrets_rotated",
-                object_type="accounts.oauthapp",
+                object_type="networks.oauthapp",
                 object_id=f"{apps[0].pk}..{apps[-1].pk}",
                 data={"apps": [app.pk for app in apps]},
             )

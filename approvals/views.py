@@ -19,9 +19,10 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.models import Role, SocialAccount
+from accounts.models import Role
 from accounts.selectors import user_has_role
 from cxhub.errors import ApplicationError
+from networks.models import SocialAccount
 from publishing import preflight
 from publishing import selectors as post_selectors
 from publishing.channels import Channel, get_channel

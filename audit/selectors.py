@@ -15,6 +15,7 @@ from accounts.selectors import teams_for
 from cxhub.errors import ApplicationError
 
 from .models import AuditEvent
+from .object_types import object_type_names
 
 
 class TeamNotFound(ApplicationError):
@@ -82,7 +83,8 @@ def events_for(
     - `actor`: a user id, or a username: the person's current one, which finds their events from
       before a rename too (the events keep the name of the time in `actor_name`).
     - `action`: exact, or a prefix when it ends with "." or "*" (`post.*`, `post.`).
-    - `object_type` (and `object_id`): the object acted on, "app_label.model" and its id.
+    - `object_type` (and `object_id`): the object acted on, "app_label.model" and its id; the
+      former name of a model that moved to another app finds the same events as its new one.
     - `since` (inclusive) and `until` (exclusive): aware datetimes.
 
     Two queries whatever the size of a page: the scope (unless given), then the page, with the
@@ -109,7 +111,8 @@ def events_for(
     elif action:
         events = events.filter(action=action)
     if object_type:
-        events = events.filter(object_type=object_type)
+        # Its events from before a move of its model to another app too (audit.object_types).
+        events = events.filter(object_type__in=object_type_names(object_type))
         if object_id:
             events = events.filter(object_id=object_id)
     if since is not None:

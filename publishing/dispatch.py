@@ -43,7 +43,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from accounts.models import AccountStatus, Channel, Membership, Role, SocialAccount, User
+from accounts.models import Membership, Role, User
 from accounts.notifications import notify, notify_many
 from accounts.selectors import social_accounts_for
 from accounts.services import social_account_needs_reconnect
@@ -51,6 +51,7 @@ from audit.services import record, record_many
 from cxhub import liveness
 from cxhub.errors import ApplicationError, InvalidTransition, NotAllowed
 from cxhub.models import Heartbeat
+from networks.models import AccountStatus, Channel, SocialAccount
 
 from .channels import get_channel
 from .channels.base import ReconcileHints

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils import timezone
 
-from accounts.models import SocialAccount
+from networks.models import SocialAccount
 
 from .channels import get_channel, limits_from_mastodon_instance
 from .channels.base import Limits, MediaInfo

@@ -4,8 +4,9 @@ from django.conf import settings
 from rest_framework import serializers
 
 from cxhub.api import IdField
+from networks.models import SocialAccount
 
-from ..models import ApiToken, Membership, Role, SocialAccount, Team, User
+from ..models import ApiToken, Membership, Role, Team, User
 
 
 class TokenInput(serializers.Serializer):

@@ -15,9 +15,10 @@ from rest_framework.views import APIView
 
 from cxhub.api import CursorPagination, id_parameter, query_bool, query_choice, query_id
 from cxhub.errors import ApplicationError
+from networks.models import Channel
 
 from .. import doors, mfa, selectors, tokens
-from ..models import Channel, Notification, Role, Team
+from ..models import Notification, Role, Team
 from ..notifications import notifications_mark_read
 from .serializers import (
     ApiTokenOutput,

@@ -49,7 +49,7 @@ Connecting (docs.joinmastodon.org, checked 2026):
   `scopes` (space separated; "read" when absent), `website` → a CredentialApplication with
   `client_id` and `client_secret` ("treat them as passwords … encrypt these when storing"); 422
   when a parameter is missing or malformed. Registered once per server and callback address
-  (accounts.OAuthApp); since 4.3 servers no longer remove registrations.
+  (networks.OAuthApp); since 4.3 servers no longer remove registrations.
 - methods/oauth/#authorize: `response_type=code`, `client_id`, `redirect_uri`, `scope`; the code
   comes back as `?code=`. Since 4.3 `state` and PKCE (`code_challenge`,
   `code_challenge_method=S256` only) are accepted, and ignored by older servers: both are sent.
@@ -307,8 +307,8 @@ class MastodonChannel(Channel):
 
     def oauth_client(self, base_url: str, *, redirect_uri: str) -> OAuthClient:
         """cxhub's registration with this server: the one kept, or a new one made now."""
-        from accounts.models import OAuthApp
         from accounts.services import oauth_app_register
+        from networks.models import OAuthApp
 
         base = base_url.rstrip("/")
         kept = OAuthApp.objects.filter(
@@ -407,7 +407,7 @@ def _base_url(account: Any) -> str:
 def _stored_client(account: Any) -> OAuthClient | None:
     """The registration the account's tokens were issued to (kept at connect), if cxhub still
     has it."""
-    from accounts.models import OAuthApp
+    from networks.models import OAuthApp
 
     client_id = (getattr(account, "network_settings", None) or {}).get("oauth_client_id")
     if not client_id:

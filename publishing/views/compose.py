@@ -9,9 +9,10 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from accounts.models import Role, SocialAccount
+from accounts.models import Role
 from accounts.selectors import teams_for
 from cxhub.errors import ApplicationError
+from networks.models import SocialAccount
 
 from .. import media_services, preflight, scheduling, selectors, services
 from ..channels import all_channels, get_channel

@@ -7,8 +7,9 @@ import pytest
 from django.urls import reverse
 
 from accounts import selectors
-from accounts.models import Membership, Role, SocialAccount, Team
+from accounts.models import Membership, Role, Team
 from audit.models import AuditEvent
+from networks.models import SocialAccount
 from tests.factories import UserFactory
 
 ACCESS = "admin-ACCESS-token-123"
@@ -51,8 +52,8 @@ def account_with_tokens(north_account):
         "accounts_team_add",
         "accounts_membership_changelist",
         "accounts_membership_add",
-        "accounts_socialaccount_changelist",
-        "accounts_socialaccount_add",
+        "networks_socialaccount_changelist",
+        "networks_socialaccount_add",
         "accounts_user_changelist",
         "accounts_user_add",
     ],
@@ -67,8 +68,8 @@ def test_the_social_account_pages_never_show_a_token(admin_client, account_with_
     account = account_with_tokens
     # when an operator opens its list and its page
     pages = [
-        admin_client.get(reverse("admin:accounts_socialaccount_changelist")),
-        admin_client.get(reverse("admin:accounts_socialaccount_change", args=[account.pk])),
+        admin_client.get(reverse("admin:networks_socialaccount_changelist")),
+        admin_client.get(reverse("admin:networks_socialaccount_change", args=[account.pk])),
     ]
     # then neither the tokens nor their ciphertext appear, only the write-only fields
     for response in pages:
@@ -86,7 +87,7 @@ def test_a_new_access_token_is_stored_encrypted_and_the_change_audited(
     # when an operator enters a new access token and a new display name
     account = account_with_tokens
     response = admin_client.post(
-        reverse("admin:accounts_socialaccount_change", args=[account.pk]),
+        reverse("admin:networks_socialaccount_change", args=[account.pk]),
         account_form(account, display_name="North Centre", new_access_token="fresh-access"),
     )
     # then the token is replaced, the refresh token kept
@@ -106,7 +107,7 @@ def test_an_empty_token_field_keeps_the_stored_tokens(admin_client, account_with
     account = account_with_tokens
     stored = account.access_token_encrypted
     admin_client.post(
-        reverse("admin:accounts_socialaccount_change", args=[account.pk]),
+        reverse("admin:networks_socialaccount_change", args=[account.pk]),
         account_form(account, status="needs_reconnect"),
     )
     account.refresh_from_db()
@@ -119,7 +120,7 @@ def test_a_refresh_token_alone_needs_an_access_token(admin_client, north_account
     # given an account without tokens
     # when only a refresh token is entered
     response = admin_client.post(
-        reverse("admin:accounts_socialaccount_change", args=[north_account.pk]),
+        reverse("admin:networks_socialaccount_change", args=[north_account.pk]),
         account_form(north_account, new_refresh_token="lonely-refresh"),
     )
     # then the form is refused and nothing is stored or recorded
@@ -131,7 +132,7 @@ def test_a_refresh_token_alone_needs_an_access_token(admin_client, north_account
 
 def test_adding_an_account_in_the_admin_is_audited(admin_client, org):
     response = admin_client.post(
-        reverse("admin:accounts_socialaccount_add"),
+        reverse("admin:networks_socialaccount_add"),
         account_form(
             SocialAccount(team=org["south"], channel="bluesky", handle="@south.bsky"),
             new_access_token=ACCESS,
@@ -150,12 +151,12 @@ def test_a_drafting_grant_through_the_permissions_page_goes_through_the_service(
 ):
     # given the account's object-permissions page
     url = reverse(
-        "admin:accounts_socialaccount_permissions_manage_user",
+        "admin:networks_socialaccount_permissions_manage_user",
         args=[north_account.pk, outsider.pk],
     )
     assert (
         admin_client.get(
-            reverse("admin:accounts_socialaccount_permissions", args=[north_account.pk])
+            reverse("admin:networks_socialaccount_permissions", args=[north_account.pk])
         ).status_code
         == 200
     )
@@ -182,7 +183,7 @@ def test_group_grants_are_refused(admin_client, north_account):
 
     group = Group.objects.create(name="National desk")
     url = reverse(
-        "admin:accounts_socialaccount_permissions_manage_group",
+        "admin:networks_socialaccount_permissions_manage_group",
         args=[north_account.pk, group.pk],
     )
     response = admin_client.post(url, {"permissions": ["draft_socialaccount"]})
@@ -321,7 +322,7 @@ def test_deleting_a_team_in_the_admin_is_audited_on_its_parent(admin_client, lea
 
 
 def test_cxhubs_server_registrations_are_shown_read_only_without_their_secret(admin_client):
-    from accounts.models import OAuthApp
+    from networks.models import OAuthApp
 
     app = OAuthApp(
         channel="mastodon",
@@ -331,11 +332,11 @@ def test_cxhubs_server_registrations_are_shown_read_only_without_their_secret(ad
     )
     app.set_client_secret("very-secret-value")
     app.save()
-    listing = admin_client.get(reverse("admin:accounts_oauthapp_changelist"))
-    page = admin_client.get(reverse("admin:accounts_oauthapp_change", args=[app.pk]))
+    listing = admin_client.get(reverse("admin:networks_oauthapp_changelist"))
+    page = admin_client.get(reverse("admin:networks_oauthapp_change", args=[app.pk]))
     for response in (listing, page):
         assert response.status_code == 200
         html = response.content.decode()
         assert "client-123" in html
         assert "very-secret-value" not in html and app.client_secret_encrypted not in html
-    assert admin_client.get(reverse("admin:accounts_oauthapp_add")).status_code == 403
+    assert admin_client.get(reverse("admin:networks_oauthapp_add")).status_code == 403

@@ -16,9 +16,10 @@ from django.utils import timezone
 from accounts import services as accounts_services
 from accounts import tasks
 from accounts.crypto import decrypt_token
-from accounts.models import AccountStatus, Notification, OAuthApp, Role, SocialAccount
+from accounts.models import Notification, Role
 from accounts.services import social_account_needs_reconnect
 from audit.models import AuditEvent
+from networks.models import AccountStatus, OAuthApp, SocialAccount
 from publishing import channels as channels_module
 from publishing import dispatch, preflight
 from publishing.channels.base import Channel, Identity, Limits, OAuthClient, OAuthSpec, TokenSet

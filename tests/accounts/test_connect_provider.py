@@ -18,8 +18,9 @@ pytest.importorskip(
     "provider of these tests cannot run",
 )
 
-from accounts.models import AccountStatus, Role, SocialAccount  # noqa: E402
+from accounts.models import Role  # noqa: E402
 from audit.models import AuditEvent  # noqa: E402
+from networks.models import AccountStatus, SocialAccount
 from publishing.channels import get_channel  # noqa: E402
 from publishing.channels.errors import AuthExpired  # noqa: E402
 from publishing.channels.mastodon import _stored_client  # noqa: E402

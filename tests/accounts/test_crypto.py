@@ -14,7 +14,7 @@ from django.db import connection
 
 from accounts import crypto, services
 from accounts.crypto import TokenCipherError
-from accounts.models import SocialAccount
+from networks.models import SocialAccount
 from tests.factories import SocialAccountFactory
 
 ACCESS = "access-PLAINTEXT-a1b2c3d4e5"
@@ -43,7 +43,7 @@ def raw_tokens(account: SocialAccount) -> tuple[str, str]:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT access_token_encrypted, refresh_token_encrypted "
-            "FROM accounts_socialaccount WHERE id = %s",
+            "FROM networks_socialaccount WHERE id = %s",
             [account.pk],
         )
         return cursor.fetchone()

@@ -5,8 +5,9 @@ from io import StringIO
 
 from django.core.management import call_command
 
-from accounts.models import Channel, Membership, Role, SocialAccount, Team, User
+from accounts.models import Membership, Role, Team, User
 from audit.models import AuditEvent
+from networks.models import Channel, SocialAccount
 
 
 def _seed_json() -> dict:
@@ -62,9 +63,9 @@ def test_the_national_desk_drafts_for_one_regional_account(db):
     _seed_json()
     desk = User.objects.get(username="desk")
     granted = SocialAccount.objects.get(channel=Channel.MASTODON, handle="@agency_north")
-    assert desk.has_perm("accounts.draft_socialaccount", granted)
+    assert desk.has_perm("networks.draft_socialaccount", granted)
     other = SocialAccount.objects.get(channel=Channel.X, handle="@AgencyNorth")
-    assert not desk.has_perm("accounts.draft_socialaccount", other)
+    assert not desk.has_perm("networks.draft_socialaccount", other)
 
 
 def test_seed_prints_logins(db):

@@ -6,7 +6,8 @@ from django.contrib.auth.models import AnonymousUser
 from guardian.shortcuts import assign_perm
 
 from accounts import selectors, services
-from accounts.models import Role, SocialAccount, Team
+from accounts.models import Role, Team
+from networks.models import SocialAccount
 from tests.factories import SocialAccountFactory, UserFactory, grant
 
 ALL_ROLES = list(Role.values)
@@ -162,7 +163,7 @@ def test_an_inactive_user_sees_nothing(org, author, north_account):
 
 def test_an_inactive_user_granted_an_account_does_not_see_it(outsider, north_account):
     # given a per-account grant to someone since deactivated
-    assign_perm("accounts.draft_socialaccount", outsider, north_account)
+    assign_perm("networks.draft_socialaccount", outsider, north_account)
     outsider.is_active = False
     outsider.save()
     # then the grant gives nothing
@@ -255,7 +256,7 @@ def test_revoking_a_drafting_grant_removes_the_account(org, outsider, south_acco
 def test_a_grant_of_another_permission_gives_nothing(org, outsider):
     # given a per-object permission that is not drafting
     account = SocialAccountFactory(team=org["north_centre"], handle="@north_viewable")
-    assign_perm("accounts.view_socialaccount", outsider, account)
+    assign_perm("networks.view_socialaccount", outsider, account)
     # then it does not open the account
     assert account not in selectors.social_accounts_for(user=outsider)
 
@@ -332,7 +333,7 @@ def test_social_accounts_for_costs_one_query_whatever_the_size(
     )
     user = UserFactory()
     grant(user, Team.objects.get(slug="region-0"), Role.DRAFTER)
-    assign_perm("accounts.draft_socialaccount", user, SocialAccount.objects.get(handle="@hq"))
+    assign_perm("networks.draft_socialaccount", user, SocialAccount.objects.get(handle="@hq"))
     # when we list their accounts, reading each one's team
     with django_assert_num_queries(1):
         rows = [

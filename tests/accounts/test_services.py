@@ -4,9 +4,10 @@ naming the field, and each change records exactly one audit event (refusals reco
 import pytest
 
 from accounts import services
-from accounts.models import Channel, Membership, Role, SocialAccount, Team
+from accounts.models import Membership, Role, Team
 from audit.models import AuditEvent
 from cxhub.errors import ApplicationError
+from networks.models import Channel, SocialAccount
 from tests.factories import UserFactory
 
 

@@ -32,7 +32,7 @@ from accounts import doors, passwords
 from accounts import services as accounts
 from accounts import tokens as api_tokens
 from accounts.mfa import services as mfa
-from accounts.models import LoginFailure, Membership, Role, SocialAccount
+from accounts.models import LoginFailure, Membership, Role
 from approvals import services as approvals
 from approvals.models import (
     ApprovalPolicy,
@@ -45,6 +45,7 @@ from audit import sealer
 from audit.models import AuditEvent
 from audit.services import record
 from audit.verify import EVENT_RULES, verify_events_present
+from networks.models import SocialAccount
 from publishing import media_services
 from publishing import services as publishing
 from publishing.models import Post, PostStatus, PostTarget, PublishingFreeze, TargetStatus
@@ -240,7 +241,7 @@ def _social_account_grant_drafting(w):
 
 @writes("social_account.drafting_revoked")
 def _social_account_revoke_drafting(w):
-    assign_perm("accounts.draft_socialaccount", w.outsider, w.account)
+    assign_perm("networks.draft_socialaccount", w.outsider, w.account)
     return lambda: accounts.social_account_revoke_drafting(
         account=w.account, user=w.outsider, by=w.admin
     )

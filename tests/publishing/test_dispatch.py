@@ -10,9 +10,10 @@ import time_machine
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts.models import AccountStatus, Notification, Role
+from accounts.models import Notification, Role
 from audit.models import AuditEvent
 from cxhub.errors import ApplicationError, InvalidTransition, NotAllowed
+from networks.models import AccountStatus
 from publishing import dispatch, freezes, services
 from publishing.channels.errors import (
     AuthExpired,

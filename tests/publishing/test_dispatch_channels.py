@@ -10,7 +10,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from accounts.models import Channel, SocialAccount
+from networks.models import Channel, SocialAccount
 from publishing import dispatch
 from publishing.channels import get_channel
 from publishing.channels.errors import (
@@ -188,7 +188,7 @@ def test_webhook_body_is_the_documented_json(receiver):
 
 
 def test_a_training_account_keeps_its_network_but_delivers_to_the_sandbox(org):
-    from accounts.models import Channel
+    from networks.models import Channel
     from publishing.dispatch import delivery_channel
 
     from ..factories import SocialAccountFactory
@@ -200,7 +200,7 @@ def test_a_training_account_keeps_its_network_but_delivers_to_the_sandbox(org):
 
 
 def test_a_training_x_account_publishes_to_the_sandbox_feed(author, org):
-    from accounts.models import Channel
+    from networks.models import Channel
 
     from ..factories import SocialAccountFactory
 

@@ -5,9 +5,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from accounts.models import Role, SocialAccount
+from accounts.models import Role
 from audit.models import AuditEvent
 from cxhub.errors import ApplicationError, InvalidTransition, NotAllowed
+from networks.models import SocialAccount
 from publishing import services
 from publishing.models import PostStatus, PostVersion, TargetStatus
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from accounts.models import Channel as ChannelChoice
+from networks.models import Channel as ChannelChoice
 from publishing.channels import Channel, all_channels, get_channel
 from publishing.channels.errors import (
     AuthExpired,

@@ -7,7 +7,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
-from accounts.models import Channel
+from networks.models import Channel
 from publishing import media_services
 from publishing.channels import get_channel
 

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from accounts.models import SocialAccount
+from networks.models import SocialAccount
 from publishing.channels import get_channel
 from publishing.channels.bluesky import record_key
 from publishing.channels.errors import (

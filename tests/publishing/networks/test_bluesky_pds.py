@@ -23,7 +23,7 @@ import pytest
 from atproto import Client
 from django.utils import timezone
 
-from accounts.models import Channel, SocialAccount
+from networks.models import Channel, SocialAccount
 from publishing.channels import get_channel
 from publishing.channels.bluesky import POST_COLLECTION, record_key
 from publishing.channels.errors import AuthExpired

@@ -11,8 +11,9 @@ import pytest
 import requests
 
 from accounts.crypto import decrypt_token
-from accounts.models import AccountStatus, Role, SocialAccount
+from accounts.models import Role
 from audit.models import AuditEvent
+from networks.models import AccountStatus, SocialAccount
 from publishing.channels import get_channel
 
 from ...factories import UserFactory, grant

@@ -4,8 +4,9 @@ and the post goes out; a token the person revoked (and cannot be renewed) leaves
 
 import pytest
 
-from accounts.models import AccountStatus, Notification, SocialAccount
+from accounts.models import Notification
 from audit.models import AuditEvent
+from networks.models import AccountStatus, SocialAccount
 from publishing import dispatch
 from publishing.models import PostTarget, TargetStatus
 

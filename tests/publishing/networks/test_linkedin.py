@@ -8,8 +8,8 @@ import requests
 from django.utils import timezone
 from requests_oauthlib import OAuth2Session
 
-from accounts.models import SocialAccount
 from audit.models import AuditEvent
+from networks.models import SocialAccount
 from publishing.channels import get_channel
 from publishing.channels import linkedin as linkedin_module
 from publishing.channels.base import ReconcileHints, TokenSet

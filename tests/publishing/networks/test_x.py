@@ -14,8 +14,8 @@ from django.utils import timezone
 from PIL import Image
 from requests_oauthlib import OAuth2Session
 
-from accounts.models import SocialAccount
 from audit.models import AuditEvent
+from networks.models import SocialAccount
 from publishing.channels import get_channel
 from publishing.channels import x as x_module
 from publishing.channels.base import Identity, ReconcileHints, TokenSet
