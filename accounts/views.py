@@ -16,6 +16,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from cxhub import health
 from cxhub.errors import ApplicationError
+from networks.selectors import social_accounts_for
 
 from . import doors, passwords, selectors
 from .forms import LoginForm, PasswordChangeForm, PasswordResetForm, SetPasswordForm
@@ -201,7 +202,7 @@ def dashboard(request):
     user = request.user
     memberships = list(selectors.memberships_of(user=user))
     drafting = (
-        selectors.social_accounts_for(user=user, roles=[Role.DRAFTER])
+        social_accounts_for(user=user, roles=[Role.DRAFTER])
         .order_by()
         .values("channel")
         .annotate(count=Count("id"))

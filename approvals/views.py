@@ -22,10 +22,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.models import Role
 from accounts.selectors import user_has_role
 from cxhub.errors import ApplicationError
+from networks.channels import Channel, get_channel
 from networks.models import SocialAccount
 from publishing import preflight
 from publishing import selectors as post_selectors
-from publishing.channels import Channel, get_channel
 from publishing.models import Post, PostStatus
 from publishing.versions import line_diff, line_diff_lines
 

@@ -23,6 +23,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", views.ApiDocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("accounts.api.urls")),
+    path("api/v1/", include("networks.api.urls")),
     path("api/v1/", include("publishing.api.urls")),
     path("api/v1/", include("approvals.api.urls")),
     path("api/v1/", include("audit.api.urls")),
@@ -33,4 +34,5 @@ urlpatterns = [
     path("notifications/", notifications_page, name="notifications"),
     path("", include("sso.urls")),
     path("", include("accounts.urls")),
+    path("", include("networks.urls")),
 ]

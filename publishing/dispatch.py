@@ -45,23 +45,23 @@ from django.utils import timezone
 
 from accounts.models import Membership, Role, User
 from accounts.notifications import notify, notify_many
-from accounts.selectors import social_accounts_for
-from accounts.services import social_account_needs_reconnect
 from audit.services import record, record_many
 from cxhub import liveness
 from cxhub.errors import ApplicationError, InvalidTransition, NotAllowed
 from cxhub.models import Heartbeat
-from networks.models import AccountStatus, Channel, SocialAccount
-
-from .channels import get_channel
-from .channels.base import ReconcileHints
-from .channels.errors import (
+from networks.channels import get_channel
+from networks.channels.base import ReconcileHints
+from networks.channels.errors import (
     AmbiguousMatch,
     AuthExpired,
     PermanentError,
     RetryableError,
     UnknownOutcome,
 )
+from networks.models import AccountStatus, Channel, SocialAccount
+from networks.selectors import social_accounts_for
+from networks.services import social_account_needs_reconnect
+
 from .content import canonical_content, hash_content
 from .models import (
     POST_TRANSITIONS,

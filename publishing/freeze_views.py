@@ -14,9 +14,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.models import Role, Team
-from accounts.selectors import roles_of, social_accounts_for, teams_for
+from accounts.selectors import roles_of, teams_for
 from cxhub.errors import ApplicationError
 from networks.models import SocialAccount
+from networks.selectors import social_accounts_for
 
 from . import dispatch
 from . import freezes as freeze_services

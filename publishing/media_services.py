@@ -10,8 +10,8 @@ from accounts.models import Role, User
 from accounts.selectors import teams_for
 from audit.services import record
 from cxhub.errors import ApplicationError
+from networks.channels import all_channels
 
-from .channels import all_channels
 from .media import MediaRejected, ProcessedImage, make_rendition, make_thumbnail, process_upload
 from .models import Media, MediaRendition
 

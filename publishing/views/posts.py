@@ -10,13 +10,14 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from accounts.models import Role
-from accounts.selectors import social_accounts_for, teams_for, user_has_role
+from accounts.selectors import teams_for, user_has_role
 from approvals import views as approval_pages
 from cxhub.errors import ApplicationError
+from networks.channels import get_channel
+from networks.channels.base import Channel
+from networks.selectors import social_accounts_for
 
 from .. import dispatch, preflight, scheduling, selectors, services
-from ..channels import get_channel
-from ..channels.base import Channel
 from ..forms import CancelForm, PostFilterForm
 from ..models import CANCELLABLE_STATUSES, EDITABLE_STATUSES, Post, PostStatus
 from ..versions import line_diff, version_notes

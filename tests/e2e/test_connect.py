@@ -6,8 +6,8 @@ import pytest
 from playwright.sync_api import expect
 
 from accounts.models import Role
-from accounts.services import social_account_needs_reconnect
 from networks.models import SocialAccount
+from networks.services import social_account_needs_reconnect
 
 from ..factories import PASSWORD, UserFactory, grant
 from ..publishing.networks.mastodon_server import MastodonServer

@@ -21,14 +21,14 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 from guardian.shortcuts import assign_perm, get_perms
 
-from accounts import demo
 from accounts.crypto import encrypt_token
 from accounts.models import Role, User
-from accounts.selectors import social_accounts_for
 from approvals.models import ApprovalPolicy
 from audit.selectors import events_for
 from audit.services import record
+from cxhub import demo
 from networks.models import OAuthApp, SocialAccount
+from networks.selectors import social_accounts_for
 from publishing import services as publishing
 from publishing.models import PostTarget, PublishingFreeze, SandboxPublication
 

@@ -13,16 +13,16 @@ from django.test.utils import CaptureQueriesContext
 from accounts.models import Notification, Role
 from audit.models import AuditEvent
 from cxhub.errors import ApplicationError, InvalidTransition, NotAllowed
-from networks.models import AccountStatus
-from publishing import dispatch, freezes, services
-from publishing.channels.errors import (
+from networks.channels.errors import (
     AuthExpired,
     PermanentError,
     RetryableError,
     UnknownOutcome,
 )
-from publishing.channels.http import Published
-from publishing.channels.webhook import WebhookChannel
+from networks.channels.http import Published
+from networks.channels.webhook import WebhookChannel
+from networks.models import AccountStatus
+from publishing import dispatch, freezes, services
 from publishing.models import (
     Post,
     PostStatus,

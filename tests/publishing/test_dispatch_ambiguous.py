@@ -10,8 +10,8 @@ import time_machine
 from accounts.models import Notification
 from audit.models import AuditEvent
 from cxhub.errors import NotAllowed
+from networks.channels.errors import AmbiguousMatch, Candidate, UnknownOutcome
 from publishing import dispatch
-from publishing.channels.errors import AmbiguousMatch, Candidate, UnknownOutcome
 from publishing.models import Post, PostStatus, PostTarget, PublishAttempt, TargetStatus
 
 from ..integration.dispatch_support import approved_post, webhook_account

@@ -10,17 +10,17 @@ from email.utils import format_datetime
 
 import pytest
 
-from networks.models import Channel, SocialAccount
-from publishing import dispatch
-from publishing.channels import get_channel
-from publishing.channels.errors import (
+from networks.channels import get_channel
+from networks.channels.errors import (
     AuthExpired,
     PermanentError,
     RetryableError,
     UnknownOutcome,
 )
-from publishing.channels.http import retry_after_seconds
-from publishing.channels.webhook import sign
+from networks.channels.http import retry_after_seconds
+from networks.channels.webhook import sign
+from networks.models import Channel, SocialAccount
+from publishing import dispatch
 from publishing.models import PostTarget, SandboxPublication, TargetStatus
 
 from ..integration.dispatch_support import SECRET, approved_post, sandbox_account, webhook_account

@@ -13,8 +13,8 @@ import requests
 from accounts.crypto import decrypt_token
 from accounts.models import Role
 from audit.models import AuditEvent
+from networks.channels import get_channel
 from networks.models import AccountStatus, SocialAccount
-from publishing.channels import get_channel
 
 from ...factories import UserFactory, grant
 

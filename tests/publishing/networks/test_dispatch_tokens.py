@@ -128,7 +128,7 @@ def test_the_periodic_renewal_takes_instagram_tokens_which_renew_without_a_refre
 
     from django.utils import timezone
 
-    from accounts.services import social_accounts_refresh_expiring
+    from networks.services import social_accounts_refresh_expiring
 
     SocialAccount.objects.filter(pk=instagram_account.pk).update(
         expires_at=timezone.now() + timedelta(minutes=30)
