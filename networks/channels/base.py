@@ -2,8 +2,9 @@
 into a list of problems a person can act on. Pure Python: no models, no database, no network.
 
 A channel is one network behind one interface. Publishing (`publish`, `reconcile`,
-`refresh_token`, `prepare_media`) joins this same class later; until then those raise
-NotImplementedError.
+`refresh_token`) joins this same class later; until then those raise NotImplementedError. The
+images a channel is given are prepared by the caller (publishing.media_services.fit_to_limits
+makes one fit a channel's limits).
 """
 
 from collections.abc import Mapping, Sequence
@@ -406,15 +407,6 @@ class Channel:
         return problems
 
     # --- publishing (added later) -------------------------------------------------------------
-
-    def prepare_media(
-        self, data: bytes, info: MediaInfo, *, limits: Limits | None = None
-    ) -> tuple[bytes, MediaInfo]:
-        """A rendition of an image that fits this network's limits (the same bytes when they
-        already do); PermanentError when none can."""
-        from .media_files import fit_to_limits
-
-        return fit_to_limits(data, info, limits or self.limits)
 
     def publish(
         self, account: Any, text: str, media: Sequence[Any], *, idempotency_key: str

@@ -55,37 +55,3 @@ def load_media(items: Iterable[Mapping[str, Any]], *, channel: str) -> list[Medi
             )
         )
     return files
-
-
-def fit_to_limits(data: bytes, info: Any, limits: Any) -> tuple[bytes, Any]:
-    """`data` re-encoded, if need be, to meet `limits` (a channel's prepare_media); the same
-    bytes when they already do. Raises PermanentError when no rendition can fit."""
-    from publishing.media import MediaRejected, make_rendition, process_upload
-
-    from .base import MediaInfo
-
-    try:
-        image = process_upload(data)
-        rendition = make_rendition(
-            image,
-            formats=limits.media_formats,
-            max_bytes=limits.max_image_bytes,
-            max_width=limits.max_image_width,
-            max_height=limits.max_image_height,
-            max_pixels=limits.max_image_pixels,
-            min_aspect_ratio=limits.min_aspect_ratio,
-            max_aspect_ratio=limits.max_aspect_ratio,
-            max_gif_bytes=limits.max_gif_bytes,
-        )
-    except MediaRejected as exc:
-        raise PermanentError(exc.message) from exc
-    if rendition.sha256 == image.sha256 and image.data == data:
-        return data, info
-    return rendition.data, MediaInfo(
-        format=rendition.format,
-        width=rendition.width,
-        height=rendition.height,
-        bytes=rendition.bytes,
-        alt_text=getattr(info, "alt_text", ""),
-        animated=rendition.animated,
-    )
