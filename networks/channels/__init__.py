@@ -1,6 +1,7 @@
 """The networks cxhub publishes to, one module each behind one interface (`base.Channel`).
 
-`get_channel(name)` takes the values of accounts.models.Channel.
+`get_channel(name)` takes the values of networks.models.Channel. The sandbox, which publishes
+into cxhub's own feed, is kept by publishing and registered by it at start-up.
 """
 
 from .base import Channel, Limits, MediaInfo, Problem
@@ -9,7 +10,6 @@ from .facebook import FacebookChannel
 from .instagram import InstagramChannel
 from .linkedin import LinkedInChannel
 from .mastodon import MastodonChannel, limits_from_mastodon_instance
-from .sandbox import SandboxChannel
 from .webhook import WebhookChannel
 from .x import XChannel
 
@@ -23,7 +23,6 @@ _CHANNELS: dict[str, Channel] = {
         InstagramChannel(),
         LinkedInChannel(),
         WebhookChannel(),
-        SandboxChannel(),
     )
 }
 
@@ -35,6 +34,11 @@ def get_channel(name: str) -> Channel:
     except KeyError:
         known = ", ".join(sorted(_CHANNELS))
         raise KeyError(f"No channel named {name!r}; the channels are: {known}.") from None
+
+
+def register_channel(channel: Channel) -> None:
+    """Add a channel that an app above keeps (publishing's sandbox), from its AppConfig.ready()."""
+    _CHANNELS[channel.name] = channel
 
 
 def all_channels() -> list[Channel]:
@@ -49,4 +53,5 @@ __all__ = [
     "all_channels",
     "get_channel",
     "limits_from_mastodon_instance",
+    "register_channel",
 ]

@@ -1,5 +1,7 @@
 """Sandbox: publishes nowhere and keeps what would have gone out (demo and training accounts).
-Its rules are the webhook's, so a sandboxed post behaves like a real one.
+Its rules are the webhook's, so a sandboxed post behaves like a real one. It is a channel of
+networks/channels kept here, beside the feed it writes to: publishing registers it with the
+channels at start-up (apps.PublishingConfig.ready).
 
 Each publication is a SandboxPublication row keyed by the target's idempotency key, so sending
 twice stores one row, and reconcile simply looks for it. The account's feed page shows them.
@@ -10,9 +12,11 @@ from typing import Any
 
 from django.urls import reverse
 
-from .base import ReconcileHints
-from .http import Published
-from .webhook import WebhookChannel
+from networks.channels.base import ReconcileHints
+from networks.channels.http import Published
+from networks.channels.webhook import WebhookChannel
+
+from .models import PostTarget, SandboxPublication
 
 
 def _published(publication) -> Published:
@@ -30,8 +34,6 @@ class SandboxChannel(WebhookChannel):
     def publish(
         self, account: Any, text: str, media: Sequence[Any], *, idempotency_key: str
     ) -> Published:
-        from publishing.models import PostTarget, SandboxPublication
-
         target = PostTarget.objects.filter(idempotency_key=idempotency_key).first()
         publication, _created = SandboxPublication.objects.get_or_create(
             idempotency_key=idempotency_key,
@@ -52,7 +54,5 @@ class SandboxChannel(WebhookChannel):
         idempotency_key: str,
         hints: ReconcileHints | None = None,
     ) -> Published | None:
-        from publishing.models import SandboxPublication
-
         publication = SandboxPublication.objects.filter(idempotency_key=idempotency_key).first()
         return None if publication is None else _published(publication)
