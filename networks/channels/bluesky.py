@@ -21,7 +21,7 @@ Publishing, spoken as XRPC over requests (atproto.com, checked 2026):
   did, handle) and refreshSession (called with the refreshJwt as the bearer token; answers a new
   pair and retires the old refresh token). An expired access token is the error `ExpiredToken`.
   Design: the app password is used once, at connect (`sign_in`, kept by
-  accounts.services.social_account_connect), and never stored; the account keeps
+  networks.services.social_account_connect), and never stored; the account keeps
   accessJwt/refreshJwt as its access/refresh tokens and its DID as external_id. ExpiredToken →
   refreshSession once → the call again; a refused refresh is AuthExpired (the account needs its
   app password typed again).
