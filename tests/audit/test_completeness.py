@@ -47,6 +47,8 @@ from audit.services import record
 from audit.verify import EVENT_RULES, verify_events_present
 from networks import services as networks
 from networks import tokens as network_tokens
+from networks.channels import get_channel
+from networks.channels.base import MediaInfo
 from networks.models import SocialAccount
 from publishing import media_services
 from publishing import services as publishing
@@ -619,6 +621,13 @@ def _media_upload(w):
     )
 
 
+@reads
+def _fit_to_limits(w):
+    data = _png().read()
+    info = MediaInfo(format="PNG", width=64, height=48, bytes=len(data), alt_text="A rectangle")
+    return lambda: media_services.fit_to_limits(data, info, get_channel("mastodon").limits)
+
+
 # approvals.services
 @writes("approval.requested")
 def _request_open(w):
@@ -1040,6 +1049,7 @@ SCENARIOS: dict[str, Scenario] = {
     "publishing.services.post_submit_for_break_glass": _post_submit_for_break_glass,
     "publishing.services.post_release_now": _post_release_now,
     "publishing.media_services.media_upload": _media_upload,
+    "publishing.media_services.fit_to_limits": _fit_to_limits,
     "approvals.services.request_open": _request_open,
     "approvals.services.requests_supersede": _requests_supersede,
     "approvals.services.is_eligible": _is_eligible,
