@@ -59,6 +59,7 @@ test-loaded: install browser-deps pds-deps sso-deps
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
 
 ## Benchmarks, each printing ratios against a baseline run beside it. They need PostgreSQL

@@ -1,4 +1,4 @@
-"""Reads of people, teams and social accounts, always scoped to the user asking.
+"""Reads of people, teams and API tokens, always scoped to the user asking.
 
 Every selector here costs a fixed number of queries whatever the size of the organisation: the
 role check is a correlated EXISTS against the user's memberships, using the team's materialised
@@ -11,21 +11,13 @@ from collections.abc import Iterable
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.lookups import StartsWith
 
-from .models import (
-    AccountStatus,
-    ApiToken,
-    Membership,
-    Role,
-    SocialAccount,
-    SocialAccountUserObjectPermission,
-    Team,
-    User,
-)
+from .models import ApiToken, Membership, Role, Team, User
 
 ALL_ROLES = tuple(Role.values)
 
 
-def _roles(roles: str | Iterable[str] | None) -> tuple[str, ...]:
+def role_names(roles: str | Iterable[str] | None) -> tuple[str, ...]:
+    """The roles asked for, as a tuple: every role when None."""
     if roles is None:
         return ALL_ROLES
     if isinstance(roles, str):
@@ -38,7 +30,7 @@ def _active(user) -> bool:
     return bool(user.is_authenticated and user.is_active)
 
 
-def _holds_role_over(user: User, roles: tuple[str, ...], path_ref: str) -> Exists:
+def holds_role_over(user: User, roles: tuple[str, ...], path_ref: str) -> Exists:
     """EXISTS a membership of `user` with one of `roles` on the team at `path_ref` or above it."""
     return Exists(
         Membership.objects.filter(user=user, role__in=roles).filter(
@@ -54,45 +46,12 @@ def teams_for(*, user: User, roles: str | Iterable[str] | None = None) -> QueryS
         return Team.objects.none()
     if user.is_superuser:
         return Team.objects.all()
-    return Team.objects.filter(_holds_role_over(user, _roles(roles), "path"))
+    return Team.objects.filter(holds_role_over(user, role_names(roles), "path"))
 
 
 def team_get(*, user: User, team_id: int, roles: str | Iterable[str] | None = None) -> Team | None:
     """One team if `user` may see it with `roles`, else None (the caller answers 404)."""
     return teams_for(user=user, roles=roles).filter(pk=team_id).first()
-
-
-def social_accounts_for(
-    *, user: User, roles: str | Iterable[str] | None = None, include_grants: bool = True
-) -> QuerySet[SocialAccount]:
-    """Social accounts of teams where `user` holds one of `roles`, plus (with `include_grants`)
-    accounts granted to them one by one through django-guardian's `draft_socialaccount`.
-
-    One query; `team` is joined in (select_related) so listing them costs no more.
-    """
-    if not _active(user):
-        return SocialAccount.objects.none()
-    accounts = SocialAccount.objects.select_related("team")
-    if user.is_superuser:
-        return accounts
-    scope = Q(_holds_role_over(user, _roles(roles), "team__path"))
-    if include_grants and (roles is None or Role.DRAFTER in _roles(roles)):
-        scope |= Q(
-            Exists(
-                SocialAccountUserObjectPermission.objects.filter(
-                    user=user,
-                    content_object=OuterRef("pk"),
-                    permission__codename="draft_socialaccount",
-                )
-            )
-        )
-    return accounts.filter(scope)
-
-
-def social_account_get(
-    *, user: User, account_id: int, roles: str | Iterable[str] | None = None
-) -> SocialAccount | None:
-    return social_accounts_for(user=user, roles=roles).filter(pk=account_id).first()
 
 
 def memberships_of(*, user: User) -> QuerySet[Membership]:
@@ -127,39 +86,6 @@ def _ancestor_paths(team: Team) -> list[str]:
     """The paths of a team and all its ancestors, computed from its own path (no query)."""
     steplen = team.steplen
     return [team.path[:end] for end in range(steplen, len(team.path) + 1, steplen)]
-
-
-def social_account_powers(*, user: User, accounts: list[SocialAccount]) -> bool:
-    """Mark what `user` may do to each account (may_reconnect, may_disconnect) from their
-    memberships and grants, read once (two queries): the list costs the same for 2 or 2,000.
-    The one statement of the rule: admins of the account's team or a team above connect,
-    disconnect and reconnect; those who draft for it (role or grant) reconnect it too, unless it
-    was disconnected on purpose. Returns whether they may connect accounts at all."""
-    from publishing.channels import all_channels
-
-    connectable = {c.name for c in all_channels() if c.connect_method != "none"}
-    if user.is_superuser:
-        admin_paths: list[str] = [""]
-        drafter_paths: list[str] = [""]
-        granted: set[int] = set()
-    else:
-        memberships = list(memberships_of(user=user))
-        admin_paths = [m.team.path for m in memberships if m.role == Role.ADMIN]
-        drafter_paths = [m.team.path for m in memberships if m.role == Role.DRAFTER]
-        granted = set(
-            SocialAccountUserObjectPermission.objects.filter(
-                user=user, permission__codename="draft_socialaccount"
-            ).values_list("content_object_id", flat=True)
-        )
-    for account in accounts:
-        path = account.team.path
-        admin = any(path.startswith(p) for p in admin_paths)
-        drafter = any(path.startswith(p) for p in drafter_paths) or account.pk in granted
-        account.may_disconnect = admin and account.status != AccountStatus.DISCONNECTED
-        account.may_reconnect = account.channel in connectable and (
-            admin or (drafter and account.status != AccountStatus.DISCONNECTED)
-        )
-    return bool(admin_paths)
 
 
 # API tokens ---------------------------------------------------------------------------------------

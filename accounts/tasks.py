@@ -4,18 +4,12 @@ from celery import shared_task
 
 from .notifications import notification_send_email
 from .passwords import password_reset_send
-from .services import social_accounts_refresh_expiring
 
 
 @shared_task(name="accounts.tasks.send_notification_emails", acks_late=True)
 def send_notification_emails(notification_ids: list[int]) -> None:
     for notification_id in notification_ids:
         notification_send_email(notification_id=notification_id)
-
-
-@shared_task(name="accounts.tasks.refresh_expiring_tokens", acks_late=True)
-def refresh_expiring_tokens() -> dict:
-    return social_accounts_refresh_expiring()
 
 
 @shared_task(name="accounts.tasks.send_password_reset", acks_late=True)

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from . import connect_views, token_views, views
+from . import token_views, views
 from .mfa import views as mfa_views
 
 urlpatterns = [
@@ -24,25 +24,8 @@ urlpatterns = [
         name="mfa-device-remove",
     ),
     path("security/passkeys/", include("accounts.mfa.webauthn")),
-    path("", views.dashboard, name="dashboard"),
     path("teams/", views.team_list, name="teams"),
     path("tokens/", token_views.token_list, name="tokens"),
     path("tokens/people/", token_views.token_people, name="tokens-people"),
     path("tokens/<int:token_id>/revoke/", token_views.token_revoke, name="token-revoke"),
-    path("accounts/", connect_views.social_account_list, name="social-accounts"),
-    path("accounts/connect/", connect_views.connect_index, name="connect"),
-    # Before the network pages: "callback" and "choose" are not network names.
-    path("accounts/connect/callback/", connect_views.connect_callback, name="connect-callback"),
-    path("accounts/connect/choose/<str:key>/", connect_views.connect_choose, name="connect-choose"),
-    path("accounts/connect/<slug:channel>/", connect_views.connect_network, name="connect-network"),
-    path(
-        "accounts/<int:account_id>/reconnect/",
-        connect_views.social_account_reconnect,
-        name="social-account-reconnect",
-    ),
-    path(
-        "accounts/<int:account_id>/disconnect/",
-        connect_views.social_account_disconnect,
-        name="social-account-disconnect",
-    ),
 ]

@@ -1,4 +1,4 @@
-"""Pages of the accounts app: sign in, sign out, passwords, the dashboard, teams and social
+"""Pages of the accounts app: sign in, sign out, passwords, teams and social
 accounts. Every password try goes through the door policy (doors.py)."""
 
 from django.contrib import messages
@@ -7,20 +7,17 @@ from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.db.models import Count
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 
-from cxhub import liveness
 from cxhub.errors import ApplicationError
 
 from . import doors, passwords, selectors
 from .forms import LoginForm, PasswordChangeForm, PasswordResetForm, SetPasswordForm
 from .mfa import session as mfa_session
-from .models import Role
 
 
 def _apply(form, error: ApplicationError) -> None:
@@ -193,28 +190,6 @@ def password_reset_confirm(request, uidb64: str, token: str):
         "accounts/password_reset_confirm.html",
         context,
         status=400 if form.errors else 200,
-    )
-
-
-@login_required
-def dashboard(request):
-    user = request.user
-    memberships = list(selectors.memberships_of(user=user))
-    drafting = (
-        selectors.social_accounts_for(user=user, roles=[Role.DRAFTER])
-        .order_by()
-        .values("channel")
-        .annotate(count=Count("id"))
-        .order_by("channel")
-    )
-    return render(
-        request,
-        "accounts/dashboard.html",
-        {
-            "memberships": memberships,
-            "drafting_by_channel": list(drafting),
-            "worker": liveness.worker_status(),
-        },
     )
 
 

@@ -5,7 +5,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from accounts.models import Role, SocialAccount, Team
+from accounts.models import Role, Team
+from networks.models import SocialAccount
 
 
 class Rule(models.TextChoices):

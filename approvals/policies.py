@@ -5,10 +5,12 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from accounts.models import Role, SocialAccount, Team, User
-from accounts.selectors import social_accounts_for, teams_for
+from accounts.models import Role, Team, User
+from accounts.selectors import teams_for
 from audit.services import record
 from cxhub.errors import ApplicationError, NotAllowed
+from networks.models import SocialAccount
+from networks.selectors import social_accounts_for
 
 from .models import ApprovalPolicy, ApprovalStage, Rule
 

@@ -20,11 +20,11 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.models import SocialAccount
 from cxhub.errors import ApplicationError
+from networks.channels import Channel, get_channel
+from networks.models import SocialAccount
 from publishing import preflight
 from publishing import selectors as post_selectors
-from publishing.channels import Channel, get_channel
 from publishing.models import Post
 from publishing.versions import line_diff, line_diff_lines
 from publishing.views.post_page import _render_post

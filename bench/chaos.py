@@ -689,7 +689,8 @@ def _terminate_worker_connections(admin: str) -> int:
 
 
 def _organisation(server: MastodonServer):
-    from accounts.models import Channel, Membership, Role, SocialAccount, Team, User
+    from accounts.models import Membership, Role, Team, User
+    from networks.models import Channel, SocialAccount
 
     team = Team.objects.add_root(create_kwargs={"name": "Chaos desk", "slug": "chaos"})
     author = User.objects.create(username="author")

@@ -1,7 +1,7 @@
 """A Mastodon server on 127.0.0.1 for bench/chaos.py that records every status it makes, so the
 bench can count what really went out against what cxhub believes.
 
-It answers the calls cxhub makes (publishing/channels/mastodon.py), as docs.joinmastodon.org
+It answers the calls cxhub makes (networks/channels/mastodon.py), as docs.joinmastodon.org
 describes them:
 - POST /api/v1/statuses (JSON or form; `status` required; bearer token) → 200 and the Status.
   `Idempotency-Key` is honoured per account, as Mastodon does: the same key again answers the

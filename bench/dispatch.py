@@ -392,7 +392,8 @@ def _bench_noop(args, broker: str, workdir: Path) -> dict:
 
 
 def _organisation(sink_url: str):
-    from accounts.models import Channel, Membership, Role, SocialAccount, Team, User
+    from accounts.models import Membership, Role, Team, User
+    from networks.models import Channel, SocialAccount
 
     hq = Team.objects.add_root(create_kwargs={"name": "HQ", "slug": "hq"})
     author = User.objects.create(username="author")

@@ -41,12 +41,12 @@ def setup_periodic_tasks(sender, **kwargs):
         sender.signature("approvals.tasks.escalate_overdue", options={"expires": 300}),
         name="escalate overdue approval steps",
     )
-    # Tokens renewed before they expire (accounts/tasks.py); a run missed is made up by the next.
+    # Tokens renewed before they expire (networks/tasks.py); a run missed is made up by the next.
     refresh_every = float(settings.CXHUB_TOKEN_REFRESH_SECONDS)
     sender.add_periodic_task(
         refresh_every,
         sender.signature(
-            "accounts.tasks.refresh_expiring_tokens", options={"expires": refresh_every}
+            "networks.tasks.refresh_expiring_tokens", options={"expires": refresh_every}
         ),
         name="renew tokens before they expire",
     )

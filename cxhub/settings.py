@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "django_otp_webauthn",
     "cxhub",
     "accounts",
+    "networks",
     "audit",
     "publishing",
     "approvals",
@@ -451,7 +452,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ApprovalRuleEnum": "approvals.models.Rule",
         "RoleEnum": "accounts.models.Role",
-        "ChannelEnum": "accounts.models.Channel",
+        "ChannelEnum": "networks.models.Channel",
     },
 }
 
@@ -587,7 +588,7 @@ CXHUB_NETWORK_BASE_URLS = env_json_object("CXHUB_NETWORK_BASE_URLS")
 # upload). Empty: taken from each request, which suits a single web address.
 CXHUB_PUBLIC_URL = env_str("CXHUB_PUBLIC_URL", "").rstrip("/")
 # cxhub's OAuth client registrations: {"x": {"client_id": "…", "client_secret": "…"}, …}.
-# Mastodon needs none: cxhub registers itself with each server (accounts.OAuthApp).
+# Mastodon needs none: cxhub registers itself with each server (networks.OAuthApp).
 CXHUB_OAUTH_CLIENTS = env_json_object("CXHUB_OAUTH_CLIENTS")
 # Tokens expiring within this many seconds are renewed ahead by the periodic refresh task.
 # How often the renewal runs (a periodic task).

@@ -14,6 +14,7 @@ handler500 = "cxhub.views.server_error"
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("", views.dashboard, name="dashboard"),
     # Before the admin's own: no second sign-in page (accounts.views.admin_login), and signing
     # out of the admin or changing one's password there is the site's audited one.
     path("admin/login/", admin_login),
@@ -23,6 +24,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", views.ApiDocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("accounts.api.urls")),
+    path("api/v1/", include("networks.api.urls")),
     path("api/v1/", include("publishing.api.urls")),
     path("api/v1/", include("approvals.api.urls")),
     path("api/v1/", include("desk.api.urls")),
@@ -33,4 +35,5 @@ urlpatterns = [
     path("notifications/", notifications_page, name="notifications"),
     path("", include("sso.urls")),
     path("", include("accounts.urls")),
+    path("", include("networks.urls")),
 ]

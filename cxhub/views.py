@@ -2,13 +2,20 @@
 before a view (an address it does not have, a body Django refuses, a server error) in the API's
 error shape."""
 
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import RequestDataTooBig
+from django.db.models import Count
 from django.http import JsonResponse
+from django.shortcuts import render
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularSwaggerView
+
+from accounts.models import Role
+from accounts.selectors import memberships_of
+from networks.selectors import social_accounts_for
 
 from . import health, liveness
 
@@ -84,3 +91,27 @@ def server_error(request):
     if _in_api(request):
         return _api_error("Server error.", 500)
     return defaults.server_error(request)
+
+
+@login_required
+def dashboard(request):
+    """The home page: the person's teams and the accounts they draft for, by network (it reads
+    people and networks, so it sits above both, with the wiring)."""
+    user = request.user
+    memberships = list(memberships_of(user=user))
+    drafting = (
+        social_accounts_for(user=user, roles=[Role.DRAFTER])
+        .order_by()
+        .values("channel")
+        .annotate(count=Count("id"))
+        .order_by("channel")
+    )
+    return render(
+        request,
+        "accounts/dashboard.html",
+        {
+            "memberships": memberships,
+            "drafting_by_channel": list(drafting),
+            "worker": liveness.worker_status(),
+        },
+    )

@@ -42,9 +42,10 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F, OuterRe
 from django.db.models.functions import ExtractIsoYear, ExtractWeek
 from django.utils import timezone
 
-from accounts.models import Channel, Team
+from accounts.models import Team
 from approvals.models import ApprovalStep, StepStatus
 from cxhub.errors import ApplicationError
+from networks.models import Channel
 from publishing.models import PostTarget, PublishAttempt, TargetStatus
 
 REPORT_FIELDS = ("team", "since", "until")

@@ -13,6 +13,7 @@ from django.db.models import QuerySet, Subquery
 from accounts.models import Role, Team, User
 from accounts.selectors import teams_for
 from audit.models import AuditEvent
+from audit.object_types import object_type_names
 from cxhub.errors import ApplicationError
 
 
@@ -81,7 +82,8 @@ def events_for(
     - `actor`: a user id, or a username: the person's current one, which finds their events from
       before a rename too (the events keep the name of the time in `actor_name`).
     - `action`: exact, or a prefix when it ends with "." or "*" (`post.*`, `post.`).
-    - `object_type` (and `object_id`): the object acted on, "app_label.model" and its id.
+    - `object_type` (and `object_id`): the object acted on, "app_label.model" and its id; the
+      former name of a model that moved to another app finds the same events as its new one.
     - `since` (inclusive) and `until` (exclusive): aware datetimes.
 
     Two queries whatever the size of a page: the scope (unless given), then the page, with the
@@ -108,7 +110,8 @@ def events_for(
     elif action:
         events = events.filter(action=action)
     if object_type:
-        events = events.filter(object_type=object_type)
+        # Its events from before a move of its model to another app too (audit.object_types).
+        events = events.filter(object_type__in=object_type_names(object_type))
         if object_id:
             events = events.filter(object_id=object_id)
     if since is not None:

@@ -7,12 +7,22 @@ class PublishingConfig(AppConfig):
     name = "publishing"
 
     def ready(self) -> None:
-        # What publishing tells the apps below it (cxhub.hooks). Imported here, not at the top:
-        # an AppConfig module is imported before the models are loaded.
+        # What publishing tells the apps below it (cxhub.hooks), and the sandbox channel it
+        # gives the networks (it writes publishing's feed). Imported here, not at the top: an
+        # AppConfig module is imported before the models are loaded.
         from audit import hooks as audit_hooks
+        from networks import hooks as network_hooks
+        from networks.channels import register_channel
 
         # The tasks register with Celery in every process (the web's too), so that the
         # dispatcher queues them by name (publishing.dispatch.claim): tasks imports it.
-        from . import audit_rules, tasks  # noqa: F401
+        from . import audit_rules, channel_media, public_media, tasks  # noqa: F401
+        from .dispatch import sweep
+        from .sandbox import SandboxChannel
 
         audit_hooks.event_rules.connect(audit_rules.event_rules)
+        network_hooks.account_reconnected.connect(sweep.targets_release_for_account)
+        network_hooks.media_files.connect(channel_media.load_media)
+        network_hooks.public_image_url.connect(public_media.public_image_url)
+        network_hooks.target_tries.connect(channel_media.target_tries)
+        register_channel(SandboxChannel())

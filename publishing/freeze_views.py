@@ -13,9 +13,11 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts.models import Role, SocialAccount, Team
-from accounts.selectors import roles_of, social_accounts_for, teams_for
+from accounts.models import Role, Team
+from accounts.selectors import roles_of, teams_for
 from cxhub.errors import ApplicationError
+from networks.models import SocialAccount
+from networks.selectors import social_accounts_for
 
 from . import freezes as freeze_services
 from .dispatch import send

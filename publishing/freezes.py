@@ -15,9 +15,10 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from accounts.models import Role, User
-from accounts.selectors import social_accounts_for, teams_for
+from accounts.selectors import teams_for
 from audit.services import record
 from cxhub.errors import ApplicationError, InvalidTransition, NotAllowed
+from networks.selectors import social_accounts_for
 
 from .dispatch.common import (
     HOLD_FREEZE,

@@ -1,4 +1,5 @@
-"""Uploading media: re-encode, strip metadata, make a thumbnail and a rendition per network."""
+"""Uploading media: re-encode, strip metadata, make a thumbnail and a rendition per network; fitting
+an image to a network's limits."""
 
 import logging
 
@@ -10,8 +11,10 @@ from accounts.models import Role, User
 from accounts.selectors import teams_for
 from audit.services import record
 from cxhub.errors import ApplicationError
+from networks.channels import all_channels
+from networks.channels.base import Limits, MediaInfo
+from networks.channels.errors import PermanentError
 
-from .channels import all_channels
 from .media import MediaRejected, ProcessedImage, make_rendition, make_thumbnail, process_upload
 from .models import Media, MediaRendition
 
@@ -141,3 +144,34 @@ def media_upload(
         },
     )
     return media
+
+
+def fit_to_limits(data: bytes, info: MediaInfo, limits: Limits) -> tuple[bytes, MediaInfo]:
+    """`data` re-encoded, if need be, to meet `limits` (a channel's Limits): the prepared image a
+    channel is given, the same bytes when they already do. Raises PermanentError when no
+    rendition can fit."""
+    try:
+        image = process_upload(data)
+        rendition = make_rendition(
+            image,
+            formats=limits.media_formats,
+            max_bytes=limits.max_image_bytes,
+            max_width=limits.max_image_width,
+            max_height=limits.max_image_height,
+            max_pixels=limits.max_image_pixels,
+            min_aspect_ratio=limits.min_aspect_ratio,
+            max_aspect_ratio=limits.max_aspect_ratio,
+            max_gif_bytes=limits.max_gif_bytes,
+        )
+    except MediaRejected as exc:
+        raise PermanentError(exc.message) from exc
+    if rendition.sha256 == image.sha256 and image.data == data:
+        return data, info
+    return rendition.data, MediaInfo(
+        format=rendition.format,
+        width=rendition.width,
+        height=rendition.height,
+        bytes=rendition.bytes,
+        alt_text=getattr(info, "alt_text", ""),
+        animated=rendition.animated,
+    )

@@ -5,7 +5,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from accounts.models import HttpsURLField, SocialAccount, Team
+from accounts.models import Team
+from networks.models import HttpsURLField, SocialAccount
 
 
 class PostStatus(models.TextChoices):

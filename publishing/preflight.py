@@ -1,7 +1,7 @@
 """Preflight: every problem with a post, per target, each with a severity and a message a
 person understands. Errors block submission (and publishing); warnings do not.
 
-The network rules come from publishing/channels; the organisation's own rules (banned terms,
+The network rules come from networks/channels; the organisation's own rules (banned terms,
 plain-language reading grade, the alt-text rule) are applied here.
 """
 
@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils import timezone
 
-from accounts.models import SocialAccount
+from networks.channels import get_channel, limits_from_mastodon_instance
+from networks.channels.base import Limits, MediaInfo
+from networks.models import SocialAccount
 
-from .channels import get_channel, limits_from_mastodon_instance
-from .channels.base import Limits, MediaInfo
 from .models import BannedTerm, Post
 from .readability import reading_grade
 

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core import signing
 from django.urls import reverse
 
-from .channels.errors import PermanentError
+from networks.channels.errors import PermanentError
 
 SALT = "cxhub.publishing.public_media"
 # Meta fetches the image when the container is made, seconds after the link; an hour leaves

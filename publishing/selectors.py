@@ -6,7 +6,8 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.db.models.functions import Substr
 
 from accounts.models import Role, Team, User
-from accounts.selectors import social_accounts_for, teams_for, user_has_role
+from accounts.selectors import teams_for, user_has_role
+from networks.selectors import social_accounts_for
 
 from .models import Media, Post, PostMedia, PostTarget, PostVersion
 

@@ -3,7 +3,8 @@
 import factory
 from django.utils.text import slugify
 
-from accounts.models import Channel, Membership, SocialAccount, Team, User
+from accounts.models import Membership, Team, User
+from networks.models import Channel, SocialAccount
 
 PASSWORD = "correct-horse-battery"
 

@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from cxhub.api import IdField
 
-from ..models import ApiToken, Membership, Role, SocialAccount, Team, User
+from ..models import ApiToken, Membership, Role, Team, User
 
 
 class TokenInput(serializers.Serializer):
@@ -104,31 +104,6 @@ class MeOutput(serializers.ModelSerializer):
     class Meta:
         model = User
         fields = ["id", "username", "display_name", "email", "is_superuser", "roles", "memberships"]
-
-
-class SocialAccountOutput(serializers.ModelSerializer):
-    team_name = serializers.CharField(source="team.name")
-    connected = serializers.SerializerMethodField()
-
-    class Meta:
-        model = SocialAccount
-        fields = [
-            "id",
-            "team",
-            "team_name",
-            "channel",
-            "handle",
-            "display_name",
-            "base_url",
-            "external_id",
-            "status",
-            "sandbox",
-            "expires_at",
-            "connected",
-        ]
-
-    def get_connected(self, account: SocialAccount) -> bool:
-        return account.status == SocialAccount.Status.CONNECTED
 
 
 class NotificationOutput(serializers.Serializer):

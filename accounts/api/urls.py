@@ -17,10 +17,4 @@ urlpatterns = [
     ),
     path("teams/", views.TeamListApi.as_view(), name="api-teams"),
     path("teams/<int:team_id>/", views.TeamDetailApi.as_view(), name="api-team"),
-    path("social-accounts/", views.SocialAccountListApi.as_view(), name="api-social-accounts"),
-    path(
-        "social-accounts/<int:account_id>/",
-        views.SocialAccountDetailApi.as_view(),
-        name="api-social-account",
-    ),
 ]

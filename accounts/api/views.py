@@ -1,4 +1,4 @@
-"""Accounts API: token sign-in, my tokens, who I am, teams and social accounts I may see.
+"""Accounts API: token sign-in, my tokens, who I am, my notifications, teams I may see.
 
 Views parse input, call a selector or service, and render; the scope rules live in selectors.
 Anything outside a user's scope is a 404, never a 403 that would confirm it exists.
@@ -13,18 +13,18 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cxhub.api import CursorPagination, id_parameter, query_bool, query_choice, query_id
+from cxhub.api import CursorPagination, query_bool
 from cxhub.errors import ApplicationError
 
 from .. import doors, mfa, selectors, tokens
-from ..models import Channel, Notification, Role, Team
+from ..models import Notification, Team
 from ..notifications import notifications_mark_read
+from .params import ROLE, role_param
 from .serializers import (
     ApiTokenOutput,
     MeOutput,
     NotificationOutput,
     NotificationsReadInput,
-    SocialAccountOutput,
     TeamOutput,
     TokenInput,
     TokenOutput,
@@ -119,21 +119,11 @@ class MeApi(APIView):
         return Response(MeOutput(user).data)
 
 
-def _role_param(request) -> list[str] | None:
-    role = query_choice(request.query_params, "role", Role.values)
-    return None if role is None else [role]
-
-
-_ROLE = OpenApiParameter(
-    "role", str, enum=Role.values, description="Only where I hold this role (or below it)."
-)
-
-
 class _TreeOrder(CursorPagination):
     ordering = "path"
 
 
-@extend_schema_view(get=extend_schema(parameters=[_ROLE]))
+@extend_schema_view(get=extend_schema(parameters=[ROLE]))
 class TeamListApi(ListAPIView):
     """Teams I hold a role on, or below one (`?role=drafter` narrows to one role), in tree order."""
 
@@ -141,7 +131,7 @@ class TeamListApi(ListAPIView):
     pagination_class = _TreeOrder
 
     def get_queryset(self):
-        return selectors.teams_for(user=self.request.user, roles=_role_param(self.request))
+        return selectors.teams_for(user=self.request.user, roles=role_param(self.request))
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.get_queryset())
@@ -165,41 +155,6 @@ def _parents_of(teams) -> dict[str, int]:
     if not paths:
         return {}
     return dict(Team.objects.filter(path__in=paths).values_list("path", "id"))
-
-
-@extend_schema_view(
-    get=extend_schema(
-        parameters=[
-            _ROLE,
-            OpenApiParameter("channel", str, enum=Channel.values, description="One network."),
-            id_parameter("team", "Accounts of this team only."),
-        ]
-    )
-)
-class SocialAccountListApi(ListAPIView):
-    """Social accounts I may see (`?role=drafter`: those I may draft for; `?channel=`, `?team=`)."""
-
-    serializer_class = SocialAccountOutput
-
-    def get_queryset(self):
-        request = self.request
-        accounts = selectors.social_accounts_for(user=request.user, roles=_role_param(request))
-        channel = query_choice(request.query_params, "channel", Channel.values)
-        if channel is not None:
-            accounts = accounts.filter(channel=channel)
-        team = query_id(request.query_params, "team")
-        if team is not None:
-            accounts = accounts.filter(team_id=team)
-        return accounts
-
-
-class SocialAccountDetailApi(APIView):
-    @extend_schema(responses=SocialAccountOutput)
-    def get(self, request, account_id: int):
-        account = selectors.social_account_get(user=request.user, account_id=account_id)
-        if account is None:
-            raise Http404
-        return Response(SocialAccountOutput(account).data)
 
 
 @extend_schema_view(

@@ -7,8 +7,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.models import Channel
 from cxhub.api import IdField
+from networks.models import Channel
 
 from .. import services
 from ..media_services import MAX_ALT_TEXT

@@ -22,8 +22,8 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from accounts.models import AccountStatus
 from audit.services import record
+from networks.models import AccountStatus
 
 from ..models import POST_TRANSITIONS, Post, PostStatus, PostTarget, TargetStatus
 from .common import HOLD_ACCOUNT, HOLD_FREEZE, _active_freezes, _ActiveFreezes, _kv

@@ -21,8 +21,8 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from accounts.notifications import notify_many
-from accounts.services import social_account_needs_reconnect
 from audit.services import record_many
+from networks.services import social_account_needs_reconnect
 
 from ..models import Post, PostTarget, PublishAttempt, TargetStatus
 from .common import HOLD_ACCOUNT, HOLD_DECISION, _alert, _kv, _settle_posts

@@ -18,17 +18,18 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Q, QuerySet
 
-from accounts.models import Channel, SocialAccount, User
-from accounts.selectors import social_accounts_for
-
-from ..channels import get_channel
-from ..channels.errors import (
+from accounts.models import User
+from networks.channels import get_channel
+from networks.channels.errors import (
     AmbiguousMatch,
     AuthExpired,
     PermanentError,
     RetryableError,
     UnknownOutcome,
 )
+from networks.models import Channel, SocialAccount
+from networks.selectors import social_accounts_for
+
 from ..models import PublishAttempt, SandboxPublication
 from .common import _kv
 from .outcome import _Result, _store_outcomes_retrying

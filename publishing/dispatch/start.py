@@ -21,11 +21,11 @@ from django.db.models import Count, F, OuterRef, Subquery, Value, prefetch_relat
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from accounts.models import AccountStatus, Channel, SocialAccount
 from audit.services import record
+from networks.channels import get_channel
+from networks.channels.base import ReconcileHints
+from networks.models import AccountStatus, Channel, SocialAccount
 
-from ..channels import get_channel
-from ..channels.base import ReconcileHints
 from ..content import canonical_content, hash_content
 from ..models import Post, PostStatus, PostTarget, PublishAttempt, TargetStatus
 from ..preflight import published_text

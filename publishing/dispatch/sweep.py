@@ -18,12 +18,13 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from accounts.models import SocialAccount, User
+from accounts.models import User
 from accounts.notifications import notify_many
 from audit.services import record, record_many
 from cxhub import liveness
 from cxhub.errors import ApplicationError, InvalidTransition, NotAllowed
 from cxhub.models import Heartbeat
+from networks.models import SocialAccount
 
 from ..models import Post, PostTarget, PublishAttempt, TargetStatus
 from .common import HOLD_ACCOUNT, HOLD_DECISION, _kv, _lead_ids, _settle_posts
@@ -180,8 +181,8 @@ def _sweep_batch(*, now: datetime, batch_size: int, result: SweepResult) -> int:
 # Held targets released ----------------------------------------------------------------------------
 @transaction.atomic
 def targets_release_for_account(*, account: SocialAccount, by: User | None) -> int:
-    """After an account is reconnected (the accounts app calls this): the targets held for it
-    wait again, due now or at their own time."""
+    """After an account is reconnected (the handler of networks.hooks.account_reconnected):
+    the targets held for it wait again, due now or at their own time. How many."""
     now = timezone.now()
     ids = list(
         PostTarget.objects.select_for_update()

@@ -5,8 +5,9 @@ from dataclasses import dataclass
 
 from django.http import Http404
 
+from networks.channels.base import Channel, Limits
+
 from .. import scheduling, selectors
-from ..channels.base import Channel, Limits
 from ..models import Post
 
 PAGE_SIZE = 50

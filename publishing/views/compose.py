@@ -9,15 +9,16 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from accounts.models import Role, SocialAccount
+from accounts.models import Role
 from accounts.selectors import teams_for
 from cxhub.errors import ApplicationError
+from networks.channels import all_channels, get_channel
+from networks.channels.base import Channel
+from networks.channels.text import COMMON_TLDS
+from networks.channels.x import DEFAULT_WEIGHT, LIGHT_RANGES
+from networks.models import SocialAccount
 
 from .. import media_services, preflight, scheduling, selectors, services
-from ..channels import all_channels, get_channel
-from ..channels.base import Channel
-from ..channels.text import COMMON_TLDS
-from ..channels.x import DEFAULT_WEIGHT, LIGHT_RANGES
 from ..forms import ComposeForm
 from ..models import EDITABLE_STATUSES, Post
 from .common import Counter, _counters, _get_post, _indented, _timezones

@@ -11,10 +11,10 @@ from django.shortcuts import render
 
 from accounts.models import Role
 from accounts.selectors import user_has_role
+from networks.channels import get_channel
+from networks.channels.base import Channel
 
 from .. import hooks, preflight, scheduling, selectors
-from ..channels import get_channel
-from ..channels.base import Channel
 from ..models import CANCELLABLE_STATUSES, EDITABLE_STATUSES, Post, PostStatus
 from ..versions import line_diff, version_notes
 from .common import Counter, _counters

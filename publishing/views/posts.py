@@ -7,11 +7,12 @@ from django.shortcuts import redirect, render
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
-from accounts.selectors import social_accounts_for, teams_for
+from accounts.selectors import teams_for
 from cxhub.errors import ApplicationError
+from networks.channels import get_channel
+from networks.selectors import social_accounts_for
 
 from .. import selectors, services
-from ..channels import get_channel
 from ..dispatch import sweep
 from ..forms import CancelForm, PostFilterForm
 from ..models import Post, PostStatus

@@ -3,8 +3,8 @@
 import pytest
 from rest_framework.test import APIClient
 
-from accounts import services
 from accounts.models import Role
+from networks.services import social_account_grant_drafting
 
 from ..factories import PASSWORD, SocialAccountFactory, UserFactory, grant, make_team
 
@@ -109,7 +109,7 @@ def test_social_accounts_are_scoped_and_never_show_tokens(author, north_account,
 
 def test_a_per_account_grant_adds_exactly_that_account(outsider, north_account, org):
     other = SocialAccountFactory(team=org["north"], handle="@north")
-    services.social_account_grant_drafting(account=north_account, user=outsider, by=None)
+    social_account_grant_drafting(account=north_account, user=outsider, by=None)
     handles = {
         a["handle"]
         for a in _client(outsider).get("/api/v1/social-accounts/?role=drafter").json()["results"]

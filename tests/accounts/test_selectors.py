@@ -5,8 +5,11 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 from guardian.shortcuts import assign_perm
 
-from accounts import selectors, services
-from accounts.models import Role, SocialAccount, Team
+from accounts import selectors
+from accounts.models import Role, Team
+from networks.models import SocialAccount
+from networks.selectors import social_account_get, social_accounts_for
+from networks.services import social_account_grant_drafting, social_account_revoke_drafting
 from tests.factories import SocialAccountFactory, UserFactory, grant
 
 ALL_ROLES = list(Role.values)
@@ -85,7 +88,7 @@ def test_someone_without_memberships_has_no_roles_and_sees_nothing(org, north_ac
     # then nothing
     assert selectors.roles_of(user=user) == set()
     assert not selectors.teams_for(user=user).exists()
-    assert not selectors.social_accounts_for(user=user).exists()
+    assert not social_accounts_for(user=user).exists()
 
 
 def test_teams_for_filters_by_the_roles_asked_for(org, author, approver):
@@ -118,33 +121,30 @@ def test_social_accounts_for_gives_the_accounts_of_the_teams_in_scope(
 ):
     # when each person lists the accounts they may see
     # then the drafters see their region's, the HQ lead sees both
-    assert handles(selectors.social_accounts_for(user=author)) == {"@north_centre"}
-    assert handles(selectors.social_accounts_for(user=outsider)) == {"@south"}
-    assert handles(selectors.social_accounts_for(user=lead)) == {"@north_centre", "@south"}
+    assert handles(social_accounts_for(user=author)) == {"@north_centre"}
+    assert handles(social_accounts_for(user=outsider)) == {"@south"}
+    assert handles(social_accounts_for(user=lead)) == {"@north_centre", "@south"}
 
 
 def test_social_account_get_gives_an_account_in_scope_and_none_outside_it(
     author, north_account, south_account
 ):
-    got = selectors.social_account_get(user=author, account_id=north_account.pk)
+    got = social_account_get(user=author, account_id=north_account.pk)
     assert got == north_account
-    assert selectors.social_account_get(user=author, account_id=south_account.pk) is None
+    assert social_account_get(user=author, account_id=south_account.pk) is None
 
 
 def test_an_approver_role_does_not_give_drafting(org, approver, north_account):
     # given an approver of North
     # when we ask what they may draft for
-    drafting = selectors.social_accounts_for(user=approver, roles=Role.DRAFTER)
+    drafting = social_accounts_for(user=approver, roles=Role.DRAFTER)
     # then nothing, though they may see the account as an approver
     assert not drafting.exists()
     assert not selectors.user_has_role(user=approver, team=org["north"], role=Role.DRAFTER)
     assert (
-        selectors.social_account_get(user=approver, account_id=north_account.pk, roles=Role.DRAFTER)
-        is None
+        social_account_get(user=approver, account_id=north_account.pk, roles=Role.DRAFTER) is None
     )
-    assert selectors.social_account_get(
-        user=approver, account_id=north_account.pk, roles=Role.APPROVER
-    )
+    assert social_account_get(user=approver, account_id=north_account.pk, roles=Role.APPROVER)
 
 
 # Inactive users, anonymous users, superusers ------------------------------------------------------
@@ -155,18 +155,18 @@ def test_an_inactive_user_sees_nothing(org, author, north_account):
     # when they ask for teams and accounts
     # then nothing, whatever their memberships
     assert not selectors.teams_for(user=author).exists()
-    assert not selectors.social_accounts_for(user=author).exists()
+    assert not social_accounts_for(user=author).exists()
     assert selectors.team_get(user=author, team_id=org["north"].pk) is None
-    assert selectors.social_account_get(user=author, account_id=north_account.pk) is None
+    assert social_account_get(user=author, account_id=north_account.pk) is None
 
 
 def test_an_inactive_user_granted_an_account_does_not_see_it(outsider, north_account):
     # given a per-account grant to someone since deactivated
-    assign_perm("accounts.draft_socialaccount", outsider, north_account)
+    assign_perm("networks.draft_socialaccount", outsider, north_account)
     outsider.is_active = False
     outsider.save()
     # then the grant gives nothing
-    assert not selectors.social_accounts_for(user=outsider).exists()
+    assert not social_accounts_for(user=outsider).exists()
 
 
 def test_an_inactive_user_holds_no_role(org, author):
@@ -200,7 +200,7 @@ def test_an_anonymous_visitor_holds_no_role(org):
 def test_an_anonymous_visitor_sees_nothing(org, north_account):
     visitor = AnonymousUser()
     assert not selectors.teams_for(user=visitor).exists()
-    assert not selectors.social_accounts_for(user=visitor).exists()
+    assert not social_accounts_for(user=visitor).exists()
 
 
 def test_a_superuser_sees_everything(org, north_account, south_account):
@@ -209,7 +209,7 @@ def test_a_superuser_sees_everything(org, north_account, south_account):
     # when they ask
     # then every team, every account, every role
     assert selectors.teams_for(user=root).count() == Team.objects.count() == 5
-    assert handles(selectors.social_accounts_for(user=root)) == {"@north_centre", "@south"}
+    assert handles(social_accounts_for(user=root)) == {"@north_centre", "@south"}
     assert selectors.roles_of(user=root) == set(ALL_ROLES)
     assert selectors.user_has_role(user=root, team=org["south_centre"], role=Role.ADMIN)
     assert selectors.team_get(user=root, team_id=org["south"].pk) == org["south"]
@@ -221,12 +221,12 @@ def test_a_drafting_grant_gives_exactly_that_one_extra_account(org, outsider, so
     granted = SocialAccountFactory(team=org["north_centre"], handle="@north_granted")
     SocialAccountFactory(team=org["north_centre"], handle="@north_other")
     SocialAccountFactory(team=org["north"], handle="@north_region")
-    services.social_account_grant_drafting(account=granted, user=outsider, by=None)
+    social_account_grant_drafting(account=granted, user=outsider, by=None)
     # when they list what they may draft for
-    drafting = selectors.social_accounts_for(user=outsider, roles=Role.DRAFTER)
+    drafting = social_accounts_for(user=outsider, roles=Role.DRAFTER)
     # then their own region's account and that one, nothing else of North
     assert handles(drafting) == {"@south", "@north_granted"}
-    assert selectors.social_account_get(user=outsider, account_id=granted.pk) == granted
+    assert social_account_get(user=outsider, account_id=granted.pk) == granted
     # and no role on North comes with it
     assert names(selectors.teams_for(user=outsider)) == {"South", "South Centre"}
     assert not selectors.user_has_role(user=outsider, team=org["north_centre"], role=Role.DRAFTER)
@@ -234,30 +234,30 @@ def test_a_drafting_grant_gives_exactly_that_one_extra_account(org, outsider, so
 
 def test_a_drafting_grant_does_not_count_for_other_roles(org, outsider):
     granted = SocialAccountFactory(team=org["north_centre"], handle="@north_granted")
-    services.social_account_grant_drafting(account=granted, user=outsider, by=None)
+    social_account_grant_drafting(account=granted, user=outsider, by=None)
     # when asked as an approver, or without grants
     # then the granted account is not there
-    assert not selectors.social_accounts_for(user=outsider, roles=Role.APPROVER).exists()
-    assert granted not in selectors.social_accounts_for(user=outsider, include_grants=False)
+    assert not social_accounts_for(user=outsider, roles=Role.APPROVER).exists()
+    assert granted not in social_accounts_for(user=outsider, include_grants=False)
 
 
 def test_revoking_a_drafting_grant_removes_the_account(org, outsider, south_account):
     # given a granted account
     granted = SocialAccountFactory(team=org["north_centre"], handle="@north_granted")
-    services.social_account_grant_drafting(account=granted, user=outsider, by=None)
+    social_account_grant_drafting(account=granted, user=outsider, by=None)
     # when the grant is revoked
-    services.social_account_revoke_drafting(account=granted, user=outsider, by=None)
+    social_account_revoke_drafting(account=granted, user=outsider, by=None)
     # then it is gone again
-    assert handles(selectors.social_accounts_for(user=outsider)) == {"@south"}
-    assert selectors.social_account_get(user=outsider, account_id=granted.pk) is None
+    assert handles(social_accounts_for(user=outsider)) == {"@south"}
+    assert social_account_get(user=outsider, account_id=granted.pk) is None
 
 
 def test_a_grant_of_another_permission_gives_nothing(org, outsider):
     # given a per-object permission that is not drafting
     account = SocialAccountFactory(team=org["north_centre"], handle="@north_viewable")
-    assign_perm("accounts.view_socialaccount", outsider, account)
+    assign_perm("networks.view_socialaccount", outsider, account)
     # then it does not open the account
-    assert account not in selectors.social_accounts_for(user=outsider)
+    assert account not in social_accounts_for(user=outsider)
 
 
 # Query counts: fixed whatever the size of the tree ------------------------------------------------
@@ -332,13 +332,10 @@ def test_social_accounts_for_costs_one_query_whatever_the_size(
     )
     user = UserFactory()
     grant(user, Team.objects.get(slug="region-0"), Role.DRAFTER)
-    assign_perm("accounts.draft_socialaccount", user, SocialAccount.objects.get(handle="@hq"))
+    assign_perm("networks.draft_socialaccount", user, SocialAccount.objects.get(handle="@hq"))
     # when we list their accounts, reading each one's team
     with django_assert_num_queries(1):
-        rows = [
-            (account.handle, account.team.name)
-            for account in selectors.social_accounts_for(user=user)
-        ]
+        rows = [(account.handle, account.team.name) for account in social_accounts_for(user=user)]
     # then one query, and exactly the region's accounts plus the granted one
     assert len(rows) == in_region + 1
     assert sorted(team_name for _, team_name in rows if not in_region_0(team_name)) == ["HQ"]

@@ -14,12 +14,13 @@ from django.utils import timezone
 from django.utils.html import escape
 from PIL import Image
 
-from accounts.models import Channel, Notification, Role
+from accounts.models import Notification, Role
 from approvals.models import ApprovalRequest, ApprovalStep, Decision, RequestStatus
 from approvals.services import decide
+from networks.channels import get_channel
+from networks.models import Channel
 from publishing import media_services
 from publishing import services as publishing
-from publishing.channels import get_channel
 from publishing.models import Post, PostStatus
 from publishing.preflight import published_text
 

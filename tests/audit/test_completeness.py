@@ -32,7 +32,7 @@ from accounts import doors, passwords
 from accounts import services as accounts
 from accounts import tokens as api_tokens
 from accounts.mfa import services as mfa
-from accounts.models import LoginFailure, Membership, Role, SocialAccount
+from accounts.models import LoginFailure, Membership, Role
 from approvals import services as approvals
 from approvals.models import (
     ApprovalPolicy,
@@ -45,6 +45,11 @@ from audit import sealer
 from audit.models import AuditEvent
 from audit.services import record
 from audit.verify import event_rules, verify_events_present
+from networks import services as networks
+from networks import tokens as network_tokens
+from networks.channels import get_channel
+from networks.channels.base import MediaInfo
+from networks.models import SocialAccount
 from publishing import media_services
 from publishing import services as publishing
 from publishing.models import Post, PostStatus, PostTarget, PublishingFreeze, TargetStatus
@@ -57,6 +62,8 @@ SERVICE_MODULES = (
     "accounts.passwords",
     "accounts.tokens",
     "accounts.mfa.services",
+    "networks.services",
+    "networks.tokens",
     "publishing.services",
     "publishing.media_services",
     "approvals.services",
@@ -119,7 +126,7 @@ class World:
         self.lead, self.outsider, self.monkeypatch = lead, outsider, monkeypatch
         self.admin = UserFactory(username="adam")
         grant(self.admin, org["hq"], Role.ADMIN)
-        self.account = accounts.social_account_create(
+        self.account = networks.social_account_create(
             team=org["north"],
             channel="mastodon",
             handle="@north",
@@ -233,61 +240,61 @@ def _membership_revoke(w):
     return lambda: accounts.membership_revoke(membership=membership, by=w.admin)
 
 
+# networks.services and networks.tokens
 @writes("social_account.created")
 def _social_account_create(w):
-    return lambda: accounts.social_account_create(
+    return lambda: networks.social_account_create(
         team=w.org["south"], channel="bluesky", handle="south.bsky.social", by=w.admin
     )
 
 
 @writes("social_account.drafting_granted")
 def _social_account_grant_drafting(w):
-    return lambda: accounts.social_account_grant_drafting(
+    return lambda: networks.social_account_grant_drafting(
         account=w.account, user=w.outsider, by=w.admin
     )
 
 
 @writes("social_account.drafting_revoked")
 def _social_account_revoke_drafting(w):
-    assign_perm("accounts.draft_socialaccount", w.outsider, w.account)
-    return lambda: accounts.social_account_revoke_drafting(
+    assign_perm("networks.draft_socialaccount", w.outsider, w.account)
+    return lambda: networks.social_account_revoke_drafting(
         account=w.account, user=w.outsider, by=w.admin
     )
 
 
 @writes("social_account.tokens_rotated")
 def _social_account_rotate_tokens(w):
-    return lambda: accounts.social_account_rotate_tokens(by=w.admin)
+    return lambda: network_tokens.social_account_rotate_tokens(by=w.admin)
 
 
 @writes("social_account.token_refreshed")
 def _social_accounts_refresh_expiring(w):
-    from publishing import channels
-    from publishing.channels.base import TokenSet
+    from networks.channels.base import TokenSet
 
     class Renewing:
         renews_with_access_token = False
 
         def refresh_token(self, account):
-            accounts.social_account_tokens_refresh(
+            network_tokens.social_account_tokens_refresh(
                 account=account, renew=lambda refresh: TokenSet(access_token="renewed")
             )
 
     SocialAccount.objects.filter(pk=w.account.pk).update(
         expires_at=timezone.now() + timedelta(minutes=5)
     )
-    w.monkeypatch.setattr(channels, "get_channel", lambda name: Renewing())
-    return lambda: accounts.social_accounts_refresh_expiring()
+    w.monkeypatch.setattr(networks, "get_channel", lambda name: Renewing())
+    return lambda: networks.social_accounts_refresh_expiring()
 
 
 @reads
 def _social_account_may_connect(w):
-    return lambda: accounts.social_account_may_connect(by=w.admin, team=w.org["north"])
+    return lambda: networks.social_account_may_connect(by=w.admin, team=w.org["north"])
 
 
 @reads
 def _social_account_may_reconnect(w):
-    return lambda: accounts.social_account_may_reconnect(by=w.author, account=w.account)
+    return lambda: networks.social_account_may_reconnect(by=w.author, account=w.account)
 
 
 @writes("social_account.reconnected", "social_account.targets_released")
@@ -300,7 +307,7 @@ def _social_account_connect(w):
     )
     w.account.status = "needs_reconnect"
     w.account.save(update_fields=["status"])
-    return lambda: accounts.social_account_connect(
+    return lambda: networks.social_account_connect(
         by=w.author,
         team=w.org["north"],
         channel="mastodon",
@@ -315,13 +322,13 @@ def _social_account_connect(w):
 @writes("social_account.disconnected")
 def _social_account_disconnect(w):
     # No registration is kept for social.example: nothing is sent, the tokens are forgotten.
-    return lambda: accounts.social_account_disconnect(account=w.account, by=w.admin)
+    return lambda: networks.social_account_disconnect(account=w.account, by=w.admin)
 
 
 @writes("social_account.needs_reconnect")
 def _social_account_needs_reconnect(w):
     return _atomic(
-        lambda: accounts.social_account_needs_reconnect(
+        lambda: networks.social_account_needs_reconnect(
             account_id=w.account.pk, error="The access token is invalid"
         )
     )
@@ -329,7 +336,7 @@ def _social_account_needs_reconnect(w):
 
 @writes("oauth_app.registered")
 def _oauth_app_register(w):
-    return lambda: accounts.oauth_app_register(
+    return lambda: network_tokens.oauth_app_register(
         channel="mastodon",
         base_url="https://social.example",
         redirect_uri="https://cxhub.example/accounts/connect/callback/",
@@ -340,21 +347,21 @@ def _oauth_app_register(w):
 
 @writes("oauth_app.secrets_rotated")
 def _oauth_app_rotate_secrets(w):
-    accounts.oauth_app_register(
+    network_tokens.oauth_app_register(
         channel="mastodon",
         base_url="https://social.example",
         redirect_uri="https://cxhub.example/accounts/connect/callback/",
         client_id="client-id",
         client_secret="client-secret",
     )
-    return lambda: accounts.oauth_app_rotate_secrets(by=w.admin)
+    return lambda: network_tokens.oauth_app_rotate_secrets(by=w.admin)
 
 
 @writes("social_account.token_refreshed")
 def _social_account_tokens_refresh(w):
-    from publishing.channels.base import TokenSet
+    from networks.channels.base import TokenSet
 
-    return lambda: accounts.social_account_tokens_refresh(
+    return lambda: network_tokens.social_account_tokens_refresh(
         account=w.account, renew=lambda refresh: TokenSet(access_token="new-" + refresh)
     )
 
@@ -623,6 +630,13 @@ def _media_upload(w):
     )
 
 
+@reads
+def _fit_to_limits(w):
+    data = _png().read()
+    info = MediaInfo(format="PNG", width=64, height=48, bytes=len(data), alt_text="A rectangle")
+    return lambda: media_services.fit_to_limits(data, info, get_channel("mastodon").limits)
+
+
 # approvals.services
 @writes("approval.requested")
 def _request_open(w):
@@ -694,7 +708,7 @@ class _Network:
     """The network, answering every publish with a post of its own."""
 
     def publish(self, account, text, media, *, idempotency_key):
-        from publishing.channels.http import Published
+        from networks.channels.http import Published
 
         return Published("109", f"https://social.example/@north/{idempotency_key[:8]}", 200)
 
@@ -1000,19 +1014,19 @@ SCENARIOS: dict[str, Scenario] = {
     "accounts.services.team_create": _team_create,
     "accounts.services.membership_grant": _membership_grant,
     "accounts.services.membership_revoke": _membership_revoke,
-    "accounts.services.social_account_create": _social_account_create,
-    "accounts.services.social_account_grant_drafting": _social_account_grant_drafting,
-    "accounts.services.social_account_revoke_drafting": _social_account_revoke_drafting,
-    "accounts.services.social_account_rotate_tokens": _social_account_rotate_tokens,
-    "accounts.services.social_account_tokens_refresh": _social_account_tokens_refresh,
-    "accounts.services.social_accounts_refresh_expiring": _social_accounts_refresh_expiring,
-    "accounts.services.social_account_may_connect": _social_account_may_connect,
-    "accounts.services.social_account_may_reconnect": _social_account_may_reconnect,
-    "accounts.services.social_account_connect": _social_account_connect,
-    "accounts.services.social_account_disconnect": _social_account_disconnect,
-    "accounts.services.social_account_needs_reconnect": _social_account_needs_reconnect,
-    "accounts.services.oauth_app_register": _oauth_app_register,
-    "accounts.services.oauth_app_rotate_secrets": _oauth_app_rotate_secrets,
+    "networks.services.social_account_create": _social_account_create,
+    "networks.services.social_account_grant_drafting": _social_account_grant_drafting,
+    "networks.services.social_account_revoke_drafting": _social_account_revoke_drafting,
+    "networks.tokens.social_account_rotate_tokens": _social_account_rotate_tokens,
+    "networks.tokens.social_account_tokens_refresh": _social_account_tokens_refresh,
+    "networks.services.social_accounts_refresh_expiring": _social_accounts_refresh_expiring,
+    "networks.services.social_account_may_connect": _social_account_may_connect,
+    "networks.services.social_account_may_reconnect": _social_account_may_reconnect,
+    "networks.services.social_account_connect": _social_account_connect,
+    "networks.services.social_account_disconnect": _social_account_disconnect,
+    "networks.services.social_account_needs_reconnect": _social_account_needs_reconnect,
+    "networks.tokens.oauth_app_register": _oauth_app_register,
+    "networks.tokens.oauth_app_rotate_secrets": _oauth_app_rotate_secrets,
     "accounts.doors.client_address": _client_address,
     "accounts.doors.sign_in_wait": _sign_in_wait,
     "accounts.doors.sign_in_failed": _sign_in_failed,
@@ -1046,6 +1060,7 @@ SCENARIOS: dict[str, Scenario] = {
     "publishing.services.post_submit_for_break_glass": _post_submit_for_break_glass,
     "publishing.services.post_release_now": _post_release_now,
     "publishing.media_services.media_upload": _media_upload,
+    "publishing.media_services.fit_to_limits": _fit_to_limits,
     "approvals.services.request_open": _request_open,
     "approvals.services.requests_supersede": _requests_supersede,
     "approvals.services.is_eligible": _is_eligible,

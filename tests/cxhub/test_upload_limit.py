@@ -27,7 +27,7 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.db import connection
 from django.test import Client
 
-from publishing.channels import all_channels
+from networks.channels import all_channels
 from publishing.models import Media
 from tests.integration.dispatch_harness import database_url
 

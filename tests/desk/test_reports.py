@@ -11,9 +11,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from accounts.models import Channel
 from approvals.models import ApprovalRequest, ApprovalStep, RequestStatus, StepStatus
 from desk import reports
+from networks.models import Channel
 from publishing.models import Post, PostStatus, PostTarget, PublishAttempt, TargetStatus
 
 from ..factories import SocialAccountFactory, UserFactory

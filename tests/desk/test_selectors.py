@@ -147,6 +147,48 @@ def test_filtering_by_object_type_and_id(lead, author, trail):
     assert names(the_user, trail) == ["south_centre.membership_granted"]
 
 
+def test_an_account_filter_finds_its_events_from_before_its_model_moved_app(
+    lead, org, north_account
+):
+    # Given events of the account recorded while the model lived in accounts (the trail keeps
+    # that name) and one since it lives in networks
+    with transaction.atomic():
+        before = [
+            record(
+                actor=lead,
+                action=action,
+                object_type="accounts.socialaccount",
+                object_id=str(north_account.pk),
+                team=org["north_centre"],
+            )
+            for action in ("social_account.created", "social_account.drafting_granted")
+        ]
+        after = record(
+            actor=lead,
+            action="social_account.reconnected",
+            obj=north_account,
+            team=org["north_centre"],
+        )
+        record(
+            actor=lead,
+            action="social_account.created",
+            object_type="accounts.socialaccount",
+            object_id=str(north_account.pk + 1),
+            team=org["north_centre"],
+        )
+
+    # When the lead looks the account up by its model's name, new or former
+    found = {
+        name: list(events_for(user=lead, object_type=name, object_id=str(north_account.pk)))
+        for name in ("networks.socialaccount", "accounts.socialaccount")
+    }
+
+    # Then each finds its whole history, and only its own
+    assert after.object_type == "networks.socialaccount"
+    for events in found.values():
+        assert [event.seq for event in events] == [after.seq, before[1].seq, before[0].seq]
+
+
 def test_filtering_by_date_range_since_inclusive_until_exclusive(lead, trail):
     events = events_for(
         user=lead,

@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from accounts.models import Channel
+from networks.models import Channel
 from publishing.models import Post
 
 from ..factories import PASSWORD, SocialAccountFactory

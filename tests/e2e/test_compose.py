@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from accounts.models import Channel
-from publishing.channels import get_channel
+from networks.channels import get_channel
+from networks.models import Channel
 from publishing.models import Post
 from publishing.preflight import published_text
 

@@ -5,8 +5,9 @@ way passes axe. Then the same account needing a reconnect, and its disconnect co
 import pytest
 from playwright.sync_api import expect
 
-from accounts.models import Role, SocialAccount
-from accounts.services import social_account_needs_reconnect
+from accounts.models import Role
+from networks.models import SocialAccount
+from networks.services import social_account_needs_reconnect
 
 from ..factories import PASSWORD, UserFactory, grant
 from ..publishing.networks.mastodon_server import MastodonServer

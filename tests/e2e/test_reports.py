@@ -5,8 +5,8 @@ and both pages pass axe-core. Screenshots: test-artifacts/reports.png, post-time
 import pytest
 from playwright.sync_api import expect
 
-from accounts.models import Channel
 from approvals.models import ApprovalRequest
+from networks.models import Channel
 
 from ..desk.test_reports import known_timings
 from ..desk.test_timeline import publish

@@ -2,7 +2,7 @@
 
 from django.utils import timezone
 
-from accounts.models import Channel, SocialAccount
+from networks.models import Channel, SocialAccount
 from publishing import services
 from publishing.content import canonical_content, hash_content
 from publishing.models import Post, PostStatus, PostTarget, TargetStatus

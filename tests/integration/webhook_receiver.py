@@ -1,6 +1,6 @@
 """A site that receives cxhub's signed webhook, for tests: a threaded HTTP server on 127.0.0.1.
 
-It follows the protocol of publishing/channels/webhook.py (checks each signature, stores each
+It follows the protocol of networks/channels/webhook.py (checks each signature, stores each
 idempotency key once, answers reconcile GETs) and can be told how to answer the next POSTs:
 "ok", "500", ("429", seconds), "hang" (hold the request past the client's timeout and store
 nothing), "store_and_hang" (store it, then hold the request until released), "400", "401".

@@ -2,7 +2,7 @@
 
 import pytest
 
-from accounts.models import Channel
+from networks.models import Channel
 from publishing import services
 
 from ..factories import SocialAccountFactory

@@ -6,7 +6,8 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.models import Channel, Role
+from accounts.models import Role
+from networks.models import Channel
 from publishing import services
 from publishing.models import Post, PostStatus
 

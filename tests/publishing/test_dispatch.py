@@ -10,18 +10,19 @@ import time_machine
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts.models import AccountStatus, Notification, Role
+from accounts.models import Notification, Role
 from audit.models import AuditEvent
 from cxhub.errors import ApplicationError, InvalidTransition, NotAllowed
-from publishing import freezes, services
-from publishing.channels.errors import (
+from networks.channels.errors import (
     AuthExpired,
     PermanentError,
     RetryableError,
     UnknownOutcome,
 )
-from publishing.channels.http import Published
-from publishing.channels.webhook import WebhookChannel
+from networks.channels.http import Published
+from networks.channels.webhook import WebhookChannel
+from networks.models import AccountStatus
+from publishing import freezes, services
 from publishing.dispatch import claim, outcome, send, start, sweep
 from publishing.models import (
     Post,

@@ -10,7 +10,7 @@ import time_machine
 from accounts.models import Notification
 from audit.models import AuditEvent
 from cxhub.errors import ApplicationError, InvalidTransition, NotAllowed
-from publishing.channels.errors import AmbiguousMatch, Candidate, UnknownOutcome
+from networks.channels.errors import AmbiguousMatch, Candidate, UnknownOutcome
 from publishing.dispatch import claim, common, send, start, sweep
 from publishing.models import Post, PostStatus, PostTarget, PublishAttempt, TargetStatus
 

@@ -10,16 +10,16 @@ from email.utils import format_datetime
 
 import pytest
 
-from accounts.models import Channel, SocialAccount
-from publishing.channels import get_channel
-from publishing.channels.errors import (
+from networks.channels import get_channel
+from networks.channels.errors import (
     AuthExpired,
     PermanentError,
     RetryableError,
     UnknownOutcome,
 )
-from publishing.channels.http import retry_after_seconds
-from publishing.channels.webhook import sign
+from networks.channels.http import retry_after_seconds
+from networks.channels.webhook import sign
+from networks.models import Channel, SocialAccount
 from publishing.dispatch import claim, send
 from publishing.models import PostTarget, SandboxPublication, TargetStatus
 
@@ -188,7 +188,7 @@ def test_webhook_body_is_the_documented_json(receiver):
 
 
 def test_a_training_account_keeps_its_network_but_delivers_to_the_sandbox(org):
-    from accounts.models import Channel
+    from networks.models import Channel
     from publishing.dispatch.start import delivery_channel
 
     from ..factories import SocialAccountFactory
@@ -200,7 +200,7 @@ def test_a_training_account_keeps_its_network_but_delivers_to_the_sandbox(org):
 
 
 def test_a_training_x_account_publishes_to_the_sandbox_feed(author, org):
-    from accounts.models import Channel
+    from networks.models import Channel
 
     from ..factories import SocialAccountFactory
 

@@ -11,7 +11,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from PIL import Image
 
-from accounts.models import Channel, Role
+from accounts.models import Role
+from networks.models import Channel
 from publishing import services
 from publishing.models import Media, Post, PostStatus, PostTarget, PostVersion
 

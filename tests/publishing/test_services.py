@@ -5,9 +5,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from accounts.models import Role, SocialAccount
+from accounts.models import Role
 from audit.models import AuditEvent
 from cxhub.errors import ApplicationError, InvalidTransition, NotAllowed
+from networks.models import SocialAccount
+from networks.services import social_account_grant_drafting
 from publishing import services
 from publishing.models import PostStatus, PostVersion, TargetStatus
 
@@ -70,11 +72,10 @@ def test_create_refuses_bad_link_tags_and_timezone(make_post):
 
 
 def test_a_granted_account_can_be_targeted_by_a_drafter_of_another_team(org, north_mastodon):
-    from accounts import services as account_services
 
     desk = UserFactory(username="desk")
     grant(desk, org["south"], Role.DRAFTER)
-    account_services.social_account_grant_drafting(account=north_mastodon, user=desk, by=None)
+    social_account_grant_drafting(account=north_mastodon, user=desk, by=None)
     post = services.post_create(
         by=desk,
         team_id=org["south"].pk,

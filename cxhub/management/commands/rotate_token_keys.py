@@ -1,6 +1,7 @@
 """Re-encrypt every stored OAuth token (and cxhub's client secrets at Mastodon servers, the keys
 of people's authenticator apps and the refresh tokens of their single sign-on) under the newest
-key of CXHUB_TOKEN_KEYS. It lives in cxhub, the project, as it reaches into accounts and sso.
+key of CXHUB_TOKEN_KEYS. It lives in cxhub, the project, as it reaches into accounts, networks
+and sso.
 
 Run it after putting a new key first in CXHUB_TOKEN_KEYS; only then may the old key be removed.
 """
@@ -9,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.crypto import TokenCipherError
 from accounts.mfa.services import mfa_app_keys_rotate
-from accounts.services import oauth_app_rotate_secrets, social_account_rotate_tokens
+from networks.tokens import oauth_app_rotate_secrets, social_account_rotate_tokens
 from sso.services import sso_refresh_tokens_rotate
 
 

@@ -7,9 +7,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
-from accounts.models import Channel
+from networks.channels import get_channel
+from networks.models import Channel
 from publishing import media_services
-from publishing.channels import get_channel
 
 from ...factories import SocialAccountFactory
 from .bluesky_server import BlueskyServer

@@ -56,7 +56,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 import requests
 from PIL import Image
 
-from publishing.channels.facebook import GRAPH_VERSION
+from networks.channels.facebook import GRAPH_VERSION
 
 from .server import Answer, FakeNetwork, Request, answer_json
 

@@ -44,7 +44,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import regex
 from PIL import Image
 
-from publishing.channels.mastodon import MastodonChannel
+from networks.channels.mastodon import MastodonChannel
 
 from .server import Answer, FakeNetwork, Request, answer_json
 

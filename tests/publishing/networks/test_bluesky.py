@@ -4,15 +4,15 @@ import time
 
 import pytest
 
-from accounts.models import SocialAccount
-from publishing.channels import get_channel
-from publishing.channels.bluesky import record_key
-from publishing.channels.errors import (
+from networks.channels import get_channel
+from networks.channels.bluesky import record_key
+from networks.channels.errors import (
     AuthExpired,
     PermanentError,
     RetryableError,
     UnknownOutcome,
 )
+from networks.models import SocialAccount
 from publishing.models import MediaRendition
 
 from .bluesky_server import TID
@@ -265,7 +265,7 @@ def test_the_access_tokens_expiry_is_read_from_its_jwt_so_renewal_can_come_ahead
     import json
     from datetime import UTC, datetime
 
-    from publishing.channels.bluesky import access_token_expiry
+    from networks.channels.bluesky import access_token_expiry
 
     def jwt(claims) -> str:
         body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()

@@ -23,10 +23,10 @@ import pytest
 from atproto import Client
 from django.utils import timezone
 
-from accounts.models import Channel, SocialAccount
-from publishing.channels import get_channel
-from publishing.channels.bluesky import POST_COLLECTION, record_key
-from publishing.channels.errors import AuthExpired
+from networks.channels import get_channel
+from networks.channels.bluesky import POST_COLLECTION, record_key
+from networks.channels.errors import AuthExpired
+from networks.models import Channel, SocialAccount
 from publishing.models import Media, MediaRendition
 
 from ...factories import SocialAccountFactory

@@ -11,9 +11,10 @@ import pytest
 import requests
 
 from accounts.crypto import decrypt_token
-from accounts.models import AccountStatus, Role, SocialAccount
+from accounts.models import Role
 from audit.models import AuditEvent
-from publishing.channels import get_channel
+from networks.channels import get_channel
+from networks.models import AccountStatus, SocialAccount
 
 from ...factories import UserFactory, grant
 

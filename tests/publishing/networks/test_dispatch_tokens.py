@@ -4,8 +4,9 @@ and the post goes out; a token the person revoked (and cannot be renewed) leaves
 
 import pytest
 
-from accounts.models import AccountStatus, Notification, SocialAccount
+from accounts.models import Notification
 from audit.models import AuditEvent
+from networks.models import AccountStatus, SocialAccount
 from publishing.dispatch import claim, common, send
 from publishing.models import PostTarget, TargetStatus
 
@@ -127,7 +128,7 @@ def test_the_periodic_renewal_takes_instagram_tokens_which_renew_without_a_refre
 
     from django.utils import timezone
 
-    from accounts.services import social_accounts_refresh_expiring
+    from networks.services import social_accounts_refresh_expiring
 
     SocialAccount.objects.filter(pk=instagram_account.pk).update(
         expires_at=timezone.now() + timedelta(minutes=30)

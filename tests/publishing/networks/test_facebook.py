@@ -9,16 +9,16 @@ import time_machine
 from django.utils import timezone
 from requests_oauthlib import OAuth2Session
 
-from publishing.channels import get_channel
-from publishing.channels.base import ReconcileHints, TokenSet
-from publishing.channels.errors import (
+from networks.channels import get_channel
+from networks.channels.base import ReconcileHints, TokenSet
+from networks.channels.errors import (
     AmbiguousMatch,
     AuthExpired,
     PermanentError,
     RetryableError,
     UnknownOutcome,
 )
-from publishing.channels.facebook import GRAPH_VERSION
+from networks.channels.facebook import GRAPH_VERSION
 
 KEY = "0b6f7c1e-2d3a-4e5f-8a9b-0c1d2e3f4a5b"
 CALLBACK = "https://cxhub.example/accounts/connect/callback/"

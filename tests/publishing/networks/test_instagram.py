@@ -15,18 +15,18 @@ from PIL import Image
 from requests_oauthlib import OAuth2Session
 
 from audit.models import AuditEvent
-from publishing import media_services
-from publishing.channels import get_channel
-from publishing.channels import instagram as instagram_module
-from publishing.channels.base import ReconcileHints, TokenSet
-from publishing.channels.errors import (
+from networks.channels import get_channel
+from networks.channels import instagram as instagram_module
+from networks.channels.base import ReconcileHints, TokenSet
+from networks.channels.errors import (
     AmbiguousMatch,
     AuthExpired,
     PermanentError,
     RetryableError,
     UnknownOutcome,
 )
-from publishing.channels.facebook import GRAPH_VERSION
+from networks.channels.facebook import GRAPH_VERSION
+from publishing import media_services
 from publishing.models import MediaRendition
 from publishing.public_media import public_image_url, stored_image
 

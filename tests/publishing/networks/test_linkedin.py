@@ -8,18 +8,18 @@ import requests
 from django.utils import timezone
 from requests_oauthlib import OAuth2Session
 
-from accounts.models import SocialAccount
 from audit.models import AuditEvent
-from publishing.channels import get_channel
-from publishing.channels import linkedin as linkedin_module
-from publishing.channels.base import ReconcileHints, TokenSet
-from publishing.channels.errors import (
+from networks.channels import get_channel
+from networks.channels import linkedin as linkedin_module
+from networks.channels.base import ReconcileHints, TokenSet
+from networks.channels.errors import (
     AmbiguousMatch,
     AuthExpired,
     PermanentError,
     RetryableError,
     UnknownOutcome,
 )
+from networks.models import SocialAccount
 
 KEY = "0b9d6c1e-2a44-4f1e-9a37-5c1d2e3f4a5b"
 PAGE = "urn:li:organization:2414183"

@@ -5,10 +5,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from publishing.channels import get_channel
-from publishing.channels import mastodon as mastodon_module
-from publishing.channels.base import ReconcileHints
-from publishing.channels.errors import (
+from networks.channels import get_channel
+from networks.channels import mastodon as mastodon_module
+from networks.channels.base import ReconcileHints
+from networks.channels.errors import (
     AmbiguousMatch,
     AuthExpired,
     PermanentError,

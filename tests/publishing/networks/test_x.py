@@ -14,19 +14,19 @@ from django.utils import timezone
 from PIL import Image
 from requests_oauthlib import OAuth2Session
 
-from accounts.models import SocialAccount
 from audit.models import AuditEvent
-from publishing.channels import get_channel
-from publishing.channels import x as x_module
-from publishing.channels.base import Identity, ReconcileHints, TokenSet
-from publishing.channels.errors import (
+from networks.channels import get_channel
+from networks.channels import x as x_module
+from networks.channels.base import Identity, ReconcileHints, TokenSet
+from networks.channels.errors import (
     AmbiguousMatch,
     AuthExpired,
     PermanentError,
     RetryableError,
     UnknownOutcome,
 )
-from publishing.channels.http import network_base_url
+from networks.channels.http import network_base_url
+from networks.models import SocialAccount
 from publishing.models import PublishAttempt
 
 from ...integration.dispatch_support import approved_post

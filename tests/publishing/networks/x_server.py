@@ -34,8 +34,8 @@ from urllib.parse import parse_qs, unquote, urlencode
 
 from PIL import Image
 
-from publishing.channels import text as textutil
-from publishing.channels.x import weighted_length
+from networks.channels import text as textutil
+from networks.channels.x import weighted_length
 
 from .server import Answer, FakeNetwork, Request, answer_json
 

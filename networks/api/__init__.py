@@ -1,0 +1,1 @@
+"""The social accounts API (DRF views, serializers, routes)."""

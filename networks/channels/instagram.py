@@ -1,0 +1,501 @@
+"""Instagram (professional accounts, Content Publishing API): every post needs an image; JPEG
+only; caption ≤ 2,200 characters with ≤ 30 hashtags and ≤ 20 @mentions.
+
+Sources (checked 2025/2026):
+- developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user/media
+  (POST /{ig-user-id}/media): `caption` "Maximum 2200 characters, 30 hashtags, and 20 @ tags";
+  Image specifications: "Format: JPEG", "File size: 8 MB maximum", "Aspect ratio: Must be within
+  a 4:5 to 1.91:1 range", "Minimum width: 320 (will be scaled up …)", "Maximum width: 1440 (will
+  be scaled down …)". 8 MB is taken as 8,000,000 bytes, the stricter reading.
+- developers.facebook.com/docs/instagram-platform/content-publishing/: image, video, reel or
+  carousel (up to 10 items) — there is no text-only post; `alt_text` for image posts since
+  24 March 2025 (no maximum length is documented).
+
+Publishing (checked November 2026):
+- Which login. Meta offers two: "Instagram API with Facebook Login" (the professional account
+  is reached through the Facebook Page it is linked to, on graph.facebook.com) and the newer
+  "Instagram API with Instagram Login" (graph.instagram.com; Meta's March 2025 blog recommends it
+  for new features, while it "will continue to support" the Facebook Login path). cxhub uses
+  Facebook Login: the same Meta app, login dialog, token exchange and Graph API as the Facebook
+  channel (networks.channels.facebook), one sign-in that offers a team's Pages and their
+  Instagram accounts alike, and every call this channel needs is documented for it.
+- Connecting: the login dialog and code exchange of facebook-login/guides/advanced/manual-flow
+  with the permissions instagram_basic, instagram_content_publish, pages_show_list and
+  pages_read_engagement (IG User Media and IG Container references, "Instagram API with Facebook
+  Login"). `identify` turns the User token into a long-lived one (fb_exchange_token, about 60
+  days), reads GET /me/accounts with `instagram_business_account{id,username,name}` and offers
+  one Identity per Page that has a linked professional account: handle "@username", external_id
+  the IG user id.
+- Token: the references list a "Facebook User access token" for every call on this path, so the
+  account keeps the long-lived User token, with its expiry. facebook-login/guides/access-tokens/
+  get-long-lived: a valid User token can be exchanged again ("You will need: A valid User Access
+  Token"), an expired one cannot ("You can not use an expired token to request a long-lived
+  token"), and facebook-login/auth-vs-data: without Meta's SDKs "you need to include code that
+  refreshes the User token manually. If the User access token expires, your app must put the
+  user through the login flow again." So `refresh_token` exchanges the still-valid token for a
+  new one (under the account's row lock, audited), and `publish` does so first when the token
+  has less than RENEW_WITHIN left; an expired or refused token is AuthExpired: reconnect.
+- Instagram takes no upload: "We cURL media used in publishing attempts, so the media must be
+  hosted on a publicly accessible server" (content-publishing). Each image goes as a signed link
+  valid for an hour (publishing.public_media, made from CXHUB_PUBLIC_URL) to the JPEG rendition.
+- content-publishing and ig-user/media: one image → POST /{ig-user-id}/media with `image_url`,
+  `caption`, `alt_text`; several (2–10) → one container per image with `is_carousel_item=true`
+  (and its `alt_text`), then a container with `media_type=CAROUSEL`, `children` (the ids, comma
+  separated) and `caption`. ig-container: GET /{container-id}?fields=status_code,status gives
+  IN_PROGRESS, FINISHED, ERROR, EXPIRED ("not published within 24 hours") or PUBLISHED; we poll
+  every CONTAINER_POLL_SECONDS, CONTAINER_POLLS times at most, before publishing (Meta suggests
+  once a minute for up to 5 minutes, for videos; images are ready in seconds). ERROR and EXPIRED
+  refuse the post. ig-user/media_publish: POST /{ig-user-id}/media_publish with `creation_id`
+  answers the IG media id; GET /{ig-media-id}?fields=permalink gives its address. A container
+  publishes nothing and expires unused, so only media_publish can leave the outcome unknown.
+- Limits: ig-user/content_publishing_limit (GET …?fields=quota_usage,config: quota_total and
+  quota_duration, 50 posts per 24 hours in Meta's example; carousels count once) is read before
+  publishing, and a full quota is retried after QUOTA_RETRY_SECONDS. ig-user/media: "An Instagram
+  account can only create 400 containers within a rolling 24 hour period".
+- Errors: Graph errors as in the Facebook channel, plus instagram-platform/instagram-graph-api/
+  reference/error-codes: codes -1 and -2 (server error, download timeout) and subcode 2207027
+  (container not ready) are retried; 9/2207042 ("You reached maximum number of posts…") waits
+  QUOTA_RETRY_SECONDS; the media errors (36000/2207004 image too large, …) refuse the post with
+  Meta's message.
+
+Reconcile: no idempotency key exists here either, and a media_publish whose answer was lost, timed
+out, or was a 5xx (or Meta's code -1, 1 or 2: "unexpected", "unknown", "temporary") is an unknown
+outcome (issue 11). cxhub then lists the account's recent media (GET /{ig-user-id}/media,
+RECONCILE_LIMIT newest, fields id, caption, permalink, timestamp, media_type and children:
+instagram-platform/reference/instagram-media, "an Instagram album, photo, or video"; media_type
+IMAGE, VIDEO or CAROUSEL_ALBUM as integrations read it) and matches them with
+networks.channels.matching. What the match relies on: `caption` is kept as sent (hashtags and
+@mentions stay text in it); `media_type` and `children` count the images (IMAGE one, CAROUSEL_ALBUM
+as many as its children); `timestamp` bounds the window (the target's first try less
+matching.CLOCK_SKEW, or RECONCILE_WINDOW), and media other targets hold are left out. What it
+cannot tell apart: two posts of the same caption and number of images in that window, e.g. one made
+by hand in the app (AmbiguousMatch, a person decides); a post pushed out of the RECONCILE_LIMIT
+newest. A container that says PUBLISHED before we published it is an unknown outcome too.
+"""
+
+import contextlib
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote
+
+from django.utils import timezone
+
+from .. import hooks
+from ..tokens import social_account_tokens_refresh
+from . import matching
+from .base import (
+    Channel,
+    Identity,
+    Limits,
+    MediaInfo,
+    OAuthClient,
+    OAuthSpec,
+    Problem,
+    ReconcileHints,
+    TokenSet,
+)
+from .errors import AuthExpired, ChannelError, PermanentError, RetryableError, UnknownOutcome
+from .facebook import (
+    GRAPH_ORIGIN,
+    account_token,
+    exchange_for_long_lived,
+    graph_call,
+    graph_error,
+    graph_error_fields,
+    graph_json,
+    graph_oauth_spec,
+    meta_client,
+    user_pages,
+)
+from .http import Published
+
+MIN_WIDTH = 320
+MAX_WIDTH = 1440
+MAX_CAROUSEL = 10
+CONTAINER_POLLS = 30
+CONTAINER_POLL_SECONDS = 2.0
+RENEW_WITHIN = timedelta(days=7)
+QUOTA_RETRY_SECONDS = 3600
+RECONCILE_LIMIT = 25
+RECONCILE_WINDOW = timedelta(days=3)
+# Meta's IG error codes that are worth another try (reference/error-codes).
+RETRYABLE_CODES = (-1, -2)
+RETRYABLE_SUBCODES = (2207001, 2207003, 2207027, 2207032)
+PUBLISH_LIMIT_SUBCODE = 2207042
+
+
+class InstagramChannel(Channel):
+    name = "instagram"
+    renews_with_access_token = True
+    label = "Instagram"
+    limits = Limits(
+        max_text=2_200,
+        text_unit="characters",
+        max_text_bytes=None,
+        max_media=10,
+        media_formats=frozenset({"JPEG"}),
+        max_image_bytes=8_000_000,
+        min_aspect_ratio=4 / 5,
+        max_aspect_ratio=1.91,
+        max_alt_text=None,
+        requires_media=True,
+        max_hashtags=30,
+        max_mentions=20,
+    )
+    default_base_url = GRAPH_ORIGIN
+    scopes = (
+        "instagram_basic",
+        "instagram_content_publish",
+        "pages_show_list",
+        "pages_read_engagement",
+    )
+
+    def validate(
+        self, text: str, media: Sequence[MediaInfo], *, limits: Limits | None = None
+    ) -> list[Problem]:
+        problems = super().validate(text, media, limits=limits)
+        # Instagram rescales these itself: worth knowing, not worth blocking.
+        for index, item in enumerate(media):
+            if item.width < MIN_WIDTH or item.width > MAX_WIDTH:
+                problems.append(
+                    Problem(
+                        "media_will_be_rescaled",
+                        "warning",
+                        f"Image {index + 1} is {item.width:,} pixels wide; Instagram scales "
+                        f"images to between {MIN_WIDTH:,} and {MAX_WIDTH:,} pixels wide.",
+                        f"media[{index}]",
+                    )
+                )
+        return problems
+
+    # --- connecting ---------------------------------------------------------------------------
+
+    def oauth_spec(self, base_url: str) -> OAuthSpec:
+        return graph_oauth_spec(base_url, self.scopes)
+
+    def oauth_client(self, base_url: str, *, redirect_uri: str) -> OAuthClient:
+        return meta_client(self)
+
+    def identify(self, base_url: str, tokens: TokenSet) -> list[Identity]:
+        """One Identity per Page with a linked Instagram professional account, holding the
+        long-lived User token that Instagram's calls take."""
+        long_lived = exchange_for_long_lived(self, base_url, tokens.access_token)
+        pages = user_pages(
+            base_url,
+            long_lived.access_token,
+            fields="id,name,instagram_business_account{id,username,name}",
+            channel=self,
+        )
+        identities = []
+        for page in pages:
+            linked = page.get("instagram_business_account")
+            if not isinstance(linked, dict) or not linked.get("id"):
+                continue
+            username = str(linked.get("username") or linked["id"])
+            identities.append(
+                Identity(
+                    handle=f"@{username}",
+                    external_id=str(linked["id"]),
+                    display_name=str(linked.get("name") or username),
+                    tokens=long_lived,
+                    settings={"page_id": str(page.get("id") or ""), "page_name": page.get("name")},
+                )
+            )
+        if not identities:
+            raise PermanentError(
+                "None of the Facebook Pages you chose has an Instagram professional account "
+                "linked to it. Link the Instagram account to its Page (Instagram: Settings → "
+                "Account type and tools), then connect again."
+            )
+        return identities
+
+    def refresh_token(self, account: Any) -> None:
+        """A new long-lived User token for the current, still-valid one, stored under the row
+        lock; AuthExpired once it has expired or Meta refuses it."""
+
+        def renew(_refresh_token: str) -> TokenSet:
+            expires_at = account.expires_at
+            if expires_at is not None and expires_at <= timezone.now():
+                raise AuthExpired(_expired_message(expires_at))
+            return exchange_for_long_lived(
+                self, account.base_url, account_token(account, self.label)
+            )
+
+        social_account_tokens_refresh(account=account, renew=renew)
+
+    # --- publishing ---------------------------------------------------------------------------
+
+    def publish(
+        self, account: Any, text: str, media: Sequence[Any], *, idempotency_key: str
+    ) -> Published:
+        if not media:
+            raise PermanentError(
+                "Instagram needs at least one image: it has no text-only posts. Nothing was sent."
+            )
+        if len(media) > MAX_CAROUSEL:
+            raise PermanentError(
+                f"Instagram takes at most {MAX_CAROUSEL} images in one post; this one has "
+                f"{len(media)}. Nothing was sent."
+            )
+        ig_id = _ig_id(account)
+        items = sorted(media, key=lambda item: item.get("position", 0))
+        # Made first: a missing public address or image refuses before anything is asked.
+        links = [
+            (hooks.public_image_url.send(sha256=item["sha256"], channel=self.name)[0], item)
+            for item in items
+        ]
+        token = self._fresh_token(account)
+        base = account.base_url
+        self._check_quota(base, ig_id, token)
+        if len(links) == 1:
+            url, item = links[0]
+            fields = {"image_url": url, "caption": text}
+            if item.get("alt_text"):
+                fields["alt_text"] = item["alt_text"]
+            container = self._container(base, ig_id, token, fields, "the image")
+        else:
+            children = []
+            for number, (url, item) in enumerate(links, start=1):
+                fields = {"image_url": url, "is_carousel_item": "true"}
+                if item.get("alt_text"):
+                    fields["alt_text"] = item["alt_text"]
+                children.append(self._container(base, ig_id, token, fields, f"image {number}"))
+            self._wait(base, token, children)
+            container = self._container(
+                base,
+                ig_id,
+                token,
+                {"media_type": "CAROUSEL", "children": ",".join(children), "caption": text},
+                "the carousel",
+            )
+        self._wait(base, token, [container])
+        response = graph_call(
+            "POST",
+            base,
+            f"{_q(ig_id)}/media_publish",
+            token,
+            changes=True,
+            what="Publishing the Instagram post",
+            channel_name=self.name,
+            data={"creation_id": container},
+        )
+        if response.status_code != 200:
+            raise self._error(response, "Instagram refused to publish the post", changes=True)
+        media_id = str(graph_json(response, "").get("id") or "")
+        if not media_id:
+            raise UnknownOutcome("Instagram answered the publish without a media id")
+        return Published(
+            external_id=media_id[:255],
+            external_url=self._permalink(base, token, media_id)[:2000],
+            http_status=response.status_code,
+        )
+
+    def reconcile(
+        self,
+        account: Any,
+        text: str,
+        *,
+        idempotency_key: str,
+        hints: ReconcileHints | None = None,
+    ) -> Published | None:
+        ig_id = _ig_id(account)
+        token = account_token(account, self.label)
+        response = graph_call(
+            "GET",
+            account.base_url,
+            f"{_q(ig_id)}/media",
+            token,
+            changes=False,
+            what="Reading the Instagram account's posts",
+            channel_name=self.name,
+            params={
+                "fields": "id,caption,permalink,timestamp,media_type,children{id}",
+                "limit": RECONCILE_LIMIT,
+            },
+        )
+        if response.status_code != 200:
+            raise self._error(response, "Instagram did not list the account's posts")
+        data = graph_json(response, "")
+        items = data.get("data") if isinstance(data.get("data"), list) else []
+        found = matching.find(
+            text,
+            [_listed(item) for item in items if isinstance(item, dict)],
+            hints=hints,
+            network=self.label,
+            window=RECONCILE_WINDOW,
+        )
+        if found is None:
+            return None
+        return Published(
+            external_id=found.external_id[:255],
+            external_url=found.external_url[:2000],
+            http_status=response.status_code,
+        )
+
+    # --- steps --------------------------------------------------------------------------------
+
+    def _fresh_token(self, account: Any) -> str:
+        """The account's token, renewed first when it expires within RENEW_WITHIN."""
+        expires_at = account.expires_at
+        if expires_at is not None:
+            now = timezone.now()
+            if expires_at <= now:
+                raise AuthExpired(_expired_message(expires_at))
+            if expires_at - now <= RENEW_WITHIN:
+                # Still valid for now: when Meta cannot be reached, publish with it.
+                with contextlib.suppress(RetryableError):
+                    self.refresh_token(account)
+        return account_token(account, self.label)
+
+    def _error(self, response: Any, what: str, *, changes: bool = False) -> Exception:
+        _, subcode, _ = graph_error_fields(response)
+        error = graph_error(
+            response,
+            what,
+            retryable_codes=RETRYABLE_CODES,
+            retryable_subcodes=(*RETRYABLE_SUBCODES, PUBLISH_LIMIT_SUBCODE),
+            changes=changes,
+        )
+        if subcode == PUBLISH_LIMIT_SUBCODE and isinstance(error, RetryableError):
+            error.retry_after = error.retry_after or QUOTA_RETRY_SECONDS
+        return error
+
+    def _check_quota(self, base: str, ig_id: str, token: str) -> None:
+        response = graph_call(
+            "GET",
+            base,
+            f"{_q(ig_id)}/content_publishing_limit",
+            token,
+            changes=False,
+            what="Reading Instagram's publishing limit",
+            channel_name=self.name,
+            params={"fields": "quota_usage,config"},
+        )
+        if response.status_code != 200:
+            error = self._error(response, "Instagram did not tell its publishing limit")
+            if isinstance(error, PermanentError):
+                return  # a check we could not make is no reason to refuse the post
+            raise error
+        rows = graph_json(response, "").get("data") or [{}]
+        row = rows[0] if isinstance(rows[0], dict) else {}
+        usage = row.get("quota_usage")
+        total = (row.get("config") or {}).get("quota_total")
+        if isinstance(usage, int) and isinstance(total, int) and usage >= total:
+            raise RetryableError(
+                f"The Instagram account has published {usage} posts through the API in the "
+                f"last 24 hours, its limit of {total}; trying again later.",
+                retry_after=QUOTA_RETRY_SECONDS,
+            )
+
+    def _container(
+        self, base: str, ig_id: str, token: str, fields: dict[str, str], what: str
+    ) -> str:
+        response = graph_call(
+            "POST",
+            base,
+            f"{_q(ig_id)}/media",
+            token,
+            # A container publishes nothing and expires unused: a lost answer is retried.
+            changes=False,
+            what=f"Preparing {what} for Instagram",
+            channel_name=self.name,
+            data=fields,
+        )
+        if response.status_code != 200:
+            raise self._error(response, f"Instagram refused {what}")
+        container = str(graph_json(response, "").get("id") or "")
+        if not container:
+            raise RetryableError("Instagram answered without a container id")
+        return container
+
+    def _wait(self, base: str, token: str, containers: list[str]) -> None:
+        """Poll the containers until all are FINISHED (bounded)."""
+        pending = list(containers)
+        for attempt in range(CONTAINER_POLLS):
+            if attempt:
+                time.sleep(CONTAINER_POLL_SECONDS)
+            for container in list(pending):
+                response = graph_call(
+                    "GET",
+                    base,
+                    _q(container),
+                    token,
+                    changes=False,
+                    what="Checking Instagram's processing",
+                    channel_name=self.name,
+                    params={"fields": "status_code,status"},
+                )
+                if response.status_code != 200:
+                    raise self._error(response, "Instagram did not say how the media is doing")
+                data = graph_json(response, "")
+                status = str(data.get("status_code") or "")
+                if status == "FINISHED":
+                    pending.remove(container)
+                elif status in ("ERROR", "EXPIRED"):
+                    detail = str(data.get("status") or status)
+                    raise PermanentError(f"Instagram could not use the media: {detail}")
+                elif status == "PUBLISHED":
+                    raise UnknownOutcome(f"Instagram container {container} is already published")
+            if not pending:
+                return
+        raise RetryableError(
+            "Instagram was still processing the media after "
+            f"{CONTAINER_POLLS * CONTAINER_POLL_SECONDS:g} s; nothing was published."
+        )
+
+    def _permalink(self, base: str, token: str, media_id: str) -> str:
+        try:
+            response = graph_call(
+                "GET",
+                base,
+                _q(media_id),
+                token,
+                changes=False,
+                what="Reading the post's address",
+                channel_name=self.name,
+                params={"fields": "permalink"},
+            )
+            return str(graph_json(response, "").get("permalink") or "")
+        except ChannelError:
+            return ""  # the post is out; only its address is unknown
+
+
+def _listed(item: dict[str, Any]) -> matching.Listed:
+    return matching.Listed(
+        external_id=str(item.get("id") or ""),
+        text=str(item.get("caption") or ""),
+        created_at=matching.parse_time(item.get("timestamp")),
+        media_count=_images(item),
+        external_url=str(item.get("permalink") or ""),
+    )
+
+
+def _images(item: dict[str, Any]) -> int | None:
+    """How many images an IG media holds; None when Meta did not say."""
+    kind = str(item.get("media_type") or "")
+    if kind == "CAROUSEL_ALBUM":
+        children = (item.get("children") or {}).get("data")
+        return len(children) if isinstance(children, list) else None
+    return 1 if kind in ("IMAGE", "VIDEO") else None
+
+
+def _ig_id(account: Any) -> str:
+    ig_id = str(account.external_id or "")
+    if not ig_id:
+        raise PermanentError(
+            "This Instagram account has no Instagram user id; connect the account again."
+        )
+    return ig_id
+
+
+def _expired_message(expires_at: Any) -> str:
+    return (
+        f"The Instagram account's Facebook token expired on {expires_at:%Y-%m-%d %H:%M} UTC and "
+        "Meta does not renew expired tokens; connect the account again."
+    )
+
+
+def _q(value: str) -> str:
+    return quote(str(value), safe="")

@@ -1,0 +1,556 @@
+"""LinkedIn (Posts API): up to 3,000 characters of commentary in the "little" text format, in
+which reserved characters must be escaped with a backslash or the text is cut short silently.
+A member posts as themself (urn:li:person) or, mostly, as a Company Page they administer
+(urn:li:organization).
+
+Sources (checked 2025/2026):
+- learn.microsoft.com/linkedin/marketing/community-management/shares/little-text-format:
+  "Characters reserved for little elements must be escaped to be treated as plaintext" and "All
+  reserved characters need to be escaped with a backslash, even if those characters are not
+  used in one of the supported elements or templates"; reserved: | { } @ [ ] ( ) < > # \\ * _ ~.
+  (Unescaped, the post is published cut at the first reserved character.) Elements: mentions
+  `@[Name](urn:li:person:…)`, hashtags `#tag`, and the template `{hashtag|\\#|tag}`.
+- Commentary length: 3,000 characters, LinkedIn's post limit as publishing tools document it
+  (Ayrshare, Blotato); the Posts API pages I could read do not state it. Counted on the text as
+  written, before escaping.
+- Images: LinkedIn's Images API (learn.microsoft.com/linkedin/marketing/community-management/
+  shares/images-api, as mirrored by CData's LinkedIn driver docs): JPG, GIF (≤ 250 frames) and
+  PNG; "total pixel count (width X height) less than 36,152,320". MultiImage API: 2 to 20
+  images per post. `altText` up to 4,086 characters (LinkedIn's figure as quoted by an
+  integration; not re-read on LinkedIn's page). LinkedIn states no byte limit for images;
+  5 MB (5 × 2^20) is the figure publishing tools use.
+
+Publishing (learn.microsoft.com/linkedin, checked November 2026):
+- marketing/versioning: every call under https://api.linkedin.com/rest/ sends
+  `LinkedIn-Version: YYYYMM` (no default is applied) and
+  `X-Restli-Protocol-Version: 2.0.0` (URNs in query strings and paths URL-encoded). Versions
+  live at least a year, a sunset one is refused (HTTP 426, as integrations report it):
+  LINKEDIN_VERSION below is pinned and must be moved on once a year.
+- community-management/shares/images-api: `POST /rest/images?action=initializeUpload` with
+  `{"initializeUploadRequest": {"owner": <author URN>}}` answers `value.uploadUrl` and
+  `value.image` (urn:li:image:…); the bytes are PUT to uploadUrl with the bearer token;
+  `GET /rest/images/{urn}` tells `status` (WAITING_UPLOAD, PROCESSING, AVAILABLE,
+  PROCESSING_FAILED). We wait, a bounded number of times, for AVAILABLE before posting. An
+  uploaded image no post uses posts nothing, so a failed upload is simply tried again.
+- community-management/shares/posts-api: `POST /rest/posts` with `author`, `commentary`,
+  `visibility` PUBLIC, `distribution.feedDistribution` MAIN_FEED, `lifecycleState` PUBLISHED,
+  and `content.media` {id, altText} for one image; multiimage-post-api: `content.multiImage.
+  images` [{id, altText}] for 2 to 20. 201 with the post's URN in the `x-restli-id` header; a
+  person sees it at https://www.linkedin.com/feed/update/<urn>/.
+- shared/api-guide/concepts/error-handling: errors are `{"message", "serviceErrorCode",
+  "status"}`; 401 is an expired or revoked token; 422 names the refused field. The same
+  content from the same author again within a short window is refused with 422 "Content is a
+  duplicate of urn:li:share:…" (not on LinkedIn's pages; reported alike by many integrations):
+  that names our post when an earlier try's answer was lost, and is taken as published.
+- shared/api-guide/concepts/rate-limits: daily limits per application and per member, reset at
+  midnight UTC; a throttled call gets 429, with no rate-limit headers (LinkedIn also answers 429
+  to protect its infrastructure). Retry-After is honoured if it ever comes; otherwise dispatch
+  backs off on its own schedule.
+
+Connecting (learn.microsoft.com/linkedin/shared/authentication, checked November 2026):
+- authorization-code-flow: GET https://www.linkedin.com/oauth/v2/authorization
+  (response_type=code, client_id, redirect_uri, state, scope space-separated), then POST
+  https://www.linkedin.com/oauth/v2/accessToken with grant_type, code, redirect_uri, client_id
+  and client_secret in the form body. Access tokens live 60 days. The answer's `scope` comes
+  comma-separated ("email,openid,profile", as integrations' recordings of real answers show;
+  LinkedIn's example has a single scope): an OAuth2Session that was given the requested scopes
+  takes that for a changed scope unless OAUTHLIB_RELAX_TOKEN_SCOPE is set.
+- programmatic-refresh-tokens: approved partners also get `refresh_token` and
+  `refresh_token_expires_in` (a year); grant_type=refresh_token gives a new access token, and
+  the refresh token keeps its first expiry (it is not renewed). Renewal runs through
+  oauth.refresh_oauth2, which keeps the refresh token we have when none comes back.
+- consumer/integrations/self-serve/sign-in-with-linkedin-v2: scopes `openid profile`;
+  `GET https://api.linkedin.com/v2/userinfo` answers `sub` (the member's id: urn:li:person:<sub>)
+  and `name`.
+- marketing/community-management/organizations/organization-access-control-by-role:
+  `GET /rest/organizationAcls?q=roleAssignee` lists the member's roles (`organization`, `role`,
+  `state`); a Page may be posted to by ADMINISTRATOR, CONTENT_ADMIN and
+  DIRECT_SPONSORED_CONTENT_POSTER (multiimage-post-api's permission table). Scopes
+  w_organization_social (post) and r_organization_social (read the Page's posts, used by
+  reconcile); w_member_social posts as the member. `GET /rest/organizations/{id}` gives the
+  Page's localizedName and vanityName.
+- token-introspection documents POST /oauth/v2/introspectToken. Revocation: LinkedIn's pages I
+  could read do not document one, but https://www.linkedin.com/oauth/v2/revoke (token,
+  client_id, client_secret in the form; 200) is what integrations call; it is used through
+  oauth.revoke_oauth2, and a refusal only means LinkedIn keeps a token cxhub forgets anyway.
+
+Reconcile: LinkedIn has no idempotency key. A create whose answer was lost, timed out or was a
+5xx is an unknown outcome (issue 11); reconcile then reads the author's newest posts
+(`GET /rest/posts?author=<urn>&q=author&sortBy=CREATED`, RECONCILE_COUNT of them, which needs
+r_organization_social for a Page and the restricted r_member_social for a member) and matches
+the published ones with networks.channels.matching. What the match relies on: `commentary`
+comes back in the little format, as sent or as LinkedIn stores it (a bare #tag read back as
+the template {hashtag|\\#|tag}, posts-api), and is read as plain text on both sides (escapes
+undone, templates as "#tag", mention elements as the name shown); `content.media` (one image)
+or `content.multiImage.images` count the images; `createdAt` (milliseconds) bounds the window
+(the target's first try less matching.CLOCK_SKEW, or RECONCILE_WINDOW), and posts other targets
+hold are left out. What it cannot tell apart: two posts of the same text and images in that
+window (AmbiguousMatch, a person decides; LinkedIn's own duplicate refusal makes it rare); a
+post pushed out of the RECONCILE_COUNT newest. A member's posts cannot be listed without
+r_member_social: LinkedIn's 403 is then a PermanentError saying so.
+"""
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit
+
+import requests
+from django.utils import timezone
+
+from . import matching
+from .base import Channel, Identity, Limits, OAuthSpec, ReconcileHints, TokenSet
+from .errors import AuthExpired, PermanentError, RetryableError, UnknownOutcome
+from .http import (
+    Published,
+    check_server,
+    error_for_status,
+    json_or_empty,
+    on_server,
+    request,
+    retry_after_seconds,
+    with_status,
+)
+from .media_files import MediaFile, load_media
+from .oauth import configured_client, refresh_oauth2, revoke_oauth2, with_fresh_token
+
+T = TypeVar("T")
+
+RESERVED = frozenset("|{}@[]()<>#\\*_~")
+
+DEFAULT_BASE_URL = "https://api.linkedin.com"
+AUTHORIZE_URL = "https://www.linkedin.com/oauth/v2/authorization"
+TOKEN_URL = "https://www.linkedin.com/oauth/v2/accessToken"
+REVOKE_URL = "https://www.linkedin.com/oauth/v2/revoke"
+# LinkedIn Marketing API version, YYYYMM; each is served for at least a year after release.
+LINKEDIN_VERSION = "202605"
+SCOPES = ("openid", "profile", "w_member_social", "w_organization_social", "r_organization_social")
+# Page roles that may post as the Page.
+POSTING_ROLES = frozenset({"ADMINISTRATOR", "CONTENT_ADMIN", "DIRECT_SPONSORED_CONTENT_POSTER"})
+MAX_IMAGES = 20
+MEDIA_POLLS = 20
+MEDIA_POLL_SECONDS = 0.5
+RECONCILE_COUNT = 50
+RECONCILE_WINDOW = timedelta(hours=72)
+
+
+def escape_little(text: str) -> str:
+    """`text` as plain text in the little format: each reserved character escaped."""
+    return "".join("\\" + char if char in RESERVED else char for char in text)
+
+
+_HASHTAG_TEMPLATE = re.compile(r"\{hashtag\|\\?[#＃]\|([^{}|]*)\}")
+_MENTION_ELEMENT = re.compile(r"@\[([^\]]*)\]\(urn:li:[^)]*\)")
+_DUPLICATE = re.compile(r"duplicate of (urn:li:(?:share|ugcPost):\d+)", re.IGNORECASE)
+
+
+def little_to_plain(text: str) -> str:
+    """Little text as a person reads it: escapes undone, hashtag templates as "#tag", mentions
+    as the name shown. Used to recognise our own post when it is read back."""
+    out, index = [], 0
+    while index < len(text):
+        char = text[index]
+        if char == "\\" and index + 1 < len(text) and text[index + 1] in RESERVED:
+            out.append(text[index + 1])
+            index += 2
+            continue
+        if char == "{" and (match := _HASHTAG_TEMPLATE.match(text, index)):
+            out.append("#" + match.group(1))
+            index = match.end()
+            continue
+        if char == "@" and (match := _MENTION_ELEMENT.match(text, index)):
+            out.append(match.group(1))
+            index = match.end()
+            continue
+        out.append(char)
+        index += 1
+    return "".join(out)
+
+
+class LinkedInChannel(Channel):
+    name = "linkedin"
+    label = "LinkedIn"
+    limits = Limits(
+        max_text=3_000,
+        text_unit="characters",
+        max_text_bytes=None,
+        max_media=MAX_IMAGES,
+        media_formats=frozenset({"JPEG", "PNG", "GIF"}),
+        max_image_bytes=5 * 1024 * 1024,
+        max_image_pixels=36_152_320 - 1,  # "less than 36,152,320"
+        max_alt_text=4_086,
+    )
+    default_base_url = DEFAULT_BASE_URL
+
+    def render(self, text: str) -> str:
+        return escape_little(text)
+
+    # --- publishing ---------------------------------------------------------------------------
+
+    def publish(
+        self, account: Any, text: str, media: Sequence[Any], *, idempotency_key: str
+    ) -> Published:
+        """Post `text`, already in the little format (dispatch passes render()'s output: it is
+        sent as it is, never escaped again), with up to 20 images."""
+        base = _base(account)
+        author = _author(account)
+        files = load_media(media, channel=self.name)
+        if len(files) > MAX_IMAGES:
+            raise PermanentError(f"LinkedIn takes at most {MAX_IMAGES} images in a post.")
+
+        def send(token: str) -> Published:
+            images = [(_upload(base, token, author, item), item.alt_text) for item in files]
+            return _create_post(base, token, author, text, images)
+
+        return self._with_token(account, send)
+
+    def reconcile(
+        self,
+        account: Any,
+        text: str,
+        *,
+        idempotency_key: str,
+        hints: ReconcileHints | None = None,
+    ) -> Published | None:
+        base = _base(account)
+        author = _author(account)
+        return self._with_token(account, lambda token: _find_post(base, token, author, text, hints))
+
+    def refresh_token(self, account: Any) -> None:
+        refresh_oauth2(self, account)
+
+    def _with_token(self, account: Any, call: Callable[[str], T]) -> T:
+        """`call(access_token)`, renewing first a token known to have expired, and once more
+        if LinkedIn answers 401."""
+        expired = account.expires_at is not None and account.expires_at <= timezone.now()
+        if expired and account.refresh_token_encrypted:
+            self.refresh_token(account)
+        return with_fresh_token(self, account, call)
+
+    # --- connecting ---------------------------------------------------------------------------
+
+    def oauth_spec(self, base_url: str) -> OAuthSpec:
+        return OAuthSpec(
+            authorize_url=on_server(AUTHORIZE_URL, base_url, DEFAULT_BASE_URL),
+            token_url=on_server(TOKEN_URL, base_url, DEFAULT_BASE_URL),
+            revoke_url=on_server(REVOKE_URL, base_url, DEFAULT_BASE_URL),
+            scopes=SCOPES,
+            client_auth="body",
+        )
+
+    def identify(self, base_url: str, tokens: TokenSet) -> list[Identity]:
+        """The member (when LinkedIn tells who they are) and each Page they may post to."""
+        base = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        token = tokens.access_token
+        identities = []
+        person = _person(base, token)
+        if person is not None:
+            identities.append(person)
+        identities += _organizations(base, token)
+        if not identities:
+            raise PermanentError(
+                "LinkedIn did not say who you are or which Pages you manage; allow cxhub to see "
+                "your profile, or ask a Page administrator for a posting role."
+            )
+        return identities
+
+    def revoke(self, account: Any) -> bool:
+        return revoke_oauth2(
+            self.oauth_spec(account.base_url), configured_client(self), account.access_token
+        )
+
+
+# --- talking to LinkedIn ----------------------------------------------------------------------
+
+
+def _base(account: Any) -> str:
+    base = (account.base_url or DEFAULT_BASE_URL).rstrip("/")
+    if base != DEFAULT_BASE_URL:
+        check_server(base, what="LinkedIn API")
+    return base
+
+
+def _author(account: Any) -> str:
+    author = str(account.external_id or "")
+    if not author.startswith(("urn:li:person:", "urn:li:organization:")):
+        raise AuthExpired(
+            "The LinkedIn account does not say whom it posts as (a member or a Page); connect "
+            "it again."
+        )
+    return author
+
+
+def _headers(token: str, *, versioned: bool = True) -> dict[str, str]:
+    headers = {"Authorization": f"Bearer {token}"}
+    if versioned:
+        headers["LinkedIn-Version"] = LINKEDIN_VERSION
+        headers["X-Restli-Protocol-Version"] = "2.0.0"
+    return headers
+
+
+def _message(response: requests.Response) -> str:
+    data = json_or_empty(response)
+    message = data.get("message") or data.get("error_description") or response.text[:300]
+    return str(message).strip()
+
+
+def _refusal(response: requests.Response, what: str, *, changes: bool = False) -> Exception:
+    status = response.status_code
+    detail = f"{what} (HTTP {status}): {_message(response)}"
+    if status == 426:
+        detail += f" (cxhub sends LinkedIn-Version {LINKEDIN_VERSION}; it needs moving on)"
+    wait = retry_after_seconds(response.headers.get("Retry-After"))
+    return error_for_status(status, detail, retry_after=wait, changes=changes)
+
+
+def _urn_path(urn: str) -> str:
+    return quote(urn, safe="")
+
+
+def _upload(base: str, token: str, author: str, item: MediaFile) -> str:
+    """Register, upload and wait for one image; its urn:li:image."""
+    response = request(
+        "POST",
+        f"{base}/rest/images",
+        # An image no post uses is never shown: nothing went out.
+        changes=False,
+        what="Registering an image",
+        params={"action": "initializeUpload"},
+        json={"initializeUploadRequest": {"owner": author}},
+        headers=_headers(token),
+    )
+    if response.status_code != 200:
+        raise _refusal(response, "LinkedIn refused to take an image")
+    value = json_or_empty(response).get("value")
+    value = value if isinstance(value, dict) else {}
+    upload_url, image = str(value.get("uploadUrl") or ""), str(value.get("image") or "")
+    if not upload_url or not image:
+        raise RetryableError("LinkedIn answered the image registration without an upload URL")
+    headers = {"Content-Type": item.mime}
+    if _same_service(upload_url, base):
+        headers["Authorization"] = f"Bearer {token}"
+    put = request(
+        "PUT", upload_url, changes=False, what="Uploading an image", data=item.data, headers=headers
+    )
+    if put.status_code not in (200, 201):
+        raise _refusal(put, "LinkedIn refused an image")
+    _wait_until_available(base, token, image)
+    return image
+
+
+def _same_service(url: str, base: str) -> bool:
+    """Whether the bearer token may go to `url`: LinkedIn's own hosts, or the test server."""
+    host = urlsplit(url).hostname or ""
+    return (
+        host == "linkedin.com" or host.endswith(".linkedin.com") or host == urlsplit(base).hostname
+    )
+
+
+def _wait_until_available(base: str, token: str, image: str) -> None:
+    for attempt in range(MEDIA_POLLS):
+        response = request(
+            "GET",
+            f"{base}/rest/images/{_urn_path(image)}",
+            changes=False,
+            what="Checking an uploaded image",
+            headers=_headers(token),
+        )
+        if response.status_code != 200:
+            raise _refusal(response, "LinkedIn did not say how an image is doing")
+        status = str(json_or_empty(response).get("status") or "")
+        if status == "AVAILABLE":
+            return
+        if status == "PROCESSING_FAILED":
+            raise PermanentError(f"LinkedIn could not process image {image}.")
+        if attempt + 1 < MEDIA_POLLS:
+            time.sleep(MEDIA_POLL_SECONDS)
+    raise RetryableError(
+        f"LinkedIn was still processing an image after {MEDIA_POLLS * MEDIA_POLL_SECONDS:g} s"
+    )
+
+
+def _create_post(
+    base: str, token: str, author: str, text: str, images: list[tuple[str, str]]
+) -> Published:
+    payload: dict[str, Any] = {
+        "author": author,
+        "commentary": text,
+        "visibility": "PUBLIC",
+        "distribution": {
+            "feedDistribution": "MAIN_FEED",
+            "targetEntities": [],
+            "thirdPartyDistributionChannels": [],
+        },
+        "lifecycleState": "PUBLISHED",
+        "isReshareDisabledByAuthor": False,
+    }
+    described = [{"id": image, "altText": alt} for image, alt in images]
+    if len(described) == 1:
+        payload["content"] = {"media": described[0]}
+    elif described:
+        payload["content"] = {"multiImage": {"images": described}}
+    response = request(
+        "POST",
+        f"{base}/rest/posts",
+        changes=True,
+        what="Posting to LinkedIn",
+        json=payload,
+        headers=_headers(token),
+    )
+    if response.status_code == 422 and (match := _DUPLICATE.search(_message(response))):
+        # Our own earlier try (whose answer was lost) is the only likely twin of this post
+        # within LinkedIn's short duplicate window: it is the post.
+        return _published(match.group(1), response.status_code)
+    if response.status_code != 201:
+        raise _refusal(response, "LinkedIn refused the post", changes=True)
+    urn = response.headers.get("x-restli-id") or ""
+    if not urn:
+        # Created, but we cannot say where: reconcile finds it before any new try.
+        raise UnknownOutcome("LinkedIn created the post but did not say its URN")
+    return _published(urn, response.status_code)
+
+
+def _published(urn: str, http_status: int) -> Published:
+    return Published(
+        external_id=urn[:255],
+        external_url=f"https://www.linkedin.com/feed/update/{urn}/",
+        http_status=http_status,
+    )
+
+
+def _find_post(
+    base: str, token: str, author: str, text: str, hints: ReconcileHints | None
+) -> Published | None:
+    response = request(
+        "GET",
+        f"{base}/rest/posts",
+        changes=False,
+        what="Reading the author's posts",
+        params={"author": author, "q": "author", "count": RECONCILE_COUNT, "sortBy": "CREATED"},
+        headers=_headers(token),
+    )
+    if response.status_code == 403:
+        raise with_status(
+            PermanentError(
+                f"LinkedIn does not let cxhub read the posts of {author} (HTTP 403: "
+                f"{_message(response)}); look on LinkedIn whether the post went out."
+            ),
+            403,
+        )
+    if response.status_code != 200:
+        raise _refusal(response, "LinkedIn did not list the author's posts")
+    elements = json_or_empty(response).get("elements")
+    posts = [
+        post
+        for post in (elements if isinstance(elements, list) else [])
+        if isinstance(post, dict) and post.get("lifecycleState", "PUBLISHED") == "PUBLISHED"
+    ]
+    found = matching.find(
+        little_to_plain(text),
+        [_listed(post) for post in posts],
+        hints=hints,
+        network="LinkedIn",
+        window=RECONCILE_WINDOW,
+    )
+    return None if found is None else _published(found.external_id, response.status_code)
+
+
+def _listed(post: dict[str, Any]) -> matching.Listed:
+    urn = str(post.get("id") or "")
+    return matching.Listed(
+        external_id=urn,
+        text=little_to_plain(str(post.get("commentary") or "")),
+        created_at=matching.parse_time(post.get("createdAt") or post.get("publishedAt")),
+        media_count=_images(post.get("content")),
+        external_url=f"https://www.linkedin.com/feed/update/{urn}/" if urn else "",
+    )
+
+
+def _images(content: Any) -> int | None:
+    """How many images a post holds: content.media is one, content.multiImage its images; a
+    post without content has none; None for content we cannot read."""
+    if content is None:
+        return 0
+    if not isinstance(content, dict):
+        return None
+    if isinstance(content.get("multiImage"), dict):
+        images = content["multiImage"].get("images")
+        return len(images) if isinstance(images, list) else None
+    if isinstance(content.get("media"), dict):
+        return 1
+    return 0 if not content else None
+
+
+def _person(base: str, token: str) -> Identity | None:
+    response = request(
+        "GET",
+        f"{base}/v2/userinfo",
+        changes=False,
+        what="Asking LinkedIn who you are",
+        headers=_headers(token, versioned=False),
+    )
+    if response.status_code == 401:
+        raise _refusal(response, "LinkedIn refused the new token")
+    if response.status_code in (403, 404):
+        return None  # no openid/profile grant: only Pages can be offered
+    if response.status_code != 200:
+        raise _refusal(response, "LinkedIn did not say who you are")
+    data = json_or_empty(response)
+    sub = str(data.get("sub") or "")
+    if not sub:
+        raise RetryableError("LinkedIn answered userinfo without a member id")
+    name = str(data.get("name") or "").strip()
+    return Identity(
+        handle=name or sub,
+        external_id=f"urn:li:person:{sub}",
+        display_name=name,
+        settings={"kind": "person"},
+    )
+
+
+def _organizations(base: str, token: str) -> list[Identity]:
+    response = request(
+        "GET",
+        f"{base}/rest/organizationAcls",
+        changes=False,
+        what="Asking LinkedIn which Pages you manage",
+        params={"q": "roleAssignee", "state": "APPROVED", "count": 100},
+        headers=_headers(token),
+    )
+    if response.status_code == 403:
+        return []  # no Page scopes granted to cxhub (or to this app)
+    if response.status_code != 200:
+        raise _refusal(response, "LinkedIn did not list your Pages")
+    elements = json_or_empty(response).get("elements")
+    seen: dict[str, None] = {}
+    for acl in elements if isinstance(elements, list) else []:
+        if not isinstance(acl, dict) or acl.get("role") not in POSTING_ROLES:
+            continue
+        if acl.get("state", "APPROVED") != "APPROVED":
+            continue
+        urn = str(acl.get("organization") or acl.get("organizationalTarget") or "")
+        if urn.startswith("urn:li:organization:"):
+            seen.setdefault(urn)
+    return [_organization(base, token, urn) for urn in seen]
+
+
+def _organization(base: str, token: str, urn: str) -> Identity:
+    org_id = urn.rsplit(":", 1)[1]
+    response = request(
+        "GET",
+        f"{base}/rest/organizations/{quote(org_id, safe='')}",
+        changes=False,
+        what="Reading a Page's name",
+        headers=_headers(token),
+    )
+    data = json_or_empty(response) if response.status_code == 200 else {}
+    name = str(data.get("localizedName") or "").strip()
+    vanity = str(data.get("vanityName") or "").strip()
+    return Identity(
+        handle=vanity or name or f"organization {org_id}",
+        external_id=urn,
+        display_name=name or f"LinkedIn Page {org_id}",
+        settings={"kind": "organization"},
+    )

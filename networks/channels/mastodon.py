@@ -1,0 +1,549 @@
+"""Mastodon: grapheme clusters, every URL counts 23, "@user@server" counts as "@user"; each
+server announces its own limits, which `limits_from_mastodon_instance` reads.
+
+Sources (checked 2025/2026):
+- Counting: mastodon/mastodon app/validators/status_length_validator.rb — MAX_CHARS = 500,
+  URL_PLACEHOLDER_CHARS = 23, length is `grapheme_length` of the text with each URL replaced by
+  23 characters and each mention by "@#{screen_name.split('@').first}"; URLs are extracted with
+  `extract_url_without_protocol: false` (only http:// and https:// links get the discount).
+  Also docs.joinmastodon.org/user/posting/ ("All links are counted as 23 characters … Only the
+  username part will count against your character limit -- the domain is not counted").
+- Server limits: docs.joinmastodon.org/entities/Instance/ (GET /api/v2/instance):
+  configuration.statuses.max_characters, .max_media_attachments, .characters_reserved_per_url;
+  configuration.media_attachments.image_size_limit (bytes), .image_matrix_limit (width × height),
+  .supported_mime_types; app/serializers/rest/instance_serializer.rb also sends
+  media_attachments.description_limit (Mastodon 4.4+).
+- Defaults: 4 attachments (Status::MEDIA_ATTACHMENTS_LIMIT); images 16 MB
+  (MediaAttachment::IMAGE_LIMIT = 16.megabytes = 16,777,216 bytes) and 33,177,600 pixels
+  (Attachmentable::MAX_MATRIX_LIMIT, 7680 × 4320), as mastodon.social announces them;
+  description ≤ 1,500 characters (MediaAttachment::MAX_DESCRIPTION_LENGTH = 1_500).
+- Formats: JPEG, PNG, GIF, WEBP are in every current server's supported_mime_types (HEIC and
+  AVIF too, which cxhub does not produce).
+
+Publishing (docs.joinmastodon.org, checked 2026):
+- methods/media/#v2: `POST /api/v2/media`, multipart `file` and `description` (the alt text).
+  200 with the MediaAttachment when it is ready; 202 with `url: null` while it is processed.
+- methods/media/#get: `GET /api/v1/media/:id` answers 206 while the file is still processed and
+  200 once it is; a status may only attach processed media (422 otherwise). We poll a bounded
+  number of times. An uploaded file that is never attached is removed by the server, so a
+  failed or timed-out upload is simply tried again: it cannot post anything.
+- methods/statuses/#create: `POST /api/v1/statuses` with `status`, `media_ids[]`,
+  `visibility`; the `Idempotency-Key` header "prevents duplicate submissions of the same
+  status", keys are kept for up to 1 hour: the same key returns the status already made.
+- client/authorized/: `Authorization: Bearer <token>`; 401 "The access token is invalid"
+  (revoked or expired: Mastodon access tokens do not expire on their own and have no refresh
+  grant, so a 401 means reconnect).
+- entities/Error/: errors are `{"error": "…"}`; 422 "Validation failed: …" refuses the post.
+- api/rate-limits/: 300 calls / 5 min per account, media 30 / 30 min; 429 with
+  `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (an ISO 8601 time).
+- methods/accounts/#statuses: `GET /api/v1/accounts/:id/statuses` (the account's own, newest
+  first); methods/accounts/#verify_credentials gives the id when the account has none stored.
+
+Connecting (docs.joinmastodon.org, checked 2026):
+- spec/oauth: Mastodon's OAuth 2 is Doorkeeper (RFC 6749): "allow your users to specify the
+  domain they want to connect to before login. Use that domain to acquire a client id/secret and
+  then proceed with normal OAuth 2". Endpoints GET /oauth/authorize, POST /oauth/token,
+  POST /oauth/revoke (RFC 7009). `scope` at the OAuth endpoints must be a subset of the `scopes`
+  registered, and `redirect_uri` one of the `redirect_uris` registered.
+- methods/apps/#create: `POST /api/v1/apps` with `client_name`, `redirect_uris` (required),
+  `scopes` (space separated; "read" when absent), `website` → a CredentialApplication with
+  `client_id` and `client_secret` ("treat them as passwords … encrypt these when storing"); 422
+  when a parameter is missing or malformed. Registered once per server and callback address
+  (networks.OAuthApp); since 4.3 servers no longer remove registrations.
+- methods/oauth/#authorize: `response_type=code`, `client_id`, `redirect_uri`, `scope`; the code
+  comes back as `?code=`. Since 4.3 `state` and PKCE (`code_challenge`,
+  `code_challenge_method=S256` only) are accepted, and ignored by older servers: both are sent.
+- methods/oauth/#token: `grant_type=authorization_code`, `code`, `client_id`, `client_secret`,
+  `redirect_uri` in the form; the Token has no `expires_in` and no refresh token (Mastodon's
+  tokens last until revoked). 400 invalid_grant, 401 invalid_client.
+- methods/oauth/#revoke: `client_id`, `client_secret`, `token` → 200 `{}` (idempotent); 403
+  unauthorized_client for a token of another client.
+- methods/accounts/#verify_credentials: the Account (`id`, `username`, `acct`,
+  `display_name`, `url`); methods/instance/#v2: `GET /api/v2/instance` (public) → `domain`
+  (the server's own name, which handles carry: "@user@domain"), `configuration` (the limits that
+  limits_from_mastodon_instance reads, kept on the account for preflight).
+
+Reconcile (issue 11): the Idempotency-Key makes a publish retried with the same key within the
+hour safe on a server that honours it, but it is optional (methods/statuses/#create lists it as
+an optional header): a server or fork that ignores it, or that records the status and then
+answers 502 (a proxy in front of a slow server: mastodon/mastodon#21840), posts a second copy
+when a publish is simply sent again. So a publish whose answer was lost, timed out or was a 5xx
+is UnknownOutcome, and reconcile looks before any retry: it reads the account's
+RECONCILE_STATUSES newest statuses (methods/accounts/#statuses, exclude_reblogs) and matches
+them with networks.channels.matching. What the match relies on:
+- `content` is HTML, as app/lib/text_formatter.rb renders the text: paragraphs and <br />,
+  links with their address split over hidden spans (read back whole), hashtags as links
+  ("#<span>tag</span>"), a mention the server resolved as a link showing "@user" (or
+  "@user@domain" when another known account shares the name), and one it could not resolve
+  kept as the plain text "@user@domain". Turned into text, with mentions compared as "@user"
+  whatever their form;
+- `media_attachments`: the number of images; `created_at`: posts made before the target's
+  first try (less matching.CLOCK_SKEW) are left out, as are ids other targets already hold.
+What it cannot tell apart: two statuses with the same text and images made since the first try
+(AmbiguousMatch, a person decides); a status edited since, or pushed out of the
+RECONCILE_STATUSES newest by newer ones (not found); two links to different addresses that the
+server shows identically (never: Mastodon keeps the address).
+"""
+
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import regex
+import requests
+
+from ..models import OAuthApp
+from ..tokens import oauth_app_register
+from . import matching
+from . import text as textutil
+from .base import Channel, Identity, Limits, OAuthClient, OAuthSpec, ReconcileHints, TokenSet
+from .errors import AuthExpired, PermanentError, RetryableError
+from .http import (
+    Published,
+    check_server,
+    error_for_status,
+    json_or_empty,
+    rate_limit_wait,
+    request,
+)
+from .media_files import MediaFile, load_media
+from .oauth import refresh_oauth2, revoke_oauth2
+
+URL_PLACEHOLDER_CHARS = 23
+CLIENT_NAME = "cxhub"
+SCOPES = ("read", "write")
+
+# Account::MENTION_RE / USERNAME_RE: "@user" or "@user@server.example".
+MENTION = regex.compile(
+    r"(?<![=/\w])@([a-z0-9_]+(?:[.-]+[a-z0-9_]+)*)(?:@\w+(?:[.-]+\w+)*)?", regex.IGNORECASE
+)
+
+DEFAULT_LIMITS = Limits(
+    max_text=500,
+    text_unit="characters",
+    max_text_bytes=None,
+    max_media=4,
+    media_formats=frozenset({"JPEG", "PNG", "GIF", "WEBP"}),
+    max_image_bytes=16 * 1024 * 1024,
+    max_image_pixels=33_177_600,
+    max_alt_text=1_500,
+)
+
+_MIME_TO_FORMAT = {
+    "image/jpeg": "JPEG",
+    "image/png": "PNG",
+    "image/gif": "GIF",
+    "image/webp": "WEBP",
+}
+
+
+def countable_text(text: str) -> str:
+    """The text as StatusLengthValidator measures it: URLs become 23 characters, remote
+    mentions lose their server."""
+    entities = [
+        (span.start, span.end, "x" * URL_PLACEHOLDER_CHARS)
+        for span in textutil.find_urls(text, bare_domains=False)
+    ]
+    entities += [(m.start(), m.end(), "@" + m.group(1)) for m in MENTION.finditer(text)]
+    entities.sort()
+    out, last = [], 0
+    for start, end, replacement in entities:
+        if start < last:  # overlaps an earlier entity (remove_overlapping_entities)
+            continue
+        out.append(text[last:start])
+        out.append(replacement)
+        last = end
+    out.append(text[last:])
+    return "".join(out)
+
+
+def _positive_int(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        return None
+    return value
+
+
+def limits_from_mastodon_instance(
+    instance_json: dict[str, Any], *, defaults: Limits = DEFAULT_LIMITS
+) -> Limits:
+    """The limits a server announces in its GET /api/v2/instance answer; whatever is missing
+    or malformed keeps the default."""
+    configuration = instance_json.get("configuration")
+    configuration = configuration if isinstance(configuration, dict) else {}
+    statuses = configuration.get("statuses")
+    statuses = statuses if isinstance(statuses, dict) else {}
+    media = configuration.get("media_attachments")
+    media = media if isinstance(media, dict) else {}
+
+    max_text = (
+        _positive_int(statuses.get("max_characters"))
+        # Some forks (Pleroma, glitch-soc's old API) announce it at the top level.
+        or _positive_int(instance_json.get("max_toot_chars"))
+        or defaults.max_text
+    )
+    formats = defaults.media_formats
+    mime_types = media.get("supported_mime_types")
+    if isinstance(mime_types, list) and mime_types:
+        announced = {_MIME_TO_FORMAT[m] for m in mime_types if m in _MIME_TO_FORMAT}
+        formats = frozenset(announced) or defaults.media_formats
+    return replace(
+        defaults,
+        max_text=max_text,
+        max_media=_positive_int(statuses.get("max_media_attachments")) or defaults.max_media,
+        media_formats=formats,
+        max_image_bytes=_positive_int(media.get("image_size_limit")) or defaults.max_image_bytes,
+        max_image_pixels=(
+            _positive_int(media.get("image_matrix_limit")) or defaults.max_image_pixels
+        ),
+        max_alt_text=_positive_int(media.get("description_limit")) or defaults.max_alt_text,
+    )
+
+
+class MastodonChannel(Channel):
+    name = "mastodon"
+    label = "Mastodon"
+    limits = DEFAULT_LIMITS
+    counting = "graphemes"
+    url_weight = URL_PLACEHOLDER_CHARS
+    mentions_count_local_part = True
+    # The person names their server; cxhub registers itself with each one.
+    needs_server = True
+
+    def count(self, text: str) -> int:
+        return textutil.grapheme_count(countable_text(text))
+
+    @staticmethod
+    def limits_from_instance(instance_json: dict[str, Any]) -> Limits:
+        return limits_from_mastodon_instance(instance_json)
+
+    # --- publishing ---------------------------------------------------------------------------
+
+    def publish(
+        self, account: Any, text: str, media: Sequence[Any], *, idempotency_key: str
+    ) -> Published:
+        base = _base(account)
+        token = _token(account)
+        media_ids = [_upload(base, token, item) for item in load_media(media, channel=self.name)]
+        payload: dict[str, Any] = {"status": text, "visibility": "public"}
+        if media_ids:
+            payload["media_ids"] = media_ids
+        response = request(
+            "POST",
+            f"{base}/api/v1/statuses",
+            changes=True,
+            what="Posting the status",
+            json=payload,
+            headers={**_auth(token), "Idempotency-Key": str(idempotency_key)},
+        )
+        status = json_or_empty(response)
+        if response.status_code == 200 and status.get("id"):
+            return _published(status, response.status_code)
+        raise _refusal(response, "Mastodon refused the post", changes=True)
+
+    def reconcile(
+        self,
+        account: Any,
+        text: str,
+        *,
+        idempotency_key: str,
+        hints: ReconcileHints | None = None,
+    ) -> Published | None:
+        base = _base(account)
+        token = _token(account)
+        account_id = account.external_id or _own_id(base, token)
+        response = request(
+            "GET",
+            f"{base}/api/v1/accounts/{quote(account_id, safe='')}/statuses",
+            changes=False,
+            what="Reading the account's statuses",
+            params={"limit": RECONCILE_STATUSES, "exclude_reblogs": "true"},
+            headers=_auth(token),
+        )
+        if response.status_code != 200:
+            raise _refusal(response, "Mastodon did not list the account's statuses")
+        try:
+            statuses = response.json()
+        except ValueError as exc:
+            raise RetryableError("Mastodon listed the statuses in a form we cannot read") from exc
+        if not isinstance(statuses, list):
+            raise RetryableError("Mastodon listed the statuses in a form we cannot read")
+        found = matching.find(
+            text,
+            [_listed(status) for status in statuses if isinstance(status, dict)],
+            hints=hints,
+            network=self.label,
+            window=RECONCILE_WINDOW,
+        )
+        if found is None:
+            return None
+        return Published(
+            external_id=found.external_id[:255],
+            external_url=found.external_url[:2000],
+            http_status=response.status_code,
+        )
+
+    def refresh_token(self, account: Any) -> Any:
+        # Mastodon access tokens do not expire and have no refresh grant: a refused one needs
+        # the person to connect the account again. A server that did issue a refresh token
+        # (another Doorkeeper set-up) is asked to renew it with the registration it came from.
+        if account.refresh_token_encrypted:
+            client = _stored_client(account)
+            if client is not None:
+                return refresh_oauth2(self, account, client=client)
+        raise AuthExpired("Mastodon refused the access token; connect the account again.")
+
+    # --- connecting ---------------------------------------------------------------------------
+
+    def oauth_spec(self, base_url: str) -> OAuthSpec:
+        base = base_url.rstrip("/")
+        return OAuthSpec(
+            authorize_url=f"{base}/oauth/authorize",
+            token_url=f"{base}/oauth/token",
+            revoke_url=f"{base}/oauth/revoke",
+            scopes=SCOPES,
+            pkce=True,
+        )
+
+    def oauth_client(self, base_url: str, *, redirect_uri: str) -> OAuthClient:
+        """cxhub's registration with this server: the one kept, or a new one made now."""
+        base = base_url.rstrip("/")
+        kept = OAuthApp.objects.filter(
+            channel=self.name, base_url=base, redirect_uri=redirect_uri
+        ).first()
+        if kept is None:
+            check_server(base, what="Mastodon server")
+            response = request(
+                "POST",
+                f"{base}/api/v1/apps",
+                # A second registration is harmless (the first one kept wins): retry freely.
+                changes=False,
+                what="Registering cxhub with the Mastodon server",
+                data={
+                    "client_name": CLIENT_NAME,
+                    "redirect_uris": redirect_uri,
+                    "scopes": " ".join(SCOPES),
+                },
+                headers={"Accept": "application/json"},
+            )
+            data = json_or_empty(response)
+            if response.status_code != 200 or not data.get("client_id"):
+                raise _refusal(response, "The Mastodon server did not register cxhub")
+            kept = oauth_app_register(
+                channel=self.name,
+                base_url=base,
+                redirect_uri=redirect_uri,
+                client_id=str(data["client_id"]),
+                client_secret=str(data.get("client_secret") or ""),
+            )
+        return OAuthClient(client_id=kept.client_id, client_secret=kept.client_secret)
+
+    def identify(self, base_url: str, tokens: TokenSet) -> list[Identity]:
+        base = base_url.rstrip("/")
+        check_server(base, what="Mastodon server")
+        headers = _auth(tokens.access_token)
+        response = request(
+            "GET",
+            f"{base}/api/v1/accounts/verify_credentials",
+            changes=False,
+            what="Reading the account",
+            headers=headers,
+        )
+        if response.status_code != 200:
+            raise _refusal(response, "Mastodon did not say which account this is")
+        account = json_or_empty(response)
+        account_id, username = str(account.get("id") or ""), str(account.get("username") or "")
+        if not account_id or not username:
+            raise PermanentError("Mastodon answered verify_credentials without an id or username")
+        instance = _instance(base, headers)
+        domain = str(instance.get("domain") or "") or (urlsplit(base).hostname or "")
+        settings: dict[str, Any] = {}
+        if instance:
+            settings["instance"] = _instance_summary(instance)
+        return [
+            Identity(
+                handle=f"@{username}@{domain}",
+                external_id=account_id,
+                display_name=str(account.get("display_name") or "")[:200],
+                settings=settings,
+            )
+        ]
+
+    def revoke(self, account: Any) -> bool:
+        """Revoke the access token (and a refresh token, where the server gave one) with the
+        registration they were issued to; False when cxhub no longer has it."""
+        client = _stored_client(account)
+        if client is None:
+            return False
+        check_server(_base_url(account), what="Mastodon server")
+        spec = self.oauth_spec(_base_url(account))
+        revoked = revoke_oauth2(spec, client, account.access_token, hint="access_token")
+        if account.refresh_token_encrypted:
+            revoke_oauth2(spec, client, account.refresh_token, hint="refresh_token")
+        return revoked
+
+
+MEDIA_POLLS = 20
+MEDIA_POLL_SECONDS = 0.5
+# Reconcile reads this many of the account's newest statuses (the most one page gives), made
+# within RECONCILE_WINDOW when dispatch did not say when it first tried.
+RECONCILE_STATUSES = 40
+RECONCILE_WINDOW = timedelta(hours=72)
+
+
+def _base(account: Any) -> str:
+    base = (account.base_url or "").rstrip("/")
+    check_server(base, what="Mastodon server")
+    return base
+
+
+def _base_url(account: Any) -> str:
+    return (account.base_url or "").rstrip("/")
+
+
+def _stored_client(account: Any) -> OAuthClient | None:
+    """The registration the account's tokens were issued to (kept at connect), if cxhub still
+    has it."""
+    client_id = (getattr(account, "network_settings", None) or {}).get("oauth_client_id")
+    if not client_id:
+        return None
+    app = OAuthApp.objects.filter(
+        channel="mastodon", base_url=_base_url(account), client_id=str(client_id)
+    ).first()
+    if app is None:
+        return None
+    return OAuthClient(client_id=app.client_id, client_secret=app.client_secret)
+
+
+def _instance(base: str, headers: dict[str, str]) -> dict[str, Any]:
+    """The server's GET /api/v2/instance answer, or {} when it has none (before 4.0): the
+    account then keeps the default limits."""
+    try:
+        response = request(
+            "GET",
+            f"{base}/api/v2/instance",
+            changes=False,
+            what="Reading the server's limits",
+            headers=headers,
+        )
+    except RetryableError:
+        return {}
+    return json_or_empty(response) if response.status_code == 200 else {}
+
+
+def _instance_summary(instance: dict[str, Any]) -> dict[str, Any]:
+    """What preflight needs of the instance (its limits), not its whole description."""
+    configuration = instance.get("configuration")
+    configuration = configuration if isinstance(configuration, dict) else {}
+    summary: dict[str, Any] = {
+        "domain": instance.get("domain"),
+        "version": instance.get("version"),
+        "configuration": {
+            key: configuration[key]
+            for key in ("statuses", "media_attachments")
+            if isinstance(configuration.get(key), dict)
+        },
+    }
+    if "max_toot_chars" in instance:
+        summary["max_toot_chars"] = instance["max_toot_chars"]
+    return summary
+
+
+def _token(account: Any) -> str:
+    token = account.access_token
+    if not token:
+        raise AuthExpired("The Mastodon account has no access token; connect it again.")
+    return token
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _published(status: dict[str, Any], http_status: int) -> Published:
+    return Published(
+        external_id=str(status["id"])[:255],
+        external_url=str(status.get("url") or status.get("uri") or "")[:2000],
+        http_status=http_status,
+    )
+
+
+def _listed(status: dict[str, Any]) -> matching.Listed:
+    attachments = status.get("media_attachments")
+    return matching.Listed(
+        external_id=str(status.get("id") or ""),
+        text=matching.text_from_html(str(status.get("content") or "")),
+        created_at=matching.parse_time(status.get("created_at")),
+        media_count=len(attachments) if isinstance(attachments, list) else None,
+        external_url=str(status.get("url") or status.get("uri") or ""),
+    )
+
+
+def _error_text(response: requests.Response) -> str:
+    data = json_or_empty(response)
+    message = data.get("error") or data.get("error_description") or response.text[:300]
+    return str(message).strip()
+
+
+def _refusal(response: requests.Response, what: str, *, changes: bool = False) -> Exception:
+    status = response.status_code
+    detail = f"{what} (HTTP {status}): {_error_text(response)}"
+    wait = rate_limit_wait(response, reset_header="X-RateLimit-Reset")
+    return error_for_status(status, detail, retry_after=wait, changes=changes)
+
+
+def _upload(base: str, token: str, item: MediaFile) -> str:
+    """Upload one image and wait until the server has processed it; its media id."""
+    # An upload that times out made at most an unattached file, which the server removes:
+    # nothing was posted, so it is retryable rather than unknown.
+    response = request(
+        "POST",
+        f"{base}/api/v2/media",
+        changes=False,
+        what="Uploading an image",
+        files={"file": (item.filename, item.data, item.mime)},
+        data={"description": item.alt_text},
+        headers=_auth(token),
+    )
+    if response.status_code not in (200, 202):
+        raise _refusal(response, "Mastodon refused an image")
+    attachment = json_or_empty(response)
+    media_id = str(attachment.get("id") or "")
+    if not media_id:
+        raise RetryableError("Mastodon answered the upload without a media id")
+    if response.status_code == 200 and attachment.get("url"):
+        return media_id
+    for _ in range(MEDIA_POLLS):
+        time.sleep(MEDIA_POLL_SECONDS)
+        poll = request(
+            "GET",
+            f"{base}/api/v1/media/{quote(media_id, safe='')}",
+            changes=False,
+            what="Checking an uploaded image",
+            headers=_auth(token),
+        )
+        if poll.status_code == 200 and json_or_empty(poll).get("url"):
+            return media_id
+        if poll.status_code not in (200, 206):
+            raise _refusal(poll, "Mastodon did not process an image")
+    raise RetryableError(
+        f"Mastodon was still processing an image after {MEDIA_POLLS * MEDIA_POLL_SECONDS:g} s"
+    )
+
+
+def _own_id(base: str, token: str) -> str:
+    response = request(
+        "GET",
+        f"{base}/api/v1/accounts/verify_credentials",
+        changes=False,
+        what="Reading the account",
+        headers=_auth(token),
+    )
+    if response.status_code != 200:
+        raise _refusal(response, "Mastodon did not say which account this is")
+    account_id = str(json_or_empty(response).get("id") or "")
+    if not account_id:
+        raise RetryableError("Mastodon answered verify_credentials without an id")
+    return account_id

@@ -1,0 +1,1 @@
+"""Tests of the networks app: social accounts, the connect flow and the channels."""
