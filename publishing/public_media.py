@@ -19,6 +19,8 @@ from django.urls import reverse
 
 from networks.channels.errors import PermanentError
 
+from .models import Media, MediaRendition
+
 SALT = "cxhub.publishing.public_media"
 # Meta fetches the image when the container is made, seconds after the link; an hour leaves
 # room for a slow queue and keeps a leaked link short-lived.
@@ -52,8 +54,6 @@ def _signer() -> signing.TimestampSigner:
 def stored_image(sha256: str, channel: str) -> StoredImage | None:
     """The file a network gets for image `sha256`: the rendition made for `channel`, else the
     original upload; None when it is not stored (or not in a format the channel takes)."""
-    from .models import Media, MediaRendition
-
     media = Media.objects.filter(sha256=sha256).order_by("pk").first()
     if media is None:
         return None

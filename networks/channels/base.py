@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
+from django.conf import settings
+
 from . import text as textutil
+from .errors import PermanentError
 
 PILLOW_FORMATS = frozenset({"JPEG", "PNG", "GIF", "WEBP"})
 
@@ -442,8 +445,6 @@ class Channel:
     def oauth_client(self, base_url: str, *, redirect_uri: str) -> OAuthClient:
         """cxhub's client registration: from settings.CXHUB_OAUTH_CLIENTS by default; Mastodon
         registers itself with each server."""
-        from .oauth import configured_client
-
         return configured_client(self)
 
     def identify(self, base_url: str, tokens: TokenSet) -> list[Identity]:
@@ -458,3 +459,16 @@ class Channel:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
+
+
+def configured_client(channel: Channel) -> OAuthClient:
+    """cxhub's registration with `channel`'s network, from settings.CXHUB_OAUTH_CLIENTS."""
+    entry = settings.CXHUB_OAUTH_CLIENTS.get(channel.name) or {}
+    client_id = str(entry.get("client_id") or "")
+    if not client_id:
+        raise PermanentError(
+            f"cxhub is not registered with {channel.label}: set its client_id (and "
+            f'client_secret) in CXHUB_OAUTH_CLIENTS, e.g. {{"{channel.name}": {{"client_id": '
+            '"…", "client_secret": "…"}}.'
+        )
+    return OAuthClient(client_id=client_id, client_secret=str(entry.get("client_secret") or ""))

@@ -94,11 +94,20 @@ from django.conf import settings
 from django.utils import timezone
 
 from . import matching
-from .base import Channel, Identity, Limits, OAuthClient, OAuthSpec, ReconcileHints, TokenSet
+from .base import (
+    Channel,
+    Identity,
+    Limits,
+    OAuthClient,
+    OAuthSpec,
+    ReconcileHints,
+    TokenSet,
+    configured_client,
+)
 from .errors import AuthExpired, ChannelError, PermanentError, RetryableError, UnknownOutcome
 from .http import Published, json_or_empty, on_server, request, retry_after_seconds, with_status
 from .media_files import MediaFile, load_media
-from .oauth import configured_client, tokens_from_answer, with_fresh_token
+from .oauth import tokens_from_answer, with_fresh_token
 
 GRAPH_VERSION = "v25.0"
 GRAPH_ORIGIN = "https://graph.facebook.com"

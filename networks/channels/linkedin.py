@@ -101,7 +101,7 @@ import requests
 from django.utils import timezone
 
 from . import matching
-from .base import Channel, Identity, Limits, OAuthSpec, ReconcileHints, TokenSet
+from .base import Channel, Identity, Limits, OAuthSpec, ReconcileHints, TokenSet, configured_client
 from .errors import AuthExpired, PermanentError, RetryableError, UnknownOutcome
 from .http import (
     Published,
@@ -114,7 +114,7 @@ from .http import (
     with_status,
 )
 from .media_files import MediaFile, load_media
-from .oauth import configured_client, refresh_oauth2, revoke_oauth2, with_fresh_token
+from .oauth import refresh_oauth2, revoke_oauth2, with_fresh_token
 
 T = TypeVar("T")
 

@@ -12,11 +12,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import requests
-from django.conf import settings
 from django.utils import timezone
 
 from ..tokens import social_account_tokens_refresh
-from .base import OAuthClient, OAuthSpec, TokenSet
+from .base import OAuthClient, OAuthSpec, TokenSet, configured_client
 from .errors import AuthExpired, PermanentError, RetryableError
 from .http import json_or_empty, rate_limit_wait, request, with_status
 
@@ -24,19 +23,6 @@ if TYPE_CHECKING:
     from .base import Channel
 
 T = TypeVar("T")
-
-
-def configured_client(channel: "Channel") -> OAuthClient:
-    """cxhub's registration with `channel`'s network, from settings.CXHUB_OAUTH_CLIENTS."""
-    entry = settings.CXHUB_OAUTH_CLIENTS.get(channel.name) or {}
-    client_id = str(entry.get("client_id") or "")
-    if not client_id:
-        raise PermanentError(
-            f"cxhub is not registered with {channel.label}: set its client_id (and "
-            f'client_secret) in CXHUB_OAUTH_CLIENTS, e.g. {{"{channel.name}": {{"client_id": '
-            '"…", "client_secret": "…"}}.'
-        )
-    return OAuthClient(client_id=client_id, client_secret=str(entry.get("client_secret") or ""))
 
 
 def tokens_from_answer(data: dict[str, Any], *, what: str) -> TokenSet:

@@ -93,7 +93,17 @@ from django.utils import timezone
 from .. import hooks
 from . import matching
 from . import text as textutil
-from .base import Channel, Identity, Limits, MediaInfo, OAuthSpec, Problem, ReconcileHints, TokenSet
+from .base import (
+    Channel,
+    Identity,
+    Limits,
+    MediaInfo,
+    OAuthSpec,
+    Problem,
+    ReconcileHints,
+    TokenSet,
+    configured_client,
+)
 from .errors import PermanentError, RetryableError
 from .http import (
     Published,
@@ -105,7 +115,7 @@ from .http import (
     with_status,
 )
 from .media_files import MediaFile, load_media
-from .oauth import configured_client, refresh_oauth2, revoke_oauth2, with_fresh_token
+from .oauth import refresh_oauth2, revoke_oauth2, with_fresh_token
 
 MAX_WEIGHTED_LENGTH = 280
 TRANSFORMED_URL_LENGTH = 23

@@ -12,7 +12,6 @@ from collections import defaultdict
 from datetime import UTC, datetime
 
 import pytest
-from audit.selectors import events_for
 from django.apps import apps as current_apps
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group, Permission
@@ -27,6 +26,7 @@ from accounts.models import Role, User
 from approvals.models import ApprovalPolicy
 from audit.services import record
 from cxhub import demo
+from desk.selectors import events_for
 from networks.models import OAuthApp, SocialAccount
 from networks.selectors import social_accounts_for
 from publishing import services as publishing
