@@ -1,6 +1,6 @@
-"""What networks lets the apps above it do when an account changes (cxhub.hooks): publishing
-connects its handler in PublishingConfig.ready(). Each fires inside the networks service's
-transaction."""
+"""What networks lets the apps above it do (cxhub.hooks): act when an account changes, and
+answer what the channels ask about the posts they send. Publishing connects the handlers in
+PublishingConfig.ready(); each runs inside the transaction of the networks code that fires it."""
 
 from cxhub.hooks import Hook
 
