@@ -741,12 +741,17 @@ class _Verifier:
                 if before
                 else "no earlier checkpoint matches"
             )
+            last = first.size - 1
+            where = (
+                f"the event at leaf {start} ({self.seq_at(scan, start)})"
+                if start == last
+                else f"an event among leaves {start}–{last} ({self.seq_at(scan, start)} to "
+                f"{self.seq_at(scan, last)})"
+            )
             self.find(
                 REWRITTEN,
                 f"rewritten: the log does not extend the checkpoint of {first.size} events held "
-                f"by {first.named}; {since}: an event among leaves {start}–{first.size - 1} "
-                f"({self.seq_at(scan, start)} to {self.seq_at(scan, first.size - 1)}) was "
-                "changed, removed or inserted",
+                f"by {first.named}; {since}: {where} was changed, removed or inserted",
                 seq=scan.seqs.get(start),
                 leaf=start,
             )
