@@ -99,7 +99,9 @@ class Worker:
         concurrency=2,
         beat: bool = True,
         loglevel: str = "INFO",
+        prefix: list[str] | None = None,
     ):
+        self.prefix = prefix or []  # runs it elsewhere: ["ip", "netns", "exec", name]
         self.env = env
         self.workdir = workdir
         self.name = f"{name}-{uuid.uuid4().hex[:6]}"
@@ -111,6 +113,7 @@ class Worker:
 
     def start(self, *, wait_ready: float = 60) -> "Worker":
         args = [
+            *self.prefix,
             sys.executable,
             "-m",
             "celery",
@@ -186,19 +189,23 @@ class PrivateRedis:
     """A redis-server of this test alone on a free port, which the test may restart (empty,
     as a Redis without persistence comes back)."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, *, host: str = "127.0.0.1", password: str = ""):
+        """`password`: required of clients (Redis only lets clients of other hosts in then)."""
         self.binary = shutil.which("redis-server")
+        self.host = host
+        self.password = password
         self.port = free_port()
         self.workdir = workdir
         self.process: subprocess.Popen | None = None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{password}@" if password else ""
+        self.url = f"redis://{auth}{host}:{self.port}/0"
 
     def start(self) -> "PrivateRedis":
         self.process = subprocess.Popen(
             [
                 self.binary,
                 "--bind",
-                "127.0.0.1",
+                self.host,
                 "--port",
                 str(self.port),
                 "--save",
@@ -209,6 +216,7 @@ class PrivateRedis:
                 "noeviction",
                 "--dir",
                 str(self.workdir),
+                *(["--requirepass", self.password] if self.password else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -220,8 +228,12 @@ class PrivateRedis:
     def _up(self) -> bool:
         with (
             contextlib.suppress(OSError),
-            socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock,
+            socket.create_connection((self.host, self.port), timeout=0.5) as sock,
         ):
+            if self.password:
+                sock.sendall(f"AUTH {self.password}\r\n".encode())
+                if not sock.recv(16).startswith(b"+OK"):
+                    return False
             sock.sendall(b"PING\r\n")
             return sock.recv(16).startswith(b"+PONG")
         return False

@@ -32,7 +32,18 @@ class Received:
 
 
 class WebhookReceiver:
-    def __init__(self, secret: str, *, default: str = "ok", hang_seconds: float = 30.0):
+    def __init__(
+        self,
+        secret: str,
+        *,
+        default: str = "ok",
+        hang_seconds: float = 30.0,
+        host: str = "127.0.0.1",
+        answer_after: float = 0.0,
+    ):
+        # answer_after: seconds a stored post waits before its answer (a slow network), so a
+        # client killed meanwhile leaves a post the site has and the client never heard of.
+        self.answer_after = answer_after
         self.secret = secret
         self.default = default
         self.hang_seconds = hang_seconds
@@ -67,9 +78,9 @@ class WebhookReceiver:
             def handle_error(self, request, client_address):
                 pass  # a client that was killed mid-request: expected here, not news
 
-        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server = Server((host, 0), Handler)
         self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/hooks/cxhub"
+        self.url = f"http://{host}:{self.port}/hooks/cxhub"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -182,6 +193,8 @@ class WebhookReceiver:
             record.status = 504
             return self._answer(handler, 504, {"error": "too late"})
         post_id, _text = self._store(key, record.text)
+        if self.answer_after:
+            time.sleep(self.answer_after)
         if name == "store_and_hang":
             self.hanging.set()
             self._release.wait(self.hang_seconds)
