@@ -15,6 +15,7 @@ import signal
 from datetime import UTC, datetime
 
 from gunicorn.glogging import Logger
+from gunicorn.workers.sync import SyncWorker
 
 from cxhub import shutdown
 from cxhub.env import env_int, env_list, env_networks, env_str
@@ -97,6 +98,14 @@ class JsonAccessLogger(Logger):
 logger_class = JsonAccessLogger
 
 
+def pre_request(worker, req):
+    worker.cxhub_in_flight = getattr(worker, "cxhub_in_flight", 0) + 1
+
+
+def post_request(worker, req, environ, resp):
+    worker.cxhub_in_flight -= 1
+
+
 def post_worker_init(worker):
     """Before gunicorn's own SIGTERM handler (stop accepting, finish what is in flight): mark
     this worker as draining, so /readyz answers 503 to the balancer meanwhile."""
@@ -105,6 +114,14 @@ def post_worker_init(worker):
     def on_sigterm(signum, frame):
         shutdown.begin_draining()
         stop(signum, frame)
+        if isinstance(worker, SyncWorker) and getattr(worker, "cxhub_in_flight", 0):
+            # The master has closed its listening sockets, but a busy worker still holds them
+            # while it finishes: the kernel would go on accepting connections nobody serves,
+            # to reset them when the worker exits. Closed now, a new connection is refused and
+            # the balancer tries another host. (An idle worker exits at once, closing them;
+            # a threaded worker stops accepting at once and holds them until it exits.)
+            for listener in worker.sockets:
+                listener.close()
 
     signal.signal(signal.SIGTERM, on_sigterm)
     # signal.signal() makes the signal interrupt system calls again; gunicorn had turned that off
