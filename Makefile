@@ -62,7 +62,8 @@ lint: install
 	$(VENV)/bin/lint-imports --no-cache --no-logo
 	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
 
-## Benchmarks, each printing ratios against a baseline run beside it. They need PostgreSQL
+## Benchmarks, each printing ratios against a baseline run beside it (bench/web.py: gunicorn
+## against runserver and the in-process time). They need PostgreSQL
 ## (and Redis for dispatch); each makes and drops its own scratch database on that server.
 ## Then the chaos bench (bench/chaos.py, with a redis-server of its own): posts sent twice, lost
 ## or stuck when the network, a worker, Redis or PostgreSQL fails mid-batch, printed whatever
@@ -72,6 +73,7 @@ CHAOS_ARGS ?=
 bench: install
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/dispatch.py
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/audit.py
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/web.py
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/chaos.py $(CHAOS_ARGS)
 
 clean:

@@ -289,6 +289,11 @@ def main() -> int:
         return 2
     policy = RestartPolicy.from_env()
     audit_vkey = _audit_signing_key(env)
+    env["CXHUB_BIND"] = f"{host}:{port}"
+    # Two web workers suit a demo on SQLite; a stop lets requests finish, within the launcher's
+    # own grace before it kills what is left.
+    env.setdefault("WEB_CONCURRENCY", "2")
+    env.setdefault("CXHUB_WEB_GRACEFUL_TIMEOUT", str(STOP_GRACE_SECONDS - 5))
 
     try:
         _manage("migrate", "--noinput", env=env)
@@ -299,7 +304,9 @@ def main() -> int:
 
     celery = [sys.executable, "-m", "celery", "-A", "cxhub"]
     commands = {
-        "web": [sys.executable, "manage.py", "runserver", "--noreload", f"{host}:{port}"],
+        # The production server with its configuration (cxhub/gunicorn_conf.py), DEBUG on: it
+        # starts as fast as runserver and answers several requests at once.
+        "web": [sys.executable, "-m", "gunicorn", "-c", "python:cxhub.gunicorn_conf"],
         "worker": [
             *celery,
             "worker",

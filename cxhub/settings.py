@@ -93,6 +93,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "cxhub.headers.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # /healthz and /readyz, before anything checks the Host header (cxhub/probes.py).
+    "cxhub.probes.ProbeMiddleware",
     # Before anything reads a body: refuses an oversize one with 413 before it is read.
     "cxhub.uploads.RequestSizeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -153,6 +155,12 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     }
     _db["CONN_MAX_AGE"] = 0
     _db["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+else:
+    # A server that does not answer fails a request (and /readyz) in seconds, not minutes of TCP
+    # retries; `?connect_timeout=` in DATABASE_URL wins.
+    _db.setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env_int("CXHUB_DB_CONNECT_TIMEOUT_SECONDS", 5, minimum=1)
+    )
 DATABASES = {"default": _db}
 
 # The split of database roles (README, "Database roles"; cxhub/dbroles.py): DATABASE_URL is the
@@ -358,7 +366,8 @@ USE_TZ = True
 
 # Static files ---------------------------------------------------------------------------------
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# Where `collectstatic` puts the files the web serves (README, "Running in production").
+STATIC_ROOT = Path(env_str("CXHUB_STATIC_ROOT", str(VAR_DIR / "static")))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
@@ -366,14 +375,18 @@ MEDIA_ROOT = Path(env_str("CXHUB_MEDIA_ROOT", str(VAR_DIR / "media")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
+        # With DEBUG off, pages name each file by its content's hash, which WhiteNoise serves
+        # compressed (gzip, brotli) and cacheable for ever; `collectstatic` writes them and the
+        # manifest, and /readyz is 503 until it has.
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
             if DEBUG
-            else "whitenoise.storage.CompressedStaticFilesStorage"
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
         )
     },
 }
-WHITENOISE_USE_FINDERS = True
+# From the apps' folders as they are (DEBUG); otherwise only what collectstatic wrote.
+WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
 
 # Security -------------------------------------------------------------------------------------
@@ -381,7 +394,7 @@ WHITENOISE_AUTOREFRESH = DEBUG
 HTTPS = env_bool("CXHUB_HTTPS", not DEBUG)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = HTTPS
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_HSTS_SECONDS = env_int("CXHUB_HSTS_SECONDS", 31536000 if HTTPS else 0, minimum=0)

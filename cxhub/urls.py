@@ -14,6 +14,7 @@ handler500 = "cxhub.views.server_error"
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
     path("", views.dashboard, name="dashboard"),
     # Before the admin's own: no second sign-in page (accounts.views.admin_login), and signing
     # out of the admin or changing one's password there is the site's audited one.

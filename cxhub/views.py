@@ -1,6 +1,6 @@
-"""Project-level pages: the health check, the API docs, and the API's answers for what fails
-before a view (an address it does not have, a body Django refuses, a server error) in the API's
-error shape."""
+"""Project-level pages: the health and readiness checks, the API docs, and the API's answers for
+what fails before a view (an address it does not have, a body Django refuses, a server error) in
+the API's error shape."""
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import RequestDataTooBig
@@ -9,7 +9,7 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from django.views import defaults
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_safe
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularSwaggerView
 
@@ -17,7 +17,7 @@ from accounts.models import Role
 from accounts.selectors import memberships_of
 from networks.selectors import social_accounts_for
 
-from . import health, liveness
+from . import health, liveness, shutdown
 
 
 @never_cache
@@ -43,6 +43,34 @@ def healthz(request):
         if not audit.ok and not down:
             body["status"] = "degraded: audit"
     return JsonResponse(body, status=503 if down else 200)
+
+
+@never_cache
+@require_safe
+def readyz(request):
+    """For a load balancer: 200 while this process can serve, else 503 naming what is not there.
+    Liveness and what the rest of the system is doing are /healthz's."""
+    if shutdown.is_draining():
+        # Told to stop: out of rotation, while the requests in flight finish.
+        return JsonResponse(
+            {
+                "status": "not ready: shutting down",
+                "failed": ["shutdown"],
+                "checks": {"shutdown": {"ok": False, "detail": "stopping; draining requests"}},
+            },
+            status=503,
+        )
+    checks = health.readiness_checks()
+    failed = [check.name for check in checks if not check.ok]
+    body = {
+        "status": "ready" if not failed else "not ready: " + ", ".join(failed),
+        "failed": failed,
+        "checks": {
+            check.name: {"ok": check.ok, "detail": health.redacted(check.detail)}
+            for check in checks
+        },
+    }
+    return JsonResponse(body, status=503 if failed else 200)
 
 
 class ApiDocsView(SpectacularSwaggerView):

@@ -33,7 +33,10 @@ os.environ.pop("CXHUB_DB_APP_ROLE", None)
 from cxhub.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# The pages find static files in the apps' folders: no collectstatic before a test run (the
+# production storage is tested through a real server in tests/cxhub/test_web_server.py).
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+WHITENOISE_USE_FINDERS = True
 
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     # A file (threads share it, unlike :memory:), one per test process so runs never collide.
