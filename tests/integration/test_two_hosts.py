@@ -49,7 +49,8 @@ POSTS, ACCOUNTS = 24, 4  # 96 targets
 
 
 class WebServer:
-    """gunicorn serving cxhub.wsgi on a host, as a process group."""
+    """The production web server (cxhub/gunicorn_conf.py) on a host, as a process group; up when
+    its /readyz says so, as a load balancer would take it."""
 
     def __init__(self, host, env: dict[str, str], workdir, *, port: int):
         self.host, self.port = host, port
@@ -60,15 +61,11 @@ class WebServer:
                 sys.executable,
                 "-m",
                 "gunicorn",
-                "--bind",
-                f"{host.address}:{port}",
-                "--workers",
-                "2",
-                "--graceful-timeout",
-                "5",
-                "cxhub.wsgi",
+                "-c",
+                "python:cxhub.gunicorn_conf",
             ]
         )
+        env = {**env, "CXHUB_BIND": f"{host.address}:{port}", "WEB_CONCURRENCY": "2"}
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 args,
@@ -85,7 +82,7 @@ class WebServer:
         if self.process.poll() is not None:
             raise AssertionError(f"the web server of {self.host.name} exited: {self.log}")
         try:
-            return requests.get(f"{self.url}/healthz", timeout=2).status_code in (200, 503)
+            return requests.get(f"{self.url}/readyz", timeout=5).status_code == 200
         except requests.RequestException:
             return False
 
