@@ -4,6 +4,7 @@
 PostgreSQL: a transaction-level advisory lock on a 64-bit hash of the name. SQLite: nothing to
 do, as the project's SQLite transactions are IMMEDIATE (settings): a writing transaction holds
 the database's write lock from its start, so such work runs in turn already.
+(advisory_key also names the session lock the leading beat holds: cxhub/beat.py.)
 """
 
 import hashlib
