@@ -172,6 +172,8 @@ class LeaderScheduler(PersistentScheduler):
 
     def _stand_down(self) -> None:
         self.leading = False
+        # A schedule file that cannot be saved now is left as it was: whoever leads next goes
+        # on from its own, at worst sending each entry once at once.
         with contextlib.suppress(Exception):
             if self._store is not None:
                 self._store.close()
