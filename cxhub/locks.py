@@ -4,6 +4,7 @@
 PostgreSQL: a transaction-level advisory lock on a 64-bit hash of the name. SQLite: nothing to
 do, as the project's SQLite transactions are IMMEDIATE (settings): a writing transaction holds
 the database's write lock from its start, so such work runs in turn already.
+(advisory_key also names the session lock the leading beat holds: cxhub/beat.py.)
 """
 
 import hashlib
@@ -17,6 +18,10 @@ def lock_for_transaction(name: str) -> None:
         raise RuntimeError("lock_for_transaction() needs a transaction to hold the lock in")
     if connection.vendor != "postgresql":
         return
-    key = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big", signed=True)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [advisory_key(name)])
+
+
+def advisory_key(name: str) -> int:
+    """The 64-bit key of PostgreSQL's advisory lock called `name`."""
+    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big", signed=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 import dj_database_url
 from cryptography.fernet import Fernet
 from csp.constants import NONCE, NONE, SELF
+from kombu import Exchange, Queue
 
 from .env import (
     ImproperlyConfiguredEnv,
@@ -372,8 +373,39 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("CXHUB_MEDIA_ROOT", str(VAR_DIR / "media")))
+# Media store: the uploaded images of posts, which every web process and worker reads and
+# writes (README, "Running as separate services"). A local directory by default (several hosts
+# mount one share there), or any S3-compatible bucket through django-storages when
+# CXHUB_MEDIA_S3_BUCKET is set. Files are private either way: pages serve them through views
+# that check who asks (the bucket needs no public access).
+CXHUB_MEDIA_S3_BUCKET = env_str("CXHUB_MEDIA_S3_BUCKET", "")
+_media_storage: dict = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+if CXHUB_MEDIA_S3_BUCKET:
+    _media_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": CXHUB_MEDIA_S3_BUCKET,
+            # Empty: AWS itself; else the address of another S3-compatible store (MinIO, Ceph…).
+            "endpoint_url": env_str("CXHUB_MEDIA_S3_ENDPOINT_URL", "") or None,
+            "region_name": env_str("CXHUB_MEDIA_S3_REGION", "") or None,
+            # Empty: boto3's own chain (AWS_* variables, an instance or pod role).
+            "access_key": env_str("CXHUB_MEDIA_S3_ACCESS_KEY_ID", "") or None,
+            "secret_key": env_str("CXHUB_MEDIA_S3_SECRET_ACCESS_KEY", "") or None,
+            # A folder in the bucket, so one bucket can hold several installations.
+            "location": env_str("CXHUB_MEDIA_S3_PREFIX", "").strip("/"),
+            # "path" for stores without per-bucket host names (most MinIO set-ups).
+            "addressing_style": env_str("CXHUB_MEDIA_S3_ADDRESSING_STYLE", "") or None,
+            "default_acl": None,
+            "file_overwrite": False,
+            "querystring_auth": True,
+        },
+    }
+    if _media_storage["OPTIONS"]["addressing_style"] not in (None, "path", "virtual", "auto"):
+        raise ImproperlyConfiguredEnv(
+            "CXHUB_MEDIA_S3_ADDRESSING_STYLE must be path, virtual or auto"
+        )
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _media_storage,
     "staticfiles": {
         # With DEBUG off, pages name each file by its content's hash, which WhiteNoise serves
         # compressed (gzip, brotli) and cacheable for ever; `collectstatic` writes them and the
@@ -503,6 +535,39 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# Separate services (README, "Running as separate services") ----------------------------------
+# Queues named by the work they carry, so each can have its own workers (`celery worker -Q …`):
+# - publishing: the dispatcher, the sends to the networks and the sweeper; the latency of a
+#   scheduled post, and the one queue that may carry a burst (a batch of 200 sends);
+# - notifications: e-mail to people (notifications, password resets), which must not wait
+#   behind a burst of sends, and whose SMTP server may be slow without slowing a send;
+# - maintenance: the system's own upkeep on a timer: the audit sealer (its checkpoint window
+#   raises an alarm if a backlog of sends delays it), token renewal, escalation of overdue
+#   approvals, the SSO re-check and the heartbeat (which thus proves this queue is served);
+# - default: anything unrouted (a task added without a route; tests/cxhub/test_queues.py
+#   fails until it has one).
+# A worker started without -Q consumes every queue below (what `make run` does).
+CXHUB_QUEUES = ("publishing", "notifications", "maintenance", "default")
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES = [Queue(name, Exchange(name), routing_key=name) for name in CXHUB_QUEUES]
+CELERY_TASK_ROUTES = {
+    "publishing.tasks.dispatch_due": {"queue": "publishing"},
+    "publishing.tasks.publish_target": {"queue": "publishing"},
+    "publishing.tasks.publish_targets": {"queue": "publishing"},
+    "publishing.tasks.sweep_stuck": {"queue": "publishing"},
+    "accounts.tasks.send_notification_emails": {"queue": "notifications"},
+    "accounts.tasks.send_password_reset": {"queue": "notifications"},
+    "audit.tasks.seal": {"queue": "maintenance"},
+    "networks.tasks.refresh_expiring_tokens": {"queue": "maintenance"},
+    "approvals.tasks.escalate_overdue": {"queue": "maintenance"},
+    "sso.tasks.recheck_token_holders": {"queue": "maintenance"},
+    "cxhub.tasks.heartbeat": {"queue": "maintenance"},
+}
+# Beat on several hosts: only the holder of a leader lock sends (cxhub/beat.py). A standby
+# tries to take it, and the leader checks it still holds it, this often.
+CELERY_BEAT_SCHEDULER = "cxhub.beat:LeaderScheduler"
+CXHUB_BEAT_LOCK_SECONDS = env_float("CXHUB_BEAT_LOCK_SECONDS", 5.0, minimum=0.1)
 # Intervals of the periodic tasks declared in cxhub/celery.py.
 CXHUB_HEARTBEAT_SECONDS = env_int("CXHUB_HEARTBEAT_SECONDS", 10, minimum=1)
 CXHUB_ESCALATION_SECONDS = env_int("CXHUB_ESCALATION_SECONDS", 300, minimum=5)

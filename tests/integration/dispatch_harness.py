@@ -78,13 +78,15 @@ def _tail(path, size: int = 6000) -> str:
 
 
 def purge(broker_url: str) -> None:
-    """Empty the default queue, so one test's leftovers never reach another's worker."""
+    """Empty every queue, so one test's leftovers never reach another's worker."""
     if broker_url.startswith("filesystem"):
         return
+    from django.conf import settings
     from kombu import Connection
 
     with contextlib.suppress(Exception), Connection(broker_url, connect_timeout=5) as conn:
-        conn.default_channel.queue_purge("celery")
+        for queue in settings.CXHUB_QUEUES:
+            conn.default_channel.queue_purge(queue)
 
 
 class Worker:
