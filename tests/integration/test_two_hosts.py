@@ -3,10 +3,12 @@ worker, sharing nothing but PostgreSQL, the broker and the site the posts go to,
 their own network links (tests/integration/hosts.py: network namespaces and veth pairs; on a
 machine where namespaces cannot be made, the same shape on loopback, said in a warning).
 
-Posts are written through one host's web (created and submitted by their author) and approved
-through the other's; the workers of both hosts publish them; then one host loses power mid-batch
-(its web server and worker killed with SIGKILL while requests are on the wire) and the other
-finishes the batch: every post reaches the site exactly once, none lost, none sent twice.
+Each host runs a beat too: the leader lock lets one send the schedule. Posts are written through
+one host's web (created and submitted by their author) and approved through the other's; the
+workers of both hosts publish them (the second host's first, then the first's joins, so both
+surely do); then the second host loses power mid-batch (its web server, worker and beat killed
+with SIGKILL while requests are on the wire) and the first finishes the batch: every post
+reaches the site exactly once, none lost, none sent twice.
 """
 
 import os
@@ -45,7 +47,7 @@ pytestmark = [
     pytest.mark.timeout(300),
 ]
 
-POSTS, ACCOUNTS = 24, 4  # 96 targets
+POSTS, ACCOUNTS = 30, 4  # 120 targets, about 30 s of sending for one host
 
 
 class WebServer:
@@ -105,6 +107,43 @@ def network():
     made.close()
 
 
+class Beat:
+    """`celery -A cxhub beat` on a host, as a process group: every host runs one, and the
+    leader lock (cxhub/beat.py) lets one send the schedule."""
+
+    def __init__(self, host, env: dict[str, str], workdir):
+        self.log = workdir / f"beat-{host.name}.log"
+        args = host.command(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "cxhub",
+                "beat",
+                "-s",
+                str(workdir / f"beat-{host.name}-schedule"),
+                "--loglevel",
+                "INFO",
+            ]
+        )
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                args,
+                cwd=REPO,
+                env=env,
+                stdout=out,
+                stderr=out,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+
 def _client(token: str, base: str):
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {token}"
@@ -128,7 +167,7 @@ def test_two_hosts_publish_a_batch_once_when_one_dies_mid_batch(
         stack.append(lambda: relay.__exit__(None, None, None))
         redis = PrivateRedis(tmp_path, host=network.services, password="two-hosts").start()
         stack.append(redis.stop)
-        receiver = WebhookReceiver(SECRET, host=network.services, answer_after=0.3).__enter__()
+        receiver = WebhookReceiver(SECRET, host=network.services, answer_after=0.5).__enter__()
         stack.append(receiver.close)
 
         accounts = [
@@ -143,8 +182,8 @@ def test_two_hosts_publish_a_batch_once_when_one_dies_mid_batch(
             f"{network.services}:{pg_port}/x",
             connection.settings_dict["NAME"],
         )
-        webs, workers = {}, {}
-        for number, host in enumerate(network.hosts):
+        webs, workers, beats = {}, {}, {}
+        for host in network.hosts:
             env = worker_env(
                 database=via_relay if network.namespaces else test_db,
                 broker=redis.url,
@@ -152,16 +191,22 @@ def test_two_hosts_publish_a_batch_once_when_one_dies_mid_batch(
                 CACHE_URL=redis.url.removesuffix("/0") + "/1",
                 ALLOWED_HOSTS=host.address,
                 CXHUB_WEBHOOK_ALLOW_PRIVATE_NETWORKS=f"{network.services}/32",
+                CXHUB_BEAT_LOCK_SECONDS="1",
             )
             port = 8000 if network.namespaces else free_port()
             webs[host.name] = WebServer(host, env, tmp_path, port=port)
             stack.append(webs[host.name].kill)
-            # One beat, on the first host (the dispatcher and the sweeper run there).
-            worker = Worker(env, tmp_path, name=host.name, beat=number == 0, prefix=host.prefix)
-            workers[host.name] = worker
-            stack.append(worker.kill)
-            worker.start()
+            # A beat on every host: the leader lock lets one send (the dispatcher, the sweeper).
+            beats[host.name] = Beat(host, env, tmp_path)
+            stack.append(beats[host.name].kill)
+            workers[host.name] = Worker(
+                env, tmp_path, name=host.name, beat=False, prefix=host.prefix
+            )
+            stack.append(workers[host.name].kill)
         first, second = network.hosts
+        logs = [*(w.log for w in workers.values()), *(b.log for b in beats.values())]
+        # The second host's worker first: it takes the batch's beginning alone.
+        workers[second.name].start()
 
         # Written through the first host's web: created and submitted by the author.
         as_author = _client(authors_token, webs[first.name].url)
@@ -199,16 +244,23 @@ def test_two_hosts_publish_a_batch_once_when_one_dies_mid_batch(
                 target__in=targets, worker__contains=workers[host.name].name
             ).count()
 
-        # Both hosts' workers publish; then the second host dies mid-batch, requests in flight.
+        finished = targets.filter(status__in=[TargetStatus.PUBLISHED, TargetStatus.FAILED])
+
+        def both_sent(minimum: int) -> bool:
+            assert finished.count() < total, "the batch was over before both hosts sent"
+            return sent_by(first) >= minimum and sent_by(second) >= minimum
+
+        # The second host publishes; then the first host's worker joins, and publishes too.
         wait_until(
-            lambda: sent_by(first) >= 2 and sent_by(second) >= 2,
-            timeout=90,
-            what="both hosts' workers to be publishing",
-            logs=[worker.log for worker in workers.values()],
+            lambda: sent_by(second) >= 2, timeout=90, what="the second host to publish", logs=logs
         )
+        workers[first.name].start()
+        wait_until(lambda: both_sent(2), timeout=90, what="both hosts to publish", logs=logs)
+        # Then the second host loses power mid-batch, requests in flight: its web, its worker
+        # and its beat (perhaps the leader) killed at once.
         workers[second.name].kill()
         webs[second.name].kill()
-        finished = targets.filter(status__in=[TargetStatus.PUBLISHED, TargetStatus.FAILED])
+        beats[second.name].kill()
         assert finished.count() < total, "the batch was over before the host died"
 
         # The first host finishes the batch: the sweeper hands back what the dead worker held,
@@ -217,7 +269,7 @@ def test_two_hosts_publish_a_batch_once_when_one_dies_mid_batch(
             lambda: finished.count() == total,
             timeout=180,
             what="every target to be final",
-            logs=[workers[first.name].log, webs[first.name].log],
+            logs=[workers[first.name].log, beats[first.name].log, webs[first.name].log],
         )
         assert Counter(targets.values_list("status", flat=True)) == {TargetStatus.PUBLISHED: total}
         keys = {str(key) for key in targets.values_list("idempotency_key", flat=True)}
