@@ -1,0 +1,105 @@
+"""What the web benchmarks share: the settings of the servers they start, the scratch database's
+URL, and starting, waiting for and stopping a server on a free port of 127.0.0.1."""
+
+import http.client
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+# Settings of the servers the benches start (never for anything real).
+SERVER_ENV = {
+    "SECRET_KEY": "bench-web-secret-key-" + "b" * 50,
+    "CXHUB_TOKEN_KEYS": "YmVuY2gtd2ViLXRva2VuLWtleS0wMDAwMDAwMDAwMDA=",
+    "CXHUB_HTTPS": "0",
+    "CXHUB_MFA_REQUIRED_ROLES": "",
+    "DJANGO_SETTINGS_MODULE": "cxhub.settings",
+    "PYTHONUNBUFFERED": "1",
+}
+GUNICORN = [sys.executable, "-m", "gunicorn", "-c", "python:cxhub.gunicorn_conf"]
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgres://", "postgresql://"))
+
+
+def conninfo(url: str) -> str:
+    """A libpq conninfo for the database a postgres:// URL names."""
+    from psycopg.conninfo import make_conninfo
+
+    parts = urlsplit(url)
+    values = {
+        "dbname": parts.path.lstrip("/") or "postgres",
+        "user": parts.username,
+        "password": parts.password,
+        "host": parts.hostname,
+        "port": parts.port,
+    }
+    return make_conninfo(**{key: str(value) for key, value in values.items() if value})
+
+
+def database_url(url: str, name: str) -> str:
+    """`url` naming the database `name` instead (no query string)."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}", query=""))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def get(port: int, path: str, headers: dict | None = None, timeout: float = 30):
+    """(status, body) of one GET on its own connection."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", path, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def start(stack, command: list[str], env: dict[str, str]) -> tuple[int, float]:
+    """Start `command` (a runserver command gets the address appended) on a free port with
+    `env` over this process's environment; stopped when `stack` closes. Returns the port and
+    the seconds from the start to its first answer on /healthz."""
+    port = free_port()
+    env = {**os.environ, **env, "PORT": str(port), "HOST": "127.0.0.1"}
+    if "runserver" in command:
+        command = [*command, f"127.0.0.1:{port}"]
+    log = stack.enter_context(tempfile.TemporaryFile())  # noqa: SIM115 (closed with the stack)
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
+    stack.callback(stop, process)
+    return port, wait_for_first_answer(process, port, log)
+
+
+def stop(process) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def wait_for_first_answer(process, port: int, log) -> float:
+    began = time.perf_counter()
+    deadline = began + 120
+    while time.perf_counter() < deadline:
+        if process.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"the server exited:\n{log.read().decode()[-3000:]}")
+        try:
+            status, _ = get(port, "/healthz", timeout=5)
+            if status in (200, 503):
+                return time.perf_counter() - began
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("the server did not answer within 120 s")
