@@ -83,14 +83,15 @@ def copy_row(
         unknown = set(given) - set(columns)
         if unknown:
             raise ValueError(f"{table} has no column {', '.join(sorted(unknown))}")
-        values = ", ".join(given.get(column, f"t.{column}") for column in columns)
+        quote = connection.ops.quote_name
+        values = ", ".join(given.get(column, f"t.{quote(column)}") for column in columns)
         if parents is None:
             source, arguments = "generate_series(1, %s) AS g(n)", [count]
         else:
             source = "unnest(%s::bigint[]) WITH ORDINALITY AS g(parent, n)"
             arguments = [parents]
         cursor.execute(
-            f"INSERT INTO {table} ({', '.join(columns)}) SELECT {values} "  # noqa: S608 (names from the model)
+            f"INSERT INTO {table} ({', '.join(map(quote, columns))}) SELECT {values} "  # noqa: S608 (names from the model)
             f"FROM {table} t, {source} WHERE t.{pk} = %s RETURNING {pk}",
             [*arguments, template_pk],
         )

@@ -65,15 +65,17 @@ def get(port: int, path: str, headers: dict | None = None, timeout: float = 30):
         connection.close()
 
 
-def start(stack, command: list[str], env: dict[str, str]) -> tuple[int, float]:
+def start(stack, command: list[str], env: dict[str, str], log=None) -> tuple[int, float]:
     """Start `command` (a runserver command gets the address appended) on a free port with
-    `env` over this process's environment; stopped when `stack` closes. Returns the port and
-    the seconds from the start to its first answer on /healthz."""
+    `env` over this process's environment, its output to `log` (a file; else a temporary one);
+    stopped when `stack` closes. Returns the port and the seconds from the start to its first
+    answer on /healthz."""
     port = free_port()
     env = {**os.environ, **env, "PORT": str(port), "HOST": "127.0.0.1"}
     if "runserver" in command:
         command = [*command, f"127.0.0.1:{port}"]
-    log = stack.enter_context(tempfile.TemporaryFile())  # noqa: SIM115 (closed with the stack)
+    if log is None:
+        log = stack.enter_context(tempfile.TemporaryFile())  # noqa: SIM115 (closed with the stack)
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
     stack.callback(stop, process)
     return port, wait_for_first_answer(process, port, log)
