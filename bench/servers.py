@@ -1,6 +1,7 @@
 """What the web benchmarks share: the settings of the servers they start, the scratch database's
 URL, and starting, waiting for and stopping a server on a free port of 127.0.0.1."""
 
+import contextlib
 import http.client
 import os
 import socket
@@ -10,6 +11,11 @@ import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+try:
+    from bench import scratch
+except ImportError:  # run as a script: bench/ itself is first on sys.path
+    import scratch
 
 ROOT = Path(__file__).resolve().parents[1]
 # Settings of the servers the benches start (never for anything real).
@@ -24,8 +30,33 @@ SERVER_ENV = {
 GUNICORN = [sys.executable, "-m", "gunicorn", "-c", "python:cxhub.gunicorn_conf"]
 
 
+class Refused(Exception):
+    """Why a bench will not run here: its main prints it and exits with status 2."""
+
+
 def is_postgres(url: str) -> bool:
     return url.startswith(("postgres://", "postgresql://"))
+
+
+@contextlib.contextmanager
+def scratch_database(url: str, name: str, *, why: str):
+    """The database `name`, made afresh on the PostgreSQL server of `url` for the block and
+    dropped after it; yields its URL. Refused when `url` is not PostgreSQL (the bench needs it
+    because `why`) or the server will not make it."""
+    if not is_postgres(url):
+        raise Refused(
+            f"it needs PostgreSQL ({why}): set DATABASE_URL=postgres://user@host:5432/dbname. "
+            f"It creates and drops its own database, {name}, on that server and touches no other."
+        )
+    admin = conninfo(url)
+    try:
+        scratch.recreate(admin, name)
+    except scratch.ScratchError as error:
+        raise Refused(str(error)) from None
+    try:
+        yield database_url(url, name)
+    finally:
+        scratch.drop(admin, name)
 
 
 def conninfo(url: str) -> str:

@@ -24,9 +24,8 @@ import time
 from dataclasses import dataclass
 
 try:
-    from bench import scratch, servers
+    from bench import servers
 except ImportError:  # run as a script: bench/ itself is first on sys.path
-    import scratch
     import servers
 
 ROOT = servers.ROOT
@@ -65,26 +64,16 @@ class Result:
 
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
-    url = os.environ.get("DATABASE_URL", "")
-    if not servers.is_postgres(url):
-        print(
-            "bench/web.py: it needs PostgreSQL (several server processes share the database): "
-            "set DATABASE_URL=postgres://user@host:5432/dbname. It creates and drops its own "
-            f"database, {SCRATCH_DB}, on that server and touches no other.",
-            file=sys.stderr,
-        )
-        return 2
-    admin = servers.conninfo(url)
     try:
-        scratch.recreate(admin, SCRATCH_DB)
-    except scratch.ScratchError as error:
-        print(f"bench/web.py: {error}", file=sys.stderr)
+        with servers.scratch_database(
+            os.environ.get("DATABASE_URL", ""),
+            SCRATCH_DB,
+            why="several server processes share the database",
+        ) as scratch_url:
+            return _run(args, scratch_url)
+    except servers.Refused as refused:
+        print(f"bench/web.py: {refused}", file=sys.stderr)
         return 2
-    scratch_url = servers.database_url(url, SCRATCH_DB)
-    try:
-        return _run(args, scratch_url)
-    finally:
-        scratch.drop(admin, SCRATCH_DB)
 
 
 def _arguments(argv):
