@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: run test test-loaded lint bench install browser-deps pds-deps sso-deps clean
+.PHONY: run test test-loaded lint bench bench-deps install browser-deps pds-deps sso-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -62,18 +62,25 @@ lint: install
 	$(VENV)/bin/lint-imports --no-cache --no-logo
 	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
 
+## wrk, the HTTP load generator of bench/api.py (Debian's package), only when missing.
+bench-deps:
+	@command -v wrk >/dev/null 2>&1 || { DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk; }
+
 ## Benchmarks, each printing ratios against a baseline run beside it (bench/web.py: gunicorn
-## against runserver and the in-process time). They need PostgreSQL
+## against runserver and the in-process time; bench/api.py: three API lists under wrk against a
+## bare DRF list view in the same gunicorn). They need PostgreSQL
 ## (and Redis for dispatch); each makes and drops its own scratch database on that server.
 ## Then the chaos bench (bench/chaos.py, with a redis-server of its own): posts sent twice, lost
 ## or stuck when the network, a worker, Redis or PostgreSQL fails mid-batch, printed whatever
 ## they are (CHAOS_ARGS=--strict fails when the issue's target is missed).
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 CHAOS_ARGS ?=
-bench: install
+bench: install bench-deps
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/dispatch.py
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/audit.py
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/web.py
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/api.py
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/chaos.py $(CHAOS_ARGS)
 
 clean:

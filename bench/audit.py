@@ -20,7 +20,6 @@ start and dropped at the end; the database the URL names is only connected to, t
 import argparse
 import contextlib
 import gc
-import json
 import os
 import statistics
 import subprocess
@@ -28,13 +27,13 @@ import sys
 import threading
 import time
 import tracemalloc
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 try:
-    from bench import scratch
+    from bench import rows, scratch
 except ImportError:  # run as a script: bench/ itself is first on sys.path
+    import rows
     import scratch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -409,55 +408,17 @@ def _compare(people: dict, call, *, label: str, writers: int, calls: int, rounds
 
 # (b) Export throughput ---------------------------------------------------------------------------
 
-_ACTIONS = ("post.created", "post.submitted", "approval.decided", "post.published", "team.renamed")
-
-
-def _event_rows(*, count: int, after_seq: int, people: dict):
-    """`count` events after `after_seq`: one in a thousand carries text a spreadsheet would run,
-    so neutralising is part of the export's cost."""
-    teams = [team.pk for team in [people["hq"], *people["regions"]]]
-    actors = [(person.pk, person.username) for person in people["people"]]
-    started = datetime(2025, 1, 1, tzinfo=UTC)
-    for n in range(count):
-        actor_id, actor_name = actors[n % len(actors)]
-        body = '=HYPERLINK("http://x")' if n % 1000 == 0 else f"Update number {n} for residents"
-        yield {
-            "seq": after_seq + 1 + n,
-            "at": started + timedelta(milliseconds=250 * n),
-            "actor_id": actor_id,
-            "actor_name": actor_name,
-            "action": _ACTIONS[n % len(_ACTIONS)],
-            "object_type": "publishing.post",
-            "object_id": str(n // 5),
-            "team_id": teams[n % len(teams)],
-            "data": {"body": body, "version": n % 7 + 1},
-        }
-
 
 def _insert_events(people: dict, *, count: int) -> None:
-    """COPY the events in (as `record` would have written them, but without a transaction per
-    event), then time the sealer folding them into the tree."""
-    from django.db import connection, transaction
-
-    from audit.hashing import EVENT_FIELDS as _COPY_COLUMNS
+    """COPY the events in, then time the sealer folding them into the tree."""
     from audit.models import AuditEvent
     from audit.sealer import seal
 
     after = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+    teams = [team.pk for team in [people["hq"], *people["regions"]]]
+    actors = [(person.pk, person.username) for person in people["people"]]
     began = time.perf_counter()
-    with transaction.atomic(), connection.cursor() as cursor:
-        sql = f"COPY audit_auditevent ({', '.join(_COPY_COLUMNS)}, prev_hash) FROM STDIN"
-        with cursor.cursor.copy(sql) as copy:
-            for row in _event_rows(count=count, after_seq=after, people=people):
-                values = [row[column] for column in _COPY_COLUMNS]
-                values[_COPY_COLUMNS.index("data")] = json.dumps(row["data"])
-                copy.write_row([*values, ""])
-        cursor.execute(
-            "SELECT setval(pg_get_serial_sequence('audit_auditevent', 'seq'), %s)",
-            [after + count],
-        )
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE audit_auditevent")
+    rows.copy_events(rows.event_rows(count=count, after_seq=after, teams=teams, actors=actors))
     print(f"    inserted {count} events in {time.perf_counter() - began:.1f} s (COPY)")
     began = time.perf_counter()
     sealed = seal()

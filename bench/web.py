@@ -16,34 +16,21 @@ import argparse
 import contextlib
 import http.client
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 try:
-    from bench import scratch
+    from bench import servers
 except ImportError:  # run as a script: bench/ itself is first on sys.path
-    import scratch
+    import servers
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = servers.ROOT
 SCRATCH_DB = "cxhub_bench_web"
 PATH = "/api/v1/posts/"
-# Settings of the servers this bench starts (never for anything real).
-SERVER_ENV = {
-    "SECRET_KEY": "bench-web-secret-key-" + "b" * 50,
-    "CXHUB_TOKEN_KEYS": "YmVuY2gtd2ViLXRva2VuLWtleS0wMDAwMDAwMDAwMDA=",
-    "CXHUB_HTTPS": "0",
-    "CXHUB_MFA_REQUIRED_ROLES": "",
-    "DJANGO_SETTINGS_MODULE": "cxhub.settings",
-    "PYTHONUNBUFFERED": "1",
-}
 
 
 class _Refused(Exception):
@@ -77,26 +64,16 @@ class Result:
 
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        print(
-            "bench/web.py: it needs PostgreSQL (several server processes share the database): "
-            "set DATABASE_URL=postgres://user@host:5432/dbname. It creates and drops its own "
-            f"database, {SCRATCH_DB}, on that server and touches no other.",
-            file=sys.stderr,
-        )
-        return 2
-    admin = _conninfo(url)
     try:
-        scratch.recreate(admin, SCRATCH_DB)
-    except scratch.ScratchError as error:
-        print(f"bench/web.py: {error}", file=sys.stderr)
+        with servers.scratch_database(
+            os.environ.get("DATABASE_URL", ""),
+            SCRATCH_DB,
+            why="several server processes share the database",
+        ) as scratch_url:
+            return _run(args, scratch_url)
+    except servers.Refused as refused:
+        print(f"bench/web.py: {refused}", file=sys.stderr)
         return 2
-    scratch_url = urlunsplit(urlsplit(url)._replace(path=f"/{SCRATCH_DB}", query=""))
-    try:
-        return _run(args, scratch_url)
-    finally:
-        scratch.drop(admin, SCRATCH_DB)
 
 
 def _arguments(argv):
@@ -121,22 +98,8 @@ def _arguments(argv):
     return args
 
 
-def _conninfo(url: str) -> str:
-    from psycopg.conninfo import make_conninfo
-
-    parts = urlsplit(url)
-    values = {
-        "dbname": parts.path.lstrip("/") or "postgres",
-        "user": parts.username,
-        "password": parts.password,
-        "host": parts.hostname,
-        "port": parts.port,
-    }
-    return make_conninfo(**{key: str(value) for key, value in values.items() if value})
-
-
 def _run(args, scratch_url: str) -> int:
-    os.environ.update(SERVER_ENV)
+    os.environ.update(servers.SERVER_ENV)
     os.environ["DATABASE_URL"] = scratch_url
     os.environ["DEBUG"] = "0"  # DEBUG would keep every query in memory
     # The benched processes collect static files into a folder of their own.
@@ -160,7 +123,7 @@ def _run(args, scratch_url: str) -> int:
 
     connections.close_all()
 
-    servers = [
+    candidates = [
         Server(
             "runserver, DEBUG on (make run today)",
             [sys.executable, "manage.py", "runserver", "--noreload"],
@@ -169,10 +132,10 @@ def _run(args, scratch_url: str) -> int:
     ]
     for threads in [int(t) for t in args.threads.split(",")]:
         for workers in [int(w) for w in args.workers.split(",")]:
-            servers.append(
+            candidates.append(
                 Server(
                     f"gunicorn WEB_CONCURRENCY={workers} threads={threads}",
-                    [sys.executable, "-m", "gunicorn", "-c", "python:cxhub.gunicorn_conf"],
+                    servers.GUNICORN,
                     {
                         "DEBUG": "0",
                         "WEB_CONCURRENCY": str(workers),
@@ -180,7 +143,7 @@ def _run(args, scratch_url: str) -> int:
                     },
                 )
             )
-    results = _bench_all(servers, token, args)
+    results = _bench_all(candidates, token, args)
 
     reference = results[0]
     print()
@@ -252,38 +215,14 @@ def _in_process(token: str) -> float:
     return statistics.median(times[10:])
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _get(port: int, path: str, headers: dict | None = None, timeout: float = 30):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        connection.request("GET", path, headers=headers or {})
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
-
-
-def _bench_all(servers: list[Server], token: str, args) -> list[Result]:
+def _bench_all(candidates: list[Server], token: str, args) -> list[Result]:
     """Start every server (idle ones cost next to nothing), then measure them in turn, round
     after round: a machine whose load drifts meanwhile weighs on each of them alike."""
     headers = {"Authorization": f"Token {token}"}
     with contextlib.ExitStack() as stack:
         running = []
-        for server in servers:
-            port = _free_port()
-            env = {**os.environ, **server.env, "PORT": str(port), "HOST": "127.0.0.1"}
-            command = server.command
-            if "runserver" in command:
-                command = [*command, f"127.0.0.1:{port}"]
-            log = stack.enter_context(tempfile.TemporaryFile())
-            process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
-            stack.callback(_stop, process)
-            startup = _wait_for_first_answer(process, port, log)
+        for server in candidates:
+            port, startup = servers.start(stack, server.command, server.env)
             # Warm every worker (the first request of each loads the URLs and the views).
             _load(port, headers, clients=args.clients, seconds=2)
             running.append((server, port, Result(server.name, 0, 0.0, [], 0, startup)))
@@ -301,32 +240,6 @@ def _bench_all(servers: list[Server], token: str, args) -> list[Result]:
                     flush=True,
                 )
     return [result for _, _, result in running]
-
-
-def _stop(process) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def _wait_for_first_answer(process, port: int, log) -> float:
-    began = time.perf_counter()
-    deadline = began + 120
-    while time.perf_counter() < deadline:
-        if process.poll() is not None:
-            log.seek(0)
-            raise RuntimeError(f"the server exited:\n{log.read().decode()[-3000:]}")
-        try:
-            status, _ = _get(port, "/healthz", timeout=5)
-            if status in (200, 503):
-                return time.perf_counter() - began
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError("the server did not answer within 120 s")
 
 
 def _load(port: int, headers: dict, *, clients: int, seconds: float):
