@@ -17,6 +17,7 @@ from django.utils import timezone
 from accounts.models import Role, User
 from accounts.selectors import teams_for
 from audit.services import record
+from cxhub.api import MAX_ID
 from cxhub.errors import ApplicationError, InvalidTransition, NotAllowed
 from networks.selectors import social_accounts_for
 
@@ -229,8 +230,8 @@ def held_post_reschedule(*, post: Post, by: User, scheduled_at: datetime, reason
 def held_post_get(*, user: User, post_id: int) -> Post | None:
     """A post with an account held by a freeze, if `user` leads its team or that account's
     team (else None: the caller answers 404)."""
-    if not (user.is_authenticated and user.is_active):
-        return None
+    if not (user.is_authenticated and user.is_active) or not 1 <= post_id <= MAX_ID:
+        return None  # an id no bigint can hold: SQLite would overflow on the foreign key
     teams = teams_for(user=user, roles=[Role.LEAD])
     target = (
         PostTarget.objects.filter(post_id=post_id, status=TargetStatus.HELD)

@@ -262,6 +262,9 @@ def test_rescheduling_refuses_the_past_others_and_posts_not_held(
     for user in (author, outsider):
         assert api(user).post(url, {"scheduled_at": later, "reason": "x"}).status_code == 404
     assert PostTarget.objects.get(pk=waiting.pk).next_attempt_at != later
+    # An id past any bigint (found by schemathesis: SQLite overflowed on it): no such post.
+    huge = "/api/v1/posts/99999999999999999999999/reschedule-held/"
+    assert api(lead).post(huge, {"scheduled_at": later, "reason": "x"}).status_code == 404
 
 
 def test_the_freeze_page_lists_held_posts_and_reschedules_one_in_its_time_zone(
