@@ -61,10 +61,20 @@ _RECORD_FIELDS = frozenset(logging.makeLogRecord({}).__dict__) | {
     "taskName",
 }
 
+# Celery's line of a finished task carries the task's arguments as `data`: people's e-mail
+# addresses among them, which its plain line never showed.
+_LEFT_OUT = frozenset({("celery.app.trace", "data")})
+
 
 def _context(record: logging.LogRecord) -> dict:
     fields = {}
-    request_id = getattr(record, "request_id", None) or request_id_var.get()
+    # django.request logs a 4xx or 5xx once every middleware has returned: its record carries
+    # the request, and the request its id.
+    request_id = (
+        getattr(record, "request_id", None)
+        or getattr(getattr(record, "request", None), "request_id", None)
+        or request_id_var.get()
+    )
     if request_id:
         fields["request_id"] = request_id
     task = task_var.get()
@@ -88,7 +98,11 @@ class JsonFormatter(logging.Formatter):
         }
         entry.update(_context(record))
         for key, value in record.__dict__.items():
-            if key not in _RECORD_FIELDS and key not in entry:
+            if (
+                key not in _RECORD_FIELDS
+                and key not in entry
+                and (record.name, key) not in _LEFT_OUT
+            ):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)

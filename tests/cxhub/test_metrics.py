@@ -69,7 +69,11 @@ def _published(target, *, late: timedelta, outcome=Outcome.PUBLISHED):
     at = target.post.scheduled_at + late
     PostTarget.objects.filter(pk=target.pk).update(status=TargetStatus.PUBLISHED, published_at=at)
     PublishAttempt.objects.create(
-        target=target, number=1, started_at=at - timedelta(seconds=1), finished_at=at, outcome=outcome
+        target=target,
+        number=1,
+        started_at=at - timedelta(seconds=1),
+        finished_at=at,
+        outcome=outcome,
     )
 
 
@@ -97,7 +101,15 @@ def test_without_a_token_configured_there_is_no_metrics_page(client, db, setting
 
 @pytest.mark.parametrize(
     "authorization",
-    [None, "", "Bearer", "Bearer wrong", f"Basic {TOKEN}", f"Bearer {TOKEN}x", f"Bearer {TOKEN[:-1]}"],
+    [
+        None,
+        "",
+        "Bearer",
+        "Bearer wrong",
+        f"Basic {TOKEN}",
+        f"Bearer {TOKEN}x",
+        f"Bearer {TOKEN[:-1]}",
+    ],
 )
 def test_a_missing_or_wrong_token_is_refused_with_401(client, db, token, authorization):
     headers = {} if authorization is None else {"HTTP_AUTHORIZATION": authorization}
@@ -257,6 +269,7 @@ def test_request_metrics_count_each_answer_by_route(client, db, token):
     families = scrape(client)
     assert value(families, "cxhub_http_requests_total", route="healthz", status="200") == before + 3
     assert value(families, "cxhub_http_requests_total", route="unmatched", status="404") >= 1
-    assert value(
-        families, "cxhub_http_request_duration_seconds_count", route="healthz", method="GET"
-    ) >= 3
+    assert (
+        value(families, "cxhub_http_request_duration_seconds_count", route="healthz", method="GET")
+        >= 3
+    )
