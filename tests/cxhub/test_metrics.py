@@ -1,7 +1,11 @@
 """/metrics (cxhub/monitoring.py): behind its bearer token, parsed as Prometheus parses it, each
 figure right for a small organisation, in a fixed number of queries whatever the rows."""
 
+import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -273,3 +277,42 @@ def test_request_metrics_count_each_answer_by_route(client, db, token):
         value(families, "cxhub_http_request_duration_seconds_count", route="healthz", method="GET")
         >= 3
     )
+
+
+# The settings ---------------------------------------------------------------------------------
+
+
+_OURS = {"CXHUB_METRICS_TOKEN", "CXHUB_LOG_FORMAT", "DEBUG"}
+
+
+def _settings_in_a_new_process(**env) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import tests.settings as s; print(s.CXHUB_METRICS_TOKEN, s.CXHUB_LOG_FORMAT)",
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+        env={
+            **{k: v for k, v in os.environ.items() if k.split("_FILE")[0] not in _OURS},
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_short_token_or_an_unknown_log_format_stops_the_start():
+    short = _settings_in_a_new_process(CXHUB_METRICS_TOKEN="too-short")
+    assert short.returncode != 0 and "CXHUB_METRICS_TOKEN is too short" in short.stderr
+    xml = _settings_in_a_new_process(CXHUB_LOG_FORMAT="xml")
+    assert xml.returncode != 0 and "CXHUB_LOG_FORMAT='xml'" in xml.stderr
+
+
+def test_the_token_may_come_from_a_file(tmp_path):
+    secret = tmp_path / "token"
+    secret.write_text(TOKEN + "\n")
+    read = _settings_in_a_new_process(CXHUB_METRICS_TOKEN_FILE=str(secret))
+    assert read.returncode == 0, read.stderr
+    assert read.stdout.split() == [TOKEN, "json"]
