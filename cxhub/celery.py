@@ -3,8 +3,17 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_init, worker_ready, worker_shutdown
+from celery.signals import (
+    before_task_publish,
+    task_postrun,
+    task_prerun,
+    worker_init,
+    worker_ready,
+    worker_shutdown,
+)
 from django.conf import settings
+
+from . import logs
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cxhub.settings")
 
@@ -87,3 +96,10 @@ def _liveness_shutdown(sender=None, **kwargs):
     from . import liveness  # as above
 
     liveness.stop()
+
+
+# The request id of the web request that queued a task travels with it, into its log lines and
+# the tasks it queues in turn (cxhub/logs.py).
+before_task_publish.connect(logs.on_before_task_publish, dispatch_uid="cxhub.logs.publish")
+task_prerun.connect(logs.on_task_prerun, dispatch_uid="cxhub.logs.prerun")
+task_postrun.connect(logs.on_task_postrun, dispatch_uid="cxhub.logs.postrun")

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from gunicorn.glogging import Logger
 from gunicorn.workers.sync import SyncWorker
 
-from cxhub import shutdown
+from cxhub import metrics, shutdown
 from cxhub.env import env_int, env_list, env_networks, env_str
 
 
@@ -127,3 +127,14 @@ def post_worker_init(worker):
     # signal.signal() makes the signal interrupt system calls again; gunicorn had turned that off
     # so that a SIGTERM does not disturb a request in flight.
     signal.siginterrupt(signal.SIGTERM, False)
+
+
+def on_starting(server):
+    """/metrics in multiprocess mode (PROMETHEUS_MULTIPROC_DIR): an empty folder at each start,
+    else an earlier run's counts would be added to this one's (cxhub/metrics.py)."""
+    metrics.clear_multiprocess_dir()
+
+
+def child_exit(server, worker):
+    """A worker gone: its live figures leave /metrics' sum (its counters stay, as they must)."""
+    metrics.worker_exited(worker.pid)

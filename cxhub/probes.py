@@ -2,6 +2,8 @@
 instance by its address (`Host: 10.0.3.7:8000`), which ALLOWED_HOSTS rightly does not list, and
 nothing in these answers depends on the host. Every other path meets the host check as before."""
 
+from django.urls import resolve
+
 from . import views
 
 PROBES = {"/healthz": views.healthz, "/readyz": views.readyz}
@@ -15,4 +17,6 @@ class ProbeMiddleware:
         probe = PROBES.get(request.path_info)
         if probe is None:
             return self.get_response(request)
+        # As Django would have resolved it: the metrics label the answer by its URL pattern.
+        request.resolver_match = resolve(request.path_info)
         return probe(request)

@@ -90,6 +90,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: every answer, redirects and refusals too, is logged with its request id and
+    # counted (cxhub/logs.py, cxhub/metrics.py).
+    "cxhub.logs.RequestLogMiddleware",
+    "cxhub.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "cxhub.headers.PermissionsPolicyMiddleware",
@@ -753,13 +757,30 @@ EMAIL_BACKEND = env_str(
 )
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "cxhub@localhost")
 
+# Operating: logs and metrics (README "Operating: metrics and logs") --------------------------
+# Logs: one JSON object a line (the default with DEBUG off), or plain lines for people (DEBUG,
+# `make run`); both carry the request id (cxhub/logs.py).
+CXHUB_LOG_FORMAT = env_str("CXHUB_LOG_FORMAT", "plain" if DEBUG else "json")
+if CXHUB_LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfiguredEnv(f"CXHUB_LOG_FORMAT={CXHUB_LOG_FORMAT!r} is not json or plain")
+# /metrics answers only a bearer of this token (CXHUB_METRICS_TOKEN_FILE works too); unset,
+# there is no /metrics (404).
+CXHUB_METRICS_TOKEN = env_str("CXHUB_METRICS_TOKEN", "").strip()
+if CXHUB_METRICS_TOKEN and len(CXHUB_METRICS_TOKEN) < 32:
+    raise ImproperlyConfiguredEnv(
+        "CXHUB_METRICS_TOKEN is too short: give at least 32 random characters"
+    )
+# Tries and their lateness are counted over this window (cxhub/monitoring.py).
+CXHUB_METRICS_WINDOW_SECONDS = env_int("CXHUB_METRICS_WINDOW_SECONDS", 3600, minimum=60)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "cxhub.logs.JsonFormatter"},
+        "plain": {"()": "cxhub.logs.PlainFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": CXHUB_LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},

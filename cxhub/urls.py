@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView
 from accounts.notification_views import notifications_page
 from accounts.views import LogoutView, admin_login
 
-from . import views
+from . import monitoring, views
 
 handler400 = "cxhub.views.bad_request"
 handler404 = "cxhub.views.not_found"
@@ -15,6 +15,7 @@ handler500 = "cxhub.views.server_error"
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("metrics", monitoring.metrics_view, name="metrics"),
     path("", views.dashboard, name="dashboard"),
     # Before the admin's own: no second sign-in page (accounts.views.admin_login), and signing
     # out of the admin or changing one's password there is the site's audited one.
