@@ -4,6 +4,7 @@ from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
+from publishing.models import Post
 from publishing.selectors import posts_for
 
 from .models import ApprovalRequest, ApprovalStep, Decision, StepStatus
@@ -20,6 +21,26 @@ def inbox_for(*, user: User) -> QuerySet[ApprovalStep]:
         .exclude(Exists(decided))
         .select_related("request__post__team", "request__post__author")
         .order_by("activated_at", "id")
+    )
+
+
+# What the API shows of a waiting step (approvals.api.serializers.InboxItemOutput).
+_INBOX_STEP_COLUMNS = ("request_id", "order", "name", "rule", "activated_at", "due_at")
+
+
+def inbox_page(steps: QuerySet[ApprovalStep]) -> QuerySet[ApprovalStep]:
+    """`inbox_for` shaped for a page of the API: the steps are found, sorted and cut on their
+    own tables (with their requests); the posts of the page's steps, with their teams and
+    authors, follow in one more query. Joined into the first, they made PostgreSQL read every
+    waiting post before it could cut the page (15 ms of SQL for 1,000 waiting, against 1)."""
+    posts = Post.objects.select_related("team", "author").only(
+        "body", "team__name", "author__username"
+    )
+    return (
+        steps.select_related(None)
+        .select_related("request")
+        .only(*_INBOX_STEP_COLUMNS, "request__post_id", "request__version")
+        .prefetch_related(Prefetch("request__post", queryset=posts))
     )
 
 

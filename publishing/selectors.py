@@ -7,6 +7,7 @@ from django.db.models.functions import Substr
 
 from accounts.models import Role, Team, User
 from accounts.selectors import teams_for, user_has_role
+from networks.models import SocialAccount
 from networks.selectors import social_accounts_for
 
 from .models import Media, Post, PostMedia, PostTarget, PostVersion
@@ -36,6 +37,65 @@ def with_details(posts: QuerySet[Post]) -> QuerySet[Post]:
         Prefetch(
             "post_media", queryset=PostMedia.objects.select_related("media").order_by("position")
         ),
+    )
+
+
+# What a page of the API shows of each post and target (publishing.api.serializers).
+_LISTED_POST_COLUMNS = (
+    "team_id",
+    "author_id",
+    "status",
+    "version",
+    "content_hash",
+    "body",
+    "link",
+    "scheduled_at",
+    "timezone",
+    "tags",
+    "campaign",
+    "urgent",
+    "submitted_at",
+    "created_at",
+    "updated_at",
+)
+_LISTED_TARGET_COLUMNS = (
+    "post_id",
+    "social_account_id",
+    "body",
+    "status",
+    "external_id",
+    "external_url",
+    "attempt_count",
+    "last_error",
+    "published_at",
+    "held_reason",
+    "reconcile_candidates",
+)
+
+
+def with_listing(posts: QuerySet[Post]) -> QuerySet[Post]:
+    """`with_details` for a page of the API: the targets and media of the whole page in two
+    queries as well, but kept in lists on each post (`targets_list`, `post_media_list`) rather
+    than in its related managers, which cost Django a queryset a post; the accounts of the
+    page's targets in a third query, each account once however many targets name it; and only
+    the columns the API shows."""
+    accounts = SocialAccount.objects.only("handle", "channel")
+    targets = PostTarget.objects.only(*_LISTED_TARGET_COLUMNS).order_by("id")
+    return (
+        posts.select_related(None)
+        .only(*_LISTED_POST_COLUMNS)
+        .prefetch_related(
+            Prefetch(
+                "targets",
+                queryset=targets.prefetch_related(Prefetch("social_account", queryset=accounts)),
+                to_attr="targets_list",
+            ),
+            Prefetch(
+                "post_media",
+                queryset=PostMedia.objects.only("post_id", "media_id").order_by("position"),
+                to_attr="post_media_list",
+            ),
+        )
     )
 
 

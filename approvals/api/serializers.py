@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from accounts.models import Role
 from cxhub.api import IdField
+from cxhub.outputs import FastOutput
 
 from ..models import ApprovalRequest, ApprovalStep, Decision, Rule, Verdict
 from ..services import MIN_JUSTIFICATION
@@ -30,7 +31,7 @@ class BreakGlassInput(serializers.Serializer):
     )
 
 
-class InboxItemOutput(serializers.ModelSerializer):
+class InboxItemOutput(FastOutput, serializers.ModelSerializer):
     request = serializers.IntegerField(source="request_id")
     post = serializers.IntegerField(source="request.post_id")
     post_body = serializers.CharField(source="request.post.body")

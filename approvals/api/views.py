@@ -34,7 +34,7 @@ class InboxApi(ListAPIView):
     pagination_class = _OldestFirst
 
     def get_queryset(self):
-        return selectors.inbox_for(user=self.request.user)
+        return selectors.inbox_page(selectors.inbox_for(user=self.request.user))
 
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "now": timezone.now()}

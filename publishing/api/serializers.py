@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from cxhub.api import IdField
+from cxhub.outputs import FastOutput
 from networks.models import Channel
 
 from .. import services
@@ -18,6 +19,8 @@ from ..models import Media, Post, PostStatus, PostTarget
 @extend_schema_field(OpenApiTypes.DATETIME)
 class OffsetDateTimeField(serializers.Field):
     """An ISO 8601 time that must carry its UTC offset (or Z): a bare local time is ambiguous."""
+
+    represents_alone = True  # to_representation depends on the value alone (cxhub.outputs)
 
     default_error_messages = {
         "invalid": "Give a time like 2026-03-29T09:00:00+02:00 (ISO 8601 with its UTC offset).",
@@ -149,7 +152,7 @@ class TargetDecideInput(serializers.Serializer):
     )
 
 
-class TargetOutput(serializers.ModelSerializer):
+class TargetOutput(FastOutput, serializers.ModelSerializer):
     handle = serializers.CharField(source="social_account.handle")
     channel = serializers.ChoiceField(choices=Channel.choices, source="social_account.channel")
 
@@ -172,7 +175,7 @@ class TargetOutput(serializers.ModelSerializer):
         ]
 
 
-class PostOutput(serializers.ModelSerializer):
+class PostOutput(FastOutput, serializers.ModelSerializer):
     targets = TargetOutput(many=True)
     media = serializers.SerializerMethodField()
     scheduled_at = OffsetDateTimeField(
@@ -205,7 +208,10 @@ class PostOutput(serializers.ModelSerializer):
         ]
 
     def get_media(self, post: Post) -> list[int]:
-        return [item.media_id for item in post.post_media.all()]
+        items = getattr(post, "post_media_list", None)  # a page's (selectors.with_listing)
+        if items is None:
+            items = post.post_media.all()
+        return [item.media_id for item in items]
 
     def get_status_label(self, post: Post) -> str:
         return PostStatus(post.status).label

@@ -118,7 +118,7 @@ class PostListCreateApi(ListAPIView):
             since=_time_param(request, "since"),
             until=_time_param(request, "until"),
         )
-        return selectors.with_details(posts)
+        return selectors.with_listing(posts)
 
     @extend_schema(request=PostInput, responses={201: PostOutput})
     def post(self, request):
