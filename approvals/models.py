@@ -173,7 +173,15 @@ class ApprovalStep(models.Model):
                 condition=Q(status__in=StepStatus.values), name="step_status_valid"
             ),
         ]
-        indexes = [models.Index(fields=["status", "due_at"])]
+        indexes = [
+            models.Index(fields=["status", "due_at"]),
+            # The inbox: waiting steps, oldest first, a page at a time (approvals.selectors).
+            models.Index(
+                fields=["activated_at", "id"],
+                condition=Q(status=StepStatus.ACTIVE),
+                name="step_waiting_oldest_first",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.request} step {self.order}: {self.name}"

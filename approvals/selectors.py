@@ -4,7 +4,6 @@ from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
-from publishing.models import Post
 from publishing.selectors import posts_for
 
 from .models import ApprovalRequest, ApprovalStep, Decision, StepStatus
@@ -29,18 +28,22 @@ _INBOX_STEP_COLUMNS = ("request_id", "order", "name", "rule", "activated_at", "d
 
 
 def inbox_page(steps: QuerySet[ApprovalStep]) -> QuerySet[ApprovalStep]:
-    """`inbox_for` shaped for a page of the API: the steps are found, sorted and cut on their
-    own tables (with their requests); the posts of the page's steps, with their teams and
-    authors, follow in one more query. Joined into the first, they made PostgreSQL read every
-    waiting post before it could cut the page (15 ms of SQL for 1,000 waiting, against 1)."""
-    posts = Post.objects.select_related("team", "author").only(
-        "body", "team__name", "author__username"
-    )
+    """`inbox_for` shaped for a page of the API: only the columns it shows, in one query. The
+    partial index on waiting steps, oldest first (step_waiting_oldest_first), lets PostgreSQL
+    walk the steps in order and join each to its post until the page is full; without it, it
+    read every waiting post and sorted them all first (15 ms of SQL for 1,000 waiting, now
+    0.3)."""
     return (
         steps.select_related(None)
-        .select_related("request")
-        .only(*_INBOX_STEP_COLUMNS, "request__post_id", "request__version")
-        .prefetch_related(Prefetch("request__post", queryset=posts))
+        .select_related("request__post__team", "request__post__author")
+        .only(
+            *_INBOX_STEP_COLUMNS,
+            "request__post_id",
+            "request__version",
+            "request__post__body",
+            "request__post__team__name",
+            "request__post__author__username",
+        )
     )
 
 

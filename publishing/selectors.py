@@ -1,5 +1,6 @@
 """Reads of posts and media, scoped to the user asking, in a fixed number of queries."""
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Prefetch, Q, QuerySet
@@ -7,7 +8,6 @@ from django.db.models.functions import Substr
 
 from accounts.models import Role, Team, User
 from accounts.selectors import teams_for, user_has_role
-from networks.models import SocialAccount
 from networks.selectors import social_accounts_for
 
 from .models import Media, Post, PostMedia, PostTarget, PostVersion
@@ -58,45 +58,73 @@ _LISTED_POST_COLUMNS = (
     "created_at",
     "updated_at",
 )
-_LISTED_TARGET_COLUMNS = (
-    "post_id",
-    "social_account_id",
-    "body",
-    "status",
-    "external_id",
-    "external_url",
-    "attempt_count",
-    "last_error",
-    "published_at",
-    "held_reason",
-    "reconcile_candidates",
-)
 
 
-def with_listing(posts: QuerySet[Post]) -> QuerySet[Post]:
-    """`with_details` for a page of the API: the targets and media of the whole page in two
-    queries as well, but kept in lists on each post (`targets_list`, `post_media_list`) rather
-    than in its related managers, which cost Django a queryset a post; the accounts of the
-    page's targets in a third query, each account once however many targets name it; and only
-    the columns the API shows."""
-    accounts = SocialAccount.objects.only("handle", "channel")
-    targets = PostTarget.objects.only(*_LISTED_TARGET_COLUMNS).order_by("id")
-    return (
-        posts.select_related(None)
-        .only(*_LISTED_POST_COLUMNS)
-        .prefetch_related(
-            Prefetch(
-                "targets",
-                queryset=targets.prefetch_related(Prefetch("social_account", queryset=accounts)),
-                to_attr="targets_list",
-            ),
-            Prefetch(
-                "post_media",
-                queryset=PostMedia.objects.only("post_id", "media_id").order_by("position"),
-                to_attr="post_media_list",
-            ),
-        )
+@dataclass(frozen=True, slots=True)
+class ListedAccount:
+    """What a page of the API shows of a target's account."""
+
+    handle: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListedTarget:
+    """A target as a page of the API shows it (TargetOutput), read as a row, not as a model: a
+    page of 50 posts has 100 of them, and Django's instances and prefetching cost more than
+    the rest of the page."""
+
+    id: int
+    post_id: int
+    social_account_id: int
+    body: str
+    status: str
+    external_id: str
+    external_url: str
+    attempt_count: int
+    last_error: str
+    published_at: datetime | None
+    held_reason: str
+    reconcile_candidates: list
+    social_account: ListedAccount
+
+
+_LISTED_TARGET_COLUMNS = [
+    name for name in ListedTarget.__dataclass_fields__ if name != "social_account"
+]
+
+
+def for_listing(posts: QuerySet[Post]) -> QuerySet[Post]:
+    """Posts for a page of the API: only the columns it shows; `fill_listing` adds the rest
+    once the page is cut."""
+    return posts.select_related(None).only(*_LISTED_POST_COLUMNS)
+
+
+def fill_listing(posts: list[Post]) -> list[Post]:
+    """The targets and media of a page of posts, in two queries whatever its length, set on
+    each post as `targets_list` (ListedTarget rows, by id) and `media_ids` (by position)."""
+    ids = [post.pk for post in posts]
+    targets: dict[int, list[ListedTarget]] = {pk: [] for pk in ids}
+    accounts: dict[int, ListedAccount] = {}
+    rows = (
+        PostTarget.objects.filter(post_id__in=ids)
+        .order_by("id")
+        .values_list(*_LISTED_TARGET_COLUMNS, "social_account__handle", "social_account__channel")
     )
+    for *columns, handle, channel in rows:
+        _, post_id, account_id = columns[:3]
+        account = accounts.get(account_id)
+        if account is None:
+            account = accounts[account_id] = ListedAccount(handle=handle, channel=channel)
+        targets[post_id].append(ListedTarget(*columns, social_account=account))
+    media: dict[int, list[int]] = {pk: [] for pk in ids}
+    pairs = PostMedia.objects.filter(post_id__in=ids).order_by("position")
+    for post_id, media_id in pairs.values_list("post_id", "media_id"):
+        media[post_id].append(media_id)
+    for post in posts:
+        post.targets_list = targets[post.pk]
+        post.media_ids = media[post.pk]
+    return posts
 
 
 def post_get(*, user: User, post_id: int) -> Post | None:

@@ -208,10 +208,10 @@ class PostOutput(FastOutput, serializers.ModelSerializer):
         ]
 
     def get_media(self, post: Post) -> list[int]:
-        items = getattr(post, "post_media_list", None)  # a page's (selectors.with_listing)
-        if items is None:
-            items = post.post_media.all()
-        return [item.media_id for item in items]
+        ids = getattr(post, "media_ids", None)  # a page's (selectors.fill_listing)
+        if ids is None:
+            ids = [item.media_id for item in post.post_media.all()]
+        return ids
 
     def get_status_label(self, post: Post) -> str:
         return PostStatus(post.status).label

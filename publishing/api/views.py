@@ -118,7 +118,11 @@ class PostListCreateApi(ListAPIView):
             since=_time_param(request, "since"),
             until=_time_param(request, "until"),
         )
-        return selectors.with_listing(posts)
+        return selectors.for_listing(posts)
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        return None if page is None else selectors.fill_listing(page)
 
     @extend_schema(request=PostInput, responses={201: PostOutput})
     def post(self, request):

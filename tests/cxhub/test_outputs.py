@@ -115,7 +115,8 @@ def _both_ways(drf_only, write) -> tuple[list, list]:
 @pytest.mark.parametrize("zone", ["UTC", "Europe/Paris", "America/St_Johns"])
 def test_a_page_of_posts_is_what_drf_writes(posts, author, drf_only, zone):
     ids = [post.pk for post in posts]
-    listed = list(selectors.with_listing(Post.objects.filter(pk__in=ids)).order_by("id"))
+    page = selectors.for_listing(Post.objects.filter(pk__in=ids)).order_by("id")
+    listed = selectors.fill_listing(list(page))
     detailed = list(selectors.with_details(Post.objects.filter(pk__in=ids)).order_by("id"))
     with timezone.override(zone):
         fast = _json(PostOutput(listed, many=True).data)

@@ -161,8 +161,8 @@ def test_the_post_list_costs_the_same_queries_for_any_number_of_posts(
             ],
         )
     client = api(author)
-    # posts (scope subquery inside), targets, their accounts (each once), media
-    with django_assert_num_queries(4):
+    # posts (scope subquery inside), targets with their accounts' handles, media
+    with django_assert_num_queries(3):
         response = client.get("/api/v1/posts/?page_size=100")
     assert len(response.json()["results"]) == count
 
