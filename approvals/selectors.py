@@ -1,9 +1,14 @@
 """Reads of the approval chain, scoped to the user asking."""
 
+from dataclasses import dataclass
+from datetime import datetime
+from types import SimpleNamespace
+
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
+from cxhub.statements import Page, Statement
 from publishing.selectors import posts_for
 
 from .models import ApprovalRequest, ApprovalStep, Decision, StepStatus
@@ -23,28 +28,69 @@ def inbox_for(*, user: User) -> QuerySet[ApprovalStep]:
     )
 
 
-# What the API shows of a waiting step (approvals.api.serializers.InboxItemOutput).
-_INBOX_STEP_COLUMNS = ("request_id", "order", "name", "rule", "activated_at", "due_at")
+@dataclass(slots=True)
+class WaitingStep:
+    """A waiting step as a page of the inbox shows it (InboxItemOutput), read as a row:
+    `fill_inbox` sets its request, with the post's body, team name and author's username."""
+
+    id: int
+    request_id: int
+    order: int
+    name: str
+    rule: str
+    activated_at: datetime | None
+    due_at: datetime | None
+    request: SimpleNamespace | None = None
 
 
-def inbox_page(steps: QuerySet[ApprovalStep]) -> QuerySet[ApprovalStep]:
-    """`inbox_for` shaped for a page of the API: only the columns it shows, in one query. The
-    partial index on waiting steps, oldest first (step_waiting_oldest_first), lets PostgreSQL
-    walk the steps in order and join each to its post until the page is full; without it, it
-    read every waiting post and sorted them all first (15 ms of SQL for 1,000 waiting, now
-    0.3)."""
-    return (
-        steps.select_related(None)
-        .select_related("request__post__team", "request__post__author")
-        .only(
-            *_INBOX_STEP_COLUMNS,
-            "request__post_id",
-            "request__version",
-            "request__post__body",
-            "request__post__team__name",
-            "request__post__author__username",
-        )
+# What the API shows of a waiting step (approvals.api.serializers.InboxItemOutput). The partial
+# index on waiting steps, oldest first (step_waiting_oldest_first), lets PostgreSQL walk them in
+# order until a page is full.
+_INBOX_STEP_COLUMNS = tuple(
+    name for name in WaitingStep.__dataclass_fields__ if name not in ("id", "request")
+)
+
+
+def _page_of_steps(user_id, position, *, ordering, lookup, start, stop):
+    # The same steps as inbox_for, for a user known by id alone.
+    steps = inbox_for(user=User(pk=user_id, is_active=True)).select_related(None)
+    steps = steps.order_by(*ordering)
+    if lookup is not None:
+        steps = steps.filter(**{lookup: position})
+    return steps.values_list("id", *_INBOX_STEP_COLUMNS)[start:stop]
+
+
+_steps_page = Statement(_page_of_steps)
+_requests_of_page = Statement(
+    lambda request_ids: ApprovalRequest.objects.filter(pk__in=request_ids).values_list(
+        "id", "post_id", "version", "post__body", "post__team__name", "post__author__username"
     )
+)
+
+
+def inbox_listing(*, user: User) -> Page | QuerySet[ApprovalStep]:
+    """`inbox_for` for DRF's cursor pagination, each page read as rows (WaitingStep) by a
+    statement compiled once for its shape (cxhub.statements); `fill_inbox` adds the requests.
+    Two short queries, not one of six tables: PostgreSQL took 6 ms to plan that one, more than
+    the rest of the page cost."""
+    if not (user.is_authenticated and user.is_active):
+        return ApprovalStep.objects.none()
+    return Page(_steps_page, ApprovalStep, lambda row: WaitingStep(*row), user.pk)
+
+
+def fill_inbox(steps: list[WaitingStep]) -> list[WaitingStep]:
+    requests = {}
+    ids = sorted({step.request_id for step in steps})
+    for pk, post_id, version, body, team, author in _requests_of_page(ids):
+        post = SimpleNamespace(
+            body=body,
+            team=SimpleNamespace(name=team),
+            author=SimpleNamespace(username=author),
+        )
+        requests[pk] = SimpleNamespace(post_id=post_id, version=version, post=post)
+    for step in steps:
+        step.request = requests[step.request_id]
+    return steps
 
 
 def is_overdue(step: ApprovalStep, now=None) -> bool:

@@ -8,6 +8,7 @@ from django.db.models.functions import Substr
 
 from accounts.models import Role, Team, User
 from accounts.selectors import teams_for, user_has_role
+from cxhub.statements import Page, Statement
 from networks.selectors import social_accounts_for
 
 from .models import Media, Post, PostMedia, PostTarget, PostVersion
@@ -41,22 +42,39 @@ def with_details(posts: QuerySet[Post]) -> QuerySet[Post]:
 
 
 # What a page of the API shows of each post and target (publishing.api.serializers).
-_LISTED_POST_COLUMNS = (
-    "team_id",
-    "author_id",
-    "status",
-    "version",
-    "content_hash",
-    "body",
-    "link",
-    "scheduled_at",
-    "timezone",
-    "tags",
-    "campaign",
-    "urgent",
-    "submitted_at",
-    "created_at",
-    "updated_at",
+@dataclass(slots=True)
+class ListedPost:
+    """A post as a page of the API shows it (PostOutput), read as a row: `fill_listing` sets
+    its targets and media."""
+
+    id: int
+    team_id: int
+    author_id: int | None
+    status: str
+    version: int
+    content_hash: str
+    body: str
+    link: str
+    scheduled_at: datetime | None
+    timezone: str
+    tags: list
+    campaign: str
+    urgent: bool
+    submitted_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    targets_list: list | None = None
+    media_ids: list | None = None
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+
+_LISTED_POST_COLUMNS = tuple(
+    name
+    for name in ListedPost.__dataclass_fields__
+    if name not in ("id", "targets_list", "media_ids")
 )
 
 
@@ -94,32 +112,75 @@ _LISTED_TARGET_COLUMNS = [
 ]
 
 
+def _page_of_posts(
+    user_id, statuses, account_id, position, *, active, superuser, ordering, lookup, start, stop
+):
+    # The same scope and filters as post_list, for a user known by id and flags alone.
+    user = User(pk=user_id, is_active=active, is_superuser=superuser)
+    posts = post_list(user=user, status=statuses, account_id=account_id).order_by(*ordering)
+    if lookup is not None:
+        posts = posts.filter(**{lookup: position})
+    return posts.values_list("id", *_LISTED_POST_COLUMNS)[start:stop]
+
+
+_posts_page = Statement(_page_of_posts)
+
+
+def post_listing(*, user: User, status: list[str], account_id: int | None) -> Page:
+    """Posts I may see, as `post_list` filters them, for DRF's cursor pagination: each page read
+    as rows (ListedPost) by a statement compiled once for its shape (cxhub.statements), then
+    `fill_listing`. The team and time filters are not among its arguments: `post_list` and
+    `for_listing` serve those."""
+    active, superuser = bool(user.is_active), bool(user.is_superuser)
+    return Page(
+        _posts_page,
+        Post,
+        lambda row: ListedPost(*row),
+        user.pk if active and not superuser else None,  # the scope of others has no user in it
+        list(status),
+        account_id,
+        active=active,
+        superuser=superuser,
+    )
+
+
 def for_listing(posts: QuerySet[Post]) -> QuerySet[Post]:
     """Posts for a page of the API: only the columns it shows; `fill_listing` adds the rest
     once the page is cut."""
     return posts.select_related(None).only(*_LISTED_POST_COLUMNS)
 
 
-def fill_listing(posts: list[Post]) -> list[Post]:
-    """The targets and media of a page of posts, in two queries whatever its length, set on
-    each post as `targets_list` (ListedTarget rows, by id) and `media_ids` (by position)."""
-    ids = [post.pk for post in posts]
-    targets: dict[int, list[ListedTarget]] = {pk: [] for pk in ids}
-    accounts: dict[int, ListedAccount] = {}
-    rows = (
-        PostTarget.objects.filter(post_id__in=ids)
+_page_targets = Statement(
+    lambda post_ids: (
+        PostTarget.objects.filter(post_id__in=post_ids)
         .order_by("id")
         .values_list(*_LISTED_TARGET_COLUMNS, "social_account__handle", "social_account__channel")
     )
-    for *columns, handle, channel in rows:
+)
+_page_media = Statement(
+    lambda post_ids: (
+        PostMedia.objects.filter(post_id__in=post_ids)
+        .order_by("position")
+        .values_list("post_id", "media_id")
+    )
+)
+
+
+def fill_listing(posts: list[Post] | list[ListedPost]) -> list:
+    """The targets and media of a page of posts, in two queries whatever its length, set on
+    each post as `targets_list` (ListedTarget rows, by id) and `media_ids` (by position). Both
+    queries are compiled once for each length of page (cxhub.statements)."""
+    ids = [post.pk for post in posts]
+    targets: dict[int, list[ListedTarget]] = {pk: [] for pk in ids}
+    accounts: dict[int, ListedAccount] = {}
+    for *columns, handle, channel in _page_targets(ids):
         _, post_id, account_id = columns[:3]
         account = accounts.get(account_id)
         if account is None:
             account = accounts[account_id] = ListedAccount(handle=handle, channel=channel)
         targets[post_id].append(ListedTarget(*columns, social_account=account))
     media: dict[int, list[int]] = {pk: [] for pk in ids}
-    pairs = PostMedia.objects.filter(post_id__in=ids).order_by("position")
-    for post_id, media_id in pairs.values_list("post_id", "media_id"):
+    for post_id, media_id in _page_media(ids):
         media[post_id].append(media_id)
     for post in posts:
         post.targets_list = targets[post.pk]

@@ -34,7 +34,11 @@ class InboxApi(ListAPIView):
     pagination_class = _OldestFirst
 
     def get_queryset(self):
-        return selectors.inbox_page(selectors.inbox_for(user=self.request.user))
+        return selectors.inbox_listing(user=self.request.user)
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        return None if page is None else selectors.fill_inbox(page)
 
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "now": timezone.now()}

@@ -89,8 +89,8 @@ def test_the_inbox_costs_the_same_queries_whatever_its_length(
         )
         publishing.post_submit(post=post, by=author)
     client = api(approver)
-    # the steps with their requests, posts, teams and authors
-    with django_assert_num_queries(1):
+    # the waiting steps; their requests with the posts' bodies, teams and authors
+    with django_assert_num_queries(2):
         response = client.get("/api/v1/approvals/inbox/?page_size=100")
     assert len(response.json()["results"]) == count
 

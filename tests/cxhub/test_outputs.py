@@ -11,11 +11,12 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
+from rest_framework.test import APIClient
 
-from accounts.models import Role
+from accounts.models import Role, User
 from approvals import selectors as approval_selectors
 from approvals.api.serializers import InboxItemOutput
-from approvals.models import ApprovalPolicy, ApprovalStage
+from approvals.models import ApprovalPolicy, ApprovalStage, ApprovalStep
 from cxhub.outputs import FastOutput
 from networks.models import Channel
 from publishing import selectors, services
@@ -134,13 +135,85 @@ def test_a_page_of_posts_is_what_drf_writes(posts, author, drf_only, zone):
         assert not reference[0]["created_at"].endswith("Z")
 
 
-def test_the_inbox_is_what_drf_writes(org, author, approver, drf_only):
+def _pages(client, url: str) -> list[dict]:
+    listed = []
+    while url:
+        response = client.get(url)
+        assert response.status_code == 200, response.content
+        listed.extend(response.json()["results"])
+        url = response.json()["next"]
+    return listed
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/St_Johns"])
+def test_the_api_pages_posts_read_as_rows_as_drf_writes_each_post(
+    posts, org, author, lead, outsider, drf_only, settings, zone
+):
+    """The posts list reads its pages as rows (publishing.selectors.post_listing): every post
+    anyone may see comes once, newest first, as DRF writes it with the ORM's models, whatever
+    the page size, the filters, the person asking and the time zone."""
+    settings.TIME_ZONE = zone
+    mastodon = posts[0].targets.get().social_account_id
+    more = services.post_create(
+        by=author,
+        team_id=org["north"].pk,
+        body="Another",
+        targets=[services.TargetInput(social_account_id=mastodon)],
+        tags=["x"],
+    )
+    admin = User.objects.create(username="root", is_superuser=True)
+    south_account = SocialAccountFactory(team=org["south"], handle="@south")
+    south = services.post_create(
+        by=outsider,
+        team_id=org["south"].pk,
+        body="South",
+        targets=[services.TargetInput(social_account_id=south_account.pk)],
+    )
+    account = posts[1].targets.order_by("id").last().social_account_id
+    asks = [
+        (author, "", [more, *reversed(posts)]),
+        (author, "status=draft,in_review", [more, *reversed(posts)]),
+        (author, "status=published", []),
+        (author, f"account={account}", [posts[2], posts[1]]),
+        (lead, "", [south, more, *reversed(posts)]),  # HQ is above South too
+        (outsider, "", [south]),
+        (admin, "", [south, more, *reversed(posts)]),
+    ]
+    fast = {}
+    for user, query, _ in asks:
+        client = APIClient()
+        client.force_authenticate(user)
+        for size in (1, 2, 50):
+            fast[user.username, query, size] = _pages(
+                client, f"/api/v1/posts/?page_size={size}&{query}"
+            )
+    drf_only()
+    for user, query, expected in asks:
+        ordered = [Post.objects.get(pk=post.pk) for post in expected]
+        reference = _json(
+            PostOutput(
+                selectors.with_details(
+                    Post.objects.filter(pk__in=[p.pk for p in ordered])
+                ).order_by("-id"),
+                many=True,
+            ).data
+        )
+        assert [item["id"] for item in reference] == [p.pk for p in ordered]
+        for size in (1, 2, 50):
+            assert fast[user.username, query, size] == reference, (user, query, size)
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_the_inbox_pages_read_as_rows_are_what_drf_writes(org, author, approver, drf_only, ties):
+    """The approvals inbox reads its pages as rows (approvals.selectors.inbox_listing): every
+    waiting step comes once, oldest first, as DRF writes it with the ORM's models, for any page
+    size, and when steps share their time (the cursor then counts past the ties)."""
     policy = ApprovalPolicy.objects.create(name="North", team=org["north"])
     ApprovalStage.objects.create(
         policy=policy, order=1, name="Comms", decider_team=org["north"], decider_role=Role.APPROVER
     )
     account = SocialAccountFactory(team=org["north"], channel=Channel.MASTODON)
-    for index in range(3):
+    for index in range(5):
         post = services.post_create(
             by=author,
             team_id=org["north"].pk,
@@ -149,15 +222,24 @@ def test_the_inbox_is_what_drf_writes(org, author, approver, drf_only):
         )
         services.post_submit(post=post, by=author)
     steps = approval_selectors.inbox_for(user=approver)
-    page = list(approval_selectors.inbox_page(steps))
-    whole = list(steps)
-    context = {"now": timezone.now() + datetime.timedelta(days=30)}  # all of them overdue
-    fast = _json(InboxItemOutput(page, many=True, context=context).data)
+    first = steps.first()
+    ApprovalStep.objects.filter(pk=first.pk).update(
+        due_at=timezone.now() - datetime.timedelta(hours=1)
+    )
+    if ties:
+        steps.update(activated_at=first.activated_at)
+    client = APIClient()
+    client.force_authenticate(approver)
+    fast = {
+        size: _pages(client, f"/api/v1/approvals/inbox/?page_size={size}") for size in (1, 2, 50)
+    }
     drf_only()
-    reference = _json(InboxItemOutput(whole, many=True, context=context).data)
-    assert fast == reference
-    assert len(reference) == 3 and all(item["overdue"] for item in reference)
+    waiting = list(approval_selectors.inbox_for(user=approver))
+    reference = _json(InboxItemOutput(waiting, many=True, context={"now": timezone.now()}).data)
+    assert len(reference) == 5 and [item["overdue"] for item in reference].count(True) == 1
     assert {item["team"] for item in reference} == {"North"}
+    for size, listed in fast.items():
+        assert listed == reference, size
 
 
 class Everything(FastOutput, serializers.ModelSerializer):
