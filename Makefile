@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: run test test-loaded lint bench bench-deps install browser-deps pds-deps sso-deps clean
+.PHONY: run test test-loaded lint bench bench-deps install browser-deps pds-deps sso-deps obs-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,15 @@ sso-deps:
 	@command -v xmlsec1 >/dev/null 2>&1 || { DEBIAN_FRONTEND=noninteractive apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends xmlsec1; }
 
+## promtool checks the alert rules and the /metrics exposition (tests/cxhub/test_operating_files.py):
+## the one program taken out of Debian's prometheus package into the venv, so that no Prometheus
+## server is installed or started on the machine.
+obs-deps: install
+	@test -x $(VENV)/bin/promtool || { set -e; dir=$$(mktemp -d); chmod a+rwx $$dir; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null; \
+		(cd $$dir && apt-get download -q prometheus >/dev/null && dpkg-deb -x prometheus_*.deb tree); \
+		cp $$dir/tree/usr/bin/promtool $(VENV)/bin/promtool; rm -rf $$dir; }
+
 ## What the browser tests (tests/e2e) need besides Python: Debian's chromium (Playwright's own
 ## browser download cannot be reached) and axe-core from npm, each only when missing or stale.
 browser-deps:
@@ -47,13 +56,13 @@ pds-deps:
 		bash $(PDS_DIR)/install.sh || echo "real PDS not installed: test_bluesky_pds.py will say why"; fi
 
 ## Install what the tests need and run the whole suite.
-test: install browser-deps pds-deps sso-deps
+test: install browser-deps pds-deps sso-deps obs-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## No test may depend on an idle machine: the suite LOADED_RUNS times in a row while a busy
 ## loop runs on every core (bench/loaded.py prints each run's exit code, time and load).
 LOADED_RUNS ?= 3
-test-loaded: install browser-deps pds-deps sso-deps
+test-loaded: install browser-deps pds-deps sso-deps obs-deps
 	$(PY) bench/loaded.py --runs $(LOADED_RUNS) -- $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install

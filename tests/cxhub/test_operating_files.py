@@ -1,11 +1,14 @@
 """deploy/grafana/cxhub-dashboard.json and deploy/prometheus/alerts.yml: they parse, have the
-shape Grafana and Prometheus load, and use only metrics /metrics gives; promtool (Debian's
-`prometheus` package), where installed, checks the rules' PromQL and the exposition too."""
+shape Grafana and Prometheus load, and use only metrics /metrics gives; promtool (taken out of
+Debian's `prometheus` package by `make obs-deps`, which `make test` runs) checks the rules' PromQL
+and the exposition too."""
 
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -110,9 +113,12 @@ def test_the_metric_name_reader_finds_names_not_functions_or_labels():
     assert _metric_names("a_seconds > b_seconds") == {"a_seconds", "b_seconds"}
 
 
-_PROMTOOL = shutil.which("promtool")
+# `make test` puts it in the venv (make obs-deps), beside the interpreter running the tests.
+_PROMTOOL = shutil.which(
+    "promtool", path=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+)
 needs_promtool = pytest.mark.skipif(
-    not _PROMTOOL, reason="promtool not installed (Debian: apt-get install prometheus)"
+    not _PROMTOOL, reason="promtool not installed (`make obs-deps` puts it in the venv)"
 )
 
 
