@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
                 if args.server_account_limit
                 else ""
             )
-            + f"; {args.concurrency} worker processes; dispatcher every "
+            + f"; {args.concurrency} worker processes of {args.threads} send threads; "
+            f"dispatcher every "
             f"{args.dispatch_seconds} s; written {args.lead_seconds:g} s before due; "
             f"PostgreSQL + Redis; {os.cpu_count()} CPU(s)"
         )
@@ -150,6 +151,12 @@ def _arguments(argv):
     )
     parser.add_argument(
         "--delay-ms", type=int, default=0, help="how long the sites take to answer (0)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=32,
+        help="CXHUB_PUBLISH_THREADS, sends at once per worker process (32, the default)",
     )
     parser.add_argument(
         "--hosts", type=int, default=1, help="sites on their own ports, the accounts shared (1)"
@@ -243,6 +250,7 @@ def _worker_env(broker: str, scratch: str, workdir: Path, args) -> dict[str, str
             "CXHUB_VAR_DIR": str(workdir / "var"),
             "CXHUB_DISPATCH_SECONDS": str(args.dispatch_seconds),
             "CXHUB_DISPATCH_BATCH_SIZE": str(args.batch_size),
+            "CXHUB_PUBLISH_THREADS": str(args.threads),
             "CXHUB_HEARTBEAT_SECONDS": "3600",
             "CXHUB_ESCALATION_SECONDS": "3600",
             "CXHUB_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "127.0.0.1/32",

@@ -25,6 +25,11 @@ os.environ.setdefault("CXHUB_AUDIT_CHECKPOINT_SECONDS", "0")
 TEST_AUDIT_VERIFIER_KEY = "cxhub.test/audit+0ae2332e+AWT5b/YEsmE1/pwcNGpnU2l1WlVw2O6XRzYyQSfG287l"
 os.environ.setdefault("CXHUB_VAR_DIR", os.path.join(os.path.dirname(__file__), "..", "var", "test"))
 
+# A test's data lives in its own transaction, which the lanes' threads (each with its own
+# connection) cannot see: tests of concurrent sends turn them on with a transactional database
+# (tests/publishing/test_dispatch_lanes.py), as do the real workers of the integration tests.
+os.environ.setdefault("CXHUB_PUBLISH_THREADS", "1")
+
 # The suite migrates its own test database as the connecting user and runs the app as its own
 # restricted role (tests/dbroles.py): an operator's split must not redirect it.
 os.environ.pop("CXHUB_MIGRATE_DATABASE_URL", None)

@@ -9,7 +9,8 @@ A target lives through these stages, one module each, in this order:
 2. start.py: the task claims its group's rows again (`sending`), re-checks freeze, account and
    approved content of each under their locks, and records PublishAttempts.
 3. send.py: publish_targets calls the channel for each target outside any transaction, and reads
-   what it answered (or raised) as the try's outcome.
+   what it answered (or raised) as the try's outcome; lanes.py makes a group's sends at the same
+   time, each account's in order, within caps per worker, per host and per account.
 4. outcome.py: every outcome of the group is stored in one transaction: `published`, `waiting`
    again (a retry, due later), `failed`, or `held`. An unknown outcome (timeout after sending)
    sets needs_reconcile: the next try asks the network before it sends.

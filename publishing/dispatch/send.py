@@ -1,6 +1,6 @@
 """Send, the third stage of dispatch: publish_targets, the work of one publish task. It starts its
-group (start.py), calls the network for each target in turn outside any transaction, and stores
-every outcome at once (outcome.py).
+group (start.py), calls the network for each target outside any transaction (at the same time,
+in lanes: lanes.py), and stores every outcome at once (outcome.py).
 
 What the channel answers, or raises, is read as the try's outcome: published or found (after a
 look), retryable, refused for good, an expired token, several possible matches for a person to
@@ -31,6 +31,7 @@ from networks.models import Channel, SocialAccount
 from networks.selectors import social_accounts_for
 
 from ..models import PublishAttempt, SandboxPublication
+from . import lanes
 from .common import _kv
 from .outcome import _Result, _store_outcomes_retrying
 from .start import _Send, _start_attempts
@@ -42,9 +43,9 @@ Outcome = PublishAttempt.Outcome
 
 def publish_targets(*, target_ids: list[int], worker: str = "") -> dict[int, str]:
     """Publish a group of queued targets: one transaction claims them all, the network is called
-    for each in turn (outside any transaction), one transaction stores every outcome. Returns
-    what happened to each ("noop" for a target that was not queued: a redelivered or stale
-    task). Safe to run any number of times for the same targets.
+    for each (outside any transaction, in lanes at the same time), one transaction stores every
+    outcome. Returns what happened to each ("noop" for a target that was not queued: a
+    redelivered or stale task). Safe to run any number of times for the same targets.
 
     A group costs a few queries whatever its size, where one task per target paid them all for
     each: the dispatcher sends groups (claim._enqueue), and a worker that dies mid-group leaves its
@@ -56,30 +57,17 @@ def publish_targets(*, target_ids: list[int], worker: str = "") -> dict[int, str
     if not sends:
         return done
     budget = settings.CELERY_TASK_SOFT_TIME_LIMIT / 2
-    results: list[tuple[_Send, _Result, int]] = []
-    current: _Send | None = None
-    try:
-        for send in sends:
-            if results and time.monotonic() - began > budget:
-                # Too long for one task: what is left goes back to waiting, due at once.
-                results.append((send, _not_sent(), 0))
-                continue
-            current, sent_at = send, time.monotonic()
-            result = _talk_to_network(send)
-            results.append((send, result, round((time.monotonic() - sent_at) * 1000)))
-            current = None
-    except SoftTimeLimitExceeded:
-        # The time limit struck outside the network call (which handles it itself): a send
-        # started and not recorded may have gone out, so it is looked for before any retry;
-        # the ones not started were not sent.
-        done_ids = {send.target_id for send, _, _ in results}
-        for send in sends:
-            if send.target_id in done_ids:
-                continue
-            if current is not None and send.target_id == current.target_id:
-                results.append((send, _Result(Outcome.UNKNOWN, error=_TIME_RAN_OUT), 0))
-            else:
-                results.append((send, _not_sent(), 0))
+    if settings.CXHUB_PUBLISH_THREADS > 1:  # a group of one too: its send takes its slots
+        results = lanes.send_all(
+            sends,
+            _talk_to_network,
+            began=began,
+            budget=budget,
+            not_sent=_not_sent,
+            time_ran_out=_TIME_RAN_OUT,
+        )
+    else:
+        results = _send_one_by_one(sends, began=began, budget=budget)
     statuses = _store_outcomes_retrying([(send, result) for send, result, _ in results])
     duration_ms = round((time.monotonic() - began) * 1000)
     for send, result, network_ms in results:
@@ -109,6 +97,37 @@ def publish_targets(*, target_ids: list[int], worker: str = "") -> dict[int, str
         )
         done[send.target_id] = result.outcome
     return done
+
+
+def _send_one_by_one(
+    sends: list[_Send], *, began: float, budget: float
+) -> list[tuple[_Send, _Result, int]]:
+    """The sends of a group in turn, in the task's thread (CXHUB_PUBLISH_THREADS = 1)."""
+    results: list[tuple[_Send, _Result, int]] = []
+    current: _Send | None = None
+    try:
+        for send in sends:
+            if results and time.monotonic() - began > budget:
+                # Too long for one task: what is left goes back to waiting, due at once.
+                results.append((send, _not_sent(), 0))
+                continue
+            current, sent_at = send, time.monotonic()
+            result = _talk_to_network(send)
+            results.append((send, result, round((time.monotonic() - sent_at) * 1000)))
+            current = None
+    except SoftTimeLimitExceeded:
+        # The time limit struck outside the network call (which handles it itself): a send
+        # started and not recorded may have gone out, so it is looked for before any retry;
+        # the ones not started were not sent.
+        done_ids = {send.target_id for send, _, _ in results}
+        for send in sends:
+            if send.target_id in done_ids:
+                continue
+            if current is not None and send.target_id == current.target_id:
+                results.append((send, _Result(Outcome.UNKNOWN, error=_TIME_RAN_OUT), 0))
+            else:
+                results.append((send, _not_sent(), 0))
+    return results
 
 
 _TIME_RAN_OUT = "The task's time limit ran out around this send; the network is asked first."

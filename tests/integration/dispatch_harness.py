@@ -20,6 +20,8 @@ WORKER_APPLICATION_NAME = "cxhub-dispatch-worker"
 # Short everything, so a test sees retries, sweeps and reconciles within seconds. The hard time
 # limit stays below the sending-stuck limit (settings.py checks it).
 FAST = {
+    # Real workers send a group's targets at the same time (publishing/dispatch/lanes.py).
+    "CXHUB_PUBLISH_THREADS": "8",
     "CXHUB_DISPATCH_SECONDS": "1",
     "CXHUB_SWEEP_SECONDS": "1",
     "CXHUB_PUBLISH_BACKOFF_BASE_SECONDS": "1",

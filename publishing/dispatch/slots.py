@@ -1,0 +1,148 @@
+"""Slots: at most `cap` holders of a name at once across every worker process, on every host that
+shares the database (issue 16: "more workers never means more 429s"). A lane takes its account's
+slot and then its host's before each send, and gives both back after.
+
+On PostgreSQL a slot is a session advisory lock, pg_try_advisory_lock(name's key, slot number),
+taken on one connection of the worker process's own (the keeper: one more connection a process,
+not one a send thread): a worker that dies drops it and with it every slot it held, so nothing
+is left taken; if the server drops it, the slots go with it and are taken anew. On SQLite (the
+embedded default: one host) a slot is an exclusive flock on a file in VAR_DIR/send-slots, which
+the kernel likewise drops with the process. Both are tried without waiting, slot by slot from a
+random one; when all are taken, the lane waits a little (up to 100 ms, doubling from 5) and
+tries again, until its task stops.
+"""
+
+import contextlib
+import fcntl
+import os
+import random
+import threading
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+from django.conf import settings
+from django.db import connection
+
+_FIRST_PAUSE = 0.005
+
+
+class SlotsUnavailable(Exception):
+    """The slots cannot be read (the database is unreachable): the send waits for a later try."""
+
+
+_LONGEST_PAUSE = 0.1
+
+
+def take(name: str, cap: int, *, stop: threading.Event) -> Callable[[], None] | None:
+    """One of the `cap` slots of `name`, as the function that gives it back; None if `stop`
+    was set while every slot was taken. SlotsUnavailable when they cannot be read."""
+    pause = _FIRST_PAUSE
+    tries = _postgres_try if connection.vendor == "postgresql" else _file_try
+    while not stop.is_set():
+        first = random.randrange(cap)
+        for offset in range(cap):
+            release = tries(name, (first + offset) % cap)
+            if release is not None:
+                return release
+        stop.wait(pause)
+        pause = min(pause * 2, _LONGEST_PAUSE)
+    return None
+
+
+def _key(name: str) -> int:
+    """The name as PostgreSQL's first advisory key (a signed 32-bit integer)."""
+    return zlib.crc32(f"cxhub-send:{name}".encode()) - 2**31
+
+
+class _Keeper:
+    """The process's one connection for slots, shared by its lanes (one at a time): a slot is
+    a session advisory lock, and a session may take the same lock twice, so the keeper also
+    remembers which slots its process holds and never asks for those."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.pid = 0
+        self.conn = None
+        self.held: set[tuple[int, int]] = set()
+
+    def take(self, key: int, slot: int) -> bool:
+        with self.lock:
+            if (key, slot) in self.held:
+                return False
+            try:
+                taken = self._ask("SELECT pg_try_advisory_lock(%s, %s)", key, slot)
+            except psycopg.Error as error:
+                self._lost()
+                raise SlotsUnavailable(str(error)) from error
+            if taken:
+                self.held.add((key, slot))
+            return taken
+
+    def give(self, key: int, slot: int) -> None:
+        with self.lock:
+            if (key, slot) not in self.held:
+                return  # the connection was lost meanwhile, and the slot with it
+            self.held.discard((key, slot))
+            try:
+                self._ask("SELECT pg_advisory_unlock(%s, %s)", key, slot)
+            except psycopg.Error:
+                self._lost()
+
+    def _ask(self, sql: str, key: int, slot: int) -> bool:
+        if self.pid != os.getpid() or self.conn is None or self.conn.closed:
+            self._connect()
+        return self.conn.execute(sql, (key, slot)).fetchone()[0]
+
+    def _connect(self) -> None:
+        params = {
+            name: value
+            for name, value in connection.get_connection_params().items()
+            if name not in ("cursor_factory", "context", "prepare_threshold")
+        }
+        params.setdefault("application_name", "cxhub-send-slots")
+        self.conn = psycopg.connect(**params, autocommit=True)
+        self.pid = os.getpid()  # a forked child makes its own: the parent's locks are not its
+        self.held.clear()
+
+    def _lost(self) -> None:
+        """The server dropped the session, and every slot it held with it."""
+        with contextlib.suppress(Exception):
+            self.conn.close()
+        self.conn = None
+        self.held.clear()
+
+
+_keeper = _Keeper()
+
+
+def close() -> None:
+    """Give back every slot of this process and close its connection (tests, shutdown)."""
+    with _keeper.lock:
+        if _keeper.conn is not None:
+            _keeper._lost()
+
+
+def _postgres_try(name: str, slot: int) -> Callable[[], None] | None:
+    key = _key(name)
+    if not _keeper.take(key, slot):
+        return None
+    return lambda: _keeper.give(key, slot)
+
+
+def _file_try(name: str, slot: int) -> Callable[[], None] | None:
+    folder = Path(settings.VAR_DIR) / "send-slots"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{zlib.crc32(name.encode()):08x}-{slot}.lock"
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        return None
+
+    def release() -> None:
+        os.close(descriptor)  # closing the only descriptor of that open gives the lock back
+
+    return release

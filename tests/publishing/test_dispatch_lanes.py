@@ -1,0 +1,268 @@
+"""A publish group's sends go out at the same time, in lanes (publishing/dispatch/lanes.py), and
+stay polite: sites on 127.0.0.1 count the requests they hold at once, per host and per account,
+and the test fails when a cap is passed; a slow or refusing host does not hold up another; an
+account's posts keep their order; and each post reaches its site once."""
+
+import signal
+import threading
+import time
+from collections import defaultdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
+
+import pytest
+from celery.exceptions import SoftTimeLimitExceeded
+
+from publishing.dispatch import claim, lanes, slots
+from publishing.dispatch.send import publish_targets
+from publishing.models import PostTarget, PublishAttempt, TargetStatus
+
+from ..integration.dispatch_support import bulk_due_posts, webhook_account
+
+pytestmark = pytest.mark.django_db(transaction=True)  # the lanes' threads read committed rows
+
+
+class Sites:
+    """Sites on their own ports; an account is a path. Each answers after `delay[port]`
+    seconds, or 429 when `refuse[port]`; records when each request came and went."""
+
+    def __init__(self, hosts: int, delay: float = 0.2):
+        self.lock = threading.Lock()
+        self.in_flight = defaultdict(int)  # by host, and by account path
+        self.most = defaultdict(int)
+        self.seen: list[tuple[str, str, float, float, str]] = []  # host, path, came, went, key
+        self.stored = defaultdict(int)
+        self.delay: dict[str, float] = {}
+        self.refuse: set[str] = set()
+        self.servers = [
+            ThreadingHTTPServer(("127.0.0.1", 0), self._handler()) for _ in range(hosts)
+        ]
+        for server in self.servers:
+            server.daemon_threads = True
+            self.delay[self.host(server)] = delay
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    @staticmethod
+    def host(server) -> str:
+        return f"127.0.0.1:{server.server_address[1]}"
+
+    def url(self, host: int, account: str) -> str:
+        return f"http://{self.host(self.servers[host])}/hook/{account}"
+
+    def close(self):
+        for server in self.servers:
+            server.shutdown()
+            server.server_close()
+
+    def _handler(sites):
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                host, path = self.headers["Host"], self.path
+                key = self.headers.get("Idempotency-Key", "")
+                came = time.monotonic()
+                with sites.lock:
+                    for name in (host, path):
+                        sites.in_flight[name] += 1
+                        sites.most[name] = max(sites.most[name], sites.in_flight[name])
+                if host in sites.refuse:
+                    status, body = 429, b'{"error": "slow down"}'
+                else:
+                    time.sleep(sites.delay[host])
+                    status, body = (
+                        201,
+                        b'{"id": "%s", "url": "https://x.example/%s"}'
+                        % (
+                            key.encode(),
+                            key.encode(),
+                        ),
+                    )
+                with sites.lock:
+                    for name in (host, path):
+                        sites.in_flight[name] -= 1
+                    sites.seen.append((host, path, came, time.monotonic(), key))
+                    if status == 201:
+                        sites.stored[key] += 1
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                if status == 429:
+                    self.send_header("Retry-After", "30")
+                self.end_headers()
+                self.wfile.write(body)
+
+        return Handler
+
+
+@pytest.fixture
+def sites():
+    made = []
+
+    def make(hosts: int, delay: float = 0.2) -> Sites:
+        made.append(Sites(hosts, delay))
+        return made[-1]
+
+    yield make
+    for site in made:
+        site.close()
+
+
+@pytest.fixture(autouse=True)
+def lane_settings(settings):
+    settings.CXHUB_PUBLISH_THREADS = 8
+    settings.CXHUB_PUBLISH_PER_HOST = 3
+    settings.CXHUB_PUBLISH_PER_ACCOUNT = 1
+    settings.CXHUB_WEBHOOK_ALLOW_PRIVATE_NETWORKS = ["127.0.0.1/32"]
+    settings.CXHUB_PUBLISH_GROUP_SIZE = 100
+    yield
+    slots.close()  # this process's slot connection, before the test database goes
+
+
+def _accounts(org, site: Sites, count: int, hosts: int):
+    return [
+        webhook_account(org["north"], site.url(n % hosts, f"a{n}"), handle=f"a{n}")
+        for n in range(count)
+    ]
+
+
+def _queued(author, org, accounts, posts: int, per_post: int) -> list[int]:
+    ids = bulk_due_posts(
+        author=author, team=org["north"], accounts=accounts, posts=posts, per_post=per_post
+    )
+    claim.dispatch_due()
+    assert PostTarget.objects.filter(pk__in=ids, status=TargetStatus.QUEUED).count() == len(ids)
+    return sorted(ids)
+
+
+def test_the_caps_hold_while_sends_go_out_together(author, org, sites):
+    site = sites(hosts=2, delay=0.2)
+    accounts = _accounts(org, site, 12, hosts=2)
+    ids = _queued(author, org, accounts, posts=12, per_post=2)  # 24 targets, 2 per account
+
+    done = publish_targets(target_ids=ids)
+
+    assert set(done.values()) == {"published"}
+    assert sorted(site.stored.values()) == [1] * 24  # each post reached its site once
+    hosts = [Sites.host(server) for server in site.servers]
+    paths = {f"/hook/a{n}" for n in range(12)}
+    assert max(site.most[host] for host in hosts) == 3  # the cap reached, never passed
+    assert max(site.most[path] for path in paths) == 1
+    # 24 sends of 0.2 s, 6 at a time (3 per host): four rounds at the sites, not 24 in turn
+    # (4.8 s); the claim and outcome transactions around them are the same as before
+    at_the_sites = max(s[3] for s in site.seen) - min(s[2] for s in site.seen)
+    assert at_the_sites < 24 * 0.2 / 2, at_the_sites
+
+
+def test_an_accounts_posts_go_out_in_their_order(author, org, sites):
+    site = sites(hosts=1, delay=0.05)
+    accounts = _accounts(org, site, 2, hosts=1)
+    ids = _queued(author, org, accounts, posts=8, per_post=1)  # 4 posts per account
+
+    publish_targets(target_ids=ids)
+
+    keys = {
+        str(key): pk
+        for pk, key in PostTarget.objects.filter(pk__in=ids).values_list("pk", "idempotency_key")
+    }
+    for account in ("/hook/a0", "/hook/a1"):
+        arrived = [
+            keys[key]
+            for _h, path, came, _w, key in sorted(site.seen, key=lambda s: s[2])
+            if path == account
+        ]
+        assert arrived == sorted(arrived) and len(arrived) == 4
+
+
+def test_a_slow_host_does_not_hold_up_another(author, org, sites):
+    site = sites(hosts=2, delay=0.05)
+    slow, fast = (Sites.host(server) for server in site.servers)
+    site.delay[slow] = 1.0
+    accounts = _accounts(org, site, 8, hosts=2)  # even accounts on the slow host
+    ids = _queued(author, org, accounts, posts=8, per_post=1)
+
+    publish_targets(target_ids=ids)
+
+    first_slow_answer = min(went for host, _p, _c, went, _k in site.seen if host == slow)
+    fast_answers = [went for host, _p, _c, went, _k in site.seen if host == fast]
+    assert len(fast_answers) == 4
+    assert max(fast_answers) < first_slow_answer  # all of them, before the slow host's first
+
+
+def test_a_host_that_answers_429_slows_its_targets_not_the_others(author, org, sites):
+    site = sites(hosts=2, delay=0.05)
+    refusing = Sites.host(site.servers[0])
+    site.refuse.add(refusing)
+    accounts = _accounts(org, site, 6, hosts=2)
+    ids = _queued(author, org, accounts, posts=6, per_post=1)
+
+    done = publish_targets(target_ids=ids)
+
+    by_account = dict(
+        PostTarget.objects.filter(pk__in=ids).values_list("social_account__handle", "status")
+    )
+    assert {by_account[f"a{n}"] for n in (1, 3, 5)} == {TargetStatus.PUBLISHED}
+    assert {by_account[f"a{n}"] for n in (0, 2, 4)} == {TargetStatus.WAITING}  # retried later
+    assert sorted(done.values()) == ["published"] * 3 + ["retryable"] * 3
+
+
+def test_lanes_keep_each_accounts_sends_in_order_within_their_cap():
+    def send(target, account):
+        return SimpleNamespace(target_id=target, account=SimpleNamespace(pk=account))
+
+    group = [send(1, "a"), send(2, "b"), send(3, "a"), send(4, "a"), send(5, "c"), send(6, "b")]
+    one = lanes.lanes_of(group, per_account=1)
+    assert [[s.target_id for s in lane] for lane in one] == [[1, 3, 4], [2, 6], [5]]
+    two = lanes.lanes_of(group, per_account=2)
+    assert [[s.target_id for s in lane] for lane in two] == [[1, 4], [2], [3], [5], [6]]
+
+
+def test_when_the_time_limit_strikes_a_send_under_way_is_unknown_and_the_rest_not_sent(settings):
+    """The soft time limit comes to the task's own thread (a signal, as billiard sends it) while
+    it waits on the lanes: the finished send keeps its answer, the one under way is looked for
+    before any retry, the one waiting behind it was not sent."""
+    release = threading.Event()
+
+    def send(target, account, base_url):
+        return SimpleNamespace(
+            target_id=target,
+            channel="webhook",
+            account=SimpleNamespace(pk=account, base_url=base_url),
+        )
+
+    slow, waiting, quick = (
+        send(1, "a", "https://slow.example/a"),
+        send(2, "a", "https://slow.example/a"),  # after it in its account's lane
+        send(3, "c", "https://quick.example/c"),
+    )
+
+    def talk(item):
+        if item is slow:
+            release.wait(10)
+        return SimpleNamespace(outcome="published", target=item.target_id)
+
+    def strike(*_):
+        raise SoftTimeLimitExceeded()
+
+    previous = signal.signal(signal.SIGALRM, strike)
+    signal.setitimer(signal.ITIMER_REAL, 0.5)
+    try:
+        results = lanes.send_all(
+            [slow, waiting, quick],
+            talk,
+            began=time.monotonic(),
+            budget=60,
+            not_sent=lambda: SimpleNamespace(outcome="not sent"),
+            time_ran_out="time ran out",
+        )
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        release.set()
+    outcomes = {item.target_id: result.outcome for item, result, _ms in results}
+    assert outcomes == {1: PublishAttempt.Outcome.UNKNOWN, 2: "not sent", 3: "published"}
