@@ -153,10 +153,7 @@ def test_the_caps_hold_while_sends_go_out_together(author, org, sites):
     paths = {f"/hook/a{n}" for n in range(12)}
     assert max(site.most[host] for host in hosts) == 3  # the cap reached, never passed
     assert max(site.most[path] for path in paths) == 1
-    # 24 sends of 0.2 s, 6 at a time (3 per host): four rounds at the sites, not 24 in turn
-    # (4.8 s); the claim and outcome transactions around them are the same as before
-    at_the_sites = max(s[3] for s in site.seen) - min(s[2] for s in site.seen)
-    assert at_the_sites < 24 * 0.2 / 2, at_the_sites
+    # and they went out together: the sites held three at once on a host (counted, not timed)
 
 
 def test_an_accounts_posts_go_out_in_their_order(author, org, sites):
@@ -222,7 +219,9 @@ def test_lanes_keep_each_accounts_sends_in_order_within_their_cap():
     assert [[s.target_id for s in lane] for lane in two] == [[1, 4], [2], [3], [5], [6]]
 
 
-def test_when_the_time_limit_strikes_a_send_under_way_is_unknown_and_the_rest_not_sent(settings):
+def test_when_the_time_limit_strikes_a_send_under_way_is_unknown_and_the_rest_not_sent(
+    monkeypatch,
+):
     """The soft time limit comes to the task's own thread (a signal, as billiard sends it) while
     it waits on the lanes: the finished send keeps its answer, the one under way is looked for
     before any retry, the one waiting behind it was not sent."""
@@ -241,16 +240,29 @@ def test_when_the_time_limit_strikes_a_send_under_way_is_unknown_and_the_rest_no
         send(3, "c", "https://quick.example/c"),
     )
 
+    quick_done = threading.Event()
+
     def talk(item):
         if item is slow:
+            # The limit strikes once the quick send's answer is recorded, while this one is out
+            quick_done.wait(10)
+            signal.setitimer(signal.ITIMER_REAL, 0.01)
             release.wait(10)
         return SimpleNamespace(outcome="published", target=item.target_id)
+
+    recorded = lanes._GroupState.finish
+
+    def finish(state, item, result, ms):
+        recorded(state, item, result, ms)
+        if item is quick:
+            quick_done.set()
+
+    monkeypatch.setattr(lanes._GroupState, "finish", finish)
 
     def strike(*_):
         raise SoftTimeLimitExceeded()
 
     previous = signal.signal(signal.SIGALRM, strike)
-    signal.setitimer(signal.ITIMER_REAL, 0.5)
     try:
         results = lanes.send_all(
             [slow, waiting, quick],
