@@ -18,7 +18,6 @@ one's): the periodic tasks are all safe to run twice.
 """
 
 import contextlib
-import copy
 import fcntl
 import logging
 import os
@@ -27,18 +26,13 @@ from pathlib import Path
 from celery.beat import PersistentScheduler
 from django.conf import settings
 from django.db import DatabaseError, connections
-from django.db.utils import load_backend
 
-from .locks import advisory_key
+from .locks import advisory_key, own_connection
 
 log = logging.getLogger("cxhub.beat")
 
 LOCK_NAME = "cxhub.beat.leader"
 LOCK_FILE_NAME = "beat.lock"
-# The leader's lock session, when its host vanishes without closing it: the server probes it
-# after this many idle seconds, every interval, and drops it after count failed probes; so the
-# lock comes free within about idle + interval × count seconds (the client side likewise).
-KEEPALIVE = {"idle": 10, "interval": 5, "count": 3}
 
 
 class PostgresLeaderLock:
@@ -50,23 +44,7 @@ class PostgresLeaderLock:
         self._connection = None
 
     def _connect(self):
-        db = copy.deepcopy(connections.settings[self.alias])
-        db["CONN_MAX_AGE"] = None
-        db["CONN_HEALTH_CHECKS"] = False
-        db["OPTIONS"] = {
-            **db.get("OPTIONS", {}),
-            "keepalives": 1,
-            "keepalives_idle": KEEPALIVE["idle"],
-            "keepalives_interval": KEEPALIVE["interval"],
-            "keepalives_count": KEEPALIVE["count"],
-            "connect_timeout": 10,
-        }
-        wrapper = load_backend(db["ENGINE"]).DatabaseWrapper(db, f"{self.alias}-beat-lock")
-        wrapper.ensure_connection()
-        with wrapper.cursor() as cursor:
-            for name in ("idle", "interval", "count"):
-                cursor.execute(f"SET tcp_keepalives_{name} = {int(KEEPALIVE[name])}")
-        return wrapper
+        return own_connection(self.alias, "beat-lock")
 
     def acquire(self) -> bool:
         """Take the lock if it is free (never waits)."""

@@ -193,8 +193,8 @@ def _the_pool() -> ThreadPoolExecutor:
 
 def _host_slots(host: str) -> threading.BoundedSemaphore:
     key = (host, max(1, settings.CXHUB_PUBLISH_PER_HOST))
-    slots = _hosts.get(key)
-    if slots is None:
+    semaphore = _hosts.get(key)
+    if semaphore is None:
         with _made:
-            slots = _hosts.setdefault(key, threading.BoundedSemaphore(key[1]))
-    return slots
+            semaphore = _hosts.setdefault(key, threading.BoundedSemaphore(key[1]))
+    return semaphore

@@ -2,10 +2,11 @@
 shares the database (issue 16: "more workers never means more 429s"). A lane takes its account's
 slot and then its host's before each send, and gives both back after.
 
-On PostgreSQL a slot is a session advisory lock, pg_try_advisory_lock(name's key, slot number),
-taken on one connection of the worker process's own (the keeper: one more connection a process,
-not one a send thread): a worker that dies drops it and with it every slot it held, so nothing
-is left taken; if the server drops it, the slots go with it and are taken anew. On SQLite (the
+On PostgreSQL a slot is a session advisory lock (its key: cxhub.locks.advisory_key of the name
+and the slot's number), taken on one connection of the worker process's own (the keeper; one
+more connection a process, not one a send thread, with short keepalives): a worker that dies
+drops it and with it every slot it held, so nothing is left taken; if the server drops it, the
+slots go with it and are taken anew. On SQLite (the
 embedded default: one host) a slot is an exclusive flock on a file in VAR_DIR/send-slots, which
 the kernel likewise drops with the process. Both are tried without waiting, slot by slot from a
 random one; when all are taken, the lane waits a little (up to 100 ms, doubling from 5) and
@@ -21,9 +22,10 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-import psycopg
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
+
+from cxhub.locks import advisory_key, own_connection
 
 _FIRST_PAUSE = 0.005
 
@@ -51,60 +53,51 @@ def take(name: str, cap: int, *, stop: threading.Event) -> Callable[[], None] | 
     return None
 
 
-def _key(name: str) -> int:
-    """The name as PostgreSQL's first advisory key (a signed 32-bit integer)."""
-    return zlib.crc32(f"cxhub-send:{name}".encode()) - 2**31
-
-
 class _Keeper:
-    """The process's one connection for slots, shared by its lanes (one at a time): a slot is
-    a session advisory lock, and a session may take the same lock twice, so the keeper also
-    remembers which slots its process holds and never asks for those."""
+    """The process's one connection for slots (cxhub.locks.own_connection), shared by its lanes
+    one at a time: a slot is a session advisory lock, and a session may take the same lock
+    twice, so the keeper also remembers which slots its process holds and never asks for
+    those."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.pid = 0
         self.conn = None
-        self.held: set[tuple[int, int]] = set()
+        self.held: set[int] = set()
 
-    def take(self, key: int, slot: int) -> bool:
+    def take(self, key: int) -> bool:
         with self.lock:
-            if (key, slot) in self.held:
+            if key in self.held:
                 return False
             try:
-                taken = self._ask("SELECT pg_try_advisory_lock(%s, %s)", key, slot)
-            except psycopg.Error as error:
+                taken = self._ask("SELECT pg_try_advisory_lock(%s)", key)
+            except DatabaseError as error:
                 self._lost()
                 raise SlotsUnavailable(str(error)) from error
             if taken:
-                self.held.add((key, slot))
+                self.held.add(key)
             return taken
 
-    def give(self, key: int, slot: int) -> None:
+    def give(self, key: int) -> None:
         with self.lock:
-            if (key, slot) not in self.held:
+            if key not in self.held:
                 return  # the connection was lost meanwhile, and the slot with it
-            self.held.discard((key, slot))
+            self.held.discard(key)
             try:
-                self._ask("SELECT pg_advisory_unlock(%s, %s)", key, slot)
-            except psycopg.Error:
+                self._ask("SELECT pg_advisory_unlock(%s)", key)
+            except DatabaseError:
                 self._lost()
 
-    def _ask(self, sql: str, key: int, slot: int) -> bool:
-        if self.pid != os.getpid() or self.conn is None or self.conn.closed:
-            self._connect()
-        return self.conn.execute(sql, (key, slot)).fetchone()[0]
-
-    def _connect(self) -> None:
-        params = {
-            name: value
-            for name, value in connection.get_connection_params().items()
-            if name not in ("cursor_factory", "context", "prepare_threshold")
-        }
-        params.setdefault("application_name", "cxhub-send-slots")
-        self.conn = psycopg.connect(**params, autocommit=True)
-        self.pid = os.getpid()  # a forked child makes its own: the parent's locks are not its
-        self.held.clear()
+    def _ask(self, sql: str, key: int) -> bool:
+        if self.pid != os.getpid() or self.conn is None:
+            # A forked child makes its own: the parent's session and locks are not its.
+            self.conn = own_connection("default", "send-slots")
+            self.conn.inc_thread_sharing()  # the lanes' threads use it, one at a time
+            self.pid = os.getpid()
+            self.held.clear()
+        with self.conn.cursor() as cursor:
+            cursor.execute(sql, [key])
+            return bool(cursor.fetchone()[0])
 
     def _lost(self) -> None:
         """The server dropped the session, and every slot it held with it."""
@@ -125,10 +118,10 @@ def close() -> None:
 
 
 def _postgres_try(name: str, slot: int) -> Callable[[], None] | None:
-    key = _key(name)
-    if not _keeper.take(key, slot):
+    key = advisory_key(f"cxhub.send-slot:{name}#{slot}")
+    if not _keeper.take(key):
         return None
-    return lambda: _keeper.give(key, slot)
+    return lambda: _keeper.give(key)
 
 
 def _file_try(name: str, slot: int) -> Callable[[], None] | None:
