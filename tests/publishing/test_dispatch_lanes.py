@@ -34,6 +34,10 @@ class Sites:
         self.stored = defaultdict(int)
         self.delay: dict[str, float] = {}
         self.refuse: set[str] = set()
+        # A host may hold each answer until an event (then `delay` does not apply to it)
+        self.hold: dict[str, threading.Event] = {}
+        self.answered = defaultdict(int)  # 201s by host
+        self.releases: dict[str, threading.Event] = {}  # set at a host's fourth 201
         self.servers = [
             ThreadingHTTPServer(("127.0.0.1", 0), self._handler()) for _ in range(hosts)
         ]
@@ -74,7 +78,10 @@ class Sites:
                 if host in sites.refuse:
                     status, body = 429, b'{"error": "slow down"}'
                 else:
-                    time.sleep(sites.delay[host])
+                    if host in sites.hold:
+                        sites.hold[host].wait(10)
+                    else:
+                        time.sleep(sites.delay[host])
                     status, body = (
                         201,
                         b'{"id": "%s", "url": "https://x.example/%s"}'
@@ -89,6 +96,9 @@ class Sites:
                     sites.seen.append((host, path, came, time.monotonic(), key))
                     if status == 201:
                         sites.stored[key] += 1
+                        sites.answered[host] += 1
+                        if sites.answered[host] == 4 and host in sites.releases:
+                            sites.releases[host].set()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -179,7 +189,9 @@ def test_an_accounts_posts_go_out_in_their_order(author, org, sites):
 def test_a_slow_host_does_not_hold_up_another(author, org, sites):
     site = sites(hosts=2, delay=0.05)
     slow, fast = (Sites.host(server) for server in site.servers)
-    site.delay[slow] = 1.0
+    # The slow host answers nothing until the fast one has answered all four of its posts: one
+    # send at a time would leave them waiting behind it (for 10 s, then in the wrong order)
+    site.hold[slow] = site.releases[fast] = threading.Event()
     accounts = _accounts(org, site, 8, hosts=2)  # even accounts on the slow host
     ids = _queued(author, org, accounts, posts=8, per_post=1)
 
@@ -189,6 +201,7 @@ def test_a_slow_host_does_not_hold_up_another(author, org, sites):
     fast_answers = [went for host, _p, _c, went, _k in site.seen if host == fast]
     assert len(fast_answers) == 4
     assert max(fast_answers) < first_slow_answer  # all of them, before the slow host's first
+    assert sorted(site.stored.values()) == [1] * 8
 
 
 def test_a_host_that_answers_429_slows_its_targets_not_the_others(author, org, sites):
