@@ -126,11 +126,30 @@ def _page_of_posts(
 _posts_page = Statement(_page_of_posts)
 
 
-def post_listing(*, user: User, status: list[str], account_id: int | None) -> Page:
-    """Posts I may see, as `post_list` filters them, for DRF's cursor pagination: each page read
-    as rows (ListedPost) by a statement compiled once for its shape (cxhub.statements), then
-    `fill_listing`. The team and time filters are not among its arguments: `post_list` and
-    `for_listing` serve those."""
+def post_listing(
+    *,
+    user: User,
+    status: list[str],
+    team_id: int | None = None,
+    account_id: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Page | QuerySet[Post]:
+    """Posts I may see, as `post_list` filters them, for DRF's cursor pagination; `fill_listing`
+    completes each page. Without a team or time filter (most pages), each page is read as rows
+    (ListedPost) by a statement compiled once for its shape (cxhub.statements); with one, by
+    the ORM (`for_listing`): the team's path and the times are not arguments a statement takes."""
+    if team_id is not None or since is not None or until is not None:
+        return for_listing(
+            post_list(
+                user=user,
+                status=status,
+                team_id=team_id,
+                account_id=account_id,
+                since=since,
+                until=until,
+            )
+        )
     active, superuser = bool(user.is_active), bool(user.is_superuser)
     return Page(
         _posts_page,

@@ -110,20 +110,14 @@ class PostListCreateApi(ListAPIView):
                 f"Unknown status {unknown[0]!r}.",
                 {"fields": {"status": [f"One of {', '.join(PostStatus.values)}."]}},
             )
-        team_id = _int_param(request, "team")
-        account_id = _int_param(request, "account")
-        since, until = _time_param(request, "since"), _time_param(request, "until")
-        if team_id is None and since is None and until is None:  # most pages: read as rows
-            return selectors.post_listing(user=request.user, status=statuses, account_id=account_id)
-        posts = selectors.post_list(
+        return selectors.post_listing(
             user=request.user,
             status=statuses,
-            team_id=team_id,
-            account_id=account_id,
-            since=since,
-            until=until,
+            team_id=_int_param(request, "team"),
+            account_id=_int_param(request, "account"),
+            since=_time_param(request, "since"),
+            until=_time_param(request, "until"),
         )
-        return selectors.for_listing(posts)
 
     def paginate_queryset(self, queryset):
         page = super().paginate_queryset(queryset)
