@@ -39,6 +39,8 @@ from publishing import freezes, media_services, services
 
 from .factories import SocialAccountFactory, UserFactory, grant
 
+pytestmark = pytest.mark.peer  # runs once in CI (tests/conftest.py)
+
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

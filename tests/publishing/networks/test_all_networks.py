@@ -28,6 +28,7 @@ from ...integration.dispatch_support import SECRET, webhook_account
 from ...integration.webhook_receiver import WebhookReceiver
 
 pytestmark = [
+    pytest.mark.peer,
     pytest.mark.integration,
     pytest.mark.django_db(transaction=True),
     pytest.mark.timeout(240),

@@ -17,6 +17,8 @@ from publishing.models import MediaRendition
 
 from .bluesky_server import TID
 
+pytestmark = pytest.mark.peer  # runs once in CI (tests/conftest.py)
+
 KEY = "6f1c2a3e-8f52-4a44-9d0e-0c1d2e3f4a5b"
 
 

@@ -38,7 +38,7 @@ READY_SECONDS = 90
 PING_WAITS = ["--fetch-retry-mintimeout=2000", "--fetch-retry-maxtimeout=5000"]
 
 # The first test here may wait for the install (a few minutes with a cold npm cache).
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.peer, pytest.mark.integration, pytest.mark.timeout(900)]
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ from networks.channels.errors import (
 )
 from networks.channels.facebook import GRAPH_VERSION
 
+pytestmark = pytest.mark.peer  # runs once in CI (tests/conftest.py)
+
 KEY = "0b6f7c1e-2d3a-4e5f-8a9b-0c1d2e3f4a5b"
 CALLBACK = "https://cxhub.example/accounts/connect/callback/"
 

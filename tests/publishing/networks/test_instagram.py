@@ -30,6 +30,8 @@ from publishing import media_services
 from publishing.models import MediaRendition
 from publishing.public_media import public_image_url, stored_image
 
+pytestmark = pytest.mark.peer  # runs once in CI (tests/conftest.py)
+
 KEY = "5d2c1b0a-9e8f-4a7b-8c6d-5e4f3a2b1c0d"
 CALLBACK = "https://cxhub.example/accounts/connect/callback/"
 

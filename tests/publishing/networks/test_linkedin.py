@@ -21,6 +21,8 @@ from networks.channels.errors import (
 )
 from networks.models import SocialAccount
 
+pytestmark = pytest.mark.peer  # runs once in CI (tests/conftest.py)
+
 KEY = "0b9d6c1e-2a44-4f1e-9a37-5c1d2e3f4a5b"
 PAGE = "urn:li:organization:2414183"
 REDIRECT = "https://cxhub.example/connect/linkedin/callback/"

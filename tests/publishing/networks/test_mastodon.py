@@ -16,6 +16,8 @@ from networks.channels.errors import (
     UnknownOutcome,
 )
 
+pytestmark = pytest.mark.peer  # runs once in CI (tests/conftest.py)
+
 KEY = "6f1c2a3e-8f52-4a44-9d0e-0c1d2e3f4a5b"
 
 

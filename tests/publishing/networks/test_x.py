@@ -33,6 +33,8 @@ from ...integration.dispatch_support import approved_post
 from .conftest import upload
 from .x_server import days_ago
 
+pytestmark = pytest.mark.peer  # runs once in CI (tests/conftest.py)
+
 KEY = "3d6f0a8e-52a4-4a44-9d0e-0c1d2e3f4a5b"
 CALLBACK = "https://cxhub.example.org/accounts/connect/x/callback/"
 

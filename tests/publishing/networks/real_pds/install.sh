@@ -18,6 +18,19 @@ if [ "${1:-}" != "--force" ] && [ -f "$STAMP" ] && [ ! package-lock.json -nt "$S
 fi
 rm -f "$STAMP"
 
+# A complete install is kept in the user's cache, by the hash of what it was made from: a fresh
+# checkout on the same machine (CI clones one each run) links it in rather than building it
+# again (two minutes, most of them compiling better-sqlite3). A machine without it builds.
+KEY=$(cat package-lock.json package.json install.sh | sha256sum | cut -c1-16)
+CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/cxhub/real-pds-$KEY"
+if [ "${1:-}" != "--force" ] && [ -f "$CACHE/node_modules/.cxhub-installed" ]; then
+  rm -rf node_modules
+  cp -al "$CACHE/node_modules" node_modules 2>/dev/null || cp -a "$CACHE/node_modules" node_modules
+  touch "$STAMP"
+  echo "real PDS linked from $CACHE"
+  exit 0
+fi
+
 # Install scripts are skipped here: better-sqlite3's would build for the system's node.
 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 
@@ -29,3 +42,14 @@ PATH="$NODE_DIR/bin:$PATH" npm_config_nodedir="$NODE_DIR" npm_config_build_from_
 "$NODE_DIR/bin/node" -e "new (require('better-sqlite3'))(':memory:').close()"
 touch "$STAMP"
 echo "real PDS installed: $("$NODE_DIR/bin/node" --version), $(du -sh node_modules | cut -f1)"
+# Kept for the next checkout (hard links where the cache shares the file system); the cache is
+# only an aid: failing to write it fails nothing.
+if mkdir -p "$CACHE.tmp" 2>/dev/null; then
+  rm -rf "$CACHE.tmp/node_modules"
+  if { cp -al node_modules "$CACHE.tmp/" 2>/dev/null || cp -a node_modules "$CACHE.tmp/"; } &&
+    rm -rf "$CACHE" && mv "$CACHE.tmp" "$CACHE"; then
+    echo "real PDS kept in $CACHE"
+  else
+    rm -rf "$CACHE.tmp"
+  fi
+fi
