@@ -77,7 +77,9 @@ def notify_many(messages: Iterable[Mapping[str, Any]]) -> list[Notification]:
         # The task by its name: accounts.tasks imports this module (a thin task over
         # notification_send_email), so this module does not import it back.
         task = current_app.tasks["accounts.tasks.send_notification_emails"]
-        transaction.on_commit(lambda: task.delay(pending))
+        # robust: a broker that is down fails the e-mails (logged, still pending), not the work
+        # whose transaction just committed
+        transaction.on_commit(lambda: task.delay(pending), robust=True)
     return created
 
 

@@ -17,6 +17,35 @@ from . import logs
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cxhub.settings")
 
+
+def _closed_redis_transport_is_a_connection_error() -> None:
+    """Work around a race in kombu's Redis transport (5.x): when the broker goes away just as
+    the worker acknowledges a message, the consumer's channel may be closed a second time after
+    its transport was released, and restoring its unacknowledged messages then fails with
+    AttributeError ('NoneType' object has no attribute 'hostname'), which Celery takes for an
+    unrecoverable error: the whole worker exits. A released transport is a lost connection; said
+    so, kombu ignores it while closing and the consumer reconnects as it does for any other
+    (tests/integration/test_dispatch_worker.py restarts Redis under a busy worker)."""
+    try:
+        from kombu.transport import redis as kombu_redis
+        from redis.exceptions import ConnectionError as RedisConnectionError
+    except ImportError:  # Redis is not the broker here
+        return
+    original = kombu_redis.Channel._connparams
+    if getattr(original, "_cxhub", False):
+        return
+
+    def _connparams(self, asynchronous=False):
+        if self.connection.client is None:
+            raise RedisConnectionError("the broker connection was already released")
+        return original(self, asynchronous)
+
+    _connparams._cxhub = True
+    kombu_redis.Channel._connparams = _connparams
+
+
+_closed_redis_transport_is_a_connection_error()
+
 app = Celery("cxhub")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

@@ -59,8 +59,9 @@ def database_url(settings_dict: dict, *, application_name: str = "") -> str:
     return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}{query}"
 
 
-def wait_until(predicate, *, timeout: float, what: str, logs=(), interval: float = 0.2):
-    """Poll `predicate` until it returns something true; fail naming `what`, with log tails."""
+def wait_until(predicate, *, timeout: float, what, logs=(), interval: float = 0.2):
+    """Poll `predicate` until it returns something true; fail naming `what` (or what it
+    returns, when a function), with log tails."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -68,6 +69,7 @@ def wait_until(predicate, *, timeout: float, what: str, logs=(), interval: float
             return value
         if time.monotonic() > deadline:
             tails = "\n".join(f"--- {log}:\n{_tail(log)}" for log in logs)
+            what = what() if callable(what) else what  # a description read at the time
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}\n{tails}")
         time.sleep(interval)
 

@@ -279,7 +279,11 @@ def test_a_batch_of_200_survives_broker_restarts_and_dropped_connections(
             )
             dropped = _terminate_worker_connections()
             disturbances.append(f"{dropped} database connections dropped")
-            stack.wait(lambda: _all_final(ids), timeout=90, what="every target final")
+            stack.wait(
+                lambda: _all_final(ids),
+                timeout=90,
+                what=lambda: f"every target final ({dict(_statuses(ids))}, {disturbances})",
+            )
         finally:
             stack.close()
             redis.stop()
