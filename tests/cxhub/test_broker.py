@@ -274,3 +274,21 @@ def test_a_consumer_whose_folder_was_taken_away_makes_it_again(conn, root):
     # Then it still gets the message, at the latest on its next look
     message = wait_until(lambda: take(conn), timeout=5, what="the message", interval=0.01)
     assert message.payload == {"n": 2}
+
+
+def test_a_released_redis_transport_reads_as_a_lost_connection_not_a_crash():
+    """cxhub/celery.py's work-around: closing a consumer's channel after its transport was
+    released must raise what kombu ignores while closing (a connection error), not the
+    AttributeError that Celery takes for an unrecoverable error."""
+    from types import SimpleNamespace
+
+    from kombu.transport import redis as kombu_redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    import cxhub.celery  # noqa: F401 (installs it)
+
+    released = SimpleNamespace(connection=SimpleNamespace(client=None))
+    with pytest.raises(RedisConnectionError):
+        kombu_redis.Channel._connparams(released)
+    assert RedisConnectionError in kombu_redis.Transport.connection_errors
+    assert kombu_redis.Channel._connparams._cxhub  # installed once, whatever imports it
