@@ -155,8 +155,8 @@ def _arguments(argv):
     parser.add_argument(
         "--threads",
         type=int,
-        default=32,
-        help="CXHUB_PUBLISH_THREADS, sends at once per worker process (32, the default)",
+        default=64,
+        help="CXHUB_PUBLISH_THREADS, sends at once per worker process (64, the default)",
     )
     parser.add_argument(
         "--hosts", type=int, default=1, help="sites on their own ports, the accounts shared (1)"

@@ -651,11 +651,17 @@ CXHUB_PUBLISH_SPREAD = env_int("CXHUB_PUBLISH_SPREAD", 8, minimum=1)
 # A worker process makes a group's sends at the same time (publishing/dispatch/lanes.py): at most
 # this many at once per process; across every worker on every host, at most this many at once to
 # one network host (an instance, or a network's API) and for one account (slots.py). With
-# `make run`'s two worker processes, 64 sends at once: 160 posts a second to networks that
-# answer in 400 ms, on four hosts or more.
-CXHUB_PUBLISH_THREADS = env_int("CXHUB_PUBLISH_THREADS", 32, minimum=1)
-CXHUB_PUBLISH_PER_HOST = env_int("CXHUB_PUBLISH_PER_HOST", 16, minimum=1)
+# `make run`'s two worker processes, 128 sends at once, 24 to a host: 240 posts a second at most
+# to networks that answer in 400 ms on four hosts (bench/dispatch.py measured 189).
+CXHUB_PUBLISH_THREADS = env_int("CXHUB_PUBLISH_THREADS", 64, minimum=1)
+CXHUB_PUBLISH_PER_HOST = env_int("CXHUB_PUBLISH_PER_HOST", 24, minimum=1)
 CXHUB_PUBLISH_PER_ACCOUNT = env_int("CXHUB_PUBLISH_PER_ACCOUNT", 1, minimum=1)
+# Groups a worker process has under way at once (lanes.py: the task hands its group's sends to a
+# thread and takes the next): a prefork process runs one task at a time, and a group waits for
+# its slowest send. 1: each group in its task, start to end (the default on SQLite, one writer).
+CXHUB_PUBLISH_GROUPS_AT_ONCE = env_int(
+    "CXHUB_PUBLISH_GROUPS_AT_ONCE", 4 if "postgresql" in _db["ENGINE"] else 1, minimum=1
+)
 # Tries at the network per target; then it fails and its author and leads are alerted.
 CXHUB_PUBLISH_MAX_ATTEMPTS = env_int("CXHUB_PUBLISH_MAX_ATTEMPTS", 8, minimum=1)
 # Retry n waits min(cap, base × 2^(n-1)) seconds, jittered down to half of that, or longer when

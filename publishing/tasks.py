@@ -6,11 +6,13 @@ does nothing. A database error before anything was sent retries the task after a
 """
 
 from celery import shared_task
+from celery.signals import worker_process_shutdown, worker_shutdown
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from cxhub import liveness
 
-from .dispatch import claim, send, sweep
+from .dispatch import claim, lanes, send, sweep
 
 
 @shared_task(name="publishing.tasks.dispatch_due")
@@ -46,7 +48,21 @@ def publish_target(self, target_id: int) -> str:
 def publish_targets(self, target_ids: list[int]) -> dict[int, str]:
     """A group of targets claimed by one dispatcher batch (dispatch/claim.py)."""
     worker = liveness.worker_label(self.request.hostname)
-    return send.publish_targets(target_ids=[int(i) for i in target_ids], worker=worker)
+    return send.publish_targets(
+        target_ids=[int(i) for i in target_ids],
+        worker=worker,
+        # In a worker, the group's sends may go on after the task returns (lanes.in_background).
+        in_background=not self.request.is_eager,
+    )
+
+
+@worker_process_shutdown.connect(dispatch_uid="cxhub.publish.drain")
+@worker_shutdown.connect(dispatch_uid="cxhub.publish.drain_main")
+def _drain_groups(**kwargs) -> None:
+    """A worker process that stops first lets its groups under way end and store their outcomes
+    (none runs longer than the soft time limit)."""
+    if lanes.running_groups():
+        lanes.drain(timeout=settings.CELERY_TASK_SOFT_TIME_LIMIT + 5)
 
 
 @shared_task(name="publishing.tasks.sweep_stuck")

@@ -5,6 +5,8 @@ to a post's author and leads.
 
 import json
 import logging
+import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -60,11 +62,18 @@ class _ActiveFreezes:
 
     def match(self, target: PostTarget) -> int | None:
         """The id of a freeze covering `target` (post.team and social_account.team loaded)."""
+        return self.covering(
+            account_id=target.social_account_id,
+            paths=(target.social_account.team.path, target.post.team.path),
+        )
+
+    def covering(self, *, account_id: int, paths: tuple[str, ...]) -> int | None:
+        """The id of a freeze covering an account's post (`paths`: the teams of the account and
+        of the post)."""
         if self.everything is not None:
             return self.everything
-        if target.social_account_id in self.accounts:
-            return self.accounts[target.social_account_id]
-        paths = (target.social_account.team.path, target.post.team.path)
+        if account_id in self.accounts:
+            return self.accounts[account_id]
         for team_path, freeze_id in self.teams:
             if any(path.startswith(team_path) for path in paths):
                 return freeze_id
@@ -88,6 +97,34 @@ def _active_freezes() -> _ActiveFreezes:
         elif freeze.scope == Scope.ACCOUNT:
             found.accounts.setdefault(freeze.social_account_id, freeze.pk)
     return found
+
+
+class _RecentFreezes:
+    """The active freezes as this process read them at most FREEZE_RECHECK_SECONDS ago: each
+    send checks them just before it starts (lanes.py), so that a freeze stops the sends a worker
+    had claimed and not yet made, at the cost of a query or two a second per process."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.read_at = -float("inf")
+        self.found = _ActiveFreezes()
+
+    def now(self) -> _ActiveFreezes:
+        with self.lock:
+            if time.monotonic() - self.read_at >= FREEZE_RECHECK_SECONDS:
+                self.found = _active_freezes()
+                self.read_at = time.monotonic()
+            return self.found
+
+    def saw(self, found: _ActiveFreezes) -> None:
+        """What a claim has just read: the latest."""
+        with self.lock:
+            self.found = found
+            self.read_at = time.monotonic()
+
+
+FREEZE_RECHECK_SECONDS = 0.5
+recent_freezes = _RecentFreezes()
 
 
 def _freeze_scope(freeze: PublishingFreeze) -> Q:

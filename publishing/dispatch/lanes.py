@@ -12,18 +12,29 @@ on every host, at most CXHUB_PUBLISH_PER_HOST at once to one network host (an in
 address, or the network's own API for those with one) and CXHUB_PUBLISH_PER_ACCOUNT for one
 account (slots.py); and a group's sends for an account in their order (due time, then post).
 
-When the task's soft time limit strikes (in the task's own thread, while it waits), no lane
-starts another send; a send already under way is an unknown outcome (looked for before any
-retry, as when one thread sent), and the ones not started were not sent. The same when the
-group's time budget runs out, after at least one send.
+When the task's soft time limit strikes (in the task's own thread, while it waits), or the
+group has run as long as that limit, no lane starts another send; a send already under way is an
+unknown outcome (looked for before any retry, as when one thread sent), and the ones not started
+were not sent. The same when the group's time budget runs out, after at least one send.
+
+Groups at once: a worker process of the prefork pool runs one task at a time, so a task that
+waited for its slowest lane and then stored its outcomes left the process's other lanes idle
+meanwhile. With CXHUB_PUBLISH_GROUPS_AT_ONCE above one, a publish task claims its group, hands
+its sends and the storing of their outcomes to a thread of the process (in_background) and
+returns, and the process takes its next task while the first group's sends are under way; at
+most that many groups a process at once (the next task waits for one to end before it claims
+anything). Exactly once is untouched: the claim is the task's, the outcome transaction the same;
+a worker that dies with groups under way leaves their targets `sending`, found by the sweeper
+like any other. A worker process that stops waits for its groups first (drain).
 """
 
+import contextlib
 import contextvars
 import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from urllib.parse import urlsplit
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -76,20 +87,23 @@ def send_all(
     budget: float,
     not_sent: Callable[[], _Result],
     time_ran_out: str,
+    stopped: Callable[[_Send], _Result | None] = lambda send: None,
 ) -> list[tuple[_Send, _Result, int]]:
     """Every send of the group made (or not) in lanes; (send, result, ms at the network), in
-    the group's order."""
+    the group's order. `stopped`, asked just before each send starts: a result instead of it
+    (a freeze came while it waited)."""
     state = _GroupState(began=began, budget=budget)
     lanes = lanes_of(sends, max(1, settings.CXHUB_PUBLISH_PER_ACCOUNT))
     pool = _the_pool()
     futures = [
-        pool.submit(contextvars.copy_context().run, _run_lane, lane, talk, state) for lane in lanes
+        pool.submit(contextvars.copy_context().run, _run_lane, lane, talk, stopped, state)
+        for lane in lanes
     ]
-    try:
-        for future in futures:
-            future.result()
-    except SoftTimeLimitExceeded:
-        state.stop.set()
+    # No group runs longer than a task may: in the task's thread the soft time limit strikes
+    # first; in a thread of its own (in_background), this is the group's limit.
+    longest = began + settings.CELERY_TASK_SOFT_TIME_LIMIT - time.monotonic()
+    with contextlib.suppress(SoftTimeLimitExceeded):  # it struck: nothing more starts
+        wait(futures, timeout=max(0.0, longest))
     with state.lock:
         state.stop.set()  # what is still under way past here counts as not known
         results = []
@@ -130,13 +144,13 @@ class _GroupState:
             self.finished += 1
 
 
-def _run_lane(lane: list[_Send], talk, state: _GroupState) -> None:
+def _run_lane(lane: list[_Send], talk, stopped, state: _GroupState) -> None:
     """A lane's sends in turn, until one cannot start; those not started were not sent (the
     task stores them so: due again at once)."""
     try:
         for send in lane:
             try:
-                if not _send_in_slots(send, talk, state):
+                if not _send_in_slots(send, talk, stopped, state):
                     return
             except Exception:  # the slots unreadable, or a bug here: never the task's end
                 log.exception(_kv(event="publish.lane_error", target=send.target_id))
@@ -145,7 +159,7 @@ def _run_lane(lane: list[_Send], talk, state: _GroupState) -> None:
         connections.close_all()  # this thread's own, if a channel read the database
 
 
-def _send_in_slots(send: _Send, talk, state: _GroupState) -> bool:
+def _send_in_slots(send: _Send, talk, stopped, state: _GroupState) -> bool:
     """One send within its account's and its host's caps, shared by every worker (slots.py),
     the host's taken in this process first so that its lanes do not all ask the database.
     False when the group stopped before it could start."""
@@ -165,6 +179,10 @@ def _send_in_slots(send: _Send, talk, state: _GroupState) -> bool:
             if give_host is None:
                 return False
             try:
+                instead = stopped(send)
+                if instead is not None:
+                    state.finish(send, instead, 0)
+                    return True
                 if not state.may_start(send):
                     return False
                 sent_at = time.monotonic()
@@ -198,3 +216,75 @@ def _host_slots(host: str) -> threading.BoundedSemaphore:
         with _made:
             semaphore = _hosts.setdefault(key, threading.BoundedSemaphore(key[1]))
     return semaphore
+
+
+# Groups at once (a prefork worker process runs one task at a time) -------------------------------
+class _Groups:
+    """How many groups of this process are under way, each in a thread of its own."""
+
+    def __init__(self):
+        self.changed = threading.Condition()
+        self.running = 0
+
+    def enter(self, most: int) -> None:
+        with self.changed:
+            self.changed.wait_for(lambda: self.running < most)
+            self.running += 1
+
+    def leave(self) -> None:
+        with self.changed:
+            self.running -= 1
+            self.changed.notify_all()
+
+    def drain(self, timeout: float | None) -> bool:
+        with self.changed:
+            return self.changed.wait_for(lambda: self.running == 0, timeout)
+
+
+_groups = _Groups()
+
+
+def groups_at_once() -> int:
+    """Groups a worker process runs at once (1: each in its task's thread, start to end)."""
+    if settings.CXHUB_PUBLISH_THREADS <= 1:
+        return 1
+    return max(1, settings.CXHUB_PUBLISH_GROUPS_AT_ONCE)
+
+
+def enter_group() -> None:
+    """Wait until this process runs fewer groups than it may, and count one more: called before
+    the group is claimed, so that a task waiting here holds nothing."""
+    _groups.enter(groups_at_once())
+
+
+def leave_group() -> None:
+    _groups.leave()
+
+
+def in_background(work: Callable[[], object]) -> None:
+    """Run an entered group's `work` (its sends and the storing of their outcomes) in a thread
+    of its own, which leaves the group when it is done."""
+
+    def run() -> None:
+        try:
+            work()
+        except Exception:  # the outcomes could not be stored: the sweeper finds them `sending`
+            log.exception(_kv(event="publish.group_error"))
+        finally:
+            connections.close_all()  # the thread's own
+            _groups.leave()
+
+    runner = threading.Thread(
+        target=contextvars.copy_context().run, args=(run,), name="cxhub-group", daemon=True
+    )
+    runner.start()
+
+
+def running_groups() -> int:
+    return _groups.running
+
+
+def drain(timeout: float | None = None) -> bool:
+    """Wait for this process's groups to end (a worker process that stops, tests); whether they
+    did within `timeout`."""
+    return _groups.drain(timeout)

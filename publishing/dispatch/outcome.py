@@ -64,6 +64,9 @@ class _Result:
     # Nothing was sent (the group's time ran out first): due again at once, and the try is
     # not counted against the target's attempts.
     not_sent: bool = False
+    # Nothing was sent, and the target is held for this reason (a freeze set while it waited
+    # for its turn); the try does not count either.
+    held: str = ""
     # Posts that may be ours (AmbiguousMatch), for a person to decide between.
     candidates: list[dict[str, str]] = field(default_factory=list)
 
@@ -312,6 +315,12 @@ def _apply_outcome(
         )
         return target.status
 
+    if result.held:
+        target.status = TargetStatus.HELD
+        target.held_reason = result.held
+        target.attempt_count = max(0, target.attempt_count - 1)
+        event(action="target.held", reason=result.held, detail=result.error[:1000])
+        return target.status
     if result.not_sent:
         # Nothing left cxhub: due again at once, and the try does not count.
         target.status = TargetStatus.WAITING

@@ -32,7 +32,7 @@ from networks.selectors import social_accounts_for
 
 from ..models import PublishAttempt, SandboxPublication
 from . import lanes
-from .common import _kv
+from .common import HOLD_FREEZE, _kv, recent_freezes
 from .outcome import _Result, _store_outcomes_retrying
 from .start import _Send, _start_attempts
 
@@ -41,7 +41,9 @@ log = logging.getLogger("cxhub.publish")
 Outcome = PublishAttempt.Outcome
 
 
-def publish_targets(*, target_ids: list[int], worker: str = "") -> dict[int, str]:
+def publish_targets(
+    *, target_ids: list[int], worker: str = "", in_background: bool = False
+) -> dict[int, str]:
     """Publish a group of queued targets: one transaction claims them all, the network is called
     for each (outside any transaction, in lanes at the same time), one transaction stores every
     outcome. Returns what happened to each ("noop" for a target that was not queued: a
@@ -49,13 +51,36 @@ def publish_targets(*, target_ids: list[int], worker: str = "") -> dict[int, str
 
     A group costs a few queries whatever its size, where one task per target paid them all for
     each: the dispatcher sends groups (claim._enqueue), and a worker that dies mid-group leaves its
-    targets `sending`, found by the sweeper and reconciled like any other."""
+    targets `sending`, found by the sweeper and reconciled like any other.
+
+    `in_background` (the publish task's way, when the process may run several groups at once:
+    lanes.groups_at_once): the sends and the storing of their outcomes go on in a thread of their
+    own once the group is claimed, and those targets are returned as "sending"."""
     began = time.monotonic()
-    sends, done = _start_attempts(target_ids=target_ids, worker=worker)
+    background = in_background and lanes.groups_at_once() > 1
+    if background:
+        lanes.enter_group()  # before the claim: a task waiting for its turn holds nothing
+    try:
+        sends, done = _start_attempts(target_ids=target_ids, worker=worker)
+    except BaseException:
+        if background:
+            lanes.leave_group()
+        raise
     for target_id, what in done.items():
         log.info(_kv(event="publish.skip", target=target_id, result=what, worker=worker))
     if not sends:
+        if background:
+            lanes.leave_group()
         return done
+    if background:
+        lanes.in_background(lambda: _send_and_store(sends, began=began, worker=worker))
+        return {**done, **{send.target_id: "sending" for send in sends}}
+    return {**done, **_send_and_store(sends, began=began, worker=worker)}
+
+
+def _send_and_store(sends: list[_Send], *, began: float, worker: str) -> dict[int, str]:
+    """A claimed group's sends, then its one outcome transaction and a log line per send; the
+    outcome of each."""
     budget = settings.CELERY_TASK_SOFT_TIME_LIMIT / 2
     if settings.CXHUB_PUBLISH_THREADS > 1:  # a group of one too: its send takes its slots
         results = lanes.send_all(
@@ -65,11 +90,13 @@ def publish_targets(*, target_ids: list[int], worker: str = "") -> dict[int, str
             budget=budget,
             not_sent=_not_sent,
             time_ran_out=_TIME_RAN_OUT,
+            stopped=_frozen,
         )
     else:
         results = _send_one_by_one(sends, began=began, budget=budget)
     statuses = _store_outcomes_retrying([(send, result) for send, result, _ in results])
     duration_ms = round((time.monotonic() - began) * 1000)
+    outcomes = {}
     for send, result, network_ms in results:
         went_out = result.outcome in (Outcome.PUBLISHED, Outcome.RECONCILED)
         log.log(
@@ -95,8 +122,8 @@ def publish_targets(*, target_ids: list[int], worker: str = "") -> dict[int, str
                 error=result.error[:300],
             ),
         )
-        done[send.target_id] = result.outcome
-    return done
+        outcomes[send.target_id] = result.outcome
+    return outcomes
 
 
 def _send_one_by_one(
@@ -112,7 +139,7 @@ def _send_one_by_one(
                 results.append((send, _not_sent(), 0))
                 continue
             current, sent_at = send, time.monotonic()
-            result = _talk_to_network(send)
+            result = _frozen(send) or _talk_to_network(send)
             results.append((send, result, round((time.monotonic() - sent_at) * 1000)))
             current = None
     except SoftTimeLimitExceeded:
@@ -138,6 +165,19 @@ def _not_sent() -> _Result:
         Outcome.RETRYABLE,
         error="Not sent: the worker's time for this group ran out first; due again at once.",
         not_sent=True,
+    )
+
+
+def _frozen(send: _Send) -> _Result | None:
+    """A freeze set since the group was claimed, which covers this send: it is not made, and
+    its target is held until the freeze is lifted."""
+    freeze_id = send.freeze(recent_freezes.now())
+    if freeze_id is None:
+        return None
+    return _Result(
+        Outcome.SKIPPED,
+        error=f"Publishing is frozen (freeze {freeze_id}); nothing was sent.",
+        held=HOLD_FREEZE,
     )
 
 

@@ -29,7 +29,16 @@ from networks.models import AccountStatus, Channel, SocialAccount
 from ..content import canonical_content, hash_content
 from ..models import Post, PostStatus, PostTarget, PublishAttempt, TargetStatus
 from ..preflight import published_text
-from .common import HOLD_ACCOUNT, HOLD_CONTENT, HOLD_FREEZE, _active_freezes, _alert, _kv
+from .common import (
+    HOLD_ACCOUNT,
+    HOLD_CONTENT,
+    HOLD_FREEZE,
+    _active_freezes,
+    _ActiveFreezes,
+    _alert,
+    _kv,
+    recent_freezes,
+)
 
 log = logging.getLogger("cxhub.publish")
 
@@ -77,6 +86,13 @@ class _Send:
     started_at: datetime
     worker: str
     hints: ReconcileHints = field(default_factory=ReconcileHints)
+    post_team_path: str = ""  # with the account's team: what a freeze may cover
+
+    def freeze(self, freezes: _ActiveFreezes) -> int | None:
+        """The id of one of `freezes` that covers this send."""
+        return freezes.covering(
+            account_id=self.account.pk, paths=(self.account.team.path, self.post_team_path)
+        )
 
 
 def _media_payload(post: Post) -> list[dict]:
@@ -142,6 +158,7 @@ def _start_attempts(*, target_ids: list[int], worker: str) -> tuple[list[_Send],
     prefetch_related_objects(list(posts.values()), "targets", "post_media__media")
     approved = {post_id: _content_approved(post) for post_id, post in posts.items()}
     freezes = _active_freezes()
+    recent_freezes.saw(freezes)  # what the sends check before they start (lanes.py)
     sending: list[PostTarget] = []
     for target in targets:
         post, account = target.post, target.social_account
@@ -203,6 +220,7 @@ def _start_attempts(*, target_ids: list[int], worker: str) -> tuple[list[_Send],
                 last_chance=last_chance,
                 started_at=now,
                 worker=worker,
+                post_team_path=post.team.path,
                 hints=ReconcileHints(
                     since=target.first_tried_at or now,
                     media_count=len(media[post.pk]),

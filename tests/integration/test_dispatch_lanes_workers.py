@@ -3,10 +3,13 @@ threads a process) publish a batch to sites that count the requests they hold at
 per host and per account hold across all four processes (slots: advisory locks on PostgreSQL,
 file locks on the embedded default), and each post reaches its site once."""
 
+import threading
+from collections import Counter
+
 import pytest
 from django.test import override_settings
 
-from publishing.models import PostTarget, TargetStatus
+from publishing.models import PostTarget, PublishAttempt, TargetStatus
 
 from ..publishing.test_dispatch_lanes import Sites
 from .dispatch_support import bulk_due_posts, webhook_account
@@ -54,3 +57,76 @@ def test_the_caps_hold_across_worker_processes(stacks, author, org):  # noqa: F8
     assert sorted(site.stored.values()) == [1] * len(ids)
     # and the sends did overlap: the cap was reached on a host
     assert max(site.most[host] for host in hosts) == 3
+
+
+@override_settings(CXHUB_WEBHOOK_ALLOW_PRIVATE_NETWORKS=["127.0.0.1/32"])
+def test_a_worker_killed_during_concurrent_sends_publishes_each_post_once(
+    stacks,  # noqa: F811
+    author,
+    org,
+):
+    """Exactly once when a worker dies with several groups' sends out at once: some sends had
+    reached their site (which stores them as the worker dies), some waited for a slot, some were
+    answered. A new worker looks for every one left `sending` and sends only what is not there."""
+    site = Sites(hosts=2, delay=0.05)
+    held_host, free_host = (Sites.host(server) for server in site.servers)
+    held = site.hold[held_host] = threading.Event()
+    try:
+        accounts = [
+            webhook_account(org["north"], site.url(n % 2, f"a{n}"), handle=f"a{n}")
+            for n in range(12)
+        ]
+        ids = bulk_due_posts(
+            author=author, team=org["north"], accounts=accounts, posts=12, per_post=1
+        )
+        stack = stacks(
+            CXHUB_PUBLISH_THREADS="8",
+            CXHUB_PUBLISH_PER_HOST="3",
+            CXHUB_PUBLISH_GROUP_SIZE="3",
+            CXHUB_PUBLISH_GROUPS_AT_ONCE="4",
+            # The held sends wait for their answer until the worker is killed (a timeout would
+            # make them unknown outcomes before it)
+            CXHUB_WEBHOOK_TIMEOUT_SECONDS="20",
+            CXHUB_TASK_SOFT_TIME_LIMIT="30",
+            CXHUB_TASK_TIME_LIMIT="31",
+            CXHUB_SENDING_STUCK_SECONDS="32",
+        )
+        first = stack.worker(name="first")
+        stack.wait(
+            lambda: site.in_flight[held_host] == 3 and site.answered[free_host] == 6,
+            timeout=60,
+            what="three sends held by a site, the other host's six answered",
+        )
+        assert site.most[held_host] == 3  # the cap, with the other three waiting for a slot
+        first.kill()
+        held.set()  # the held sends reach the site's store, with no worker left to hear it
+        stack.worker(name="second")
+        stack.wait(
+            lambda: (
+                PostTarget.objects.filter(pk__in=ids, status=TargetStatus.PUBLISHED).count()
+                == len(ids)
+            ),
+            timeout=90,
+            what="every target published",
+        )
+    finally:
+        held.set()
+        site.close()
+    assert sorted(site.stored.values()) == [1] * len(ids)  # each post reached its site once
+    outcomes = Counter(
+        tuple(
+            PublishAttempt.objects.filter(target_id=pk)
+            .order_by("number")
+            .values_list("outcome", flat=True)
+        )
+        for pk in ids
+    )
+    Outcome = PublishAttempt.Outcome
+    # A group stores its outcomes together once its last send is done, and every group had a
+    # held send: the answered ones were not yet recorded either. Found on their site, not sent
+    # again; the three that never left were looked for and then sent once.
+    assert outcomes == {
+        (Outcome.UNKNOWN, Outcome.RECONCILED): 9,
+        (Outcome.UNKNOWN, Outcome.PUBLISHED): 3,
+    }
+    assert len(site.looked) == 12

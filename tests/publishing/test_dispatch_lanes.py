@@ -9,14 +9,18 @@ import time
 from collections import defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 
-from publishing.dispatch import claim, lanes, slots
+from publishing import freezes
+from publishing.dispatch import claim, common, lanes, slots
+from publishing.dispatch.common import HOLD_FREEZE
 from publishing.dispatch.send import publish_targets
 from publishing.models import PostTarget, PublishAttempt, TargetStatus
 
+from ..integration.dispatch_harness import wait_until
 from ..integration.dispatch_support import bulk_due_posts, webhook_account
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the lanes' threads read committed rows
@@ -38,6 +42,7 @@ class Sites:
         self.hold: dict[str, threading.Event] = {}
         self.answered = defaultdict(int)  # 201s by host
         self.releases: dict[str, threading.Event] = {}  # set at a host's fourth 201
+        self.looked: list[str] = []  # the keys asked for (GET ?idempotency_key=)
         self.servers = [
             ThreadingHTTPServer(("127.0.0.1", 0), self._handler()) for _ in range(hosts)
         ]
@@ -106,6 +111,21 @@ class Sites:
                     self.send_header("Retry-After", "30")
                 self.end_headers()
                 self.wfile.write(body)
+
+            def do_GET(self):
+                # The webhook's reconcile: the post stored under an idempotency key, or 404
+                key = parse_qs(urlsplit(self.path).query).get("idempotency_key", [""])[0]
+                with sites.lock:
+                    sites.looked.append(key)
+                    found = sites.stored.get(key, 0) > 0
+                status = 200 if found else 404
+                body = b'{"id": "%s", "url": "https://x.example/%s"}' % (key.encode(), key.encode())
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body) if found else 0))
+                self.end_headers()
+                if found:
+                    self.wfile.write(body)
 
         return Handler
 
@@ -291,3 +311,109 @@ def test_when_the_time_limit_strikes_a_send_under_way_is_unknown_and_the_rest_no
         release.set()
     outcomes = {item.target_id: result.outcome for item, result, _ms in results}
     assert outcomes == {1: PublishAttempt.Outcome.UNKNOWN, 2: "not sent", 3: "published"}
+
+
+# Groups at once: a worker process's next task claims its group while the last one's sends are
+# still out (lanes.in_background) ------------------------------------------------------------------
+def test_a_process_sends_its_next_group_while_the_last_one_waits_on_its_network(
+    author, org, sites, settings
+):
+    settings.CXHUB_PUBLISH_GROUPS_AT_ONCE = 2
+    site = sites(hosts=2, delay=0.05)
+    slow, fast = (Sites.host(server) for server in site.servers)
+    # The slow host answers nothing until the fast one has answered four posts, which only
+    # the next group has: one group at a time, the first would wait 10 s and the test fails
+    site.hold[slow] = site.releases[fast] = threading.Event()
+    slow_accounts = [
+        webhook_account(org["north"], site.url(0, f"s{n}"), handle=f"s{n}") for n in range(4)
+    ]
+    fast_accounts = [
+        webhook_account(org["north"], site.url(1, f"f{n}"), handle=f"f{n}") for n in range(4)
+    ]
+    first = _queued(author, org, slow_accounts, posts=4, per_post=1)
+    second = _queued(author, org, fast_accounts, posts=4, per_post=1)
+
+    handed = publish_targets(target_ids=first, in_background=True)
+    assert set(handed.values()) == {"sending"}
+    publish_targets(target_ids=second, in_background=True)
+    assert lanes.drain(timeout=30)
+
+    first_slow_answer = min(went for host, _p, _c, went, _k in site.seen if host == slow)
+    fast_answers = [went for host, _p, _c, went, _k in site.seen if host == fast]
+    assert len(fast_answers) == 4 and max(fast_answers) < first_slow_answer
+    assert sorted(site.stored.values()) == [1] * 8  # each post reached its site once
+    statuses = PostTarget.objects.filter(pk__in=first + second).values_list("status", flat=True)
+    assert set(statuses) == {TargetStatus.PUBLISHED}
+    assert PublishAttempt.objects.filter(target__in=first + second).count() == 8
+
+
+def test_a_group_in_its_own_thread_stops_at_the_tasks_time_limit(author, org, sites, settings):
+    """No task's soft time limit reaches a group that runs on after its task returned: the group
+    has the same limit of its own. The send under way then is looked for before any retry."""
+    settings.CXHUB_PUBLISH_GROUPS_AT_ONCE = 2
+    settings.CELERY_TASK_SOFT_TIME_LIMIT = 1
+    site = sites(hosts=1, delay=0.05)
+    held = site.hold[Sites.host(site.servers[0])] = threading.Event()
+    accounts = _accounts(org, site, 1, hosts=1)
+    ids = _queued(author, org, accounts, posts=1, per_post=1)
+    try:
+        publish_targets(target_ids=ids, in_background=True)
+        assert lanes.drain(timeout=30)
+    finally:
+        held.set()
+    attempt = PublishAttempt.objects.get(target_id=ids[0])
+    assert attempt.outcome == PublishAttempt.Outcome.UNKNOWN
+    assert PostTarget.objects.get(pk=ids[0]).needs_reconcile
+
+
+def test_a_process_runs_no_more_groups_at_once_than_it_may():
+    groups = lanes._Groups()
+    groups.enter(2)
+    groups.enter(2)
+    entered = threading.Event()
+    third = threading.Thread(target=lambda: (groups.enter(2), entered.set()), daemon=True)
+    third.start()
+    assert not entered.wait(0.3)  # the third waits for one of the two …
+    groups.leave()
+    assert entered.wait(10)  # … and goes once one ends
+    assert groups.running == 2
+    assert not groups.drain(timeout=0)
+    groups.leave()
+    groups.leave()
+    assert groups.drain(timeout=0)
+
+
+def test_a_freeze_stops_the_sends_a_group_has_not_made_yet(author, org, lead, sites, monkeypatch):
+    """A group claimed before a freeze: its send under way finishes, the ones still waiting for
+    their account's turn are not made, and their targets are held until the freeze is lifted."""
+    monkeypatch.setattr(common, "FREEZE_RECHECK_SECONDS", 0)  # each send reads the freezes
+    site = sites(hosts=1, delay=0.05)
+    host = Sites.host(site.servers[0])
+    held = site.hold[host] = threading.Event()
+    accounts = _accounts(org, site, 1, hosts=1)
+    ids = _queued(author, org, accounts, posts=3, per_post=1)  # one account: one at a time
+    done = {}
+    group = threading.Thread(target=lambda: done.update(publish_targets(target_ids=ids)))
+    group.start()
+    try:
+        wait_until(lambda: site.in_flight[host] == 1, timeout=30, what="the first send out")
+        freeze = freezes.freeze_create(by=lead, scope="everything", reason="Incident")
+    finally:
+        held.set()
+        group.join(30)
+
+    assert sorted(site.stored.values()) == [1]  # only the send under way reached the site
+    first, *rest = ids
+    assert PostTarget.objects.get(pk=first).status == TargetStatus.PUBLISHED
+    for pk in rest:
+        target = PostTarget.objects.get(pk=pk)
+        assert (target.status, target.held_reason) == (TargetStatus.HELD, HOLD_FREEZE)
+        assert target.attempt_count == 0  # nothing was tried
+        attempt = PublishAttempt.objects.get(target=target)
+        assert attempt.outcome == PublishAttempt.Outcome.SKIPPED
+        assert f"freeze {freeze.pk}" in attempt.error
+    assert done == {first: "published", **{pk: PublishAttempt.Outcome.SKIPPED for pk in rest}}
+
+    freezes.freeze_lift(freeze=freeze, by=lead, reason="Over")
+    statuses = PostTarget.objects.filter(pk__in=rest).values_list("status", flat=True)
+    assert set(statuses) == {TargetStatus.WAITING}  # and the dispatcher sends them
