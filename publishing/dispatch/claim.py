@@ -87,7 +87,9 @@ def _claim_batch(*, now: datetime, batch_size: int, result: DispatchResult) -> i
             next_attempt_at__lte=horizon,
             post__status__in=DISPATCHABLE_POST_STATUSES,
         )
-        .order_by("next_attempt_at", "id")[:batch_size]
+        # Urgent posts first (issue 16: ahead of routine ones due at the same time), then by
+        # due time: a retry waits its turn behind what fell due before it, never ahead.
+        .order_by("-post__urgent", "next_attempt_at", "id")[:batch_size]
     )
     if not targets:
         return 0
@@ -120,7 +122,10 @@ def _claim_batch(*, now: datetime, batch_size: int, result: DispatchResult) -> i
         object_type="publishing.posttarget",
         data={"queued": queued_ids, "held": dict(held), "posts_publishing": starting},
     )
-    due = {target.pk: (max(target.next_attempt_at, now), target.post_id) for target in queued}
+    due = {
+        target.pk: (max(target.next_attempt_at, now), target.post_id, target.post.urgent)
+        for target in queued
+    }
     transaction.on_commit(partial(_enqueue, queued_ids, now, due), robust=True)
     result.queued += queued_ids
     for reason, ids in held.items():
@@ -137,10 +142,11 @@ def _claim_batch(*, now: datetime, batch_size: int, result: DispatchResult) -> i
 
 
 def _publish_groups(target_ids: list[int], order: dict[int, Any]) -> list[list[int]]:
-    """The claimed targets cut into groups, one publish task each, in `order` (due time, then
-    post): a post's targets kept together where they fit (its outcome transaction then settles
-    it once), at most CXHUB_PUBLISH_GROUP_SIZE per group, and small enough that a short batch
-    still spreads over CXHUB_PUBLISH_SPREAD tasks (workers) rather than queueing behind one."""
+    """The claimed targets cut into groups, one publish task each, in `order` (urgent first, then
+    due time, then post): a post's targets kept together where they fit (its outcome transaction
+    then settles it once), at most CXHUB_PUBLISH_GROUP_SIZE per group, and small enough that a
+    short batch still spreads over CXHUB_PUBLISH_SPREAD tasks (workers) rather than queueing
+    behind one."""
     if not target_ids:
         return []
     most = settings.CXHUB_PUBLISH_GROUP_SIZE
@@ -150,15 +156,17 @@ def _publish_groups(target_ids: list[int], order: dict[int, Any]) -> list[list[i
 
 
 def _enqueue(
-    target_ids: list[int], claimed_at: datetime, due: dict[int, tuple[datetime, int]]
+    target_ids: list[int], claimed_at: datetime, due: dict[int, tuple[datetime, int, bool]]
 ) -> None:
-    """After the batch committed: one publish task per group of targets, starting when the last
-    of its targets is due. When the broker refuses, the rest go back to waiting at once (the
-    sweeper would find them, later)."""
+    """After the batch committed: one publish task per group of targets (`due`: each one's time,
+    post and whether it is urgent), starting when the last of its targets is due, urgent groups
+    queued first. When the broker refuses, the rest go back to waiting at once (the sweeper
+    would find them, later)."""
     # The task by its name: publishing/tasks.py imports the dispatch stages it runs, this
     # module among them (PublishingConfig.ready() registers the tasks in every process).
     publish_targets = current_app.tasks["publishing.tasks.publish_targets"]
-    groups = _publish_groups(target_ids, due)
+    order = {pk: (not urgent, when, post_id) for pk, (when, post_id, urgent) in due.items()}
+    groups = _publish_groups(target_ids, order)
     for index, group in enumerate(groups):
         eta = max(due[target_id][0] for target_id in group)
         try:

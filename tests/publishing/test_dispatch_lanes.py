@@ -12,13 +12,15 @@ from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from celery import current_app
 from celery.exceptions import SoftTimeLimitExceeded
+from django.utils import timezone
 
 from publishing import freezes
 from publishing.dispatch import claim, common, lanes, slots
 from publishing.dispatch.common import HOLD_FREEZE
 from publishing.dispatch.send import publish_targets
-from publishing.models import PostTarget, PublishAttempt, TargetStatus
+from publishing.models import Post, PostTarget, PublishAttempt, TargetStatus
 
 from ..integration.dispatch_harness import wait_until
 from ..integration.dispatch_support import bulk_due_posts, webhook_account
@@ -417,3 +419,33 @@ def test_a_freeze_stops_the_sends_a_group_has_not_made_yet(author, org, lead, si
     freezes.freeze_lift(freeze=freeze, by=lead, reason="Over")
     statuses = PostTarget.objects.filter(pk__in=rest).values_list("status", flat=True)
     assert set(statuses) == {TargetStatus.WAITING}  # and the dispatcher sends them
+
+
+def test_an_urgent_post_goes_out_before_500_routine_ones_due_at_the_same_second(
+    author, org, sites, monkeypatch, settings
+):
+    settings.CXHUB_PUBLISH_GROUP_SIZE = 25
+    site = sites(hosts=1, delay=0)
+    accounts = _accounts(org, site, 20, hosts=1)
+    due = timezone.now().replace(microsecond=0)
+    routine = bulk_due_posts(
+        author=author, team=org["north"], accounts=accounts, posts=500, due=due
+    )
+    (urgent,) = bulk_due_posts(
+        author=author, team=org["north"], accounts=accounts, posts=1, due=due, text="Urgent"
+    )
+    Post.objects.filter(targets=urgent).update(urgent=True)  # written last, the highest ids
+    queued = []
+    task = current_app.tasks["publishing.tasks.publish_targets"]
+    monkeypatch.setattr(task, "delay", lambda group: queued.append(group))
+    monkeypatch.setattr(task, "apply_async", lambda args, **options: queued.append(args[0]))
+
+    claim.dispatch_due(batch_size=100)  # in six batches: the urgent one is in the first
+
+    assert queued[0][0] == urgent  # the first task the workers take
+    assert sorted(pk for group in queued for pk in group) == sorted([*routine, urgent])
+    publish_targets(target_ids=queued[0])  # a worker takes it
+    assert PostTarget.objects.get(pk=urgent).status == TargetStatus.PUBLISHED
+    first_sent = PublishAttempt.objects.order_by("started_at", "pk").first()
+    assert first_sent.target_id in queued[0]
+    assert PostTarget.objects.filter(pk__in=routine, status=TargetStatus.PUBLISHED).count() < 25
