@@ -76,7 +76,9 @@ bench-deps:
 	@command -v wrk >/dev/null 2>&1 || { DEBIAN_FRONTEND=noninteractive apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk; }
 
-## Benchmarks, each printing ratios against a baseline run beside it (bench/web.py: gunicorn
+## Benchmarks, each printing ratios against a baseline run beside it (bench/dispatch.py: the
+## publish pipeline against a bare Celery no-op task, then against sites that answer late;
+## bench/web.py: gunicorn
 ## against runserver and the in-process time; bench/api.py: three API lists under wrk against a
 ## bare DRF list view in the same gunicorn). They need PostgreSQL
 ## (and Redis for dispatch); each makes and drops its own scratch database on that server.
@@ -87,6 +89,11 @@ BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 CHAOS_ARGS ?=
 bench: install bench-deps
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/dispatch.py
+	@# Issue 16's set: four sites answering in 100 and 400 ms, 2,000 and 20,000 posts, the two
+	@# worker processes of `make run`.
+	for delay in 100 400; do for n in 2000 20000; do \
+		DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/dispatch.py --delay-ms $$delay --hosts 4 \
+			--targets $$n --concurrency 2 || exit 1; done; done
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/audit.py
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/web.py
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/api.py
