@@ -19,6 +19,8 @@ from django.db import connection
 
 from cxhub.models import Heartbeat
 
+pytestmark = pytest.mark.peer  # runs once in CI (tests/conftest.py)
+
 REPO = Path(__file__).resolve().parents[2]
 SYSTEMD = REPO / "deploy" / "systemd"
 QUEUES = set(settings.CXHUB_QUEUES)

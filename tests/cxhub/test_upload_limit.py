@@ -34,6 +34,8 @@ from tests.integration.dispatch_harness import database_url
 from ..publishing.media.images import encode, noisy_rgb
 from .counting_wsgi import counting, largest_temp_file
 
+pytestmark = pytest.mark.peer  # runs once in CI (tests/conftest.py)
+
 REPO = Path(__file__).resolve().parents[2]
 LIMIT = 1_000_000
 REQUEST_LIMIT = LIMIT + 2_621_440  # + DATA_UPLOAD_MAX_MEMORY_SIZE

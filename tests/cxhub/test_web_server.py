@@ -22,7 +22,7 @@ from django.db import connection
 
 from tests.integration.dispatch_harness import database_url, wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.peer, pytest.mark.integration, pytest.mark.timeout(600)]
 
 REPO = Path(__file__).resolve().parents[2]
 
