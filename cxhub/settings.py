@@ -662,6 +662,9 @@ CXHUB_PUBLISH_PER_ACCOUNT = env_int("CXHUB_PUBLISH_PER_ACCOUNT", 1, minimum=1)
 CXHUB_PUBLISH_GROUPS_AT_ONCE = env_int(
     "CXHUB_PUBLISH_GROUPS_AT_ONCE", 4 if "postgresql" in _db["ENGINE"] else 1, minimum=1
 )
+# Calls left (X-RateLimit-Remaining and the like) at or below which an account waits for its
+# network's reset before its next send (networks/ratelimits.py).
+CXHUB_RATE_LIMIT_RESERVE = env_int("CXHUB_RATE_LIMIT_RESERVE", 0, minimum=0)
 # Tries at the network per target; then it fails and its author and leads are alerted.
 CXHUB_PUBLISH_MAX_ATTEMPTS = env_int("CXHUB_PUBLISH_MAX_ATTEMPTS", 8, minimum=1)
 # Retry n waits min(cap, base × 2^(n-1)) seconds, jittered down to half of that, or longer when

@@ -50,12 +50,20 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Each test starts with an empty cache: DRF's throttles count in it, and a count left by an
-    earlier test within the same minute (more of them fall in one minute on an idle machine, or
-    fewer on a loaded one) must not decide this test's answer."""
+    """Each test starts with an empty cache (and no networks' rate limits kept): DRF's throttles
+    count in it, and a count left by an earlier test within the same minute (more of them fall in
+    one minute on an idle machine, or fewer on a loaded one) must not decide this test's
+    answer."""
+    import shutil
+    from pathlib import Path
+
+    from django.conf import settings
     from django.core.cache import cache
 
     cache.clear()
+    # The networks' rate limits an earlier test's answers taught (networks/ratelimits.py: in the
+    # cache on Redis, in files on the embedded default) are not this test's.
+    shutil.rmtree(Path(settings.VAR_DIR) / "rate-limits", ignore_errors=True)
     yield
 
 

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from networks.ratelimits import observe
+
 USER_AGENT = "cxhub/1 (+https://github.com/cxhub)"
 
 
@@ -20,6 +22,8 @@ class ChannelSession(requests.Session):
     def __init__(self) -> None:
         super().__init__()
         self.headers["User-Agent"] = USER_AGENT
+        # Every answer's rate-limit headers, kept for the account and app calling (ratelimits.py)
+        self.hooks["response"].append(observe)
         self._environment: dict[tuple, dict[str, Any]] = {}
 
     def merge_environment_settings(self, url, proxies, stream, verify, cert):  # noqa: ANN001

@@ -322,11 +322,13 @@ def _apply_outcome(
         event(action="target.held", reason=result.held, detail=result.error[:1000])
         return target.status
     if result.not_sent:
-        # Nothing left cxhub: due again at once, and the try does not count.
+        # Nothing left cxhub: due again at once (or when the network's rate limit resets), and
+        # the try does not count.
+        due = now + timedelta(seconds=result.retry_after or 0)
         target.status = TargetStatus.WAITING
-        target.next_attempt_at = now
+        target.next_attempt_at = due
         target.attempt_count = max(0, target.attempt_count - 1)
-        event(action="target.retry_scheduled", next_attempt_at=now, error=result.error[:1000])
+        event(action="target.retry_scheduled", next_attempt_at=due, error=result.error[:1000])
         return target.status
     if result.outcome == Outcome.UNKNOWN:
         target.needs_reconcile = True

@@ -19,6 +19,7 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 
 from accounts.models import User
+from networks import ratelimits
 from networks.channels import get_channel
 from networks.channels.errors import (
     AmbiguousMatch,
@@ -33,6 +34,7 @@ from networks.selectors import social_accounts_for
 from ..models import PublishAttempt, SandboxPublication
 from . import lanes
 from .common import HOLD_FREEZE, _kv, recent_freezes
+from .lanes import host_of
 from .outcome import _Result, _store_outcomes_retrying
 from .start import _Send, _start_attempts
 
@@ -90,7 +92,7 @@ def _send_and_store(sends: list[_Send], *, began: float, worker: str) -> dict[in
             budget=budget,
             not_sent=_not_sent,
             time_ran_out=_TIME_RAN_OUT,
-            stopped=_frozen,
+            stopped=_before_send,
         )
     else:
         results = _send_one_by_one(sends, began=began, budget=budget)
@@ -139,7 +141,7 @@ def _send_one_by_one(
                 results.append((send, _not_sent(), 0))
                 continue
             current, sent_at = send, time.monotonic()
-            result = _frozen(send) or _talk_to_network(send)
+            result = _before_send(send) or _talk_to_network(send)
             results.append((send, result, round((time.monotonic() - sent_at) * 1000)))
             current = None
     except SoftTimeLimitExceeded:
@@ -168,6 +170,33 @@ def _not_sent() -> _Result:
     )
 
 
+def _before_send(send: _Send) -> _Result | None:
+    """What stops a send just before it starts, as its result: a freeze, or the network's rate
+    limit for its account or app spent (networks/ratelimits.py)."""
+    return _frozen(send) or _rate_limited(send)
+
+
+def _rate_limited(send: _Send) -> _Result | None:
+    """A send the network would only refuse with 429 is not made: due again at the reset, the
+    try not counted."""
+    wait = ratelimits.wait_for(_caller(send))
+    if wait <= 0:
+        return None
+    return _Result(
+        Outcome.RETRYABLE,
+        error=(
+            "Not sent: the network's rate limit for this account is spent; due again when it "
+            f"resets, in {wait:.0f} s."
+        ),
+        retry_after=wait,
+        not_sent=True,
+    )
+
+
+def _caller(send: _Send) -> ratelimits.Caller:
+    return ratelimits.caller(account_id=send.account.pk, channel=send.channel, host=host_of(send))
+
+
 def _frozen(send: _Send) -> _Result | None:
     """A freeze set since the group was claimed, which covers this send: it is not made, and
     its target is held until the freeze is lifted."""
@@ -187,9 +216,15 @@ def publish_target(*, target_id: int, worker: str = "") -> str:
 
 
 def _talk_to_network(send: _Send) -> _Result:
-    """The network call, outside any transaction: a slow network holds no lock."""
+    """The network call, outside any transaction: a slow network holds no lock. What its
+    answers say of the rate limits is kept for the send's account and app."""
     if _in_transaction():
         raise RuntimeError("publish_target must call the channel outside any transaction")
+    with ratelimits.calling(account_id=send.account.pk, channel=send.channel, host=host_of(send)):
+        return _talk(send)
+
+
+def _talk(send: _Send) -> _Result:
     channel = get_channel(send.channel)
     phase = "reconcile" if send.reconcile_first else "publish"
     try:

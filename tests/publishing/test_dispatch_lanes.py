@@ -7,6 +7,7 @@ import signal
 import threading
 import time
 from collections import defaultdict
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
@@ -45,6 +46,7 @@ class Sites:
         self.answered = defaultdict(int)  # 201s by host
         self.releases: dict[str, threading.Event] = {}  # set at a host's fourth 201
         self.looked: list[str] = []  # the keys asked for (GET ?idempotency_key=)
+        self.limit_headers: dict[str, dict[str, str]] = {}  # extra headers by account path
         self.servers = [
             ThreadingHTTPServer(("127.0.0.1", 0), self._handler()) for _ in range(hosts)
         ]
@@ -111,6 +113,8 @@ class Sites:
                 self.send_header("Content-Length", str(len(body)))
                 if status == 429:
                     self.send_header("Retry-After", "30")
+                for name, value in sites.limit_headers.get(path, {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(body)
 
@@ -449,3 +453,39 @@ def test_an_urgent_post_goes_out_before_500_routine_ones_due_at_the_same_second(
     first_sent = PublishAttempt.objects.order_by("started_at", "pk").first()
     assert first_sent.target_id in queued[0]
     assert PostTarget.objects.filter(pk__in=routine, status=TargetStatus.PUBLISHED).count() < 25
+
+
+def test_an_account_whose_rate_limit_is_spent_waits_for_the_reset_and_no_other_does(
+    author, org, sites
+):
+    """The site says after one call that a0 has none left until a minute from now (Mastodon's
+    X-RateLimit-* headers): a0's other posts are not sent (they would earn 429s) and are due at
+    the reset; a1 sends all of its own."""
+    site = sites(hosts=1, delay=0.01)
+    accounts = _accounts(org, site, 2, hosts=1)
+    reset = (timezone.now() + timedelta(seconds=60)).replace(microsecond=0)
+    site.limit_headers["/hook/a0"] = {
+        "X-RateLimit-Limit": "300",
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": reset.isoformat().replace("+00:00", "Z"),
+    }
+    ids = _queued(author, org, accounts, posts=6, per_post=1)  # three each, in turn
+
+    done = publish_targets(target_ids=ids)
+
+    mine = {
+        pk: handle
+        for pk, handle in PostTarget.objects.filter(pk__in=ids).values_list(
+            "pk", "social_account__handle"
+        )
+    }
+    a0 = sorted(pk for pk in ids if mine[pk] == "a0")
+    a1 = sorted(pk for pk in ids if mine[pk] == "a1")
+    assert [done[pk] for pk in a1] == ["published"] * 3
+    assert done[a0[0]] == "published"
+    assert sum(1 for _h, path, *_ in site.seen if path == "/hook/a0") == 1  # no call wasted
+    for pk in a0[1:]:
+        target = PostTarget.objects.get(pk=pk)
+        assert (target.status, target.attempt_count) == (TargetStatus.WAITING, 0)
+        assert abs((target.next_attempt_at - reset).total_seconds()) < 3
+        assert "rate limit" in target.attempts.get().error
