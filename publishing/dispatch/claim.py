@@ -88,8 +88,9 @@ def _claim_batch(*, now: datetime, batch_size: int, result: DispatchResult) -> i
             post__status__in=DISPATCHABLE_POST_STATUSES,
         )
         # Urgent posts first (issue 16: ahead of routine ones due at the same time), then by
-        # due time: a retry waits its turn behind what fell due before it, never ahead.
-        .order_by("-post__urgent", "next_attempt_at", "id")[:batch_size]
+        # due time: a retry waits its turn behind what fell due before it, never ahead, and
+        # behind a first try due at the same moment.
+        .order_by("-post__urgent", "next_attempt_at", "attempt_count", "id")[:batch_size]
     )
     if not targets:
         return 0

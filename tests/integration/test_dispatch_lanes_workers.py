@@ -22,17 +22,32 @@ pytestmark = [
 ]
 
 
+def _wait_until_all_published(stack, ids, *, timeout: float) -> None:
+    stack.wait(
+        lambda: (
+            PostTarget.objects.filter(pk__in=ids, status=TargetStatus.PUBLISHED).count() == len(ids)
+        ),
+        timeout=timeout,
+        what="every target published",
+    )
+
+
+def _due_on_two_hosts(site: Sites, author, org, *, accounts: int, posts: int, per_post: int):
+    """Due posts over `accounts` accounts a0, a1, … on the site's two hosts in turn."""
+    made = [
+        webhook_account(org["north"], site.url(n % 2, f"a{n}"), handle=f"a{n}")
+        for n in range(accounts)
+    ]
+    return bulk_due_posts(
+        author=author, team=org["north"], accounts=made, posts=posts, per_post=per_post
+    )
+
+
 @override_settings(CXHUB_WEBHOOK_ALLOW_PRIVATE_NETWORKS=["127.0.0.1/32"])
 def test_the_caps_hold_across_worker_processes(stacks, author, org):  # noqa: F811
     site = Sites(hosts=2, delay=0.15)
     try:
-        accounts = [
-            webhook_account(org["north"], site.url(n % 2, f"a{n}"), handle=f"a{n}")
-            for n in range(10)
-        ]
-        ids = bulk_due_posts(
-            author=author, team=org["north"], accounts=accounts, posts=40, per_post=2
-        )
+        ids = _due_on_two_hosts(site, author, org, accounts=10, posts=40, per_post=2)
         stack = stacks(
             CXHUB_PUBLISH_THREADS="8",
             CXHUB_PUBLISH_PER_HOST="3",
@@ -41,14 +56,7 @@ def test_the_caps_hold_across_worker_processes(stacks, author, org):  # noqa: F8
         )
         stack.worker(name="one")
         stack.worker(name="two", beat=False)
-        stack.wait(
-            lambda: (
-                PostTarget.objects.filter(pk__in=ids, status=TargetStatus.PUBLISHED).count()
-                == len(ids)
-            ),
-            timeout=120,
-            what="every target published",
-        )
+        _wait_until_all_published(stack, ids, timeout=120)
     finally:
         site.close()
     hosts = [Sites.host(server) for server in site.servers]
@@ -72,13 +80,7 @@ def test_a_worker_killed_during_concurrent_sends_publishes_each_post_once(
     held_host, free_host = (Sites.host(server) for server in site.servers)
     held = site.hold[held_host] = threading.Event()
     try:
-        accounts = [
-            webhook_account(org["north"], site.url(n % 2, f"a{n}"), handle=f"a{n}")
-            for n in range(12)
-        ]
-        ids = bulk_due_posts(
-            author=author, team=org["north"], accounts=accounts, posts=12, per_post=1
-        )
+        ids = _due_on_two_hosts(site, author, org, accounts=12, posts=12, per_post=1)
         stack = stacks(
             CXHUB_PUBLISH_THREADS="8",
             CXHUB_PUBLISH_PER_HOST="3",
@@ -101,14 +103,7 @@ def test_a_worker_killed_during_concurrent_sends_publishes_each_post_once(
         first.kill()
         held.set()  # the held sends reach the site's store, with no worker left to hear it
         stack.worker(name="second")
-        stack.wait(
-            lambda: (
-                PostTarget.objects.filter(pk__in=ids, status=TargetStatus.PUBLISHED).count()
-                == len(ids)
-            ),
-            timeout=90,
-            what="every target published",
-        )
+        _wait_until_all_published(stack, ids, timeout=90)
     finally:
         held.set()
         site.close()

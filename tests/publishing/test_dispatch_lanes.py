@@ -489,3 +489,22 @@ def test_an_account_whose_rate_limit_is_spent_waits_for_the_reset_and_no_other_d
         assert (target.status, target.attempt_count) == (TargetStatus.WAITING, 0)
         assert abs((target.next_attempt_at - reset).total_seconds()) < 3
         assert "rate limit" in target.attempts.get().error
+
+
+def test_retries_due_at_the_same_moment_do_not_go_before_a_first_try(author, org, sites, settings):
+    settings.CXHUB_PUBLISH_GROUP_SIZE = 25
+    site = sites(hosts=1, delay=0)
+    accounts = _accounts(org, site, 20, hosts=1)
+    due = timezone.now().replace(microsecond=0)
+    retries = bulk_due_posts(
+        author=author, team=org["north"], accounts=accounts, posts=300, due=due
+    )
+    PostTarget.objects.filter(pk__in=retries).update(attempt_count=2)  # tried twice before
+    (first_try,) = bulk_due_posts(
+        author=author, team=org["north"], accounts=accounts, posts=1, due=due, text="New"
+    )
+
+    result = claim.dispatch_due(batch_size=100, max_batches=1)  # room for a third of them
+
+    assert first_try in result.queued
+    assert PostTarget.objects.get(pk=first_try).status == TargetStatus.QUEUED
