@@ -10,7 +10,7 @@ slots go with it and are taken anew. On SQLite (the
 embedded default: one host) a slot is an exclusive flock on a file in VAR_DIR/send-slots, which
 the kernel likewise drops with the process. Both are tried without waiting, slot by slot from a
 random one; when all are taken, the lane waits a little (up to 100 ms, doubling from 5) and
-tries again, until its task stops.
+tries again, until its task stops, or at once when a lane of its own process gives one back.
 """
 
 import contextlib
@@ -39,18 +39,53 @@ _LONGEST_PAUSE = 0.1
 
 def take(name: str, cap: int, *, stop: threading.Event) -> Callable[[], None] | None:
     """One of the `cap` slots of `name`, as the function that gives it back; None if `stop`
-    was set while every slot was taken. SlotsUnavailable when they cannot be read."""
+    was set while every slot was taken. SlotsUnavailable when they cannot be read.
+
+    While every slot is taken the lane waits a little and tries again; a slot given back by a
+    lane of this process wakes its waiters at once (one of another process is seen at the next
+    try)."""
     pause = _FIRST_PAUSE
     tries = _postgres_try if connection.vendor == "postgresql" else _file_try
+    given = _given(name)
     while not stop.is_set():
+        with given:
+            seen = _gives[name]
         first = random.randrange(cap)
         for offset in range(cap):
             release = tries(name, (first + offset) % cap)
             if release is not None:
-                return release
-        stop.wait(pause)
+                return _telling(name, release)
+        with given:
+            if _gives[name] == seen:  # none given back here since the tries began
+                given.wait(pause)
         pause = min(pause * 2, _LONGEST_PAUSE)
     return None
+
+
+# A slot given back in this process, by name: its waiters here try again at once.
+_conditions: dict[str, threading.Condition] = {}
+_gives: dict[str, int] = {}
+_conditions_made = threading.Lock()
+
+
+def _given(name: str) -> threading.Condition:
+    condition = _conditions.get(name)
+    if condition is None:
+        with _conditions_made:
+            condition = _conditions.setdefault(name, threading.Condition())
+            _gives.setdefault(name, 0)
+    return condition
+
+
+def _telling(name: str, release: Callable[[], None]) -> Callable[[], None]:
+    def give_back() -> None:
+        release()
+        condition = _given(name)
+        with condition:
+            _gives[name] += 1
+            condition.notify()
+
+    return give_back
 
 
 class _Keeper:

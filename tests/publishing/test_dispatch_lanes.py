@@ -508,3 +508,26 @@ def test_retries_due_at_the_same_moment_do_not_go_before_a_first_try(author, org
 
     assert first_try in result.queued
     assert PostTarget.objects.get(pk=first_try).status == TargetStatus.QUEUED
+
+
+def test_a_slot_given_back_in_the_process_is_taken_by_its_waiter_at_once(monkeypatch):
+    """A lane waiting for a host's slot does not sleep out its pause when a lane of its own
+    process gives one back (here the pause would be a minute)."""
+    monkeypatch.setattr(slots, "_FIRST_PAUSE", 60.0)
+    monkeypatch.setattr(slots, "_LONGEST_PAUSE", 60.0)
+    stop = threading.Event()
+    give_back = slots.take("host:waiting.example", 1, stop=stop)
+    taken = threading.Event()
+
+    def waiter():
+        again = slots.take("host:waiting.example", 1, stop=stop)
+        taken.set()
+        again()
+
+    threading.Thread(target=waiter, daemon=True).start()
+    try:
+        assert not taken.wait(0.3)  # every slot is held: it waits …
+        give_back()
+        assert taken.wait(10)  # … and takes the one given back, not a minute later
+    finally:
+        stop.set()
