@@ -22,6 +22,7 @@ VAR_DIR/rate-limits (the embedded default: one host).
 
 import contextlib
 import contextvars
+import email.utils
 import json
 import logging
 import os
@@ -73,7 +74,7 @@ def waits_in(status: int, headers, *, now: float | None = None) -> dict[str, flo
     now = time.time() if now is None else now
     waits: dict[str, float] = {}
     remaining = _number(_either(headers, "X-RateLimit-Remaining", "X-Rate-Limit-Remaining"))
-    reset = _reset_in(_either(headers, "X-RateLimit-Reset", "X-Rate-Limit-Reset"), now)
+    reset = reset_seconds(_either(headers, "X-RateLimit-Reset", "X-Rate-Limit-Reset"), now=now)
     if remaining is not None and remaining <= settings.CXHUB_RATE_LIMIT_RESERVE:
         waits["account"] = reset if reset is not None else DEFAULT_WAIT_SECONDS
     business = _meta_business_wait(headers.get("X-Business-Use-Case-Usage"))
@@ -82,7 +83,7 @@ def waits_in(status: int, headers, *, now: float | None = None) -> dict[str, flo
     if _meta_percent(headers.get("X-App-Usage")) >= 100:
         waits["app"] = DEFAULT_WAIT_SECONDS
     if status == 429:
-        asked = _retry_after(headers.get("Retry-After"), now)
+        asked = retry_after_seconds(headers.get("Retry-After"), now=now)
         if asked is None:
             asked = reset if reset is not None else DEFAULT_WAIT_SECONDS
         waits["account"] = max(waits.get("account", 0.0), asked)
@@ -117,25 +118,43 @@ def _number(value: str | None) -> float | None:
         return None
 
 
-def _reset_in(value: str | None, now: float) -> float | None:
-    """A reset header as seconds from now: an ISO time (Mastodon), a Unix time (X, most), or
-    seconds."""
+def reset_seconds(value: str | None, *, now: float | None = None) -> float | None:
+    """A rate-limit reset as seconds from now: an ISO 8601 time (Mastodon's X-RateLimit-Reset),
+    a Unix time in seconds (X's, Bluesky's RateLimit-Reset), or a small number of seconds."""
     if not value:
         return None
-    number = _number(value)
-    if number is not None:
-        return max(0.0, number - now) if number > 1_000_000_000 else max(0.0, number)
+    value = value.strip()
+    now = time.time() if now is None else now
     try:
-        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        number = float(value)
     except ValueError:
+        try:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if when.tzinfo is None:
+            return None
+        return max(0.0, when.timestamp() - now)
+    # Above a billion it is a Unix time; below, already a wait in seconds.
+    return max(0.0, number - now) if number > 1_000_000_000 else max(0.0, number)
+
+
+def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
+    """Retry-After as seconds: a number of seconds, or an HTTP date; None when absent or bad."""
+    if not value:
         return None
-    return max(0.0, when.timestamp() - now) if when.tzinfo else None
-
-
-def _retry_after(value: str | None, now: float) -> float | None:
-    from networks.channels.http import retry_after_seconds  # it imports the session, and this
-
-    return retry_after_seconds(value, now=now)
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def _meta_business_wait(value: str | None) -> float | None:

@@ -1,5 +1,6 @@
 """HTTP pieces the network channels share: one pooled session, a timeout on every call, the
-check of a server address a person typed, rate-limit headers read as seconds, and the rule for
+check of a server address a person typed, rate-limit headers read as seconds (by
+networks/ratelimits.py, which also keeps what they say for every worker), and the rule for
 which failures mean "nothing went out" and which mean "it may have gone out"; what a
 publication is (Published) and what an answer other than success means (error_for_status).
 Every channel, the webhook's included, builds on these.
@@ -11,18 +12,17 @@ and dispatch reconciles before any retry. Reads and uploads that cannot post any
 own are retried freely.
 """
 
-import email.utils
 import ipaddress
 import socket
-import time
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+from networks.ratelimits import reset_seconds, retry_after_seconds
 
 from .errors import AuthExpired, PermanentError, RetryableError, UnknownOutcome
 from .session import http_session
@@ -48,24 +48,6 @@ class Published:
     external_id: str
     external_url: str = ""
     http_status: int | None = None
-
-
-def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
-    """Retry-After as seconds: a number of seconds, or an HTTP date; None when absent or bad."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def not_sent(exc: requests.ConnectionError) -> bool:
@@ -168,32 +150,11 @@ def check_server(url: str, *, what: str) -> None:
             raise PermanentError(f"The {what} address must use https://.")
 
 
-def _reset_seconds(value: str | None, *, now: float | None = None) -> float | None:
-    """A rate-limit reset as seconds from now: an ISO 8601 time (Mastodon's X-RateLimit-Reset),
-    a Unix time in seconds (Bluesky's RateLimit-Reset), or a small number of seconds."""
-    if not value:
-        return None
-    value = value.strip()
-    now = time.time() if now is None else now
-    try:
-        number = float(value)
-    except ValueError:
-        try:
-            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        if when.tzinfo is None:
-            return None
-        return max(0.0, when.timestamp() - now)
-    # Above a billion it is a Unix time; below, already a wait in seconds.
-    return max(0.0, number - now) if number > 1_000_000_000 else max(0.0, number)
-
-
 def rate_limit_wait(response: requests.Response, *, reset_header: str) -> float | None:
     """How long the network asked us to wait: Retry-After first, then its reset header."""
     wait = retry_after_seconds(response.headers.get("Retry-After"))
     if wait is None:
-        wait = _reset_seconds(response.headers.get(reset_header))
+        wait = reset_seconds(response.headers.get(reset_header))
     return wait
 
 

@@ -20,7 +20,7 @@ def waits(status=200, **headers):
 
 def test_mastodon_headers_wait_for_the_reset_once_nothing_is_left():
     reset = "2027-01-15T08:00:30.000Z"  # Mastodon's ISO time
-    at = ratelimits._reset_in(reset, NOW)
+    at = ratelimits.reset_seconds(reset, now=NOW)
     assert waits(**{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}) == {"account": at}
     assert waits(**{"X-RateLimit-Remaining": "12", "X-RateLimit-Reset": reset}) == {}
 
