@@ -6,9 +6,9 @@ session), which knows whose call it was from `calling(...)` around the send: the
 app (cxhub's registration at that host). What the answer says is kept as the time until which a
 scope may not be called:
 
-- `X-RateLimit-Remaining` / `-Reset` (Mastodon and most: an ISO time or a Unix time) and X's
-  `x-rate-limit-remaining` / `-reset` (a Unix time): at or below CXHUB_RATE_LIMIT_RESERVE calls
-  left, the account waits for the reset;
+- `X-RateLimit-Remaining` / `-Reset` (Mastodon and most: an ISO time or a Unix time), X's
+  `x-rate-limit-remaining` / `-reset` and Bluesky's `RateLimit-Remaining` / `-Reset` (Unix
+  times): at or below CXHUB_RATE_LIMIT_RESERVE calls left, the account waits for the reset;
 - Meta's `X-Business-Use-Case-Usage` (per page or account: `estimated_time_to_regain_access` in
   minutes, or a usage at 100 %) and `X-App-Usage` (the app's, in percent): the account, or the
   whole app at that host, waits;
@@ -73,8 +73,12 @@ def waits_in(status: int, headers, *, now: float | None = None) -> dict[str, flo
     when it says nothing."""
     now = time.time() if now is None else now
     waits: dict[str, float] = {}
-    remaining = _number(_either(headers, "X-RateLimit-Remaining", "X-Rate-Limit-Remaining"))
-    reset = reset_seconds(_either(headers, "X-RateLimit-Reset", "X-Rate-Limit-Reset"), now=now)
+    remaining = _number(
+        _either(headers, "X-RateLimit-Remaining", "X-Rate-Limit-Remaining", "RateLimit-Remaining")
+    )
+    reset = reset_seconds(
+        _either(headers, "X-RateLimit-Reset", "X-Rate-Limit-Reset", "RateLimit-Reset"), now=now
+    )
     if remaining is not None and remaining <= settings.CXHUB_RATE_LIMIT_RESERVE:
         waits["account"] = reset if reset is not None else DEFAULT_WAIT_SECONDS
     business = _meta_business_wait(headers.get("X-Business-Use-Case-Usage"))

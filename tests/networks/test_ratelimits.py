@@ -31,6 +31,12 @@ def test_x_headers_have_a_unix_reset():
     }
 
 
+def test_bluesky_headers_are_the_ietf_drafts_names():
+    assert waits(**{"RateLimit-Remaining": "0", "RateLimit-Reset": str(int(NOW) + 300)}) == {
+        "account": 300.0
+    }
+
+
 def test_a_429_waits_for_retry_after_else_the_reset_else_a_minute():
     assert waits(429, **{"Retry-After": "30"}) == {"account": 30.0}
     assert waits(429, **{"X-RateLimit-Reset": str(int(NOW) + 45)}) == {"account": 45.0}
