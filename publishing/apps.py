@@ -10,6 +10,8 @@ class PublishingConfig(AppConfig):
         # What publishing tells the apps below it (cxhub.hooks), and the sandbox channel it
         # gives the networks (it writes publishing's feed). Imported here, not at the top: an
         # AppConfig module is imported before the models are loaded.
+        from celery.signals import worker_process_shutdown, worker_shutdown
+
         from audit import hooks as audit_hooks
         from networks import hooks as network_hooks
         from networks.channels import register_channel
@@ -17,7 +19,7 @@ class PublishingConfig(AppConfig):
         # The tasks register with Celery in every process (the web's too), so that the
         # dispatcher queues them by name (publishing.dispatch.claim): tasks imports it.
         from . import audit_rules, channel_media, public_media, tasks  # noqa: F401
-        from .dispatch import sweep
+        from .dispatch import lanes, sweep
         from .sandbox import SandboxChannel
 
         audit_hooks.event_rules.connect(audit_rules.event_rules)
@@ -26,3 +28,7 @@ class PublishingConfig(AppConfig):
         network_hooks.public_image_url.connect(public_media.public_image_url)
         network_hooks.target_tries.connect(channel_media.target_tries)
         register_channel(SandboxChannel())
+        # A stopping worker process (a prefork child, or the main one of a solo pool) lets the
+        # publish groups it runs in threads end first (dispatch/lanes.py).
+        worker_process_shutdown.connect(lanes.drain_at_exit, dispatch_uid="cxhub.publish.drain")
+        worker_shutdown.connect(lanes.drain_at_exit, dispatch_uid="cxhub.publish.drain_main")

@@ -6,13 +6,11 @@ does nothing. A database error before anything was sent retries the task after a
 """
 
 from celery import shared_task
-from celery.signals import worker_process_shutdown, worker_shutdown
-from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from cxhub import liveness
 
-from .dispatch import claim, lanes, send, sweep
+from .dispatch import claim, send, sweep
 
 
 @shared_task(name="publishing.tasks.dispatch_due")
@@ -54,15 +52,6 @@ def publish_targets(self, target_ids: list[int]) -> dict[int, str]:
         # In a worker, the group's sends may go on after the task returns (lanes.in_background).
         in_background=not self.request.is_eager,
     )
-
-
-@worker_process_shutdown.connect(dispatch_uid="cxhub.publish.drain")
-@worker_shutdown.connect(dispatch_uid="cxhub.publish.drain_main")
-def _drain_groups(**kwargs) -> None:
-    """A worker process that stops first lets its groups under way end and store their outcomes
-    (none runs longer than the soft time limit)."""
-    if lanes.running_groups():
-        lanes.drain(timeout=settings.CELERY_TASK_SOFT_TIME_LIMIT + 5)
 
 
 @shared_task(name="publishing.tasks.sweep_stuck")

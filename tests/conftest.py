@@ -2,6 +2,8 @@
 from a sibling region."""
 
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -54,9 +56,6 @@ def _fresh_cache():
     count in it, and a count left by an earlier test within the same minute (more of them fall in
     one minute on an idle machine, or fewer on a loaded one) must not decide this test's
     answer."""
-    import shutil
-    from pathlib import Path
-
     from django.conf import settings
     from django.core.cache import cache
 

@@ -284,6 +284,14 @@ def running_groups() -> int:
     return _groups.running
 
 
+def drain_at_exit(**kwargs) -> None:
+    """Connected to Celery's worker_process_shutdown and worker_shutdown (PublishingConfig):
+    a worker process that stops first lets its groups under way end and store their outcomes
+    (none runs longer than the soft time limit)."""
+    if running_groups():
+        drain(timeout=settings.CELERY_TASK_SOFT_TIME_LIMIT + 5)
+
+
 def drain(timeout: float | None = None) -> bool:
     """Wait for this process's groups to end (a worker process that stops, tests); whether they
     did within `timeout`."""

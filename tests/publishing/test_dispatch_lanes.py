@@ -353,20 +353,35 @@ def test_a_process_sends_its_next_group_while_the_last_one_waits_on_its_network(
     assert PublishAttempt.objects.filter(target__in=first + second).count() == 8
 
 
-def test_a_group_in_its_own_thread_stops_at_the_tasks_time_limit(author, org, sites, settings):
+def test_a_group_in_its_own_thread_stops_at_the_tasks_time_limit(
+    author, org, sites, settings, monkeypatch
+):
     """No task's soft time limit reaches a group that runs on after its task returned: the group
     has the same limit of its own. The send under way then is looked for before any retry."""
     settings.CXHUB_PUBLISH_GROUPS_AT_ONCE = 2
     settings.CELERY_TASK_SOFT_TIME_LIMIT = 1
     site = sites(hosts=1, delay=0.05)
-    held = site.hold[Sites.host(site.servers[0])] = threading.Event()
+    host = Sites.host(site.servers[0])
+    held = site.hold[host] = threading.Event()
     accounts = _accounts(org, site, 1, hosts=1)
     ids = _queued(author, org, accounts, posts=1, per_post=1)
+    # The group's wait ends at its limit; here, once its send is out (an event, not a clock):
+    # how long a loaded machine takes to get the send out does not decide the outcome
+    limits = []
+    real_wait = lanes.wait
+
+    def wait_past_the_limit(futures, timeout):
+        limits.append(timeout)
+        wait_until(lambda: site.in_flight[host] == 1, timeout=30, what="the send under way")
+        return real_wait(futures, timeout=0)
+
+    monkeypatch.setattr(lanes, "wait", wait_past_the_limit)
     try:
         publish_targets(target_ids=ids, in_background=True)
         assert lanes.drain(timeout=30)
     finally:
         held.set()
+    assert len(limits) == 1 and limits[0] <= 1  # the task's soft time limit, from its start
     attempt = PublishAttempt.objects.get(target_id=ids[0])
     assert attempt.outcome == PublishAttempt.Outcome.UNKNOWN
     assert PostTarget.objects.get(pk=ids[0]).needs_reconcile
@@ -425,13 +440,17 @@ def test_a_freeze_stops_the_sends_a_group_has_not_made_yet(author, org, lead, si
     assert set(statuses) == {TargetStatus.WAITING}  # and the dispatcher sends them
 
 
+def _twenty_accounts_due_now(site: Sites, org, settings):
+    """Twenty accounts on one site, groups of 25, and a due time on the second (posts due at
+    the same moment)."""
+    settings.CXHUB_PUBLISH_GROUP_SIZE = 25
+    return _accounts(org, site, 20, hosts=1), timezone.now().replace(microsecond=0)
+
+
 def test_an_urgent_post_goes_out_before_500_routine_ones_due_at_the_same_second(
     author, org, sites, monkeypatch, settings
 ):
-    settings.CXHUB_PUBLISH_GROUP_SIZE = 25
-    site = sites(hosts=1, delay=0)
-    accounts = _accounts(org, site, 20, hosts=1)
-    due = timezone.now().replace(microsecond=0)
+    accounts, due = _twenty_accounts_due_now(sites(hosts=1, delay=0), org, settings)
     routine = bulk_due_posts(
         author=author, team=org["north"], accounts=accounts, posts=500, due=due
     )
@@ -492,10 +511,7 @@ def test_an_account_whose_rate_limit_is_spent_waits_for_the_reset_and_no_other_d
 
 
 def test_retries_due_at_the_same_moment_do_not_go_before_a_first_try(author, org, sites, settings):
-    settings.CXHUB_PUBLISH_GROUP_SIZE = 25
-    site = sites(hosts=1, delay=0)
-    accounts = _accounts(org, site, 20, hosts=1)
-    due = timezone.now().replace(microsecond=0)
+    accounts, due = _twenty_accounts_due_now(sites(hosts=1, delay=0), org, settings)
     retries = bulk_due_posts(
         author=author, team=org["north"], accounts=accounts, posts=300, due=due
     )
