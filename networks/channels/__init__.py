@@ -4,7 +4,7 @@
 into cxhub's own feed, is kept by publishing and registered by it at start-up.
 """
 
-from .base import Channel, Limits, MediaInfo, Problem
+from .base import Channel, Inbound, InboundPage, Limits, MediaInfo, Problem
 from .bluesky import BlueskyChannel
 from .facebook import FacebookChannel
 from .instagram import InstagramChannel
@@ -47,6 +47,8 @@ def all_channels() -> list[Channel]:
 
 __all__ = [
     "Channel",
+    "Inbound",
+    "InboundPage",
     "Limits",
     "MediaInfo",
     "Problem",

@@ -156,6 +156,45 @@ class Identity:
     settings: Mapping[str, Any] = field(default_factory=dict)
 
 
+InboundKind = Literal["reply", "mention", "comment", "message"]
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One reply, mention, comment or message that came back, as the network gave it.
+
+    Ids are the network's own (a Mastodon status id, a Bluesky at:// URI, an X post id). Where an
+    item answers a post, `in_reply_to_id` is the id of the post it answers (ours or anyone's) and
+    `thread_id` the conversation's root; both are "" where the network gives none."""
+
+    network_id: str
+    kind: InboundKind
+    text: str
+    created_at: datetime
+    author_handle: str
+    author_name: str = ""
+    author_id: str = ""
+    url: str = ""
+    thread_id: str = ""
+    in_reply_to_id: str = ""
+    # The language the author or the network declared ("en", "fr"), "" when none; ours is
+    # detected from the text as well (inbox.signals).
+    language: str = ""
+    # The network says the item was deleted (or hidden) since it was first seen.
+    deleted: bool = False
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InboundPage:
+    """What one call for what came back returned: the items (any order), the cursor to start the
+    next call from (the one given, when nothing new came), and whether more is waiting now."""
+
+    items: Sequence[Inbound]
+    cursor: str
+    more: bool = False
+
+
 def _n(value: int) -> str:
     return f"{value:,}"
 
@@ -435,6 +474,18 @@ class Channel:
         the row so two workers never spend one refresh token); raise AuthExpired when the
         network refuses, RetryableError when it cannot be reached."""
         raise NotImplementedError(f"{self.label}: refresh_token is not implemented yet")
+
+    # --- what comes back (issue 17) -----------------------------------------------------------
+
+    # True where fetch_inbound is implemented for this network.
+    hears_back: ClassVar[bool] = False
+
+    def fetch_inbound(self, account: Any, cursor: str, *, limit: int = 40) -> InboundPage:
+        """The replies, mentions and comments that came to `account` since `cursor` ("" on the
+        first call: the newest page only, no back-fill of years), at most `limit` per call.
+        Calls nothing that changes anything; raise RetryableError (with retry_after when the
+        network says), AuthExpired or PermanentError as publish does."""
+        raise NotImplementedError(f"{self.label}: fetch_inbound is not implemented yet")
 
     # --- connecting ---------------------------------------------------------------------------
 
