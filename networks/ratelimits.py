@@ -49,6 +49,12 @@ class Caller:
     account: str  # e.g. "account:12"
     app: str  # e.g. "app:mastodon:mastodon.social"
 
+    @property
+    def reading(self) -> str:
+        """The account's reading scope (the inbox's ingestion): it stops while publishing still
+        has CXHUB_READ_RESERVE_FRACTION of the calls left, so publishing always goes first."""
+        return f"reading:{self.account}"
+
 
 _caller: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("cxhub_rate_caller")
 
@@ -69,8 +75,9 @@ def caller(*, account_id: int, channel: str, host: str) -> Caller:
 
 # Reading an answer --------------------------------------------------------------------------------
 def waits_in(status: int, headers, *, now: float | None = None) -> dict[str, float]:
-    """What an answer says about waiting, as seconds by scope kind ("account", "app"); empty
-    when it says nothing."""
+    """What an answer says about waiting, as seconds by scope kind ("account", "app", and
+    "reading": the account's reads, which leave publishing its reserve); empty when it says
+    nothing."""
     now = time.time() if now is None else now
     waits: dict[str, float] = {}
     remaining = _number(
@@ -81,6 +88,13 @@ def waits_in(status: int, headers, *, now: float | None = None) -> dict[str, flo
     )
     if remaining is not None and remaining <= settings.CXHUB_RATE_LIMIT_RESERVE:
         waits["account"] = reset if reset is not None else DEFAULT_WAIT_SECONDS
+    limit = _number(_either(headers, "X-RateLimit-Limit", "X-Rate-Limit-Limit", "RateLimit-Limit"))
+    if (
+        remaining is not None
+        and limit is not None
+        and remaining <= limit * settings.CXHUB_READ_RESERVE_FRACTION
+    ):
+        waits["reading"] = reset if reset is not None else DEFAULT_WAIT_SECONDS
     business = _meta_business_wait(headers.get("X-Business-Use-Case-Usage"))
     if business is not None:
         waits["account"] = max(waits.get("account", 0.0), business)
@@ -101,10 +115,17 @@ def observe(response, *args, **kwargs):
     if whose is not None:
         try:
             for kind, wait in waits_in(response.status_code, response.headers).items():
-                block(whose.account if kind == "account" else whose.app, wait)
+                block(_SCOPES[kind](whose), wait)
         except Exception:  # never the send's failure: at worst a 429 comes and is handled
             log.exception("rate limit headers could not be kept")
     return response
+
+
+_SCOPES = {
+    "account": lambda whose: whose.account,
+    "app": lambda whose: whose.app,
+    "reading": lambda whose: whose.reading,
+}
 
 
 def _either(headers, *names: str) -> str | None:
@@ -223,9 +244,12 @@ def blocked_until(scope: str) -> float:
     return _read_file(_file(scope))
 
 
-def wait_for(whose: Caller) -> float:
-    """Seconds until the account and its app may be called again (0: now)."""
-    until = max(blocked_until(whose.account), blocked_until(whose.app))
+def wait_for(whose: Caller, *, reading: bool = False) -> float:
+    """Seconds until the account and its app may be called again (0: now); with `reading`,
+    until the account may be read from (ingestion), which also waits while publishing's reserve
+    is all that is left."""
+    scopes = [whose.account, whose.app] + ([whose.reading] if reading else [])
+    until = max(blocked_until(scope) for scope in scopes)
     return max(0.0, until - time.time())
 
 

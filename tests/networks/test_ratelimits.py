@@ -37,6 +37,29 @@ def test_bluesky_headers_are_the_ietf_drafts_names():
     }
 
 
+def test_reading_stops_while_only_publishings_share_of_the_calls_is_left(settings):
+    settings.CXHUB_READ_RESERVE_FRACTION = 0.25
+    reset = str(int(NOW) + 120)
+    limit = {"x-rate-limit-limit": "300", "x-rate-limit-reset": reset}
+
+    assert waits(**limit, **{"x-rate-limit-remaining": "76"}) == {}
+    assert waits(**limit, **{"x-rate-limit-remaining": "75"}) == {"reading": 120.0}
+    assert waits(**limit, **{"x-rate-limit-remaining": "0"}) == {
+        "account": 120.0,
+        "reading": 120.0,
+    }
+
+
+def test_a_reading_wait_holds_reading_only():
+    whose = ratelimits.caller(account_id=7, channel="x", host="api.x.com")
+    ratelimits.block(whose.reading, 60)
+
+    assert ratelimits.wait_for(whose) == 0
+    assert 55 < ratelimits.wait_for(whose, reading=True) <= 60
+    ratelimits.block(whose.account, 120)
+    assert 115 < ratelimits.wait_for(whose, reading=True) <= 120
+
+
 def test_a_429_waits_for_retry_after_else_the_reset_else_a_minute():
     assert waits(429, **{"Retry-After": "30"}) == {"account": 30.0}
     assert waits(429, **{"X-RateLimit-Reset": str(int(NOW) + 45)}) == {"account": 45.0}
