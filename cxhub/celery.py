@@ -95,6 +95,21 @@ def setup_periodic_tasks(sender, **kwargs):
         sender.signature("audit.tasks.seal", options={"expires": seal_every}),
         name="seal audit events into the tree and sign a checkpoint",
     )
+    # The inbox's reading of the networks (inbox/ingestion.py): each account in its turn.
+    inbox_every = float(settings.CXHUB_INBOX_SECONDS)
+    sender.add_periodic_task(
+        inbox_every,
+        sender.signature("inbox.tasks.ingest_due", options={"expires": inbox_every}),
+        name="read replies, mentions and comments of the accounts whose turn has come",
+    )
+    # The demo's sandbox accounts hear back (inbox/sandbox.py): off unless set (`make run`).
+    trickle_every = float(settings.CXHUB_SANDBOX_INBOUND_SECONDS)
+    if trickle_every:
+        sender.add_periodic_task(
+            trickle_every,
+            sender.signature("inbox.tasks.sandbox_trickle", options={"expires": trickle_every}),
+            name="a reply or mention arrives on a sandbox account",
+        )
     # People who use only API tokens re-checked with the identity provider (sso/tasks.py).
     # (Every request re-checks a session when the interval is 0; the task then runs each minute.)
     recheck_every = float(max(60, settings.CXHUB_SSO_RECHECK_SECONDS))

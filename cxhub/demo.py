@@ -6,10 +6,13 @@ from django.db import transaction
 
 from accounts.models import Role, Team, User
 from accounts.services import membership_grant, team_create
+from inbox.sandbox import sandbox_inbound
 from networks.models import Channel, SocialAccount
 from networks.services import social_account_create, social_account_grant_drafting
 
 DEMO_PASSWORD = "cxhub-demo-2026"
+# Replies, mentions and comments each demo account has heard when the demo is made.
+DEMO_INBOUND_ITEMS = 8
 
 # (slug, name, parent slug)
 TEAMS = [
@@ -143,6 +146,13 @@ def seed_demo() -> dict:
                 "base_url": base_url,
             }
         )
+
+    # Each demo account has heard back already (inbox/sandbox.py): a new user finds an inbox.
+    quiet = SocialAccount.objects.filter(
+        pk__in=[account["id"] for account in accounts], sandbox=True, inbound_items__isnull=True
+    ).select_related("team")
+    for account in quiet:
+        sandbox_inbound(account=account, count=DEMO_INBOUND_ITEMS, seed=account.pk)
 
     for username, channel, handle in DESK_GRANTS:
         user = User.objects.get(username=username)

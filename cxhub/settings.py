@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "audit",
     "publishing",
     "approvals",
+    "inbox",
     "desk",
     "djangosaml2",
     "sso",
@@ -665,6 +666,23 @@ CXHUB_PUBLISH_GROUPS_AT_ONCE = env_int(
 # Calls left (X-RateLimit-Remaining and the like) at or below which an account waits for its
 # network's reset before its next send (networks/ratelimits.py).
 CXHUB_RATE_LIMIT_RESERVE = env_int("CXHUB_RATE_LIMIT_RESERVE", 0, minimum=0)
+# The share of an account's calls (of X-RateLimit-Limit and the like) that reading what comes
+# back (the inbox) leaves to publishing: at or below it, ingestion waits for the reset.
+CXHUB_READ_RESERVE_FRACTION = env_float("CXHUB_READ_RESERVE_FRACTION", 0.25, minimum=0.0)
+# The inbox's reading of the networks (inbox/ingestion.py): the dispatcher runs this often …
+CXHUB_INBOX_SECONDS = env_int("CXHUB_INBOX_SECONDS", 15, minimum=1)
+# … and takes each account again after an interval that adapts to its activity, between these.
+CXHUB_INBOX_MIN_INTERVAL_SECONDS = env_int("CXHUB_INBOX_MIN_INTERVAL_SECONDS", 60, minimum=1)
+CXHUB_INBOX_MAX_INTERVAL_SECONDS = env_int("CXHUB_INBOX_MAX_INTERVAL_SECONDS", 900, minimum=1)
+# A run claimed and not finished after this long (its worker lost) is claimed again.
+CXHUB_INBOX_LEASE_SECONDS = env_int("CXHUB_INBOX_LEASE_SECONDS", 600, minimum=10)
+# Accounts claimed per dispatcher run; pages read per account run, and items asked per page.
+CXHUB_INBOX_BATCH_SIZE = env_int("CXHUB_INBOX_BATCH_SIZE", 200, minimum=1)
+CXHUB_INBOX_PAGES_PER_RUN = env_int("CXHUB_INBOX_PAGES_PER_RUN", 5, minimum=1)
+CXHUB_INBOX_PAGE_SIZE = env_int("CXHUB_INBOX_PAGE_SIZE", 40, minimum=1)
+# The demo's sandbox accounts hear back: one generated item every this many seconds (0: never;
+# `make run` sets 60).
+CXHUB_SANDBOX_INBOUND_SECONDS = env_int("CXHUB_SANDBOX_INBOUND_SECONDS", 0, minimum=0)
 # Tries at the network per target; then it fails and its author and leads are alerted.
 CXHUB_PUBLISH_MAX_ATTEMPTS = env_int("CXHUB_PUBLISH_MAX_ATTEMPTS", 8, minimum=1)
 # Retry n waits min(cap, base × 2^(n-1)) seconds, jittered down to half of that, or longer when

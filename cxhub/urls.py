@@ -29,6 +29,7 @@ urlpatterns = [
     path("api/v1/", include("networks.api.urls")),
     path("api/v1/", include("publishing.api.urls")),
     path("api/v1/", include("approvals.api.urls")),
+    path("api/v1/", include("inbox.api.urls")),
     path("api/v1/", include("desk.api.urls")),
     path("", include("desk.urls")),
     path("", include("publishing.urls")),

@@ -1,0 +1,155 @@
+"""The inbox's API: the items of my accounts, one item, and its triage actions."""
+
+from django.contrib.auth import get_user_model
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cxhub.api import id_parameter, query_bool, query_id
+from cxhub.errors import ApplicationError
+from networks.models import Channel
+
+from .. import selectors, services
+from ..models import InboundItem, ItemKind, ItemStatus, Sentiment
+from .serializers import AssignInput, ItemOutput, StatusInput
+
+
+def _choices(params, name: str, choices: list[str]) -> list[str]:
+    """A comma-separated list of `choices` in the query string; an unknown one is a 400."""
+    values = [value for value in params.get(name, "").split(",") if value]
+    for value in values:
+        if value not in choices:
+            raise ApplicationError(
+                f"Unknown {name} {value!r}.",
+                {"fields": {name: [f"One of {', '.join(choices)}."]}},
+            )
+    return values
+
+
+def _assignee(params) -> int | None:
+    if params.get("assignee") == "none":
+        return 0
+    return query_id(params, "assignee")
+
+
+def _filters(request) -> selectors.ItemFilters:
+    params = request.query_params
+    networks = _choices(params, "network", Channel.values)
+    if len(networks) > 1:
+        raise ApplicationError(
+            "Give one network.", {"fields": {"network": ["One network's name."]}}
+        )
+    language = params.get("language")
+    if language is not None and len(language) > 16:
+        raise ApplicationError(
+            "language is a language code.", {"fields": {"language": ["e.g. en, fr."]}}
+        )
+    return selectors.ItemFilters(
+        account_id=query_id(params, "account"),
+        network=networks[0] if networks else None,
+        kinds=_choices(params, "kind", ItemKind.values),
+        statuses=_choices(params, "status", ItemStatus.values),
+        sentiments=_choices(params, "sentiment", Sentiment.values),
+        language=language if language is not None else None,
+        assignee_id=_assignee(params),
+        has_post=query_bool(params, "has_post"),
+    )
+
+
+def _list(name: str, values: list[str], description: str) -> OpenApiParameter:
+    return OpenApiParameter(
+        name,
+        {"type": "array", "items": {"type": "string", "enum": values}},
+        style="form",
+        explode=False,
+        description=description + " Comma-separated; an unknown one is a 400.",
+    )
+
+
+_LIST_PARAMETERS = [
+    id_parameter("account", "Items of this social account."),
+    OpenApiParameter(
+        "network", {"type": "string", "enum": Channel.values}, description="Items of a network."
+    ),
+    _list("kind", ItemKind.values, "Kinds (`reply,mention`)."),
+    _list("status", ItemStatus.values, "Statuses (`open,waiting`)."),
+    _list("sentiment", Sentiment.values, "Sentiments (`negative`)."),
+    OpenApiParameter("language", str, description="A language code (`en`); empty: unknown."),
+    OpenApiParameter(
+        "assignee",
+        str,
+        description="A person's id, or `none` for items given to nobody. Anything else is a 400.",
+    ),
+    OpenApiParameter(
+        "has_post", bool, description="`true`: items that answer one of our posts; `false`: not."
+    ),
+]
+
+
+def _get_item(request, item_id: int) -> InboundItem:
+    item = selectors.inbox_item_get(user=request.user, item_id=item_id)
+    if item is None:
+        raise Http404
+    return item
+
+
+def _read(request, item_id: int) -> Response:
+    return Response(ItemOutput(_get_item(request, item_id)).data)
+
+
+@extend_schema_view(get=extend_schema(parameters=_LIST_PARAMETERS))
+class InboxListApi(ListAPIView):
+    """`GET`: replies, mentions and comments that came to the accounts I may see, newest received
+    first, filtered by the parameters."""
+
+    serializer_class = ItemOutput
+
+    def get_queryset(self):
+        return selectors.inbox_items(user=self.request.user, filters=_filters(self.request))
+
+
+class InboxItemApi(APIView):
+    @extend_schema(responses=ItemOutput)
+    def get(self, request, item_id: int):
+        return _read(request, item_id)
+
+
+class InboxItemAssignApi(APIView):
+    @extend_schema(request=AssignInput, responses=ItemOutput)
+    def post(self, request, item_id: int):
+        item = _get_item(request, item_id)
+        data = AssignInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        assignee = None
+        assignee_id = data.validated_data["assignee"]
+        if assignee_id is not None:
+            assignee = get_user_model().objects.filter(pk=assignee_id).first()
+            if assignee is None:
+                raise ApplicationError(
+                    "No such person.", {"fields": {"assignee": ["A person's id."]}}
+                )
+        services.item_assign(item=item, assignee=assignee, by=request.user)
+        return _read(request, item_id)
+
+
+class InboxItemStatusApi(APIView):
+    error_statuses = {"post": (409,)}  # e.g. a closed item cannot be put to waiting
+
+    @extend_schema(request=StatusInput, responses=ItemOutput)
+    def post(self, request, item_id: int):
+        item = _get_item(request, item_id)
+        data = StatusInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.item_set_status(item=item, status=data.validated_data["status"], by=request.user)
+        return _read(request, item_id)
+
+
+class InboxItemCloseApi(APIView):
+    error_statuses = {"post": (409,)}
+
+    @extend_schema(request=None, responses=ItemOutput)
+    def post(self, request, item_id: int):
+        services.item_close(item=_get_item(request, item_id), by=request.user)
+        return _read(request, item_id)

@@ -1,0 +1,14 @@
+"""The inbox app's configuration."""
+
+from django.apps import AppConfig
+
+
+class InboxConfig(AppConfig):
+    name = "inbox"
+    verbose_name = "Inbox"
+
+    def ready(self) -> None:
+        # The tasks register with Celery in every process, so that the beat's schedule and the
+        # ingestion dispatcher queue them by name. Imported here: an AppConfig module is
+        # imported before the models are loaded.
+        from . import tasks  # noqa: F401

@@ -1,0 +1,63 @@
+"""A network that answers from a script (`FeedChannel`), for the ingestion engine's own rules;
+the channels' reading of each real API is tested against the networks' test servers
+(tests/publishing/networks/test_inbound_*.py)."""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from networks import channels as channel_registry
+from networks.channels import Inbound, InboundPage
+from networks.channels.mastodon import MastodonChannel
+from networks.models import Channel
+
+from ..factories import SocialAccountFactory
+
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def inbound(n: int, **overrides) -> Inbound:
+    values = {
+        "network_id": str(n),
+        "kind": "mention",
+        "text": f"Message number {n} about the launch.",
+        "created_at": T0 + timedelta(minutes=n),
+        "author_handle": f"person{n}@example.social",
+    }
+    values.update(overrides)
+    return Inbound(**values)
+
+
+@dataclass
+class FeedChannel(MastodonChannel):
+    """Answers fetch_inbound from `pages`: the cursor is the index of the next page; each call
+    is recorded with the cursor it was given. A page may be an exception to raise instead."""
+
+    pages: list = field(default_factory=list)
+    calls: list = field(default_factory=list)
+    hears_back = True
+
+    def fetch_inbound(self, account, cursor, *, limit=40):
+        self.calls.append(cursor)
+        index = int(cursor or 0)
+        if index >= len(self.pages):
+            return InboundPage(items=[], cursor=cursor)
+        page = self.pages[index]
+        if isinstance(page, Exception):
+            raise page
+        return InboundPage(items=page, cursor=str(index + 1), more=index + 1 < len(self.pages))
+
+
+@pytest.fixture
+def feed(monkeypatch):
+    channel = FeedChannel()
+    monkeypatch.setitem(channel_registry._CHANNELS, "mastodon", channel)
+    return channel
+
+
+@pytest.fixture
+def account(org):
+    return SocialAccountFactory(
+        team=org["north"], channel=Channel.MASTODON, handle="@north", external_id="100"
+    )
