@@ -83,6 +83,35 @@ What it cannot tell apart: two statuses with the same text and images made since
 (AmbiguousMatch, a person decides); a status edited since, or pushed out of the
 RECONCILE_STATUSES newest by newer ones (not found); two links to different addresses that the
 server shows identically (never: Mastodon keeps the address).
+
+Hearing back (issue 17; docs.joinmastodon.org, checked 2026):
+- methods/notifications/#get: `GET /api/v1/notifications` (OAuth `read:notifications`) with
+  `types[]` (3.5+; a server intersects them with the types it knows, so one that does not know
+  `quote` simply leaves it out, and one older than 3.5 sends every type, which we then drop
+  ourselves), `min_id` ("returns results immediately newer than this ID … sets a cursor at this
+  ID and paginates forward"), `max_id`/`since_id` (unused), `limit` (default 40, max 80 since
+  4.1; 15, max 30 before). The page comes newest first; the Link header's rel="prev" is the
+  same page's newest id as `min_id`, rel="next" its oldest as `max_id` (api/guidelines
+  #pagination), so walking forward is calling again with the newest id seen, which we read
+  from the page itself (a proxy may drop the header). 401 "The access token is invalid".
+- entities/Notification: `id` (a String "cast from an integer, but not guaranteed to be a
+  number"), `type` (`mention`: someone mentioned you; `quote` since 4.5: someone quoted one of
+  your statuses), `created_at`, `account`, `status` (attached for both). A reply to one of our
+  statuses arrives as a mention, because a reply mentions the author it answers. When a status
+  is deleted, Mastodon removes its mention notification with it; a notification still listed
+  with its status null (removal under way, or a fork) cannot be an item and is passed over.
+- entities/Status: `id`, `created_at`, `in_reply_to_id`, `in_reply_to_account_id` (both
+  nullable), `visibility` (`direct`: "visible only to mentioned users"), `language` (nullable
+  ISO 639-1), `content` (HTML, turned into text as reconcile reads it), `url` (nullable; `uri`
+  then), `account` (`id`, `acct`: "username" for a local account, "username@domain" for a
+  remote one, `display_name`).
+The cursor is the newest notification id seen (ids compare as numbers when they are digits:
+"999" < "1000"). The first call, without one, reads the newest page only. Mastodon does not say
+that more is waiting; a page as full as the smallest maximum a server may apply (30, before
+4.1) is taken to mean more may be, which costs at most one empty call. Not read: the thread's
+root (methods/statuses/#context costs a call per item; `thread_id` is the status answered, or
+the status itself), notifications a 4.3+ server's notification policy filtered into requests
+(methods/notifications/#get-requests), and direct conversations (methods/conversations).
 """
 
 import time
@@ -99,7 +128,18 @@ from ..models import OAuthApp
 from ..tokens import oauth_app_register
 from . import matching
 from . import text as textutil
-from .base import Channel, Identity, Limits, OAuthClient, OAuthSpec, ReconcileHints, TokenSet
+from .base import (
+    Channel,
+    Identity,
+    Inbound,
+    InboundKind,
+    InboundPage,
+    Limits,
+    OAuthClient,
+    OAuthSpec,
+    ReconcileHints,
+    TokenSet,
+)
 from .errors import AuthExpired, PermanentError, RetryableError
 from .http import (
     Published,
@@ -285,6 +325,41 @@ class MastodonChannel(Channel):
             http_status=response.status_code,
         )
 
+    # --- what comes back (issue 17) -----------------------------------------------------------
+
+    hears_back = True
+
+    def fetch_inbound(self, account: Any, cursor: str, *, limit: int = 40) -> InboundPage:
+        base = _base(account)
+        token = _token(account)
+        account_id = account.external_id or _own_id(base, token)
+        asked = max(1, min(limit, NOTIFICATIONS_PAGE))
+        params: list[tuple[str, str | int]] = [("limit", asked)]
+        params += [("types[]", kind) for kind in INBOUND_TYPES]
+        if cursor:
+            params.append(("min_id", cursor))
+        response = request(
+            "GET",
+            f"{base}/api/v1/notifications",
+            changes=False,
+            what="Reading the notifications",
+            params=params,
+            headers=_auth(token),
+        )
+        if response.status_code != 200:
+            raise _refusal(response, "Mastodon did not list the notifications")
+        page = _notifications(response)
+        # A server that ignores min_id lists what we already have: only what is newer counts.
+        newer = [(id_, n) for id_, n in page if not cursor or _id_key(id_) > _id_key(cursor)]
+        newest = max((id_ for id_, _ in newer), key=_id_key, default=cursor)
+        items = [item for _, n in newer if (item := _inbound(n, account_id)) is not None]
+        return InboundPage(
+            items=items,
+            cursor=newest,
+            # The first call never back-fills; later ones go on while pages come back full.
+            more=bool(cursor) and bool(newer) and len(page) >= min(asked, SMALLEST_MAX_PAGE),
+        )
+
     def refresh_token(self, account: Any) -> Any:
         # Mastodon access tokens do not expire and have no refresh grant: a refused one needs
         # the person to connect the account again. A server that did issue a refresh token
@@ -391,6 +466,15 @@ MEDIA_POLL_SECONDS = 0.5
 # within RECONCILE_WINDOW when dispatch did not say when it first tried.
 RECONCILE_STATUSES = 40
 RECONCILE_WINDOW = timedelta(hours=72)
+# Notifications asked for per call at most: the default page since 4.1 (which allows 80).
+NOTIFICATIONS_PAGE = 40
+# The lowest maximum page a server may apply (30 before 4.1): a page this full may have more.
+SMALLEST_MAX_PAGE = 30
+# The notification types that are items: a quote of our status counts as a mention.
+INBOUND_TYPES = ("mention", "quote")
+# Longer ids are no Mastodon id (and could not be stored as an external id).
+MAX_ID_LENGTH = 255
+_PARAGRAPH_BREAKS = regex.compile(r"\n{3,}")
 
 
 def _base(account: Any) -> str:
@@ -547,3 +631,97 @@ def _own_id(base: str, token: str) -> str:
     if not account_id:
         raise RetryableError("Mastodon answered verify_credentials without an id")
     return account_id
+
+
+# --- what comes back -----------------------------------------------------------------------------
+
+
+def _id(value: Any) -> str:
+    """An id as the API gives it (a string; an integer on some forks), or "" when it is none."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
+        return ""
+    return value
+
+
+def _id_key(value: str) -> tuple[int, int, str]:
+    """What orders ids: digits as the numbers they are ("999" before "1000", which plain
+    strings get wrong), compared by their digits rather than int() so no length can overflow
+    it; other ids (a fork's: GoToSocial's fixed-length ULIDs) by length, then character."""
+    if value.isascii() and value.isdigit():
+        digits = value.lstrip("0")
+        return (0, len(digits), digits)
+    return (1, len(value), value)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _notifications(response: requests.Response) -> list[tuple[str, dict[str, Any]]]:
+    """The page's notifications with their ids; one without an id leaves no cursor to go on
+    from, so the whole page is refused (and asked for again later)."""
+    try:
+        page = response.json()
+    except ValueError as exc:
+        raise RetryableError("Mastodon listed the notifications in a form we cannot read") from exc
+    if not isinstance(page, list):
+        raise RetryableError("Mastodon listed the notifications in a form we cannot read")
+    listed = []
+    for notification in page:
+        id_ = _id(notification.get("id")) if isinstance(notification, dict) else ""
+        if not id_:
+            raise RetryableError("Mastodon listed a notification without an id")
+        listed.append((id_, notification))
+    return listed
+
+
+def _inbound(notification: dict[str, Any], account_id: str) -> Inbound | None:
+    """The status a mention or quote notification carries, as an item; None for other types
+    (a server before 3.5 sends every type) and for a status that is gone or unreadable."""
+    if notification.get("type") not in INBOUND_TYPES:
+        return None
+    status = notification.get("status")
+    status_id = _id(status.get("id")) if isinstance(status, dict) else ""
+    if not isinstance(status, dict) or not status_id:
+        return None
+    created_at = matching.parse_time(status.get("created_at")) or matching.parse_time(
+        notification.get("created_at")
+    )
+    if created_at is None:
+        return None
+    author = status.get("account")
+    if not isinstance(author, dict):
+        author = notification.get("account")
+    author = author if isinstance(author, dict) else {}
+    in_reply_to_id = _id(status.get("in_reply_to_id"))
+    return Inbound(
+        network_id=status_id,
+        kind=_kind(status, account_id),
+        text=_plain(_text(status.get("content"))),
+        created_at=created_at,
+        author_handle=_text(author.get("acct")),
+        author_name=_text(author.get("display_name")),
+        author_id=_id(author.get("id")),
+        url=_text(status.get("url")) or _text(status.get("uri")),
+        # The Status does not name its thread's root: the status it answers stands for it.
+        thread_id=in_reply_to_id or status_id,
+        in_reply_to_id=in_reply_to_id,
+        language=_text(status.get("language")),
+        raw=notification,
+    )
+
+
+def _plain(content: str) -> str:
+    """The content as a person reads it: reconcile's reading, with the breaks it leaves between
+    two paragraphs (one for each side) made one blank line."""
+    return _PARAGRAPH_BREAKS.sub("\n\n", matching.text_from_html(content))
+
+
+def _kind(status: dict[str, Any], account_id: str) -> InboundKind:
+    if account_id and _id(status.get("in_reply_to_account_id")) == account_id:
+        return "reply"
+    if status.get("visibility") == "direct":
+        return "message"
+    return "mention"

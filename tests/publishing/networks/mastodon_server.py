@@ -26,7 +26,20 @@ client; GET /api/v2/instance announces the server's limits.
 
 `refresh_tokens_enabled` plays a Doorkeeper set up with `use_refresh_token` (Mastodon itself is
 not): tokens then expire (`expires_in`) and come with a refresh token, which the refresh_token
-grant spends once (a spent or revoked one is invalid_grant, RFC 6749 §5.2)."""
+grant spends once (a spent or revoked one is invalid_grant, RFC 6749 §5.2).
+
+What comes back follows methods/notifications (#get), entities/Notification, entities/Status
+and api/guidelines (#pagination): `add_mention`, `add_reply` (to one of our statuses or
+another's), `add_quote` and `add_notification` (favourite, follow …) make what other people do;
+GET /api/v1/notifications lists them newest first with `types[]`, `exclude_types[]`, `max_id`,
+`since_id`, `min_id` (the page immediately newer than it) and `limit` (default 40, at most
+`max_limit`: 80 since 4.1, 30 before), and a Link header (rel="next": max_id = the page's oldest,
+rel="prev": min_id = its newest). Notification ids are sequential numbers, starting just below
+1000 so that a client comparing them as strings goes wrong early. `types_supported = False`
+plays a server before 3.5, which ignores `types[]`. `delete_status` removes a status with its
+notifications, as Mastodon does, or with `keep_notification=True` leaves the notification listed
+with `status: null`. `fail_next("notifications", "malformed", body=…)` answers 200 with a body
+that is no list of notifications."""
 
 import base64
 import email.parser
@@ -128,6 +141,15 @@ class MastodonServer(FakeNetwork):
         self.refresh_tokens_enabled = False
         self.expires_in = 7200
         self.refresh_tokens: dict[str, dict[str, str]] = {}
+        # What comes back: other people's accounts and statuses, and our notifications.
+        self.people: dict[str, dict[str, Any]] = {}
+        self.others: dict[str, dict[str, Any]] = {}
+        self.notifications: list[dict[str, Any]] = []
+        self._notification_ids = itertools.count(998)
+        # Each GET /api/v1/notifications's query, as parsed.
+        self.notification_queries: list[dict[str, list[str]]] = []
+        self.types_supported = True
+        self.max_limit = 80
 
     # --- control ----------------------------------------------------------------------------
     def add_status(
@@ -167,6 +189,126 @@ class MastodonServer(FakeNetwork):
         self.statuses.insert(0, status)
         self.statuses.sort(key=lambda s: s["created_at"], reverse=True)
         return status
+
+    def person(self, acct: str, display_name: str = "") -> dict[str, Any]:
+        """An Account on this server ("user") or another ("user@domain"), made on first use."""
+        with self.lock:
+            if acct not in self.people:
+                username, _, domain = acct.partition("@")
+                home = f"https://{domain}" if domain else self._origin()
+                self.people[acct] = {
+                    "id": str(next(self._ids)),
+                    "username": username,
+                    "acct": acct,
+                    "display_name": display_name or username.title(),
+                    "url": f"{home}/@{username}",
+                }
+            return self.people[acct]
+
+    def add_mention(
+        self,
+        text: str,
+        *,
+        by: str = "friend@other.example",
+        in_reply_to: str | None = None,
+        visibility: str = "public",
+        language: str | None = "en",
+        created_at: datetime | None = None,
+        kind: str = "mention",
+        quote_of: str | None = None,
+    ) -> dict[str, Any]:
+        """Someone else's status that mentions us (`text` should name "@north"), with the
+        notification Mastodon makes for it; answering `in_reply_to` (a status id) when given."""
+        with self.lock:
+            author = self.person(by)
+            parent = self._status(in_reply_to) if in_reply_to else None
+            quoted = self._status(quote_of) if quote_of else None
+            status_id = str(next(self._ids))
+            username, _, domain = by.partition("@")
+            home = f"https://{domain}" if domain else self._origin()
+            moment = created_at or datetime.now(UTC)
+            status = {
+                "id": status_id,
+                "created_at": _stamp(moment),
+                "in_reply_to_id": parent["id"] if parent else None,
+                "in_reply_to_account_id": parent["account"]["id"] if parent else None,
+                "sensitive": False,
+                "spoiler_text": "",
+                "visibility": visibility,
+                "language": language,
+                "uri": f"{home}/users/{username}/statuses/{status_id}",
+                "url": f"{home}/@{username}/{status_id}",
+                "content": self.render(text),
+                "account": author,
+                "mentions": [self._own_account()],
+                "media_attachments": [],
+                "quote": {"state": "accepted", "quoted_status": quoted} if quoted else None,
+            }
+            self.others[status_id] = status
+            self._notify(kind, author, status, moment)
+            return status
+
+    def add_reply(self, to: str, text: str, **options: Any) -> dict[str, Any]:
+        """A reply to status `to`, written as a person's client writes it: "@north …"."""
+        return self.add_mention(f"@{self.username} {text}", in_reply_to=to, **options)
+
+    def add_quote(self, of: str, text: str, **options: Any) -> dict[str, Any]:
+        """A quote of our status `of` (Mastodon 4.5's `quote` notification)."""
+        return self.add_mention(text, kind="quote", quote_of=of, **options)
+
+    def add_notification(
+        self, kind: str, *, by: str = "friend@other.example", status: str | None = None
+    ) -> dict[str, Any]:
+        """A notification of another type (favourite, reblog, follow …)."""
+        with self.lock:
+            return self._notify(
+                kind, self.person(by), self._status(status) if status else None, datetime.now(UTC)
+            )
+
+    def delete_status(self, status_id: str, *, keep_notification: bool = False) -> None:
+        """Someone deletes their status: Mastodon removes its notifications with it; kept, the
+        notification is listed with `status: null`."""
+        with self.lock:
+            self.others.pop(status_id, None)
+            for notification in list(self.notifications):
+                status = notification["status"]
+                if status is None or status["id"] != status_id:
+                    continue
+                if keep_notification:
+                    notification["status"] = None
+                else:
+                    self.notifications.remove(notification)
+
+    def _notify(
+        self, kind: str, author: dict[str, Any], status: dict[str, Any] | None, moment: datetime
+    ) -> dict[str, Any]:
+        notification_id = str(next(self._notification_ids))
+        notification = {
+            "id": notification_id,
+            "type": kind,
+            "created_at": _stamp(moment),
+            "group_key": f"ungrouped-{notification_id}",
+            "account": author,
+            "status": status,
+        }
+        self.notifications.append(notification)
+        return notification
+
+    def _status(self, status_id: str) -> dict[str, Any]:
+        found = self.others.get(status_id) or next(
+            (s for s in self.statuses if s["id"] == status_id), None
+        )
+        if found is None:
+            raise KeyError(f"No status {status_id} on the test server")
+        return found
+
+    def _own_account(self) -> dict[str, Any]:
+        return {
+            "id": self.account_id,
+            "username": self.username,
+            "acct": self.username,
+            "url": f"{self._origin()}/@{self.username}",
+        }
 
     # --- rendering --------------------------------------------------------------------------
     def render(self, text: str) -> str:
@@ -228,6 +370,8 @@ class MastodonServer(FakeNetwork):
             return "revoke", self.revoke
         if method == "GET" and path == "/api/v2/instance":
             return "instance", self.instance
+        if method == "GET" and path == "/api/v1/notifications":
+            return "notifications", self.list_notifications
         return "other", self.not_found
 
     def failure(self, mode: str, options: dict) -> Answer:
@@ -248,6 +392,9 @@ class MastodonServer(FakeNetwork):
             )
         if mode == "422":
             return answer_json(422, {"error": options.get("error", "Validation failed")})
+        if mode == "malformed":
+            body = options.get("body", b'{"notifications": []}')
+            return 200, {"Content-Type": "application/json"}, body
         return answer_json(int(mode), {"error": "We're sorry, but something went wrong"})
 
     def _authorised(self, request: Request) -> bool:
@@ -394,6 +541,50 @@ class MastodonServer(FakeNetwork):
         limit = min(int(request.param("limit") or 20), 40)
         found = [s for s in self.statuses if s["account"]["id"] == account_id]
         return answer_json(200, found[:limit])
+
+    # --- notifications (methods/notifications) ----------------------------------------------
+    def list_notifications(self, request: Request) -> Answer:
+        if not self._authorised(request):
+            return self._unauthorised()
+        limit = max(1, min(_int(request.param("limit")) or 40, self.max_limit))
+        types = request.query.get("types[]", []) if self.types_supported else []
+        excluded = request.query.get("exclude_types[]", [])
+        max_id, since_id, min_id = (_int(request.param(name)) for name in PAGING)
+        with self.lock:
+            self.notification_queries.append({k: list(v) for k, v in request.query.items()})
+            found = sorted(
+                (
+                    n
+                    for n in self.notifications
+                    if (not types or n["type"] in types) and n["type"] not in excluded
+                ),
+                key=lambda n: int(n["id"]),
+            )
+        if max_id is not None:
+            found = [n for n in found if int(n["id"]) < max_id]
+        if since_id is not None:
+            found = [n for n in found if int(n["id"]) > since_id]
+        if min_id is not None:
+            # The page immediately newer than min_id (paginating forward from it).
+            page = [n for n in found if int(n["id"]) > min_id][:limit]
+        else:
+            page = found[-limit:]
+        page.reverse()
+        return answer_json(200, page, self._links(request, page))
+
+    def _links(self, request: Request, page: list[dict[str, Any]]) -> dict[str, str]:
+        """The Link header Mastodon sends with a page that is not empty."""
+        if not page:
+            return {}
+        kept = [
+            (name, value)
+            for name in ("limit", "types[]", "exclude_types[]")
+            for value in request.query.get(name, [])
+        ]
+        base = f"{self.url}/api/v1/notifications"
+        older = f"{base}?{urlencode([*kept, ('max_id', page[-1]['id'])])}"
+        newer = f"{base}?{urlencode([*kept, ('min_id', page[0]['id'])])}"
+        return {"Link": f'<{older}>; rel="next", <{newer}>; rel="prev"'}
 
     # --- OAuth (methods/apps, methods/oauth) ---------------------------------------------------
     def create_app(self, request: Request) -> Answer:
@@ -623,6 +814,20 @@ class MastodonServer(FakeNetwork):
                 },
             },
         )
+
+
+PAGING = ("max_id", "since_id", "min_id")
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _params(request: Request) -> dict[str, list[str]]:
