@@ -76,13 +76,45 @@ What it cannot tell apart: two posts of the same text and images since the first
 the same text whose links X did not expand (AmbiguousMatch, a person decides); a post not yet
 in the timeline (it is eventually consistent), pushed out by RECONCILE_POSTS newer posts, or
 deleted meanwhile (not found); a clock more than CLOCK_SKEW apart from X's hides a post.
+
+What comes back (issue 17): the user mention timeline, GET /2/users/:id/mentions
+(docs.x.com/x-api/posts/user-mention-timeline-by-user-id; x-api/posts/timelines/introduction,
+…/integrate and …/migrate/standard-to-twitter-api-v2; x-api/fundamentals/pagination;
+fundamentals/data-dictionary for the Post and User objects):
+- Posts that mention the account, newest first; a reply carries the @handles of those it answers
+  at the start of its text, so replies to our posts are in it too. Only the 800 most recent
+  mentions can be reached: a gap longer than that loses the older ones.
+- OAuth 2.0 user token (Bearer) with tweet.read and users.read, as for the other calls.
+- max_results 5 to 100 (default 10); since_id: only posts with a greater (newer) id; until_id:
+  only older ones; pagination_token: the meta.next_token of the previous page, which pages
+  backwards (older) while keeping the same since_id. tweet.fields created_at, author_id,
+  conversation_id, in_reply_to_user_id, referenced_tweets, lang, entities; expansions=author_id
+  with user.fields username,name puts the authors in includes.users.
+- Answer: {"data": [Post…], "includes": {"users": […]}, "meta": {"newest_id", "oldest_id",
+  "result_count", "next_token"}}; with nothing to list, only {"meta": {"result_count": 0}}.
+  Polling is done with since_id, not with pagination (x-api/fundamentals/pagination).
+- Rate limit: 180 requests per 15 minutes per user (450 per app) in the v2 reference; the tiers
+  have changed since, so the x-rate-limit-* headers of a 429 are what we follow.
+Our cursor is a small JSON object: {"since_id"} is the newest post taken. When a poll finds more
+than one page is new, the gap is walked backwards one page per call: {"since_id", "next_token",
+"newest_id"} keeps the walk's since_id, the token of its next page and its newest post, which
+becomes since_id once the last page is taken; posts that arrive meanwhile are newer than that,
+so the poll after the walk finds them. The first call (cursor "") takes the newest page only.
+A reply is a post whose referenced_tweets has a replied_to and whose in_reply_to_user_id is the
+account; anything else (a quote, a reply to someone else that names us) is a mention. Ids are
+X's post ids, the form publish() stores as external_id; thread_id is the conversation_id (the
+id of the post that began the thread). lang "und" (and X's codes for posts with no words to
+tell: qme, qht, qam, qct, qst, zxx) means no language. A deleted post simply leaves the
+timeline: X says nothing more of it, so no item is ever marked deleted here. The account's own
+posts (a thread it continues) are not what came back and are left out.
 """
 
 import html
+import json
 import re
 import time
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -96,6 +128,8 @@ from . import text as textutil
 from .base import (
     Channel,
     Identity,
+    Inbound,
+    InboundPage,
     Limits,
     MediaInfo,
     OAuthSpec,
@@ -148,6 +182,16 @@ RECONCILE_WINDOW = timedelta(days=3)
 DUPLICATE_RECHECK_SECONDS = 60.0
 # An access token this close to its end is renewed before use rather than after a 401.
 RENEW_AHEAD = timedelta(seconds=60)
+
+# The mentions timeline: fields asked for each post (entities to show links as written).
+MENTION_FIELDS = (
+    "created_at,author_id,conversation_id,in_reply_to_user_id,referenced_tweets,lang,entities"
+)
+# X's page sizes for timelines.
+MIN_PAGE, MAX_PAGE = 5, 100
+# lang values that name no language: undetermined, and X's codes for posts of only media,
+# hashtags, mentions, cashtags or a URL ("qme" etc.), or with no linguistic content.
+NO_LANGUAGE = frozenset({"und", "zxx", "qme", "qht", "qam", "qct", "qst"})
 
 _TCO = re.compile(r"https?://t\.co/\w+")
 
@@ -348,6 +392,55 @@ class XChannel(Channel):
             return None
         return self._published(account, {"id": found.external_id}, response.status_code)
 
+    # --- what comes back ------------------------------------------------------------------------
+
+    hears_back = True
+
+    def fetch_inbound(self, account: Any, cursor: str, *, limit: int = 40) -> InboundPage:
+        """Mentions and replies from the account's mention timeline since `cursor`, one page
+        per call (X's smallest page is MIN_PAGE posts, so a lower `limit` still reads that
+        many)."""
+        at = _MentionsCursor.parse(cursor)
+        self._renew_if_ending(account)
+        user_id = str(account.external_id or self._own_id(account))
+        params: dict[str, Any] = {
+            "max_results": min(MAX_PAGE, max(MIN_PAGE, limit)),
+            "tweet.fields": MENTION_FIELDS,
+            "expansions": "author_id",
+            "user.fields": "username,name",
+        }
+        if at.since_id:
+            params["since_id"] = at.since_id
+        if at.next_token:
+            params["pagination_token"] = at.next_token
+        response = self._call(
+            account,
+            "GET",
+            f"{API_BASE_URL}/2/users/{quote(user_id, safe='')}/mentions",
+            changes=False,
+            what="Reading the account's mentions",
+            params=params,
+        )
+        if at.next_token and response.status_code == 400:
+            # The walk's page token was refused (they do not last for ever): the gap is walked
+            # again from its since_id, which still marks all that was taken before it; what the
+            # walk already took comes again and is kept once (the inbox deduplicates).
+            return InboundPage(
+                items=[], cursor=_MentionsCursor(since_id=at.since_id).dump(), more=True
+            )
+        page = _mentions_page(response)
+        items = [
+            _inbound(post, page.users, user_id)
+            for post in page.posts
+            if str(post.get("author_id") or "") != user_id
+        ]
+        following = at.after(page)
+        return InboundPage(
+            items=items,
+            cursor=cursor if following == at else following.dump(),
+            more=bool(following.next_token),
+        )
+
     # --- the calls ----------------------------------------------------------------------------
 
     def _call(
@@ -503,6 +596,175 @@ def _media_id(response: requests.Response, what: str) -> str:
     return media_id
 
 
+@dataclass(frozen=True)
+class _MentionsPage:
+    """One page of the mention timeline, checked: its posts (newest first, each with a numeric
+    id, text and creation time), its authors by id, its newest id and the next page's token."""
+
+    posts: list[dict[str, Any]]
+    users: Mapping[str, Mapping[str, Any]]
+    newest_id: str
+    next_token: str
+
+
+@dataclass(frozen=True)
+class _MentionsCursor:
+    """Where the mention timeline was left (see the module's docstring): `since_id` the newest
+    post taken ("" before the first call); while a gap is walked, `next_token` of the walk's
+    next page and `newest_id`, the walk's newest post."""
+
+    since_id: str = ""
+    next_token: str = ""
+    newest_id: str = ""
+
+    @classmethod
+    def parse(cls, cursor: str) -> "_MentionsCursor":
+        if not cursor:
+            return cls()
+        try:
+            data = json.loads(cursor)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or not all(
+            isinstance(data.get(key, ""), str) for key in ("since_id", "next_token", "newest_id")
+        ):
+            raise PermanentError(f"Not a cursor of the X mention timeline: {cursor[:100]!r}.")
+        return cls(
+            since_id=data.get("since_id", ""),
+            next_token=data.get("next_token", ""),
+            newest_id=data.get("newest_id", ""),
+        )
+
+    def dump(self) -> str:
+        return json.dumps({k: v for k, v in asdict(self).items() if v}, sort_keys=True)
+
+    def after(self, page: _MentionsPage) -> "_MentionsCursor":
+        """Where the next call starts once `page`, read from here, is taken."""
+        if self.next_token:  # walking a gap
+            if page.next_token:
+                return replace(self, next_token=page.next_token)
+            return _MentionsCursor(since_id=_newest(self.newest_id, page.newest_id, self.since_id))
+        if not page.newest_id:
+            return self
+        if self.since_id and page.next_token:  # more is new than one page: walk it
+            return _MentionsCursor(self.since_id, page.next_token, page.newest_id)
+        # The first call's next pages are the past: not read (no back-fill).
+        return _MentionsCursor(since_id=_newest(page.newest_id, self.since_id))
+
+
+def _newest(*ids: str) -> str:
+    """The newest of X's post ids (numbers, ordered by time); "" when none is given."""
+    known = [i for i in ids if i.isdigit()]
+    return max(known, key=int) if known else ""
+
+
+def _mentions_page(response: requests.Response) -> _MentionsPage:
+    """The mention timeline's answer, checked, or the error it means: anything other than a
+    200 as publish reads it (429 with its wait, 5xx retryable), a 200 with only X's errors a
+    refusal in X's words, a 200 of any other shape RetryableError."""
+    what = "X did not list the account's mentions"
+    if response.status_code != 200:
+        raise _refusal(response, what)
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise with_status(RetryableError(f"{what}: the answer is not a JSON object"), 200)
+    if "data" not in body and "meta" not in body and body.get("errors"):
+        raise with_status(PermanentError(f"{what}: {_message(response)}"), 200)
+    posts, meta = body.get("data", []), body.get("meta", {})
+    if not isinstance(posts, list) or not isinstance(meta, dict):
+        raise with_status(RetryableError(f"{what}: data or meta is not of X's shape"), 200)
+    for post in posts:
+        problem = _post_problem(post)
+        if problem:
+            raise with_status(RetryableError(f"{what}: a post {problem}"), 200)
+    token = meta.get("next_token") or ""
+    if not isinstance(token, str):
+        raise with_status(RetryableError(f"{what}: meta.next_token is not a string"), 200)
+    includes = body.get("includes") if isinstance(body.get("includes"), dict) else {}
+    users = (includes or {}).get("users")
+    return _MentionsPage(
+        posts=posts,
+        users={
+            str(user["id"]): user
+            for user in (users if isinstance(users, list) else [])
+            if isinstance(user, dict) and user.get("id")
+        },
+        newest_id=_newest(*(post["id"] for post in posts)),
+        next_token=token,
+    )
+
+
+def _post_problem(post: Any) -> str:
+    """What is wrong with a listed post for the inbox, "" when nothing."""
+    if not isinstance(post, dict):
+        return "is not an object"
+    post_id = post.get("id")
+    if not isinstance(post_id, str) or not post_id.isdigit():
+        return f"has no id of X's form ({str(post_id)[:40]!r})"
+    if not isinstance(post.get("text"), str):
+        return f"({post_id}) has no text"
+    if _post_time(post.get("created_at")) is None:
+        return f"({post_id}) has no creation time of X's form"
+    return ""
+
+
+def _post_time(value: Any) -> datetime | None:
+    """created_at in UTC: ISO 8601 as X sends it, or the "Wed Jan 06 18:40:40 +0000 2021" form
+    of the reference's examples."""
+    moment = matching.parse_time(value)
+    if moment is None and isinstance(value, str):
+        try:
+            moment = datetime.strptime(value.strip(), "%a %b %d %H:%M:%S %z %Y")
+        except ValueError:
+            return None
+    return moment.astimezone(UTC) if moment is not None else None
+
+
+def _inbound(post: dict[str, Any], users: Mapping[str, Mapping[str, Any]], user_id: str) -> Inbound:
+    """A checked post of the mention timeline as an inbox item of the account `user_id`."""
+    post_id = post["id"]
+    author_id = _scalar(post.get("author_id"))
+    author = users.get(author_id) or {}
+    username = _scalar(author.get("username"))
+    replied_to = _referenced(post, "replied_to")
+    answers_us = bool(replied_to) and _scalar(post.get("in_reply_to_user_id")) == user_id
+    lang = post.get("lang") if isinstance(post.get("lang"), str) else ""
+    return Inbound(
+        network_id=post_id,
+        kind="reply" if answers_us else "mention",
+        text=_listed(post).text,
+        created_at=_post_time(post["created_at"]) or timezone.now(),
+        author_handle=f"@{username}" if username else "",
+        author_name=_scalar(author.get("name")),
+        author_id=author_id,
+        # Without the author's username, X's address for any post by id.
+        url=f"https://x.com/{username or 'i/web'}/status/{post_id}",
+        thread_id=_scalar(post.get("conversation_id")),
+        in_reply_to_id=replied_to,
+        language="" if lang in NO_LANGUAGE else lang,
+        raw=post,
+    )
+
+
+def _referenced(post: dict[str, Any], kind: str) -> str:
+    """The id of the post `post` refers to as `kind` (replied_to, quoted), "" when none."""
+    references = post.get("referenced_tweets")
+    for reference in references if isinstance(references, list) else []:
+        if isinstance(reference, dict) and reference.get("type") == kind:
+            return _scalar(reference.get("id"))
+    return ""
+
+
+def _scalar(value: Any) -> str:
+    """A string or number X sent as text; "" for anything else (absent, null, a structure)."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return ""
+    return str(value)
+
+
 def _tries(idempotency_key: str) -> tuple[datetime | None, int]:
     """When dispatch first tried this target, and how many tries it has started (this one
     among them); (None, 0) for a key that is no target's, or with nobody to ask
@@ -520,9 +782,10 @@ def _listed(post: dict[str, Any]) -> matching.Listed:
     """A post as X lists it, its text as a person reads it: t.co links expanded where X says
     where they lead, the link X appends for attached media dropped, entities decoded."""
     entities = post.get("entities") if isinstance(post.get("entities"), dict) else {}
+    listed_urls = (entities or {}).get("urls")
     urls = {
         str(entity.get("url")): entity
-        for entity in (entities or {}).get("urls") or []
+        for entity in (listed_urls if isinstance(listed_urls, list) else [])
         if isinstance(entity, dict)
     }
     attachments = post.get("attachments") if isinstance(post.get("attachments"), dict) else {}

@@ -1,7 +1,11 @@
 """An X server for the tests, written from docs.x.com: OAuth 2.0 with PKCE (authorize,
 token, revoke; fundamentals/authentication/oauth-2-0), GET /2/users/me, media upload (one-shot
 and chunked, x-api/media), alt text (POST /2/media/metadata), POST /2/tweets, and the user
-timeline GET /2/users/:id/tweets, with X's problem JSON and x-rate-limit-* headers.
+timeline GET /2/users/:id/tweets, the mention timeline GET /2/users/:id/mentions
+(x-api/posts/user-mention-timeline-by-user-id: newest first, since_id, until_id, max_results
+5–100, pagination_token from meta.next_token paging backwards within since_id, tweet.fields,
+expansions=author_id with user.fields, only the 800 most recent mentions), with X's problem JSON
+and x-rate-limit-* headers.
 
 It checks what X checks: the client's Basic authentication at the token and revoke endpoints,
 the exact redirect_uri, the PKCE verifier, single-use codes that live 30 seconds, rotated
@@ -11,12 +15,19 @@ uploaded and that finished processing, and duplicate text. Posts are stored as X
 links wrapped in t.co, &<> escaped, a t.co link appended for attached media (the Post object's
 `text` and `entities.urls`, with expanded_url and, for the media link, media_key).
 `fail_next("tweets", "502", after=True)` makes the post, then answers 502; "drop" makes it,
-then closes the connection unanswered.
+then closes the connection unanswered; "garbled" answers 200 with `body` (bytes, or data made
+JSON), a broken answer. Other people's posts are made with `add_post` (a reply gets the @handle
+of the post it answers at the start of its text, as X shows it); a post mentions the users
+whose @handles its text holds; `delete_tweet` removes a post, which then simply leaves every
+timeline, as on X.
 
 Approximations: one app; error wordings the docs do not give are X's as seen in the wild
 (duplicate content, invalid token) or plain ones (a post too long: X's 186 "Tweet needs to be a
 bit shorter." as a 403); the duplicate check compares the text of all the user's posts (X's
-window is not documented); rate-limit headers only on 429 answers.
+window is not documented); rate-limit headers only on 429 answers; a pagination token is good
+for as long as the server runs (X does not say how long its tokens last), and a page is never
+empty (X may give a next_token whose page holds nothing); every post's lang is what it was made
+with (X detects it).
 """
 
 import base64
@@ -26,6 +37,8 @@ import hashlib
 import html
 import io
 import itertools
+import json
+import re
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
@@ -72,6 +85,9 @@ SCOPES = frozenset(
         "media.write",
     }
 )
+# The mention timeline reaches this many of the most recent mentions.
+MENTIONS_REACH = 800
+_MENTION = re.compile(r"(?<![\w@])@(\w{1,15})")
 _FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
 
 
@@ -146,6 +162,10 @@ class XServer(FakeNetwork):
         # Seconds before a new post shows in the timeline (it is eventually consistent).
         self.timeline_delay = 0.0
         self._ids = itertools.count(1_880_000_000_000_000_001)
+        # Pagination tokens of the mention timeline: token → where its page starts.
+        self.page_tokens: dict[str, dict[str, Any]] = {}
+        # The query of every call of the mention timeline, in order.
+        self.mention_queries: list[dict[str, str]] = []
 
     # --- control ---------------------------------------------------------------------------
     def add_user(self, username: str, name: str) -> str:
@@ -181,6 +201,51 @@ class XServer(FakeNetwork):
                 for _ in range(images)
             ]
             return self._store_tweet(user_id, text, items, created_at or datetime.now(UTC))
+
+    def add_post(
+        self,
+        username: str,
+        text: str,
+        *,
+        reply_to: str | None = None,
+        quote_of: str | None = None,
+        lang: str = "en",
+    ) -> dict:
+        """A post by `username` (made a user if new), now: a reply to the post `reply_to`, or a
+        quote of `quote_of`, in the language `lang` X would detect."""
+        with self.lock:
+            user_id = next(
+                (u["id"] for u in self.users.values() if u["username"] == username), None
+            ) or self.add_user(username, username.replace("_", " ").title())
+            parent = self._tweet(reply_to) if reply_to else None
+            if parent is not None:
+                to = f"@{self.users[parent['author_id']]['username']}"
+                if not text.startswith(to):
+                    text = f"{to} {text}"
+            tweet = self._store_tweet(user_id, text, [], datetime.now(UTC))
+            tweet["lang"] = lang
+            if parent is not None:
+                tweet["conversation_id"] = parent["conversation_id"]
+                tweet["in_reply_to_user_id"] = parent["author_id"]
+                tweet["referenced_tweets"].append({"type": "replied_to", "id": parent["id"]})
+            if quote_of:
+                tweet["referenced_tweets"].append({"type": "quoted", "id": quote_of})
+            return tweet
+
+    def delete_tweet(self, tweet_id: str) -> None:
+        """The author deletes a post: it leaves every timeline."""
+        with self.lock:
+            self.tweets = [t for t in self.tweets if t["id"] != tweet_id]
+
+    def mentions_of(self, user_id: str | None = None) -> list[dict[str, Any]]:
+        """The user's mention timeline: newest (highest id) first, the most recent 800."""
+        user_id = user_id or self.user_id
+        with self.lock:
+            found = [t for t in self.tweets if user_id in t["mentions"]]
+        return sorted(found, key=lambda t: int(t["id"]), reverse=True)[:MENTIONS_REACH]
+
+    def _tweet(self, tweet_id: str) -> dict[str, Any]:
+        return next(t for t in self.tweets if t["id"] == tweet_id)
 
     def tweets_of(self, user_id: str | None = None) -> list[dict[str, Any]]:
         return [t for t in self.tweets if t["author_id"] == (user_id or self.user_id)]
@@ -218,6 +283,12 @@ class XServer(FakeNetwork):
             and parts[0:2] + parts[3:] == ["2", "users", "tweets"]
         ):
             return "user_tweets", self.user_tweets
+        if (
+            method == "GET"
+            and len(parts) == 4
+            and parts[0:2] + parts[3:] == ["2", "users", "mentions"]
+        ):
+            return "mentions", self.mentions
         return "other", self.not_found
 
     def failure(self, mode: str, options: dict) -> Answer:
@@ -239,6 +310,11 @@ class XServer(FakeNetwork):
                 }
             status, base_headers, body = problem(429, "Too Many Requests", "Too Many Requests")
             return status, {**base_headers, **headers}, body
+        if mode == "garbled":
+            body = options.get("body", b"<html><body>Over capacity</body></html>")
+            if isinstance(body, bytes):
+                return 200, {"Content-Type": "text/html"}, body
+            return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
         titles = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
         status = int(mode)
         return problem(status, titles.get(status, "Error"), titles.get(status, "Error"))
@@ -628,6 +704,20 @@ class XServer(FakeNetwork):
         for entity in urls:  # positions in code points, as X gives them
             entity["start"] = rendered.index(entity["url"])
             entity["end"] = entity["start"] + len(entity["url"])
+        by_name = {u["username"].lower(): u["id"] for u in self.users.values()}
+        mentions = [
+            {
+                "start": match.start(),
+                "end": match.end(),
+                "username": match.group(1),
+                "id": by_name[match.group(1).lower()],
+            }
+            for match in _MENTION.finditer(rendered)
+            if match.group(1).lower() in by_name
+        ]
+        entities: dict[str, Any] = {"urls": urls} if urls else {}
+        if mentions:
+            entities["mentions"] = mentions
         tweet = {
             "id": tweet_id,
             "text": rendered,
@@ -635,7 +725,12 @@ class XServer(FakeNetwork):
             "author_id": user_id,
             "created_at": created_at,
             "edit_history_tweet_ids": [tweet_id],
-            "entities": {"urls": urls} if urls else {},
+            "entities": entities,
+            "mentions": {m["id"] for m in mentions},
+            "conversation_id": tweet_id,
+            "in_reply_to_user_id": None,
+            "referenced_tweets": [],
+            "lang": "en",
             "media": [
                 {"media_key": i["media_key"], "alt_text": i["alt_text"], "width": i["width"]}
                 for i in items
@@ -697,6 +792,89 @@ class XServer(FakeNetwork):
             data.append(item)
         meta = {"result_count": len(data), "newest_id": data[0]["id"], "oldest_id": data[-1]["id"]}
         return answer_json(200, {"data": data, "meta": meta})
+
+    def mentions(self, request: Request) -> Answer:
+        """GET /2/users/:id/mentions: newest first; since_id and until_id (exclusive),
+        max_results 5–100, pagination_token; the fields and authors asked for."""
+        _, refused = self._user_for(request, "tweet.read", "users.read")
+        if refused:
+            return refused
+        with self.lock:
+            self.mention_queries.append({k: v[0] for k, v in request.query.items()})
+        user_id = request.path.split("/")[3]
+        if user_id not in self.users:
+            return problem(
+                404,
+                "Not Found Error",
+                f"Could not find user with id: [{user_id}].",
+                "https://api.x.com/2/problems/resource-not-found",
+            )
+        limit = request.param("max_results") or "10"
+        if not limit.isdigit() or not 5 <= int(limit) <= 100:
+            return invalid_request("The `max_results` query parameter value must be 5 to 100.")
+        bounds = {}
+        for name in ("since_id", "until_id"):
+            value = request.param(name)
+            if value is not None and not value.isdigit():
+                return invalid_request(f"The `{name}` query parameter value is not a Post id.")
+            bounds[name] = int(value) if value else None
+        token = request.param("pagination_token")
+        start = self.page_tokens.get(token or "") if token else None
+        if token and (start is None or start["user_id"] != user_id):
+            return invalid_request(
+                f"The `pagination_token` query parameter value [{token}] is not valid."
+            )
+        found = [
+            t
+            for t in self.mentions_of(user_id)
+            if (bounds["since_id"] is None or int(t["id"]) > bounds["since_id"])
+            and (bounds["until_id"] is None or int(t["id"]) < bounds["until_id"])
+            and (start is None or int(t["id"]) < start["before"])
+        ]
+        page, rest = found[: int(limit)], found[int(limit) :]
+        if not page:
+            return answer_json(200, {"meta": {"result_count": 0}})
+        fields = set((request.param("tweet.fields") or "").split(","))
+        answer: dict[str, Any] = {"data": [self._post_json(t, fields) for t in page]}
+        if "author_id" in (request.param("expansions") or "").split(","):
+            user_fields = set((request.param("user.fields") or "").split(","))
+            authors = dict.fromkeys(t["author_id"] for t in page)
+            answer["includes"] = {
+                "users": [self._user_json(self.users[a], user_fields) for a in authors]
+            }
+        meta = {"result_count": len(page), "newest_id": page[0]["id"], "oldest_id": page[-1]["id"]}
+        if rest:
+            next_token = secrets.token_hex(8)
+            with self.lock:
+                self.page_tokens[next_token] = {"user_id": user_id, "before": int(page[-1]["id"])}
+            meta["next_token"] = next_token
+        answer["meta"] = meta
+        return answer_json(200, answer)
+
+    def _post_json(self, tweet: dict[str, Any], fields: set[str]) -> dict[str, Any]:
+        """A Post object with the default fields and those of `fields` that it has."""
+        item = {
+            "id": tweet["id"],
+            "text": tweet["text"],
+            "edit_history_tweet_ids": tweet["edit_history_tweet_ids"],
+        }
+        if "created_at" in fields:
+            moment = tweet["created_at"].isoformat(timespec="milliseconds")
+            item["created_at"] = moment.replace("+00:00", "Z")
+        for name in ("author_id", "conversation_id", "lang"):
+            if name in fields:
+                item[name] = tweet[name]
+        if "in_reply_to_user_id" in fields and tweet["in_reply_to_user_id"]:
+            item["in_reply_to_user_id"] = tweet["in_reply_to_user_id"]
+        if "referenced_tweets" in fields and tweet["referenced_tweets"]:
+            item["referenced_tweets"] = [dict(r) for r in tweet["referenced_tweets"]]
+        if "entities" in fields and tweet["entities"]:
+            item["entities"] = tweet["entities"]
+        return item
+
+    def _user_json(self, user: dict[str, str], fields: set[str]) -> dict[str, str]:
+        # id, name and username are always given; other user.fields are not kept here.
+        return {k: v for k, v in user.items() if k in {"id", "name", "username"} | fields}
 
 
 def days_ago(days: float) -> datetime:
