@@ -59,21 +59,59 @@ OAuth client registration for cxhub to use here; a person creates an app passwor
   'refreshJwt' (not the 'accessJwt')": what disconnect calls.
 - The PDS is the account's server: https://bsky.social for accounts hosted by Bluesky, or the
   address of a self-hosted PDS.
+
+What comes back (issue 17; docs.bsky.app API reference and the atproto lexicons, checked 2026):
+- app.bsky.notification.listNotifications (a query the PDS proxies to the AppView; "Requires
+  auth"): parameters `limit` (1–100, default 50), `cursor`, `reasons[]` ("Notification reasons
+  to include in response"; an array parameter is the name repeated in the query string),
+  `priority`, `seenAt`; answer `{notifications: [{uri, cid, author (profileView: did, handle,
+  displayName), reason, reasonSubject, record, isRead, indexedAt, labels}], cursor, seenAt}`.
+  Reasons: like, repost, follow, mention, reply, quote, starterpack-joined, verified, … ; cxhub
+  takes mention, reply and quote (asked for with reasons[], and filtered again here, since a
+  server may ignore the filter). Notifications come newest first; the cursor pages to OLDER ones
+  (the AppView's keyset of sort time and CID), and there is no "since" parameter.
+- The items: `uri` is the post's at:// URI (our network_id; the same form createRecord answers
+  and publish() keeps as external_id); `record` is the app.bsky.feed.post with `text`, `langs`,
+  `createdAt` and `reply: {root, parent}` (com.atproto.repo.strongRef: uri + cid).
+- Deleted and hidden: the AppView drops the notification of a post that was deleted, so a
+  deleted item is simply no longer listed (and one already taken is not told again: the inbox
+  keeps it). A notification carrying a global `!hide` or `!takedown` label
+  (com.atproto.label.defs) is marked deleted. app.bsky.feed.getPostThread (notFoundPost for a
+  deleted parent) is not called here.
+- Reading incrementally: our cursor (JSON, ours alone) keeps the newest `indexedAt` taken and
+  the URIs taken near it; each call reads from the newest down to that point, less LATE_MARGIN
+  (docs.bsky.app "Timestamps": the AppView sorts by the earlier of a record's createdAt and its
+  indexing time, so a post indexed late lands below newer ones; up to LATE_MARGIN late, it is
+  still found) and returns what it had not taken. A gap longer than `limit` is walked across
+  calls (`more`) with the network's cursor kept in ours; the top of the gap becomes the new mark
+  only once its bottom is reached, so what arrives meanwhile is read by the call after the walk.
+  The cursor stays small: a few hundred bytes usually, at most MAX_SEEN URIs (about 12 KB),
+  twice that during a walk.
 """
 
 import base64
 import hashlib
 import json
 import re
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
 
 from ..tokens import social_account_tokens_refresh
 from . import text as textutil
-from .base import Channel, Identity, Limits, ReconcileHints, TokenSet
+from .base import (
+    Channel,
+    Identity,
+    Inbound,
+    InboundKind,
+    InboundPage,
+    Limits,
+    ReconcileHints,
+    TokenSet,
+)
 from .errors import (
     AmbiguousMatch,
     AuthExpired,
@@ -107,6 +145,27 @@ _MENTION = re.compile(
     r"[a-zA-Z](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)"
 )
 _TAG = re.compile(r"(?:^|(?<=\s))#([^\s#\d.,;:!?'\"()][^\s#.,;:!?'\"()]{0,63})")
+
+NOTIFICATIONS = "app.bsky.notification.listNotifications"
+# The notification reasons the inbox takes, and the kind each becomes (a quote is a mention).
+INBOUND_REASONS: dict[str, InboundKind] = {
+    "reply": "reply",
+    "mention": "mention",
+    "quote": "mention",
+}
+# listNotifications' `limit` maximum (lexicon).
+MAX_NOTIFICATIONS_PAGE = 100
+# The AppView sorts a notification by the post's creation time (no later than its indexing
+# time), so a post indexed late lands below newer ones already read: each call reads this far
+# below the newest one taken, so one up to this late is still found.
+LATE_MARGIN = timedelta(minutes=5)
+# Pages one call may read when they hold nothing to take (a server that ignores reasons[]).
+MAX_PAGES_PER_CALL = 10
+# URIs kept in our cursor to recognise what was taken within LATE_MARGIN; beyond this many, the
+# oldest may be returned again (the inbox deduplicates: a repeat is harmless, a skip is not).
+MAX_SEEN = 100
+# Global labels (com.atproto.label.defs) that hide a post from everyone.
+HIDING_LABELS = frozenset({"!hide", "!takedown"})
 
 
 def record_key(idempotency_key: str) -> str:
@@ -520,6 +579,144 @@ class BlueskyChannel(Channel):
         did = json_or_empty(response).get("did") if response.status_code == 200 else None
         return str(did) if did else None
 
+    # --- what comes back ----------------------------------------------------------------------
+
+    hears_back = True
+
+    def fetch_inbound(self, account: Any, cursor: str, *, limit: int = 40) -> InboundPage:
+        """The mentions, replies and quotes listNotifications holds for the account since
+        `cursor`, at most `limit` a call (the module's docstring says how the cursor keeps its
+        place). Nothing here changes anything at the network: notifications are not marked
+        seen (updateSeen), so the people's own app still shows them as new."""
+        budget = max(1, int(limit))
+        place = _Place.decode(cursor)
+        if place is None:
+            return self._first_page(account, budget)
+        notes, after = self._read_down(account, place, budget)
+        return InboundPage(
+            items=[self._inbound(account, note) for note in notes],
+            cursor=cursor if after == place else after.encode(),
+            more=after.walk is not None,
+        )
+
+    def _first_page(self, account: Any, budget: int) -> InboundPage:
+        """The newest page only: what came before cxhub listened is not back-filled. Even an
+        empty list gives a cursor (not ""), so that everything after it is read, not only the
+        newest page again."""
+        notes, network_cursor = self._notifications(
+            account, limit=min(budget, MAX_NOTIFICATIONS_PAGE), cursor=""
+        )
+        taken = [note for note in notes if note.kind]
+        # Where the list goes on below a full page, nothing older is ever read. (A short page
+        # ended the list: the AppView answers a cursor even then.)
+        full = bool(network_cursor) and len(notes) >= min(budget, MAX_NOTIFICATIONS_PAGE)
+        since = min((note.at for note in notes), default=None) if full else None
+        place = _Place(
+            mark=max((note.at for note in notes), default=None),
+            since=since,
+            seen=tuple((note.at, note.uri) for note in taken),
+        ).normalised()
+        return InboundPage(
+            items=[self._inbound(account, note) for note in taken], cursor=place.encode()
+        )
+
+    def _read_down(
+        self, account: Any, place: "_Place", budget: int
+    ) -> tuple[list["_Note"], "_Place"]:
+        """Read from the newest notification (or from where an unfinished walk stopped) down to
+        the floor below what was taken, and say where the next call starts."""
+        floor = place.floor()
+        walk = place.walk
+        network_cursor = walk.next if walk else ""
+        top = walk.top if walk else None
+        walk_seen = walk.seen if walk else ()
+        known = {uri for _, uri in place.seen} | {uri for _, uri in walk_seen}
+        taken: list[_Note] = []
+        finished = False
+        for _ in range(MAX_PAGES_PER_CALL):
+            remaining = budget - len(taken)
+            if remaining <= 0:
+                break
+            notes, next_cursor = self._notifications(
+                account, limit=min(remaining, MAX_NOTIFICATIONS_PAGE), cursor=network_cursor
+            )
+            top = _latest(top, *(note.at for note in notes))
+            for note in notes:
+                if floor is not None and note.at < floor:
+                    finished = True
+                    break
+                # A page is taken whole (a server that answers more than `limit` makes a call
+                # return more): stopping inside it would lose the rest, which the network's
+                # cursor has already passed.
+                if note.kind and note.uri not in known:
+                    known.add(note.uri)
+                    taken.append(note)
+            # A short page may still go on (the AppView leaves out what the account cannot
+            # see), so only an empty page or a missing cursor ends the list.
+            if finished or not notes or not next_cursor:
+                finished = True
+                break
+            network_cursor = next_cursor
+        pairs = (*walk_seen, *((note.at, note.uri) for note in taken))
+        if finished:
+            # The top of the walk becomes the mark only now that its bottom is reached: what
+            # arrived meanwhile lies above it and is read by the next call.
+            after = _Place(
+                mark=_latest(place.mark, top), since=place.since, seen=place.seen + pairs
+            )
+            return taken, after.normalised()
+        assert top is not None  # a page with notifications was read
+        walk = _Walk(next=network_cursor, top=top, seen=_prune(pairs, top - LATE_MARGIN))
+        return taken, replace(place, walk=walk)
+
+    def _notifications(self, account: Any, *, limit: int, cursor: str) -> tuple[list["_Note"], str]:
+        """One page of listNotifications, newest first, and the cursor to the older ones ("" at
+        the end)."""
+        params: dict[str, Any] = {"limit": limit, "reasons": list(INBOUND_REASONS)}
+        if cursor:
+            params["cursor"] = cursor
+        response = self._call(account, "GET", NOTIFICATIONS, changes=False, params=params)
+        if response.status_code != 200:
+            raise _refusal(response, "Bluesky did not list the notifications")
+        data = json_or_empty(response)
+        notifications = data.get("notifications")
+        if not isinstance(notifications, list):
+            raise with_status(
+                RetryableError("Bluesky answered listNotifications without its notifications"),
+                response.status_code,
+            )
+        next_cursor = data.get("cursor")
+        return (
+            [_note(item) for item in notifications],
+            next_cursor if isinstance(next_cursor, str) else "",
+        )
+
+    def _inbound(self, account: Any, note: "_Note") -> Inbound:
+        raw = note.raw
+        record = _mapping(raw.get("record"))
+        author = _mapping(raw.get("author"))
+        reply = _mapping(record.get("reply"))
+        did = _text(author.get("did"))
+        handle = _text(author.get("handle"))
+        langs = record.get("langs")
+        language = langs[0] if isinstance(langs, list) and langs else ""
+        assert note.kind is not None  # only notifications of INBOUND_REASONS are taken
+        return Inbound(
+            network_id=note.uri,
+            kind=note.kind,
+            text=_text(record.get("text")),
+            created_at=_when(record.get("createdAt")) or note.at,
+            author_handle=handle or did,
+            author_name=_text(author.get("displayName")),
+            author_id=did,
+            url=_post_url(note.uri, handle),
+            thread_id=_ref_uri(account, reply.get("root")),
+            in_reply_to_id=_ref_uri(account, reply.get("parent")),
+            language=language if isinstance(language, str) else "",
+            deleted=_hidden(raw.get("labels")),
+            raw=raw,
+        )
+
 
 def access_token_expiry(token: str) -> datetime | None:
     """When a session's access token expires: the `exp` claim of the JWT a PDS issues (read,
@@ -570,3 +767,200 @@ def _refusal(response: requests.Response, what: str, *, changes: bool = False) -
         expired=_error(response) in AUTH_ERRORS,
         changes=changes,
     )
+
+
+# --- what comes back: our cursor and the notifications ------------------------------------------
+
+Seen = tuple[tuple[datetime, str], ...]
+
+
+@dataclass(frozen=True)
+class _Note:
+    """One notification as listed: its post's URI, its place in the list (`indexedAt`), the
+    kind cxhub files it under (None for reasons it does not take) and the JSON as given."""
+
+    uri: str
+    at: datetime
+    kind: InboundKind | None
+    raw: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Walk:
+    """A gap longer than one call, being read down: the network's cursor to go on from, the
+    newest time of the gap (the mark once the walk is done), and what was taken near it."""
+
+    next: str
+    top: datetime
+    seen: Seen = ()
+
+
+@dataclass(frozen=True)
+class _Place:
+    """Where reading stands: the newest notification time read (`mark`), the time below which
+    nothing is read (`since`: the bottom of the first page, so the first call's choice not to
+    back-fill holds), the URIs taken at or above the floor, and a walk under way."""
+
+    mark: datetime | None
+    since: datetime | None = None
+    seen: Seen = ()
+    walk: _Walk | None = None
+
+    def floor(self) -> datetime | None:
+        """Reading stops at the first notification older than this (None: the list's end)."""
+        floors = [self.mark - LATE_MARGIN] if self.mark else []
+        floors += [self.since] if self.since else []
+        return max(floors, default=None)
+
+    def normalised(self) -> "_Place":
+        """The same place written one way, so that a call that found nothing new gives back the
+        cursor it was given."""
+        since = self.since
+        if since and self.mark and self.mark - LATE_MARGIN >= since:
+            since = None
+        place = replace(self, since=since)
+        return replace(place, seen=_prune(self.seen, place.floor()))
+
+    def encode(self) -> str:
+        data: dict[str, Any] = {
+            "v": 1,
+            "mark": _iso(self.mark),
+            "since": _iso(self.since),
+            "seen": _seen_out(self.seen),
+        }
+        if self.walk:
+            data["walk"] = {
+                "next": self.walk.next,
+                "top": _iso(self.walk.top),
+                "seen": _seen_out(self.walk.seen),
+            }
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, cursor: str) -> "_Place | None":
+        """None for "" (the first call); PermanentError for a cursor that is not ours."""
+        if not cursor:
+            return None
+        try:
+            data = json.loads(cursor)
+            if data["v"] != 1:
+                raise ValueError(f"version {data['v']!r}")
+            walk = data.get("walk")
+            return cls(
+                mark=_iso_in(data["mark"]),
+                since=_iso_in(data["since"]),
+                seen=_seen_in(data["seen"]),
+                walk=_Walk(
+                    next=str(walk["next"]),
+                    top=_required(_iso_in(walk["top"])),
+                    seen=_seen_in(walk["seen"]),
+                )
+                if walk
+                else None,
+            )
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise PermanentError(f"Not a Bluesky inbound cursor ({exc}): {cursor[:100]!r}") from exc
+
+
+def _prune(pairs: Iterable[tuple[datetime, str]], floor: datetime | None) -> Seen:
+    """What was taken at or above `floor`, newest first, at most MAX_SEEN."""
+    latest: dict[str, datetime] = {}
+    for at, uri in pairs:
+        if (floor is None or at >= floor) and (uri not in latest or at > latest[uri]):
+            latest[uri] = at
+    ordered = sorted(
+        ((at, uri) for uri, at in latest.items()), key=lambda p: (-p[0].timestamp(), p[1])
+    )
+    return tuple(ordered[:MAX_SEEN])
+
+
+def _latest(*times: datetime | None) -> datetime | None:
+    return max((at for at in times if at is not None), default=None)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat(timespec="microseconds") if value else None
+
+
+def _iso_in(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    return _required(_when(value))
+
+
+def _required(value: datetime | None) -> datetime:
+    if value is None:
+        raise ValueError("a time is missing or not an ISO 8601 time with its offset")
+    return value
+
+
+def _seen_out(seen: Seen) -> list[list[str]]:
+    return [[_iso(at) or "", uri] for at, uri in seen]
+
+
+def _seen_in(value: Any) -> Seen:
+    return tuple((_required(_when(at)), str(uri)) for at, uri in value)
+
+
+def _when(value: Any) -> datetime | None:
+    """An atproto datetime (RFC 3339, with its offset) as an aware UTC datetime, else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when.astimezone(UTC) if when.tzinfo else None
+
+
+def _note(item: Any) -> _Note:
+    """A listed notification, or RetryableError when it lacks what placing it needs."""
+    uri = item.get("uri") if isinstance(item, dict) else None
+    at = _when(item.get("indexedAt")) if isinstance(item, dict) else None
+    if not isinstance(uri, str) or not uri.startswith("at://") or at is None:
+        raise RetryableError(
+            "Bluesky listed a notification without an at:// uri and an indexedAt time: "
+            f"{json.dumps(item)[:200]}"
+        )
+    reason = item.get("reason")
+    kind = INBOUND_REASONS.get(reason) if isinstance(reason, str) else None
+    return _Note(uri=uri, at=at, kind=kind, raw=item)
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _ref_uri(account: Any, ref: Any) -> str:
+    """A strongRef's at:// URI in the form publish() keeps (the repo named by its DID: a client
+    may write our handle instead)."""
+    uri = _text(_mapping(ref).get("uri"))
+    authority, _, rest = uri.removeprefix("at://").partition("/")
+    handle = (account.handle or "").lstrip("@")
+    if uri.startswith("at://") and handle and authority == handle and account.external_id:
+        return f"at://{account.external_id}/{rest}"
+    return uri
+
+
+def _post_url(uri: str, handle: str) -> str:
+    """The post's page in the Bluesky app ("" for a record that is not a post)."""
+    authority, _, rest = uri.removeprefix("at://").partition("/")
+    collection, _, rkey = rest.partition("/")
+    if collection != POST_COLLECTION or not rkey:
+        return ""
+    who = handle if handle and handle != "handle.invalid" else authority
+    return f"https://bsky.app/profile/{who}/post/{rkey}"
+
+
+def _hidden(labels: Any) -> bool:
+    """Whether a global label hides the post from everyone (a negated label undoes it)."""
+    state: dict[str, bool] = {}
+    for label in labels if isinstance(labels, list) else []:
+        value = _mapping(label).get("val")
+        if value in HIDING_LABELS:
+            state[value] = not label.get("neg")
+    return any(state.values())

@@ -5,14 +5,22 @@ app.bsky.embed.images, app.bsky.richtext.facet) and specs/xrpc: it checks the be
 the record key (a TID), the post's shape and limits and each image blob's size, and records
 every post it stores. Failures on demand: "401", "429", "400", any 5xx (with `after=True`, the
 record is stored first), "drop" (stored, then the connection closed unanswered), "page" (a
-proxy's HTML page) and "200" (a success without the record)."""
+proxy's HTML page), "200" (a success without the record) and "json" (a 200 with `body`).
+
+What comes back (issue 17), as the AppView behind a PDS answers it:
+app.bsky.notification.listNotifications (`limit` 1–100, default 50; `reasons[]`; `cursor`),
+newest first by `indexedAt` then CID, the cursor being the last item's "<indexedAt>::<cid>" (the
+AppView's time-and-CID keyset) and pointing to older ones. Tests make people reply, mention,
+quote and like (`add_reply`, `add_mention`, `add_quote`, `add_like`), delete a post (its
+notification is dropped, as the AppView does), hide one with a `!hide` label, place a
+notification at a given time (one indexed late), and make the server ignore `reasons[]`."""
 
 import hashlib
 import io
 import itertools
 import re
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import regex
@@ -22,6 +30,14 @@ from .server import Answer, FakeNetwork, Request, answer_json
 
 TID = re.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")
 MAX_BLOB = 1_000_000
+S32 = "234567abcdefghijklmnopqrstuvwxyz"
+NOTIFICATIONS = "app.bsky.notification.listNotifications"
+# The people who answer North in the tests: handle → (DID, display name).
+PEOPLE = {
+    "friend.test": ("did:plc:friend7test", "A Friend"),
+    "critic.test": ("did:plc:critic7test", "Dr. Critic"),
+    "fan.test": ("did:plc:fan7test", ""),
+}
 FEATURES = {
     "app.bsky.richtext.facet#link": "uri",
     "app.bsky.richtext.facet#mention": "did",
@@ -49,6 +65,15 @@ class BlueskyServer(FakeNetwork):
         self.refresh_calls = 0
         self.deleted_sessions = 0
         self._numbers = itertools.count(1)
+        # North's notifications (listNotifications), the others' posts they point to, and the
+        # query of every listNotifications call (for the tests to read).
+        self.notifications: list[dict[str, Any]] = []
+        self.others: dict[str, dict[str, Any]] = {}  # at:// URI → app.bsky.feed.post record
+        self.notification_queries: list[dict[str, list[str]]] = []
+        self.ignore_reasons = False
+        self._clock_ids = itertools.count(1)
+        # The AppView's clock: each new notification a second after the last.
+        self.clock = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
     @property
     def posts(self) -> list[dict[str, Any]]:
@@ -74,6 +99,7 @@ class BlueskyServer(FakeNetwork):
             ("POST", "com.atproto.repo.createRecord"): self.create_record,
             ("GET", "com.atproto.repo.getRecord"): self.get_record,
             ("GET", "com.atproto.identity.resolveHandle"): self.resolve_handle,
+            ("GET", NOTIFICATIONS): self.list_notifications,
         }
         handler = handlers.get((request.method, nsid))
         if handler is None:
@@ -103,6 +129,8 @@ class BlueskyServer(FakeNetwork):
             return options.get("status", 404), {"Content-Type": "text/html"}, body
         if mode == "200":  # a success without the record
             return answer_json(200, {})
+        if mode == "json":  # a success of any shape
+            return answer_json(200, options["body"])
         return _error(int(mode), "InternalServerError", "Internal Server Error")
 
     # --- sessions --------------------------------------------------------------------------
@@ -271,3 +299,180 @@ class BlueskyServer(FakeNetwork):
         if did is None:
             return _error(400, "InvalidRequest", "Unable to resolve handle")
         return answer_json(200, {"did": did})
+
+    # --- what comes back -------------------------------------------------------------------
+    def _tid(self, when: datetime) -> str:
+        """A record key (specs/tid) for a post made at `when`."""
+        value = (int(when.timestamp() * 1_000_000) << 10) | (next(self._clock_ids) & 0x3FF)
+        return "".join(S32[(value >> shift) & 31] for shift in range(60, -1, -5))
+
+    @staticmethod
+    def _stamp(when: datetime) -> str:
+        return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    def _post(
+        self, author: str, text: str, *, at: datetime | None, langs: tuple[str, ...], **extra: Any
+    ) -> tuple[str, dict[str, Any], datetime]:
+        """Another person's post: its URI and record, kept for threads; `at` is its indexing
+        time (by default a second after the last notification)."""
+        with self.lock:
+            if at is None:
+                self.clock += timedelta(seconds=1)
+                at = self.clock
+            did = PEOPLE[author][0]
+            uri = f"at://{did}/app.bsky.feed.post/{self._tid(at)}"
+            record = {
+                "$type": "app.bsky.feed.post",
+                "text": text,
+                "createdAt": self._stamp(at - timedelta(milliseconds=400)),
+                **({"langs": list(langs)} if langs else {}),
+                **extra,
+            }
+            self.others[uri] = record
+        return uri, record, at
+
+    def _notify(
+        self, uri: str, record: dict[str, Any], at: datetime, author: str, reason: str, subject: str
+    ) -> dict[str, Any]:
+        did, name = PEOPLE[author]
+        notification = {
+            "uri": uri,
+            "cid": "bafyrei" + hashlib.sha256(uri.encode()).hexdigest()[:52],
+            "author": {
+                "did": did,
+                "handle": author,
+                **({"displayName": name} if name else {}),
+                "viewer": {"muted": False, "blockedBy": False},
+                "labels": [],
+            },
+            "reason": reason,
+            **({"reasonSubject": subject} if subject else {}),
+            "record": record,
+            "isRead": False,
+            "indexedAt": self._stamp(at),
+            "labels": [],
+        }
+        with self.lock:
+            self.notifications.append(notification)
+        return notification
+
+    def _ref(self, uri: str) -> dict[str, str]:
+        return {"uri": uri, "cid": "bafyrei" + hashlib.sha256(uri.encode()).hexdigest()[:52]}
+
+    def add_reply(
+        self,
+        parent: str,
+        text: str,
+        *,
+        author: str = "friend.test",
+        at: datetime | None = None,
+        langs: tuple[str, ...] = ("en",),
+    ) -> str:
+        """`author` replies to `parent` (North's post, or a reply in North's thread): North is
+        notified with reason "reply". The thread's root is the parent's root, or the parent."""
+        parent_record = self.others.get(parent) or {}
+        root = ((parent_record.get("reply") or {}).get("root") or {}).get("uri") or parent
+        reply = {"root": self._ref(root), "parent": self._ref(parent)}
+        uri, record, at = self._post(author, text, at=at, langs=langs, reply=reply)
+        self._notify(uri, record, at, author, "reply", parent)
+        return uri
+
+    def add_mention(
+        self,
+        text: str = "Hello @north.test",
+        *,
+        author: str = "friend.test",
+        at: datetime | None = None,
+        langs: tuple[str, ...] = ("en",),
+    ) -> str:
+        """A post of `author` mentioning North (a #mention facet on North's DID)."""
+        start = text.encode().find(b"@north.test")
+        facets = []
+        if start >= 0:
+            index = {"byteStart": start, "byteEnd": start + len(b"@north.test")}
+            feature = {"$type": "app.bsky.richtext.facet#mention", "did": self.did}
+            facets = [{"index": index, "features": [feature]}]
+        uri, record, at = self._post(
+            author, text, at=at, langs=langs, **({"facets": facets} if facets else {})
+        )
+        self._notify(uri, record, at, author, "mention", "")
+        return uri
+
+    def add_quote(
+        self,
+        quoted: str,
+        text: str,
+        *,
+        author: str = "critic.test",
+        at: datetime | None = None,
+        langs: tuple[str, ...] = ("en",),
+    ) -> str:
+        """A post of `author` quoting North's post `quoted` (app.bsky.embed.record)."""
+        embed = {"$type": "app.bsky.embed.record", "record": self._ref(quoted)}
+        uri, record, at = self._post(author, text, at=at, langs=langs, embed=embed)
+        self._notify(uri, record, at, author, "quote", quoted)
+        return uri
+
+    def add_like(self, subject: str, *, author: str = "fan.test") -> str:
+        """`author` likes North's post `subject` (a notification cxhub does not take)."""
+        with self.lock:
+            self.clock += timedelta(seconds=1)
+            at = self.clock
+        did = PEOPLE[author][0]
+        uri = f"at://{did}/app.bsky.feed.like/{self._tid(at)}"
+        record = {
+            "$type": "app.bsky.feed.like",
+            "subject": self._ref(subject),
+            "createdAt": self._stamp(at),
+        }
+        self._notify(uri, record, at, author, "like", subject)
+        return uri
+
+    def delete_post(self, uri: str) -> None:
+        """The author deleted the post: the AppView drops its notifications."""
+        with self.lock:
+            self.others.pop(uri, None)
+            self.notifications = [n for n in self.notifications if n["uri"] != uri]
+
+    def hide(self, uri: str) -> None:
+        """A moderation service hides the post from everyone (the global `!hide` label)."""
+        with self.lock:
+            for notification in self.notifications:
+                if notification["uri"] == uri:
+                    notification["labels"].append(
+                        {
+                            "src": "did:plc:moderation7test",
+                            "uri": uri,
+                            "val": "!hide",
+                            "cts": self._stamp(self.clock),
+                        }
+                    )
+
+    def list_notifications(self, request: Request) -> Answer:
+        _, refused = self._session(request)
+        if refused:
+            return refused
+        with self.lock:
+            self.notification_queries.append({k: list(v) for k, v in request.query.items()})
+            listed = list(self.notifications)
+        try:
+            limit = int(request.param("limit") or 50)
+        except ValueError:
+            return _error(400, "InvalidRequest", "limit must be an integer")
+        if not 1 <= limit <= 100:
+            return _error(400, "InvalidRequest", "limit must be between 1 and 100")
+        reasons = request.query.get("reasons") or []
+        if reasons and not self.ignore_reasons:
+            listed = [n for n in listed if n["reason"] in reasons]
+        listed.sort(key=lambda n: (n["indexedAt"], n["cid"]), reverse=True)
+        cursor = request.param("cursor")
+        if cursor:
+            at, sep, cid = cursor.partition("::")
+            if not sep or not at or not cid:
+                return _error(400, "InvalidRequest", "Malformed cursor")
+            listed = [n for n in listed if (n["indexedAt"], n["cid"]) < (at, cid)]
+        page = listed[:limit]
+        body: dict[str, Any] = {"notifications": page, "priority": False}
+        if page:
+            body["cursor"] = f"{page[-1]['indexedAt']}::{page[-1]['cid']}"
+        return answer_json(200, body)
