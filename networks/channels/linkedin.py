@@ -88,12 +88,57 @@ hold are left out. What it cannot tell apart: two posts of the same text and ima
 window (AmbiguousMatch, a person decides; LinkedIn's own duplicate refusal makes it rare); a
 post pushed out of the RECONCILE_COUNT newest. A member's posts cannot be listed without
 r_member_social: LinkedIn's 403 is then a PermanentError saying so.
+
+What comes back (issue 17): the comments on the Page's own posts, read post by post
+(learn.microsoft.com/linkedin/marketing/community-management, November 2026; the fields below
+marked * are as integrations show them, not re-read on LinkedIn's pages):
+- shares/posts-api, "Find Posts by Authors": `GET /rest/posts?author=<org URN>&q=author&
+  count=&sortBy=CREATED` lists the Page's posts newest first (r_organization_social). Only the
+  INBOUND_POSTS (20) newest are read: comments come mostly in a post's first days, and 20 posts
+  are a week or more of a public body's Page; each one costs at least one call per fetch, out
+  of LinkedIn's daily per-app and per-member limits that publishing shares. Comments on older
+  posts are not heard. Each post is named by its `id`, the x-restli-id publish() stores as
+  external_id, so `thread_id` and `in_reply_to_id` match our PostTarget.
+- shares/comments-api, "Get Comments on Shares" and "Get Comments on Comments":
+  `GET /rest/socialActions/{post URN or comment URN, URL-encoded}/comments` with `start` and
+  `count`, answering `paging` {start, count, total, links} and `elements`, each with `$URN` /
+  `commentUrn` (urn:li:comment:(urn:li:activity:…,…), the `network_id`), `id`, `actor` (a member
+  or organization URN: `author_id` and `author_handle`, as no name comes with it), `message.text`,
+  `created.time` (ms), `object` (the activity, not the share URN: not used for matching),
+  `parentComment` on a nested reply (its `in_reply_to_id`; otherwise the post's URN), and
+  `commentsSummary`* (totalFirstLevelComments, aggregatedTotalComments). A post's list holds
+  its first-level comments; the replies to one are listed with that comment's URN as the target
+  ("to resolve nested comments … provide a parent commentUrn"); replies to a reply are not read.
+  The order of a list is not documented: nothing here relies on it. `count` has no published
+  maximum: the pages go on until `paging.total` is reached, whatever LinkedIn gives per page.
+- The cursor (ours, JSON) keeps for each post the creation time of the newest comment taken and
+  the URNs taken at that millisecond, and for each thread with replies the reply count LinkedIn
+  gave and the same mark. Each call reads every page of each post's first-level comments and
+  takes those past the mark, and reads a thread's replies only when its count changed since
+  (on the first call, every thread with replies; and every time where no count is given).
+  Pages overlap by PAGE_OVERLAP comments, so that a deletion between two pages does not carry
+  a comment past a page's edge unread. The first call takes the `limit` newest comments and
+  marks every list at its newest comment (no back-fill); later calls take the oldest `limit`
+  comments past the marks, with `more` when others wait. Comments by the Page itself (our
+  replies) are not inbound. Known blind spots: a reply added and another deleted in one thread
+  between two calls leaves the count unchanged (the new one is heard with the thread's next
+  change); a comment that LinkedIn made visible later than an already-taken newer one would be
+  behind the mark; more than MAX_COMMENT_PAGES pages on one post are not read (logged).
+- Deleted comments: LinkedIn drops them from the lists (a deleted comment is not listed, and no
+  tombstone comes), so `deleted` is never set by this channel; the inbox keeps what it took.
+- Errors as publishing: 401 → AuthExpired (after one renewal); 429 → RetryableError with
+  Retry-After when LinkedIn sends one, else None (LinkedIn's limits are daily and its 429 has no
+  reset header: networks.ratelimits then holds the account its default minute); 5xx and answers
+  that are not a list of elements → RetryableError; 403 on the posts → PermanentError.
 """
 
+import json
+import logging
 import re
 import time
-from collections.abc import Callable, Sequence
-from datetime import timedelta
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -101,7 +146,17 @@ import requests
 from django.utils import timezone
 
 from . import matching
-from .base import Channel, Identity, Limits, OAuthSpec, ReconcileHints, TokenSet, configured_client
+from .base import (
+    Channel,
+    Identity,
+    Inbound,
+    InboundPage,
+    Limits,
+    OAuthSpec,
+    ReconcileHints,
+    TokenSet,
+    configured_client,
+)
 from .errors import AuthExpired, PermanentError, RetryableError, UnknownOutcome
 from .http import (
     Published,
@@ -117,6 +172,8 @@ from .media_files import MediaFile, load_media
 from .oauth import refresh_oauth2, revoke_oauth2, with_fresh_token
 
 T = TypeVar("T")
+
+log = logging.getLogger("cxhub.networks")
 
 RESERVED = frozenset("|{}@[]()<>#\\*_~")
 
@@ -134,6 +191,14 @@ MEDIA_POLLS = 20
 MEDIA_POLL_SECONDS = 0.5
 RECONCILE_COUNT = 50
 RECONCILE_WINDOW = timedelta(hours=72)
+# What comes back: the comments of the Page's INBOUND_POSTS newest posts are read (see the
+# module's docstring for why 20), COMMENTS_PAGE at a time, consecutive pages overlapping by
+# PAGE_OVERLAP, at most MAX_COMMENT_PAGES pages of one list.
+INBOUND_POSTS = 20
+COMMENTS_PAGE = 100
+PAGE_OVERLAP = 5
+MAX_COMMENT_PAGES = 50
+CURSOR_VERSION = 1
 
 
 def escape_little(text: str) -> str:
@@ -220,6 +285,20 @@ class LinkedInChannel(Channel):
 
     def refresh_token(self, account: Any) -> None:
         refresh_oauth2(self, account)
+
+    # --- what comes back ----------------------------------------------------------------------
+
+    hears_back = True
+
+    def fetch_inbound(self, account: Any, cursor: str, *, limit: int = 40) -> InboundPage:
+        """The comments on the Page's newest posts since `cursor` (see the module's docstring):
+        on the first call the `limit` newest only; then the oldest `limit` of those not yet
+        taken, `more` when others wait."""
+        base = _base(account)
+        author = _author(account)
+        return self._with_token(
+            account, lambda token: _inbound(base, token, author, cursor, max(1, limit))
+        )
 
     def _with_token(self, account: Any, call: Callable[[str], T]) -> T:
         """`call(access_token)`, renewing first a token known to have expired, and once more
@@ -554,3 +633,393 @@ def _organization(base: str, token: str, urn: str) -> Identity:
         display_name=name or f"LinkedIn Page {org_id}",
         settings={"kind": "organization"},
     )
+
+
+# --- what comes back --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Mark:
+    """How far one list of comments was taken: the creation time (ms) of the newest comment
+    taken, and the comments taken at that very millisecond (others may share it)."""
+
+    time: int = 0
+    edge: frozenset[str] = frozenset()
+
+    def is_new(self, comment: "_Comment") -> bool:
+        return comment.when > self.time or (
+            comment.when == self.time and comment.urn not in self.edge
+        )
+
+    def past(self, taken: Sequence["_Comment"]) -> "_Mark":
+        """The mark once `taken` (new comments of this list) are taken too."""
+        if not taken:
+            return self
+        newest = max(comment.when for comment in taken)
+        edge = {comment.urn for comment in taken if comment.when == newest}
+        if newest == self.time:
+            edge |= self.edge
+        return _Mark(newest, frozenset(edge))
+
+
+@dataclass(frozen=True)
+class _Thread:
+    """The replies to one first-level comment: how many LinkedIn counted when they were last
+    read (None: it gave no count, so they are read on every call), and how far they were
+    taken."""
+
+    count: int | None
+    mark: _Mark
+
+
+@dataclass(frozen=True)
+class _PostMark:
+    """How far the comments of one of our posts were taken: its first-level comments, and
+    the replies of those that have some."""
+
+    mark: _Mark = _Mark()
+    threads: Mapping[str, _Thread] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Comment:
+    urn: str
+    when: int  # created.time, milliseconds since the epoch
+    actor: str
+    # The replies LinkedIn counts under it (commentsSummary); None where the answer says not.
+    replies: int | None
+    item: Inbound
+
+
+@dataclass
+class _PostRead:
+    """What one call read of one post: its first-level comments, and the replies of the
+    threads read this time (LinkedIn's count when read, and the replies)."""
+
+    post: str
+    before: _PostMark
+    top: list[_Comment]
+    threads: dict[str, tuple[int | None, list[_Comment]]] = field(default_factory=dict)
+
+
+class _Gone(Exception):
+    """LinkedIn answered 404: the post or comment was deleted since it was listed."""
+
+
+def _inbound(base: str, token: str, author: str, cursor: str, limit: int) -> InboundPage:
+    before = _load_cursor(cursor)
+    reads = []
+    for post in _recent_posts(base, token, author):
+        read = _read_post(base, token, post, (before or {}).get(post, _PostMark()))
+        if read is not None:
+            reads.append(read)
+    if before is None:
+        return _first_page(reads, author, limit)
+    return _next_page(reads, author, cursor, limit)
+
+
+_Found = tuple[str, str, _Comment]  # (post, "" or the first-level comment replied to, comment)
+
+
+def _comments_of(read: _PostRead) -> list[_Found]:
+    """Every comment read on the post: its first-level comments, then the replies read."""
+    found = [(read.post, "", comment) for comment in read.top]
+    for thread, (_count, replies) in read.threads.items():
+        found += [(read.post, thread, reply) for reply in replies]
+    return found
+
+
+def _first_page(reads: list[_PostRead], author: str, limit: int) -> InboundPage:
+    """The `limit` newest comments; every list marked at its newest comment, so that
+    nothing older is ever back-filled."""
+    found = [entry for read in reads for entry in _comments_of(read) if entry[2].actor != author]
+    found = sorted(_once(found), key=lambda entry: (entry[2].when, entry[2].urn))[-limit:]
+    everything = [entry for read in reads for entry in _comments_of(read)]
+    marks = {read.post: _moved(read, everything, []) for read in reads}
+    return InboundPage(items=[c.item for _, _, c in found], cursor=_dump_cursor(marks), more=False)
+
+
+def _next_page(reads: list[_PostRead], author: str, cursor: str, limit: int) -> InboundPage:
+    """The oldest `limit` comments not taken yet, and the marks moved past exactly those."""
+    found = [
+        entry for read in reads for entry in _comments_of(read) if _is_new(read, entry, author)
+    ]
+    if not found:
+        return InboundPage(items=[], cursor=cursor, more=False)
+    found = sorted(_once(found), key=lambda entry: (entry[2].when, entry[2].urn))
+    taken, left = found[:limit], found[limit:]
+    marks = {read.post: _moved(read, taken, left) for read in reads}
+    return InboundPage(
+        items=[c.item for _, _, c in taken], cursor=_dump_cursor(marks), more=bool(left)
+    )
+
+
+def _once(found: list[_Found]) -> list[_Found]:
+    """A reply LinkedIn would list both on the post and under its comment is taken once."""
+    return list({entry[2].urn: entry for entry in reversed(found)}.values())
+
+
+def _thread_mark(read: _PostRead, thread: str) -> _Mark:
+    """Where a thread's replies were taken to; from the start for one not known (its
+    comment is new, or had no replies last time)."""
+    known = read.before.threads.get(thread)
+    return known.mark if known is not None else _Mark()
+
+
+def _is_new(read: _PostRead, entry: _Found, author: str) -> bool:
+    _post, thread, comment = entry
+    if comment.actor == author:
+        return False  # our own comments and replies are not what came back
+    mark = _thread_mark(read, thread) if thread else read.before.mark
+    return mark.is_new(comment)
+
+
+def _moved(read: _PostRead, taken: list[_Found], left: list[_Found]) -> _PostMark:
+    """The post's marks once `taken` are taken, `left` waiting for a later call."""
+
+    def of(entries: list[_Found], thread: str) -> list[_Comment]:
+        return [c for post, key, c in entries if post == read.post and key == thread]
+
+    threads: dict[str, _Thread] = {}
+    for comment in read.top:
+        if comment.urn in read.threads:
+            count, _replies = read.threads[comment.urn]
+            mark = _thread_mark(read, comment.urn).past(of(taken, comment.urn))
+            # Replies still waiting: no count kept, so that the thread is read again.
+            if of(left, comment.urn):
+                count = None
+            if count or mark != _Mark():
+                threads[comment.urn] = _Thread(count, mark)
+        elif comment.urn in read.before.threads and comment.replies != 0:
+            threads[comment.urn] = read.before.threads[comment.urn]
+    return _PostMark(read.before.mark.past(of(taken, "")), threads)
+
+
+def _read_post(base: str, token: str, post: str, before: _PostMark) -> _PostRead | None:
+    """One post's first-level comments, and the replies of those whose reply count changed
+    since it was last read (or that come without one); None when the post is gone."""
+    try:
+        top = _parse_comments(_all_comments(base, token, post), post, parent="")
+    except _Gone:
+        return None
+    read = _PostRead(post, before, top)
+    for comment in top:
+        known = before.threads.get(comment.urn)
+        if comment.replies == 0 or (
+            comment.replies is not None and known is not None and known.count == comment.replies
+        ):
+            continue
+        try:
+            elements = _all_comments(base, token, comment.urn)
+        except _Gone:
+            continue
+        read.threads[comment.urn] = (
+            comment.replies,
+            _parse_comments(elements, post, parent=comment.urn),
+        )
+    return read
+
+
+def _recent_posts(base: str, token: str, author: str) -> list[str]:
+    """The URNs of the author's INBOUND_POSTS newest published posts, as publish() stores
+    them (the x-restli-id LinkedIn gives a new post is the id the Posts API lists)."""
+    response = request(
+        "GET",
+        f"{base}/rest/posts",
+        changes=False,
+        what="Reading the Page's newest posts",
+        params={"author": author, "q": "author", "count": INBOUND_POSTS, "sortBy": "CREATED"},
+        headers=_headers(token),
+    )
+    if response.status_code == 403:
+        raise with_status(
+            PermanentError(
+                f"LinkedIn does not let cxhub read the posts of {author} (HTTP 403: "
+                f"{_message(response)}); comments cannot be read without r_organization_social."
+            ),
+            403,
+        )
+    if response.status_code != 200:
+        raise _refusal(response, "LinkedIn did not list the Page's posts")
+    elements = _elements(response, "The Page's posts")
+    return [
+        str(post["id"])
+        for post in elements
+        if isinstance(post, dict)
+        and str(post.get("id") or "").startswith("urn:li:")
+        and post.get("lifecycleState", "PUBLISHED") == "PUBLISHED"
+    ]
+
+
+def _all_comments(base: str, token: str, target: str) -> list[Any]:
+    """Every comment LinkedIn lists on `target` (a post; or a comment, for its replies), page
+    after page. Pages overlap by PAGE_OVERLAP: a comment deleted while they are read moves
+    the others up one place, and without the overlap the one at a page's edge would be read
+    on neither page (the repeats are dropped by URN afterwards)."""
+    elements: list[Any] = []
+    start = 0
+    for _ in range(MAX_COMMENT_PAGES):
+        page, total = _comments_page(base, token, target, start)
+        elements += page
+        end = start + len(page)
+        if not page or (end >= total if total is not None else len(page) < COMMENTS_PAGE):
+            return elements
+        start = end - PAGE_OVERLAP if len(page) > PAGE_OVERLAP else end
+    log.warning("LinkedIn lists more than %d pages of comments on %s", MAX_COMMENT_PAGES, target)
+    return elements
+
+
+def _comments_page(base: str, token: str, target: str, start: int) -> tuple[list[Any], int | None]:
+    response = request(
+        "GET",
+        f"{base}/rest/socialActions/{_urn_path(target)}/comments",
+        changes=False,
+        what="Reading comments",
+        params={"start": start, "count": COMMENTS_PAGE},
+        headers=_headers(token),
+    )
+    if response.status_code == 404:
+        raise _Gone(target)
+    if response.status_code != 200:
+        raise _refusal(response, f"LinkedIn did not list the comments on {target}")
+    elements = _elements(response, f"The comments on {target}")
+    paging = json_or_empty(response).get("paging")
+    total = paging.get("total") if isinstance(paging, dict) else None
+    return elements, total if isinstance(total, int) and not isinstance(total, bool) else None
+
+
+def _elements(response: requests.Response, what: str) -> list[Any]:
+    """The `elements` of a collection LinkedIn answered with 200; a RetryableError that says
+    so when the answer is not one (a proxy's page, a cut answer), never a KeyError."""
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    elements = data.get("elements") if isinstance(data, dict) else None
+    if not isinstance(elements, list):
+        raise with_status(
+            RetryableError(
+                f"{what}: LinkedIn answered HTTP {response.status_code} with no list of "
+                f"elements: {response.text[:200]!r}"
+            ),
+            response.status_code,
+        )
+    return elements
+
+
+def _parse_comments(elements: list[Any], post: str, *, parent: str) -> list[_Comment]:
+    """The comments among `elements` (once each: pages overlap), replies of `parent` when
+    it is set. An element without a comment URN or a creation time cannot be told apart or
+    placed in time; it is logged and left out."""
+    comments: dict[str, _Comment] = {}
+    for element in elements:
+        comment = _comment(element, post, parent)
+        if comment is None:
+            log.warning("A comment LinkedIn listed on %s cannot be read: %.300r", post, element)
+            continue
+        comments[comment.urn] = comment
+    return list(comments.values())
+
+
+def _comment(element: Any, post: str, parent: str) -> _Comment | None:
+    if not isinstance(element, dict):
+        return None
+    urn = str(element.get("$URN") or element.get("commentUrn") or "")
+    if not urn and element.get("id") and element.get("object"):
+        urn = f"urn:li:comment:({element['object']},{element['id']})"
+    created = element.get("created")
+    when = created.get("time") if isinstance(created, dict) else None
+    if not urn.startswith("urn:li:comment:") or not isinstance(when, int) or isinstance(when, bool):
+        return None
+    try:
+        created_at = datetime.fromtimestamp(when / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    actor = str(element.get("actor") or "")
+    message = element.get("message")
+    parent_comment = element.get("parentComment")
+    item = Inbound(
+        network_id=urn,
+        kind="comment",
+        text=str(message.get("text") or "") if isinstance(message, dict) else "",
+        created_at=created_at,
+        author_handle=actor,
+        author_id=actor,
+        url=f"https://www.linkedin.com/feed/update/{post}/",
+        thread_id=post,
+        in_reply_to_id=(
+            parent_comment if isinstance(parent_comment, str) and parent_comment else parent
+        )
+        or post,
+        raw=element,
+    )
+    return _Comment(urn, when, actor, _reply_count(element.get("commentsSummary")), item)
+
+
+def _reply_count(summary: Any) -> int | None:
+    if not isinstance(summary, dict):
+        return None
+    count = summary.get("aggregatedTotalComments", summary.get("totalFirstLevelComments"))
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
+
+
+# The cursor: {"v": 1, "posts": {post URN: {"t": ms, "e": [URNs at t], "threads": {comment URN:
+# {"n": count or null, "t": ms, "e": [...]}}}}}, for the INBOUND_POSTS newest posts only.
+
+
+def _load_cursor(cursor: str) -> dict[str, _PostMark] | None:
+    """The marks in `cursor`; None for "" (the first call). One that cannot be read (a
+    cursor of another version) starts over as a first call, which back-fills nothing."""
+    if not cursor:
+        return None
+    try:
+        data = json.loads(cursor)
+    except ValueError:
+        data = None
+    ours = isinstance(data, dict) and data.get("v") == CURSOR_VERSION
+    posts = data.get("posts") if ours else None
+    if not isinstance(posts, dict):
+        log.warning("A LinkedIn inbound cursor could not be read; starting from the newest")
+        return None
+    marks = {}
+    for post, entry in posts.items():
+        if isinstance(entry, dict):
+            threads = entry.get("threads")
+            marks[post] = _PostMark(
+                _load_mark(entry),
+                {
+                    urn: _Thread(_count(thread.get("n")), _load_mark(thread))
+                    for urn, thread in (threads.items() if isinstance(threads, dict) else ())
+                    if isinstance(thread, dict)
+                },
+            )
+    return marks
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _load_mark(entry: dict[str, Any]) -> _Mark:
+    edge = entry.get("e")
+    return _Mark(
+        _count(entry.get("t")) or 0,
+        frozenset(str(urn) for urn in edge) if isinstance(edge, list) else frozenset(),
+    )
+
+
+def _dump_cursor(marks: Mapping[str, _PostMark]) -> str:
+    def mark(value: _Mark) -> dict[str, Any]:
+        return {"t": value.time, "e": sorted(value.edge)}
+
+    posts = {
+        post: {
+            **mark(entry.mark),
+            "threads": {
+                urn: {"n": thread.count, **mark(thread.mark)}
+                for urn, thread in entry.threads.items()
+            },
+        }
+        for post, entry in marks.items()
+    }
+    return json.dumps({"v": CURSOR_VERSION, "posts": posts}, separators=(",", ":"))

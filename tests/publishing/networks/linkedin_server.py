@@ -7,6 +7,17 @@ versioned /rest API with its two required headers, image upload in three steps, 
 commentary is read as "little" text (cut at the first unescaped reserved character, as
 LinkedIn does), and the author's posts listed newest first.
 
+Comments (comments-api: Get Comments on Shares, Get Comments on Comments):
+`GET /rest/socialActions/{post or comment URN}/comments?start=&count=` answers `paging`
+{start, count, total, links} and `elements` (`$URN`/`commentUrn` urn:li:comment:(urn:li:activity:
+…,id), `actor`, `message.text`, `created.time` in ms, `object` the post's activity,
+`parentComment` on a reply, `commentsSummary`). A post lists its first-level comments, a comment
+its replies. The order of the lists is not documented: `comment_order` chooses it
+("newest_first" or "oldest_first") so that tests show the channel relies on neither. A deleted
+comment is dropped from the lists, with its replies (LinkedIn gives no tombstone).
+`add_comment` and `delete_comment` make them happen; `comment_page_hook(target, start)` runs as
+a page is asked for (a test deletes a comment between two pages with it).
+
 Each post keeps `commentary` (what was sent) and `shown` (what a person would read).
 `fail_next("posts", "500", after=True)` stores the post, then answers 500; "drop" stores it,
 then closes the connection unanswered."""
@@ -16,8 +27,9 @@ import itertools
 import re
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlencode
+from urllib.parse import parse_qs, quote, unquote, urlencode
 
 from PIL import Image
 
@@ -28,6 +40,9 @@ MAX_COMMENTARY = 3_000
 MAX_ALT_TEXT = 4_086
 MAX_PIXELS = 36_152_320
 MAX_GIF_FRAMES = 250
+# Comments in one page at most (not published for socialActions; 100 as elsewhere in /rest).
+MAX_COMMENTS_COUNT = 100
+DEFAULT_COMMENTS_COUNT = 10
 ACCESS_TTL = 60 * 24 * 3600
 REFRESH_TTL = 365 * 24 * 3600
 CODE_TTL = 30 * 60
@@ -128,6 +143,13 @@ class LinkedInServer(FakeNetwork):
         self.refresh_grants: dict[str, dict[str, Any]] = {}
         self.images: dict[str, dict[str, Any]] = {}
         self.posts: list[dict[str, Any]] = []
+        # The activity each post is (urn:li:share:… → urn:li:activity:…), as comments name it.
+        self.activities: dict[str, str] = {}
+        self.comments: list[dict[str, Any]] = []
+        self.comment_order = "newest_first"
+        # False: comments come without commentsSummary (the channel must then read replies).
+        self.comment_summaries = True
+        self.comment_page_hook: Callable[[str, int], None] | None = None
         self.headers_seen: list[dict[str, str]] = []
         self._ids = itertools.count(7_270_000_000_000_000_001)
 
@@ -168,6 +190,44 @@ class LinkedInServer(FakeNetwork):
         with self.lock:
             return self._store_post(author, little, content, created=time.time() - age_seconds)
 
+    def add_comment(
+        self,
+        post: str,
+        text: str,
+        *,
+        actor: str = "urn:li:person:mK3aZ9fQ1c",
+        age_seconds: float = 0,
+        millis: int | None = None,
+        parent: str = "",
+    ) -> str:
+        """A comment someone made on `post` (a reply to the comment `parent` when given), its
+        URN. `millis` sets its created.time exactly (comments sharing a millisecond)."""
+        with self.lock:
+            activity = self.activities[post]
+            if parent:
+                assert any(c["urn"] == parent for c in self.comments), parent
+            comment_id = str(next(self._ids))
+            urn = f"urn:li:comment:({activity},{comment_id})"
+            created = millis if millis is not None else int((time.time() - age_seconds) * 1000)
+            self.comments.append(
+                {
+                    "urn": urn,
+                    "id": comment_id,
+                    "post": post,
+                    "activity": activity,
+                    "actor": actor,
+                    "text": text,
+                    "created": created,
+                    "parent": parent,
+                }
+            )
+        return urn
+
+    def delete_comment(self, urn: str) -> None:
+        """LinkedIn drops a deleted comment, and its replies, from every list."""
+        with self.lock:
+            self.comments = [c for c in self.comments if urn not in (c["urn"], c["parent"])]
+
     def route(self, request: Request):
         path, method = request.path, request.method
         if method == "GET" and path == "/oauth/v2/authorization":
@@ -192,6 +252,12 @@ class LinkedInServer(FakeNetwork):
             return "posts", self.versioned(self.create_post)
         if method == "GET" and path == "/rest/posts":
             return "posts_by_author", self.versioned(self.posts_by_author)
+        if (
+            method == "GET"
+            and path.startswith("/rest/socialActions/")
+            and path.endswith("/comments")
+        ):
+            return "comments", self.versioned(self.comments_on)
         return "other", self.not_found
 
     def failure(self, mode: str, options: dict) -> Answer:
@@ -213,6 +279,10 @@ class LinkedInServer(FakeNetwork):
             return status, headers, body
         if mode == "422":
             return _error(422, options.get("message", "ERROR :: /commentary :: invalid"))
+        if mode == "html":  # a proxy's page where JSON was due
+            return 200, {"Content-Type": "text/html"}, b"<html><body>Bad gateway</body></html>"
+        if mode == "no_elements":  # JSON, but not a collection
+            return answer_json(200, {"paging": {"start": 0, "count": 10}, "elements": {"x": 1}})
         return _error(int(mode), "Internal Server Error")
 
     def not_found(self, request: Request) -> Answer:
@@ -593,6 +663,7 @@ class LinkedInServer(FakeNetwork):
         if content:
             post["content"] = content
         self.posts.append(post)
+        self.activities[urn] = f"urn:li:activity:{next(self._ids)}"
         self.posts.sort(key=lambda p: p["createdAt"], reverse=True)
         return urn
 
@@ -600,14 +671,7 @@ class LinkedInServer(FakeNetwork):
         if request.param("q") != "author":
             return _error(400, "Invalid finder for posts")
         author = request.param("author") or ""
-        if author == self.person_urn:
-            allowed = "r_member_social" in grant["scopes"]
-        elif author.startswith("urn:li:organization:"):
-            org_id = author.rsplit(":", 1)[1]
-            allowed = bool(grant["scopes"] & ORG_READ_SCOPES) and org_id in self.roles
-        else:
-            allowed = False
-        if not allowed:
+        if not self._may_read_as(grant, author):
             return self._denied("partnerApiPostsExternal.FINDER-author.20260501")
         count = min(int(request.param("count") or 10), 100)
         start = int(request.param("start") or 0)
@@ -625,3 +689,69 @@ class LinkedInServer(FakeNetwork):
         ]
         paging = {"start": start, "count": count, "links": [], "total": len(found)}
         return answer_json(200, {"paging": paging, "elements": elements})
+
+    # --- comments --------------------------------------------------------------------------
+    def _may_read_as(self, grant: dict[str, Any], author: str) -> bool:
+        if author == self.person_urn:
+            return "r_member_social" in grant["scopes"]
+        if author.startswith("urn:li:organization:"):
+            org_id = author.rsplit(":", 1)[1]
+            return bool(grant["scopes"] & ORG_READ_SCOPES) and org_id in self.roles
+        return False
+
+    def comments_on(self, request: Request, grant: dict[str, Any]) -> Answer:
+        target = unquote(request.path[len("/rest/socialActions/") : -len("/comments")])
+        start = int(request.param("start") or 0)
+        count = min(int(request.param("count") or DEFAULT_COMMENTS_COUNT), MAX_COMMENTS_COUNT)
+        if self.comment_page_hook is not None:
+            self.comment_page_hook(target, start)
+        with self.lock:
+            if target.startswith("urn:li:comment:"):
+                parent = next((c for c in self.comments if c["urn"] == target), None)
+                post_urn = parent["post"] if parent else ""
+                listed = [c for c in self.comments if c["parent"] == target]
+            else:
+                post_urn = target
+                listed = [c for c in self.comments if c["post"] == target and not c["parent"]]
+            post = next((p for p in self.posts if p["id"] == post_urn), None)
+            if post is None:
+                return _error(404, f"{target} not found", "NOT_FOUND")
+            if not self._may_read_as(grant, post["author"]):
+                return self._denied("partnerApiSocialActions.GET_ALL.20260501")
+            newest_first = self.comment_order == "newest_first"
+            listed.sort(key=lambda c: (c["created"], c["id"]), reverse=newest_first)
+            elements = [self._comment_element(c) for c in listed[start : start + count]]
+        path = f"/rest/socialActions/{quote(target, safe='')}/comments"
+        links = []
+        if start + count < len(listed):
+            query = urlencode({"start": start + count, "count": count})
+            links.append({"type": "application/json", "rel": "next", "href": f"{path}?{query}"})
+        if start > 0:
+            query = urlencode({"start": max(0, start - count), "count": count})
+            links.append({"type": "application/json", "rel": "prev", "href": f"{path}?{query}"})
+        paging = {"start": start, "count": count, "links": links, "total": len(listed)}
+        return answer_json(200, {"paging": paging, "elements": elements})
+
+    def _comment_element(self, comment: dict[str, Any]) -> dict[str, Any]:
+        stamp = {"actor": comment["actor"], "time": comment["created"]}
+        element: dict[str, Any] = {
+            "actor": comment["actor"],
+            "commentUrn": comment["urn"],
+            "$URN": comment["urn"],
+            "id": comment["id"],
+            "created": stamp,
+            "lastModified": stamp,
+            "message": {"attributes": [], "text": comment["text"]},
+            "object": comment["activity"],
+            "likesSummary": {"totalLikes": 0, "aggregatedTotalLikes": 0, "selectedLikes": []},
+        }
+        if comment["parent"]:
+            element["parentComment"] = comment["parent"]
+        if self.comment_summaries:
+            replies = sum(1 for c in self.comments if c["parent"] == comment["urn"])
+            element["commentsSummary"] = {
+                "selectedComments": [],
+                "totalFirstLevelComments": replies,
+                "aggregatedTotalComments": replies,
+            }
+        return element
