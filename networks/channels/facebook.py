@@ -79,13 +79,51 @@ hit.
 Revoking: Meta's only revocation (DELETE /{user-id}/permissions) withdraws the whole app from the
 person, which would cut every Page and Instagram account they connected; cxhub only forgets the
 Page's token.
+
+Hearing back (issue 17: comments on the Page's posts; checked November 2026):
+- graph-api/reference/page/published_posts: GET /{page-id}/published_posts lists the Page's own
+  posts, newest first, with ids "<page-id>_<post-id>", the form publish stores as external_id
+  (fields id, permalink_url; `limit`). The INBOUND_POSTS (25) newest are read, in one call (one
+  page of the list): a Page posting a few times a day keeps a week or more in view, most
+  comments come in a post's first days, and each post read costs one more call per poll.
+  Comments on older posts are not heard.
+- graph-api/reference/page-post/comments (object/comments for the shared edge): GET
+  /{page-post-id}/comments with `filter` (toplevel by default; `stream` gives every comment,
+  replies included, flat, a reply naming its `parent`), `order` (chronological, oldest first, by
+  default; reverse_chronological, newest first; "If the comments can be ranked, then the order
+  will always be ranked regardless of this modifier"), `since` ("Lower bound of the time range
+  to consider") and `limit`, paged with cursors (graph-api/results: paging.cursors.after, and
+  paging.next absent on the last page; "your app shouldn't store cursors or assume that they will
+  be valid in the future", so cxhub's cursor holds times and ids, never Meta's cursors). It needs
+  the Page token with pages_read_engagement and pages_read_user_content (features-reference/
+  page-public-content-access names these two as what reads a Page's comments and posts;
+  without the second Meta answers #283, as integrators report it, not re-read on Meta's page: a
+  PermanentError until the Page is connected again with it) and, for comment ids, the MODERATE
+  task on the Page (v11.0+).
+- graph-api/reference/comment: id, message (absent for a sticker or a photo), from (id, name;
+  left out where Meta withholds who wrote it), created_time, parent (for a reply),
+  permalink_url, is_hidden (hidden by the Page: the item is marked deleted).
+The cursor is a small JSON object: {"v": 1, "t": the time (Unix seconds, Graph's precision) of
+the newest comment taken, "ids": the comments taken at that very second}. The first call reads
+each post's newest page (reverse_chronological, `limit`) and returns the newest `limit` of all:
+no back-fill. Later calls ask each post for what came since t (since=t-1, so the second itself is
+covered whether Meta's bound is inclusive or not) in chronological order, reading every page (up
+to COMMENTS_PAGES of COMMENTS_PAGE), so that even a ranked order loses nothing; the oldest
+`limit` new comments are returned and t moves to the last of them, so a comment of the same
+second left for later is still new and none is taken twice; `more` when some were left. The
+Page's own comments (its replies) move the mark but are not items. What polling cannot hear: a
+comment that appears late with an earlier time than one already taken (Meta: "Read-after-write
+may be delayed for video or GIF comments"), one hidden or deleted after it was taken (never read
+again; Meta's Page webhooks would tell), one deleted before it was read, and comments on posts
+past the INBOUND_POSTS newest.
 """
 
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Iterable, Sequence
-from datetime import timedelta
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -97,6 +135,8 @@ from . import matching
 from .base import (
     Channel,
     Identity,
+    Inbound,
+    InboundPage,
     Limits,
     OAuthClient,
     OAuthSpec,
@@ -127,6 +167,16 @@ PAGE_LIST_LIMIT = 100
 PAGE_LIST_MAX_PAGES = 10
 RECONCILE_LIMIT = 25
 RECONCILE_WINDOW = timedelta(days=3)
+# What comes back: how many of the account's newest posts are read for comments (see the module
+# docstring), and how many comments are read per call and post at most.
+INBOUND_POSTS = 25
+COMMENTS_PAGE = 100
+COMMENTS_PAGES = 5
+# A call returns at most this many items: no more than one post's read can hold, so that a post
+# whose comments were cut at COMMENTS_PAGES still holds every comment up to the new mark.
+INBOUND_LIMIT = COMMENTS_PAGE * COMMENTS_PAGES
+CURSOR_VERSION = 1
+COMMENT_FIELDS = "id,message,from,created_time,parent{id},permalink_url,is_hidden"
 
 
 # --- the Graph API, shared with the Instagram channel -----------------------------------------
@@ -344,6 +394,189 @@ def account_token(account: Any, label: str) -> str:
     return token
 
 
+# --- what comes back: comments, shared with the Instagram channel -----------------------------
+
+
+@dataclass(frozen=True)
+class Mark:
+    """How far comments were taken (the channel's cursor): the time, in whole seconds as Graph
+    gives it, of the newest comment taken (0: none yet, everything is new), the ids taken at
+    that very second, and (Instagram) each medium's comment count when it was last read whole."""
+
+    at: int = 0
+    ids: frozenset[str] = frozenset()
+    counts: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Heard:
+    """One comment as read, before it is taken: its second, the item, whether the account wrote
+    it itself (its own replies are not items), and the post or medium it was read from."""
+
+    at: int
+    item: Inbound
+    own: bool = False
+    source: str = ""
+
+
+def read_mark(cursor: str) -> Mark | None:
+    """The mark a cursor holds; None for the first call ("") and for a cursor that is not one
+    of ours (which is then read as a first call: the newest page, no back-fill)."""
+    if not cursor:
+        return None
+    try:
+        data = json.loads(cursor)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("v") != CURSOR_VERSION:
+        return None
+    at, ids, counts = data.get("t"), data.get("ids", []), data.get("n", {})
+    if not _whole(at) or not isinstance(ids, list) or not isinstance(counts, dict):
+        return None
+    if not all(isinstance(i, str) for i in ids) or not all(_whole(n) for n in counts.values()):
+        return None
+    return Mark(at=at, ids=frozenset(ids), counts={str(k): n for k, n in counts.items()})
+
+
+def write_mark(mark: Mark) -> str:
+    data: dict[str, Any] = {"v": CURSOR_VERSION, "t": mark.at, "ids": sorted(mark.ids)}
+    if mark.counts:
+        data["n"] = dict(sorted(mark.counts.items()))
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def inbound_limit(limit: int) -> int:
+    return max(1, min(int(limit), INBOUND_LIMIT))
+
+
+def graph_id(value: Any) -> str:
+    """A Graph id (a string; a number from a careless proxy), or "" when it is none."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip() or len(value) > 255:
+        return ""
+    return value.strip()
+
+
+def graph_text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def graph_time(value: Any) -> datetime | None:
+    """Graph's "2026-11-24T07:00:00+0000" as an aware UTC datetime; None when it is not one."""
+    moment = matching.parse_time(value)
+    return moment.astimezone(UTC) if moment is not None else None
+
+
+def graph_items(
+    base_url: str,
+    path: str,
+    token: str,
+    *,
+    params: dict[str, Any],
+    what: str,
+    channel_name: str,
+    pages: int,
+    refusal: Callable[[requests.Response, str], Exception] = graph_error,
+) -> tuple[list[dict[str, Any]], bool]:
+    """The items of a cursor-paged edge, page after page while Meta gives a next one, `pages`
+    at most; and whether more were left unread. Meta's cursors serve within this call only."""
+    items: list[dict[str, Any]] = []
+    query = dict(params)
+    for _ in range(pages):
+        response = graph_call(
+            "GET",
+            base_url,
+            path,
+            token,
+            changes=False,
+            what=what,
+            channel_name=channel_name,
+            params=query,
+        )
+        if response.status_code != 200:
+            raise refusal(response, what)
+        data = graph_json(response, what)
+        rows = data.get("data")
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            raise RetryableError(f"{what}: Meta answered without a list of items ({_shape(data)}).")
+        items += rows
+        after = _next_cursor(data, what)
+        if after is None:
+            return items, False
+        query = {**query, "after": after}
+    return items, True
+
+
+def _next_cursor(data: Mapping[str, Any], what: str) -> str | None:
+    """paging.cursors.after when Meta says a next page exists (paging.next), else None."""
+    paging = data.get("paging")
+    if paging is None:
+        return None
+    if not isinstance(paging, dict):
+        raise RetryableError(f"{what}: Meta's paging is not an object ({_shape(data)}).")
+    if not paging.get("next"):
+        return None
+    cursors = paging.get("cursors")
+    after = cursors.get("after") if isinstance(cursors, dict) else None
+    if not isinstance(after, str) or not after:
+        raise RetryableError(f"{what}: Meta said more follows but gave no cursor to it.")
+    return after
+
+
+def _shape(data: Any) -> str:
+    """The start of an answer we cannot read, for the message."""
+    return json.dumps(data)[:200] if data else "an empty or non-JSON answer"
+
+
+def newest_page(heard: Iterable[Heard], limit: int, counts: Mapping[str, int]) -> InboundPage:
+    """The first call's answer: the newest `limit` comments read (no back-fill), and a mark at
+    the newest of them (at 0 when there was none: every later comment is new)."""
+    newest = sorted(_unique(heard), key=_order, reverse=True)[:limit]
+    at = newest[0].at if newest else 0
+    ids = frozenset(h.item.network_id for h in newest if h.at == at)
+    mark = Mark(at=at, ids=ids, counts=counts)
+    return InboundPage(
+        items=[h.item for h in reversed(newest) if not h.own], cursor=write_mark(mark), more=False
+    )
+
+
+def split_new(heard: Iterable[Heard], mark: Mark, limit: int) -> tuple[list[Heard], list[Heard]]:
+    """The comments after the mark, oldest first, cut at `limit`: (taken now, left for later)."""
+    new = [
+        h
+        for h in _unique(heard)
+        if h.at > mark.at or (h.at == mark.at and h.item.network_id not in mark.ids)
+    ]
+    new.sort(key=_order)
+    return new[:limit], new[limit:]
+
+
+def advanced(mark: Mark, taken: Sequence[Heard], counts: Mapping[str, int]) -> Mark:
+    """The mark after `taken` (oldest first, not empty): at the last one's second, with the
+    ids taken at that second (and those taken before at it, when it has not moved)."""
+    at = taken[-1].at
+    ids = {h.item.network_id for h in taken if h.at == at}
+    if at == mark.at:
+        ids |= mark.ids
+    return Mark(at=at, ids=frozenset(ids), counts=counts)
+
+
+def _unique(heard: Iterable[Heard]) -> list[Heard]:
+    seen: dict[str, Heard] = {}
+    for one in heard:
+        seen.setdefault(one.item.network_id, one)
+    return list(seen.values())
+
+
+def _order(heard: Heard) -> tuple[int, str]:
+    return (heard.at, heard.item.network_id)
+
+
 # --- the Facebook Pages channel ---------------------------------------------------------------
 
 
@@ -360,7 +593,13 @@ class FacebookChannel(Channel):
         max_alt_text=None,
     )
     default_base_url = GRAPH_ORIGIN
-    scopes = ("pages_show_list", "pages_manage_posts", "pages_read_engagement")
+    scopes = (
+        "pages_show_list",
+        "pages_manage_posts",
+        "pages_read_engagement",
+        # Reading the comments on the Page's posts (issue 17).
+        "pages_read_user_content",
+    )
 
     # --- connecting ---------------------------------------------------------------------------
 
@@ -431,6 +670,90 @@ class FacebookChannel(Channel):
         page_id = _page_id(account)
         return self._with_token(
             account, lambda token: self._find(account, page_id, token, text, hints)
+        )
+
+    # --- what comes back (issue 17) -----------------------------------------------------------
+
+    hears_back = True
+
+    def fetch_inbound(self, account: Any, cursor: str, *, limit: int = 40) -> InboundPage:
+        """The comments on the Page's INBOUND_POSTS newest posts since the cursor's mark (see
+        the module docstring)."""
+        page_id = _page_id(account)
+        return self._with_token(
+            account,
+            lambda token: self._inbound(account, page_id, token, cursor, inbound_limit(limit)),
+        )
+
+    def _inbound(
+        self, account: Any, page_id: str, token: str, cursor: str, limit: int
+    ) -> InboundPage:
+        mark = read_mark(cursor)
+        heard: list[Heard] = []
+        cut = False
+        for post_id, post_url in self._recent_posts(account.base_url, page_id, token):
+            rows, more = self._comments(account.base_url, token, post_id, mark, limit)
+            heard += [_heard(row, post_id, post_url, page_id) for row in rows]
+            cut = cut or more
+        if mark is None:
+            return newest_page(heard, limit, {})
+        taken, left = split_new(heard, mark, limit)
+        if not taken:
+            return InboundPage(items=[], cursor=cursor, more=cut)
+        return InboundPage(
+            items=[h.item for h in taken if not h.own],
+            cursor=write_mark(advanced(mark, taken, {})),
+            more=bool(left) or cut,
+        )
+
+    def _recent_posts(self, base: str, page_id: str, token: str) -> list[tuple[str, str]]:
+        """The Page's INBOUND_POSTS newest posts: (id, address)."""
+        rows, _ = graph_items(
+            base,
+            f"{_q(page_id)}/published_posts",
+            token,
+            params={"fields": "id,permalink_url", "limit": INBOUND_POSTS},
+            what="Reading the Page's posts",
+            channel_name=self.name,
+            pages=1,
+        )
+        posts = []
+        for row in rows:
+            post_id = graph_id(row.get("id"))
+            if not post_id:
+                raise RetryableError("Facebook listed a post of the Page without an id.")
+            posts.append((post_id, graph_text(row.get("permalink_url"))))
+        return posts
+
+    def _comments(
+        self, base: str, token: str, post_id: str, mark: Mark | None, limit: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """A post's comments, replies included: its newest page on the first call; later, all
+        of those since the mark, oldest first (and whether some were left unread)."""
+        params: dict[str, Any] = {"filter": "stream", "fields": COMMENT_FIELDS}
+        if mark is None:
+            params.update(order="reverse_chronological", limit=min(limit, COMMENTS_PAGE))
+            rows, _ = graph_items(
+                base,
+                f"{_q(post_id)}/comments",
+                token,
+                params=params,
+                what=f"Reading the comments on post {post_id}",
+                channel_name=self.name,
+                pages=1,
+            )
+            return rows, False
+        params.update(order="chronological", limit=COMMENTS_PAGE)
+        if mark.at > 0:
+            params["since"] = mark.at - 1
+        return graph_items(
+            base,
+            f"{_q(post_id)}/comments",
+            token,
+            params=params,
+            what=f"Reading the comments on post {post_id}",
+            channel_name=self.name,
+            pages=COMMENTS_PAGES,
         )
 
     def _with_token(self, account: Any, call: Callable[[str], Any]) -> Any:
@@ -587,6 +910,38 @@ class FacebookChannel(Channel):
             ],
             http_status=response.status_code,
         )
+
+
+def _heard(row: dict[str, Any], post_id: str, post_url: str, page_id: str) -> Heard:
+    """A comment of the stream as an item: a reply answers its parent comment, any other the
+    post; both belong to the post's thread."""
+    comment_id = graph_id(row.get("id"))
+    created = graph_time(row.get("created_time"))
+    if not comment_id or created is None:
+        raise RetryableError(
+            f"Facebook listed a comment on post {post_id} without an id or the time it was made."
+        )
+    author = row.get("from") if isinstance(row.get("from"), dict) else {}
+    parent = row.get("parent") if isinstance(row.get("parent"), dict) else {}
+    author_id = graph_id(author.get("id"))
+    # A Facebook person has no public handle: their name is what the team knows them by.
+    name = graph_text(author.get("name"))
+    item = Inbound(
+        network_id=comment_id,
+        kind="comment",
+        text=graph_text(row.get("message")),
+        created_at=created,
+        author_handle=name,
+        author_name=name,
+        author_id=author_id,
+        url=graph_text(row.get("permalink_url")) or post_url,
+        thread_id=post_id,
+        in_reply_to_id=graph_id(parent.get("id")) or post_id,
+        deleted=row.get("is_hidden") is True,
+        raw=row,
+    )
+    own = bool(author_id) and author_id == page_id
+    return Heard(at=int(created.timestamp()), item=item, own=own, source=post_id)
 
 
 def _listed(post: dict[str, Any]) -> matching.Listed:

@@ -71,6 +71,35 @@ matching.CLOCK_SKEW, or RECONCILE_WINDOW), and media other targets hold are left
 cannot tell apart: two posts of the same caption and number of images in that window, e.g. one made
 by hand in the app (AmbiguousMatch, a person decides); a post pushed out of the RECONCILE_LIMIT
 newest. A container that says PUBLISHED before we published it is an unknown outcome too.
+
+Hearing back (issue 17: comments on the account's media; checked November 2026):
+- ig-user/media (GET /{ig-user-id}/media, as reconcile reads it) with fields id, permalink and
+  comments_count (instagram-media: "Count of comments on the media", replies included): the
+  INBOUND_POSTS (25) newest media are read, in one call, for the reasons the Facebook channel
+  gives; their ids are the IG media ids publish stores as external_id.
+- ig-media/comments: GET /{ig-media-id}/comments lists a medium's comments, cursor-paged like
+  every Graph edge (graph-api/results); with Facebook Login it needs instagram_basic,
+  instagram_manage_comments and pages_read_engagement (the second is asked for since issue 17;
+  an account connected before lacks it and Meta refuses, a PermanentError until it is connected
+  again). Fields of ig-comment: id, text, username, timestamp, from (id, username: changelog
+  ooc-changes/oct-20-2021), hidden ("Indicates if comment has been hidden"; the item is marked
+  deleted), parent_id (for a reply) and the replies edge, read by field expansion
+  (replies{…}); ig-comment/replies (GET /{ig-comment-id}/replies) when a comment's replies have
+  a next page. Unlike the Page comments edge, Meta documents neither `since` nor an order here,
+  and a new reply sits under a comment of any age, so a medium is read whole (up to
+  COMMENTS_PAGES of IG_COMMENTS_PAGE comments) and only when its comments_count differs from the
+  one the cursor remembers for it; the newest-first order integrations report is relied on only
+  by the first call (its newest page) and, past that bound, by which comments are left unread.
+The cursor is the Facebook channel's mark (the second of the newest comment taken and the ids
+taken at it), plus each medium's comments_count when it was last read whole and all taken: the
+first call takes the newest page of each medium and returns the newest `limit` of all; later ones
+return the oldest `limit` of the comments after the mark. The account's own comments (its replies)
+move the mark but are not items. What polling cannot hear, besides what the Facebook channel
+names: a new comment while another of the same medium was deleted in between (the count is
+unchanged: it is heard with the next change to that medium), and replies under comments past the
+bound on a medium with more comments than that. A medium whose count fell (a deletion) is read
+again at every call until something new comes, because a call that takes nothing returns the
+cursor it was given.
 """
 
 import contextlib
@@ -88,6 +117,8 @@ from . import matching
 from .base import (
     Channel,
     Identity,
+    Inbound,
+    InboundPage,
     Limits,
     MediaInfo,
     OAuthClient,
@@ -98,16 +129,29 @@ from .base import (
 )
 from .errors import AuthExpired, ChannelError, PermanentError, RetryableError, UnknownOutcome
 from .facebook import (
+    COMMENTS_PAGES,
     GRAPH_ORIGIN,
+    INBOUND_POSTS,
+    Heard,
     account_token,
+    advanced,
     exchange_for_long_lived,
     graph_call,
     graph_error,
     graph_error_fields,
+    graph_id,
+    graph_items,
     graph_json,
     graph_oauth_spec,
+    graph_text,
+    graph_time,
+    inbound_limit,
     meta_client,
+    newest_page,
+    read_mark,
+    split_new,
     user_pages,
+    write_mark,
 )
 from .http import Published
 
@@ -124,6 +168,9 @@ RECONCILE_WINDOW = timedelta(days=3)
 RETRYABLE_CODES = (-1, -2)
 RETRYABLE_SUBCODES = (2207001, 2207003, 2207027, 2207032)
 PUBLISH_LIMIT_SUBCODE = 2207042
+# What comes back: comments asked for per page (top-level, and replies of one comment).
+IG_COMMENTS_PAGE = 50
+IG_COMMENT_FIELDS = "id,text,username,timestamp,from,hidden,parent_id"
 
 
 class InstagramChannel(Channel):
@@ -150,6 +197,8 @@ class InstagramChannel(Channel):
         "instagram_content_publish",
         "pages_show_list",
         "pages_read_engagement",
+        # Reading the comments on the account's media (issue 17).
+        "instagram_manage_comments",
     )
 
     def validate(
@@ -334,6 +383,113 @@ class InstagramChannel(Channel):
             http_status=response.status_code,
         )
 
+    # --- what comes back (issue 17) -----------------------------------------------------------
+
+    hears_back = True
+
+    def fetch_inbound(self, account: Any, cursor: str, *, limit: int = 40) -> InboundPage:
+        """The comments on the account's INBOUND_POSTS newest media since the cursor's mark
+        (see the module docstring)."""
+        ig_id = _ig_id(account)
+        token = self._fresh_token(account)
+        base = account.base_url
+        limit = inbound_limit(limit)
+        mark = read_mark(cursor)
+        first = mark is None
+        own = _own(account, ig_id)
+        heard: list[Heard] = []
+        # Each medium's comment count: those not read now keep the one remembered.
+        counts: dict[str, int] = {}
+        unchanged: dict[str, int] = {}
+        cut: set[str] = set()
+        for media_id, url, count in self._recent_media(base, ig_id, token):
+            remembered = mark.counts.get(media_id) if mark is not None else None
+            if count is not None and count in (0, remembered):
+                unchanged[media_id] = count
+                continue
+            rows, more = self._media_comments(base, token, media_id, first=first, limit=limit)
+            heard += [_heard(row, parent, media_id, url, own) for row, parent in rows]
+            if more:
+                cut.add(media_id)
+            if count is not None:
+                counts[media_id] = count
+        if mark is None:
+            # The first call takes no more than the newest page: every count is the baseline.
+            return newest_page(heard, limit, {**unchanged, **counts})
+        taken, left = split_new(heard, mark, limit)
+        if not taken:
+            return InboundPage(items=[], cursor=cursor, more=bool(cut))
+        # A medium with comments left (or unread) is read again next time, whatever its count.
+        unfinished = cut | {h.source for h in left}
+        counts = {m: n for m, n in counts.items() if m not in unfinished}
+        return InboundPage(
+            items=[h.item for h in taken if not h.own],
+            cursor=write_mark(advanced(mark, taken, {**unchanged, **counts})),
+            more=bool(left) or bool(cut),
+        )
+
+    def _recent_media(self, base: str, ig_id: str, token: str) -> list[tuple[str, str, int | None]]:
+        """The account's INBOUND_POSTS newest media: (id, address, comment count or None)."""
+        rows, _ = graph_items(
+            base,
+            f"{_q(ig_id)}/media",
+            token,
+            params={"fields": "id,permalink,comments_count", "limit": INBOUND_POSTS},
+            what="Reading the Instagram account's posts",
+            channel_name=self.name,
+            pages=1,
+            refusal=self._error,
+        )
+        media = []
+        for row in rows:
+            media_id = graph_id(row.get("id"))
+            if not media_id:
+                raise RetryableError("Instagram listed a post of the account without an id.")
+            count = row.get("comments_count")
+            whole = isinstance(count, int) and not isinstance(count, bool) and count >= 0
+            media.append((media_id, graph_text(row.get("permalink")), count if whole else None))
+        return media
+
+    def _media_comments(
+        self, base: str, token: str, media_id: str, *, first: bool, limit: int
+    ) -> tuple[list[tuple[dict[str, Any], str]], bool]:
+        """A medium's comments with their replies, each with the id of the comment it answers
+        ("" for a comment on the medium): its newest page on the first call, else all of them
+        (bounded); and whether some were left unread."""
+        what = f"Reading the comments on Instagram post {media_id}"
+        rows, cut = graph_items(
+            base,
+            f"{_q(media_id)}/comments",
+            token,
+            params={
+                "fields": f"{IG_COMMENT_FIELDS},replies{{{IG_COMMENT_FIELDS}}}",
+                "limit": min(limit, IG_COMMENTS_PAGE) if first else IG_COMMENTS_PAGE,
+            },
+            what=what,
+            channel_name=self.name,
+            pages=1 if first else COMMENTS_PAGES,
+            refusal=self._error,
+        )
+        found: list[tuple[dict[str, Any], str]] = []
+        for row in rows:
+            found.append((row, ""))
+            parent = graph_id(row.get("id"))
+            replies, more = _nested_replies(row, what)
+            if more and parent and not first:
+                replies, replies_cut = graph_items(
+                    base,
+                    f"{_q(parent)}/replies",
+                    token,
+                    params={"fields": IG_COMMENT_FIELDS, "limit": IG_COMMENTS_PAGE},
+                    what=f"Reading the replies to Instagram comment {parent}",
+                    channel_name=self.name,
+                    pages=COMMENTS_PAGES,
+                    refusal=self._error,
+                )
+                cut = cut or replies_cut
+            found += [(reply, parent) for reply in replies]
+        return found, cut and not first
+
     # --- steps --------------------------------------------------------------------------------
 
     def _fresh_token(self, account: Any) -> str:
@@ -479,6 +635,57 @@ def _images(item: dict[str, Any]) -> int | None:
         children = (item.get("children") or {}).get("data")
         return len(children) if isinstance(children, list) else None
     return 1 if kind in ("IMAGE", "VIDEO") else None
+
+
+def _own(account: Any, ig_id: str) -> frozenset[str]:
+    """What marks a comment as the account's own: its IG user id and its username."""
+    username = str(account.handle or "").lstrip("@").lower()
+    return frozenset(filter(None, {ig_id, f"@{username}" if username else ""}))
+
+
+def _nested_replies(row: dict[str, Any], what: str) -> tuple[list[dict[str, Any]], bool]:
+    """The replies a comment carries (field expansion), and whether Meta has more of them."""
+    replies = row.get("replies")
+    if replies is None:
+        return [], False
+    data = replies.get("data") if isinstance(replies, dict) else None
+    if not isinstance(data, list) or not all(isinstance(reply, dict) for reply in data):
+        raise RetryableError(f"{what}: Meta gave a comment's replies in a form cxhub cannot read.")
+    paging = replies.get("paging")
+    return data, isinstance(paging, dict) and bool(paging.get("next"))
+
+
+def _heard(
+    row: dict[str, Any], parent: str, media_id: str, media_url: str, own: frozenset[str]
+) -> Heard:
+    """A comment as an item: a reply answers its comment, any other the medium; both belong to
+    the medium's thread. Instagram gives no address for a comment: the medium's stands in."""
+    comment_id = graph_id(row.get("id"))
+    created = graph_time(row.get("timestamp"))
+    if not comment_id or created is None:
+        raise RetryableError(
+            f"Instagram listed a comment on post {media_id} without an id or the time it was made."
+        )
+    author = row.get("from") if isinstance(row.get("from"), dict) else {}
+    username = graph_text(row.get("username")) or graph_text(author.get("username"))
+    handle = f"@{username}" if username else ""
+    author_id = graph_id(author.get("id"))
+    item = Inbound(
+        network_id=comment_id,
+        kind="comment",
+        text=graph_text(row.get("text")),
+        created_at=created,
+        author_handle=handle,
+        author_id=author_id,
+        url=media_url,
+        thread_id=media_id,
+        in_reply_to_id=graph_id(row.get("parent_id")) or parent or media_id,
+        deleted=row.get("hidden") is True,
+        # The replies are items of their own.
+        raw={key: value for key, value in row.items() if key != "replies"},
+    )
+    mine = author_id in own or handle.lower() in own
+    return Heard(at=int(created.timestamp()), item=item, own=mine, source=media_id)
 
 
 def _ig_id(account: Any) -> str:

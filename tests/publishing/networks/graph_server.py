@@ -25,6 +25,25 @@
   `container_polls` reads and then FINISHED (or `container_outcome`), carousels of 2 to 10
   finished items, media_publish once per container and within the publishing quota; a
   Facebook User token with instagram_basic and instagram_content_publish.
+- Comments (issue 17). graph-api/reference/page/published_posts: GET /{page-id}/published_posts,
+  the Page's own posts newest first, cursor-paged. graph-api/reference/page-post/comments and
+  object/comments: GET /{page-post-id}/comments with `filter` (toplevel by default, or stream:
+  replies too, each with its `parent`), `order` (chronological by default, or
+  reverse_chronological), `since` (a Unix time or an ISO time; taken as inclusive), `limit`
+  (≤ 100) and cursor paging (graph-api/results: paging.cursors.before/after, paging.next absent
+  on the last page; a cursor names an item, and is invalid once that item is deleted); needs the
+  Page's token with pages_read_engagement and pages_read_user_content (#283 without it).
+  graph-api/reference/comment fields: id, message, from{id,name}, created_time, parent,
+  permalink_url, is_hidden, like_count, comment_count; any other is refused (#100 "Tried
+  accessing nonexisting field"). A deleted comment is simply gone; a hidden one is still listed
+  to the Page, with is_hidden true. Instagram, ig-media/comments and ig-comment/replies: GET
+  /{ig-media-id}/comments lists the top-level comments newest first (what integrations report;
+  Meta's page does not say), with ig-comment fields id, text, username, timestamp,
+  from{id,username}, hidden, parent_id, like_count, media and the `replies{…}` expansion
+  (`ig_reply_page` replies, oldest first, with a next link when there are more); GET
+  /{ig-comment-id}/replies pages them; both need instagram_manage_comments. IG media give
+  `comments_count` (replies included). Tests make comments appear with `add_comment`,
+  `add_ig_comment`, `hide_comment` and `delete_comment`.
 - graph-api/guides/error-handling and instagram-graph-api/reference/error-codes: every refusal is
   {"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}; 190 with subcode 463
   for an expired token, 460 for an invalidated one. The IG media errors use the codes of Meta's
@@ -34,7 +53,8 @@
 - Failures on demand (`fail_next(route, mode)`): "190" expired token, "429" (HTTP 429, code 4,
   with X-App-Usage and X-Business-Use-Case-Usage and its estimated_time_to_regain_access in
   minutes, `minutes=`), "rate" (HTTP 400 with `code=` 4, 17, 32, 613 or 80001 and X-Page-Usage),
-  "500" (code 1, is_transient), "transient" (code 2), "slow" (do the work, answer late), or any
+  "500" (code 1, is_transient), "transient" (code 2), "slow" (do the work, answer late),
+  "malformed" (200 whose `data` is no list), "not_json" (200 with an HTML page), or any
   other Graph error code as a permanent refusal; with `after=True` the call is made first (a
   post created, then a 5xx), and "drop" makes it, then closes the connection unanswered.
 """
@@ -48,6 +68,7 @@ import json
 import re
 import secrets
 import time
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -73,6 +94,7 @@ PERMISSIONS = frozenset(
         "pages_read_engagement",
         "pages_manage_engagement",
         "pages_read_user_engagement",
+        "pages_read_user_content",
         "business_management",
         "instagram_basic",
         "instagram_content_publish",
@@ -247,6 +269,10 @@ class GraphServer(FakeNetwork):
         self.photos: dict[str, dict[str, Any]] = {}
         self.containers: dict[str, dict[str, Any]] = {}
         self.ig_media: list[dict[str, Any]] = []  # newest first
+        # Comments on Page posts and IG media (`network` says which), in the order made.
+        self.comments: list[dict[str, Any]] = []
+        # How many replies an IG comment carries in the `replies{…}` expansion.
+        self.ig_reply_page = 25
         self.fetched: list[str] = []  # image URLs the containers fetched
         self.container_polls = 0
         self.container_outcome = "FINISHED"
@@ -306,7 +332,15 @@ class GraphServer(FakeNetwork):
             return "accounts", self.accounts
         if len(parts) == 2:
             node, edge = parts
+            if (method, edge) == ("GET", "comments"):
+                with self.lock:
+                    on_ig_media = any(m["id"] == node for m in self.ig_media)
+                if on_ig_media:
+                    return "ig_comments", self.ig_comments
+                return "comments", self.post_comments
             table = {
+                ("GET", "published_posts"): ("published_posts", self.published_posts),
+                ("GET", "replies"): ("ig_replies", self.ig_replies),
                 ("POST", "feed"): ("feed", self.feed),
                 ("POST", "photos"): ("photos", self.upload_photo),
                 ("GET", "posts"): ("posts", self.page_posts),
@@ -385,6 +419,10 @@ class GraphServer(FakeNetwork):
                 "An unexpected error has occurred. Please retry your request later.",
                 transient=True,
             )
+        if mode == "malformed":
+            return answer_json(200, {"data": {"id": "17841400000000001"}})
+        if mode == "not_json":
+            return answer_html(200, "Facebook will be back soon")
         code = int(mode)
         return graph_error(400, code, options.get("message", f"(#{code}) Invalid parameter"))
 
@@ -1044,6 +1082,8 @@ class GraphServer(FakeNetwork):
             row = {k: item[k] for k in fields if k in item and (k != "caption" or item[k])}
             if "children" in fields and item["media_type"] == "CAROUSEL_ALBUM":
                 row["children"] = {"data": [{"id": child["id"]} for child in item["items"]]}
+            if "comments_count" in fields:
+                row["comments_count"] = sum(1 for c in self.comments if c["on"] == item["id"])
             data.append(row)
         return answer_json(200, {"data": data})
 
@@ -1079,3 +1119,362 @@ class GraphServer(FakeNetwork):
         if "config" in fields:
             row["config"] = {"quota_total": self.publish_quota, "quota_duration": 86400}
         return answer_json(200, {"data": [row]})
+
+    # --- comments (issue 17) ------------------------------------------------------------------
+    def add_comment(
+        self,
+        post_id: str,
+        message: str,
+        *,
+        author: dict[str, str] | None = None,
+        parent: str | None = None,
+        created: float | None = None,
+        hidden: bool = False,
+    ) -> dict[str, Any]:
+        """A comment on a Page post (or, with `parent`, a reply to a comment of it) by a person
+        (`author` {"id", "name"}; {} when Meta withholds who wrote it), e.g. a minute ago."""
+        with self.lock:
+            post = next(p for p in self.posts if p["id"] == post_id)
+            if parent is not None:
+                assert any(c["id"] == parent and c["on"] == post_id for c in self.comments)
+            comment = {
+                "id": f"{post_id.split('_')[-1]}_{self.new_id()}",
+                "network": "facebook",
+                "on": post_id,
+                "page_id": post["page_id"],
+                "parent": parent,
+                "text": message,
+                "author": {"id": "6100000000000042", "name": "Ann Reader"}
+                if author is None
+                else author,
+                "created": time.time() if created is None else created,
+                "hidden": hidden,
+            }
+            self.comments.append(comment)
+        return comment
+
+    def add_ig_comment(
+        self,
+        media_id: str,
+        text: str,
+        *,
+        username: str = "city.reader",
+        parent: str | None = None,
+        created: float | None = None,
+        hidden: bool = False,
+    ) -> dict[str, Any]:
+        """A comment on an IG medium (or, with `parent`, a reply to one of its comments)."""
+        with self.lock:
+            assert any(m["id"] == media_id for m in self.ig_media)
+            if parent is not None:
+                assert any(c["id"] == parent and c["on"] == media_id for c in self.comments)
+            comment = {
+                "id": self.new_id(),
+                "network": "instagram",
+                "on": media_id,
+                "parent": parent,
+                "text": text,
+                "author": {"id": f"99{zlib.crc32(username.encode()):013d}", "username": username},
+                "created": time.time() if created is None else created,
+                "hidden": hidden,
+            }
+            self.comments.append(comment)
+        return comment
+
+    def hide_comment(self, comment_id: str, hidden: bool = True) -> None:
+        with self.lock:
+            next(c for c in self.comments if c["id"] == comment_id)["hidden"] = hidden
+
+    def delete_comment(self, comment_id: str) -> None:
+        """Gone from every list, with its replies, as Meta deletes a comment."""
+        with self.lock:
+            self.comments = [c for c in self.comments if comment_id not in (c["id"], c["parent"])]
+
+    def _paged(
+        self, rows: list[dict[str, Any]], params: dict[str, str], path: str
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None] | Answer:
+        """One page of `rows` after params["after"], and its paging object (None when empty);
+        an answer when the cursor names no item of the list."""
+        try:
+            limit = max(1, min(int(params.get("limit") or 25), 100))
+        except ValueError:
+            return graph_error(400, 100, "(#100) Param limit must be an integer")
+        start = 0
+        if params.get("after"):
+            after = _unid(params["after"])
+            ids = [row["id"] for row in rows]
+            if after not in ids:
+                return graph_error(400, 100, "(#100) The after cursor is invalid")
+            start = ids.index(after) + 1
+        chosen = rows[start : start + limit]
+        if not chosen:
+            return [], None
+        paging: dict[str, Any] = {
+            "cursors": {
+                "before": _id_cursor(chosen[0]["id"]),
+                "after": _id_cursor(chosen[-1]["id"]),
+            }
+        }
+        if start + len(chosen) < len(rows):
+            query = urlencode({**params, "after": _id_cursor(chosen[-1]["id"])})
+            paging["next"] = f"{self.url}/{GRAPH_VERSION}/{path}?{query}"
+        return chosen, paging
+
+    @staticmethod
+    def _unknown_field(fields: dict[str, str | None], known: frozenset[str], node: str):
+        unknown = sorted(set(fields) - known)
+        if not unknown:
+            return None
+        return graph_error(
+            400,
+            100,
+            f"(#100) Tried accessing nonexisting field ({unknown[0]}) on node type ({node})",
+        )
+
+    def published_posts(self, request: Request) -> Answer:
+        page_id = request.path.split("/")[2]
+        params, _ = form_of(request)
+        token = self._page_token(request, params, page_id, "pages_read_engagement")
+        if not isinstance(token, Token):
+            return token
+        fields = parse_fields(params.get("fields") or "created_time,message,id")
+        with self.lock:
+            posts = [p for p in self.posts if p["page_id"] == page_id]
+            paged = self._paged(posts, params, f"{page_id}/published_posts")
+        if not isinstance(paged, tuple):
+            return paged
+        chosen, paging = paged
+        data = [
+            {k: post[k] for k in fields if k in post and (k != "message" or post[k])}
+            for post in chosen
+        ]
+        return answer_json(200, {"data": data, **({"paging": paging} if paging else {})})
+
+    def _fb_comment(self, comment: dict[str, Any], fields: dict[str, str | None]) -> dict:
+        page_id = comment["page_id"]
+        post_number = comment["on"].split("_")[-1]
+        full = {
+            "id": comment["id"],
+            "created_time": _graph_time(comment["created"]),
+            "permalink_url": f"https://www.facebook.com/{page_id}/posts/{post_number}"
+            f"?comment_id={comment['id'].split('_')[-1]}",
+            "is_hidden": comment["hidden"],
+            "like_count": 0,
+            "comment_count": sum(1 for c in self.comments if c["parent"] == comment["id"]),
+        }
+        if comment["text"]:
+            full["message"] = comment["text"]
+        if comment["author"]:
+            full["from"] = dict(comment["author"])
+        answer = {name: full[name] for name in fields if name in full}
+        if "parent" in fields and comment["parent"]:
+            parent = next(c for c in self.comments if c["id"] == comment["parent"])
+            inner = parse_fields(fields["parent"] or "created_time,from,message,id")
+            answer["parent"] = self._fb_comment(parent, inner)
+        return answer
+
+    def post_comments(self, request: Request) -> Answer:
+        post_id = request.path.split("/")[2]
+        params, _ = form_of(request)
+        with self.lock:
+            post = next((p for p in self.posts if p["id"] == post_id), None)
+        if post is None:
+            return graph_error(
+                400,
+                100,
+                f"Unsupported get request. Object with ID '{post_id}' does not exist, cannot be "
+                "loaded due to missing permissions, or does not support this operation.",
+                kind="GraphMethodException",
+                subcode=33,
+            )
+        token = self._page_token(request, params, post["page_id"], "pages_read_engagement")
+        if not isinstance(token, Token):
+            return token
+        if "pages_read_user_content" not in token.scopes:
+            return graph_error(
+                400, 283, "(#283) Requires pages_read_user_content permission to manage the object"
+            )
+        fields = parse_fields(params.get("fields") or "created_time,from,message,id")
+        refused = self._unknown_field(fields, FB_COMMENT_FIELDS, "Comment")
+        if refused is not None:
+            return refused
+        stream = params.get("filter", "toplevel")
+        order = params.get("order", "chronological")
+        since = _since(params.get("since"))
+        if stream not in ("toplevel", "stream") or order not in (
+            "chronological",
+            "reverse_chronological",
+        ):
+            return graph_error(400, 100, "(#100) filter or order must be one of the enum values")
+        if since is False:
+            return graph_error(400, 100, "(#100) The parameter since is not a valid time")
+        with self.lock:
+            rows = [
+                c
+                for c in self.comments
+                if c["on"] == post_id
+                and (stream == "stream" or c["parent"] is None)
+                and (since is None or int(c["created"]) >= since)
+            ]
+            rows.sort(key=lambda c: (c["created"], c["id"]), reverse=order != "chronological")
+            paged = self._paged(rows, params, f"{post_id}/comments")
+            if not isinstance(paged, tuple):
+                return paged
+            chosen, paging = paged
+            data = [self._fb_comment(c, fields) for c in chosen]
+        return answer_json(200, {"data": data, **({"paging": paging} if paging else {})})
+
+    def _ig_comment(self, comment: dict[str, Any], fields: dict[str, str | None]) -> dict:
+        full: dict[str, Any] = {
+            "id": comment["id"],
+            "text": comment["text"],
+            "username": comment["author"]["username"],
+            "timestamp": _graph_time(comment["created"]),
+            "from": dict(comment["author"]),
+            "hidden": comment["hidden"],
+            "like_count": 0,
+            "media": {"id": comment["on"]},
+        }
+        if comment["parent"]:
+            full["parent_id"] = comment["parent"]
+        answer = {name: full[name] for name in fields if name in full}
+        replies = self._ig_replies_of(comment["id"])
+        if "replies" in fields and replies:
+            inner = parse_fields(fields["replies"] or "id,timestamp,text")
+            shown = replies[: self.ig_reply_page]
+            nested: dict[str, Any] = {"data": [self._ig_comment(r, inner) for r in shown]}
+            nested["paging"] = {
+                "cursors": {
+                    "before": _id_cursor(shown[0]["id"]),
+                    "after": _id_cursor(shown[-1]["id"]),
+                }
+            }
+            if len(replies) > len(shown):
+                query = urlencode(
+                    {"fields": fields["replies"] or "", "after": _id_cursor(shown[-1]["id"])}
+                )
+                nested["paging"]["next"] = (
+                    f"{self.url}/{GRAPH_VERSION}/{comment['id']}/replies?{query}"
+                )
+            answer["replies"] = nested
+        return answer
+
+    def _ig_replies_of(self, comment_id: str) -> list[dict[str, Any]]:
+        replies = [c for c in self.comments if c["parent"] == comment_id]
+        return sorted(replies, key=lambda c: (c["created"], c["id"]))
+
+    def _ig_fields(self, params: dict[str, str]) -> dict[str, str | None] | Answer:
+        fields = parse_fields(params.get("fields") or "id,timestamp,text")
+        refused = self._unknown_field(fields, IG_COMMENT_FIELDS, "IGComment")
+        if refused is None and fields.get("replies"):
+            inner = parse_fields(fields["replies"] or "")
+            refused = self._unknown_field(inner, IG_COMMENT_FIELDS - {"replies"}, "IGComment")
+        return refused if refused is not None else fields
+
+    def ig_comments(self, request: Request) -> Answer:
+        media_id = request.path.split("/")[2]
+        params, _ = form_of(request)
+        with self.lock:
+            media = next(m for m in self.ig_media if m["id"] == media_id)
+        token = self._ig_token(request, params, media["ig_id"], "instagram_manage_comments")
+        if not isinstance(token, Token):
+            return token
+        fields = self._ig_fields(params)
+        if not isinstance(fields, dict):
+            return fields
+        with self.lock:
+            rows = [c for c in self.comments if c["on"] == media_id and c["parent"] is None]
+            rows.sort(key=lambda c: (c["created"], c["id"]), reverse=True)
+            paged = self._paged(rows, params, f"{media_id}/comments")
+            if not isinstance(paged, tuple):
+                return paged
+            chosen, paging = paged
+            data = [self._ig_comment(c, fields) for c in chosen]
+        return answer_json(200, {"data": data, **({"paging": paging} if paging else {})})
+
+    def ig_replies(self, request: Request) -> Answer:
+        comment_id = request.path.split("/")[2]
+        params, _ = form_of(request)
+        with self.lock:
+            comment = next((c for c in self.comments if c["id"] == comment_id), None)
+            media = next(
+                (m for m in self.ig_media if comment is not None and m["id"] == comment["on"]),
+                None,
+            )
+        if comment is None or media is None:
+            return graph_error(
+                400,
+                100,
+                f"Unsupported get request. Object with ID '{comment_id}' does not exist.",
+                kind="GraphMethodException",
+                subcode=33,
+            )
+        token = self._ig_token(request, params, media["ig_id"], "instagram_manage_comments")
+        if not isinstance(token, Token):
+            return token
+        fields = self._ig_fields(params)
+        if not isinstance(fields, dict):
+            return fields
+        with self.lock:
+            paged = self._paged(self._ig_replies_of(comment_id), params, f"{comment_id}/replies")
+            if not isinstance(paged, tuple):
+                return paged
+            chosen, paging = paged
+            data = [self._ig_comment(c, fields) for c in chosen]
+        return answer_json(200, {"data": data, **({"paging": paging} if paging else {})})
+
+
+FB_COMMENT_FIELDS = frozenset(
+    {
+        "id",
+        "message",
+        "from",
+        "created_time",
+        "parent",
+        "permalink_url",
+        "is_hidden",
+        "like_count",
+        "comment_count",
+    }
+)
+IG_COMMENT_FIELDS = frozenset(
+    {
+        "id",
+        "text",
+        "username",
+        "timestamp",
+        "from",
+        "hidden",
+        "parent_id",
+        "like_count",
+        "media",
+        "replies",
+    }
+)
+
+
+def _id_cursor(item_id: str) -> str:
+    return base64.urlsafe_b64encode(f"id:{item_id}".encode()).decode()
+
+
+def _unid(value: str) -> str:
+    try:
+        decoded = base64.urlsafe_b64decode(value.encode()).decode()
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    return decoded[3:] if decoded.startswith("id:") else ""
+
+
+def _since(value: str | None) -> int | None | bool:
+    """`since` as a Unix time: None when absent, False when it is no time."""
+    if value in (None, ""):
+        return None
+    try:
+        return int(float(value))
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
