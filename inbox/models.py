@@ -168,3 +168,40 @@ class IngestState(models.Model):
 
     def __str__(self) -> str:
         return f"ingestion of {self.account_id}, next at {self.next_at:%Y-%m-%d %H:%M:%S}"
+
+
+class ItemTag(models.Model):
+    """A label a person put on an item ("complaint", "press", "census-scam"), for filters and
+    bulk triage. A tag is its name: no separate list to manage."""
+
+    item = models.ForeignKey(InboundItem, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=50)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "name"], name="item_tag_once"),
+            models.CheckConstraint(condition=~models.Q(name=""), name="item_tag_not_empty"),
+        ]
+        indexes = [models.Index(fields=["name"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ItemNote(models.Model):
+    """An internal note on an item: seen by the team, never sent to the network."""
+
+    item = models.ForeignKey(InboundItem, on_delete=models.PROTECT, related_name="notes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"note on {self.item_id}"

@@ -167,6 +167,9 @@ class Post(models.Model):
     approved_content_hash = models.CharField(max_length=64, blank=True)
     approved_at = models.DateTimeField(null=True, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
+    # An answer to an item of the inbox: its target carries `in_reply_to`, and the approval
+    # chain is the one the team's policies set for replies (approvals.routing).
+    is_reply = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -253,6 +256,12 @@ class PostTarget(models.Model):
     # {"external_id", "external_url", "text", "created_at", "why"}.
     reconcile_candidates = models.JSONField(default=list, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
+    # A reply's: the item it answers, as networks.channels.ReplyTo ({"network_id", "thread_id",
+    # "raw"}); empty for a post of its own.
+    in_reply_to = models.JSONField(default=dict, blank=True)
+    # When its engagement is read next (publishing.engagement: often at first, then daily for
+    # 30 days); null when not (yet, or any more).
+    metrics_next_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["id"]
@@ -264,7 +273,11 @@ class PostTarget(models.Model):
                 condition=models.Q(status__in=TargetStatus.values), name="target_status_valid"
             ),
         ]
-        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"]),
+            # The inbox finds our post an item answers by its network id (inbox.services).
+            models.Index(fields=["social_account", "external_id"]),
+        ]
 
     def __str__(self) -> str:
         return f"post {self.post_id} → {self.social_account_id}"
@@ -280,6 +293,28 @@ class PostTarget(models.Model):
     def text(self) -> str:
         """What this account will say: its own variant, or the master text."""
         return self.body or self.post.body
+
+
+class TargetMetrics(models.Model):
+    """One reading of a published target's engagement: the network's figures at `at` (None
+    where it gives none). Kept as a series, so the post page and the reports chart how a post
+    did over time."""
+
+    target = models.ForeignKey(PostTarget, on_delete=models.CASCADE, related_name="metrics")
+    at = models.DateTimeField()
+    likes = models.PositiveBigIntegerField(null=True, blank=True)
+    reposts = models.PositiveBigIntegerField(null=True, blank=True)
+    replies = models.PositiveBigIntegerField(null=True, blank=True)
+    quotes = models.PositiveBigIntegerField(null=True, blank=True)
+    impressions = models.PositiveBigIntegerField(null=True, blank=True)
+    clicks = models.PositiveBigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["target", "at"]
+        indexes = [models.Index(fields=["target", "-at"])]
+
+    def __str__(self) -> str:
+        return f"metrics of {self.target_id} at {self.at:%Y-%m-%d %H:%M}"
 
 
 class PublishAttempt(models.Model):

@@ -4,7 +4,16 @@
 into cxhub's own feed, is kept by publishing and registered by it at start-up.
 """
 
-from .base import Channel, Inbound, InboundPage, Limits, MediaInfo, Problem
+from .base import (
+    Channel,
+    Engagement,
+    Inbound,
+    InboundPage,
+    Limits,
+    MediaInfo,
+    Problem,
+    ReplyTo,
+)
 from .bluesky import BlueskyChannel
 from .facebook import FacebookChannel
 from .instagram import InstagramChannel
@@ -47,11 +56,13 @@ def all_channels() -> list[Channel]:
 
 __all__ = [
     "Channel",
+    "Engagement",
     "Inbound",
     "InboundPage",
     "Limits",
     "MediaInfo",
     "Problem",
+    "ReplyTo",
     "all_channels",
     "get_channel",
     "limits_from_mastodon_instance",

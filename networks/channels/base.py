@@ -195,6 +195,32 @@ class InboundPage:
     more: bool = False
 
 
+@dataclass(frozen=True)
+class ReplyTo:
+    """The item a post answers, as the network gave it (an Inbound kept by the inbox): its id,
+    its conversation's root, and its payload, from which a channel takes what its reply needs
+    (Bluesky's CIDs, a Facebook comment's post)."""
+
+    network_id: str
+    thread_id: str = ""
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Engagement:
+    """What a network says of one of our posts at one moment; None where it gives no figure
+    (impressions and clicks need an analytics permission most networks reserve)."""
+
+    likes: int | None = None
+    reposts: int | None = None
+    replies: int | None = None
+    quotes: int | None = None
+    impressions: int | None = None
+    clicks: int | None = None
+    # The post is no longer on the network (deleted there): no figures will come again.
+    deleted: bool = False
+
+
 def _n(value: int) -> str:
     return f"{value:,}"
 
@@ -450,10 +476,20 @@ class Channel:
 
     # --- publishing (added later) -------------------------------------------------------------
 
+    # True where publish and reconcile take `reply_to` (the network has replies or comments).
+    replies: ClassVar[bool] = False
+
     def publish(
-        self, account: Any, text: str, media: Sequence[Any], *, idempotency_key: str
+        self,
+        account: Any,
+        text: str,
+        media: Sequence[Any],
+        *,
+        idempotency_key: str,
+        reply_to: "ReplyTo | None" = None,
     ) -> Any:
-        """Send the post; raise RetryableError, PermanentError, AuthExpired or UnknownOutcome."""
+        """Send the post (with `reply_to`: as the network's reply to that item, or comment on
+        it); raise RetryableError, PermanentError, AuthExpired or UnknownOutcome."""
         raise NotImplementedError(f"{self.label}: publish is not implemented yet")
 
     def reconcile(
@@ -463,11 +499,18 @@ class Channel:
         *,
         idempotency_key: str,
         hints: "ReconcileHints | None" = None,
+        reply_to: "ReplyTo | None" = None,
     ) -> Any:
-        """After an unknown outcome: find whether the post went out, before any retry. A
-        Published when it did, None when it surely did not; AmbiguousMatch (with the
-        candidates) when a person must decide."""
+        """After an unknown outcome: find whether the post (or the reply to `reply_to`) went
+        out, before any retry. A Published when it did, None when it surely did not;
+        AmbiguousMatch (with the candidates) when a person must decide."""
         raise NotImplementedError(f"{self.label}: reconcile is not implemented yet")
+
+    def fetch_engagement(self, account: Any, external_ids: Sequence[str]) -> dict[str, Engagement]:
+        """The figures of our posts `external_ids` (as publish stored them) on `account`: one
+        entry per post the network answered for (a post it no longer has: `deleted`), read in as
+        few calls as the network allows. Changes nothing; raises as fetch_inbound does."""
+        raise NotImplementedError(f"{self.label}: fetch_engagement is not implemented yet")
 
     def refresh_token(self, account: Any) -> Any:
         """Renew the account's token and store it (accounts.tokens.store_refreshed, which locks
