@@ -32,6 +32,9 @@ class ApprovalPolicy(models.Model):
     )
     # When set, a new time for an approved post needs a new approval too.
     schedule_changes_need_approval = models.BooleanField(default=False)
+    # Replies to the inbox's items (posts with is_reply): False, they need no approval under this
+    # policy (the team trusts its drafters to answer); True, the stages marked for_replies apply.
+    replies_need_approval = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -69,6 +72,9 @@ class ApprovalStage(models.Model):
         Team, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     escalate_to_role = models.CharField(max_length=20, choices=Role.choices, blank=True)
+    # Whether replies go through this stage too: a lighter chain for replies leaves out the
+    # stages they need not pass (routing.plan_chain).
+    for_replies = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["policy", "order"]

@@ -26,6 +26,7 @@ class StageInput:
     sla_hours: int = 24
     escalate_to_team_id: int | None = None
     escalate_to_role: str = ""
+    for_replies: bool = True
 
 
 def _error(field: str, message: str) -> ApplicationError:
@@ -94,6 +95,7 @@ def _clean_stages(by: User, stages: list[StageInput]) -> list[dict]:
                 "sla_hours": stage.sla_hours,
                 "escalate_to_team": escalate_team,
                 "escalate_to_role": stage.escalate_to_role,
+                "for_replies": bool(stage.for_replies),
             }
         )
     return cleaned
@@ -113,6 +115,7 @@ def _describe(policy: ApprovalPolicy) -> dict:
         "team": policy.team_id,
         "social_account": policy.social_account_id,
         "schedule_changes_need_approval": policy.schedule_changes_need_approval,
+        "replies_need_approval": policy.replies_need_approval,
         "stages": [
             {
                 "name": s.name,
@@ -122,6 +125,7 @@ def _describe(policy: ApprovalPolicy) -> dict:
                 "decider_role": s.decider_role,
                 "named_users": sorted(u.pk for u in s.named_users.all()),
                 "sla_hours": s.sla_hours,
+                "for_replies": s.for_replies,
             }
             for s in policy.stages.order_by("order")
         ],
@@ -141,6 +145,7 @@ def policy_create(
     team_id: int | None = None,
     social_account_id: int | None = None,
     schedule_changes_need_approval: bool = False,
+    replies_need_approval: bool = True,
 ) -> ApprovalPolicy:
     if (team_id is None) == (social_account_id is None):
         raise _error("team", "Give either a team or a social account, not both.")
@@ -169,6 +174,7 @@ def policy_create(
         team=team,
         social_account=account,
         schedule_changes_need_approval=schedule_changes_need_approval,
+        replies_need_approval=replies_need_approval,
     )
     _write_stages(policy, cleaned)
     record(
@@ -193,6 +199,7 @@ def policy_update(
     name: str | None = None,
     stages: list[StageInput] | None = None,
     schedule_changes_need_approval: bool | None = None,
+    replies_need_approval: bool | None = None,
 ) -> ApprovalPolicy:
     policy = ApprovalPolicy.objects.select_for_update().get(pk=policy.pk)
     if not policy_may_manage(by=by, policy=policy):
@@ -204,6 +211,8 @@ def policy_update(
         policy.name = name.strip()[:200]
     if schedule_changes_need_approval is not None:
         policy.schedule_changes_need_approval = schedule_changes_need_approval
+    if replies_need_approval is not None:
+        policy.replies_need_approval = replies_need_approval
     policy.save()
     if stages is not None:
         _write_stages(policy, _clean_stages(by, stages))

@@ -3,6 +3,11 @@
 The nearest team policy up the tree comes first, then the stages of every target account's own
 policy; a stage already in the chain (same deciders and rule) is dropped. With no policy at all,
 the organisation default applies: one approver of the post's own team (or a team above it).
+
+A reply to an inbox item (post.is_reply) passes only the stages marked for_replies, of the
+policies whose replies_need_approval holds: a lighter chain, or none at all when the nearest team
+policy says replies need no approval and no account policy adds a stage for them (an empty chain:
+approved at submit, approvals.services.request_open).
 """
 
 from dataclasses import dataclass, field
@@ -89,12 +94,17 @@ def plan_chain(*, post) -> list[PlannedStep]:
     )
     planned: list[PlannedStep] = []
     if team_policy is not None:
-        planned += [_plan(s, f"team policy “{team_policy.name}”") for s in team_policy.stages.all()]
+        planned += [
+            _plan(s, f"team policy “{team_policy.name}”")
+            for s in _stages_for(team_policy, reply=post.is_reply)
+        ]
     for policy in account_policies:
         planned += [
             _plan(s, f"account policy “{policy.name}” ({policy.social_account.handle})")
-            for s in policy.stages.all()
+            for s in _stages_for(policy, reply=post.is_reply)
         ]
+    if not planned and post.is_reply and team_policy and not team_policy.replies_need_approval:
+        return []
     if not planned:
         planned = [
             PlannedStep(
@@ -120,6 +130,17 @@ def plan_chain(*, post) -> list[PlannedStep]:
     for step in chain:
         step.eligible = _eligible(step, post)
     return chain
+
+
+def _stages_for(policy: ApprovalPolicy, *, reply: bool) -> list[ApprovalStage]:
+    """The policy's stages a post passes: all of them, or for a reply those marked for_replies
+    (none when the policy says replies need no approval)."""
+    stages = list(policy.stages.all())
+    if not reply:
+        return stages
+    if not policy.replies_need_approval:
+        return []
+    return [stage for stage in stages if stage.for_replies]
 
 
 def _eligible(step: PlannedStep, post) -> list[User]:

@@ -63,6 +63,8 @@ def request_open(*, post, by: User, now: datetime | None = None) -> ApprovalRequ
     """
     now = now or timezone.now()
     chain = routing.plan_chain(post=post)
+    if not chain:
+        return _approve_without_chain(post=post, by=by, now=now)
     for step in chain:
         if not step.eligible:
             raise ApplicationError(
@@ -117,6 +119,39 @@ def request_open(*, post, by: User, now: datetime | None = None) -> ApprovalRequ
             ],
         },
     )
+    return request
+
+
+def _approve_without_chain(*, post, by: User, now: datetime) -> ApprovalRequest:
+    """A reply that its team's policy lets through without approval: the request is made and
+    closed approved at once, so the trail shows which policy let it pass and on what content."""
+    policy = routing.team_policy_for(post.team)
+    try:
+        with transaction.atomic():
+            request = ApprovalRequest.objects.create(
+                post=post,
+                version=post.version,
+                content_hash=post.content_hash,
+                status=RequestStatus.APPROVED,
+                closed_at=now,
+            )
+    except IntegrityError:
+        raise InvalidTransition("This post is already waiting for approval.") from None
+    record(
+        actor=by,
+        action="approval.not_needed",
+        obj=request,
+        team=post.team,
+        data={
+            "post": post.pk,
+            "version": post.version,
+            "content_hash": post.content_hash,
+            "reason": "replies need no approval",
+            "policy": policy.pk if policy else None,
+            "policy_name": policy.name if policy else "",
+        },
+    )
+    publishing.post_approved(post=post, content_hash=post.content_hash, by=by, now=now)
     return request
 
 

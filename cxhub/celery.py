@@ -102,6 +102,13 @@ def setup_periodic_tasks(sender, **kwargs):
         sender.signature("inbox.tasks.ingest_due", options={"expires": inbox_every}),
         name="read replies, mentions and comments of the accounts whose turn has come",
     )
+    # Our published posts' figures, read on a decaying schedule (publishing/engagement.py).
+    engagement_every = float(settings.CXHUB_ENGAGEMENT_SECONDS)
+    sender.add_periodic_task(
+        engagement_every,
+        sender.signature("publishing.tasks.engagement_due", options={"expires": engagement_every}),
+        name="read the engagement of published posts whose reading is due",
+    )
     # The demo's sandbox accounts hear back (inbox/sandbox.py): off unless set (`make run`).
     trickle_every = float(settings.CXHUB_SANDBOX_INBOUND_SECONDS)
     if trickle_every:

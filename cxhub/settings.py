@@ -503,6 +503,7 @@ SPECTACULAR_SETTINGS = {
         "ApprovalRuleEnum": "approvals.models.Rule",
         "RoleEnum": "accounts.models.Role",
         "ChannelEnum": "networks.models.Channel",
+        "ItemStatusEnum": "inbox.models.ItemStatus",
     },
 }
 
@@ -550,10 +551,13 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # - maintenance: the system's own upkeep on a timer: the audit sealer (its checkpoint window
 #   raises an alarm if a backlog of sends delays it), token renewal, escalation of overdue
 #   approvals, the SSO re-check and the heartbeat (which thus proves this queue is served);
+# - reading: what the networks say back, read on a timer: the inbox's replies, mentions and
+#   comments, and our posts' engagement figures (calls that may be many and slow, and that give
+#   way to publishing's sends);
 # - default: anything unrouted (a task added without a route; tests/cxhub/test_queues.py
 #   fails until it has one).
 # A worker started without -Q consumes every queue below (what `make run` does).
-CXHUB_QUEUES = ("publishing", "notifications", "maintenance", "default")
+CXHUB_QUEUES = ("publishing", "notifications", "maintenance", "reading", "default")
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES = [Queue(name, Exchange(name), routing_key=name) for name in CXHUB_QUEUES]
 CELERY_TASK_ROUTES = {
@@ -568,6 +572,11 @@ CELERY_TASK_ROUTES = {
     "approvals.tasks.escalate_overdue": {"queue": "maintenance"},
     "sso.tasks.recheck_token_holders": {"queue": "maintenance"},
     "cxhub.tasks.heartbeat": {"queue": "maintenance"},
+    "inbox.tasks.ingest_due": {"queue": "reading"},
+    "inbox.tasks.ingest_account": {"queue": "reading"},
+    "inbox.tasks.sandbox_trickle": {"queue": "reading"},
+    "publishing.tasks.engagement_due": {"queue": "reading"},
+    "publishing.tasks.read_engagement": {"queue": "reading"},
 }
 # Beat on several hosts: only the holder of a leader lock sends (cxhub/beat.py). A standby
 # tries to take it, and the leader checks it still holds it, this often.
@@ -680,6 +689,10 @@ CXHUB_INBOX_LEASE_SECONDS = env_int("CXHUB_INBOX_LEASE_SECONDS", 600, minimum=10
 CXHUB_INBOX_BATCH_SIZE = env_int("CXHUB_INBOX_BATCH_SIZE", 200, minimum=1)
 CXHUB_INBOX_PAGES_PER_RUN = env_int("CXHUB_INBOX_PAGES_PER_RUN", 5, minimum=1)
 CXHUB_INBOX_PAGE_SIZE = env_int("CXHUB_INBOX_PAGE_SIZE", 40, minimum=1)
+# Our published posts' figures (publishing/engagement.py): the dispatcher of readings runs this
+# often, and claims at most this many targets a run.
+CXHUB_ENGAGEMENT_SECONDS = env_int("CXHUB_ENGAGEMENT_SECONDS", 60, minimum=1)
+CXHUB_ENGAGEMENT_BATCH_SIZE = env_int("CXHUB_ENGAGEMENT_BATCH_SIZE", 500, minimum=1)
 # The demo's sandbox accounts hear back: one generated item every this many seconds (0: never;
 # `make run` sets 60).
 CXHUB_SANDBOX_INBOUND_SECONDS = env_int("CXHUB_SANDBOX_INBOUND_SECONDS", 0, minimum=0)

@@ -11,4 +11,8 @@ class InboxConfig(AppConfig):
         # The tasks register with Celery in every process, so that the beat's schedule and the
         # ingestion dispatcher queue them by name. Imported here: an AppConfig module is
         # imported before the models are loaded.
-        from . import tasks  # noqa: F401
+        from publishing import hooks as publishing_hooks
+
+        from . import replies, tasks  # noqa: F401
+
+        publishing_hooks.replies_published.connect(replies.items_answered)

@@ -18,14 +18,21 @@ def canonical_content(post: Post) -> dict:
     return {
         "body": post.body,
         "link": post.link,
-        "targets": [
-            {"social_account": target.social_account_id, "body": target.body} for target in targets
-        ],
+        "targets": [_target(target) for target in targets],
         "media": [
             {"id": item.media_id, "sha256": item.media.sha256, "alt_text": item.media.alt_text}
             for item in media
         ],
     }
+
+
+def _target(target) -> dict:
+    """A target's content; a reply's names the item it answers (approvers approve an answer to
+    that item, not to another), and a post of its own keeps the form its hash always had."""
+    content = {"social_account": target.social_account_id, "body": target.body}
+    if target.in_reply_to:
+        content["in_reply_to"] = target.in_reply_to.get("network_id", "")
+    return content
 
 
 def hash_content(content: dict) -> str:

@@ -22,3 +22,8 @@ schedule_change_needs_approval = Hook("publishing.schedule_change_needs_approval
 # e.g. the break-glass form approvals draws again with its errors). Each handler returns a
 # PageSection, or None to show nothing.
 post_page_sections = Hook("publishing.post_page_sections")
+
+# Replies (posts with is_reply) went out: the inbox closes the items they answer. Fired inside
+# the transaction that stores the outcomes. Keyword argument: targets (the published reply
+# targets, each with social_account_id, in_reply_to, post_id and published_at).
+replies_published = Hook("publishing.replies_published")

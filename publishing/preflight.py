@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from networks.channels import get_channel, limits_from_mastodon_instance
 from networks.channels.base import Limits, MediaInfo
-from networks.models import SocialAccount
+from networks.models import Channel, SocialAccount
 
 from .models import BannedTerm, Post
 from .readability import reading_grade
@@ -49,6 +49,12 @@ def published_text(post: Post, channel: str, variant: str) -> str:
     if post.link and channel in LINK_IN_TEXT and post.link not in text:
         text = f"{text.rstrip()}\n\n{post.link}" if text.strip() else post.link
     return text
+
+
+def delivery_channel(account: SocialAccount) -> str:
+    """Where an account's posts really go: a training account (`sandbox`) keeps its network's
+    rules and rendering but delivers to the sandbox feed."""
+    return Channel.SANDBOX if account.sandbox else account.channel
 
 
 def _media_infos(post: Post, channel: str) -> list[MediaInfo]:
@@ -125,6 +131,17 @@ def run(*, post: Post, now=None) -> list[Finding]:
                     f"{account.handle} on {channel.label} is "
                     f"{account.get_status_display().lower()}: an administrator must reconnect "
                     "it before anything can be published there.",
+                    f"{where}.social_account",
+                    account.pk,
+                    account.channel,
+                )
+            )
+        if target.in_reply_to and not get_channel(delivery_channel(account)).replies:
+            findings.append(
+                Finding(
+                    "replies_unsupported",
+                    "error",
+                    f"{account.handle}: cxhub cannot publish replies on {channel.label}.",
                     f"{where}.social_account",
                     account.pk,
                     account.channel,

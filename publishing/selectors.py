@@ -11,7 +11,7 @@ from accounts.selectors import teams_for, user_has_role
 from cxhub.statements import Page, Statement
 from networks.selectors import social_accounts_for
 
-from .models import Media, Post, PostMedia, PostTarget, PostVersion
+from .models import Media, Post, PostMedia, PostTarget, PostVersion, TargetMetrics
 
 
 def posts_for(*, user: User) -> QuerySet[Post]:
@@ -60,6 +60,7 @@ class ListedPost:
     tags: list
     campaign: str
     urgent: bool
+    is_reply: bool
     submitted_at: datetime | None
     created_at: datetime
     updated_at: datetime
@@ -104,6 +105,7 @@ class ListedTarget:
     published_at: datetime | None
     held_reason: str
     reconcile_candidates: list
+    in_reply_to: dict
     social_account: ListedAccount
 
 
@@ -364,3 +366,30 @@ def unscheduled_posts(
     posts = _in_subtree(post_list(user=user, status=status, account_id=account_id), team)
     posts = posts.filter(scheduled_at__isnull=True)
     return list(_calendar_shape(posts).order_by("-pk")[:limit])
+
+
+# Engagement ---------------------------------------------------------------------------------------
+ENGAGEMENT_FIGURES = ("likes", "reposts", "replies", "quotes", "impressions", "clicks")
+
+
+@dataclass(frozen=True)
+class TargetEngagement:
+    """One target's readings (oldest first) and the latest of them (None before the first)."""
+
+    target: PostTarget
+    series: list[TargetMetrics]
+
+    @property
+    def latest(self) -> TargetMetrics | None:
+        return self.series[-1] if self.series else None
+
+
+def post_engagement(*, post: Post) -> list[TargetEngagement]:
+    """The readings of each of the post's targets (a post the caller may already see): two
+    queries whatever the number of targets and readings (targets with their accounts, then the
+    readings)."""
+    targets = list(post.targets.select_related("social_account").order_by("pk"))
+    readings: dict[int, list[TargetMetrics]] = {target.pk: [] for target in targets}
+    for reading in TargetMetrics.objects.filter(target__in=targets).order_by("target", "at", "pk"):
+        readings[reading.target_id].append(reading)
+    return [TargetEngagement(target=target, series=readings[target.pk]) for target in targets]

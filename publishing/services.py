@@ -5,9 +5,10 @@ post that was in review, approved or scheduled goes back to draft, so nothing is
 its approvers did not see. Time, tags and the urgent flag are not content.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
@@ -260,6 +261,64 @@ def post_create(
     return post
 
 
+@transaction.atomic
+def reply_create(
+    *,
+    by: User,
+    team_id: int,
+    social_account_id: int,
+    body: str,
+    in_reply_to: Mapping[str, Any],
+    media_ids: Sequence[int] = (),
+    campaign: str = "",
+) -> Post:
+    """A draft that answers an item that came to `social_account_id` (the inbox calls it):
+    a post with one target, which carries the item (`in_reply_to`: networks.channels.ReplyTo's
+    fields), published as the network's reply to it after the approvals the team's policy sets
+    for replies. Submitted, checked, approved and sent like any post."""
+    team = _drafting_team(by, team_id)
+    body = _clean_text(body, "body")
+    if not body.strip():
+        raise _field_error("body", "Write the reply.")
+    network_id = str(in_reply_to.get("network_id") or "")
+    if not network_id:
+        raise _field_error("in_reply_to", "The item answered has no id on its network.")
+    wanted = _resolve_targets(by, [TargetInput(social_account_id=social_account_id)])
+    media = _resolve_media(by, media_ids)
+    post = Post.objects.create(
+        team=team,
+        author=by,
+        body=body,
+        timezone="UTC",
+        campaign=_clean_campaign(campaign),
+        is_reply=True,
+        content_hash="",
+    )
+    _write_targets(post, wanted)
+    post.targets.update(
+        in_reply_to={
+            "network_id": network_id,
+            "thread_id": str(in_reply_to.get("thread_id") or ""),
+            "raw": dict(in_reply_to.get("raw") or {}),
+        }
+    )
+    _write_media(post, media)
+    _snapshot(post, by)
+    record(
+        actor=by,
+        action="post.created",
+        obj=post,
+        team=team,
+        data={
+            "version": post.version,
+            "content_hash": post.content_hash,
+            "targets": sorted(wanted),
+            "in_reply_to": network_id,
+        },
+    )
+    return post
+
+
 _UNSET = object()
 
 
@@ -317,6 +376,8 @@ def post_update(
     if targets is not _UNSET:
         before = {t.social_account_id: t.body for t in post.targets.all()}
         wanted = _resolve_targets(by, targets, already=frozenset(before))
+        if post.is_reply and set(wanted) != set(before):
+            raise _field_error("targets", "A reply goes to the account whose item it answers.")
         if wanted != before:
             _write_targets(post, wanted)
             changed.append("targets")
@@ -415,7 +476,6 @@ def post_submit(*, post: Post, by: User) -> Post:
     _transition(post, PostStatus.IN_REVIEW)
     post.submitted_at = timezone.now()
     post.save(update_fields=["status", "submitted_at", "updated_at"])
-    hooks.post_submitted.send(post=post, by=by)
     record(
         actor=by,
         action="post.submitted",
@@ -427,6 +487,10 @@ def post_submit(*, post: Post, by: User) -> Post:
             "warnings": [p.code for p in problems],
         },
     )
+    # The approvals app opens the request (or, for a reply its policy lets through, approves
+    # it at once: the post is then scheduled, read it again).
+    hooks.post_submitted.send(post=post, by=by)
+    post.refresh_from_db()
     return post
 
 

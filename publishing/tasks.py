@@ -10,6 +10,7 @@ from django.db import InterfaceError, OperationalError
 
 from cxhub import liveness
 
+from . import engagement
 from .dispatch import claim, send, sweep
 
 
@@ -59,3 +60,27 @@ def sweep_stuck() -> int:
     """Periodic (cxhub/celery.py): return targets whose worker or message was lost."""
     result = sweep.sweep_stuck()
     return len(result.sending) + len(result.queued)
+
+
+@shared_task(name="publishing.tasks.engagement_due")
+def engagement_due() -> int:
+    """Periodic (cxhub/celery.py): claim the published targets whose reading is due and queue a
+    reading per account (the claim has committed)."""
+    due = engagement.claim_due()
+    for account_id, target_ids in due.items():
+        read_engagement.delay(account_id, target_ids)
+    return sum(len(ids) for ids in due.values())
+
+
+@shared_task(
+    name="publishing.tasks.read_engagement",
+    autoretry_for=(OperationalError, InterfaceError),
+    max_retries=3,
+    retry_backoff=2,
+    retry_jitter=True,
+)
+def read_engagement(account_id: int, target_ids: list[int]) -> int:
+    """One account's figures; how many readings were stored."""
+    return engagement.account_engagement_read(
+        account_id=int(account_id), target_ids=[int(i) for i in target_ids]
+    ).stored

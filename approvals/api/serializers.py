@@ -145,6 +145,9 @@ class StageInputSerializer(serializers.Serializer):
     escalate_to_role = serializers.ChoiceField(
         choices=Role.choices, required=False, allow_blank=True, default=""
     )
+    for_replies = serializers.BooleanField(
+        default=True, help_text="Replies to the inbox's items pass this stage too."
+    )
 
 
 class PolicyInput(serializers.Serializer):
@@ -155,12 +158,17 @@ class PolicyInput(serializers.Serializer):
     team = IdField(required=False, allow_null=True)
     social_account = IdField(required=False, allow_null=True)
     schedule_changes_need_approval = serializers.BooleanField(default=False)
+    replies_need_approval = serializers.BooleanField(
+        default=True,
+        help_text="false: replies to the inbox's items need no approval under this policy.",
+    )
     stages = StageInputSerializer(many=True)
 
 
 class PolicyUpdateInput(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
     schedule_changes_need_approval = serializers.BooleanField(required=False)
+    replies_need_approval = serializers.BooleanField(required=False)
     stages = StageInputSerializer(many=True, required=False)
 
 
@@ -175,6 +183,7 @@ class StageOutput(serializers.Serializer):
     sla_hours = serializers.IntegerField()
     escalate_to_team = serializers.IntegerField(source="escalate_to_team_id", allow_null=True)
     escalate_to_role = serializers.ChoiceField(choices=Role.choices, allow_blank=True)
+    for_replies = serializers.BooleanField()
 
     def get_named_users(self, stage) -> list[int]:
         return sorted(user.pk for user in stage.named_users.all())
@@ -186,4 +195,5 @@ class PolicyOutput(serializers.Serializer):
     team = serializers.IntegerField(source="team_id", allow_null=True)
     social_account = serializers.IntegerField(source="social_account_id", allow_null=True)
     schedule_changes_need_approval = serializers.BooleanField()
+    replies_need_approval = serializers.BooleanField()
     stages = StageOutput(many=True, source="stages.all")

@@ -103,6 +103,7 @@ def _stage_inputs(items) -> list[policies.StageInput]:
             sla_hours=item["sla_hours"],
             escalate_to_team_id=item.get("escalate_to_team"),
             escalate_to_role=item.get("escalate_to_role", ""),
+            for_replies=item.get("for_replies", True),
         )
         for item in items
     ]
@@ -127,6 +128,7 @@ class PolicyListCreateApi(ListAPIView):
             team_id=values.get("team"),
             social_account_id=values.get("social_account"),
             schedule_changes_need_approval=values["schedule_changes_need_approval"],
+            replies_need_approval=values["replies_need_approval"],
             stages=_stage_inputs(values["stages"]),
         )
         return Response(PolicyOutput(policy).data, status=201)
@@ -154,6 +156,7 @@ class PolicyDetailApi(APIView):
             by=request.user,
             name=values.get("name"),
             schedule_changes_need_approval=values.get("schedule_changes_need_approval"),
+            replies_need_approval=values.get("replies_need_approval"),
             stages=_stage_inputs(values["stages"]) if "stages" in values else None,
         )
         return Response(PolicyOutput(self._policy(request, policy.pk)).data)

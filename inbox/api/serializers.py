@@ -74,3 +74,15 @@ class AssignInput(serializers.Serializer):
 
 class StatusInput(serializers.Serializer):
     status = serializers.ChoiceField(choices=InboundItem.Status.choices)
+
+
+class ReplyInput(serializers.Serializer):
+    body = serializers.CharField(
+        max_length=10_000, allow_blank=False, trim_whitespace=False, help_text="The reply's text."
+    )
+    team = IdField(
+        required=False,
+        allow_null=True,
+        help_text="The team the reply belongs to; by default the account's.",
+    )
+    media = serializers.ListField(child=IdField(), required=False, default=list)

@@ -16,6 +16,9 @@ urlpatterns = [
         name="api-inbox-item-status",
     ),
     path(
+        "inbox/<int:item_id>/reply/", views.InboxItemReplyApi.as_view(), name="api-inbox-item-reply"
+    ),
+    path(
         "inbox/<int:item_id>/close/", views.InboxItemCloseApi.as_view(), name="api-inbox-item-close"
     ),
 ]

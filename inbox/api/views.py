@@ -10,10 +10,12 @@ from rest_framework.views import APIView
 from cxhub.api import id_parameter, query_bool, query_id
 from cxhub.errors import ApplicationError
 from networks.models import Channel
+from publishing import selectors as publishing_selectors
+from publishing.api.serializers import PostOutput
 
-from .. import selectors, services
+from .. import replies, selectors, services
 from ..models import InboundItem, ItemKind, ItemStatus, Sentiment
-from .serializers import AssignInput, ItemOutput, StatusInput
+from .serializers import AssignInput, ItemOutput, ReplyInput, StatusInput
 
 
 def _choices(params, name: str, choices: list[str]) -> list[str]:
@@ -153,3 +155,26 @@ class InboxItemCloseApi(APIView):
     def post(self, request, item_id: int):
         services.item_close(item=_get_item(request, item_id), by=request.user)
         return _read(request, item_id)
+
+
+class InboxItemReplyApi(APIView):
+    """`POST`: draft a reply to the item from the account it came to; the answer is the new post,
+    as `POST /api/v1/posts/` gives it. Submit it like any post (`/api/v1/posts/{id}/submit/`):
+    it goes through the chain the team's policies set for replies, and when it is published the
+    item closes."""
+
+    @extend_schema(request=ReplyInput, responses={201: PostOutput})
+    def post(self, request, item_id: int):
+        item = _get_item(request, item_id)
+        data = ReplyInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        post = replies.item_reply_create(
+            item=item,
+            by=request.user,
+            body=values["body"],
+            team_id=values.get("team"),
+            media_ids=values["media"],
+        )
+        fresh = publishing_selectors.post_get(user=request.user, post_id=post.pk)
+        return Response(PostOutput(fresh).data, status=201)

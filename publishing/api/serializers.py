@@ -155,6 +155,9 @@ class TargetDecideInput(serializers.Serializer):
 class TargetOutput(FastOutput, serializers.ModelSerializer):
     handle = serializers.CharField(source="social_account.handle")
     channel = serializers.ChoiceField(choices=Channel.choices, source="social_account.channel")
+    in_reply_to = serializers.SerializerMethodField(
+        help_text="A reply's: the network's id of the item it answers; null for a post."
+    )
 
     class Meta:
         model = PostTarget
@@ -172,7 +175,11 @@ class TargetOutput(FastOutput, serializers.ModelSerializer):
             "published_at",
             "held_reason",
             "reconcile_candidates",
+            "in_reply_to",
         ]
+
+    def get_in_reply_to(self, target: PostTarget) -> str | None:
+        return (target.in_reply_to or {}).get("network_id") or None
 
 
 class PostOutput(FastOutput, serializers.ModelSerializer):
@@ -202,6 +209,7 @@ class PostOutput(FastOutput, serializers.ModelSerializer):
             "tags",
             "campaign",
             "urgent",
+            "is_reply",
             "submitted_at",
             "created_at",
             "updated_at",
@@ -290,3 +298,38 @@ class MediaOutput(serializers.ModelSerializer):
             {"channel": r.channel, "width": r.width, "height": r.height, "bytes": r.bytes}
             for r in media.renditions.all()
         ]
+
+
+class ReadingOutput(serializers.Serializer):
+    at = serializers.DateTimeField()
+    likes = serializers.IntegerField(allow_null=True)
+    reposts = serializers.IntegerField(allow_null=True, help_text="Reposts, boosts, shares.")
+    replies = serializers.IntegerField(allow_null=True)
+    quotes = serializers.IntegerField(allow_null=True)
+    impressions = serializers.IntegerField(
+        allow_null=True, help_text="null where the network does not give it."
+    )
+    clicks = serializers.IntegerField(allow_null=True)
+
+
+class TargetMetricsOutput(serializers.Serializer):
+    target = serializers.IntegerField(source="target.pk")
+    social_account = serializers.IntegerField(source="target.social_account_id")
+    handle = serializers.CharField(source="target.social_account.handle")
+    channel = serializers.ChoiceField(
+        choices=Channel.choices, source="target.social_account.channel"
+    )
+    external_url = serializers.CharField(source="target.external_url")
+    published_at = serializers.DateTimeField(source="target.published_at", allow_null=True)
+    next_reading_at = serializers.DateTimeField(
+        source="target.metrics_next_at",
+        allow_null=True,
+        help_text="When the figures are read next; null when they no longer are.",
+    )
+    latest = ReadingOutput(allow_null=True)
+    series = ReadingOutput(many=True, help_text="Every reading, oldest first.")
+
+
+class PostMetricsOutput(serializers.Serializer):
+    post = serializers.IntegerField()
+    targets = TargetMetricsOutput(many=True)

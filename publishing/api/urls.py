@@ -12,6 +12,7 @@ urlpatterns = [
         views.PostDuplicateApi.as_view(),
         name="api-post-duplicate",
     ),
+    path("posts/<int:post_id>/metrics/", views.PostMetricsApi.as_view(), name="api-post-metrics"),
     path(
         "posts/<int:post_id>/preflight/",
         views.PostPreflightApi.as_view(),

@@ -26,6 +26,7 @@ from .serializers import (
     MediaOutput,
     MediaUploadInput,
     PostInput,
+    PostMetricsOutput,
     PostOutput,
     PostUpdateInput,
     PreflightOutput,
@@ -276,3 +277,14 @@ class MediaDetailApi(APIView):
         if media is None:
             raise Http404
         return Response(MediaOutput(media, context={"request": request}).data)
+
+
+class PostMetricsApi(APIView):
+    """`GET`: how the post did on each network: every reading of its figures (likes, reposts,
+    replies, quotes, and impressions and clicks where the network gives them), oldest first."""
+
+    @extend_schema(responses=PostMetricsOutput)
+    def get(self, request, post_id: int):
+        post = _get_post(request, post_id)
+        data = {"post": post.pk, "targets": selectors.post_engagement(post=post)}
+        return Response(PostMetricsOutput(data).data)

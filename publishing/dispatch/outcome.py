@@ -24,6 +24,7 @@ from accounts.notifications import notify_many
 from audit.services import record_many
 from networks.services import social_account_needs_reconnect
 
+from .. import engagement, hooks
 from ..models import Post, PostTarget, PublishAttempt, TargetStatus
 from .common import HOLD_ACCOUNT, HOLD_DECISION, _alert, _kv, _settle_posts
 from .start import _Send
@@ -113,6 +114,7 @@ _OUTCOME_FIELDS = [
     "held_reason",
     "attempt_count",
     "reconcile_candidates",
+    "metrics_next_at",
 ]
 
 
@@ -126,6 +128,8 @@ class _Outcomes:
     alerts: list[tuple[Post, PostTarget, str]] = field(default_factory=list)
     reconnect: dict[int, tuple[PostTarget, str]] = field(default_factory=dict)
     settle: dict[int, Post] = field(default_factory=dict)
+    # Replies that went out: the inbox is told (hooks.replies_published).
+    replies: list[PostTarget] = field(default_factory=list)
 
 
 @transaction.atomic
@@ -191,6 +195,8 @@ def _store_outcomes(results: list[tuple[_Send, _Result]]) -> dict[int, str]:
         social_account_needs_reconnect(account_id=account_id, error=error)
     settled, messages = _settle_posts(list(work.settle.values()), now)
     record_many(work.events + settled)
+    if work.replies:
+        hooks.replies_published.send(targets=work.replies)
     for post, target, subject in work.alerts:
         _alert(post, target=target, subject=subject)
     notify_many(messages)
@@ -280,6 +286,9 @@ def _apply_outcome(
         target.sending_started_at = None
         target.last_error = ""
         target.reconcile_candidates = []
+        target.metrics_next_at = engagement.first_reading(now)
+        if target.in_reply_to:
+            work.replies.append(target)
         event(
             action="target.published",
             external_id=target.external_id,

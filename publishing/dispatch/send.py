@@ -230,7 +230,11 @@ def _talk(send: _Send) -> _Result:
     try:
         if send.reconcile_first:
             found = channel.reconcile(
-                send.account, send.text, idempotency_key=send.key, hints=send.hints
+                send.account,
+                send.text,
+                idempotency_key=send.key,
+                hints=send.hints,
+                **send.reply_arguments(),
             )
             if found is not None:
                 return _Result(
@@ -246,7 +250,13 @@ def _talk(send: _Send) -> _Result:
                     phase=phase,
                 )
             phase = "publish"
-        published = channel.publish(send.account, send.text, send.media, idempotency_key=send.key)
+        published = channel.publish(
+            send.account,
+            send.text,
+            send.media,
+            idempotency_key=send.key,
+            **send.reply_arguments(),
+        )
         return _Result(
             Outcome.PUBLISHED,
             published=published,

@@ -23,12 +23,12 @@ from django.utils import timezone
 
 from audit.services import record
 from networks.channels import get_channel
-from networks.channels.base import ReconcileHints
-from networks.models import AccountStatus, Channel, SocialAccount
+from networks.channels.base import ReconcileHints, ReplyTo
+from networks.models import AccountStatus, SocialAccount
 
 from ..content import canonical_content, hash_content
 from ..models import Post, PostStatus, PostTarget, PublishAttempt, TargetStatus
-from ..preflight import published_text
+from ..preflight import delivery_channel, published_text
 from .common import (
     HOLD_ACCOUNT,
     HOLD_CONTENT,
@@ -87,12 +87,29 @@ class _Send:
     worker: str
     hints: ReconcileHints = field(default_factory=ReconcileHints)
     post_team_path: str = ""  # with the account's team: what a freeze may cover
+    # A reply's: the item it answers (PostTarget.in_reply_to), given to publish and reconcile.
+    reply_to: ReplyTo | None = None
+
+    def reply_arguments(self) -> dict:
+        """What publish and reconcile are given besides the post: `reply_to` for a reply only
+        (a channel without replies never sees the argument)."""
+        return {"reply_to": self.reply_to} if self.reply_to is not None else {}
 
     def freeze(self, freezes: _ActiveFreezes) -> int | None:
         """The id of one of `freezes` that covers this send."""
         return freezes.covering(
             account_id=self.account.pk, paths=(self.account.team.path, self.post_team_path)
         )
+
+
+def _reply_to(in_reply_to: dict) -> ReplyTo | None:
+    if not in_reply_to:
+        return None
+    return ReplyTo(
+        network_id=str(in_reply_to.get("network_id") or ""),
+        thread_id=str(in_reply_to.get("thread_id") or ""),
+        raw=in_reply_to.get("raw") or {},
+    )
 
 
 def _media_payload(post: Post) -> list[dict]:
@@ -221,6 +238,7 @@ def _start_attempts(*, target_ids: list[int], worker: str) -> tuple[list[_Send],
                 started_at=now,
                 worker=worker,
                 post_team_path=post.team.path,
+                reply_to=_reply_to(target.in_reply_to),
                 hints=ReconcileHints(
                     since=target.first_tried_at or now,
                     media_count=len(media[post.pk]),
@@ -288,9 +306,3 @@ def _hold_at_send(target: PostTarget, reason: str, detail: str, now: datetime, w
         log.error(_kv(event="publish.unapproved_content", target=target.pk, post=post.pk))
         _alert(post, target=target, subject="A post was stopped: its content is not approved")
     return "held"
-
-
-def delivery_channel(account: SocialAccount) -> str:
-    """Where an account's posts really go: a training account (`sandbox`) keeps its network's
-    rules and rendering but delivers to the sandbox feed."""
-    return Channel.SANDBOX if account.sandbox else account.channel

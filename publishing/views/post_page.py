@@ -38,6 +38,58 @@ class TargetRow:
     counters: list[Counter]
 
 
+# The engagement chart's drawing box, in SVG user units (it scales with the page).
+CHART_WIDTH, CHART_HEIGHT = 320, 90
+
+
+@dataclass(frozen=True)
+class EngagementRow:
+    """One published target's figures for the page: the latest reading, the chart's lines and
+    the readings as a table (the chart's data beside it)."""
+
+    target: object
+    channel: Channel
+    latest: object
+    readings: list
+    lines: list[dict]
+
+
+def _chart_line(values: list[int | None], name: str) -> dict | None:
+    """The polyline points of one figure over the readings, scaled to the box (None when the
+    network gave no figure)."""
+    known = [(index, value) for index, value in enumerate(values) if value is not None]
+    if not known:
+        return None
+    top = max(value for _, value in known) or 1
+    step = CHART_WIDTH / max(len(values) - 1, 1)
+    points = " ".join(
+        f"{index * step:.1f},{CHART_HEIGHT - value / top * (CHART_HEIGHT - 4) - 2:.1f}"
+        for index, value in known
+    )
+    return {"name": name, "points": points, "top": top}
+
+
+def _engagement(post: Post) -> list[EngagementRow]:
+    rows = []
+    for item in selectors.post_engagement(post=post):
+        if not item.series:
+            continue
+        lines = [
+            _chart_line([getattr(reading, name) for reading in item.series], name)
+            for name in ("likes", "reposts", "replies")
+        ]
+        rows.append(
+            EngagementRow(
+                target=item.target,
+                channel=get_channel(item.target.social_account.channel),
+                latest=item.latest,
+                readings=item.series,
+                lines=[line for line in lines if line is not None],
+            )
+        )
+    return rows
+
+
 def _versions(post: Post) -> list[dict]:
     versions = list(selectors.post_versions(post=post))
     handles = {t.social_account_id: t.social_account.handle for t in post.targets.all()}
@@ -104,6 +156,8 @@ def _render_post(
         "findings": findings,
         "has_errors": any(f.severity == "error" for f in findings),
         "versions": _versions(post),
+        "engagement": _engagement(post),
+        "chart": {"width": CHART_WIDTH, "height": CHART_HEIGHT},
         "can_edit": can_edit and post.status in EDITABLE_STATUSES,
         "can_submit": can_edit and post.status == PostStatus.DRAFT,
         "can_cancel": may_cancel,

@@ -563,6 +563,17 @@ def _post_create(w):
     return lambda: w.draft()
 
 
+@writes("post.created")
+def _reply_create(w):
+    return lambda: publishing.reply_create(
+        by=w.author,
+        team_id=w.org["north"].pk,
+        social_account_id=w.account.pk,
+        body="Thank you, the launch is at dawn.",
+        in_reply_to={"network_id": "109", "thread_id": "100", "raw": {"id": "109"}},
+    )
+
+
 @writes("post.edited")
 def _post_update(w):
     post = w.draft()
@@ -687,13 +698,6 @@ def _backoff_seconds(w):
     from publishing.dispatch import outcome
 
     return lambda: outcome.backoff_seconds(3, retry_after=10)
-
-
-@reads
-def _delivery_channel(w):
-    from publishing.dispatch import start
-
-    return lambda: start.delivery_channel(w.account)
 
 
 @writes("dispatch.claimed")
@@ -1050,6 +1054,7 @@ SCENARIOS: dict[str, Scenario] = {
     "accounts.mfa.services.mfa_app_keys_rotate": _mfa_app_keys_rotate,
     "accounts.mfa.services.mfa_token_check": _mfa_token_check,
     "publishing.services.post_create": _post_create,
+    "publishing.services.reply_create": _reply_create,
     "publishing.services.post_update": _post_update,
     "publishing.services.post_submit": _post_submit,
     "publishing.services.post_cancel": _post_cancel,
@@ -1068,7 +1073,6 @@ SCENARIOS: dict[str, Scenario] = {
     "approvals.services.escalate_overdue": _escalate_overdue,
     "approvals.services.break_glass": _break_glass,
     "publishing.dispatch.outcome.backoff_seconds": _backoff_seconds,
-    "publishing.dispatch.start.delivery_channel": _delivery_channel,
     "publishing.dispatch.claim.dispatch_due": _dispatch_due,
     "publishing.dispatch.send.publish_target": _publish_target,
     "publishing.dispatch.send.publish_targets": _publish_targets,

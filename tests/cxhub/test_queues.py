@@ -6,7 +6,17 @@ from django.conf import settings
 
 from cxhub.celery import app
 
-PROJECT_APPS = ("cxhub", "accounts", "networks", "audit", "publishing", "approvals", "desk", "sso")
+PROJECT_APPS = (
+    "cxhub",
+    "accounts",
+    "networks",
+    "audit",
+    "publishing",
+    "approvals",
+    "inbox",
+    "desk",
+    "sso",
+)
 
 
 def _project_tasks() -> list[str]:

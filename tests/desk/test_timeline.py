@@ -106,8 +106,8 @@ def test_every_event_of_the_post_its_approvals_and_targets_in_chain_order(client
     assert [action for _, action in rows] == [
         "post.created",
         "post.edited",
-        "approval.requested",
         "post.submitted",
+        "approval.requested",
         "approval.approve",
         "post.approved",
         "target.published",
