@@ -112,10 +112,54 @@ that more is waiting; a page as full as the smallest maximum a server may apply 
 root (methods/statuses/#context costs a call per item; `thread_id` is the status answered, or
 the status itself), notifications a 4.3+ server's notification policy filtered into requests
 (methods/notifications/#get-requests), and direct conversations (methods/conversations).
+
+Answering (issue 17; docs.joinmastodon.org, checked 2026):
+- methods/statuses/#create: a reply is the same `POST /api/v1/statuses` (same Idempotency-Key)
+  with `in_reply_to_id`, the id of the status answered (the item's network_id). A status that
+  is gone or hidden from us is refused with 404 "The status you are trying to reply to does
+  not appear to exist" (Api::V1::StatusesController#set_thread): PermanentError.
+- Visibility: Mastodon's own composer gives a reply the stricter of the author's default and
+  the visibility of the status answered (app/javascript/mastodon/reducers/compose.js,
+  `privacyPreference`: public < unlisted < private < direct). Ours is public, so a reply takes
+  the answered status's visibility: a reply to a direct message stays direct, one to a
+  followers-only status stays followers-only. The payload fetch_inbound kept (the Notification,
+  whose `status` carries `visibility` and `account.acct`) says which; when it does not, the
+  status is read (methods/statuses/#get, 404: gone).
+- The mention. Mastodon's convention is that a reply starts with "@acct" of the author it
+  answers: its composer writes it, the author is notified only when mentioned (a reply without
+  it shows in the thread, unnoticed: mastodon/mastodon#5797, #10865), and a direct status
+  reaches only the accounts it mentions (entities/Status `visibility`: "direct = visible only
+  to mentioned users"). The channel does NOT add it: the text sent is the text people counted,
+  previewed and approved (preflight counts the draft as written, and a mention added here could
+  push an approved reply over the server's limit, or change an official statement after its
+  approval), and the one reconcile compares. The draft should start with it instead:
+  `reply_mention(reply_to)` gives "@user@domain" for the drafting service to prefill, which
+  preflight then counts as Mastodon does (as "@user"). A direct reply whose text does not
+  mention the author would reach nobody, so publish refuses it (PermanentError naming the
+  mention) before sending anything; a public one is sent as written.
+- Reconcile of a reply: the account's statuses (methods/accounts/#statuses with
+  `exclude_replies=false`, the default, said explicitly; the owner sees all its statuses there,
+  direct ones too: app/models/account_statuses_filter.rb `author?`), only those whose
+  `in_reply_to_id` is the item answered, then the same matching. Without reply_to only
+  statuses that answer nothing are looked at, so a reply of the same text is never taken for
+  a post (and the other way round). A reply pushed out of the RECONCILE_STATUSES newest is
+  not found, as a post is not.
+
+Figures of our statuses (issue 17; docs.joinmastodon.org, checked 2026):
+- methods/statuses/#index: `GET /api/v1/statuses?id[]=…` (Mastodon 4.3+) answers the
+  statuses asked for that exist and can be seen, "fewer records than requested if the requested
+  statuses do not exist": one missing is deleted. At most 20 ids a call
+  (Api::BaseController::DEFAULT_STATUSES_LIMIT; check_statuses_limit refuses more with 422).
+  An older server has no such route and answers 404 (or 405 on a fork): we then read each
+  status with methods/statuses/#get (`GET /api/v1/statuses/:id`; 404 "Record not found" is a
+  status deleted, by its author or a moderator).
+- entities/Status: `favourites_count` (likes), `reblogs_count` (boosts), `replies_count`
+  (counted by the server for public and unlisted replies), and `quotes_count` since 4.5
+  (mastodon/mastodon#35832; None before). Mastodon gives no impressions or clicks: None.
 """
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -130,6 +174,7 @@ from . import matching
 from . import text as textutil
 from .base import (
     Channel,
+    Engagement,
     Identity,
     Inbound,
     InboundKind,
@@ -138,6 +183,7 @@ from .base import (
     OAuthClient,
     OAuthSpec,
     ReconcileHints,
+    ReplyTo,
     TokenSet,
 )
 from .errors import AuthExpired, PermanentError, RetryableError
@@ -261,13 +307,24 @@ class MastodonChannel(Channel):
 
     # --- publishing ---------------------------------------------------------------------------
 
+    replies = True
+
     def publish(
-        self, account: Any, text: str, media: Sequence[Any], *, idempotency_key: str
+        self,
+        account: Any,
+        text: str,
+        media: Sequence[Any],
+        *,
+        idempotency_key: str,
+        reply_to: ReplyTo | None = None,
     ) -> Published:
         base = _base(account)
         token = _token(account)
-        media_ids = [_upload(base, token, item) for item in load_media(media, channel=self.name)]
         payload: dict[str, Any] = {"status": text, "visibility": "public"}
+        if reply_to is not None:
+            # Before the uploads: a reply that cannot go out should leave nothing behind.
+            payload.update(_reply_fields(account, base, token, text, reply_to))
+        media_ids = [_upload(base, token, item) for item in load_media(media, channel=self.name)]
         if media_ids:
             payload["media_ids"] = media_ids
         response = request(
@@ -290,7 +347,10 @@ class MastodonChannel(Channel):
         *,
         idempotency_key: str,
         hints: ReconcileHints | None = None,
+        reply_to: ReplyTo | None = None,
     ) -> Published | None:
+        # A post answers nothing; a reply answers its item: neither is taken for the other.
+        answering = _answered_id(reply_to) if reply_to is not None else ""
         base = _base(account)
         token = _token(account)
         account_id = account.external_id or _own_id(base, token)
@@ -299,7 +359,12 @@ class MastodonChannel(Channel):
             f"{base}/api/v1/accounts/{quote(account_id, safe='')}/statuses",
             changes=False,
             what="Reading the account's statuses",
-            params={"limit": RECONCILE_STATUSES, "exclude_reblogs": "true"},
+            params={
+                "limit": RECONCILE_STATUSES,
+                "exclude_reblogs": "true",
+                # Our replies are among them (the default, said so a reply is never missed).
+                "exclude_replies": "false",
+            },
             headers=_auth(token),
         )
         if response.status_code != 200:
@@ -312,7 +377,11 @@ class MastodonChannel(Channel):
             raise RetryableError("Mastodon listed the statuses in a form we cannot read")
         found = matching.find(
             text,
-            [_listed(status) for status in statuses if isinstance(status, dict)],
+            [
+                _listed(status)
+                for status in statuses
+                if isinstance(status, dict) and _id(status.get("in_reply_to_id")) == answering
+            ],
             hints=hints,
             network=self.label,
             window=RECONCILE_WINDOW,
@@ -324,6 +393,25 @@ class MastodonChannel(Channel):
             external_url=found.external_url[:2000],
             http_status=response.status_code,
         )
+
+    def fetch_engagement(self, account: Any, external_ids: Sequence[str]) -> dict[str, Engagement]:
+        base = _base(account)
+        token = _token(account)
+        wanted = list(dict.fromkeys(id_ for id_ in map(_id, external_ids) if id_))
+        figures: dict[str, Engagement] = {}
+        batched = True
+        for start in range(0, len(wanted), STATUSES_PER_CALL):
+            chunk = wanted[start : start + STATUSES_PER_CALL]
+            found = _statuses_batch(base, token, chunk) if batched else None
+            if found is None:
+                # Before 4.3: one call per status, for this chunk and the ones after it.
+                batched = False
+                found = {id_: _read_status(base, token, id_) for id_ in chunk}
+            for id_ in chunk:
+                status = found.get(id_)
+                # Missing from the answer, or 404 on its own: the status is gone.
+                figures[id_] = _engagement(status) if status else Engagement(deleted=True)
+        return figures
 
     # --- what comes back (issue 17) -----------------------------------------------------------
 
@@ -474,6 +562,12 @@ SMALLEST_MAX_PAGE = 30
 INBOUND_TYPES = ("mention", "quote")
 # Longer ids are no Mastodon id (and could not be stored as an external id).
 MAX_ID_LENGTH = 255
+# Statuses one GET /api/v1/statuses may ask for (Api::BaseController::DEFAULT_STATUSES_LIMIT).
+STATUSES_PER_CALL = 20
+# What a server without that route (before 4.3; a fork) answers it.
+NO_BATCH_ROUTE = (404, 405)
+# Least to most restricted, as Mastodon's composer orders them for a reply.
+VISIBILITIES = ("public", "unlisted", "private", "direct")
 _PARAGRAPH_BREAKS = regex.compile(r"\n{3,}")
 
 
@@ -725,3 +819,160 @@ def _kind(status: dict[str, Any], account_id: str) -> InboundKind:
     if status.get("visibility") == "direct":
         return "message"
     return "mention"
+
+
+# --- answering and figures -----------------------------------------------------------------------
+
+
+def reply_mention(reply_to: ReplyTo) -> str:
+    """The mention a reply to `reply_to` should start with, as Mastodon's composer writes it:
+    "@user" for an account of our server, "@user@domain" for another's; "" when the payload
+    does not name the author. For the drafting service to prefill: the channel sends the text
+    as approved and adds nothing."""
+    acct = _author_acct(_status_in(reply_to))
+    return f"@{acct}" if acct else ""
+
+
+def _status_in(reply_to: ReplyTo) -> Mapping[str, Any]:
+    """The status answered, as fetch_inbound kept it: the Notification's `status` (or the raw
+    payload itself when it is a Status); {} when the payload has none for this id."""
+    raw = reply_to.raw if isinstance(reply_to.raw, Mapping) else {}
+    status = raw.get("status")
+    if not isinstance(status, Mapping):
+        status = raw
+    return status if _id(status.get("id")) == reply_to.network_id else {}
+
+
+def _author_acct(status: Mapping[str, Any]) -> str:
+    author = status.get("account")
+    return _text(author.get("acct")).strip().lstrip("@") if isinstance(author, Mapping) else ""
+
+
+def _reply_fields(
+    account: Any, base: str, token: str, text: str, reply_to: ReplyTo
+) -> dict[str, str]:
+    """What makes the status a reply: the status it answers and the visibility the reply takes
+    from it. A direct reply that does not mention the author would reach nobody: refused."""
+    answered_id = _answered_id(reply_to)
+    answered = _status_in(reply_to)
+    if answered.get("visibility") not in VISIBILITIES:
+        answered = _read_status(base, token, answered_id) or {}
+        if not answered:
+            raise PermanentError(
+                "The Mastodon status this reply answers is no longer there (deleted, or hidden "
+                "from this account)."
+            )
+    visibility = _reply_visibility(answered.get("visibility"))
+    author = _author_acct(answered)
+    if visibility == "direct" and author and not mentions(text, author, _own_domain(account)):
+        raise PermanentError(
+            "A reply to a private message on Mastodon reaches only the accounts it mentions, and "
+            f"this one does not mention @{author}: start it with @{author}."
+        )
+    return {"in_reply_to_id": answered_id, "visibility": visibility}
+
+
+def _answered_id(reply_to: ReplyTo) -> str:
+    answered = _id(reply_to.network_id)
+    if not answered:
+        raise PermanentError("This reply does not say which Mastodon status it answers.")
+    return answered
+
+
+def _reply_visibility(answered: Any) -> str:
+    """The stricter of ours (public, the least strict) and the answered status's; a value
+    Mastodon's composer does not know is passed over, as it does."""
+    return answered if answered in VISIBILITIES else VISIBILITIES[0]
+
+
+def mentions(text: str, acct: str, domain: str) -> bool:
+    """Whether `text` mentions the account `acct` ("user" on our server `domain`, "user@home"
+    elsewhere) as Mastodon resolves mentions: a bare "@user" names an account of our server."""
+    user, _, home = acct.casefold().partition("@")
+    home = home or domain.casefold()
+    for match in MENTION.finditer(text):
+        name, _, at = match.group()[1:].casefold().partition("@")
+        if name == user and (at or domain.casefold()) == home:
+            return True
+    return False
+
+
+def _own_domain(account: Any) -> str:
+    """The account's server as handles name it: the instance's `domain` kept at connect, else
+    the handle's, else the API's host."""
+    settings = getattr(account, "network_settings", None) or {}
+    instance = settings.get("instance") if isinstance(settings, dict) else None
+    domain = instance.get("domain") if isinstance(instance, dict) else None
+    if isinstance(domain, str) and domain:
+        return domain
+    _, _, handle_domain = (getattr(account, "handle", "") or "").lstrip("@").partition("@")
+    return handle_domain or (urlsplit(_base_url(account)).hostname or "")
+
+
+def _read_status(base: str, token: str, status_id: str) -> dict[str, Any] | None:
+    """One status (methods/statuses/#get); None when the server has it no more (404)."""
+    response = request(
+        "GET",
+        f"{base}/api/v1/statuses/{quote(status_id, safe='')}",
+        changes=False,
+        what="Reading a status",
+        headers=_auth(token),
+    )
+    if response.status_code == 404:
+        return None
+    if response.status_code != 200:
+        raise _refusal(response, "Mastodon did not show the status")
+    try:
+        status = response.json()
+    except ValueError as exc:
+        raise RetryableError("Mastodon answered a status in a form we cannot read") from exc
+    if not isinstance(status, dict) or _id(status.get("id")) != status_id:
+        raise RetryableError("Mastodon answered a status in a form we cannot read")
+    return status
+
+
+def _statuses_batch(base: str, token: str, ids: list[str]) -> dict[str, dict[str, Any]] | None:
+    """The statuses `ids` the server still has, by id (methods/statuses/#index); None when it
+    has no such route (before 4.3)."""
+    response = request(
+        "GET",
+        f"{base}/api/v1/statuses",
+        changes=False,
+        what="Reading the statuses' figures",
+        params=[("id[]", id_) for id_ in ids],
+        headers=_auth(token),
+    )
+    if response.status_code in NO_BATCH_ROUTE:
+        return None
+    if response.status_code != 200:
+        raise _refusal(response, "Mastodon did not list the statuses")
+    try:
+        listed = response.json()
+    except ValueError as exc:
+        raise RetryableError("Mastodon listed the statuses in a form we cannot read") from exc
+    if not isinstance(listed, list):
+        raise RetryableError("Mastodon listed the statuses in a form we cannot read")
+    found = {}
+    for status in listed:
+        # One we cannot name would be taken for a deleted status: the whole answer is refused.
+        id_ = _id(status.get("id")) if isinstance(status, dict) else ""
+        if not id_:
+            raise RetryableError("Mastodon listed a status without an id")
+        found[id_] = status
+    return found
+
+
+def _engagement(status: Mapping[str, Any]) -> Engagement:
+    return Engagement(
+        likes=_count(status.get("favourites_count")),
+        reposts=_count(status.get("reblogs_count")),
+        replies=_count(status.get("replies_count")),
+        # Since 4.5; absent before.
+        quotes=_count(status.get("quotes_count")),
+    )
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value

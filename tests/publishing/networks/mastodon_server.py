@@ -39,7 +39,22 @@ rel="prev": min_id = its newest). Notification ids are sequential numbers, start
 plays a server before 3.5, which ignores `types[]`. `delete_status` removes a status with its
 notifications, as Mastodon does, or with `keep_notification=True` leaves the notification listed
 with `status: null`. `fail_next("notifications", "malformed", body=…)` answers 200 with a body
-that is no list of notifications."""
+that is no list of notifications.
+
+Replies and figures follow methods/statuses (#create, #get, #index), entities/Status and
+Api::V1::StatusesController: POST /api/v1/statuses with `in_reply_to_id` records the status as a
+reply to that status (its `in_reply_to_id` and `in_reply_to_account_id`; `replies_to` and
+`thread_root` read the server's threads), 404 "The status you are trying to reply to does not
+appear to exist" when it has no such status, and `mentions` the known people (`person`) the
+text names; a public or unlisted reply counts in its parent's `replies_count`, as
+Status#increment_counter_caches does. Every status carries `favourites_count`,
+`reblogs_count`, `replies_count` and, from `version` 4.5, `quotes_count`; `favourite`,
+`reblog` and `add_reply`/`add_quote` make them grow, `delete_status` removes one of ours too.
+GET /api/v1/statuses/:id answers one status (404 "Record not found" once deleted); GET
+/api/v1/statuses?id[]=… (from `version` 4.3; a 404 before) those asked for that exist, in the
+order asked, 422 beyond 20 ids (check_statuses_limit). Both check a bearer token when one is
+sent (authorize_if_got_token!). GET /api/v1/accounts/:id/statuses honours `exclude_replies`
+("filter out statuses in reply to a different account") and records its queries."""
 
 import base64
 import email.parser
@@ -150,12 +165,23 @@ class MastodonServer(FakeNetwork):
         self.notification_queries: list[dict[str, list[str]]] = []
         self.types_supported = True
         self.max_limit = 80
+        # The Mastodon version played: batch reads from 4.3, quotes_count from 4.5.
+        self.version = "4.5.0"
+        # Each GET /api/v1/accounts/:id/statuses's query, as parsed.
+        self.account_status_queries: list[dict[str, list[str]]] = []
 
     # --- control ----------------------------------------------------------------------------
     def add_status(
-        self, text: str, *, created_at: datetime | None = None, images: int = 0
+        self,
+        text: str,
+        *,
+        created_at: datetime | None = None,
+        images: int = 0,
+        in_reply_to: str | None = None,
+        visibility: str = "public",
     ) -> dict[str, Any]:
-        """A status made elsewhere (the web app, another tool), e.g. an hour ago."""
+        """A status made elsewhere (the web app, another tool), e.g. an hour ago; a reply to
+        status `in_reply_to` when given."""
         with self.lock:
             attachments = []
             for number in range(images):
@@ -170,22 +196,40 @@ class MastodonServer(FakeNetwork):
                         "meta": {},
                     }
                 )
-            return self._store_status(text, attachments, created_at or datetime.now(UTC))
+            parent = self._status(in_reply_to) if in_reply_to else None
+            return self._store_status(
+                text,
+                attachments,
+                created_at or datetime.now(UTC),
+                visibility=visibility,
+                parent=parent,
+            )
 
     def _store_status(
-        self, text: str, attachments: list[dict[str, Any]], created_at: datetime, **extra: Any
+        self,
+        text: str,
+        attachments: list[dict[str, Any]],
+        created_at: datetime,
+        *,
+        visibility: str | None = None,
+        parent: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         status_id = str(next(self._ids))
         status = {
             "id": status_id,
             "created_at": created_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "in_reply_to_id": parent["id"] if parent else None,
+            "in_reply_to_account_id": parent["account"]["id"] if parent else None,
             "uri": f"{self.url}/users/{self.username}/statuses/{status_id}",
             "url": f"{self.url}/@{self.username}/{status_id}",
-            "visibility": extra.get("visibility") or "public",
+            "visibility": visibility or "public",
             "content": self.render(text),
             "media_attachments": attachments,
-            "account": {"id": self.account_id, "username": self.username},
+            "mentions": self._mentioned(text),
+            "account": {"id": self.account_id, "username": self.username, "acct": self.username},
+            **_NO_FIGURES,
         }
+        self._count_reply(status, parent)
         self.statuses.insert(0, status)
         self.statuses.sort(key=lambda s: s["created_at"], reverse=True)
         return status
@@ -243,7 +287,11 @@ class MastodonServer(FakeNetwork):
                 "mentions": [self._own_account()],
                 "media_attachments": [],
                 "quote": {"state": "accepted", "quoted_status": quoted} if quoted else None,
+                **_NO_FIGURES,
             }
+            self._count_reply(status, parent)
+            if quoted is not None:
+                quoted["quotes_count"] += 1
             self.others[status_id] = status
             self._notify(kind, author, status, moment)
             return status
@@ -265,11 +313,39 @@ class MastodonServer(FakeNetwork):
                 kind, self.person(by), self._status(status) if status else None, datetime.now(UTC)
             )
 
+    def favourite(self, status_id: str, times: int = 1) -> None:
+        """`times` people favourite the status (its favourites_count)."""
+        with self.lock:
+            self._status(status_id)["favourites_count"] += times
+
+    def reblog(self, status_id: str, times: int = 1) -> None:
+        """`times` people boost the status (its reblogs_count)."""
+        with self.lock:
+            self._status(status_id)["reblogs_count"] += times
+
+    def replies_to(self, status_id: str) -> list[dict[str, Any]]:
+        """Our statuses that answer status `status_id`, newest first."""
+        with self.lock:
+            return [s for s in self.statuses if s["in_reply_to_id"] == status_id]
+
+    def thread_root(self, status_id: str) -> str:
+        """The status a thread starts from: `in_reply_to_id` followed up while the server has
+        the status answered (Status#ancestors)."""
+        with self.lock:
+            status = self._status(status_id)
+            while status.get("in_reply_to_id"):
+                try:
+                    status = self._status(status["in_reply_to_id"])
+                except KeyError:
+                    break
+            return status["id"]
+
     def delete_status(self, status_id: str, *, keep_notification: bool = False) -> None:
-        """Someone deletes their status: Mastodon removes its notifications with it; kept, the
-        notification is listed with `status: null`."""
+        """Someone deletes their status (or we delete ours): Mastodon removes its notifications
+        with it; kept, the notification is listed with `status: null`."""
         with self.lock:
             self.others.pop(status_id, None)
+            self.statuses = [s for s in self.statuses if s["id"] != status_id]
             for notification in list(self.notifications):
                 status = notification["status"]
                 if status is None or status["id"] != status_id:
@@ -301,6 +377,32 @@ class MastodonServer(FakeNetwork):
         if found is None:
             raise KeyError(f"No status {status_id} on the test server")
         return found
+
+    def _count_reply(self, status: dict[str, Any], parent: dict[str, Any] | None) -> None:
+        # Status#increment_counter_caches: only a distributable reply counts.
+        if parent is not None and status["visibility"] in ("public", "unlisted"):
+            parent["replies_count"] += 1
+
+    def _mentioned(self, text: str) -> list[dict[str, Any]]:
+        """The known people `text` mentions (entities/Status `mentions`): "@user" is an account
+        of this server, "@user@domain" one of another."""
+        found = []
+        for match in _MENTION.finditer(text):
+            user, domain = match.group(1), match.group(2)
+            acct = user if not domain or domain.lower() == self.domain else f"{user}@{domain}"
+            person = self.people.get(acct)
+            if person is not None and person not in found:
+                found.append(person)
+        return [{k: p[k] for k in ("id", "username", "acct", "url")} for p in found]
+
+    def _version(self) -> tuple[int, ...]:
+        return tuple(int(part) for part in self.version.split(".")[:2])
+
+    def _shown(self, status: dict[str, Any]) -> dict[str, Any]:
+        """A status as this version's serializer shows it (quotes_count since 4.5)."""
+        if self._version() >= (4, 5):
+            return status
+        return {k: v for k, v in status.items() if k != "quotes_count"}
 
     def _own_account(self) -> dict[str, Any]:
         return {
@@ -356,6 +458,10 @@ class MastodonServer(FakeNetwork):
             return "media_get", self.media_get
         if method == "POST" and path == "/api/v1/statuses":
             return "statuses", self.create_status
+        if method == "GET" and path == "/api/v1/statuses":
+            return "statuses_index", self.statuses_index
+        if method == "GET" and re.fullmatch(r"/api/v1/statuses/[^/]+", path):
+            return "statuses_show", self.statuses_show
         if method == "GET" and path == "/api/v1/accounts/verify_credentials":
             return "verify", self.verify
         if method == "GET" and re.fullmatch(r"/api/v1/accounts/[^/]+/statuses", path):
@@ -476,10 +582,18 @@ class MastodonServer(FakeNetwork):
         text = body.get("status") or ""
         media_ids = [str(m) for m in body.get("media_ids") or []]
         key = request.headers.get("Idempotency-Key") if self.idempotency_supported else None
+        in_reply_to_id = body.get("in_reply_to_id")
         with self.lock:
             if key and key in self.idempotency:
                 existing = next(s for s in self.statuses if s["id"] == self.idempotency[key])
                 return answer_json(200, existing)
+            try:
+                parent = self._status(str(in_reply_to_id)) if in_reply_to_id else None
+            except KeyError:
+                return answer_json(
+                    404,
+                    {"error": "The status you are trying to reply to does not appear to exist."},
+                )
             if not text.strip() and not media_ids:
                 return answer_json(422, {"error": "Validation failed: Text can't be blank"})
             if MastodonChannel().count(text) > self.max_characters:
@@ -515,6 +629,7 @@ class MastodonServer(FakeNetwork):
                 [self._media_json(item) for item in attachments],
                 datetime.now(UTC),
                 visibility=body.get("visibility"),
+                parent=parent,
             )
             if key:
                 self.idempotency[key] = status["id"]
@@ -539,8 +654,44 @@ class MastodonServer(FakeNetwork):
             return self._unauthorised()
         account_id = request.path.split("/")[4]
         limit = min(int(request.param("limit") or 20), 40)
-        found = [s for s in self.statuses if s["account"]["id"] == account_id]
-        return answer_json(200, found[:limit])
+        with self.lock:
+            self.account_status_queries.append({k: list(v) for k, v in request.query.items()})
+            found = [s for s in self.statuses if s["account"]["id"] == account_id]
+        if request.param("exclude_replies") in ("true", "1"):
+            # Replies to the account itself (a thread of its own) are kept.
+            found = [s for s in found if s["in_reply_to_account_id"] in (None, s["account"]["id"])]
+        return answer_json(200, [self._shown(s) for s in found[:limit]])
+
+    def _token_refused(self, request: Request) -> bool:
+        """authorize_if_got_token!: no token reads public statuses, a bad one is refused."""
+        return request.headers.get("Authorization") is not None and not self._authorised(request)
+
+    def statuses_show(self, request: Request) -> Answer:
+        if self._token_refused(request):
+            return self._unauthorised()
+        with self.lock:
+            try:
+                status = self._status(request.path.rsplit("/", 1)[1])
+            except KeyError:
+                return answer_json(404, {"error": "Record not found"})
+            return answer_json(200, self._shown(status))
+
+    def statuses_index(self, request: Request) -> Answer:
+        if self._version() < (4, 3):
+            return self.not_found(request)
+        if self._token_refused(request):
+            return self._unauthorised()
+        ids = list(dict.fromkeys(request.query.get("id[]", [])))
+        if len(ids) > STATUSES_LIMIT:
+            return answer_json(422, {"error": "Mastodon::ValidationError"})
+        with self.lock:
+            found = []
+            for status_id in ids:
+                try:
+                    found.append(self._shown(self._status(status_id)))
+                except KeyError:
+                    continue
+        return answer_json(200, found)
 
     # --- notifications (methods/notifications) ----------------------------------------------
     def list_notifications(self, request: Request) -> Answer:
@@ -798,7 +949,7 @@ class MastodonServer(FakeNetwork):
             {
                 "domain": self.domain,
                 "title": "Mastodon test server",
-                "version": "4.3.0",
+                "version": self.version,
                 "configuration": {
                     "statuses": {
                         "max_characters": self.max_characters,
@@ -817,6 +968,9 @@ class MastodonServer(FakeNetwork):
 
 
 PAGING = ("max_id", "since_id", "min_id")
+# Api::BaseController::DEFAULT_STATUSES_LIMIT: the most ids GET /api/v1/statuses takes.
+STATUSES_LIMIT = 20
+_NO_FIGURES = {"replies_count": 0, "reblogs_count": 0, "favourites_count": 0, "quotes_count": 0}
 
 
 def _int(value: str | None) -> int | None:
