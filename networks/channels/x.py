@@ -107,6 +107,57 @@ id of the post that began the thread). lang "und" (and X's codes for posts with 
 tell: qme, qht, qam, qct, qst, zxx) means no language. A deleted post simply leaves the
 timeline: X says nothing more of it, so no item is ever marked deleted here. The account's own
 posts (a thread it continues) are not what came back and are left out.
+
+Replies (issue 17): POST /2/tweets with {"text", "reply": {"in_reply_to_tweet_id"}}
+(docs.x.com/x-api/posts/create-or-edit-post, formerly …/creation-of-a-post, and the older
+developer.x.com reference of POST /2/tweets; x-api/fundamentals/conversation-id):
+- The post answered is the item's id (ReplyTo.network_id: an X post id, as fetch_inbound gave
+  it). X files the reply in that post's conversation: its conversation_id is the thread's root
+  (the item's thread_id), referenced_tweets has {"type": "replied_to", "id": the item}, and
+  in_reply_to_user_id is the item's author.
+- Handles: `reply` also takes exclude_reply_user_ids, "a list of User IDs to be excluded from
+  the reply Tweet thus removing a user from a thread" (in_reply_to_tweet_id must come with it):
+  X itself fills in the handles of those the reply answers (the author of the post answered and
+  those that post answered), and a reply's `text` begins with them (the conversation-id page's
+  examples: "@user Great point!"). So nothing is put before the author's text here, and nobody
+  is excluded: the thread is answered whole, as the X app does. The current reference also
+  lists reply.auto_populate_reply_metadata ("If set to true, reply metadata will be
+  automatically populated"), the v1.1 statuses/update flag that looked up the leading @mentions
+  of the post answered; it gives no default and the older v2 reference did not list it, so it
+  is not sent.
+- A reply to a post deleted or hidden since is refused (403, X's words as seen: "You attempted
+  to reply to a Tweet that is deleted or not visible to you.", plhery/node-twitter-api-v2 issue
+  #366): a refusal in X's words, as for a post. A duplicate refusal is handled as for a post,
+  reconcile looking for the reply.
+- Reconcile of a reply reads the same timeline with exclude=retweets only (replies kept) and
+  tweet.fields adding referenced_tweets, and compares only the account's replies to the item
+  (replied_to is its id), the handles X put at their start left out on both sides: a post of
+  the same text elsewhere (top-level, or answering someone else) is never taken for it. Without
+  exclude=replies the timeline reaches the 3,200 most recent posts (800 with it); the
+  RECONCILE_POSTS newest since the first try are read either way.
+
+Engagement (issue 17): the Post lookup, GET /2/tweets?ids= (docs.x.com/x-api/posts/get-posts-
+by-ids and x-api/posts/lookup/integrate; x-api/fundamentals/metrics; fundamentals/data-
+dictionary):
+- Up to 100 comma-separated ids a call (LOOKUP_IDS), with the user token (tweet.read,
+  users.read). Answer {"data": [Post…], "errors": […]}; a post X no longer has is left out of
+  data and named in errors ({"title": "Not Found Error", "type": "…/resource-not-found",
+  "resource_id" and "value" its id}): Engagement(deleted=True).
+- tweet.fields=public_metrics: like_count, retweet_count (reposts, quotes not among them),
+  reply_count, quote_count, bookmark_count (not kept: Engagement has no place for it) and
+  impression_count (public now, once only non_public_metrics.impression_count, still read
+  where public_metrics lacks it).
+- non_public_metrics (url_link_clicks: "the number of times a user clicks on a URL link or URL
+  preview card in a Post", our `clicks`; user_profile_clicks; impression_count) is given with
+  a user token for the authorized account's own posts created within the last 30 days only. It
+  is asked for, since the decaying schedule reads posts in their first 30 days. For a post X
+  will not give it for, X answers a "Field Authorization Error" (type …/not-authorized-for-
+  field) and leaves the post out (as seen: plhery/node-twitter-api-v2 issue #432), so ids not
+  answered are asked again with public_metrics alone (one more call, near the 30-day edge
+  only); a whole call refused (400 or 403) is made again without it, and the following batches
+  of the same fetch no longer ask. organic_metrics (the same without promoted views) is not
+  asked for.
+- Rate limits as for every call: the x-rate-limit-* headers of a 429.
 """
 
 import html
@@ -127,6 +178,7 @@ from . import matching
 from . import text as textutil
 from .base import (
     Channel,
+    Engagement,
     Identity,
     Inbound,
     InboundPage,
@@ -135,6 +187,7 @@ from .base import (
     OAuthSpec,
     Problem,
     ReconcileHints,
+    ReplyTo,
     TokenSet,
     configured_client,
 )
@@ -193,7 +246,18 @@ MIN_PAGE, MAX_PAGE = 5, 100
 # hashtags, mentions, cashtags or a URL ("qme" etc.), or with no linguistic content.
 NO_LANGUAGE = frozenset({"und", "zxx", "qme", "qht", "qam", "qct", "qst"})
 
+# The Post lookup takes up to this many ids a call.
+LOOKUP_IDS = 100
+# What the lookup asks of each post: the public figures, and the non-public ones (X gives them
+# for the account's own posts of the last 30 days only; url_link_clicks is among them).
+PUBLIC_METRICS = "public_metrics"
+PRIVATE_METRICS = "public_metrics,non_public_metrics"
+# The counts X always gives in public_metrics.
+PUBLIC_COUNTS = ("like_count", "retweet_count", "reply_count", "quote_count")
+
 _TCO = re.compile(r"https?://t\.co/\w+")
+# The handles at the start of a reply's text: X puts those of the people it answers there.
+_REPLY_HANDLES = re.compile(r"^(?:[@＠]\w{1,15}\s+)+")
 
 
 def code_point_weight(char: str) -> int:
@@ -302,9 +366,21 @@ class XChannel(Channel):
 
     # --- publishing ---------------------------------------------------------------------------
 
+    replies = True
+
     def publish(
-        self, account: Any, text: str, media: Sequence[Any], *, idempotency_key: str
+        self,
+        account: Any,
+        text: str,
+        media: Sequence[Any],
+        *,
+        idempotency_key: str,
+        reply_to: ReplyTo | None = None,
     ) -> Published:
+        """Post `text` with `media`; with `reply_to`, as X's reply to that post (X puts the
+        handles of those it answers before the text itself)."""
+        if reply_to is not None:
+            _check_reply_to(reply_to)
         files = load_media(media, channel=self.name)
         self._renew_if_ending(account)
         media_ids = [self._upload(account, item) for item in files]
@@ -313,41 +389,59 @@ class XChannel(Channel):
             payload["text"] = text
         if media_ids:
             payload["media"] = {"media_ids": media_ids}
-        response = self._call(
-            account, "POST", TWEETS_URL, changes=True, what="Posting to X", json=payload
-        )
+        if reply_to is not None:
+            payload["reply"] = {"in_reply_to_tweet_id": reply_to.network_id}
+        what = "Replying on X" if reply_to is not None else "Posting to X"
+        response = self._call(account, "POST", TWEETS_URL, changes=True, what=what, json=payload)
         data = json_or_empty(response).get("data")
         if response.status_code in (200, 201) and isinstance(data, dict) and data.get("id"):
             return self._published(account, data, response.status_code)
         if _is_duplicate(response):
-            # Our earlier try may have landed (its answer lost): then that post is this one.
-            found = self.reconcile(
-                account,
-                text,
-                idempotency_key=idempotency_key,
-                hints=ReconcileHints(since=_tries(idempotency_key)[0], media_count=len(media_ids)),
+            return self._after_duplicate(
+                account, text, response, idempotency_key, len(media_ids), reply_to
             )
-            if found is not None:
-                return found
-            if _tries(idempotency_key)[1] > 1:
-                # A retry: X knows a post with our text that its timeline does not show yet.
-                raise with_status(
-                    RetryableError(
-                        f"X refused the post: {_message(response)} An earlier try may have "
-                        "gone out and not be listed yet; looking again later.",
-                        retry_after=DUPLICATE_RECHECK_SECONDS,
-                    ),
-                    response.status_code,
-                )
+        refused = "X refused the reply" if reply_to is not None else "X refused the post"
+        raise _refusal(response, refused, changes=True)
+
+    def _after_duplicate(
+        self,
+        account: Any,
+        text: str,
+        response: requests.Response,
+        idempotency_key: str,
+        media_count: int,
+        reply_to: ReplyTo | None,
+    ) -> Published:
+        """X refused our text as one the account already posted: our earlier try may have
+        landed (its answer lost), and then that post is this one."""
+        found = self.reconcile(
+            account,
+            text,
+            idempotency_key=idempotency_key,
+            hints=ReconcileHints(since=_tries(idempotency_key)[0], media_count=media_count),
+            reply_to=reply_to,
+        )
+        if found is not None:
+            return found
+        noun = "post" if reply_to is None else "reply"
+        if _tries(idempotency_key)[1] > 1:
+            # A retry: X knows a post with our text that its timeline does not show yet.
             raise with_status(
-                PermanentError(
-                    f"X refused the post: {_message(response)} The account already has a post "
-                    "with this text, made before this post was first sent; change the text to "
-                    "post it again."
+                RetryableError(
+                    f"X refused the {noun}: {_message(response)} An earlier try may have "
+                    "gone out and not be listed yet; looking again later.",
+                    retry_after=DUPLICATE_RECHECK_SECONDS,
                 ),
                 response.status_code,
             )
-        raise _refusal(response, "X refused the post", changes=True)
+        raise with_status(
+            PermanentError(
+                f"X refused the {noun}: {_message(response)} The account already has a post "
+                f"with this text, made before this {noun} was first sent; change the text to "
+                "send it again."
+            ),
+            response.status_code,
+        )
 
     def reconcile(
         self,
@@ -356,13 +450,17 @@ class XChannel(Channel):
         *,
         idempotency_key: str,
         hints: ReconcileHints | None = None,
+        reply_to: ReplyTo | None = None,
     ) -> Published | None:
+        """Look for the post among the account's newest (with `reply_to`: among its replies to
+        that post only, so a post of the same text elsewhere is never taken for it)."""
         self._renew_if_ending(account)
         user_id = account.external_id or self._own_id(account)
         params: dict[str, Any] = {
             "max_results": RECONCILE_POSTS,
-            "exclude": "retweets,replies",
-            "tweet.fields": "created_at,entities,attachments",
+            "exclude": "retweets,replies" if reply_to is None else "retweets",
+            "tweet.fields": "created_at,entities,attachments"
+            + (",referenced_tweets" if reply_to is not None else ""),
         }
         hints = hints or ReconcileHints()
         since = hints.since or _tries(idempotency_key)[0]
@@ -379,11 +477,21 @@ class XChannel(Channel):
         if response.status_code != 200:
             raise _refusal(response, "X did not list the account's posts")
         posts = json_or_empty(response).get("data") or []  # no "data" at all when there are none
+        posts = (
+            [post for post in posts if isinstance(post, dict)] if isinstance(posts, list) else []
+        )
+        if reply_to is not None:
+            posts = [
+                post for post in posts if _referenced(post, "replied_to") == reply_to.network_id
+            ]
+        listed = [_listed(post) for post in posts]
+        if reply_to is not None:
+            # The handles X put before a reply are not part of what was sent.
+            text = _without_reply_handles(text)
+            listed = [replace(post, text=_without_reply_handles(post.text)) for post in listed]
         found = matching.find(
             text,
-            [_listed(post) for post in posts if isinstance(post, dict)]
-            if isinstance(posts, list)
-            else [],
+            listed,
             hints=replace(hints, since=since),
             network=self.label,
             window=RECONCILE_WINDOW,
@@ -439,6 +547,54 @@ class XChannel(Channel):
             items=items,
             cursor=cursor if following == at else following.dump(),
             more=bool(following.next_token),
+        )
+
+    # --- engagement -----------------------------------------------------------------------------
+
+    def fetch_engagement(self, account: Any, external_ids: Sequence[str]) -> dict[str, Engagement]:
+        """The figures of our posts, LOOKUP_IDS per call of the Post lookup; clicks where X
+        gives the account's own non-public figures (its posts of the last 30 days)."""
+        ids = list(dict.fromkeys(str(i) for i in external_ids if _is_post_id(str(i))))
+        if not ids:
+            return {}
+        self._renew_if_ending(account)
+        found: dict[str, Engagement] = {}
+        private = True
+        for start in range(0, len(ids), LOOKUP_IDS):
+            batch, private = self._engagement_batch(
+                account, ids[start : start + LOOKUP_IDS], private
+            )
+            found |= batch
+        return found
+
+    def _engagement_batch(
+        self, account: Any, ids: list[str], private: bool
+    ) -> tuple[dict[str, Engagement], bool]:
+        """One batch's figures, and whether the next batch may still ask for the non-public
+        ones (`private`: X did not refuse them for a whole call)."""
+        if private:
+            response = self._lookup(account, ids, PRIVATE_METRICS)
+            # A whole call refused for what it asks (the app's access may not reach the
+            # non-public figures): asked again without them, here and for the next batches.
+            if response.status_code not in (400, 403):
+                found = _figures(response, ids)
+                # X leaves out a post whose non-public figures it will not give (one older
+                # than 30 days), with a field error: its public figures are read on their own.
+                rest = [post_id for post_id in ids if post_id not in found]
+                if rest:
+                    found |= _figures(self._lookup(account, rest, PUBLIC_METRICS), rest)
+                return found, True
+        return _figures(self._lookup(account, ids, PUBLIC_METRICS), ids), False
+
+    def _lookup(self, account: Any, ids: list[str], fields: str) -> requests.Response:
+        """GET /2/tweets?ids=… with `fields` of each post."""
+        return self._call(
+            account,
+            "GET",
+            TWEETS_URL,
+            changes=False,
+            what="Reading the figures of the account's posts",
+            params={"ids": ",".join(ids), "tweet.fields": fields},
         )
 
     # --- the calls ----------------------------------------------------------------------------
@@ -763,6 +919,113 @@ def _scalar(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         return ""
     return str(value)
+
+
+def _is_post_id(value: str) -> bool:
+    """Whether `value` has the form of X's post ids (a number of up to 19 digits)."""
+    return value.isascii() and value.isdigit() and len(value) <= 19
+
+
+def _check_reply_to(reply_to: ReplyTo) -> None:
+    if not _is_post_id(reply_to.network_id):
+        raise PermanentError(
+            f"X answers a post by its id; {reply_to.network_id[:100]!r} is not an X post id."
+        )
+
+
+def _without_reply_handles(text: str) -> str:
+    """A reply's text without the handles at its start (X adds those it answers, and shows
+    them as part of the text): what the author wrote, to compare."""
+    return _REPLY_HANDLES.sub("", text.lstrip())
+
+
+def _figures(response: requests.Response, ids: list[str]) -> dict[str, Engagement]:
+    """The Post lookup's answer for `ids`, checked: the figures of each post it gives, and
+    `deleted` for each it names as not found; anything other than a 200 as every read is (429
+    with its wait, 5xx retryable), a 200 of another shape RetryableError."""
+    what = "X did not give the figures of the account's posts"
+    if response.status_code != 200:
+        raise _refusal(response, what)
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or ("data" not in body and "errors" not in body):
+        raise with_status(RetryableError(f"{what}: the answer is not X's data or errors"), 200)
+    posts, errors = body.get("data", []), body.get("errors", [])
+    if not isinstance(posts, list) or not isinstance(errors, list):
+        raise with_status(RetryableError(f"{what}: data or errors is not of X's shape"), 200)
+    asked = set(ids)
+    found: dict[str, Engagement] = {}
+    for post in posts:
+        problem = _metrics_problem(post)
+        if problem:
+            raise with_status(RetryableError(f"{what}: a post {problem}"), 200)
+        if post["id"] in asked:
+            found[post["id"]] = _engagement(post)
+    named = {_error_id(error) for error in errors} & asked
+    if not posts and errors and not named:
+        # Nothing about the posts asked: the whole call refused (a suspended account).
+        raise with_status(PermanentError(f"{what}: {_message(response)}"), 200)
+    gone = {_error_id(error) for error in errors if _not_found(error)} & asked
+    return found | {post_id: Engagement(deleted=True) for post_id in gone - found.keys()}
+
+
+def _metrics_problem(post: Any) -> str:
+    """What is wrong with a post of the lookup for its figures, "" when nothing."""
+    if not isinstance(post, dict):
+        return "is not an object"
+    post_id = post.get("id")
+    if not isinstance(post_id, str) or not _is_post_id(post_id):
+        return f"has no id of X's form ({str(post_id)[:40]!r})"
+    public = post.get("public_metrics")
+    if not isinstance(public, dict):
+        return f"({post_id}) has no public_metrics"
+    for name in PUBLIC_COUNTS:
+        if _count(public.get(name)) is None:
+            return f"({post_id}) has no count {name}"
+    return ""
+
+
+def _engagement(post: dict[str, Any]) -> Engagement:
+    """A checked post's figures. Impressions are public now (public_metrics.impression_count),
+    once only non-public; clicks on its links are the non-public url_link_clicks."""
+    public = post["public_metrics"]
+    private = post.get("non_public_metrics")
+    private = private if isinstance(private, dict) else {}
+    impressions = _count(public.get("impression_count"))
+    if impressions is None:
+        impressions = _count(private.get("impression_count"))
+    return Engagement(
+        likes=public["like_count"],
+        reposts=public["retweet_count"],
+        replies=public["reply_count"],
+        quotes=public["quote_count"],
+        impressions=impressions,
+        clicks=_count(private.get("url_link_clicks")),
+    )
+
+
+def _count(value: Any) -> int | None:
+    """A figure as X gives it (a whole number, 0 or more); None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value
+
+
+def _error_id(error: Any) -> str:
+    """The post an entry of X's errors array is about ("" when it names none)."""
+    if not isinstance(error, dict):
+        return ""
+    return _scalar(error.get("resource_id")) or _scalar(error.get("value"))
+
+
+def _not_found(error: Any) -> bool:
+    """Whether an entry of X's errors says the post is not there (deleted)."""
+    if not isinstance(error, dict):
+        return False
+    kind, title = str(error.get("type") or ""), str(error.get("title") or "")
+    return kind.endswith("/resource-not-found") or "Not Found" in title
 
 
 def _tries(idempotency_key: str) -> tuple[datetime | None, int]:

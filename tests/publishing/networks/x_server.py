@@ -21,13 +21,36 @@ of the post it answers at the start of its text, as X shows it); a post mentions
 whose @handles its text holds; `delete_tweet` removes a post, which then simply leaves every
 timeline, as on X.
 
+Replies (x-api/posts/create-or-edit-post): POST /2/tweets with `reply` {in_reply_to_tweet_id,
+exclude_reply_user_ids} stores the post as a reply: conversation_id the thread's root,
+in_reply_to_user_id the author answered, referenced_tweets replied_to the post; X's handles of
+those it answers (the author, then those the post answered, less the replier and the users
+excluded) put before its text, so it reaches their mention timelines. A reply to a post that is
+not there is refused with X's 403 "You attempted to reply to a Tweet that is deleted or not
+visible to you."; `replies_to(id)` lists the replies a post has. GET /2/users/:id/tweets honours
+exclude=replies and gives referenced_tweets when asked.
+
+Figures (x-api/posts/get-posts-by-ids, x-api/fundamentals/metrics): GET /2/tweets?ids= (1 to
+100 ids, tweet.fields checked) answers the posts in the order asked with public_metrics
+(retweet, reply, like, quote, bookmark and impression counts) and, for the token's own posts of
+the last 30 days only, non_public_metrics and organic_metrics (impressions, url_link_clicks,
+user_profile_clicks); a post asked with those that is not the token's or is older is left out
+with a "Field Authorization Error"; a post not there is named in errors as "Not Found Error".
+`engage(id, likes=…, reposts=…, …)` adds what people did; replies and quotes are also counted
+from the posts that answer or quote it. `timeline_queries` and `lookup_queries` keep the
+query of every call of the user timeline and of the lookup.
+
 Approximations: one app; error wordings the docs do not give are X's as seen in the wild
 (duplicate content, invalid token) or plain ones (a post too long: X's 186 "Tweet needs to be a
 bit shorter." as a 403); the duplicate check compares the text of all the user's posts (X's
 window is not documented); rate-limit headers only on 429 answers; a pagination token is good
 for as long as the server runs (X does not say how long its tokens last), and a page is never
 empty (X may give a next_token whose page holds nothing); every post's lang is what it was made
-with (X detects it).
+with (X detects it); the duplicate check compares the text as sent (a reply's without the
+handles X adds: whether X takes a reply of the same words to another person for a duplicate is
+not documented); `refuse_private_fields` makes the lookup refuse a call asking for non-public
+fields with a 403 of invented words (an app whose access does not reach them: X does not
+document that answer).
 """
 
 import base64
@@ -87,7 +110,48 @@ SCOPES = frozenset(
 )
 # The mention timeline reaches this many of the most recent mentions.
 MENTIONS_REACH = 800
+# The Post lookup takes up to this many ids; non-public figures are kept this long.
+LOOKUP_IDS = 100
+PRIVATE_METRICS_DAYS = 30
+# tweet.fields the Post lookup knows (x-api/posts/get-posts-by-ids).
+TWEET_FIELDS = frozenset(
+    {
+        "article",
+        "attachments",
+        "author_id",
+        "card_uri",
+        "community_id",
+        "context_annotations",
+        "conversation_id",
+        "created_at",
+        "display_text_range",
+        "edit_controls",
+        "edit_history_tweet_ids",
+        "entities",
+        "geo",
+        "id",
+        "in_reply_to_user_id",
+        "lang",
+        "media_metadata",
+        "non_public_metrics",
+        "note_tweet",
+        "organic_metrics",
+        "possibly_sensitive",
+        "promoted_metrics",
+        "public_metrics",
+        "referenced_tweets",
+        "reply_settings",
+        "scopes",
+        "source",
+        "text",
+        "withheld",
+    }
+)
+# Fields only the author's own token reads, and for posts of the last 30 days only.
+PRIVATE_FIELDS = frozenset({"non_public_metrics", "organic_metrics", "promoted_metrics"})
 _MENTION = re.compile(r"(?<![\w@])@(\w{1,15})")
+# The handles at the start of a post's text (those a reply answers).
+_LEADING_HANDLES = re.compile(r"^(?:@\w{1,15}\s+)+")
 _FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
 
 
@@ -166,6 +230,12 @@ class XServer(FakeNetwork):
         self.page_tokens: dict[str, dict[str, Any]] = {}
         # The query of every call of the mention timeline, in order.
         self.mention_queries: list[dict[str, str]] = []
+        # The query of every call of the user timeline and of the Post lookup, in order.
+        self.timeline_queries: list[dict[str, str]] = []
+        self.lookup_queries: list[dict[str, str]] = []
+        # Set True to have X refuse, for the whole call, a lookup asking for non-public fields
+        # (an app whose access does not reach them).
+        self.refuse_private_fields = False
 
     # --- control ---------------------------------------------------------------------------
     def add_user(self, username: str, name: str) -> str:
@@ -232,6 +302,40 @@ class XServer(FakeNetwork):
                 tweet["referenced_tweets"].append({"type": "quoted", "id": quote_of})
             return tweet
 
+    def engage(
+        self,
+        tweet_id: str,
+        *,
+        likes: int = 0,
+        reposts: int = 0,
+        replies: int = 0,
+        quotes: int = 0,
+        bookmarks: int = 0,
+        impressions: int = 0,
+        link_clicks: int = 0,
+        profile_clicks: int = 0,
+    ) -> None:
+        """People act on a post: its counts grow (replies and quotes made with add_post or
+        POST /2/tweets are counted on their own; these add to them)."""
+        with self.lock:
+            counts = self._tweet(tweet_id)["counts"]
+            for name, value in (
+                ("like", likes),
+                ("retweet", reposts),
+                ("reply", replies),
+                ("quote", quotes),
+                ("bookmark", bookmarks),
+                ("impression", impressions),
+                ("url_link_clicks", link_clicks),
+                ("user_profile_clicks", profile_clicks),
+            ):
+                counts[name] += value
+
+    def replies_to(self, tweet_id: str) -> list[dict[str, Any]]:
+        """The posts that answer `tweet_id` (referenced_tweets replied_to), newest first."""
+        with self.lock:
+            return [t for t in self.tweets if _replied_to(t) == tweet_id]
+
     def delete_tweet(self, tweet_id: str) -> None:
         """The author deletes a post: it leaves every timeline."""
         with self.lock:
@@ -277,6 +381,8 @@ class XServer(FakeNetwork):
             return "media_metadata", self.media_metadata
         if method == "POST" and path == "/2/tweets":
             return "tweets", self.create_tweet
+        if method == "GET" and path == "/2/tweets":
+            return "tweets_lookup", self.lookup_tweets
         if (
             method == "GET"
             and len(parts) == 4
@@ -658,7 +764,24 @@ class XServer(FakeNetwork):
             return problem(403, "Forbidden", "Tweet needs to be a bit shorter.")
         if len(media_ids) > MAX_MEDIA:
             return invalid_request(f"At most {MAX_MEDIA} media ids.")
+        reply = body.get("reply")
+        if reply is not None and not _reply_ok(reply):
+            return invalid_request(
+                "reply.in_reply_to_tweet_id must be a Post id, and exclude_reply_user_ids a "
+                "list of User ids."
+            )
         with self.lock:
+            parent = None
+            if reply is not None:
+                parent = next(
+                    (t for t in self.tweets if t["id"] == reply["in_reply_to_tweet_id"]), None
+                )
+                if parent is None:  # X's words as seen (v1.1's code 385)
+                    return problem(
+                        403,
+                        "Forbidden",
+                        "You attempted to reply to a Tweet that is deleted or not visible to you.",
+                    )
             items = [self.media.get(media_id) for media_id in media_ids]
             for item in items:
                 if item is None or item["user_id"] != user_id or item["expires_at"] < time.time():
@@ -673,11 +796,32 @@ class XServer(FakeNetwork):
                     "Forbidden",
                     "You are not allowed to create a Tweet with duplicate content.",
                 )
-            tweet = self._store_tweet(user_id, text, items, datetime.now(UTC))
+            tweet = self._store_tweet(
+                user_id,
+                text,
+                items,
+                datetime.now(UTC),
+                reply_to=parent,
+                exclude=frozenset((reply or {}).get("exclude_reply_user_ids") or ()),
+            )
         return answer_json(201, {"data": {"id": tweet["id"], "text": tweet["text"]}})
 
-    def _store_tweet(self, user_id, text: str, items: list, created_at: datetime) -> dict:
-        """Store a post as X shows it (call with the lock held)."""
+    def _store_tweet(
+        self,
+        user_id,
+        text: str,
+        items: list,
+        created_at: datetime,
+        *,
+        reply_to: dict | None = None,
+        exclude: frozenset[str] = frozenset(),
+    ) -> dict:
+        """Store a post as X shows it (call with the lock held); with `reply_to`, as a reply
+        to that post, the handles of those it answers put before its text."""
+        sent = text
+        if reply_to is not None:
+            handles = self._reply_handles(reply_to, user_id, exclude, text)
+            text = " ".join([*(f"@{h}" for h in handles), text]) if handles else text
         shown, urls, last = [], [], 0
         for span in textutil.find_urls(text):
             shown.append(html.escape(text[last : span.start], quote=False))
@@ -721,7 +865,8 @@ class XServer(FakeNetwork):
         tweet = {
             "id": tweet_id,
             "text": rendered,
-            "raw_text": text,
+            # As sent (without the handles X puts before a reply): what duplicates compare.
+            "raw_text": sent,
             "author_id": user_id,
             "created_at": created_at,
             "edit_history_tweet_ids": [tweet_id],
@@ -735,16 +880,62 @@ class XServer(FakeNetwork):
                 {"media_key": i["media_key"], "alt_text": i["alt_text"], "width": i["width"]}
                 for i in items
             ],
+            # What people did with it (engage); replies and quotes are counted from the posts.
+            "counts": dict.fromkeys(
+                (
+                    "like",
+                    "retweet",
+                    "reply",
+                    "quote",
+                    "bookmark",
+                    "impression",
+                    "url_link_clicks",
+                    "user_profile_clicks",
+                ),
+                0,
+            ),
         }
+        if reply_to is not None:
+            tweet["conversation_id"] = reply_to["conversation_id"]
+            tweet["in_reply_to_user_id"] = reply_to["author_id"]
+            tweet["referenced_tweets"] = [{"type": "replied_to", "id": reply_to["id"]}]
         self.tweets.insert(0, tweet)
         self.tweets.sort(key=lambda t: t["created_at"], reverse=True)
         return tweet
+
+    def _reply_handles(
+        self, parent: dict, user_id: str, exclude: frozenset[str], text: str
+    ) -> list[str]:
+        """The usernames X puts before a reply to `parent`: its author, then those `parent`
+        itself answered (the handles at its start), less the replier, the users excluded and
+        those the text already begins with."""
+        by_name = {u["username"].lower(): u["id"] for u in self.users.values()}
+        leading = _LEADING_HANDLES.match(parent["text"])
+        answered = [parent["author_id"]] + [
+            by_name[name.lower()]
+            for name in _MENTION.findall(leading.group() if leading else "")
+            if name.lower() in by_name
+        ]
+        typed = _LEADING_HANDLES.match(text)
+        already = {n.lower() for n in _MENTION.findall(typed.group() if typed else "")}
+        names = []
+        for answered_id in dict.fromkeys(answered):
+            name = self.users[answered_id]["username"]
+            if (
+                answered_id != user_id
+                and answered_id not in exclude
+                and name.lower() not in already
+            ):
+                names.append(name)
+        return names
 
     def user_tweets(self, request: Request) -> Answer:
         """GET /2/users/:id/tweets: newest first, max_results 5–100, start_time, exclude."""
         _, refused = self._user_for(request, "tweet.read", "users.read")
         if refused:
             return refused
+        with self.lock:
+            self.timeline_queries.append({k: v[0] for k, v in request.query.items()})
         user_id = request.path.split("/")[3]
         if user_id not in self.users:
             return problem(
@@ -767,11 +958,16 @@ class XServer(FakeNetwork):
                 return invalid_request("start_time must be YYYY-MM-DDTHH:mm:ssZ.")
             since = since.replace(tzinfo=UTC)
         fields = set((request.param("tweet.fields") or "").split(","))
+        exclude = set(filter(None, (request.param("exclude") or "").split(",")))
+        if not exclude <= {"retweets", "replies"}:
+            return invalid_request("The `exclude` query parameter value must be retweets, replies.")
         listed_before = datetime.now(UTC) - timedelta(seconds=self.timeline_delay)
         found = [
             t
             for t in self.tweets_of(user_id)
-            if (since is None or t["created_at"] >= since) and t["created_at"] <= listed_before
+            if (since is None or t["created_at"] >= since)
+            and t["created_at"] <= listed_before
+            and not ("replies" in exclude and _replied_to(t))
         ][:limit]
         if not found:
             return answer_json(200, {"meta": {"result_count": 0}})
@@ -789,6 +985,8 @@ class XServer(FakeNetwork):
                 item["entities"] = tweet["entities"]
             if "attachments" in fields and tweet["media"]:
                 item["attachments"] = {"media_keys": [m["media_key"] for m in tweet["media"]]}
+            if "referenced_tweets" in fields and tweet["referenced_tweets"]:
+                item["referenced_tweets"] = [dict(r) for r in tweet["referenced_tweets"]]
             data.append(item)
         meta = {"result_count": len(data), "newest_id": data[0]["id"], "oldest_id": data[-1]["id"]}
         return answer_json(200, {"data": data, "meta": meta})
@@ -872,9 +1070,143 @@ class XServer(FakeNetwork):
             item["entities"] = tweet["entities"]
         return item
 
+    def lookup_tweets(self, request: Request) -> Answer:
+        """GET /2/tweets?ids=…: up to 100 posts, in the order asked; a post not there is left
+        out and named in errors (Not Found); non-public figures only for the token's own posts
+        of the last 30 days, any other post asked with them left out with a field error."""
+        user_id, refused = self._user_for(request, "tweet.read", "users.read")
+        if refused:
+            return refused
+        with self.lock:
+            self.lookup_queries.append({k: v[0] for k, v in request.query.items()})
+        ids = (request.param("ids") or "").split(",")
+        if not ids or not all(i.isdigit() and len(i) <= 19 for i in ids):
+            return invalid_request(
+                f"The `ids` query parameter value [{request.param('ids')}] is not valid."
+            )
+        if len(ids) > LOOKUP_IDS:
+            return invalid_request(f"The `ids` query parameter may hold up to {LOOKUP_IDS} ids.")
+        fields = set(filter(None, (request.param("tweet.fields") or "").split(",")))
+        if not fields <= TWEET_FIELDS:
+            return invalid_request(
+                f"The `tweet.fields` query parameter value [{sorted(fields - TWEET_FIELDS)[0]}] "
+                "is not one of the fields of a Post."
+            )
+        private = fields & PRIVATE_FIELDS
+        if private and self.refuse_private_fields:
+            return problem(
+                403,
+                "Forbidden",
+                "You are not permitted to request the fields non_public_metrics, "
+                "organic_metrics or promoted_metrics.",
+                "https://api.x.com/2/problems/client-forbidden",
+            )
+        data, errors = [], []
+        recent = datetime.now(UTC) - timedelta(days=PRIVATE_METRICS_DAYS)
+        with self.lock:
+            for post_id in dict.fromkeys(ids):
+                tweet = next((t for t in self.tweets if t["id"] == post_id), None)
+                if tweet is None:
+                    errors.append(_not_found(post_id))
+                elif private and (tweet["author_id"] != user_id or tweet["created_at"] < recent):
+                    errors.append(_field_refused(post_id, sorted(private)[0]))
+                else:
+                    data.append(self._lookup_json(tweet, fields))
+        answer: dict[str, Any] = {}
+        if data:
+            answer["data"] = data
+        if errors:
+            answer["errors"] = errors
+        return answer_json(200, answer)
+
+    def _lookup_json(self, tweet: dict[str, Any], fields: set[str]) -> dict[str, Any]:
+        """A Post object with `fields`, its figures among them (call with the lock held)."""
+        item = self._post_json(tweet, fields)
+        counts = tweet["counts"]
+        replies = counts["reply"] + len([t for t in self.tweets if _replied_to(t) == tweet["id"]])
+        quotes = counts["quote"] + len(
+            [t for t in self.tweets if _referenced(t, "quoted") == tweet["id"]]
+        )
+        if "public_metrics" in fields:
+            item["public_metrics"] = {
+                "retweet_count": counts["retweet"],
+                "reply_count": replies,
+                "like_count": counts["like"],
+                "quote_count": quotes,
+                "bookmark_count": counts["bookmark"],
+                "impression_count": counts["impression"],
+            }
+        if "non_public_metrics" in fields:
+            item["non_public_metrics"] = {
+                "impression_count": counts["impression"],
+                "url_link_clicks": counts["url_link_clicks"],
+                "user_profile_clicks": counts["user_profile_clicks"],
+            }
+        if "organic_metrics" in fields:
+            item["organic_metrics"] = {
+                "impression_count": counts["impression"],
+                "like_count": counts["like"],
+                "reply_count": replies,
+                "retweet_count": counts["retweet"],
+                "url_link_clicks": counts["url_link_clicks"],
+                "user_profile_clicks": counts["user_profile_clicks"],
+            }
+        return item
+
     def _user_json(self, user: dict[str, str], fields: set[str]) -> dict[str, str]:
         # id, name and username are always given; other user.fields are not kept here.
         return {k: v for k, v in user.items() if k in {"id", "name", "username"} | fields}
+
+
+def _referenced(tweet: dict[str, Any], kind: str) -> str | None:
+    return next((r["id"] for r in tweet["referenced_tweets"] if r["type"] == kind), None)
+
+
+def _replied_to(tweet: dict[str, Any]) -> str | None:
+    return _referenced(tweet, "replied_to")
+
+
+def _reply_ok(reply: Any) -> bool:
+    """POST /2/tweets' `reply`: in_reply_to_tweet_id a Post id (required), and
+    exclude_reply_user_ids, if given, a list of User ids."""
+    if not isinstance(reply, dict):
+        return False
+    post_id = reply.get("in_reply_to_tweet_id")
+    if not isinstance(post_id, str) or not post_id.isdigit() or len(post_id) > 19:
+        return False
+    excluded = reply.get("exclude_reply_user_ids", [])
+    return isinstance(excluded, list) and all(
+        isinstance(user_id, str) and user_id.isdigit() for user_id in excluded
+    )
+
+
+def _not_found(post_id: str) -> dict[str, str]:
+    """The errors entry of a post X does not have."""
+    return {
+        "value": post_id,
+        "detail": f"Could not find tweet with ids: [{post_id}].",
+        "title": "Not Found Error",
+        "resource_type": "tweet",
+        "parameter": "ids",
+        "resource_id": post_id,
+        "type": "https://api.x.com/2/problems/resource-not-found",
+    }
+
+
+def _field_refused(post_id: str, field: str) -> dict[str, str]:
+    """The errors entry of a post whose `field` the token may not read (the post is left out)."""
+    return {
+        "value": post_id,
+        "detail": f"Sorry, you are not authorized to access '{field}' on the Tweet with ids: "
+        f"[{post_id}].",
+        "title": "Field Authorization Error",
+        "resource_type": "tweet",
+        "parameter": "ids",
+        "resource_id": post_id,
+        "section": "data",
+        "field": field,
+        "type": "https://api.x.com/2/problems/not-authorized-for-field",
+    }
 
 
 def days_ago(days: float) -> datetime:
