@@ -87,13 +87,42 @@ What comes back (issue 17; docs.bsky.app API reference and the atproto lexicons,
   only once its bottom is reached, so what arrives meanwhile is read by the call after the walk.
   The cursor stays small: a few hundred bytes usually, at most MAX_SEEN URIs (about 12 KB),
   twice that during a walk.
+
+Answering an item (issue 17; lexicon app.bsky.feed.post #replyRef, com.atproto.repo.strongRef,
+docs.bsky.app "Posts" guide, section "Replies, quote posts & embeds", checked 2026):
+- A reply is an app.bsky.feed.post whose `reply` is {root, parent}, each a strongRef (`uri` and
+  `cid`, both required). `parent` is the post answered; `root` is the top of its thread: the
+  parent's own `reply.root` when the parent is itself a reply, else the parent. Both come from
+  the item as listNotifications gave it (ReplyTo.raw: the notification's `uri` and `cid`, and
+  its `record.reply.root`), so no call is made to look them up. The reference AppView
+  (@atproto/bsky's post indexer) flags a reply whose root does not match its parent's thread
+  (invalidReplyRoot), which is why root is taken from the parent and never guessed.
+- It is created as any post is: com.atproto.repo.createRecord with the record key derived from
+  the target's idempotency key (above), so a retry cannot make a second reply.
+- Reconcile of a reply reads the same record key (getRecord, above); the record counts as our
+  reply only when its `reply.parent.uri` is the item's URI. A record under our key that is not
+  a reply to that item (a top-level post, or a reply to another item) is AmbiguousMatch: only a
+  reused idempotency key could put it there, and a person decides.
+
+Engagement of our posts (issue 17; lexicons app.bsky.feed.getPosts and app.bsky.feed.defs
+#postView, checked 2026):
+- app.bsky.feed.getPosts (a query the PDS proxies to the AppView, as listNotifications): `uris`
+  (at-uri, at most 25 a call: the lexicon's maxLength; repeated in the query string) → `{posts:
+  [postView]}`, each with `uri`, `likeCount`, `repostCount`, `replyCount`, `quoteCount`
+  (integers, each optional in the lexicon: an absent one is None here). Bluesky gives no
+  impressions or clicks to an API client: both are None.
+- "Gets post views for a specified list of posts": a post it does not have is left out of the
+  answer. One left out is checked once against our own repo with com.atproto.repo.getRecord (as
+  reconcile does): RecordNotFound → deleted; the record still there → no figures this time (an
+  AppView that has not indexed it yet, or hides it) and no entry, so a passing gap in the
+  AppView never marks a post deleted for good.
 """
 
 import base64
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -104,12 +133,14 @@ from ..tokens import social_account_tokens_refresh
 from . import text as textutil
 from .base import (
     Channel,
+    Engagement,
     Identity,
     Inbound,
     InboundKind,
     InboundPage,
     Limits,
     ReconcileHints,
+    ReplyTo,
     TokenSet,
 )
 from .errors import (
@@ -166,6 +197,10 @@ MAX_PAGES_PER_CALL = 10
 MAX_SEEN = 100
 # Global labels (com.atproto.label.defs) that hide a post from everyone.
 HIDING_LABELS = frozenset({"!hide", "!takedown"})
+
+GET_POSTS = "app.bsky.feed.getPosts"
+# getPosts' `uris` maximum (lexicon).
+MAX_GET_POSTS = 25
 
 
 def record_key(idempotency_key: str) -> str:
@@ -391,11 +426,21 @@ class BlueskyChannel(Channel):
             return response
         raise AssertionError("unreachable")
 
+    replies = True
+
     def publish(
-        self, account: Any, text: str, media: Sequence[Any], *, idempotency_key: str
+        self,
+        account: Any,
+        text: str,
+        media: Sequence[Any],
+        *,
+        idempotency_key: str,
+        reply_to: ReplyTo | None = None,
     ) -> Published:
         rkey = record_key(idempotency_key)
         repo = account.external_id or account.handle.lstrip("@")
+        # Read before anything is sent: an item without its references cannot be answered.
+        reply = reply_refs(reply_to) if reply_to is not None else None
         images = [self._upload(account, item) for item in load_media(media, channel=self.name)]
         record: dict[str, Any] = {
             "$type": POST_COLLECTION,
@@ -404,6 +449,8 @@ class BlueskyChannel(Channel):
             .isoformat(timespec="milliseconds")
             .replace("+00:00", "Z"),
         }
+        if reply is not None:
+            record["reply"] = reply
         facets = self._facets(account, text)
         if facets:
             record["facets"] = facets
@@ -423,7 +470,9 @@ class BlueskyChannel(Channel):
             # The key may be taken because an earlier try landed (a real PDS answers a taken
             # record key with 500 InternalServerError): then that is our post.
             try:
-                found = self.reconcile(account, text, idempotency_key=idempotency_key)
+                found = self.reconcile(
+                    account, text, idempotency_key=idempotency_key, reply_to=reply_to
+                )
             except (RetryableError, PermanentError) as exc:
                 raise with_status(
                     UnknownOutcome(
@@ -444,7 +493,10 @@ class BlueskyChannel(Channel):
         *,
         idempotency_key: str,
         hints: ReconcileHints | None = None,
+        reply_to: ReplyTo | None = None,
     ) -> Published | None:
+        """The post (or the reply to `reply_to`) under the record key every try of this target
+        writes; None when that key holds nothing."""
         base = _base(account)
         rkey = record_key(idempotency_key)
         repo = account.external_id or account.handle.lstrip("@")
@@ -463,6 +515,8 @@ class BlueskyChannel(Channel):
             and isinstance(data.get("value"), dict)
         ):
             found = self._published(account, uri, rkey, 200)
+            if reply_to is not None:
+                self._check_answers(found, data["value"], reply_to)
             if hints is not None and found.external_id in hints.known_ids:
                 # Another target of the account holds this record: two keys met (it cannot
                 # happen short of a hash collision); a person decides.
@@ -488,6 +542,28 @@ class BlueskyChannel(Channel):
         raise with_status(
             RetryableError(str(refusal) or "Bluesky answered getRecord without the record"),
             response.status_code,
+        )
+
+    @staticmethod
+    def _check_answers(found: Published, value: dict[str, Any], reply_to: ReplyTo) -> None:
+        """AmbiguousMatch unless the record under our key answers `reply_to` (its
+        reply.parent.uri is the item's URI)."""
+        parent = _mapping(_mapping(value.get("reply")).get("parent")).get("uri")
+        item = _text(reply_to.raw.get("uri")) or reply_to.network_id
+        if parent == item:
+            return
+        why = f"a reply to {parent}" if isinstance(parent, str) and parent else "not a reply"
+        raise AmbiguousMatch(
+            f"Bluesky: the record under this reply's key does not answer {item} ({why}).",
+            candidates=[
+                Candidate(
+                    found.external_id,
+                    external_url=found.external_url,
+                    text=_text(value.get("text")),
+                    created_at=_text(value.get("createdAt")),
+                    why=why,
+                )
+            ],
         )
 
     def _published(self, account: Any, uri: str, rkey: str, status: int) -> Published:
@@ -716,6 +792,142 @@ class BlueskyChannel(Channel):
             deleted=_hidden(raw.get("labels")),
             raw=raw,
         )
+
+    # --- engagement of our posts ----------------------------------------------------------------
+
+    def fetch_engagement(self, account: Any, external_ids: Sequence[str]) -> dict[str, Engagement]:
+        """The figures getPosts gives for our posts, 25 a call; a post it leaves out is deleted
+        when our repo no longer holds it (the module's docstring says why it is checked). Ids
+        that are not at:// post URIs are not asked about and get no entry."""
+        wanted = list(dict.fromkeys(i for i in external_ids if _is_post_uri(i)))
+        figures: dict[str, Engagement] = {}
+        for start in range(0, len(wanted), MAX_GET_POSTS):
+            batch = wanted[start : start + MAX_GET_POSTS]
+            views = self._post_views(account, batch)
+            for uri in batch:
+                view = views.get(_ref_uri(account, {"uri": uri}))
+                if view is not None:
+                    figures[uri] = _engagement(view)
+                elif self._record_gone(account, uri):
+                    figures[uri] = Engagement(deleted=True)
+        return figures
+
+    def _post_views(self, account: Any, uris: list[str]) -> dict[str, dict[str, Any]]:
+        """One getPosts call: the postViews answered, by URI (our repo named by its DID)."""
+        response = self._call(account, "GET", GET_POSTS, changes=False, params={"uris": uris})
+        if response.status_code != 200:
+            raise _refusal(response, "Bluesky did not give the posts' figures")
+        posts = json_or_empty(response).get("posts")
+        if not isinstance(posts, list):
+            raise with_status(
+                RetryableError("Bluesky answered getPosts without its posts"),
+                response.status_code,
+            )
+        views: dict[str, dict[str, Any]] = {}
+        for view in posts:
+            uri = view.get("uri") if isinstance(view, dict) else None
+            if not isinstance(uri, str) or not uri.startswith("at://"):
+                raise with_status(
+                    RetryableError(
+                        f"Bluesky answered getPosts with a post without its at:// uri: "
+                        f"{json.dumps(view)[:200]}"
+                    ),
+                    response.status_code,
+                )
+            views[_ref_uri(account, {"uri": uri})] = view
+        return views
+
+    def _record_gone(self, account: Any, uri: str) -> bool:
+        """Whether our repo no longer holds the post `uri` (getRecord answers RecordNotFound);
+        RetryableError when its answer says neither."""
+        authority, _, rest = uri.removeprefix("at://").partition("/")
+        collection, _, rkey = rest.partition("/")
+        response = request(
+            "GET",
+            f"{_base(account)}/xrpc/com.atproto.repo.getRecord",
+            changes=False,
+            what="Looking for a post the AppView left out",
+            params={"repo": authority, "collection": collection, "rkey": rkey},
+        )
+        if response.status_code in (400, 404) and _error(response) == "RecordNotFound":
+            return True
+        if response.status_code == 200 and isinstance(json_or_empty(response).get("value"), dict):
+            return False
+        refusal = _refusal(response, "Bluesky did not say whether the post still exists")
+        if isinstance(refusal, RetryableError):
+            raise refusal
+        raise with_status(
+            RetryableError(str(refusal) or "Bluesky answered getRecord without the record"),
+            response.status_code,
+        )
+
+
+def reply_refs(reply_to: ReplyTo) -> dict[str, dict[str, str]]:
+    """The `reply` of a post answering `reply_to`: the item as parent, its thread's root as
+    root (the item's own reply.root when it is a reply, else the item); PermanentError when the
+    item's payload lacks what a strongRef needs."""
+    raw = reply_to.raw
+    parent = _strong_ref(raw)
+    if parent is None:
+        raise PermanentError(
+            f"Cannot answer {reply_to.network_id} on Bluesky: the item was kept without its uri "
+            "and cid."
+        )
+    if reply_to.network_id and parent["uri"] != reply_to.network_id:
+        raise PermanentError(
+            f"Cannot answer {reply_to.network_id} on Bluesky: its payload is of another post "
+            f"({parent['uri']})."
+        )
+    thread = _mapping(raw.get("record")).get("reply")
+    if thread is None:
+        return {"root": parent, "parent": parent}
+    root = _strong_ref(_mapping(_mapping(thread).get("root")))
+    if root is None:
+        # A root guessed wrong gets our answer flagged by the AppView (invalidReplyRoot).
+        raise PermanentError(
+            f"Cannot answer {reply_to.network_id} on Bluesky: it is a reply whose thread root "
+            "was kept without its uri and cid."
+        )
+    return {"root": root, "parent": parent}
+
+
+def _strong_ref(value: Mapping[str, Any]) -> dict[str, str] | None:
+    """A com.atproto.repo.strongRef ({uri, cid}) from what holds one, else None."""
+    uri, cid = value.get("uri"), value.get("cid")
+    if isinstance(uri, str) and uri.startswith("at://") and isinstance(cid, str) and cid:
+        return {"uri": uri, "cid": cid}
+    return None
+
+
+def _is_post_uri(value: Any) -> bool:
+    """Whether `value` is an at:// URI of an app.bsky.feed.post (what getPosts takes)."""
+    if not isinstance(value, str) or not value.startswith("at://"):
+        return False
+    parts = value.removeprefix("at://").split("/")
+    return len(parts) == 3 and all(parts) and parts[1] == POST_COLLECTION
+
+
+def _engagement(view: dict[str, Any]) -> Engagement:
+    """A postView's figures (None where it gives none); RetryableError for one that is not a
+    count."""
+    return Engagement(
+        likes=_count(view, "likeCount"),
+        reposts=_count(view, "repostCount"),
+        replies=_count(view, "replyCount"),
+        quotes=_count(view, "quoteCount"),
+    )
+
+
+def _count(view: dict[str, Any], name: str) -> int | None:
+    value = view.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise RetryableError(
+            f"Bluesky answered getPosts with {name}={json.dumps(value)[:50]} for "
+            f"{view.get('uri')}, not a count"
+        )
+    return value
 
 
 def access_token_expiry(token: str) -> datetime | None:

@@ -13,7 +13,21 @@ newest first by `indexedAt` then CID, the cursor being the last item's "<indexed
 AppView's time-and-CID keyset) and pointing to older ones. Tests make people reply, mention,
 quote and like (`add_reply`, `add_mention`, `add_quote`, `add_like`), delete a post (its
 notification is dropped, as the AppView does), hide one with a `!hide` label, place a
-notification at a given time (one indexed late), and make the server ignore `reasons[]`."""
+notification at a given time (one indexed late), and make the server ignore `reasons[]`.
+
+Replies and figures (issue 17): createRecord checks a post's `reply` as the lexicon has it
+(#replyRef: `root` and `parent`, each a com.atproto.repo.strongRef with `uri` and `cid`), and
+indexes a reply as the reference AppView (@atproto/bsky's post indexer) does: it is flagged
+invalidReplyRoot when its parent is unknown or flagged, when its root is its parent while the
+parent is itself a reply, or when its root is not its parent's root (`invalid_replies`).
+`thread(root)` lists the unflagged replies under a thread's top post (where a reply is seen to
+have landed in the right thread); `replies_to(uri)` lists a post's direct replies, flagged or
+not, which is what replyCount counts there. app.bsky.feed.getPosts (`uris[]`, at most 25, each
+an at:// URI) answers a postView for each post it has, in the order asked, with likeCount,
+repostCount, replyCount and quoteCount (posts embedding it with app.bsky.embed.record) counted
+from what the tests made (`add_like`, `add_repost`, `add_reply`, `add_quote`, and North's own
+replies and posts); a post it does not have (never made, or deleted with `delete_post`, ours as
+well as others') is left out. Every getPosts call's URIs are kept in `get_posts_queries`."""
 
 import hashlib
 import io
@@ -32,6 +46,8 @@ TID = re.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")
 MAX_BLOB = 1_000_000
 S32 = "234567abcdefghijklmnopqrstuvwxyz"
 NOTIFICATIONS = "app.bsky.notification.listNotifications"
+GET_POSTS = "app.bsky.feed.getPosts"
+MAX_GET_POSTS = 25
 # The people who answer North in the tests: handle → (DID, display name).
 PEOPLE = {
     "friend.test": ("did:plc:friend7test", "A Friend"),
@@ -71,6 +87,12 @@ class BlueskyServer(FakeNetwork):
         self.others: dict[str, dict[str, Any]] = {}  # at:// URI → app.bsky.feed.post record
         self.notification_queries: list[dict[str, list[str]]] = []
         self.ignore_reasons = False
+        # Likes and reposts of any post: the like's or repost's URI → the subject's URI.
+        self.likes: dict[str, str] = {}
+        self.reposts: dict[str, str] = {}
+        # Replies the AppView files under no thread (invalidReplyRoot).
+        self.invalid_replies: set[str] = set()
+        self.get_posts_queries: list[list[str]] = []
         self._clock_ids = itertools.count(1)
         # The AppView's clock: each new notification a second after the last.
         self.clock = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -100,6 +122,7 @@ class BlueskyServer(FakeNetwork):
             ("GET", "com.atproto.repo.getRecord"): self.get_record,
             ("GET", "com.atproto.identity.resolveHandle"): self.resolve_handle,
             ("GET", NOTIFICATIONS): self.list_notifications,
+            ("GET", GET_POSTS): self.get_posts,
         }
         handler = handlers.get((request.method, nsid))
         if handler is None:
@@ -242,6 +265,11 @@ class BlueskyServer(FakeNetwork):
                 field = FEATURES.get(feature.get("$type"))
                 if field is None or not isinstance(feature.get(field), str):
                     return f"Record/facets/{n}/features has an invalid feature"
+        reply = record.get("reply")
+        if reply is not None:
+            problem = _invalid_reply(reply)
+            if problem:
+                return problem
         embed = record.get("embed")
         if embed is not None:
             if embed.get("$type") != "app.bsky.embed.images":
@@ -284,6 +312,7 @@ class BlueskyServer(FakeNetwork):
                 return _error(500, "InternalServerError", "Internal Server Error")
             cid = "bafyrei" + hashlib.sha256(uri.encode()).hexdigest()[:52]
             self.records[rkey] = {"uri": uri, "cid": cid, "value": body["record"]}
+            self._index_reply(uri, body["record"])
         return answer_json(200, {"uri": uri, "cid": cid, "validationStatus": "valid"})
 
     def get_record(self, request: Request) -> Answer:
@@ -370,10 +399,13 @@ class BlueskyServer(FakeNetwork):
     ) -> str:
         """`author` replies to `parent` (North's post, or a reply in North's thread): North is
         notified with reason "reply". The thread's root is the parent's root, or the parent."""
-        parent_record = self.others.get(parent) or {}
+        found = self.find(parent)
+        parent_record = found[0]["value"] if found else {}
         root = ((parent_record.get("reply") or {}).get("root") or {}).get("uri") or parent
         reply = {"root": self._ref(root), "parent": self._ref(parent)}
         uri, record, at = self._post(author, text, at=at, langs=langs, reply=reply)
+        with self.lock:
+            self._index_reply(uri, record)
         self._notify(uri, record, at, author, "reply", parent)
         return uri
 
@@ -414,24 +446,39 @@ class BlueskyServer(FakeNetwork):
         return uri
 
     def add_like(self, subject: str, *, author: str = "fan.test") -> str:
-        """`author` likes North's post `subject` (a notification cxhub does not take)."""
+        """`author` likes North's post `subject` (a notification cxhub does not take; counted
+        in the post's likeCount)."""
+        return self._react("app.bsky.feed.like", "like", self.likes, subject, author)
+
+    def add_repost(self, subject: str, *, author: str = "fan.test") -> str:
+        """`author` reposts North's post `subject` (app.bsky.feed.repost: a notification cxhub
+        does not take; counted in the post's repostCount)."""
+        return self._react("app.bsky.feed.repost", "repost", self.reposts, subject, author)
+
+    def _react(
+        self, collection: str, reason: str, kept: dict[str, str], subject: str, author: str
+    ) -> str:
         with self.lock:
             self.clock += timedelta(seconds=1)
             at = self.clock
         did = PEOPLE[author][0]
-        uri = f"at://{did}/app.bsky.feed.like/{self._tid(at)}"
-        record = {
-            "$type": "app.bsky.feed.like",
-            "subject": self._ref(subject),
-            "createdAt": self._stamp(at),
-        }
-        self._notify(uri, record, at, author, "like", subject)
+        uri = f"at://{did}/{collection}/{self._tid(at)}"
+        record = {"$type": collection, "subject": self._ref(subject), "createdAt": self._stamp(at)}
+        with self.lock:
+            kept[uri] = self._canonical(subject)
+        self._notify(uri, record, at, author, reason, subject)
         return uri
 
     def delete_post(self, uri: str) -> None:
-        """The author deleted the post: the AppView drops its notifications."""
+        """The author deleted the post (another person's, or one of North's): it is gone from
+        the repo and the AppView, which drops its notifications."""
+        canonical = self._canonical(uri)
         with self.lock:
             self.others.pop(uri, None)
+            self.others.pop(canonical, None)
+            for rkey, record in list(self.records.items()):
+                if record["uri"] == canonical:
+                    del self.records[rkey]
             self.notifications = [n for n in self.notifications if n["uri"] != uri]
 
     def hide(self, uri: str) -> None:
@@ -476,3 +523,145 @@ class BlueskyServer(FakeNetwork):
         if page:
             body["cursor"] = f"{page[-1]['indexedAt']}::{page[-1]['cid']}"
         return answer_json(200, body)
+
+    # --- threads and figures (the AppView's view) ------------------------------------------------
+    def _canonical(self, uri: str) -> str:
+        """`uri` with North's repo named by its DID (a client may write the handle)."""
+        prefix = f"at://{self.handle}/"
+        return f"at://{self.did}/" + uri[len(prefix) :] if uri.startswith(prefix) else uri
+
+    def find(self, uri: str) -> tuple[dict[str, Any], str] | None:
+        """A post the AppView has, by URI: ({uri, cid, value}, author DID), or None."""
+        canonical = self._canonical(uri)
+        with self.lock:
+            if canonical in self.others:
+                did = canonical.removeprefix("at://").split("/")[0]
+                entry = {"uri": canonical, **self._ref(canonical), "value": self.others[canonical]}
+                return entry, did
+            for record in self.records.values():
+                if record["uri"] == canonical:
+                    return record, self.did
+        return None
+
+    def _index_reply(self, uri: str, record: dict[str, Any]) -> None:
+        """Flag a reply whose root does not match its parent's thread, as the reference AppView
+        does (called with the lock held)."""
+        reply = record.get("reply")
+        if not reply:
+            return
+        root, parent = (
+            self._canonical(reply["root"]["uri"]),
+            self._canonical(reply["parent"]["uri"]),
+        )
+        found = self.find(parent)
+        if found is None:
+            self.invalid_replies.add(self._canonical(uri))
+            return
+        parent_uri = found[0]["uri"]
+        parent_reply = found[0]["value"].get("reply")
+        parent_root = self._canonical(parent_reply["root"]["uri"]) if parent_reply else None
+        if parent_uri in self.invalid_replies:
+            invalid = True
+        elif parent == root:
+            invalid = parent_reply is not None
+        else:
+            invalid = parent_root != root
+        if invalid:
+            self.invalid_replies.add(self._canonical(uri))
+
+    def _posts(self) -> list[tuple[str, dict[str, Any]]]:
+        with self.lock:
+            ours = [(r["uri"], r["value"]) for r in self.records.values()]
+            return ours + list(self.others.items())
+
+    def replies_to(self, uri: str) -> list[str]:
+        """The direct replies to the post `uri`, flagged or not (what its replyCount counts)."""
+        target = self._canonical(uri)
+        return [
+            reply_uri
+            for reply_uri, value in self._posts()
+            if value.get("reply") and self._canonical(value["reply"]["parent"]["uri"]) == target
+        ]
+
+    def thread(self, root: str) -> list[str]:
+        """The unflagged replies under the thread whose top post is `root`."""
+        target = self._canonical(root)
+        return [
+            reply_uri
+            for reply_uri, value in self._posts()
+            if value.get("reply")
+            and self._canonical(value["reply"]["root"]["uri"]) == target
+            and reply_uri not in self.invalid_replies
+        ]
+
+    def _quotes(self, uri: str) -> int:
+        target = self._canonical(uri)
+        count = 0
+        for _, value in self._posts():
+            embed = value.get("embed") or {}
+            if embed.get("$type") == "app.bsky.embed.recordWithMedia":
+                embed = embed.get("record") or {}
+            if embed.get("$type") == "app.bsky.embed.record":
+                quoted = (embed.get("record") or {}).get("uri") or ""
+                count += self._canonical(quoted) == target
+        return count
+
+    def post_view(self, uri: str) -> dict[str, Any] | None:
+        """app.bsky.feed.defs#postView of the post `uri`, or None when the AppView lacks it."""
+        found = self.find(uri)
+        if found is None:
+            return None
+        entry, did = found
+        handle = next((h for h, (d, _) in PEOPLE.items() if d == did), self.handle)
+        target = entry["uri"]
+        with self.lock:
+            likes = sum(subject == target for subject in self.likes.values())
+            reposts = sum(subject == target for subject in self.reposts.values())
+        return {
+            "uri": target,
+            "cid": entry["cid"],
+            "author": {"did": did, "handle": handle, "labels": []},
+            "record": entry["value"],
+            "replyCount": len(self.replies_to(target)),
+            "repostCount": reposts,
+            "likeCount": likes,
+            "quoteCount": self._quotes(target),
+            "bookmarkCount": 0,
+            "indexedAt": entry["value"].get("createdAt"),
+            "viewer": {},
+            "labels": [],
+        }
+
+    def get_posts(self, request: Request) -> Answer:
+        _, refused = self._session(request)
+        if refused:
+            return refused
+        uris = request.query.get("uris") or []
+        with self.lock:
+            self.get_posts_queries.append(list(uris))
+        if not uris:
+            return _error(400, "InvalidRequest", 'Params must have the property "uris"')
+        if len(uris) > MAX_GET_POSTS:
+            return _error(
+                400, "InvalidRequest", f"uris must not have more than {MAX_GET_POSTS} elements"
+            )
+        for n, uri in enumerate(uris):
+            if not uri.startswith("at://"):
+                return _error(400, "InvalidRequest", f"uris/{n} must be a valid at-uri")
+        views = [self.post_view(uri) for uri in dict.fromkeys(uris)]
+        return answer_json(200, {"posts": [view for view in views if view is not None]})
+
+
+def _invalid_reply(reply: Any) -> str | None:
+    """What is wrong with a post's `reply` (app.bsky.feed.post#replyRef), as the PDS says."""
+    if not isinstance(reply, dict):
+        return "Record/reply must be an object"
+    for name in ("root", "parent"):
+        ref = reply.get(name)
+        if not isinstance(ref, dict):
+            return f'Record/reply must have the property "{name}"'
+        if not isinstance(ref.get("uri"), str) or not ref["uri"].startswith("at://"):
+            return f"Record/reply/{name}/uri must be a valid at-uri"
+        if not isinstance(ref.get("cid"), str) or not ref["cid"]:
+            return f'Record/reply/{name} must have the property "cid"'
+    return None
