@@ -130,6 +130,58 @@ marked * are as integrations show them, not re-read on LinkedIn's pages):
   Retry-After when LinkedIn sends one, else None (LinkedIn's limits are daily and its 429 has no
   reset header: networks.ratelimits then holds the account its default minute); 5xx and answers
   that are not a list of elements → RetryableError; 403 on the posts → PermanentError.
+
+Replies (issue 17): the answer to a comment is a comment under it, made as the Page
+(learn.microsoft.com/linkedin/marketing/community-management/shares/comments-api, "Create a
+Comment", November 2026; points marked * are as integrations show them, not re-read on
+LinkedIn's pages):
+- `POST /rest/socialActions/{URN, URL-encoded}/comments` with `actor` (the Page, or the member),
+  `object` (the post: the thread_id fetch_inbound gave, which is publish()'s share or ugcPost
+  URN) and `message.text`; to answer a comment, the URN in the path is that comment's and
+  `parentComment` names it too ("For nested comments, this is the urn of the parent comment").
+  Scope w_organization_social (w_member_social for a member), as for posts. 201 Created, with
+  the new comment's id in `x-restli-id`* (the numeric id: its URN is urn:li:comment:(<the
+  parent's activity>,<id>)) and, as some integrations show, the comment itself in the body*
+  (`$URN` / `commentUrn`, `object`); whichever comes is read. A 201 from which no URN can be
+  made is an unknown outcome: reconcile finds the comment.
+- Threads have two levels*: a reply goes under a first-level comment, never under a reply. An
+  item that is itself a reply (its raw `parentComment`) is answered under the same first-level
+  comment, which is how LinkedIn shows such an answer anyway.
+- `message` is attributed text, not the little format of a post's commentary: the text dispatch
+  gives (render()'s little text) is sent as plain text (little_to_plain), or the reply would
+  show its escapes. A comment holds at most MAX_COMMENT characters* (1,250, the figure
+  integrations give); a longer reply is refused before anything is sent. Replies carry no
+  images here.
+- A person opens a comment at https://www.linkedin.com/feed/update/<activity>/?commentUrn=…
+  (and &replyUrn=… for a reply under a comment), as LinkedIn's "Copy link to comment" gives*.
+- No idempotency key: reconcile of a reply reads the comments under the item it answers
+  ("Get Comments on Comments", or the post's first-level comments for an answer to a post), keeps
+  those made by our actor, and matches their text with networks.channels.matching from
+  hints.since (less matching.CLOCK_SKEW). A post or a comment elsewhere with the same text is
+  not under that item, so it is never taken for the reply; two replies of the same text under
+  one comment since the first try are AmbiguousMatch. When the comment answered is gone (404),
+  no reply can exist: None.
+
+Engagement (issue 17), read in batches of ENGAGEMENT_BATCH posts:
+- shares/network-update-social-actions, "Batch Get Social Actions"*: `GET /rest/socialActions?
+  ids=List(<URL-encoded URNs>)` (Rest.li 2.0: the URNs encoded, List( , ) not) answers
+  `results` {URN: {likesSummary.totalLikes, commentsSummary.aggregatedTotalComments (replies
+  to comments included), …}}, and `errors` {URN: {status}} for those it has not: 404 is a post
+  (or comment) deleted → Engagement(deleted=True). Other per-post errors are logged and that
+  post gets no entry this time. Scope r_organization_social (r_member_social for a member); a
+  refusal of the whole call (403) is a PermanentError as for inbound.
+- organizations/share-statistics: `GET /rest/organizationalEntityShareStatistics?
+  q=organizationalEntity&organizationalEntity=<Page URN>&shares=List(…)&ugcPosts=List(…)*`
+  (share URNs and ugcPost URNs each in their own list) answers `elements`, each naming its
+  `share` or `ugcPost`* with `totalShareStatistics` {impressionCount, clickCount, shareCount,
+  likeCount, commentCount, …}: impressions, clicks and reposts (reshares). Organic figures of
+  the last 12 months only. It needs rw_organization_admin and the ADMINISTRATOR role, which
+  cxhub does not ask for when connecting (SCOPES): a 403 leaves impressions, clicks and reposts
+  None, and is not a failure. Not asked for a member's posts, nor for comments (our replies).
+- `quotes` is always None: LinkedIn counts reshares, with or without text, as one figure.
+- Errors as elsewhere: 401 → AuthExpired after one renewal, 429 → RetryableError (Retry-After
+  when sent), 5xx → RetryableError, an answer without its `results` or `elements` →
+  RetryableError. Nothing is changed at LinkedIn.
 """
 
 import json
@@ -137,10 +189,10 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import requests
 from django.utils import timezone
@@ -148,12 +200,14 @@ from django.utils import timezone
 from . import matching
 from .base import (
     Channel,
+    Engagement,
     Identity,
     Inbound,
     InboundPage,
     Limits,
     OAuthSpec,
     ReconcileHints,
+    ReplyTo,
     TokenSet,
     configured_client,
 )
@@ -199,6 +253,11 @@ COMMENTS_PAGE = 100
 PAGE_OVERLAP = 5
 MAX_COMMENT_PAGES = 50
 CURSOR_VERSION = 1
+# Replies: the longest comment LinkedIn takes (as integrations give it; see the docstring).
+MAX_COMMENT = 1_250
+# Engagement: posts asked for in one call (each URN is 30 to 90 characters in the query string,
+# well within what a URL may hold).
+ENGAGEMENT_BATCH = 50
 
 
 def escape_little(text: str) -> str:
@@ -254,13 +313,29 @@ class LinkedInChannel(Channel):
 
     # --- publishing ---------------------------------------------------------------------------
 
+    replies = True
+
     def publish(
-        self, account: Any, text: str, media: Sequence[Any], *, idempotency_key: str
+        self,
+        account: Any,
+        text: str,
+        media: Sequence[Any],
+        *,
+        idempotency_key: str,
+        reply_to: ReplyTo | None = None,
     ) -> Published:
         """Post `text`, already in the little format (dispatch passes render()'s output: it is
-        sent as it is, never escaped again), with up to 20 images."""
+        sent as it is, never escaped again), with up to 20 images. With `reply_to`: the text
+        as a comment under that comment (or post), see the module's docstring."""
         base = _base(account)
         author = _author(account)
+        if reply_to is not None:
+            if media:
+                raise PermanentError("cxhub sends LinkedIn comments without images.")
+            target = _reply_target(reply_to)
+            return self._with_token(
+                account, lambda token: _create_comment(base, token, author, text, target)
+            )
         files = load_media(media, channel=self.name)
         if len(files) > MAX_IMAGES:
             raise PermanentError(f"LinkedIn takes at most {MAX_IMAGES} images in a post.")
@@ -278,10 +353,26 @@ class LinkedInChannel(Channel):
         *,
         idempotency_key: str,
         hints: ReconcileHints | None = None,
+        reply_to: ReplyTo | None = None,
     ) -> Published | None:
         base = _base(account)
         author = _author(account)
+        if reply_to is not None:
+            target = _reply_target(reply_to)
+            return self._with_token(
+                account, lambda token: _find_comment(base, token, author, text, target, hints)
+            )
         return self._with_token(account, lambda token: _find_post(base, token, author, text, hints))
+
+    def fetch_engagement(self, account: Any, external_ids: Sequence[str]) -> dict[str, Engagement]:
+        """Likes and comments of our posts (and replies), and, where the token may read the
+        Page's statistics, impressions, clicks and reshares; see the module's docstring."""
+        urns = list(dict.fromkeys(str(urn) for urn in external_ids if _is_urn(str(urn))))
+        if not urns:
+            return {}
+        base = _base(account)
+        author = _author(account)
+        return self._with_token(account, lambda token: _engagement(base, token, author, urns))
 
     def refresh_token(self, account: Any) -> None:
         refresh_oauth2(self, account)
@@ -1023,3 +1114,328 @@ def _dump_cursor(marks: Mapping[str, _PostMark]) -> str:
         for post, entry in marks.items()
     }
     return json.dumps({"v": CURSOR_VERSION, "posts": posts}, separators=(",", ":"))
+
+
+# --- replies ----------------------------------------------------------------------------------
+
+# urn:li:comment:(<the post's activity, or the post>,<the comment's id>)
+_COMMENT_URN = re.compile(r"urn:li:comment:\((urn:li:[A-Za-z]+:[^,()]+),([^,()]+)\)")
+_POST_URN = re.compile(r"urn:li:(?:share|ugcPost|activity):[^,()\s]+")
+
+
+@dataclass(frozen=True)
+class _ReplyTarget:
+    """Where a reply goes: the URN whose comments it joins (`on`), the post (`object`), the
+    first-level comment it answers (`parent`, "" for an answer to the post itself), and that
+    comment's activity, from which the new comment's URN is made (`activity`, "" if unknown)."""
+
+    on: str
+    object: str
+    parent: str = ""
+    activity: str = ""
+
+
+def _is_urn(value: str) -> bool:
+    return value.startswith("urn:li:")
+
+
+def _reply_target(reply_to: ReplyTo) -> _ReplyTarget:
+    """The comment (or post) `reply_to` names, as LinkedIn's create call needs it. An item that
+    is itself a reply is answered under its first-level comment: threads have two levels."""
+    item = str(reply_to.network_id or "")
+    raw = reply_to.raw if isinstance(reply_to.raw, Mapping) else {}
+    if _POST_URN.fullmatch(item):
+        return _ReplyTarget(on=item, object=item)
+    if not _COMMENT_URN.fullmatch(item):
+        raise PermanentError(f"LinkedIn has no comment or post {item!r} to answer.")
+    above = raw.get("parentComment")
+    parent = above if isinstance(above, str) and _COMMENT_URN.fullmatch(above) else item
+    activity = _activity(parent)
+    listed_on = raw.get("object")
+    post = next(
+        (
+            urn
+            for urn in (reply_to.thread_id, listed_on, activity)
+            if isinstance(urn, str) and _POST_URN.fullmatch(urn)
+        ),
+        activity,
+    )
+    return _ReplyTarget(on=parent, object=post, parent=parent, activity=activity)
+
+
+def _activity(comment: str) -> str:
+    """The post (its activity, as LinkedIn names it) a comment URN is under; "" if none."""
+    match = _COMMENT_URN.fullmatch(comment)
+    return match.group(1) if match else ""
+
+
+def _create_comment(
+    base: str, token: str, author: str, text: str, target: _ReplyTarget
+) -> Published:
+    message = little_to_plain(text)
+    if not message.strip():
+        raise PermanentError("The reply has no text.")
+    if len(message) > MAX_COMMENT:
+        raise PermanentError(
+            f"The reply is {len(message):,} characters; a LinkedIn comment holds at most "
+            f"{MAX_COMMENT:,} ({len(message) - MAX_COMMENT:,} too many)."
+        )
+    payload: dict[str, Any] = {
+        "actor": author,
+        "object": target.object,
+        "message": {"text": message},
+    }
+    if target.parent:
+        payload["parentComment"] = target.parent
+    response = request(
+        "POST",
+        f"{base}/rest/socialActions/{_urn_path(target.on)}/comments",
+        changes=True,
+        what="Replying on LinkedIn",
+        json=payload,
+        headers=_headers(token),
+    )
+    if response.status_code != 201:
+        raise _refusal(response, "LinkedIn refused the reply", changes=True)
+    urn = _new_comment_urn(response, target)
+    if not urn:
+        # Made, but we cannot say where: reconcile finds it before any new try.
+        raise with_status(
+            UnknownOutcome("LinkedIn made the comment but did not say its URN"),
+            response.status_code,
+        )
+    return _comment_published(urn, target.parent, response.status_code)
+
+
+def _new_comment_urn(response: requests.Response, target: _ReplyTarget) -> str:
+    """The new comment's URN: from the comment in the body, else from the id in x-restli-id
+    (or the body) under the activity of the comment answered; "" when neither says."""
+    data = json_or_empty(response)
+    for key in ("$URN", "commentUrn"):
+        value = data.get(key)
+        if isinstance(value, str) and _COMMENT_URN.fullmatch(value):
+            return value
+    header = unquote(response.headers.get("x-restli-id") or "").strip()
+    if _COMMENT_URN.fullmatch(header):
+        return header
+    comment_id = header or str(data.get("id") or "")
+    listed_on = data.get("object")
+    activity = (
+        listed_on
+        if isinstance(listed_on, str) and listed_on.startswith("urn:li:activity:")
+        else target.activity
+    )
+    if activity and re.fullmatch(r"\d+", comment_id):
+        return f"urn:li:comment:({activity},{comment_id})"
+    return ""
+
+
+def _comment_url(urn: str, parent: str) -> str:
+    """Where a person sees the comment `urn` (a reply under `parent`, when set)."""
+    post = _activity(urn)
+    if not post:
+        return ""
+    url = f"https://www.linkedin.com/feed/update/{post}/?commentUrn="
+    if parent:
+        return url + f"{quote(parent, safe='')}&replyUrn={quote(urn, safe='')}"
+    return url + quote(urn, safe="")
+
+
+def _comment_published(urn: str, parent: str, http_status: int) -> Published:
+    return Published(
+        external_id=urn[:255], external_url=_comment_url(urn, parent), http_status=http_status
+    )
+
+
+def _find_comment(
+    base: str,
+    token: str,
+    author: str,
+    text: str,
+    target: _ReplyTarget,
+    hints: ReconcileHints | None,
+) -> Published | None:
+    """Our reply among the comments under the item answered (see the module's docstring)."""
+    try:
+        elements = _all_comments(base, token, target.on)
+    except _Gone:
+        return None  # the comment answered is gone, and any reply to it with it
+    listed = [
+        comment
+        for element in elements
+        if (comment := _our_comment(element, author, target)) is not None
+    ]
+    found = matching.find(
+        little_to_plain(text), listed, hints=hints, network="LinkedIn", window=RECONCILE_WINDOW
+    )
+    if found is None:
+        return None
+    return Published(found.external_id, external_url=found.external_url, http_status=200)
+
+
+def _our_comment(element: Any, author: str, target: _ReplyTarget) -> matching.Listed | None:
+    """A comment listed under the item answered, when our actor made it there."""
+    if not isinstance(element, dict) or element.get("actor") != author:
+        return None
+    urn = str(element.get("$URN") or element.get("commentUrn") or "")
+    if not _COMMENT_URN.fullmatch(urn):
+        return None
+    parent = element.get("parentComment")
+    if target.parent and isinstance(parent, str) and parent and parent != target.parent:
+        return None
+    created = element.get("created")
+    message = element.get("message")
+    return matching.Listed(
+        external_id=urn,
+        text=str(message.get("text") or "") if isinstance(message, dict) else "",
+        created_at=matching.parse_time(created.get("time") if isinstance(created, dict) else None),
+        external_url=_comment_url(urn, target.parent),
+    )
+
+
+# --- engagement -------------------------------------------------------------------------------
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+def _restli_list(urns: list[str]) -> str:
+    """Rest.li 2.0's List(…) of URNs for a query string: each URN encoded, the list not."""
+    return "List(" + ",".join(_urn_path(urn) for urn in urns) + ")"
+
+
+def _engagement(base: str, token: str, author: str, urns: list[str]) -> dict[str, Engagement]:
+    figures: dict[str, Engagement] = {}
+    for chunk in _chunks(urns, ENGAGEMENT_BATCH):
+        figures |= _social_actions(base, token, chunk)
+    if author.startswith("urn:li:organization:"):
+        posts = [
+            urn
+            for urn, seen in figures.items()
+            if not seen.deleted and urn.startswith(("urn:li:share:", "urn:li:ugcPost:"))
+        ]
+        for chunk in _chunks(posts, ENGAGEMENT_BATCH):
+            for urn, (impressions, clicks, reposts) in _statistics(base, token, author, chunk):
+                figures[urn] = replace(
+                    figures[urn], impressions=impressions, clicks=clicks, reposts=reposts
+                )
+    return figures
+
+
+def _social_actions(base: str, token: str, urns: list[str]) -> dict[str, Engagement]:
+    """Likes and comments of `urns` in one call; deleted ones marked."""
+    response = request(
+        "GET",
+        f"{base}/rest/socialActions?ids={_restli_list(urns)}",
+        changes=False,
+        what="Reading likes and comments",
+        headers=_headers(token),
+    )
+    if response.status_code == 403:
+        raise with_status(
+            PermanentError(
+                f"LinkedIn does not let cxhub read the likes and comments of these posts (HTTP "
+                f"403: {_message(response)}); they cannot be read without r_organization_social."
+            ),
+            403,
+        )
+    if response.status_code != 200:
+        raise _refusal(response, "LinkedIn did not give the likes and comments of the posts")
+    results, errors = _batch(response)
+    figures = {}
+    for urn in urns:
+        if isinstance(results.get(urn), dict):
+            figures[urn] = _summary(results[urn])
+        elif _status(errors.get(urn)) == 404:
+            figures[urn] = Engagement(deleted=True)
+        else:
+            log.warning("LinkedIn gave no likes or comments for %s: %.300r", urn, errors.get(urn))
+    return figures
+
+
+def _batch(response: requests.Response) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A batch answer's `results` and `errors`, keyed by URN (decoded, however they come); a
+    RetryableError that says so when the answer is not one."""
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    results = data.get("results") if isinstance(data, dict) else None
+    if not isinstance(results, dict):
+        raise with_status(
+            RetryableError(
+                f"Likes and comments: LinkedIn answered HTTP {response.status_code} with no "
+                f"results: {response.text[:200]!r}"
+            ),
+            response.status_code,
+        )
+    errors = data.get("errors")
+    # Statuses of keys without an error entry (Rest.li lists both) count as errors too.
+    statuses = data.get("statuses")
+    failed = {
+        key: {"status": status}
+        for key, status in (statuses.items() if isinstance(statuses, dict) else ())
+        if isinstance(status, int) and status >= 400
+    }
+    failed |= errors if isinstance(errors, dict) else {}
+    return (
+        {unquote(str(key)): value for key, value in results.items()},
+        {unquote(str(key)): value for key, value in failed.items()},
+    )
+
+
+def _status(error: Any) -> int | None:
+    return _count(error.get("status")) if isinstance(error, dict) else None
+
+
+def _summary(result: dict[str, Any]) -> Engagement:
+    likes = result.get("likesSummary")
+    comments = result.get("commentsSummary")
+    return Engagement(
+        likes=_count(likes.get("totalLikes")) if isinstance(likes, dict) else None,
+        replies=(
+            _count(comments.get("aggregatedTotalComments")) if isinstance(comments, dict) else None
+        ),
+    )
+
+
+_Figures = tuple[int | None, int | None, int | None]  # impressions, clicks, reshares
+
+
+def _statistics(base: str, token: str, author: str, urns: list[str]) -> list[tuple[str, _Figures]]:
+    """The Page's figures for its posts `urns`; none where the token may not read them."""
+    shares = [urn for urn in urns if urn.startswith("urn:li:share:")]
+    ugc_posts = [urn for urn in urns if urn.startswith("urn:li:ugcPost:")]
+    query = f"q=organizationalEntity&organizationalEntity={_urn_path(author)}"
+    if shares:
+        query += f"&shares={_restli_list(shares)}"
+    if ugc_posts:
+        query += f"&ugcPosts={_restli_list(ugc_posts)}"
+    response = request(
+        "GET",
+        f"{base}/rest/organizationalEntityShareStatistics?{query}",
+        changes=False,
+        what="Reading the Page's statistics",
+        headers=_headers(token),
+    )
+    if response.status_code == 403:
+        # rw_organization_admin (and the ADMINISTRATOR role) not granted: no such figures.
+        log.info("LinkedIn does not let cxhub read %s's statistics: %s", author, _message(response))
+        return []
+    if response.status_code != 200:
+        raise _refusal(response, "LinkedIn did not give the Page's statistics")
+    found = []
+    for element in _elements(response, "The Page's statistics"):
+        if not isinstance(element, dict):
+            continue
+        urn = element.get("share") or element.get("ugcPost")
+        totals = element.get("totalShareStatistics")
+        if urn in urns and isinstance(totals, dict):
+            figures = (
+                _count(totals.get("impressionCount")),
+                _count(totals.get("clickCount")),
+                _count(totals.get("shareCount")),
+            )
+            found.append((str(urn), figures))
+    return found

@@ -18,6 +18,24 @@ comment is dropped from the lists, with its replies (LinkedIn gives no tombstone
 `add_comment` and `delete_comment` make them happen; `comment_page_hook(target, start)` runs as
 a page is asked for (a test deletes a comment between two pages with it).
 
+Replies (comments-api, Create a Comment): `POST /rest/socialActions/{post or comment URN}/comments`
+with `actor`, `object` (the post: its share/ugcPost URN or its activity) and `message.text`, and
+`parentComment` (the comment in the path) for a reply under a comment. Threads have two levels
+(as integrations report): a reply under a reply is refused with 422. A comment is at most
+MAX_COMMENT characters. The new comment is recorded in `comments` like the others (a test
+asserts on its `actor`, `parent` and `post`); the answer is 201 with its numeric id in
+`x-restli-id` and the comment in the body, or only one of them (`comment_answer`: "both",
+"header", "body", or "none" for a 201 that says nothing).
+
+Engagement: `GET /rest/socialActions?ids=List(…)` (batch: `results`, `statuses`, `errors` with a
+404 for a URN the server no longer has) and `GET /rest/socialActions/{URN}`: likesSummary
+(`add_likes`) and commentsSummary (counted from `comments`); `GET /rest/
+organizationalEntityShareStatistics?q=organizationalEntity&organizationalEntity=&shares=List(…)
+&ugcPosts=List(…)`: totalShareStatistics (`add_views`, `add_reshares`, and the likes and
+comments), only for a token with rw_organization_admin and the ADMINISTRATOR role (403
+otherwise); a ugcPost URN in `shares` (or a share in `ugcPosts`) is refused with 400.
+`delete_post` removes a post and its comments (404 from then on).
+
 Each post keeps `commentary` (what was sent) and `shown` (what a person would read).
 `fail_next("posts", "500", after=True)` stores the post, then answers 500; "drop" stores it,
 then closes the connection unanswered."""
@@ -42,6 +60,8 @@ MAX_PIXELS = 36_152_320
 MAX_GIF_FRAMES = 250
 # Comments in one page at most (not published for socialActions; 100 as elsewhere in /rest).
 MAX_COMMENTS_COUNT = 100
+# The longest comment (as integrations give it; not on LinkedIn's pages).
+MAX_COMMENT = 1_250
 DEFAULT_COMMENTS_COUNT = 10
 ACCESS_TTL = 60 * 24 * 3600
 REFRESH_TTL = 365 * 24 * 3600
@@ -150,6 +170,13 @@ class LinkedInServer(FakeNetwork):
         # False: comments come without commentsSummary (the channel must then read replies).
         self.comment_summaries = True
         self.comment_page_hook: Callable[[str, int], None] | None = None
+        # What a created comment's answer carries: "both", "header", "body" or "none".
+        self.comment_answer = "both"
+        # Figures of posts (and comments), by URN.
+        self.likes: dict[str, int] = {}
+        self.reshares: dict[str, int] = {}
+        self.impressions: dict[str, int] = {}
+        self.clicks: dict[str, int] = {}
         self.headers_seen: list[dict[str, str]] = []
         self._ids = itertools.count(7_270_000_000_000_000_001)
 
@@ -177,8 +204,18 @@ class LinkedInServer(FakeNetwork):
         with self.lock:
             self.tokens[access_token]["expires_at"] = time.time() - 1
 
-    def add_post(self, author: str, little: str, *, age_seconds: float = 0, images: int = 0) -> str:
-        """A post made elsewhere (by hand, or days ago), with `images` images."""
+    def add_post(
+        self,
+        author: str,
+        little: str,
+        *,
+        age_seconds: float = 0,
+        images: int = 0,
+        kind: str = "share",
+    ) -> str:
+        """A post made elsewhere (by hand, or days ago), with `images` images; `kind` "ugcPost"
+        for one LinkedIn names urn:li:ugcPost (made in LinkedIn's own pages, or by the older
+        UGC API)."""
         described = [
             {"id": f"urn:li:image:D4E{next(self._ids)}", "altText": ""} for _ in range(images)
         ]
@@ -188,7 +225,9 @@ class LinkedInServer(FakeNetwork):
         elif described:
             content = {"multiImage": {"images": described}}
         with self.lock:
-            return self._store_post(author, little, content, created=time.time() - age_seconds)
+            return self._store_post(
+                author, little, content, created=time.time() - age_seconds, kind=kind
+            )
 
     def add_comment(
         self,
@@ -203,30 +242,60 @@ class LinkedInServer(FakeNetwork):
         """A comment someone made on `post` (a reply to the comment `parent` when given), its
         URN. `millis` sets its created.time exactly (comments sharing a millisecond)."""
         with self.lock:
-            activity = self.activities[post]
             if parent:
                 assert any(c["urn"] == parent for c in self.comments), parent
-            comment_id = str(next(self._ids))
-            urn = f"urn:li:comment:({activity},{comment_id})"
             created = millis if millis is not None else int((time.time() - age_seconds) * 1000)
-            self.comments.append(
-                {
-                    "urn": urn,
-                    "id": comment_id,
-                    "post": post,
-                    "activity": activity,
-                    "actor": actor,
-                    "text": text,
-                    "created": created,
-                    "parent": parent,
-                }
-            )
-        return urn
+            return self._store_comment(post, text, actor, created, parent)["urn"]
+
+    def _store_comment(
+        self, post: str, text: str, actor: str, created: int, parent: str
+    ) -> dict[str, Any]:
+        activity = self.activities[post]
+        comment_id = str(next(self._ids))
+        comment = {
+            "urn": f"urn:li:comment:({activity},{comment_id})",
+            "id": comment_id,
+            "post": post,
+            "activity": activity,
+            "actor": actor,
+            "text": text,
+            "created": created,
+            "parent": parent,
+        }
+        self.comments.append(comment)
+        return comment
 
     def delete_comment(self, urn: str) -> None:
         """LinkedIn drops a deleted comment, and its replies, from every list."""
         with self.lock:
             self.comments = [c for c in self.comments if urn not in (c["urn"], c["parent"])]
+
+    def delete_post(self, urn: str) -> None:
+        """The post is deleted (by hand on LinkedIn): it, its comments and its figures go."""
+        with self.lock:
+            self.posts = [p for p in self.posts if p["id"] != urn]
+            self.comments = [c for c in self.comments if c["post"] != urn]
+
+    def replies_by(self, actor: str) -> list[dict[str, Any]]:
+        """The comments `actor` made (our Page's replies), oldest first."""
+        with self.lock:
+            return sorted(
+                (c for c in self.comments if c["actor"] == actor), key=lambda c: c["created"]
+            )
+
+    def add_likes(self, urn: str, count: int = 1) -> None:
+        """`count` more people like the post (or comment) `urn`."""
+        with self.lock:
+            self.likes[urn] = self.likes.get(urn, 0) + count
+
+    def add_reshares(self, post: str, count: int = 1) -> None:
+        with self.lock:
+            self.reshares[post] = self.reshares.get(post, 0) + count
+
+    def add_views(self, post: str, impressions: int, *, clicks: int = 0) -> None:
+        with self.lock:
+            self.impressions[post] = self.impressions.get(post, 0) + impressions
+            self.clicks[post] = self.clicks.get(post, 0) + clicks
 
     def route(self, request: Request):
         path, method = request.path, request.method
@@ -258,6 +327,18 @@ class LinkedInServer(FakeNetwork):
             and path.endswith("/comments")
         ):
             return "comments", self.versioned(self.comments_on)
+        if (
+            method == "POST"
+            and path.startswith("/rest/socialActions/")
+            and path.endswith("/comments")
+        ):
+            return "comment_create", self.versioned(self.create_comment)
+        if method == "GET" and path == "/rest/socialActions":
+            return "social_actions", self.versioned(self.social_actions_batch)
+        if method == "GET" and path.startswith("/rest/socialActions/"):
+            return "social_actions", self.versioned(self.social_actions_one)
+        if method == "GET" and path == "/rest/organizationalEntityShareStatistics":
+            return "share_statistics", self.versioned(self.share_statistics)
         return "other", self.not_found
 
     def failure(self, mode: str, options: dict) -> Answer:
@@ -644,9 +725,15 @@ class LinkedInServer(FakeNetwork):
         return 201, {"x-restli-id": urn, "x-linkedin-id": urn}, b""
 
     def _store_post(
-        self, author: str, little: str, content: dict[str, Any] | None, *, created: float
+        self,
+        author: str,
+        little: str,
+        content: dict[str, Any] | None,
+        *,
+        created: float,
+        kind: str = "share",
     ) -> str:
-        urn = f"urn:li:share:{next(self._ids)}"
+        urn = f"urn:li:{kind}:{next(self._ids)}"
         millis = int(created * 1000)
         post = {
             "id": urn,
@@ -755,3 +842,207 @@ class LinkedInServer(FakeNetwork):
                 "aggregatedTotalComments": replies,
             }
         return element
+
+    # --- replies ---------------------------------------------------------------------------
+    def create_comment(self, request: Request, grant: dict[str, Any]) -> Answer:
+        target = unquote(request.path[len("/rest/socialActions/") : -len("/comments")])
+        body = request.json()
+        if not isinstance(body, dict):
+            return _error(
+                400, "Request body could not be converted to data map", "ILLEGAL_ARGUMENT"
+            )
+        message = body.get("message")
+        text = message.get("text") if isinstance(message, dict) else None
+        missing = [
+            f"ERROR :: /{name} :: field is required but not found and has no default value"
+            for name, value in (("actor", body.get("actor")), ("object", body.get("object")))
+            if not value
+        ]
+        if not isinstance(text, str):
+            missing.append("ERROR :: /message/text :: field is required but not found")
+        if missing:
+            return _error(422, "\n".join(missing))
+        actor = str(body["actor"])
+        if not self._may_write_as(grant, actor):
+            return self._denied("partnerApiSocialActions.CREATE-comments.20260501")
+        if len(text) > MAX_COMMENT:
+            return _error(422, f"ERROR :: /message/text :: longer than {MAX_COMMENT} characters")
+        with self.lock:
+            post, parent, refused = self._comment_target(target, body)
+            if refused is not None:
+                return refused
+            comment = self._store_comment(post, text, actor, int(time.time() * 1000), parent)
+            element = self._comment_element(comment)
+        headers = {"x-restli-id": comment["id"]}
+        if self.comment_answer == "header":
+            return 201, headers, b""
+        if self.comment_answer == "none":
+            return 201, {}, b""
+        status, json_headers, payload = answer_json(201, element)
+        if self.comment_answer == "both":
+            json_headers |= headers
+        return status, json_headers, payload
+
+    def _comment_target(self, target: str, body: dict[str, Any]) -> tuple[str, str, Answer | None]:
+        """(the post, the parent comment or "", a refusal) of a new comment on `target`."""
+        parent = ""
+        if target.startswith("urn:li:comment:"):
+            above = next((c for c in self.comments if c["urn"] == target), None)
+            if above is None:
+                return "", "", _error(404, f"{target} not found", "NOT_FOUND")
+            if above["parent"]:
+                return "", "", _error(422, "ERROR :: /parentComment :: nested too deep")
+            if body.get("parentComment") != target:
+                return (
+                    "",
+                    "",
+                    _error(422, "ERROR :: /parentComment :: must be the comment commented on"),
+                )
+            post_urn, parent = above["post"], target
+        else:
+            post_urn = target
+            if body.get("parentComment"):
+                return (
+                    "",
+                    "",
+                    _error(
+                        422, "ERROR :: /parentComment :: not available for first-level comments"
+                    ),
+                )
+        if not any(p["id"] == post_urn for p in self.posts):
+            return "", "", _error(404, f"{target} not found", "NOT_FOUND")
+        if body["object"] not in (post_urn, self.activities.get(post_urn)):
+            return "", "", _error(422, f"ERROR :: /object :: {body['object']} is not {target}")
+        return post_urn, parent, None
+
+    # --- engagement ------------------------------------------------------------------------
+    def _summary(self, urn: str) -> dict[str, Any] | None:
+        """What socialActions says of the post or comment `urn`; None when there is none."""
+        if any(p["id"] == urn for p in self.posts):
+            under = [c for c in self.comments if c["post"] == urn]
+            first_level = [c for c in under if not c["parent"]]
+        elif any(c["urn"] == urn for c in self.comments):
+            under = first_level = [c for c in self.comments if c["parent"] == urn]
+        else:
+            return None
+        likes = self.likes.get(urn, 0)
+        return {
+            "$URN": f"urn:li:socialActions:{urn}",
+            "target": urn,
+            "likesSummary": {
+                "selectedLikes": [],
+                "aggregatedTotalLikes": likes,
+                "likedByCurrentUser": False,
+                "totalLikes": likes,
+            },
+            "commentsSummary": {
+                "selectedComments": [],
+                "aggregatedTotalComments": len(under),
+                "totalFirstLevelComments": len(first_level),
+            },
+        }
+
+    def _may_read_figures(self, grant: dict[str, Any], urn: str) -> bool:
+        post_urn = next((c["post"] for c in self.comments if c["urn"] == urn), urn)
+        post = next((p for p in self.posts if p["id"] == post_urn), None)
+        return post is None or self._may_read_as(grant, post["author"])
+
+    def social_actions_one(self, request: Request, grant: dict[str, Any]) -> Answer:
+        urn = unquote(request.path[len("/rest/socialActions/") :])
+        with self.lock:
+            if not self._may_read_figures(grant, urn):
+                return self._denied("partnerApiSocialActions.GET.20260501")
+            summary = self._summary(urn)
+        if summary is None:
+            return _error(404, f"{urn} not found", "NOT_FOUND")
+        return answer_json(200, summary)
+
+    def social_actions_batch(self, request: Request, grant: dict[str, Any]) -> Answer:
+        urns = _list_param(request.param("ids"))
+        if urns is None:
+            return _error(400, "ids must be List(…) of URNs", "ILLEGAL_ARGUMENT")
+        if not grant["scopes"] & (ORG_READ_SCOPES | {"r_member_social"}):
+            return self._denied("partnerApiSocialActions.BATCH_GET.20260501")
+        results, statuses, errors = {}, {}, {}
+        with self.lock:
+            for urn in urns:
+                if not self._may_read_figures(grant, urn):
+                    statuses[urn] = 403
+                    errors[urn] = {"status": 403, "message": "Not enough permissions"}
+                    continue
+                summary = self._summary(urn)
+                if summary is None:
+                    statuses[urn] = 404
+                    errors[urn] = {"status": 404, "message": f"{urn} not found"}
+                else:
+                    statuses[urn] = 200
+                    results[urn] = summary
+        return answer_json(200, {"results": results, "statuses": statuses, "errors": errors})
+
+    def share_statistics(self, request: Request, grant: dict[str, Any]) -> Answer:
+        if request.param("q") != "organizationalEntity":
+            return _error(400, "Invalid finder for organizationalEntityShareStatistics")
+        org = request.param("organizationalEntity") or ""
+        org_id = org.rsplit(":", 1)[-1]
+        if (
+            "rw_organization_admin" not in grant["scopes"]
+            or self.roles.get(org_id) != "ADMINISTRATOR"
+        ):
+            return self._denied("organizationalEntityShareStatistics.FINDER-organizationalEntity")
+        asked = {"share": request.param("shares"), "ugcPost": request.param("ugcPosts")}
+        elements = []
+        with self.lock:
+            for kind, value in asked.items():
+                urns = _list_param(value) if value is not None else []
+                if urns is None:
+                    return _error(400, "shares and ugcPosts must be List(…) of URNs")
+                for index, urn in enumerate(urns):
+                    if not urn.startswith(f"urn:li:{kind}:"):
+                        return _error(400, f"ERROR :: /{kind}s/{index} :: not a {kind} URN")
+                    post = next((p for p in self.posts if p["id"] == urn), None)
+                    if post is not None and post["author"] == org:
+                        elements.append(
+                            {
+                                "organizationalEntity": org,
+                                kind: urn,
+                                "totalShareStatistics": self._share_totals(urn),
+                            }
+                        )
+        paging = {"start": 0, "count": len(elements), "links": []}
+        return answer_json(200, {"paging": paging, "elements": elements})
+
+    def _share_totals(self, urn: str) -> dict[str, Any]:
+        impressions = self.impressions.get(urn, 0)
+        likes = self.likes.get(urn, 0)
+        comments = sum(1 for c in self.comments if c["post"] == urn)
+        reshares = self.reshares.get(urn, 0)
+        clicks = self.clicks.get(urn, 0)
+        engaged = likes + comments + reshares + clicks
+        return {
+            "uniqueImpressionsCount": impressions // 2,
+            "shareCount": reshares,
+            "shareMentionsCount": 0,
+            "engagement": engaged / impressions if impressions else 0.0,
+            "clickCount": clicks,
+            "likeCount": likes,
+            "impressionCount": impressions,
+            "commentMentionsCount": 0,
+            "commentCount": comments,
+        }
+
+
+def _list_param(value: str | None) -> list[str] | None:
+    """The URNs of a Rest.li List(…) (as the query string decodes it); None if it is not one.
+    Commas inside a URN's own parentheses (a comment URN) do not split it."""
+    if not value or not value.startswith("List(") or not value.endswith(")"):
+        return None
+    items, depth, current = [], 0, ""
+    for char in value[len("List(") : -1]:
+        if char == "," and depth == 0:
+            items.append(current)
+            current = ""
+            continue
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        current += char
+    items.append(current)
+    return [item for item in items if item]
