@@ -116,11 +116,61 @@ comment that appears late with an earlier time than one already taken (Meta: "Re
 may be delayed for video or GIF comments"), one hidden or deleted after it was taken (never read
 again; Meta's Page webhooks would tell), one deleted before it was read, and comments on posts
 past the INBOUND_POSTS newest.
+
+Answering (issue 17: a reply is a comment by the Page; checked December 2026):
+- graph-api/reference/object/comments, "Publishing", and pages-api/comments-mentions ("You can
+  comment on a Page post or a comment on a comment. The author of the comment will be the
+  Page"): POST /{object-id}/comments with `message`, the Page token with pages_manage_engagement
+  (asked for since issue 17; a Page connected before lacks it and Meta refuses, a PermanentError
+  until it is connected again) and the MODERATE and CREATE_CONTENT tasks; answers {"id"}. The
+  object is the comment the item is (its reply goes under it), or the post when the item is one.
+  Facebook shows two levels of comments, and a reply's `can_comment` is false
+  (graph-api/reference/comment), so an item that is itself a reply (it has a `parent`) is
+  answered under its parent, where Facebook's own "Reply" puts it. Text only: cxhub sends no
+  image with a reply. The address is the new comment's permalink_url (GET /{comment-id}).
+- The rule of issue 11 applies: a 5xx, code 1 or 2, a timeout or a dropped answer is an unknown
+  outcome. Graph takes no idempotency key, so reconcile reads the comments under the same object
+  (GET /{object-id}/comments, newest first, `since` the first try less matching.CLOCK_SKEW,
+  REPLY_PAGES pages of COMMENTS_PAGE), keeps those whose `from.id` is the Page and matches their
+  `message` with networks.channels.matching as for posts. A Page post, or a comment under another
+  object, of the same text is never read, so never taken for the reply. What it cannot tell
+  apart: two comments of the Page with the same text under the same object since the first try
+  (AmbiguousMatch, a person decides).
+
+Engagement (issue 17; checked December 2026):
+- Graph's multiple-id read (graph-api/using-graph-api, "Multiple ID Read Requests": GET
+  /?ids=a,b,c, up to IDS_PER_CALL ids, the answer an object keyed by the ids asked for; read
+  from integrators and older copies of the guide, not re-read on Meta's current page) with
+  field expansion (graph-api/guides/field-expansion: `.limit()` and `.summary()` modifiers):
+  `reactions.summary(total_count).limit(0)` (every reaction, Like or other, counts as a like),
+  `comments.filter(stream).summary(total_count).limit(0)` (every comment, replies included, as
+  Instagram's comments_count counts them; the `filter` modifier as the edge takes it) and
+  `shares` ({"count"}; Meta leaves it out of a post nobody shared, as integrators report it, so
+  a post that answered without it has 0 reposts). Facebook has no quotes. A post Meta no longer
+  has either fails the whole read (#803 "Some of the aliases you requested do not exist: …", or
+  #100/33 "Object with ID … does not exist"), in which case the ids it names are marked deleted
+  and the others asked again, or answers an error in place of that id, or is missing from the
+  answer: marked deleted in each case. An answer naming ids cxhub did not ask for, or none of
+  those it did, is malformed (RetryableError), never a reason to mark posts deleted.
+- Impressions and clicks: graph-api/reference/insights (Page post metrics; "A Page access token
+  requested by a person who can perform the ANALYZE task on the Page", read_insights, asked for
+  since issue 17). post_impressions was deprecated for all versions on 15 November 2025
+  (pages-api/changelog: "post_impressions* (Alternative: post_media_view)"), so impressions are
+  post_media_view; clicks are post_clicks (still listed with the Page post metrics as far as the
+  copies I could read show; not re-checked against Meta's list of June 2026 deprecations). One
+  call per batch: the insights edge read for several ids at once (GET
+  /insights?ids=…&metric=post_media_view,post_clicks, the multiple-id read of an edge). Meta's
+  own refusal of it (a missing read_insights, a Page without the ANALYZE task, a metric it no
+  longer gives: any PermanentError) leaves impressions and clicks None for the whole call and is
+  not asked again in the same fetch; a rate limit, an expired token or a 5xx still raises. Meta
+  gives Page insights only for Pages with 100 likes or more and updates most once a day: an empty
+  answer is None.
 """
 
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -134,6 +184,7 @@ from django.utils import timezone
 from . import matching
 from .base import (
     Channel,
+    Engagement,
     Identity,
     Inbound,
     InboundPage,
@@ -141,6 +192,7 @@ from .base import (
     OAuthClient,
     OAuthSpec,
     ReconcileHints,
+    ReplyTo,
     TokenSet,
     configured_client,
 )
@@ -177,6 +229,19 @@ COMMENTS_PAGES = 5
 INBOUND_LIMIT = COMMENTS_PAGE * COMMENTS_PAGES
 CURSOR_VERSION = 1
 COMMENT_FIELDS = "id,message,from,created_time,parent{id},permalink_url,is_hidden"
+# Reconciling a reply: the comments under the answered object read, pages of COMMENTS_PAGE.
+REPLY_PAGES = 3
+REPLY_FIELDS = "id,message,from,created_time,permalink_url"
+# Engagement: ids per multiple-id read, what is read of a Page post, and its insights.
+IDS_PER_CALL = 50
+FB_FIGURES = (
+    "reactions.summary(total_count).limit(0),"
+    "comments.filter(stream).summary(total_count).limit(0),shares"
+)
+FB_INSIGHTS = ("post_media_view", "post_clicks")
+# "Some of the aliases you requested do not exist"; #100 with subcode 33: "does not exist".
+ALIASES_MISSING = 803
+NOT_FOUND = (100, 33)
 
 
 # --- the Graph API, shared with the Instagram channel -----------------------------------------
@@ -577,6 +642,226 @@ def _order(heard: Heard) -> tuple[int, str]:
     return (heard.at, heard.item.network_id)
 
 
+# --- engagement, shared with the Instagram channel --------------------------------------------
+
+
+def meta_engagement(
+    base_url: str,
+    token: str,
+    external_ids: Sequence[str],
+    *,
+    fields: str,
+    metrics: Sequence[str],
+    figures: Callable[[str, dict[str, Any], Mapping[str, int]], Engagement],
+    label: str,
+    channel_name: str,
+    refusal: Callable[[requests.Response, str], Exception] = graph_error,
+) -> dict[str, Engagement]:
+    """The Engagement of each post of `external_ids`: per IDS_PER_CALL of them, one read of the
+    posts (`fields`, made into figures by `figures`) and one of the insights (`metrics`) of those
+    still there; the insights are not asked again in this call once Meta refused them."""
+    ids = [one for one in dict.fromkeys(str(i) for i in external_ids) if one]
+    result: dict[str, Engagement] = {}
+    insights_refused = False
+    for start in range(0, len(ids), IDS_PER_CALL):
+        chunk = ids[start : start + IDS_PER_CALL]
+        nodes = graph_nodes(
+            base_url,
+            token,
+            chunk,
+            fields=fields,
+            what=f"Reading the figures of the {label} posts",
+            channel_name=channel_name,
+            refusal=refusal,
+        )
+        live = [node_id for node_id, row in nodes.items() if row is not None]
+        seen: dict[str, dict[str, int]] | None = None
+        if live and metrics and not insights_refused:
+            seen = graph_insights(
+                base_url,
+                token,
+                live,
+                metrics=metrics,
+                what=f"Reading the insights of the {label} posts",
+                channel_name=channel_name,
+                refusal=refusal,
+            )
+            insights_refused = seen is None
+        for node_id, row in nodes.items():
+            if row is None:
+                result[node_id] = Engagement(deleted=True)
+            else:
+                result[node_id] = figures(node_id, row, (seen or {}).get(node_id, {}))
+    return result
+
+
+def graph_nodes(
+    base_url: str,
+    token: str,
+    ids: Sequence[str],
+    *,
+    fields: str,
+    what: str,
+    channel_name: str,
+    refusal: Callable[[requests.Response, str], Exception] = graph_error,
+) -> dict[str, dict[str, Any] | None]:
+    """`ids` (IDS_PER_CALL at most) read with `fields` in one multiple-id read: each id Meta
+    answered for, with its object, or None where Meta no longer has it. A refusal that names ids
+    which do not exist marks them so, and the others are asked again without them (each round
+    drops one id at least)."""
+    wanted = list(dict.fromkeys(ids))
+    found: dict[str, dict[str, Any] | None] = {}
+    while wanted:
+        response = graph_call(
+            "GET",
+            base_url,
+            "",
+            token,
+            changes=False,
+            what=what,
+            channel_name=channel_name,
+            params={"ids": ",".join(wanted), "fields": fields},
+        )
+        gone = missing_aliases(response, wanted)
+        if gone:
+            found.update(dict.fromkeys(gone))
+            wanted = [one for one in wanted if one not in gone]
+            continue
+        if response.status_code != 200:
+            raise refusal(response, what)
+        found.update(_keyed(graph_json(response, what), wanted, what))
+        break
+    return found
+
+
+def missing_aliases(response: requests.Response, wanted: Sequence[str]) -> set[str]:
+    """The ids of `wanted` a refused multiple-id read names as not existing; empty for any other
+    answer (which is then refused as usual)."""
+    if response.status_code == 200:
+        return set()
+    code, subcode, error = graph_error_fields(response)
+    if code != ALIASES_MISSING and (code, subcode) != NOT_FOUND:
+        return set()
+    named = set(re.findall(r"\w+", str(error.get("message") or "")))
+    return {one for one in wanted if one in named}
+
+
+def _keyed(
+    data: dict[str, Any], wanted: Sequence[str], what: str
+) -> dict[str, dict[str, Any] | None]:
+    """A multiple-id answer checked: keyed by the ids asked for and nothing else, each an
+    object; an id left out, or answered with a "does not exist" error, is None (gone). An id
+    answered with another error is left out: no figures for it this time."""
+    if not data:
+        raise RetryableError(
+            f"{what}: Meta answered for none of the {len(wanted)} asked for ({_shape(data)})."
+        )
+    strangers = sorted(set(data) - set(wanted))
+    if strangers:
+        raise RetryableError(
+            f"{what}: Meta answered for {strangers[0]!r}, which cxhub did not ask for "
+            f"({_shape(data)})."
+        )
+    found: dict[str, dict[str, Any] | None] = {}
+    for node_id in wanted:
+        row = data.get(node_id)
+        if row is None:
+            found[node_id] = None
+            continue
+        if not isinstance(row, dict):
+            raise RetryableError(f"{what}: Meta's answer for {node_id} is not an object.")
+        error = row.get("error")
+        if error is None:
+            found[node_id] = row
+        elif _not_found(error):
+            found[node_id] = None
+    return found
+
+
+def _not_found(error: Any) -> bool:
+    if not isinstance(error, dict):
+        return False
+    code, subcode = _as_int(error.get("code")), _as_int(error.get("error_subcode"))
+    return code == ALIASES_MISSING or (code, subcode) == NOT_FOUND
+
+
+def graph_insights(
+    base_url: str,
+    token: str,
+    ids: Sequence[str],
+    *,
+    metrics: Sequence[str],
+    what: str,
+    channel_name: str,
+    refusal: Callable[[requests.Response, str], Exception] = graph_error,
+) -> dict[str, dict[str, int]] | None:
+    """Each post's lifetime value of each of `metrics`, in one read of the insights edge for all
+    of `ids`; None when Meta refuses it in its own words (a permission, a task, a metric it does
+    not give): those figures are unknown, which is no failure. Whatever fails any read (a rate
+    limit, an expired token, a 5xx) raises."""
+    response = graph_call(
+        "GET",
+        base_url,
+        "insights",
+        token,
+        changes=False,
+        what=what,
+        channel_name=channel_name,
+        params={"ids": ",".join(ids), "metric": ",".join(metrics)},
+    )
+    if response.status_code != 200 or "error" in json_or_empty(response):
+        error = refusal(response, what)
+        if isinstance(error, PermanentError):
+            return None
+        raise error
+    data = graph_json(response, what)
+    if not data:
+        raise RetryableError(
+            f"{what}: Meta answered for none of the {len(ids)} asked for ({_shape(data)})."
+        )
+    strangers = sorted(set(data) - set(ids))
+    if strangers:
+        raise RetryableError(
+            f"{what}: Meta answered for {strangers[0]!r}, which cxhub did not ask for "
+            f"({_shape(data)})."
+        )
+    values: dict[str, dict[str, int]] = {}
+    for node_id, row in data.items():
+        rows = row.get("data") if isinstance(row, dict) else None
+        if isinstance(row, dict) and "error" in row:
+            continue  # refused for this post only: its figures stay unknown
+        if not isinstance(rows, list) or not all(isinstance(one, dict) for one in rows):
+            raise RetryableError(
+                f"{what}: Meta gave {node_id}'s insights in a form cxhub cannot read."
+            )
+        values[node_id] = {
+            str(one.get("name")): value for one in rows if (value := _metric_value(one)) is not None
+        }
+    return values
+
+
+def _metric_value(entry: dict[str, Any]) -> int | None:
+    """A lifetime metric's value: its last `values` entry, or its `total_value`; None when it
+    is no whole number (a breakdown, an empty list)."""
+    values = entry.get("values")
+    if isinstance(values, list) and values and isinstance(values[-1], dict):
+        value = values[-1].get("value")
+    elif isinstance(entry.get("total_value"), dict):
+        value = entry["total_value"].get("value")
+    else:
+        return None
+    return value if _whole(value) else None
+
+
+def graph_count(value: Any, what: str) -> int | None:
+    """A count Meta gave; None when it gave none; RetryableError when it is no whole number."""
+    if value is None:
+        return None
+    if _whole(value):
+        return int(value)
+    raise RetryableError(f"{what}: Meta gave {value!r} where a count belongs.")
+
+
 # --- the Facebook Pages channel ---------------------------------------------------------------
 
 
@@ -597,8 +882,11 @@ class FacebookChannel(Channel):
         "pages_show_list",
         "pages_manage_posts",
         "pages_read_engagement",
-        # Reading the comments on the Page's posts (issue 17).
+        # Reading the comments on the Page's posts, answering them, and the posts' insights
+        # (issue 17).
         "pages_read_user_content",
+        "pages_manage_engagement",
+        "read_insights",
     )
 
     # --- connecting ---------------------------------------------------------------------------
@@ -650,10 +938,29 @@ class FacebookChannel(Channel):
 
     # --- publishing ---------------------------------------------------------------------------
 
+    replies = True
+
     def publish(
-        self, account: Any, text: str, media: Sequence[Any], *, idempotency_key: str
+        self,
+        account: Any,
+        text: str,
+        media: Sequence[Any],
+        *,
+        idempotency_key: str,
+        reply_to: ReplyTo | None = None,
     ) -> Published:
         page_id = _page_id(account)
+        if reply_to is not None:
+            if media:
+                raise PermanentError(
+                    "cxhub sends a Facebook reply as text only; remove the images. Nothing was "
+                    "sent."
+                )
+            target = _answered(reply_to)
+            return self._with_token(
+                account,
+                lambda token: self._reply(account, page_id, token, text, target, reply_to),
+            )
         files = load_media(media, channel=self.name)
         return self._with_token(
             account, lambda token: self._publish(account, page_id, token, text, files)
@@ -666,10 +973,37 @@ class FacebookChannel(Channel):
         *,
         idempotency_key: str,
         hints: ReconcileHints | None = None,
+        reply_to: ReplyTo | None = None,
     ) -> Published | None:
         page_id = _page_id(account)
+        if reply_to is not None:
+            target = _answered(reply_to)
+            return self._with_token(
+                account,
+                lambda token: self._find_reply(
+                    account.base_url, page_id, token, text, target, hints
+                ),
+            )
         return self._with_token(
             account, lambda token: self._find(account, page_id, token, text, hints)
+        )
+
+    def fetch_engagement(self, account: Any, external_ids: Sequence[str]) -> dict[str, Engagement]:
+        """The figures of the Page's posts `external_ids`: per IDS_PER_CALL, one read of the
+        posts and one of their insights (see the module docstring)."""
+        _page_id(account)
+        return self._with_token(
+            account,
+            lambda token: meta_engagement(
+                account.base_url,
+                token,
+                external_ids,
+                fields=FB_FIGURES,
+                metrics=FB_INSIGHTS,
+                figures=_fb_figures,
+                label=self.label,
+                channel_name=self.name,
+            ),
         )
 
     # --- what comes back (issue 17) -----------------------------------------------------------
@@ -837,6 +1171,93 @@ class FacebookChannel(Channel):
                 return found
         raise graph_error(response, "Facebook refused the post", changes=True)
 
+    def _reply(
+        self,
+        account: Any,
+        page_id: str,
+        token: str,
+        text: str,
+        target: str,
+        reply_to: ReplyTo,
+    ) -> Published:
+        """The Page's comment of `text` on `target` (see the module docstring)."""
+        base = account.base_url
+        response = graph_call(
+            "POST",
+            base,
+            f"{_q(target)}/comments",
+            token,
+            changes=True,
+            what="Replying on Facebook",
+            data={"message": text},
+        )
+        if response.status_code != 200:
+            raise graph_error(response, "Facebook refused the reply", changes=True)
+        comment_id = graph_id(json_or_empty(response).get("id"))
+        if not comment_id:
+            # It went out (200), but we cannot say where: look for it rather than send again.
+            hints = ReconcileHints(since=timezone.now(), media_count=0)
+            try:
+                found = self._find_reply(base, page_id, token, text, target, hints)
+            except (RetryableError, PermanentError) as exc:
+                raise UnknownOutcome(
+                    f"Facebook answered the reply without an id, and listing the comments under "
+                    f"{target} failed: {exc}"
+                ) from exc
+            if found is not None:
+                return found
+            raise UnknownOutcome("Facebook answered the reply without an id")
+        # Where the permalink cannot be read, the answered comment is the nearest place.
+        raw = reply_to.raw if isinstance(reply_to.raw, Mapping) else {}
+        near = graph_text(raw.get("permalink_url"))
+        return Published(
+            external_id=comment_id[:255],
+            external_url=self._permalink(base, token, comment_id, fallback=near)[:2000],
+            http_status=response.status_code,
+        )
+
+    def _find_reply(
+        self,
+        base: str,
+        page_id: str,
+        token: str,
+        text: str,
+        target: str,
+        hints: ReconcileHints | None,
+    ) -> Published | None:
+        """The Page's comment of `text` under `target` since the first try: read newest first
+        (REPLY_PAGES at most), only the Page's own matched."""
+        start = hints.since if hints is not None and hints.since is not None else None
+        if start is not None:
+            since = start - matching.CLOCK_SKEW
+        else:
+            since = timezone.now() - RECONCILE_WINDOW
+        rows, _ = graph_items(
+            base,
+            f"{_q(target)}/comments",
+            token,
+            params={
+                "fields": REPLY_FIELDS,
+                "order": "reverse_chronological",
+                "since": int(since.timestamp()),
+                "limit": COMMENTS_PAGE,
+            },
+            what=f"Reading the comments under {target}",
+            channel_name=self.name,
+            pages=REPLY_PAGES,
+        )
+        ours = [_listed_comment(row) for row in rows if _author_id(row) == page_id]
+        found = matching.find(text, ours, hints=hints, network=self.label, window=RECONCILE_WINDOW)
+        if found is None:
+            return None
+        return Published(
+            external_id=found.external_id[:255],
+            external_url=(found.external_url or f"https://www.facebook.com/{found.external_id}")[
+                :2000
+            ],
+            http_status=200,
+        )
+
     def _unpublished_photo(self, base: str, page_id: str, token: str, item: MediaFile) -> str:
         form = {"published": "false"}
         if item.alt_text:
@@ -858,10 +1279,10 @@ class FacebookChannel(Channel):
             raise RetryableError("Facebook answered the upload without a photo id")
         return photo_id
 
-    def _permalink(self, base: str, token: str, post_id: str) -> str:
-        """The post's address for people; a plain one when Meta does not say (the post is out
-        either way, so nothing here may fail the publish)."""
-        fallback = f"https://www.facebook.com/{post_id}"
+    def _permalink(self, base: str, token: str, post_id: str, *, fallback: str = "") -> str:
+        """The post's (or comment's) address for people; `fallback`, or a plain one, when Meta
+        does not say (it is out either way, so nothing here may fail the publish)."""
+        fallback = fallback or f"https://www.facebook.com/{post_id}"
         try:
             response = graph_call(
                 "GET",
@@ -971,6 +1392,67 @@ def _images(attachments: Any) -> int | None:
         elif kind == "photo":
             count += 1
     return count
+
+
+def _answered(reply_to: ReplyTo) -> str:
+    """The object a reply is a comment on: the item's comment, or the comment it replies to when
+    it is itself a reply (Facebook shows two levels), or the post when the item is one."""
+    raw = reply_to.raw if isinstance(reply_to.raw, Mapping) else {}
+    parent = raw.get("parent")
+    target = (graph_id(parent.get("id")) if isinstance(parent, Mapping) else "") or graph_id(
+        reply_to.network_id
+    )
+    if not target:
+        raise PermanentError(
+            "The item this reply answers has no Facebook id, so there is nothing to reply to. "
+            "Nothing was sent."
+        )
+    return target
+
+
+def _author_id(row: dict[str, Any]) -> str:
+    author = row.get("from")
+    return graph_id(author.get("id")) if isinstance(author, dict) else ""
+
+
+def _listed_comment(row: dict[str, Any]) -> matching.Listed:
+    return matching.Listed(
+        external_id=graph_id(row.get("id")),
+        text=graph_text(row.get("message")),
+        created_at=graph_time(row.get("created_time")),
+        # A reply carries no image (cxhub sends none); Meta does not count a comment's.
+        media_count=None,
+        external_url=graph_text(row.get("permalink_url")),
+    )
+
+
+def _fb_figures(post_id: str, row: dict[str, Any], insights: Mapping[str, int]) -> Engagement:
+    what = f"The figures of Facebook post {post_id}"
+    return Engagement(
+        likes=_summary_total(row.get("reactions"), what),
+        reposts=_shares(row.get("shares"), what),
+        replies=_summary_total(row.get("comments"), what),
+        impressions=insights.get("post_media_view"),
+        clicks=insights.get("post_clicks"),
+    )
+
+
+def _summary_total(edge: Any, what: str) -> int | None:
+    """An edge's summary.total_count; None when Meta left the edge out."""
+    if edge is None:
+        return None
+    summary = edge.get("summary") if isinstance(edge, dict) else None
+    if not isinstance(summary, dict):
+        raise RetryableError(f"{what}: Meta gave an edge without its summary ({_shape(edge)}).")
+    return graph_count(summary.get("total_count"), what)
+
+
+def _shares(value: Any, what: str) -> int | None:
+    if value is None:
+        return 0  # Meta leaves `shares` out of a post nobody shared
+    if not isinstance(value, dict):
+        raise RetryableError(f"{what}: Meta gave shares in a form cxhub cannot read.")
+    return graph_count(value.get("count"), what)
 
 
 # Whose CXHUB_OAUTH_CLIENTS entry stands for cxhub's Meta app when a channel has none.

@@ -100,11 +100,50 @@ unchanged: it is heard with the next change to that medium), and replies under c
 bound on a medium with more comments than that. A medium whose count fell (a deletion) is read
 again at every call until something new comes, because a call that takes nothing returns the
 cursor it was given.
+
+Answering (issue 17; checked December 2026):
+- instagram-platform/comment-moderation ("Reply to a comment") and ig-comment/replies,
+  "Creating": POST /{ig-comment-id}/replies with `message` (required) "Creates an IG Comment on
+  an IG Comment" and answers {"id"}; with Facebook Login it needs instagram_basic,
+  instagram_manage_comments, pages_show_list and pages_read_engagement, which the account holds.
+  Its limitations: "You can only reply to top-level comments; replies to a reply will be added to
+  the top-level comment", so an item that is a reply (it has a `parent_id`) is answered on its
+  parent, where Meta would put the answer anyway and where reconcile looks; "You cannot reply to
+  hidden comments" (Meta's refusal is a PermanentError with its words); nor on a live video.
+  Text only: a comment has no image. Instagram gives a comment no address: the reply's
+  Published carries the medium's permalink (GET /{ig-media-id}?fields=permalink, the item's
+  thread), or the account's profile when Meta does not say.
+- A lost answer, a timeout, a 5xx or code -1, 1 or 2 is an unknown outcome (issue 11). No
+  idempotency key here either: reconcile lists the replies under the same comment (GET
+  /{ig-comment-id}/replies with ig-comment fields id, text, username, from, timestamp; oldest
+  first as integrators report it, COMMENTS_PAGES pages of IG_COMMENTS_PAGE at most; Meta
+  documents no `since` on this edge), keeps those written by the account (`from.id` is its IG
+  user id, or `username`/`from.username` its handle, as fetch_inbound tells its own), and
+  matches their text with networks.channels.matching, within the first try's window. A post or
+  a comment elsewhere of the same text is never read. What it cannot tell apart: two replies of
+  the same text by the account under that comment since the first try (AmbiguousMatch); one past
+  the bound of a comment with more replies than that.
+
+Engagement (issue 17; checked December 2026):
+- The Facebook channel's multiple-id read (GET /?ids=…, IDS_PER_CALL at most) with the
+  instagram-media fields `like_count` and `comments_count` ("Count of comments on the media",
+  replies included); a medium Meta no longer has is marked deleted as there. Instagram has no
+  reposts (a share there is a private send, counted only in insights) nor quotes, and no clicks.
+- Impressions: instagram-media/insights. `impressions` "deprecated for v22.0 and will be
+  deprecated for all versions on April 21, 2025"; its successor is `views` ("Introducing the views
+  metric for FEED, STORY, and REELS media product types"), so cxhub (on Graph v25.0) asks for
+  views and shows it as impressions. It needs instagram_manage_insights (asked for since issue 17)
+  beside instagram_basic and pages_read_engagement. One call per batch: GET
+  /insights?ids=…&metric=views (the multiple-id read of the edge). Meta's own refusal of it (a
+  missing permission, "(#10) Not enough viewers for the media to show insights", a metric it does
+  not give for a kind of medium: any PermanentError) leaves impressions None, not a failure;
+  "If insights data you are requesting does not exist or is currently unavailable, the API
+  returns an empty data set instead of 0": None too. Meta notes the data can be 48 hours late.
 """
 
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
@@ -116,6 +155,7 @@ from ..tokens import social_account_tokens_refresh
 from . import matching
 from .base import (
     Channel,
+    Engagement,
     Identity,
     Inbound,
     InboundPage,
@@ -125,6 +165,7 @@ from .base import (
     OAuthSpec,
     Problem,
     ReconcileHints,
+    ReplyTo,
     TokenSet,
 )
 from .errors import AuthExpired, ChannelError, PermanentError, RetryableError, UnknownOutcome
@@ -137,6 +178,7 @@ from .facebook import (
     advanced,
     exchange_for_long_lived,
     graph_call,
+    graph_count,
     graph_error,
     graph_error_fields,
     graph_id,
@@ -147,13 +189,14 @@ from .facebook import (
     graph_time,
     inbound_limit,
     meta_client,
+    meta_engagement,
     newest_page,
     read_mark,
     split_new,
     user_pages,
     write_mark,
 )
-from .http import Published
+from .http import Published, json_or_empty
 
 MIN_WIDTH = 320
 MAX_WIDTH = 1440
@@ -171,6 +214,11 @@ PUBLISH_LIMIT_SUBCODE = 2207042
 # What comes back: comments asked for per page (top-level, and replies of one comment).
 IG_COMMENTS_PAGE = 50
 IG_COMMENT_FIELDS = "id,text,username,timestamp,from,hidden,parent_id"
+# Reconciling a reply: what is read of the replies under the answered comment.
+IG_REPLY_FIELDS = "id,text,username,from,timestamp"
+# Engagement: what is read of a medium, and its insights (`views`: see the module docstring).
+IG_FIGURES = "like_count,comments_count"
+IG_INSIGHTS = ("views",)
 
 
 class InstagramChannel(Channel):
@@ -197,8 +245,10 @@ class InstagramChannel(Channel):
         "instagram_content_publish",
         "pages_show_list",
         "pages_read_engagement",
-        # Reading the comments on the account's media (issue 17).
+        # Reading the comments on the account's media and answering them, and the media's
+        # insights (issue 17).
         "instagram_manage_comments",
+        "instagram_manage_insights",
     )
 
     def validate(
@@ -276,9 +326,19 @@ class InstagramChannel(Channel):
 
     # --- publishing ---------------------------------------------------------------------------
 
+    replies = True
+
     def publish(
-        self, account: Any, text: str, media: Sequence[Any], *, idempotency_key: str
+        self,
+        account: Any,
+        text: str,
+        media: Sequence[Any],
+        *,
+        idempotency_key: str,
+        reply_to: ReplyTo | None = None,
     ) -> Published:
+        if reply_to is not None:
+            return self._reply(account, text, media, reply_to)
         if not media:
             raise PermanentError(
                 "Instagram needs at least one image: it has no text-only posts. Nothing was sent."
@@ -348,8 +408,14 @@ class InstagramChannel(Channel):
         *,
         idempotency_key: str,
         hints: ReconcileHints | None = None,
+        reply_to: ReplyTo | None = None,
     ) -> Published | None:
         ig_id = _ig_id(account)
+        if reply_to is not None:
+            token = self._fresh_token(account)
+            return self._find_reply(
+                account, ig_id, token, text, _answered(reply_to), reply_to, hints
+            )
         token = account_token(account, self.label)
         response = graph_call(
             "GET",
@@ -382,6 +448,111 @@ class InstagramChannel(Channel):
             external_url=found.external_url[:2000],
             http_status=response.status_code,
         )
+
+    # --- answering and engagement (issue 17) ---------------------------------------------------
+
+    def fetch_engagement(self, account: Any, external_ids: Sequence[str]) -> dict[str, Engagement]:
+        """The figures of the account's media `external_ids`: per IDS_PER_CALL, one read of the
+        media and one of their insights (see the module docstring)."""
+        _ig_id(account)
+        token = self._fresh_token(account)
+        return meta_engagement(
+            account.base_url,
+            token,
+            external_ids,
+            fields=IG_FIGURES,
+            metrics=IG_INSIGHTS,
+            figures=_ig_figures,
+            label=self.label,
+            channel_name=self.name,
+            refusal=self._error,
+        )
+
+    def _reply(self, account: Any, text: str, media: Sequence[Any], reply_to: ReplyTo) -> Published:
+        """The account's reply of `text` on the item's comment (see the module docstring)."""
+        if media:
+            raise PermanentError(
+                "An Instagram reply is text only: a comment carries no image. Remove the images. "
+                "Nothing was sent."
+            )
+        ig_id = _ig_id(account)
+        comment = _answered(reply_to)
+        token = self._fresh_token(account)
+        response = graph_call(
+            "POST",
+            account.base_url,
+            f"{_q(comment)}/replies",
+            token,
+            changes=True,
+            what="Replying on Instagram",
+            channel_name=self.name,
+            data={"message": text},
+        )
+        if response.status_code != 200:
+            raise self._error(response, "Instagram refused the reply", changes=True)
+        reply_id = graph_id(json_or_empty(response).get("id"))
+        if not reply_id:
+            # It went out (200), but we cannot say where: look for it rather than send again.
+            hints = ReconcileHints(since=timezone.now(), media_count=0)
+            try:
+                found = self._find_reply(account, ig_id, token, text, comment, reply_to, hints)
+            except (RetryableError, PermanentError) as exc:
+                raise UnknownOutcome(
+                    f"Instagram answered the reply without an id, and listing the replies to "
+                    f"comment {comment} failed: {exc}"
+                ) from exc
+            if found is not None:
+                return found
+            raise UnknownOutcome("Instagram answered the reply without an id")
+        return Published(
+            external_id=reply_id[:255],
+            external_url=self._reply_url(account, token, reply_to)[:2000],
+            http_status=response.status_code,
+        )
+
+    def _find_reply(
+        self,
+        account: Any,
+        ig_id: str,
+        token: str,
+        text: str,
+        comment: str,
+        reply_to: ReplyTo,
+        hints: ReconcileHints | None,
+    ) -> Published | None:
+        """The account's reply of `text` under `comment` since the first try, if any."""
+        rows, _ = graph_items(
+            account.base_url,
+            f"{_q(comment)}/replies",
+            token,
+            params={"fields": IG_REPLY_FIELDS, "limit": IG_COMMENTS_PAGE},
+            what=f"Reading the replies to Instagram comment {comment}",
+            channel_name=self.name,
+            pages=COMMENTS_PAGES,
+            refusal=self._error,
+        )
+        own = _own(account, ig_id)
+        ours = [_listed_reply(row) for row in rows if _written_by(row, own)]
+        found = matching.find(text, ours, hints=hints, network=self.label, window=RECONCILE_WINDOW)
+        if found is None:
+            return None
+        return Published(
+            external_id=found.external_id[:255],
+            external_url=self._reply_url(account, token, reply_to)[:2000],
+            http_status=200,
+        )
+
+    def _reply_url(self, account: Any, token: str, reply_to: ReplyTo) -> str:
+        """Where a person sees a reply: its medium (Instagram gives a comment no address), or
+        the account's profile when Meta does not say."""
+        raw = reply_to.raw if isinstance(reply_to.raw, Mapping) else {}
+        medium = raw.get("media")
+        media_id = graph_id(reply_to.thread_id) or (
+            graph_id(medium.get("id")) if isinstance(medium, Mapping) else ""
+        )
+        url = self._permalink(account.base_url, token, media_id) if media_id else ""
+        username = str(account.handle or "").lstrip("@")
+        return url or f"https://www.instagram.com/{quote(username)}/"
 
     # --- what comes back (issue 17) -----------------------------------------------------------
 
@@ -686,6 +857,44 @@ def _heard(
     )
     mine = author_id in own or handle.lower() in own
     return Heard(at=int(created.timestamp()), item=item, own=mine, source=media_id)
+
+
+def _answered(reply_to: ReplyTo) -> str:
+    """The comment a reply goes on: the item's, or its top-level comment when the item is itself
+    a reply (Meta would add the answer there anyway)."""
+    raw = reply_to.raw if isinstance(reply_to.raw, Mapping) else {}
+    comment = graph_id(raw.get("parent_id")) or graph_id(reply_to.network_id)
+    if not comment:
+        raise PermanentError(
+            "The item this reply answers has no Instagram comment id, so there is nothing to "
+            "reply to. Nothing was sent."
+        )
+    return comment
+
+
+def _written_by(row: dict[str, Any], own: frozenset[str]) -> bool:
+    """Whether the account wrote this comment (its IG user id, or its @username)."""
+    author = row.get("from") if isinstance(row.get("from"), dict) else {}
+    username = graph_text(row.get("username")) or graph_text(author.get("username"))
+    return graph_id(author.get("id")) in own or (bool(username) and f"@{username.lower()}" in own)
+
+
+def _listed_reply(row: dict[str, Any]) -> matching.Listed:
+    return matching.Listed(
+        external_id=graph_id(row.get("id")),
+        text=graph_text(row.get("text")),
+        created_at=graph_time(row.get("timestamp")),
+        media_count=None,
+    )
+
+
+def _ig_figures(media_id: str, row: dict[str, Any], insights: Mapping[str, int]) -> Engagement:
+    what = f"The figures of Instagram post {media_id}"
+    return Engagement(
+        likes=graph_count(row.get("like_count"), what),
+        replies=graph_count(row.get("comments_count"), what),
+        impressions=insights.get("views"),
+    )
 
 
 def _ig_id(account: Any) -> str:

@@ -44,6 +44,32 @@
   /{ig-comment-id}/replies pages them; both need instagram_manage_comments. IG media give
   `comments_count` (replies included). Tests make comments appear with `add_comment`,
   `add_ig_comment`, `hide_comment` and `delete_comment`.
+- Replies (issue 17). graph-api/reference/object/comments ("Publishing") and
+  pages-api/comments-mentions: POST /{object-id}/comments with `message` on a Page post or on a
+  comment of it, by the Page (its token with pages_manage_engagement), answering {"id"}; the
+  comment is recorded with the Page as its author (`from`) and, on a comment, that comment as its
+  `parent`. A reply to a reply is refused (#100): Facebook shows two levels and a reply's
+  can_comment is false (the refusal's words are a stand-in). GET /{comment-id}/comments lists a
+  comment's replies like the post's edge. instagram ig-comment/replies ("Creating"): POST
+  /{ig-comment-id}/replies with `message` (instagram_manage_comments), "replies to a reply will
+  be added to the top-level comment", "You cannot reply to hidden comments" (refused, #100, words
+  a stand-in); the reply's author is the account (from{id: its IG user id, username}). GET
+  /{comment-id} answers a comment's fields.
+- Engagement (issue 17). The multiple-id read GET /?ids=a,b (at most 50: "(#100) Too many IDs")
+  with field expansion and modifiers on a Page post: reactions / comments with
+  `.summary(total_count)`, `.limit(n)`, `.filter(stream|toplevel)` (summary {"total_count"}),
+  `shares` ({"count"}, left out when nobody shared, as integrators report it); on an IG medium:
+  like_count, comments_count; any other field is refused (#100). An id the server does not have
+  answers as `missing_ids` says: "refuse" (the default: the whole read refused, #803 "Some of the
+  aliases you requested do not exist: …"), "error" (an {"error": {code 100, subcode 33}} in its
+  place) or "omit" (left out). GET /insights?ids=…&metric=… reads the insights edge of several
+  posts (graph-api/reference/insights; a Page post needs its Page's token with read_insights and
+  gives post_media_view and post_clicks; instagram-media/insights needs instagram_manage_insights
+  and gives views, reach, likes, comments, shares, saved, total_interactions; a deprecated metric
+  such as post_impressions or impressions is refused, #100 "must be a valid insights metric";
+  no metric at all is #3001/1504028), each as {"data": [{"name", "period": "lifetime",
+  "values": [{"value"}], "title", "id"}]}. Tests set the figures with `add_figures` and delete
+  posts with `delete_post` and `delete_ig_media`.
 - graph-api/guides/error-handling and instagram-graph-api/reference/error-codes: every refusal is
   {"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}; 190 with subcode 463
   for an expired token, 460 for an invalidated one. The IG media errors use the codes of Meta's
@@ -99,7 +125,14 @@ PERMISSIONS = frozenset(
         "instagram_basic",
         "instagram_content_publish",
         "instagram_manage_comments",
+        "read_insights",
+        "instagram_manage_insights",
     }
+)
+MAX_IDS = 50
+FB_POST_METRICS = frozenset({"post_media_view", "post_clicks"})
+IG_MEDIA_METRICS = frozenset(
+    {"views", "reach", "likes", "comments", "shares", "saved", "total_interactions"}
 )
 PHOTO_FORMATS = frozenset({"JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP"})
 PHOTO_MAX_BYTES = 10 * 1000 * 1000
@@ -277,6 +310,10 @@ class GraphServer(FakeNetwork):
         self.container_polls = 0
         self.container_outcome = "FINISHED"
         self.publish_quota = 50
+        # What people did with posts and media, by id: reactions, shares, likes, views, clicks.
+        self.figures: dict[str, dict[str, int]] = {}
+        # How the multiple-id read answers an id it does not have: "refuse", "error" or "omit".
+        self.missing_ids = "refuse"
         self._ids = itertools.count(178_414_000_000_000_001)
 
     # --- tokens, for fixtures and tests -----------------------------------------------------
@@ -330,15 +367,24 @@ class GraphServer(FakeNetwork):
             return "me", self.me
         if parts == ["me", "accounts"] and method == "GET":
             return "accounts", self.accounts
+        if parts == [] and method == "GET":
+            return "ids", self.read_ids
+        if parts == ["insights"] and method == "GET":
+            return "insights", self.read_insights
         if len(parts) == 2:
             node, edge = parts
             if (method, edge) == ("GET", "comments"):
                 with self.lock:
                     on_ig_media = any(m["id"] == node for m in self.ig_media)
+                    on_comment = self._fb_comment_of(node) is not None
                 if on_ig_media:
                     return "ig_comments", self.ig_comments
+                if on_comment:
+                    return "comment_replies", self.comment_replies
                 return "comments", self.post_comments
             table = {
+                ("POST", "comments"): ("comment", self.create_comment),
+                ("POST", "replies"): ("ig_reply", self.create_ig_reply),
                 ("GET", "published_posts"): ("published_posts", self.published_posts),
                 ("GET", "replies"): ("ig_replies", self.ig_replies),
                 ("POST", "feed"): ("feed", self.feed),
@@ -824,6 +870,11 @@ class GraphServer(FakeNetwork):
         found = found or self.photos.get(node_id)
         found = found or next((m for m in self.ig_media if m["id"] == node_id), None)
         found = found or next((p for p in self.pages if p["id"] == node_id), None)
+        comment = next((c for c in self.comments if c["id"] == node_id), None)
+        if found is None and comment is not None:
+            if comment["network"] == "facebook":
+                return answer_json(200, self._fb_comment(comment, {**fields, "id": None}))
+            return answer_json(200, self._ig_comment(comment, {**fields, "id": None}))
         if found is None:
             return graph_error(
                 400,
@@ -1287,6 +1338,25 @@ class GraphServer(FakeNetwork):
                 kind="GraphMethodException",
                 subcode=33,
             )
+        return self._list_comments(request, params, post, None)
+
+    def comment_replies(self, request: Request) -> Answer:
+        """GET /{comment-id}/comments: the comment's replies, read like a post's comments."""
+        comment_id = request.path.split("/")[2]
+        params, _ = form_of(request)
+        with self.lock:
+            comment = self._fb_comment_of(comment_id)
+            post = next((p for p in self.posts if comment and p["id"] == comment["on"]), None)
+        if comment is None or post is None:
+            return self._no_object(comment_id)
+        return self._list_comments(request, params, post, comment_id)
+
+    def _list_comments(
+        self, request: Request, params: dict[str, str], post: dict[str, Any], parent: str | None
+    ) -> Answer:
+        """A post's comments (`parent` None) or a comment's replies, as the comments edge
+        answers them."""
+        post_id = post["id"]
         token = self._page_token(request, params, post["page_id"], "pages_read_engagement")
         if not isinstance(token, Token):
             return token
@@ -1313,11 +1383,15 @@ class GraphServer(FakeNetwork):
                 c
                 for c in self.comments
                 if c["on"] == post_id
-                and (stream == "stream" or c["parent"] is None)
+                and (
+                    c["parent"] == parent
+                    if parent is not None
+                    else (stream == "stream" or c["parent"] is None)
+                )
                 and (since is None or int(c["created"]) >= since)
             ]
             rows.sort(key=lambda c: (c["created"], c["id"]), reverse=order != "chronological")
-            paged = self._paged(rows, params, f"{post_id}/comments")
+            paged = self._paged(rows, params, f"{parent or post_id}/comments")
             if not isinstance(paged, tuple):
                 return paged
             chosen, paging = paged
@@ -1422,6 +1496,346 @@ class GraphServer(FakeNetwork):
             chosen, paging = paged
             data = [self._ig_comment(c, fields) for c in chosen]
         return answer_json(200, {"data": data, **({"paging": paging} if paging else {})})
+
+    # --- replies (issue 17) -------------------------------------------------------------------
+    def _fb_comment_of(self, comment_id: str) -> dict[str, Any] | None:
+        return next(
+            (c for c in self.comments if c["id"] == comment_id and c["network"] == "facebook"),
+            None,
+        )
+
+    @staticmethod
+    def _no_object(object_id: str) -> Answer:
+        return graph_error(
+            400,
+            100,
+            f"Unsupported request. Object with ID '{object_id}' does not exist, cannot be "
+            "loaded due to missing permissions, or does not support this operation.",
+            kind="GraphMethodException",
+            subcode=33,
+        )
+
+    def create_comment(self, request: Request) -> Answer:
+        """POST /{post-or-comment-id}/comments: the Page comments (or replies) as itself."""
+        object_id = request.path.split("/")[2]
+        params, _ = form_of(request)
+        with self.lock:
+            post = next((p for p in self.posts if p["id"] == object_id), None)
+            comment = self._fb_comment_of(object_id)
+        if post is None and comment is None:
+            return self._no_object(object_id)
+        page_id = post["page_id"] if post is not None else comment["page_id"]
+        token = self._page_token(request, params, page_id, "pages_manage_engagement")
+        if not isinstance(token, Token):
+            return token
+        if comment is not None and comment["parent"]:
+            return graph_error(400, 100, "(#100) This comment is a reply and cannot be replied to")
+        message = params.get("message", "")
+        if not message.strip():
+            return graph_error(400, 100, "(#100) Missing message or attachment")
+        page = next(p for p in self.pages if p["id"] == page_id)
+        with self.lock:
+            on = post["id"] if post is not None else comment["on"]
+            made = {
+                "id": f"{on.split('_')[-1]}_{self.new_id()}",
+                "network": "facebook",
+                "on": on,
+                "page_id": page_id,
+                "parent": None if post is not None else object_id,
+                "text": message,
+                "author": {"id": page_id, "name": page["name"]},
+                "created": time.time(),
+                "hidden": False,
+            }
+            self.comments.append(made)
+        return answer_json(200, {"id": made["id"]})
+
+    def create_ig_reply(self, request: Request) -> Answer:
+        """POST /{ig-comment-id}/replies: the account replies under a top-level comment."""
+        comment_id = request.path.split("/")[2]
+        params, _ = form_of(request)
+        with self.lock:
+            comment = next(
+                (c for c in self.comments if c["id"] == comment_id and c["network"] == "instagram"),
+                None,
+            )
+            media = next(
+                (m for m in self.ig_media if comment is not None and m["id"] == comment["on"]),
+                None,
+            )
+        if comment is None or media is None:
+            return self._no_object(comment_id)
+        token = self._ig_token(request, params, media["ig_id"], "instagram_manage_comments")
+        if not isinstance(token, Token):
+            return token
+        if comment["hidden"]:
+            return graph_error(400, 100, "(#100) You cannot reply to a hidden comment")
+        message = params.get("message", "")
+        if not message.strip():
+            return graph_error(400, 100, "(#100) The parameter message is required.")
+        user = self.ig_users[media["ig_id"]]
+        with self.lock:
+            made = {
+                "id": self.new_id(),
+                "network": "instagram",
+                "on": media["id"],
+                # "replies to a reply will be added to the top-level comment"
+                "parent": comment["parent"] or comment["id"],
+                "text": message,
+                "author": {"id": user["id"], "username": user["username"]},
+                "created": time.time(),
+                "hidden": False,
+            }
+            self.comments.append(made)
+        return answer_json(200, {"id": made["id"]})
+
+    # --- engagement (issue 17) ----------------------------------------------------------------
+    def add_figures(self, object_id: str, **counts: int) -> None:
+        """People reacted to, shared, liked, viewed or clicked a post or medium: `reactions`,
+        `shares` (Facebook), `likes` (Instagram), `views`, `clicks`, added to what it had."""
+        unknown = set(counts) - {"reactions", "shares", "likes", "views", "clicks"}
+        assert not unknown, unknown
+        with self.lock:
+            held = self.figures.setdefault(object_id, {})
+            for name, value in counts.items():
+                held[name] = held.get(name, 0) + value
+
+    def delete_post(self, post_id: str) -> None:
+        """The Page deleted a post (by hand): gone, with its comments."""
+        with self.lock:
+            self.posts = [p for p in self.posts if p["id"] != post_id]
+            self.comments = [c for c in self.comments if c["on"] != post_id]
+
+    def delete_ig_media(self, media_id: str) -> None:
+        with self.lock:
+            self.ig_media = [m for m in self.ig_media if m["id"] != media_id]
+            self.comments = [c for c in self.comments if c["on"] != media_id]
+
+    def _object(self, object_id: str) -> tuple[str, dict[str, Any]] | None:
+        post = next((p for p in self.posts if p["id"] == object_id), None)
+        if post is not None:
+            return "post", post
+        media = next((m for m in self.ig_media if m["id"] == object_id), None)
+        return ("ig_media", media) if media is not None else None
+
+    def _may_read(self, request: Request, params: dict, kind: str, obj: dict, scope: str):
+        """The token, when it may read `obj` (with `scope`), else Meta's refusal."""
+        if kind == "post":
+            return self._page_token(request, params, obj["page_id"], scope)
+        return self._ig_token(request, params, obj["ig_id"], scope)
+
+    def _objects(self, params: dict[str, str]) -> dict[str, Any] | Answer:
+        """The objects the `ids` of a multiple-id read name (None for one the server does not
+        have), or the refusal of the whole read."""
+        ids = [one for one in (params.get("ids") or "").split(",") if one]
+        if not ids:
+            return graph_error(400, 100, "(#100) Missing or invalid parameter ids")
+        if len(ids) > MAX_IDS:
+            return graph_error(
+                400, 100, f"(#100) Too many IDs. Maximum: {MAX_IDS}. Provided: {len(ids)}."
+            )
+        with self.lock:
+            found = {one: self._object(one) for one in ids}
+        missing = [one for one, obj in found.items() if obj is None]
+        if missing and self.missing_ids == "refuse":
+            return graph_error(
+                400,
+                803,
+                f"(#803) Some of the aliases you requested do not exist: {','.join(missing)}",
+            )
+        return found
+
+    def _missing_entry(self, object_id: str) -> dict[str, Any] | None:
+        if self.missing_ids != "error":
+            return None
+        error = json.loads(self._no_object(object_id)[2])["error"]
+        return {"error": error}
+
+    def read_ids(self, request: Request) -> Answer:
+        """GET /?ids=…&fields=…: several posts or media in one read."""
+        params, _ = form_of(request)
+        token = self._auth(request, params)
+        if not isinstance(token, Token):
+            return token
+        found = self._objects(params)
+        if not isinstance(found, dict):
+            return found
+        fields = parse_expanded(params.get("fields") or "id")
+        answer: dict[str, Any] = {}
+        for object_id, held in found.items():
+            if held is None:
+                entry = self._missing_entry(object_id)
+                if entry is not None:
+                    answer[object_id] = entry
+                continue
+            kind, obj = held
+            scope = "pages_read_engagement" if kind == "post" else "instagram_basic"
+            refused = self._may_read(request, params, kind, obj, scope)
+            if not isinstance(refused, Token):
+                return refused
+            with self.lock:
+                row = (
+                    self._post_row(obj, fields) if kind == "post" else self._media_row(obj, fields)
+                )
+            if not isinstance(row, dict):
+                return row
+            answer[object_id] = row
+        return answer_json(200, answer)
+
+    def _post_row(self, post: dict[str, Any], fields: dict[str, dict[str, str]]):
+        known = {
+            "id",
+            "message",
+            "created_time",
+            "permalink_url",
+            "reactions",
+            "comments",
+            "shares",
+        }
+        refused = self._unknown_field(dict.fromkeys(fields), frozenset(known), "Post")
+        if refused is not None:
+            return refused
+        held = self.figures.get(post["id"], {})
+        row: dict[str, Any] = {"id": post["id"]}
+        for name, modifiers in fields.items():
+            if name == "reactions":
+                row[name] = _edge_summary(held.get("reactions", 0), modifiers, {})
+            elif name == "comments":
+                stream = modifiers.get("filter", "toplevel") == "stream"
+                count = sum(
+                    1
+                    for c in self.comments
+                    if c["on"] == post["id"] and (stream or c["parent"] is None)
+                )
+                row[name] = _edge_summary(count, modifiers, {"can_comment": True})
+            elif name == "shares":
+                if held.get("shares"):
+                    row[name] = {"count": held["shares"]}
+            elif name in post and (name != "message" or post[name]):
+                row[name] = post[name]
+        return row
+
+    def _media_row(self, media: dict[str, Any], fields: dict[str, dict[str, str]]):
+        known = {
+            "id",
+            "caption",
+            "permalink",
+            "timestamp",
+            "media_type",
+            "like_count",
+            "comments_count",
+        }
+        refused = self._unknown_field(dict.fromkeys(fields), frozenset(known), "IGMedia")
+        if refused is not None:
+            return refused
+        row: dict[str, Any] = {"id": media["id"]}
+        for name in fields:
+            if name == "like_count":
+                row[name] = self.figures.get(media["id"], {}).get("likes", 0)
+            elif name == "comments_count":
+                row[name] = sum(1 for c in self.comments if c["on"] == media["id"])
+            elif name in media and (name != "caption" or media[name]):
+                row[name] = media[name]
+        return row
+
+    def read_insights(self, request: Request) -> Answer:
+        """GET /insights?ids=…&metric=…: the lifetime insights of several posts or media."""
+        params, _ = form_of(request)
+        token = self._auth(request, params)
+        if not isinstance(token, Token):
+            return token
+        metrics = [m for m in (params.get("metric") or "").split(",") if m]
+        if not metrics:
+            return graph_error(
+                400,
+                3001,
+                "No metric was specified to be fetched. Please specify one or more metrics to be "
+                "fetched and try again.",
+                subcode=1504028,
+            )
+        found = self._objects(params)
+        if not isinstance(found, dict):
+            return found
+        answer: dict[str, Any] = {}
+        for object_id, held in found.items():
+            if held is None:
+                entry = self._missing_entry(object_id)
+                if entry is not None:
+                    answer[object_id] = entry
+                continue
+            kind, obj = held
+            scope = "read_insights" if kind == "post" else "instagram_manage_insights"
+            refused = self._may_read(request, params, kind, obj, scope)
+            if not isinstance(refused, Token):
+                return refused
+            valid = FB_POST_METRICS if kind == "post" else IG_MEDIA_METRICS
+            wrong = [m for m in metrics if m not in valid]
+            if wrong:
+                return graph_error(
+                    400, 100, f"(#100) The value must be a valid insights metric: {wrong[0]}"
+                )
+            with self.lock:
+                values = {m: self._metric(kind, obj, m) for m in metrics}
+            answer[object_id] = {
+                "data": [
+                    {
+                        "name": name,
+                        "period": "lifetime",
+                        "values": [{"value": value}],
+                        "title": name.replace("_", " ").capitalize(),
+                        "id": f"{object_id}/insights/{name}/lifetime",
+                    }
+                    for name, value in values.items()
+                ]
+            }
+        return answer_json(200, answer)
+
+    def _metric(self, kind: str, obj: dict[str, Any], metric: str) -> int:
+        held = self.figures.get(obj["id"], {})
+        if metric in ("post_media_view", "views", "reach"):
+            return held.get("views", 0)
+        if metric == "post_clicks":
+            return held.get("clicks", 0)
+        if metric == "likes":
+            return held.get("likes", 0)
+        if metric == "comments":
+            return sum(1 for c in self.comments if c["on"] == obj["id"])
+        return 0
+
+
+def _edge_summary(total: int, modifiers: dict[str, str], extra: dict[str, Any]) -> dict:
+    """An edge read by field expansion: no items kept here (`.limit(0)` is all cxhub asks), and
+    its summary when `.summary(total_count)` (or `.summary(true)`) asks for it."""
+    edge: dict[str, Any] = {"data": []}
+    if modifiers.get("summary") in ("total_count", "true", "1"):
+        edge["summary"] = {"total_count": total, **extra}
+    return edge
+
+
+def _split_top(spec: str) -> list[str]:
+    """ "a.b(c,d),e{f,g}" → ["a.b(c,d)", "e{f,g}"]: commas outside () and {}."""
+    parts, depth, start = [], 0, 0
+    for index, char in enumerate(spec + ","):
+        if char in "({":
+            depth += 1
+        elif char in ")}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            if spec[start:index].strip():
+                parts.append(spec[start:index].strip())
+            start = index + 1
+    return parts
+
+
+def parse_expanded(spec: str) -> dict[str, dict[str, str]]:
+    """ "reactions.summary(total_count).limit(0),shares" → {"reactions": {"summary":
+    "total_count", "limit": "0"}, "shares": {}}: field expansion's modifiers."""
+    fields: dict[str, dict[str, str]] = {}
+    for part in _split_top(spec or ""):
+        name, _, rest = part.partition(".")
+        name = name.split("{", 1)[0].strip()
+        fields[name] = dict(re.findall(r"(\w+)\(([^)]*)\)", rest))
+    return fields
 
 
 FB_COMMENT_FIELDS = frozenset(
