@@ -13,6 +13,7 @@ class InboxConfig(AppConfig):
         # imported before the models are loaded.
         from publishing import hooks as publishing_hooks
 
-        from . import replies, tasks  # noqa: F401
+        from . import replies, sections, tasks  # noqa: F401
 
         publishing_hooks.replies_published.connect(replies.items_answered)
+        publishing_hooks.post_page_sections.connect(sections.post_page_section)

@@ -205,3 +205,38 @@ def test_a_network_without_replies_is_a_preflight_error(author, org):
     assert response.status_code == 400
     codes = [p["code"] for p in response.json()["extra"]["problems"]]
     assert "replies_unsupported" in codes
+
+
+def test_the_reply_page_shows_the_item_it_answers(client, author, item):
+    reply = _reply(author, item)
+    client.force_login(author)
+
+    page = client.get(f"/posts/{reply.pk}/").content.decode()
+
+    assert "In reply to" in page
+    assert "When does the visitor centre open?" in page
+
+
+def test_a_post_page_shows_what_came_back_on_it(client, author, account, org):
+    post = publishing.post_create(
+        by=author,
+        team_id=org["north"].pk,
+        body="The visitor centre reopens.",
+        targets=[publishing.TargetInput(social_account_id=account.pk)],
+    )
+    target = post.targets.get()
+    InboundItem.objects.create(
+        account=account,
+        network_id="201",
+        kind="reply",
+        author_handle="ben_walks",
+        text="Great news <b>finally</b>",
+        posted_at=T0,
+        target=target,
+    )
+    client.force_login(author)
+
+    page = client.get(f"/posts/{post.pk}/").content.decode()
+
+    assert "What came back" in page
+    assert "Great news &lt;b&gt;finally&lt;/b&gt;" in page
