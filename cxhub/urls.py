@@ -35,6 +35,7 @@ urlpatterns = [
     path("", include("publishing.urls")),
     path("", include("publishing.urls_dispatch")),
     path("", include("approvals.urls")),
+    path("", include("inbox.urls")),
     path("notifications/", notifications_page, name="notifications"),
     path("", include("sso.urls")),
     path("", include("accounts.urls")),

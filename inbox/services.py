@@ -2,10 +2,12 @@
 here), and the triage of an item (assign, status). One function per use case, each in a
 transaction and each recording its audit event."""
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import Subquery
 from django.utils import timezone
 
 from accounts.models import User
@@ -17,7 +19,16 @@ from networks.selectors import social_accounts_for
 from publishing.models import PostTarget
 
 from . import analysis
-from .models import ITEM_TRANSITIONS, InboundItem, IngestState, ItemKind, ItemStatus, Sentiment
+from .models import (
+    ITEM_TRANSITIONS,
+    InboundItem,
+    IngestState,
+    ItemKind,
+    ItemNote,
+    ItemStatus,
+    ItemTag,
+    Sentiment,
+)
 
 # Longest values kept in the columns of the same length (a network may send longer).
 _LIMITS = {"author_handle": 300, "author_name": 300, "author_id": 300, "url": 2000}
@@ -206,3 +217,147 @@ def item_set_status(*, item: InboundItem, status: str, by: User | None) -> Inbou
 
 def item_close(*, item: InboundItem, by: User | None) -> InboundItem:
     return item_set_status(item=item, status=ItemStatus.CLOSED, by=by)
+
+
+# Tags and notes -------------------------------------------------------------------------------
+TAG_MAX_LENGTH = 50
+NOTE_MAX_LENGTH = 5000
+
+
+def tag_name(raw: str) -> str:
+    """A tag as it is kept: trimmed and lower-case, so "Press " and "press" are one tag; 1 to 50
+    characters, no control characters. Anything else is an ApplicationError naming the field."""
+    name = (raw or "").strip().lower()
+    if not name:
+        problem = "Give the tag a name."
+    elif len(name) > TAG_MAX_LENGTH:
+        problem = f"A tag has at most {TAG_MAX_LENGTH} characters ({len(name)} given)."
+    elif any(unicodedata.category(char) == "Cc" for char in name):
+        problem = "A tag cannot hold control characters (tabs, line breaks)."
+    else:
+        return name
+    raise ApplicationError(problem, {"fields": {"name": [problem]}})
+
+
+@transaction.atomic
+def item_tag(*, item: InboundItem, name: str, by: User) -> InboundItem:
+    """Put the tag `name` (tag_name) on the item; a tag it already has changes nothing and
+    records nothing."""
+    name = tag_name(name)
+    item = _locked(item)
+    _, created = ItemTag.objects.get_or_create(item=item, name=name)
+    if created:
+        record(
+            actor=by,
+            action="inbox.item_tagged",
+            obj=item,
+            team=item.account.team,
+            data={"tag": name},
+        )
+    return item
+
+
+@transaction.atomic
+def item_untag(*, item: InboundItem, name: str, by: User) -> InboundItem:
+    """Take the tag `name` off the item; a tag it does not have changes nothing."""
+    name = tag_name(name)
+    item = _locked(item)
+    removed, _ = ItemTag.objects.filter(item=item, name=name).delete()
+    if removed:
+        record(
+            actor=by,
+            action="inbox.item_untagged",
+            obj=item,
+            team=item.account.team,
+            data={"tag": name},
+        )
+    return item
+
+
+@transaction.atomic
+def item_note_add(*, item: InboundItem, text: str, by: User) -> ItemNote:
+    """Add an internal note to the item (seen by the team, never sent to the network)."""
+    text = (text or "").strip()
+    if not text:
+        problem = "Write the note first."
+    elif len(text) > NOTE_MAX_LENGTH:
+        problem = f"A note has at most {NOTE_MAX_LENGTH:,} characters ({len(text):,} given)."
+    elif "\x00" in text:
+        problem = "The note contains a NUL character."
+    else:
+        problem = ""
+    if problem:
+        raise ApplicationError(problem, {"fields": {"text": [problem]}})
+    item = _locked(item)
+    note = ItemNote.objects.create(item=item, author=by, text=text)
+    record(
+        actor=by,
+        action="inbox.item_note_added",
+        obj=item,
+        team=item.account.team,
+        data={"note": note.pk},
+    )
+    return note
+
+
+# Bulk triage ----------------------------------------------------------------------------------
+# At most this many items in one bulk action: a page of the inbox is 50.
+BULK_MAX_ITEMS = 200
+
+
+class ItemsNotFound(ApplicationError):
+    """Some of the items asked for do not exist or are not the person's to see: a 404, naming
+    nothing (what one may not see, one may not learn exists)."""
+
+    status = 404
+
+
+def _visible_locked(*, item_ids: Sequence[int], by: User) -> list[InboundItem]:
+    """The items `by` may see, locked in id order (two bulk actions on overlapping items wait for
+    each other instead of deadlocking). All or nothing: one id they may not see refuses all."""
+    ids = list(dict.fromkeys(item_ids))
+    if not ids:
+        problem = "Choose at least one item."
+        raise ApplicationError(problem, {"fields": {"items": [problem]}})
+    if len(ids) > BULK_MAX_ITEMS:
+        problem = f"Choose at most {BULK_MAX_ITEMS} items at a time."
+        raise ApplicationError(problem, {"fields": {"items": [problem]}})
+    visible = social_accounts_for(user=by).values("pk")
+    items = list(
+        InboundItem.objects.select_for_update(of=("self",))
+        .select_related("account__team")
+        .filter(pk__in=ids, account__in=Subquery(visible))
+        .order_by("pk")
+    )
+    if len(items) != len(ids):
+        raise ItemsNotFound("Some of these items are not in your inbox.")
+    return items
+
+
+# Each bulk action applies the single item's service to every item, in one transaction: the same
+# rules by construction, and one refusal (an assignee who cannot see one of the accounts) leaves
+# every item as it was. Each item gets its own audit event, the one the single action records:
+# the trail is read per object (an item's history) and per team (a lead sees the events of their
+# subtree), and one bulk may span accounts of several teams, which one event could not name.
+@transaction.atomic
+def items_bulk_assign(
+    *, item_ids: Sequence[int], assignee: User | None, by: User
+) -> list[InboundItem]:
+    """Give every item to `assignee` (None: to nobody); see item_assign."""
+    items = _visible_locked(item_ids=item_ids, by=by)
+    return [item_assign(item=item, assignee=assignee, by=by) for item in items]
+
+
+@transaction.atomic
+def items_bulk_tag(*, item_ids: Sequence[int], name: str, by: User) -> list[InboundItem]:
+    """Put the tag `name` on every item; see item_tag."""
+    name = tag_name(name)
+    items = _visible_locked(item_ids=item_ids, by=by)
+    return [item_tag(item=item, name=name, by=by) for item in items]
+
+
+@transaction.atomic
+def items_bulk_close(*, item_ids: Sequence[int], by: User) -> list[InboundItem]:
+    """Close every item (those already closed stay as they are); see item_set_status."""
+    items = _visible_locked(item_ids=item_ids, by=by)
+    return [item_close(item=item, by=by) for item in items]

@@ -68,6 +68,8 @@ SERVICE_MODULES = (
     "publishing.media_services",
     "approvals.services",
     "sso.services",
+    "inbox.services",
+    "inbox.replies",
 )
 # Built alongside this test; covered automatically once they import, never skipped in silence.
 OPTIONAL_MODULES = (
@@ -574,6 +576,137 @@ def _reply_create(w):
     )
 
 
+# inbox: what came back and its triage
+def _item(w, network_id: str = "109"):
+    from inbox.models import InboundItem
+
+    return InboundItem.objects.create(
+        account=w.account,
+        network_id=network_id,
+        kind="mention",
+        author_handle="amira@example.social",
+        text="When does the visitor centre open?",
+        posted_at=timezone.now(),
+    )
+
+
+@writes("inbox.items_received")
+def _items_store(w):
+    from inbox import services as inbox
+    from networks.channels import Inbound
+
+    item = Inbound(
+        network_id="110",
+        kind="mention",
+        text="Is the launch still on?",
+        created_at=timezone.now(),
+        author_handle="ben@example.social",
+    )
+    return lambda: inbox.items_store(account=w.account, items=[item], cursor="110")
+
+
+@writes("inbox.item_assigned")
+def _item_assign(w):
+    from inbox import services as inbox
+
+    item = _item(w)
+    return lambda: inbox.item_assign(item=item, assignee=w.approver, by=w.author)
+
+
+@writes("inbox.item_status_changed")
+def _item_set_status(w):
+    from inbox import services as inbox
+
+    item = _item(w)
+    return lambda: inbox.item_set_status(item=item, status="waiting", by=w.author)
+
+
+@writes("inbox.item_status_changed")
+def _item_close(w):
+    from inbox import services as inbox
+
+    item = _item(w)
+    return lambda: inbox.item_close(item=item, by=w.author)
+
+
+@reads
+def _tag_name(w):
+    from inbox import services as inbox
+
+    return lambda: inbox.tag_name("  Census-Scam ")
+
+
+@writes("inbox.item_tagged")
+def _item_tag(w):
+    from inbox import services as inbox
+
+    item = _item(w)
+    return lambda: inbox.item_tag(item=item, name="census-scam", by=w.author)
+
+
+@writes("inbox.item_untagged")
+def _item_untag(w):
+    from inbox import services as inbox
+
+    item = _item(w)
+    inbox.item_tag(item=item, name="census-scam", by=w.author)
+    return lambda: inbox.item_untag(item=item, name="census-scam", by=w.author)
+
+
+@writes("inbox.item_note_added")
+def _item_note_add(w):
+    from inbox import services as inbox
+
+    item = _item(w)
+    return lambda: inbox.item_note_add(item=item, text="Asked the centre.", by=w.author)
+
+
+@writes("inbox.item_assigned")
+def _items_bulk_assign(w):
+    from inbox import services as inbox
+
+    ids = [_item(w, "1").pk, _item(w, "2").pk]
+    return lambda: inbox.items_bulk_assign(item_ids=ids, assignee=w.approver, by=w.author)
+
+
+@writes("inbox.item_tagged")
+def _items_bulk_tag(w):
+    from inbox import services as inbox
+
+    ids = [_item(w, "1").pk, _item(w, "2").pk]
+    return lambda: inbox.items_bulk_tag(item_ids=ids, name="press", by=w.author)
+
+
+@writes("inbox.item_status_changed")
+def _items_bulk_close(w):
+    from inbox import services as inbox
+
+    ids = [_item(w, "1").pk, _item(w, "2").pk]
+    return lambda: inbox.items_bulk_close(item_ids=ids, by=w.author)
+
+
+@writes("inbox.reply_drafted", "post.created", "inbox.item_status_changed")
+def _item_reply_create(w):
+    from inbox import replies
+
+    item = _item(w)
+    return lambda: replies.item_reply_create(item=item, by=w.author, body="It opens at nine.")
+
+
+@writes("inbox.item_answered")
+def _items_answered(w):
+    from inbox import replies
+
+    item = _item(w)
+    post = replies.item_reply_create(item=item, by=w.author, body="It opens at nine.")
+    target = post.targets.get()
+    PostTarget.objects.filter(pk=target.pk).update(
+        status=TargetStatus.PUBLISHED, published_at=timezone.now(), external_id="111"
+    )
+    target.refresh_from_db()
+    return _atomic(lambda: replies.items_answered(targets=[target]))
+
+
 @writes("post.edited")
 def _post_update(w):
     post = w.draft()
@@ -1056,6 +1189,19 @@ SCENARIOS: dict[str, Scenario] = {
     "publishing.services.post_create": _post_create,
     "publishing.services.reply_create": _reply_create,
     "publishing.services.post_update": _post_update,
+    "inbox.services.items_store": _items_store,
+    "inbox.services.item_assign": _item_assign,
+    "inbox.services.item_set_status": _item_set_status,
+    "inbox.services.item_close": _item_close,
+    "inbox.services.tag_name": _tag_name,
+    "inbox.services.item_tag": _item_tag,
+    "inbox.services.item_untag": _item_untag,
+    "inbox.services.item_note_add": _item_note_add,
+    "inbox.services.items_bulk_assign": _items_bulk_assign,
+    "inbox.services.items_bulk_tag": _items_bulk_tag,
+    "inbox.services.items_bulk_close": _items_bulk_close,
+    "inbox.replies.item_reply_create": _item_reply_create,
+    "inbox.replies.items_answered": _items_answered,
     "publishing.services.post_submit": _post_submit,
     "publishing.services.post_cancel": _post_cancel,
     "publishing.services.post_duplicate": _post_duplicate,
