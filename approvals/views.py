@@ -23,6 +23,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from cxhub.errors import ApplicationError
 from networks.channels import Channel, get_channel
 from networks.models import SocialAccount
+from publishing import hooks as post_hooks
 from publishing import preflight
 from publishing import selectors as post_selectors
 from publishing.models import Post
@@ -218,6 +219,12 @@ def _review_context(request, approval: ApprovalRequest, **panel) -> dict:
     return {
         "approval": approval,
         "post": post,
+        # What the post stands in (the inbox: the item a reply answers), as on the post page.
+        "context_sections": [
+            section
+            for section in post_hooks.post_context_sections.send(user=user, post=post)
+            if section is not None
+        ],
         "previews": previews,
         "media": [
             {"number": number, "id": item["id"], "alt_text": item.get("alt_text", "")}

@@ -16,4 +16,4 @@ class InboxConfig(AppConfig):
         from . import replies, sections, tasks  # noqa: F401
 
         publishing_hooks.replies_published.connect(replies.items_answered)
-        publishing_hooks.post_page_sections.connect(sections.post_page_section)
+        publishing_hooks.post_context_sections.connect(sections.post_page_section)

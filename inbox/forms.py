@@ -167,6 +167,11 @@ class NoteForm(forms.Form):
     text = forms.CharField(required=False, strip=False, max_length=100_000)
 
 
+class ReplyForm(forms.Form):
+    # The service says what a reply may hold (publishing.services.reply_create).
+    body = forms.CharField(required=False, strip=False, max_length=100_000)
+
+
 BULK_ACTIONS = ("assign", "tag", "close")
 
 

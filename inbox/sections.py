@@ -11,7 +11,7 @@ from . import selectors
 SHOWN = 10
 
 
-def post_page_section(*, user, post: Post, given: dict) -> PageSection | None:
+def post_page_section(*, user, post: Post) -> PageSection | None:
     items = selectors.inbox_items(user=user)
     if post.is_reply:
         target = post.targets.first()

@@ -11,6 +11,7 @@ from django.db.models.lookups import StartsWith
 from accounts.models import Membership, User
 from networks.models import SocialAccount, SocialAccountUserObjectPermission
 from networks.selectors import social_accounts_for
+from publishing.models import PostTarget
 
 from .models import InboundItem, ItemNote, ItemTag
 
@@ -162,3 +163,14 @@ def inbox_people(*, user: User) -> QuerySet[User]:
     )
     people = User.objects.filter(is_active=True).filter(Q(Exists(role)) | Q(Exists(granted)))
     return people.order_by("username")
+
+
+def item_replies(*, item: InboundItem) -> list[PostTarget]:
+    """Our replies to `item` (drafts too), oldest first, each with its post: one query."""
+    return list(
+        PostTarget.objects.filter(
+            social_account_id=item.account_id, in_reply_to__network_id=item.network_id
+        )
+        .select_related("post")
+        .order_by("pk")
+    )

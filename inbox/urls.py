@@ -13,4 +13,5 @@ urlpatterns = [
     path("inbox/<int:item_id>/tags/", views.item_tag_add, name="inbox-item-tag"),
     path("inbox/<int:item_id>/tags/remove/", views.item_tag_remove, name="inbox-item-untag"),
     path("inbox/<int:item_id>/notes/", views.item_note_add, name="inbox-item-note"),
+    path("inbox/<int:item_id>/reply/", views.item_reply, name="inbox-item-reply"),
 ]

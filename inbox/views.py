@@ -26,7 +26,7 @@ from accounts.models import User
 from cxhub.errors import ApplicationError
 from networks.selectors import social_accounts_for
 
-from . import selectors, services
+from . import replies, selectors, services
 from .analysis import DETECTABLE_LANGUAGES
 from .forms import (
     UNKNOWN_LANGUAGE,
@@ -34,6 +34,7 @@ from .forms import (
     BulkForm,
     InboxFilterForm,
     NoteForm,
+    ReplyForm,
     StatusForm,
     TagForm,
 )
@@ -408,6 +409,7 @@ def _panel_context(request, item: InboundItem, panel: Panel | None = None) -> di
             for status in ItemStatus.values
             if status in ITEM_TRANSITIONS[item.status]
         ],
+        "replies": selectors.item_replies(item=item),
         "response_time": _duration(item.response_seconds),
         "resolution_time": _duration(item.resolution_seconds),
         "describe": _describe(item),
@@ -516,3 +518,26 @@ def item_note_add(request, item_id: int):
         return f"Added your note to {_describe(item)}."
 
     return _act(request, item_id, NoteForm(request.POST), "note", act)
+
+
+@login_required
+@require_POST
+def item_reply(request, item_id: int):
+    """Draft a reply (inbox/replies.py) and go to its post page, where it is checked, submitted
+    for approval and followed like any post; an error comes back beside the reply's field."""
+    item = _get_item(request, item_id)
+    form = ReplyForm(request.POST)
+    values = {"reply": request.POST.get("body", "")}
+    try:
+        if not form.is_valid():
+            raise ApplicationError(" ".join(m for found in form.errors.values() for m in found))
+        post = replies.item_reply_create(item=item, by=request.user, body=form.cleaned_data["body"])
+    except ApplicationError as error:
+        panel = Panel(
+            result=error.message, failed=True, errors={"reply": [error.message]}, values=values
+        )
+        return _answer(request, item_id, panel, status=error.status)
+    messages.success(
+        request, f"Your reply to {_describe(item)} is a draft: check it and submit it for approval."
+    )
+    return redirect("post-detail", post_id=post.pk)

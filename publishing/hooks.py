@@ -27,3 +27,8 @@ post_page_sections = Hook("publishing.post_page_sections")
 # the transaction that stores the outcomes. Keyword argument: targets (the published reply
 # targets, each with social_account_id, in_reply_to, post_id and published_at).
 replies_published = Hook("publishing.replies_published")
+
+# What a post stands in, shown wherever it is read before it goes out: on the post page and on
+# its review page (approvals). The inbox shows the item a reply answers. Keyword arguments: user,
+# post. Each handler returns a publishing.views.post_page.PageSection, or None.
+post_context_sections = Hook("publishing.post_context_sections")

@@ -164,8 +164,14 @@ def _render_post(
         "can_duplicate": selectors.can_draft_for_team(user=user, team=post.team),
         "action_error": error,
         "cancel_form": cancel_form,
-        # The sections of the apps above (approvals' rounds and, for leads, break-glass).
+        # What the post stands in (the inbox: the item a reply answers), then the sections of
+        # the apps above (approvals' rounds and, for leads, break-glass).
         "sections": [
+            section
+            for section in hooks.post_context_sections.send(user=user, post=post)
+            if section is not None
+        ]
+        + [
             section
             for section in hooks.post_page_sections.send(user=user, post=post, given=given or {})
             if section is not None

@@ -225,3 +225,63 @@ def test_an_item_that_arrives_is_announced_without_a_reload(
     assert page.evaluate("window.__noReload") == "still here"
     axe_check(page, "inbox-live-update-shown")
     assert re.fullmatch(r"item-row-\d+", new_row.get_attribute("id"))
+
+
+def test_a_reply_is_drafted_from_the_inbox_approved_and_published(
+    browser, live_server, author, approver, account
+):
+    """Alice answers an item from its panel, submits the reply; Bob approves it; once sent, the
+    item is closed with its first response."""
+    from publishing.dispatch import claim, send
+    from publishing.models import PostTarget
+
+    from .conftest import TIMEOUT_MS
+
+    [item] = make_items(account, 1)
+
+    def person(username):
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+        context.set_default_timeout(TIMEOUT_MS)
+        page = context.new_page()
+        login(page, live_server, username, PASSWORD)
+        return context, page
+
+    alice_context, alice = person("alice")
+    bob_context, bob = person("bob")
+    try:
+        alice.goto(f"{live_server.url}/inbox/{item.pk}/")
+        alice.get_by_label("Reply as @north").fill("The office opens at nine. Welcome!")
+        axe_check(alice, "inbox-reply-form")
+        alice.get_by_role("button", name="Draft the reply").click()
+        alice.wait_for_url(re.compile(rf"{re.escape(live_server.url)}/posts/\d+/$"))
+        expect(alice.get_by_role("region", name="In reply to")).to_contain_text(
+            "Question number 1"
+        )
+        alice.get_by_role("button", name="Submit for approval").click()
+        expect(alice.locator("#post-status")).to_have_text("In review")
+        post_id = int(alice.url.rstrip("/").rsplit("/", 1)[1])
+
+        bob.get_by_role("navigation", name="Main").get_by_role(
+            "link", name=re.compile(r"^Approvals \(\d+ waiting\)$")
+        ).click()
+        bob.get_by_role("link", name=f"Review post {post_id}, version 1").click()
+        expect(bob.get_by_role("region", name="In reply to")).to_contain_text("Question number 1")
+        bob.get_by_role("radio", name="Approve", exact=True).check()
+        bob.get_by_role("button", name="Send decision").click()
+        expect(bob.locator("#review-live")).to_contain_text("You ")
+
+        claim.dispatch_due()
+        target = PostTarget.objects.get(post_id=post_id)
+        assert send.publish_target(target_id=target.pk) == "published"
+
+        alice.goto(f"{live_server.url}/inbox/{item.pk}/")
+        panel = alice.locator("#item-panel")
+        expect(panel.locator(".status")).to_have_text("Closed")
+        expect(panel).to_contain_text("after it was posted")
+        expect(panel.get_by_role("link", name=f"Reply {post_id}")).to_be_visible()
+        axe_check(alice, "inbox-item-answered")
+    finally:
+        alice_context.close()
+        bob_context.close()
+    item.refresh_from_db()
+    assert item.status == ItemStatus.CLOSED and item.first_response_at is not None
