@@ -57,7 +57,18 @@ def _filters(request) -> selectors.ItemFilters:
         language=language if language is not None else None,
         assignee_id=_assignee(params),
         has_post=query_bool(params, "has_post"),
+        tag=_tag(params),
     )
+
+
+def _tag(params) -> str | None:
+    value = params.get("tag")
+    if value in (None, ""):
+        return None
+    try:
+        return services.tag_name(value)
+    except ApplicationError as error:
+        raise ApplicationError(error.message, {"fields": {"tag": [error.message]}}) from None
 
 
 def _list(name: str, values: list[str], description: str) -> OpenApiParameter:
@@ -87,6 +98,7 @@ _LIST_PARAMETERS = [
     OpenApiParameter(
         "has_post", bool, description="`true`: items that answer one of our posts; `false`: not."
     ),
+    OpenApiParameter("tag", str, description="Items with this tag (any case)."),
 ]
 
 

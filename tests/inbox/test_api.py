@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import Role
 from audit.models import AuditEvent
-from inbox.models import InboundItem, ItemStatus
+from inbox.models import InboundItem, ItemStatus, ItemTag
 from networks.models import Channel
 from publishing.models import Post, PostTarget, TargetStatus
 
@@ -99,6 +99,8 @@ def test_the_list_filters(author, north_account, org):
     assert ids(f"assignee={author.pk}") == [b.pk]
     assert ids("assignee=none") == [c.pk, a.pk]
     assert ids("has_post=true") == []
+    ItemTag.objects.create(item=a, name="census-scam")
+    assert ids("tag=Census-Scam") == [a.pk]
 
 
 @pytest.mark.parametrize(
@@ -112,6 +114,7 @@ def test_the_list_filters(author, north_account, org):
         ("assignee=me", "assignee"),
         ("has_post=maybe", "has_post"),
         ("cursor=xyz", "cursor"),
+        ("tag=" + "x" * 51, "tag"),
     ],
 )
 def test_a_bad_filter_is_a_400_naming_it(author, query, field):
