@@ -97,6 +97,7 @@ bench: install bench-deps
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/audit.py
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/web.py
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/api.py
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/ingest.py
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/chaos.py $(CHAOS_ARGS)
 
 clean:

@@ -81,6 +81,8 @@ _HASHTAGS = regex.compile(r"#\w+")
 # Emoji and other symbols, with the joiners, selectors and keycaps that build emoji sequences.
 _SYMBOLS = regex.compile(r"[\p{S}\p{C}\p{Me}\uFE0E\uFE0F]+")
 _LETTER = regex.compile(r"\p{L}")
+# Between a language tag's parts: "pt-BR", "zh_Hant".
+_TAG_SEPARATOR = regex.compile(r"[-_]")
 
 
 def detect_language(text: str, *, declared: str = "") -> str:
@@ -128,7 +130,7 @@ def _probability_of(language: str, content: str, identifier: LanguageIdentifier)
 
 def _iso_639_1(code: str) -> str:
     """The primary language of a tag ("en-GB", "pt_BR", "FR") as ISO 639-1, "" if it is none."""
-    primary = regex.split(r"[-_]", code.strip(), maxsplit=1)[0].lower()
+    primary = _TAG_SEPARATOR.split(code.strip(), maxsplit=1)[0].lower()
     primary = _CODE_ALIASES.get(primary, primary)
     if len(primary) == 2 and primary.isascii() and primary.isalpha():
         return primary

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -140,6 +140,11 @@ def account_ingest(*, account_id: int) -> Run:
     except AuthExpired as exc:
         social_account_needs_reconnect(account_id=account.pk, error=str(exc))
         _finish(state, found=added, error=str(exc))
+        return Run(account_id, added=added, pages=pages, error=str(exc))
+    except IntegrityError as exc:
+        # Another writer kept one of the page's items first: the page was rolled back, and the
+        # next run reads it again (services.items_store).
+        _finish(state, found=added, error=f"kept meanwhile by another writer: {exc}"[:500])
         return Run(account_id, added=added, pages=pages, error=str(exc))
     except (ChannelError, NotImplementedError) as exc:
         _finish(state, found=added, error=str(exc))

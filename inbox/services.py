@@ -62,12 +62,10 @@ def items_store(
         )
         new = [row for network_id, row in rows.items() if network_id not in kept]
         _link_targets(account, new)
-        InboundItem.objects.bulk_create(new, ignore_conflicts=True)
-        added = list(
-            InboundItem.objects.filter(
-                account=account, network_id__in=[row.network_id for row in new]
-            ).values_list("pk", flat=True)
-        )
+        # No conflict is ignored: one account is read by one run at a time (the dispatcher's
+        # lease), so a row kept meanwhile by another writer is an IntegrityError that rolls the
+        # page back, and the next run reads it again from the cursor before it.
+        added = [row.pk for row in InboundItem.objects.bulk_create(new)]
         gone = [
             item.network_id
             for item in fresh
@@ -137,7 +135,8 @@ def _link_targets(account: SocialAccount, rows: list[InboundItem]) -> None:
     """Each new row that answers one of our published targets on the account (or sits in its
     conversation) points at it; a "mention" that answers ours is a reply. One query."""
     ids = {row.in_reply_to_id for row in rows if row.in_reply_to_id}
-    ids |= {row.thread_id for row in rows if row.thread_id}
+    # A thread that is the item itself (a mention that answers nothing) is never ours.
+    ids |= {row.thread_id for row in rows if row.thread_id and row.thread_id != row.network_id}
     if not ids:
         return
     ours = dict(

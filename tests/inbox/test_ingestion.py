@@ -222,3 +222,30 @@ def test_the_dispatcher_queues_one_run_per_claimed_account(feed, account, monkey
     assert tasks.ingest_due() == 1
     assert queued == [account.pk]
     assert tasks.ingest_due() == 0
+
+
+def test_a_page_kept_meanwhile_by_another_writer_is_read_again_next_run(
+    feed, account, state, monkeypatch
+):
+    from django.db import IntegrityError
+
+    from inbox import ingestion as engine
+
+    feed.pages = [[inbound(1)]]
+    real_store = engine.items_store
+
+    def racing_store(**kwargs):
+        monkeypatch.setattr(engine, "items_store", real_store)
+        raise IntegrityError("duplicate key value violates unique constraint")
+
+    monkeypatch.setattr(engine, "items_store", racing_store)
+
+    first = _run(account)
+    assert first.error.startswith("duplicate key")
+    assert IngestState.objects.get(pk=state.pk).cursor == ""
+    IngestState.objects.filter(pk=state.pk).update(next_at=timezone.now())
+
+    second = _run(account)
+
+    assert second.added == 1
+    assert feed.calls == ["", ""]
