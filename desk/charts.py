@@ -189,19 +189,21 @@ def column_chart(
     chart_id: str,
     title: str,
     labels: Sequence[str],
-    values: Sequence[float],
+    values: Sequence[float | None],
     value_text: Callable[[float], str] = number,
     color: str = PALETTE[0],
     description: str = "",
     empty_message: str = "No figures for this period.",
 ) -> SafeString:
     """Vertical columns along a time axis (weeks), labelled below; when there are many, every
-    n-th label is written so they never overlap, and the table has them all."""
+    n-th label is written so they never overlap, and the table has them all. A value of None
+    (no figure) has no column, and "—" where its value would be written."""
     if not labels:
         return _empty(chart_id, title, empty_message)
     height, left, bottom, top = 240, 48, 36, 16
     plot_w, plot_h = WIDTH - left - 8, height - top - bottom
-    ticks = _scale(max(values, default=0), whole=_whole(values))
+    figures = [value for value in values if value is not None]
+    ticks = _scale(max(figures, default=0), whole=_whole(figures))
     axis_end = ticks[-1]
     series = [Series(title, values, color)]
     parts = _open(
@@ -220,7 +222,7 @@ def column_chart(
     for index, (label, value) in enumerate(zip(labels, values, strict=True)):
         x = left + index * slot + slot * 0.15
         width = slot * 0.7
-        tall = plot_h * min(value, axis_end) / axis_end
+        tall = 0.0 if value is None else plot_h * min(value, axis_end) / axis_end
         if tall > 0:
             parts.append(
                 f'<rect x="{x:.1f}" y="{base - tall:.1f}" width="{width:.1f}" '
@@ -228,7 +230,8 @@ def column_chart(
             )
         centre = x + width / 2
         if len(values) <= 16:
-            parts.append(_text(centre, base - tall - 4, value_text(value), anchor="middle"))
+            shown = "—" if value is None else value_text(value)
+            parts.append(_text(centre, base - tall - 4, shown, anchor="middle"))
         if index % every == 0:
             parts.append(_text(centre, base + 16, label, anchor="middle", fill=MUTED))
     parts.append(

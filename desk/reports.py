@@ -30,6 +30,15 @@ What each report counts (a period is whole days in the site's time zone, `until`
   are shown as 0).
 - sla: approval steps whose deadline (due_at) falls in the period; a breach is a step decided
   after its deadline, escalated, or still open past it; by team and by stage.
+- engagement: targets published in the period (as volume), each with its latest reading
+  (TargetMetrics: the newest `at`, the last stored on a tie), whenever it was read; the readings'
+  likes, reposts, replies, quotes, impressions and clicks summed by team, network, campaign and
+  ISO week of publishing. SQL's SUM skips a missing figure and is null when every one is
+  missing, so a network that gives no impressions never counts as 0. A post counts once in each
+  row it has a target in (once per team and campaign; once in each of its networks and weeks);
+  "with figures" when at least one of its targets there has been read. The engagement rate is
+  (likes + reposts + replies + quotes) / impressions, both taken over the targets whose network
+  gave impressions only (a missing interaction counting 0), and null without any.
 """
 
 import math
@@ -38,15 +47,27 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Count, DurationField, ExpressionWrapper, F, OuterRef, Q, Subquery
-from django.db.models.functions import ExtractIsoYear, ExtractWeek
+from django.db.models import (
+    BigIntegerField,
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    FilteredRelation,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce, ExtractIsoYear, ExtractWeek
 from django.utils import timezone
 
 from accounts.models import Team
 from approvals.models import ApprovalStep, StepStatus
 from cxhub.errors import ApplicationError
 from networks.models import Channel
-from publishing.models import PostTarget, PublishAttempt, TargetStatus
+from publishing.models import PostTarget, PublishAttempt, TargetMetrics, TargetStatus
 
 REPORT_FIELDS = ("team", "since", "until")
 DEFAULT_DAYS = 30
@@ -445,12 +466,134 @@ def sla(*, teams: Sequence[Team], period: Period, now: datetime | None = None) -
     }
 
 
+# Engagement --------------------------------------------------------------------------------------
+INTERACTIONS = ("likes", "reposts", "replies", "quotes")
+ENGAGEMENT_FIGURES = (*INTERACTIONS, "impressions", "clicks")
+NO_CAMPAIGN = "No campaign"
+
+
+def _with_latest_reading(teams: Sequence[Team], period: Period):
+    """The targets published in the period, each joined (LEFT JOIN, as `latest`) to its newest
+    reading: the join's condition is a correlated subquery that picks that reading's id through
+    the (target, -at) index, so every target comes once, with its figures or with none."""
+    newest = (
+        TargetMetrics.objects.filter(target=OuterRef("pk")).order_by("-at", "-pk").values("pk")[:1]
+    )
+    return _published_in(teams, period).annotate(
+        latest=FilteredRelation("metrics", condition=Q(metrics__pk=Subquery(newest)))
+    )
+
+
+def _engagement_sums() -> dict:
+    def counted(name: str):
+        return Coalesce(F(f"latest__{name}"), Value(0), output_field=BigIntegerField())
+
+    interactions = counted("likes") + counted("reposts") + counted("replies") + counted("quotes")
+    return {
+        "posts": Count("post", distinct=True),
+        "posts_with_figures": Count("post", distinct=True, filter=Q(latest__isnull=False)),
+        **{name: Sum(f"latest__{name}") for name in ENGAGEMENT_FIGURES},
+        # The rate's numerator: the interactions of the targets whose impressions are known.
+        "seen_interactions": Sum(interactions, filter=Q(latest__impressions__isnull=False)),
+    }
+
+
+_SUMMED = (*ENGAGEMENT_FIGURES, "seen_interactions")
+
+
+def _plus(a: int | None, b: int | None) -> int | None:
+    """Sums that keep "no figure" apart from 0, as SQL's SUM does."""
+    if a is None:
+        return b
+    return a if b is None else a + b
+
+
+def _engaged() -> dict:
+    return {"posts": 0, "posts_with_figures": 0, **dict.fromkeys(_SUMMED)}
+
+
+def _add_engaged(bucket: dict, row: Mapping) -> None:
+    bucket["posts"] += row["posts"]
+    bucket["posts_with_figures"] += row["posts_with_figures"]
+    for name in _SUMMED:
+        bucket[name] = _plus(bucket[name], row[name])
+
+
+def _engagement_figures(bucket: Mapping) -> dict:
+    interactions = None
+    for name in INTERACTIONS:
+        interactions = _plus(interactions, bucket[name])
+    seen, impressions = bucket["seen_interactions"], bucket["impressions"]
+    return {
+        "posts": bucket["posts"],
+        "posts_with_figures": bucket["posts_with_figures"],
+        **{name: bucket[name] for name in ENGAGEMENT_FIGURES},
+        "interactions": interactions,
+        "engagement_rate": round(seen / impressions, 4) if impressions else None,
+    }
+
+
+def engagement(*, teams: Sequence[Team], period: Period) -> dict:
+    """How the targets published in the period did, as last read: sums of their latest readings
+    with counts of posts, overall and by team, network, campaign and ISO week (every week of the
+    period, those without posts too). Three queries whatever the number of posts and readings:
+    grouped by team and campaign (a post has one of each, so those rows add up to the overall
+    figures exactly), by network, and by week (a post may have targets in several of those)."""
+    rows = _with_latest_reading(teams, period)
+    sums = _engagement_sums()
+    by_post = rows.values("post__team_id", "post__campaign").annotate(**sums).order_by()
+    by_channel = rows.values("social_account__channel").annotate(**sums).order_by()
+    by_iso_week = (
+        rows.annotate(iso_year=ExtractIsoYear("published_at"), iso_week=ExtractWeek("published_at"))
+        .values("iso_year", "iso_week")
+        .annotate(**sums)
+        .order_by()
+    )
+
+    overall = _engaged()
+    by_team: dict[int, dict] = defaultdict(_engaged)
+    by_campaign: dict[str, dict] = defaultdict(_engaged)
+    for row in by_post:
+        for bucket in (overall, by_team[row["post__team_id"]], by_campaign[row["post__campaign"]]):
+            _add_engaged(bucket, row)
+    by_network = {row["social_account__channel"]: row for row in by_channel}
+    by_week = {(row["iso_year"], row["iso_week"]): row for row in by_iso_week}
+
+    named = sorted((name for name in by_campaign if name), key=lambda name: (name.casefold(), name))
+    campaigns = [*named, ""] if "" in by_campaign else named
+    return {
+        **period.as_dict(),
+        "overall": _engagement_figures(overall),
+        "by_team": _team_rows(teams, {pk: _engagement_figures(v) for pk, v in by_team.items()}),
+        "by_network": _network_rows(
+            {name: _engagement_figures(row) for name, row in by_network.items()}
+        ),
+        "by_campaign": [
+            {
+                "campaign": name or None,
+                "campaign_label": name or NO_CAMPAIGN,
+                **_engagement_figures(by_campaign[name]),
+            }
+            for name in campaigns
+        ],
+        "by_week": [
+            {
+                "week": f"{year:04d}-W{week:02d}",
+                "week_start": monday.isoformat(),
+                **_engagement_figures(by_week.get((year, week), _engaged())),
+            }
+            for year, week, monday in _weeks(period)
+        ],
+    }
+
+
 REPORTS = {
     "turnaround": turnaround,
     "on-time": on_time,
     "failures": failures,
     "volume": volume,
     "sla": sla,
+    "engagement": engagement,
 }
 
 

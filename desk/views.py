@@ -85,8 +85,9 @@ def _links(filters: EventFilters, *, next_before: int | None) -> dict:
 # Reports -----------------------------------------------------------------------------------------
 @login_required
 def reports(request):
-    """The five reports of the lead's subtree (or one team of it) for a period, each figure as a
-    chart with its table. A fixed number of queries: the scope, then one per report."""
+    """The six reports of the lead's subtree (or one team of it) for a period, each figure as a
+    chart with its table. A fixed number of queries: the scope, then one per report (three for
+    engagement)."""
     scope = selectors.audit_scope(user=request.user)
     if not scope.may_read:
         raise Http404
@@ -219,7 +220,7 @@ def _stage(row: dict) -> str:
 
 
 def _sections(data: dict, query: str) -> list[dict]:
-    """The page's five sections, each a title, a summary, its JSON link and its figures."""
+    """The page's six sections, each a title, a summary, its JSON link and its figures."""
     api = {name: f"{reverse(f'api-report-{name}')}?{query}" for name in figures.REPORTS}
     sections = [
         _turnaround_section(data["turnaround"]),
@@ -227,6 +228,7 @@ def _sections(data: dict, query: str) -> list[dict]:
         _failures_section(data["failures"]),
         _volume_section(data["volume"]),
         _sla_section(data["sla"]),
+        _engagement_section(data["engagement"]),
     ]
     for section in sections:
         section["api"] = api[section["id"]]
@@ -383,6 +385,119 @@ def _sla_section(report: dict) -> dict:
             _sla_figure(
                 "sla-stage", "Approval deadlines by stage", "stage", report["by_stage"], _stage
             ),
+        ],
+    }
+
+
+def _count(value: int | None) -> str:
+    return "—" if value is None else number(value)
+
+
+# The interactions, each a series of the bars; the table (below the chart: too wide to sit
+# beside it) has every figure.
+_INTERACTIONS = [
+    ("likes", "Likes", PALETTE[0]),
+    ("reposts", "Reposts", PALETTE[2]),
+    ("replies", "Replies", PALETTE[1]),
+    ("quotes", "Quotes", PALETTE[3]),
+]
+_ENGAGEMENT_MORE = [("impressions", "Impressions"), ("clicks", "Clicks")]
+
+
+def _engagement_figure(key: str, what: str, rows: list[dict], label_of) -> dict:
+    labels = [label_of(row) for row in rows]
+    caption = f"Engagement by {what}"
+    svg = bar_chart(
+        chart_id=f"chart-{key}",
+        title=f"{caption}: likes, reposts, replies and quotes, as last read",
+        labels=labels,
+        series=[
+            Series(heading, [row[name] for row in rows], color)
+            for name, heading, color in _INTERACTIONS
+        ],
+        empty_message=_NO_VOLUME,
+    )
+    table = [
+        (
+            label,
+            [
+                _count(row["posts"]),
+                _count(row["posts_with_figures"]),
+                *(_count(row[name]) for name, _, _ in _INTERACTIONS),
+                *(_count(row[name]) for name, _ in _ENGAGEMENT_MORE),
+                _percent(row["engagement_rate"]),
+            ],
+        )
+        for label, row in zip(labels, rows, strict=True)
+    ]
+    headers = [
+        what.capitalize(),
+        "Posts",
+        "Posts with figures",
+        *(heading for _, heading, _ in _INTERACTIONS),
+        *(heading for _, heading in _ENGAGEMENT_MORE),
+        "Engagement rate",
+    ]
+    return _wide(_figure(key, caption, headers, table, svg))
+
+
+def _engagement_week_figure(weeks: list[dict]) -> dict:
+    caption = "Interactions by ISO week of publishing"
+
+    def said(row: dict) -> str:
+        value = row["interactions"]
+        return "no figures" if value is None else f"{number(value)} interactions"
+
+    svg = column_chart(
+        chart_id="chart-engagement-week",
+        title=f"{caption}: likes, reposts, replies and quotes, as last read",
+        labels=[row["week"].split("-")[1] for row in weeks],
+        values=[row["interactions"] for row in weeks],
+        color=PALETTE[2],
+        description="; ".join(f"{row['week']}: {said(row)}" for row in weeks) + ".",
+    )
+    # Narrow enough to sit beside the chart: the weeks' first days are in the JSON.
+    table = [
+        (
+            row["week"],
+            [_count(row["posts"]), _count(row["interactions"]), _percent(row["engagement_rate"])],
+        )
+        for row in weeks
+    ]
+    headers = ["Week", "Posts", "Interactions", "Engagement rate"]
+    return {**_figure("engagement-week", caption, headers, table, svg), "short_labels": True}
+
+
+def _campaign(row: dict) -> str:
+    return row["campaign_label"]
+
+
+def _engagement_section(report: dict) -> dict:
+    overall = report["overall"]
+    summary = (
+        f"{overall['posts']} posts published, {overall['posts_with_figures']} of them with "
+        "figures, each target counted at its latest reading."
+    )
+    if overall["interactions"] is not None:
+        summary += (
+            f" {_count(overall['interactions'])} interactions: {_count(overall['likes'])} likes, "
+            f"{_count(overall['reposts'])} reposts, {_count(overall['replies'])} replies and "
+            f"{_count(overall['quotes'])} quotes."
+        )
+    if overall["impressions"] is not None:
+        summary += (
+            f" Engagement rate {_percent(overall['engagement_rate'])} of "
+            f"{_count(overall['impressions'])} impressions, on the networks that give them."
+        )
+    return {
+        "id": "engagement",
+        "title": "Engagement of our posts",
+        "summary": summary,
+        "figures": [
+            _engagement_week_figure(report["by_week"]),
+            _engagement_figure("engagement-network", "network", report["by_network"], _network),
+            _engagement_figure("engagement-team", "team", report["by_team"], _team),
+            _engagement_figure("engagement-campaign", "campaign", report["by_campaign"], _campaign),
         ],
     }
 

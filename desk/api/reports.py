@@ -32,6 +32,13 @@ _SHAPES = {
     "each with `published`: targets published in the period.",
     "sla": "`overall`, `by_team` and `by_stage`, each with `steps` (due in the period), "
     "`breaches`, `decided_late`, `escalated`, `open_overdue` and `share`.",
+    "engagement": "`overall`, `by_team`, `by_network`, `by_campaign` (`campaign` null for posts "
+    "of no campaign) and `by_week` (ISO weeks of publishing, with `week_start`), each with "
+    "`posts`, `posts_with_figures`, the sums of `likes`, `reposts`, `replies`, `quotes`, "
+    "`impressions` and `clicks` (null when no target of the row has that figure), "
+    "`interactions` (likes + reposts + replies + quotes) and `engagement_rate` (interactions / "
+    "impressions over the targets whose network gives impressions; null without any): targets "
+    "published in the period, each at its latest reading.",
 }
 
 
@@ -81,6 +88,28 @@ _SLA = {
     "share": _SHARE,
 }
 _PUBLISHED = {"published": _INT}
+_SUM = {
+    "type": "integer",
+    "nullable": True,
+    "minimum": 0,
+    "description": "null when no target of the row has this figure.",
+}
+_ENGAGED = {
+    "posts": _INT,
+    "posts_with_figures": _INT,
+    "likes": _SUM,
+    "reposts": _SUM,
+    "replies": _SUM,
+    "quotes": _SUM,
+    "impressions": _SUM,
+    "clicks": _SUM,
+    "interactions": _SUM,
+    "engagement_rate": {"type": "number", "nullable": True, "minimum": 0},
+}
+_WEEK = {
+    "week": {"type": "string", "pattern": r"^\d{4}-W\d{2}$"},
+    "week_start": {"type": "string", "format": "date"},
+}
 _FIGURES = {
     "turnaround": {
         "overall": _object(**_TIMES),
@@ -103,16 +132,21 @@ _FIGURES = {
         "total": _INT,
         "by_team": _rows(**_BY_TEAM, **_PUBLISHED),
         "by_network": _rows(**_BY_NETWORK, **_PUBLISHED),
-        "by_week": _rows(
-            week={"type": "string", "pattern": r"^\d{4}-W\d{2}$"},
-            week_start={"type": "string", "format": "date"},
-            **_PUBLISHED,
-        ),
+        "by_week": _rows(**_WEEK, **_PUBLISHED),
     },
     "sla": {
         "overall": _object(**_SLA),
         "by_team": _rows(**_BY_TEAM, **_SLA),
         "by_stage": _rows(stage=_TEXT, **_SLA),
+    },
+    "engagement": {
+        "overall": _object(**_ENGAGED),
+        "by_team": _rows(**_BY_TEAM, **_ENGAGED),
+        "by_network": _rows(**_BY_NETWORK, **_ENGAGED),
+        "by_campaign": _rows(
+            campaign={"type": "string", "nullable": True}, campaign_label=_TEXT, **_ENGAGED
+        ),
+        "by_week": _rows(**_WEEK, **_ENGAGED),
     },
 }
 
@@ -172,5 +206,13 @@ class SlaApi(_ReportApi):
     report = "sla"
 
     @_schema(report, "Approval steps that missed their deadline")
+    def get(self, request):
+        return self.figures(request)
+
+
+class EngagementApi(_ReportApi):
+    report = "engagement"
+
+    @_schema(report, "Engagement of the posts published, by team, network, campaign and week")
     def get(self, request):
         return self.figures(request)

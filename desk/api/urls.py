@@ -16,4 +16,5 @@ urlpatterns = [
     path("reports/failures/", reports.FailuresApi.as_view(), name="api-report-failures"),
     path("reports/volume/", reports.VolumeApi.as_view(), name="api-report-volume"),
     path("reports/sla/", reports.SlaApi.as_view(), name="api-report-sla"),
+    path("reports/engagement/", reports.EngagementApi.as_view(), name="api-report-engagement"),
 ]

@@ -348,7 +348,9 @@ def test_the_period_defaults_to_the_last_30_days(lead, timings):
 
 
 # Scope -------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["turnaround", "on-time", "failures", "volume", "sla"])
+@pytest.mark.parametrize(
+    "name", ["turnaround", "on-time", "failures", "volume", "sla", "engagement"]
+)
 def test_a_lead_of_south_sees_only_south(south_lead, timings, org, name):
     client = api(south_lead)
 
@@ -420,12 +422,12 @@ def test_the_page_draws_a_chart_with_its_table_for_every_figure(client, lead, ti
     assert response.status_code == 200
     page = response.content.decode()
     charts = re.findall(r'<svg [^>]*role="img"[^>]*aria-labelledby="([^"]+)"', page)
-    assert len(charts) == 11
+    assert len(charts) == 15
     for labelled_by in charts:
         title_id, desc_id = labelled_by.split()
         assert f'<title id="{title_id}">' in page
         assert f'<desc id="{desc_id}">' in page
-    assert page.count("<table>") == 11
+    assert page.count("<table>") == 15
     # The hand-worked figures, in the tables and in the charts' descriptions.
     assert '<td class="num">2.5 h</td>' in page  # North's median
     assert '<td class="num">7.9 h</td>' in page  # North's p90
@@ -441,7 +443,7 @@ def test_the_page_links_each_report_to_its_json(client, lead, org):
     page = client.get("/reports/", {**MARCH, "team": org["north"].pk}).content.decode()
 
     query = f"team={org['north'].pk}&amp;since=2025-03-01&amp;until=2025-03-31"
-    for name in ("turnaround", "on-time", "failures", "volume", "sla"):
+    for name in ("turnaround", "on-time", "failures", "volume", "sla", "engagement"):
         assert f'href="/api/v1/reports/{name}/?{query}"' in page
 
 
@@ -450,7 +452,7 @@ def test_an_empty_period_still_draws_titled_charts(client, lead):
 
     page = client.get("/reports/", MARCH).content.decode()
 
-    assert page.count('role="img"') == 11
+    assert page.count('role="img"') == 15
     assert "No approval step was decided in this period." in page
 
 
@@ -464,7 +466,7 @@ def test_the_reports_link_is_in_the_navigation_of_leads_only(client, lead, autho
 def test_the_schema_documents_the_reports(client):
     schema = client.get("/api/schema/").content
 
-    for name in ("turnaround", "on-time", "failures", "volume", "sla"):
+    for name in ("turnaround", "on-time", "failures", "volume", "sla", "engagement"):
         assert f"/api/v1/reports/{name}/".encode() in schema
 
 

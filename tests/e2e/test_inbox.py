@@ -254,9 +254,7 @@ def test_a_reply_is_drafted_from_the_inbox_approved_and_published(
         axe_check(alice, "inbox-reply-form")
         alice.get_by_role("button", name="Draft the reply").click()
         alice.wait_for_url(re.compile(rf"{re.escape(live_server.url)}/posts/\d+/$"))
-        expect(alice.get_by_role("region", name="In reply to")).to_contain_text(
-            "Question number 1"
-        )
+        expect(alice.get_by_role("region", name="In reply to")).to_contain_text("Question number 1")
         alice.get_by_role("button", name="Submit for approval").click()
         expect(alice.locator("#post-status")).to_have_text("In review")
         post_id = int(alice.url.rstrip("/").rsplit("/", 1)[1])

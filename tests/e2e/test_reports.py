@@ -15,7 +15,7 @@ from .conftest import axe_check, login
 
 pytestmark = pytest.mark.browser
 
-FIGURES = 11
+FIGURES = 15  # the engagement section has 4 (tests/e2e/test_engagement_report.py)
 
 
 @pytest.fixture
