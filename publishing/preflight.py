@@ -5,6 +5,7 @@ The network rules come from networks/channels; the organisation's own rules (ban
 plain-language reading grade, the alt-text rule) are applied here.
 """
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -148,6 +149,21 @@ def run(*, post: Post, now=None) -> list[Finding]:
                 )
             )
         limits = account_limits(account)
+        if target.in_reply_to:
+            # A reply never needs an image, and a comment takes none.
+            limits = dataclasses.replace(limits or channel.limits, requires_media=False)
+            if not channel.reply_media and post.post_media.all():
+                findings.append(
+                    Finding(
+                        "reply_media_unsupported",
+                        "error",
+                        f"{account.handle}: a reply on {channel.label} is a comment and takes "
+                        "no images; remove them.",
+                        "media",
+                        account.pk,
+                        account.channel,
+                    )
+                )
         for problem in channel.validate(text, _media_infos(post, account.channel), limits=limits):
             severity = problem.severity
             if problem.code == "alt_text_missing" and not require_alt:

@@ -478,6 +478,9 @@ class Channel:
 
     # True where publish and reconcile take `reply_to` (the network has replies or comments).
     replies: ClassVar[bool] = False
+    # Whether a reply may carry images (False where a reply is a text comment: Facebook,
+    # Instagram, LinkedIn); a network that needs an image on a post never needs one on a reply.
+    reply_media: ClassVar[bool] = True
 
     def publish(
         self,

@@ -939,6 +939,8 @@ class FacebookChannel(Channel):
     # --- publishing ---------------------------------------------------------------------------
 
     replies = True
+    # A reply is a comment: text only.
+    reply_media = False
 
     def publish(
         self,

@@ -327,6 +327,8 @@ class InstagramChannel(Channel):
     # --- publishing ---------------------------------------------------------------------------
 
     replies = True
+    # A reply is a comment: text only.
+    reply_media = False
 
     def publish(
         self,

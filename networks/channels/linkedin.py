@@ -314,6 +314,8 @@ class LinkedInChannel(Channel):
     # --- publishing ---------------------------------------------------------------------------
 
     replies = True
+    # A reply is a comment: text only.
+    reply_media = False
 
     def publish(
         self,

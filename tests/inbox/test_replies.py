@@ -240,3 +240,17 @@ def test_a_post_page_shows_what_came_back_on_it(client, author, account, org):
 
     assert "What came back" in page
     assert "Great news &lt;b&gt;finally&lt;/b&gt;" in page
+
+
+def test_a_reply_on_a_network_that_needs_images_for_posts_needs_none(author, approver, org):
+    page = SocialAccountFactory(
+        team=org["north"], channel=Channel.INSTAGRAM, handle="@north_ig", sandbox=True
+    )
+    item = InboundItem.objects.create(
+        account=page, network_id="c1", kind="comment", author_handle="a", posted_at=T0
+    )
+    reply = _reply(author, item)
+
+    response = api(author).post(f"/api/v1/posts/{reply.pk}/submit/")
+
+    assert response.status_code == 200, response.json()
