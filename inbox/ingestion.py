@@ -119,7 +119,7 @@ def account_ingest(*, account_id: int) -> Run:
     whose = ratelimits.caller(account_id=account.pk, channel=account.channel, host=host)
     wait = ratelimits.wait_for(whose, reading=True)
     if wait > 0:
-        _finish(state, found=0, wait=wait, keep_interval=True)
+        _put_off(state, wait=wait)
         return Run(account_id, skipped="rate limit")
 
     cursor, added, pages = state.cursor, 0, 0
@@ -157,22 +157,11 @@ def account_ingest(*, account_id: int) -> Run:
     return Run(account_id, added=added, pages=pages)
 
 
-def _finish(
-    state: IngestState,
-    *,
-    found: int,
-    error: str = "",
-    wait: float | None = None,
-    keep_interval: bool = False,
-) -> None:
+def _finish(state: IngestState, *, found: int, error: str = "", wait: float | None = None) -> None:
     """Set the account's next turn: after its (new) interval, or after `wait` when the network
     asked for longer."""
     now = timezone.now()
-    interval = (
-        state.interval_seconds
-        if keep_interval
-        else next_interval(state.interval_seconds, found=found, failed=bool(error))
-    )
+    interval = next_interval(state.interval_seconds, found=found, failed=bool(error))
     after = max(float(interval), wait or 0.0)
     updates = {
         "next_at": now + timedelta(seconds=after),
@@ -185,3 +174,14 @@ def _finish(
         updates["last_new_at"] = now
         updates["items_total"] = F("items_total") + found
     IngestState.objects.filter(pk=state.pk).update(**updates)
+
+
+def _put_off(state: IngestState, *, wait: float) -> None:
+    """Move a turn that read nothing, because the network still holds the account, to when it
+    may read (or its interval, if longer). No run took place: the last run's time, error and
+    count of failures in a row stay as that run left them, so a held account does not read as
+    healthy."""
+    after = max(float(state.interval_seconds), wait)
+    IngestState.objects.filter(pk=state.pk).update(
+        next_at=timezone.now() + timedelta(seconds=after)
+    )

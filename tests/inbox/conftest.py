@@ -14,6 +14,25 @@ from networks.models import Channel
 
 from ..factories import SocialAccountFactory
 
+# The networks' test servers and the accounts connected to them, for the end-to-end tests of
+# the inbox (test_networks_end_to_end.py). Imported, not named in pytest_plugins: pytest takes
+# pytest_plugins only from the top-level conftest, where it would reach the whole suite. The
+# networks' autouse fixture (loopback_allowed) is left out on purpose: the module that talks to
+# the servers imports it, so the other inbox tests keep their settings.
+from ..publishing.networks.conftest import (  # noqa: F401
+    bluesky_account,
+    bluesky_server,
+    facebook_account,
+    graph_server,
+    instagram_account,
+    linkedin_account,
+    linkedin_server,
+    mastodon_account,
+    mastodon_server,
+    x_account,
+    x_server,
+)
+
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 

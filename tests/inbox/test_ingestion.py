@@ -172,6 +172,27 @@ def test_a_network_asking_to_wait_is_waited_for(feed, account, state):
     assert state.failures == 1
 
 
+def test_a_turn_held_by_the_rate_limit_keeps_the_failed_runs_record(feed, account, state):
+    feed.pages = [RetryableError("429 Too Many Requests", retry_after=600)]
+    _run(account)
+    failed = IngestState.objects.get(pk=state.pk)
+    whose = ratelimits.caller(account_id=account.pk, channel="mastodon", host="social.example")
+    ratelimits.block(whose.account, 600)  # as the network's 429 left it
+
+    run = _run(account)
+
+    assert run.skipped == "rate limit"
+    assert feed.calls == [""]
+    held = IngestState.objects.get(pk=state.pk)
+    assert held.next_at >= timezone.now() + timedelta(seconds=590)
+    assert (held.failures, held.last_error, held.last_run_at, held.interval_seconds) == (
+        1,
+        "429 Too Many Requests",
+        failed.last_run_at,
+        failed.interval_seconds,
+    )
+
+
 def test_reading_gives_way_while_only_publishings_reserve_is_left(feed, account, state, settings):
     settings.CXHUB_READ_RESERVE_FRACTION = 0.25
     whose = ratelimits.caller(account_id=account.pk, channel="mastodon", host="social.example")
