@@ -72,13 +72,7 @@ def request_open(*, post, by: User, now: datetime | None = None) -> ApprovalRequ
                 "other than the author. Ask an administrator to fix the approval policy.",
                 {"stage": step.name},
             )
-    try:
-        with transaction.atomic():
-            request = ApprovalRequest.objects.create(
-                post=post, version=post.version, content_hash=post.content_hash
-            )
-    except IntegrityError:
-        raise InvalidTransition("This post is already waiting for approval.") from None
+    request = _new_request(post)
     steps = []
     for order, planned in enumerate(chain, start=1):
         step = ApprovalStep.objects.create(
@@ -122,21 +116,22 @@ def request_open(*, post, by: User, now: datetime | None = None) -> ApprovalRequ
     return request
 
 
+def _new_request(post, **fields) -> ApprovalRequest:
+    """The post's request for its current content (one open request a post: the database says)."""
+    try:
+        with transaction.atomic():
+            return ApprovalRequest.objects.create(
+                post=post, version=post.version, content_hash=post.content_hash, **fields
+            )
+    except IntegrityError:
+        raise InvalidTransition("This post is already waiting for approval.") from None
+
+
 def _approve_without_chain(*, post, by: User, now: datetime) -> ApprovalRequest:
     """A reply that its team's policy lets through without approval: the request is made and
     closed approved at once, so the trail shows which policy let it pass and on what content."""
     policy = routing.team_policy_for(post.team)
-    try:
-        with transaction.atomic():
-            request = ApprovalRequest.objects.create(
-                post=post,
-                version=post.version,
-                content_hash=post.content_hash,
-                status=RequestStatus.APPROVED,
-                closed_at=now,
-            )
-    except IntegrityError:
-        raise InvalidTransition("This post is already waiting for approval.") from None
+    request = _new_request(post, status=RequestStatus.APPROVED, closed_at=now)
     record(
         actor=by,
         action="approval.not_needed",
