@@ -163,6 +163,11 @@ def test_make_run_serves_the_demo_restarts_a_killed_worker_and_ctrl_c_stops_ever
         assert response.status_code == 200
         assert response.url == f"{base}/"
         assert "Signed in as <strong>drafter.north</strong>" in response.text
+        # A new user finds a living inbox: the demo's sandbox accounts have heard back.
+        inbox = session.get(f"{base}/api/v1/inbox/", timeout=10)
+        assert inbox.status_code == 200
+        assert inbox.json()["results"], "the demo's inbox is empty"
+        assert session.get(f"{base}/inbox/", timeout=10).status_code == 200
 
         # 3. Beat schedules and the worker runs: the heartbeat reaches the database.
         def worker_seen():
