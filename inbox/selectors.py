@@ -36,11 +36,15 @@ class ItemFilters:
 
 def inbox_items(*, user: User, filters: ItemFilters | None = None) -> QuerySet[InboundItem]:
     """The items of the accounts `user` may see, newest received first. One query for a page:
-    the account, its team, the assignee and our target are joined in (select_related)."""
+    the account, its team, the assignee and our target are joined in (select_related). The
+    network's payload (`raw`, often kilobytes) is left out of a list: what answers an item reads
+    it from its own row (replies.item_reply_create)."""
     filters = filters or ItemFilters()
     accounts = social_accounts_for(user=user).values("pk")
-    items = InboundItem.objects.filter(account__in=Subquery(accounts)).select_related(
-        "account__team", "assignee", "target"
+    items = (
+        InboundItem.objects.filter(account__in=Subquery(accounts))
+        .select_related("account__team", "assignee", "target")
+        .defer("raw")
     )
     if filters.account_id is not None:
         items = items.filter(account_id=filters.account_id)
