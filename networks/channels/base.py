@@ -533,6 +533,14 @@ class Channel:
         network says), AuthExpired or PermanentError as publish does."""
         raise NotImplementedError(f"{self.label}: fetch_inbound is not implemented yet")
 
+    def items_gone(self, account: Any, network_ids: Sequence[str]) -> set[str]:
+        """Which of these items that came to `account` (ids as fetch_inbound gave them) the
+        network no longer has or shows (deleted by their author, hidden, taken down), read in
+        as few calls as the network allows. An item the network does not answer for clearly is
+        not gone: a kept item is only ever marked, so a wrong "gone" is worse than a late one.
+        Changes nothing; raises as fetch_inbound does."""
+        raise NotImplementedError(f"{self.label}: items_gone is not implemented yet")
+
     # --- connecting ---------------------------------------------------------------------------
 
     def oauth_spec(self, base_url: str) -> OAuthSpec:
