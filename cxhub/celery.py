@@ -109,6 +109,13 @@ def setup_periodic_tasks(sender, **kwargs):
         sender.signature("publishing.tasks.engagement_due", options={"expires": engagement_every}),
         name="read the engagement of published posts whose reading is due",
     )
+    # Kept items asked about again: deleted or hidden on their network since (inbox/recheck.py).
+    recheck_every = float(settings.CXHUB_INBOX_RECHECK_SECONDS)
+    sender.add_periodic_task(
+        recheck_every,
+        sender.signature("inbox.tasks.recheck_due", options={"expires": recheck_every}),
+        name="ask the networks whether items kept were deleted since",
+    )
     # The demo's sandbox accounts hear back (inbox/sandbox.py): off unless set (`make run`).
     trickle_every = float(settings.CXHUB_SANDBOX_INBOUND_SECONDS)
     if trickle_every:

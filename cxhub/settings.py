@@ -575,6 +575,8 @@ CELERY_TASK_ROUTES = {
     "inbox.tasks.ingest_due": {"queue": "reading"},
     "inbox.tasks.ingest_account": {"queue": "reading"},
     "inbox.tasks.sandbox_trickle": {"queue": "reading"},
+    "inbox.tasks.recheck_due": {"queue": "reading"},
+    "inbox.tasks.recheck_account": {"queue": "reading"},
     "publishing.tasks.engagement_due": {"queue": "reading"},
     "publishing.tasks.read_engagement": {"queue": "reading"},
 }
@@ -689,6 +691,13 @@ CXHUB_INBOX_LEASE_SECONDS = env_int("CXHUB_INBOX_LEASE_SECONDS", 600, minimum=10
 CXHUB_INBOX_BATCH_SIZE = env_int("CXHUB_INBOX_BATCH_SIZE", 200, minimum=1)
 CXHUB_INBOX_PAGES_PER_RUN = env_int("CXHUB_INBOX_PAGES_PER_RUN", 5, minimum=1)
 CXHUB_INBOX_PAGE_SIZE = env_int("CXHUB_INBOX_PAGE_SIZE", 40, minimum=1)
+# Kept items posted in the last RECHECK_DAYS are asked about again (deleted or hidden on their
+# network since?) when not asked for RECHECK_HOURS; the dispatcher runs this often and claims at
+# most this many items a run (inbox/recheck.py).
+CXHUB_INBOX_RECHECK_SECONDS = env_int("CXHUB_INBOX_RECHECK_SECONDS", 900, minimum=1)
+CXHUB_INBOX_RECHECK_DAYS = env_int("CXHUB_INBOX_RECHECK_DAYS", 7, minimum=1)
+CXHUB_INBOX_RECHECK_HOURS = env_int("CXHUB_INBOX_RECHECK_HOURS", 24, minimum=1)
+CXHUB_INBOX_RECHECK_BATCH_SIZE = env_int("CXHUB_INBOX_RECHECK_BATCH_SIZE", 2000, minimum=1)
 # Our published posts' figures (publishing/engagement.py): the dispatcher of readings runs this
 # often, and claims at most this many targets a run.
 CXHUB_ENGAGEMENT_SECONDS = env_int("CXHUB_ENGAGEMENT_SECONDS", 60, minimum=1)

@@ -85,6 +85,8 @@ class InboundItem(models.Model):
     raw = models.JSONField(default=dict, blank=True)
     # The network says it was deleted or hidden since cxhub read it: kept, marked.
     deleted_upstream = models.BooleanField(default=False)
+    # When the network was last asked whether it still has the item (inbox/recheck.py).
+    checked_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=ItemStatus.choices, default=ItemStatus.OPEN)
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -94,6 +94,31 @@ def items_store(
     return Stored(added=sorted(added), marked_deleted=sorted(marked))
 
 
+@transaction.atomic
+def items_mark_gone(*, account: SocialAccount, item_ids: Sequence[int]) -> list[int]:
+    """The network no longer has or shows these items of `account` (inbox/recheck.py): they are
+    marked deleted upstream, never removed; one audit event naming them. Returns the ids it
+    marked (those not marked before)."""
+    marked = list(
+        InboundItem.objects.filter(
+            account=account, pk__in=list(item_ids), deleted_upstream=False
+        ).values_list("pk", flat=True)
+    )
+    if not marked:
+        return []
+    InboundItem.objects.filter(pk__in=marked).update(
+        deleted_upstream=True, updated_at=timezone.now()
+    )
+    record(
+        actor=None,
+        action="inbox.items_gone",
+        obj=account,
+        team=account.team,
+        data={"items": sorted(marked)},
+    )
+    return sorted(marked)
+
+
 def _unique(items: Sequence[Inbound]) -> list[Inbound]:
     """One per network id (a page edge may repeat one): the last word wins (deleted or not)."""
     return list({item.network_id: item for item in items if item.network_id}.values())

@@ -4,7 +4,7 @@ to run twice: a second run of an account reads from the cursor the first one sto
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from . import ingestion, sandbox
+from . import ingestion, recheck, sandbox
 
 
 @shared_task(name="inbox.tasks.ingest_due")
@@ -34,3 +34,27 @@ def sandbox_trickle() -> int:
     """Periodic in the demo (CXHUB_SANDBOX_INBOUND_SECONDS): one item on a sandbox account."""
     stored = sandbox.sandbox_trickle()
     return len(stored.added) if stored is not None else 0
+
+
+@shared_task(name="inbox.tasks.recheck_due")
+def recheck_due() -> int:
+    """Periodic (cxhub/celery.py): claim the kept items whose re-check is due and queue a
+    re-check per account (the claim has committed)."""
+    due = recheck.claim_due()
+    for account_id, item_ids in due.items():
+        recheck_account.delay(account_id, item_ids)
+    return sum(len(ids) for ids in due.values())
+
+
+@shared_task(
+    name="inbox.tasks.recheck_account",
+    autoretry_for=(OperationalError, InterfaceError),
+    max_retries=3,
+    retry_backoff=2,
+    retry_jitter=True,
+)
+def recheck_account(account_id: int, item_ids: list[int]) -> int:
+    """One account's re-check; how many items it marked deleted upstream."""
+    return recheck.account_recheck(
+        account_id=int(account_id), item_ids=[int(i) for i in item_ids]
+    ).gone

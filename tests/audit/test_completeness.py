@@ -605,6 +605,14 @@ def _items_store(w):
     return lambda: inbox.items_store(account=w.account, items=[item], cursor="110")
 
 
+@writes("inbox.items_gone")
+def _items_mark_gone(w):
+    from inbox import services as inbox
+
+    item = _item(w)
+    return lambda: inbox.items_mark_gone(account=w.account, item_ids=[item.pk])
+
+
 @writes("inbox.item_assigned")
 def _item_assign(w):
     from inbox import services as inbox
@@ -1190,6 +1198,7 @@ SCENARIOS: dict[str, Scenario] = {
     "publishing.services.reply_create": _reply_create,
     "publishing.services.post_update": _post_update,
     "inbox.services.items_store": _items_store,
+    "inbox.services.items_mark_gone": _items_mark_gone,
     "inbox.services.item_assign": _item_assign,
     "inbox.services.item_set_status": _item_set_status,
     "inbox.services.item_close": _item_close,

@@ -55,7 +55,16 @@ class FeedChannel(MastodonChannel):
 
     pages: list = field(default_factory=list)
     calls: list = field(default_factory=list)
+    # items_gone: the network ids it no longer has (or an exception to raise), and what it asked.
+    gone: object = field(default_factory=set)
+    asked: list = field(default_factory=list)
     hears_back = True
+
+    def items_gone(self, account, network_ids):
+        self.asked.append(sorted(network_ids))
+        if isinstance(self.gone, Exception):
+            raise self.gone
+        return set(network_ids) & set(self.gone)
 
     def fetch_inbound(self, account, cursor, *, limit=40):
         self.calls.append(cursor)
