@@ -156,6 +156,16 @@ Figures of our statuses (issue 17; docs.joinmastodon.org, checked 2026):
 - entities/Status: `favourites_count` (likes), `reblogs_count` (boosts), `replies_count`
   (counted by the server for public and unlisted replies), and `quotes_count` since 4.5
   (mastodon/mastodon#35832; None before). Mastodon gives no impressions or clicks: None.
+
+Items gone (issue 17; docs.joinmastodon.org, checked 2026): the same two reads as the figures,
+for statuses of other people. methods/statuses/#index answers only the statuses that exist and
+that the account is shown (Status.permitted_statuses_from_ids: StatusFilter also leaves out
+authors the account blocks or mutes, and limited ones it does not follow), so one missing from
+an answer that names others was deleted, taken down or hidden from us; methods/statuses/#get
+answers 404 for a status that "does not exist or is private". An answer naming none of the
+statuses asked for proves nothing (a server that does not read `id[]` could answer so: Pleroma
+and its forks read `ids[]`): those are then asked for one by one, and only a 404 marks one
+gone.
 """
 
 import time
@@ -416,6 +426,29 @@ class MastodonChannel(Channel):
     # --- what comes back (issue 17) -----------------------------------------------------------
 
     hears_back = True
+
+    def items_gone(self, account: Any, network_ids: Sequence[str]) -> set[str]:
+        wanted = list(dict.fromkeys(id_ for id_ in map(_id, network_ids) if id_))
+        if not wanted:
+            return set()
+        base = _base(account)
+        token = _token(account)
+        gone: set[str] = set()
+        batched = True
+        for start in range(0, len(wanted), STATUSES_PER_CALL):
+            chunk = wanted[start : start + STATUSES_PER_CALL]
+            found = (
+                _statuses_batch(base, token, chunk, what="Checking the items") if batched else None
+            )
+            if found is None:
+                # Before 4.3: one call per status, for this chunk and the ones after it.
+                batched = False
+            elif found.keys() & set(chunk):
+                gone.update(id_ for id_ in chunk if id_ not in found)
+                continue
+            # No batch route, or an answer that named none of them: each is asked on its own.
+            gone.update(id_ for id_ in chunk if _read_status(base, token, id_) is None)
+        return gone
 
     def fetch_inbound(self, account: Any, cursor: str, *, limit: int = 40) -> InboundPage:
         base = _base(account)
@@ -931,14 +964,16 @@ def _read_status(base: str, token: str, status_id: str) -> dict[str, Any] | None
     return status
 
 
-def _statuses_batch(base: str, token: str, ids: list[str]) -> dict[str, dict[str, Any]] | None:
+def _statuses_batch(
+    base: str, token: str, ids: list[str], *, what: str = "Reading the statuses' figures"
+) -> dict[str, dict[str, Any]] | None:
     """The statuses `ids` the server still has, by id (methods/statuses/#index); None when it
     has no such route (before 4.3)."""
     response = request(
         "GET",
         f"{base}/api/v1/statuses",
         changes=False,
-        what="Reading the statuses' figures",
+        what=what,
         params=[("id[]", id_) for id_ in ids],
         headers=_auth(token),
     )
