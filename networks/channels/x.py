@@ -105,8 +105,9 @@ account; anything else (a quote, a reply to someone else that names us) is a men
 X's post ids, the form publish() stores as external_id; thread_id is the conversation_id (the
 id of the post that began the thread). lang "und" (and X's codes for posts with no words to
 tell: qme, qht, qam, qct, qst, zxx) means no language. A deleted post simply leaves the
-timeline: X says nothing more of it, so no item is ever marked deleted here. The account's own
-posts (a thread it continues) are not what came back and are left out.
+timeline: X says nothing more of it, so no item is marked deleted while listing (items_gone,
+below, asks later). The account's own posts (a thread it continues) are not what came back and
+are left out.
 
 Replies (issue 17): POST /2/tweets with {"text", "reply": {"in_reply_to_tweet_id"}}
 (docs.x.com/x-api/posts/create-or-edit-post, formerly …/creation-of-a-post, and the older
@@ -158,6 +159,15 @@ dictionary):
   of the same fetch no longer ask. organic_metrics (the same without promoted views) is not
   asked for.
 - Rate limits as for every call: the x-rate-limit-* headers of a 429.
+
+Items gone (issue 17): the same Post lookup, GET /2/tweets?ids= (docs.x.com/x-api/posts/get-
+posts-by-ids; x-api/fundamentals/response-codes-and-errors: a 200 whose errors name the posts
+it could not give), LOOKUP_IDS a call, with no tweet.fields (X's defaults: id, text,
+edit_history_tweet_ids): the items are others' posts, so nothing non-public is asked. A post
+named in errors as not found (title "Not Found Error", type …/resource-not-found) is gone; one
+given in data, named by another error (an "Authorization Error" for a protected author's post,
+which is not deleted) or not named at all is not. A call answered otherwise raises as the
+figures do and names nothing gone.
 """
 
 import html
@@ -586,16 +596,35 @@ class XChannel(Channel):
                 return found, True
         return _figures(self._lookup(account, ids, PUBLIC_METRICS), ids), False
 
-    def _lookup(self, account: Any, ids: list[str], fields: str) -> requests.Response:
-        """GET /2/tweets?ids=… with `fields` of each post."""
-        return self._call(
-            account,
-            "GET",
-            TWEETS_URL,
-            changes=False,
-            what="Reading the figures of the account's posts",
-            params={"ids": ",".join(ids), "tweet.fields": fields},
-        )
+    def _lookup(
+        self,
+        account: Any,
+        ids: list[str],
+        fields: str = "",
+        *,
+        what: str = "Reading the figures of the account's posts",
+    ) -> requests.Response:
+        """GET /2/tweets?ids=… with `fields` of each post (X's default fields when none)."""
+        params = {"ids": ",".join(ids)}
+        if fields:
+            params["tweet.fields"] = fields
+        return self._call(account, "GET", TWEETS_URL, changes=False, what=what, params=params)
+
+    # --- items gone -----------------------------------------------------------------------------
+
+    def items_gone(self, account: Any, network_ids: Sequence[str]) -> set[str]:
+        """The posts of `network_ids` that the Post lookup names as not found, LOOKUP_IDS per
+        call, with X's default fields only (these are others' posts: nothing non-public)."""
+        ids = list(dict.fromkeys(str(i) for i in network_ids if _is_post_id(str(i))))
+        if not ids:
+            return set()
+        self._renew_if_ending(account)
+        gone: set[str] = set()
+        for start in range(0, len(ids), LOOKUP_IDS):
+            batch = ids[start : start + LOOKUP_IDS]
+            response = self._lookup(account, batch, what="Checking which inbox posts X still has")
+            gone |= _not_found_ids(response, batch)
+        return gone
 
     # --- the calls ----------------------------------------------------------------------------
 
@@ -944,6 +973,44 @@ def _figures(response: requests.Response, ids: list[str]) -> dict[str, Engagemen
     `deleted` for each it names as not found; anything other than a 200 as every read is (429
     with its wait, 5xx retryable), a 200 of another shape RetryableError."""
     what = "X did not give the figures of the account's posts"
+    posts, errors = _lookup_answer(response, ids, what)
+    asked = set(ids)
+    found: dict[str, Engagement] = {}
+    for post in posts:
+        problem = _metrics_problem(post)
+        if problem:
+            raise with_status(RetryableError(f"{what}: a post {problem}"), 200)
+        if post["id"] in asked:
+            found[post["id"]] = _engagement(post)
+    gone = {_error_id(error) for error in errors if _not_found(error)} & asked
+    return found | {post_id: Engagement(deleted=True) for post_id in gone - found.keys()}
+
+
+def _not_found_ids(response: requests.Response, ids: list[str]) -> set[str]:
+    """The posts of `ids` the Post lookup's answer names as not found (and does not give);
+    errors as _figures raises them. Any other error about a post (a protected author's, one
+    withheld) does not say it is gone."""
+    what = "X did not say which posts are still there"
+    posts, errors = _lookup_answer(response, ids, what)
+    given: set[str] = set()
+    for post in posts:
+        post_id = post.get("id") if isinstance(post, dict) else None
+        if not isinstance(post_id, str) or not _is_post_id(post_id):
+            raise with_status(
+                RetryableError(f"{what}: a post has no id of X's form ({str(post_id)[:40]!r})"),
+                200,
+            )
+        given.add(post_id)
+    named = {_error_id(error) for error in errors if _not_found(error)}
+    return (named & set(ids)) - given
+
+
+def _lookup_answer(
+    response: requests.Response, ids: list[str], what: str
+) -> tuple[list[Any], list[Any]]:
+    """The Post lookup's posts and errors for `ids`, of X's shape; anything other than a 200
+    as every read is (429 with its wait, 5xx retryable), a 200 of another shape
+    RetryableError, one whose errors are about none of `ids` X's refusal in its words."""
     if response.status_code != 200:
         raise _refusal(response, what)
     try:
@@ -955,20 +1022,11 @@ def _figures(response: requests.Response, ids: list[str]) -> dict[str, Engagemen
     posts, errors = body.get("data", []), body.get("errors", [])
     if not isinstance(posts, list) or not isinstance(errors, list):
         raise with_status(RetryableError(f"{what}: data or errors is not of X's shape"), 200)
-    asked = set(ids)
-    found: dict[str, Engagement] = {}
-    for post in posts:
-        problem = _metrics_problem(post)
-        if problem:
-            raise with_status(RetryableError(f"{what}: a post {problem}"), 200)
-        if post["id"] in asked:
-            found[post["id"]] = _engagement(post)
-    named = {_error_id(error) for error in errors} & asked
+    named = {_error_id(error) for error in errors} & set(ids)
     if not posts and errors and not named:
         # Nothing about the posts asked: the whole call refused (a suspended account).
         raise with_status(PermanentError(f"{what}: {_message(response)}"), 200)
-    gone = {_error_id(error) for error in errors if _not_found(error)} & asked
-    return found | {post_id: Engagement(deleted=True) for post_id in gone - found.keys()}
+    return posts, errors
 
 
 def _metrics_problem(post: Any) -> str:
