@@ -75,9 +75,9 @@ What comes back (issue 17; docs.bsky.app API reference and the atproto lexicons,
   `createdAt` and `reply: {root, parent}` (com.atproto.repo.strongRef: uri + cid).
 - Deleted and hidden: the AppView drops the notification of a post that was deleted, so a
   deleted item is simply no longer listed (and one already taken is not told again: the inbox
-  keeps it). A notification carrying a global `!hide` or `!takedown` label
-  (com.atproto.label.defs) is marked deleted. app.bsky.feed.getPostThread (notFoundPost for a
-  deleted parent) is not called here.
+  keeps it, and items_gone, below, asks later). A notification carrying a global `!hide` or
+  `!takedown` label (com.atproto.label.defs) is marked deleted. app.bsky.feed.getPostThread
+  (notFoundPost for a deleted parent) is not called here.
 - Reading incrementally: our cursor (JSON, ours alone) keeps the newest `indexedAt` taken and
   the URIs taken near it; each call reads from the newest down to that point, less LATE_MARGIN
   (docs.bsky.app "Timestamps": the AppView sorts by the earlier of a record's createdAt and its
@@ -116,6 +116,14 @@ Engagement of our posts (issue 17; lexicons app.bsky.feed.getPosts and app.bsky.
   reconcile does): RecordNotFound → deleted; the record still there → no figures this time (an
   AppView that has not indexed it yet, or hides it) and no entry, so a passing gap in the
   AppView never marks a post deleted for good.
+
+Items gone (issue 17; the same lexicons, com.atproto.repo.getRecord, and @atproto/pds's
+getRecord, which serves a repo it hosts and asks the AppView for any other): items are others'
+posts, by their at:// URI. getPosts, 25 a call as above; a postView carrying a global `!hide`
+or `!takedown` label (#postView `labels`, com.atproto.label.defs) is gone; a URI left out is
+checked once with getRecord on the repo the URI names (its author's DID), through the account's
+PDS, no token needed: RecordNotFound → gone, the record there → not gone, any other answer
+RetryableError (nothing named gone). A call answered otherwise raises as fetch_engagement does.
 """
 
 import base64
@@ -803,7 +811,7 @@ class BlueskyChannel(Channel):
         figures: dict[str, Engagement] = {}
         for start in range(0, len(wanted), MAX_GET_POSTS):
             batch = wanted[start : start + MAX_GET_POSTS]
-            views = self._post_views(account, batch)
+            views = self._post_views(account, batch, what="Bluesky did not give the posts' figures")
             for uri in batch:
                 view = views.get(_ref_uri(account, {"uri": uri}))
                 if view is not None:
@@ -812,11 +820,31 @@ class BlueskyChannel(Channel):
                     figures[uri] = Engagement(deleted=True)
         return figures
 
-    def _post_views(self, account: Any, uris: list[str]) -> dict[str, dict[str, Any]]:
+    # --- items gone -----------------------------------------------------------------------------
+
+    def items_gone(self, account: Any, network_ids: Sequence[str]) -> set[str]:
+        """The posts of `network_ids` that getPosts shows with a hiding label, or leaves out
+        while their author's repo no longer holds them, 25 a call (the module's docstring says
+        why one left out is checked). Ids that are not at:// post URIs are not asked about."""
+        wanted = list(dict.fromkeys(i for i in network_ids if _is_post_uri(i)))
+        gone: set[str] = set()
+        for start in range(0, len(wanted), MAX_GET_POSTS):
+            batch = wanted[start : start + MAX_GET_POSTS]
+            views = self._post_views(account, batch, what="Bluesky did not give the posts")
+            for uri in batch:
+                view = views.get(_ref_uri(account, {"uri": uri}))
+                if view is not None:
+                    if _hidden(view.get("labels")):
+                        gone.add(uri)
+                elif self._record_gone(account, uri):
+                    gone.add(uri)
+        return gone
+
+    def _post_views(self, account: Any, uris: list[str], *, what: str) -> dict[str, dict[str, Any]]:
         """One getPosts call: the postViews answered, by URI (our repo named by its DID)."""
         response = self._call(account, "GET", GET_POSTS, changes=False, params={"uris": uris})
         if response.status_code != 200:
-            raise _refusal(response, "Bluesky did not give the posts' figures")
+            raise _refusal(response, what)
         posts = json_or_empty(response).get("posts")
         if not isinstance(posts, list):
             raise with_status(
@@ -838,8 +866,9 @@ class BlueskyChannel(Channel):
         return views
 
     def _record_gone(self, account: Any, uri: str) -> bool:
-        """Whether our repo no longer holds the post `uri` (getRecord answers RecordNotFound);
-        RetryableError when its answer says neither."""
+        """Whether the repo named in `uri` (ours, or another person's: the account's PDS asks
+        the AppView for a repo it does not host) no longer holds the post (getRecord answers
+        RecordNotFound); RetryableError when its answer says neither."""
         authority, _, rest = uri.removeprefix("at://").partition("/")
         collection, _, rkey = rest.partition("/")
         response = request(

@@ -12,8 +12,11 @@ app.bsky.notification.listNotifications (`limit` 1–100, default 50; `reasons[]
 newest first by `indexedAt` then CID, the cursor being the last item's "<indexedAt>::<cid>" (the
 AppView's time-and-CID keyset) and pointing to older ones. Tests make people reply, mention,
 quote and like (`add_reply`, `add_mention`, `add_quote`, `add_like`), delete a post (its
-notification is dropped, as the AppView does), hide one with a `!hide` label, place a
-notification at a given time (one indexed late), and make the server ignore `reasons[]`.
+notification is dropped, as the AppView does), hide one with a `!hide` (or `!takedown`) label on
+its notification and its postView, place a notification at a given time (one indexed late), and
+make the server ignore `reasons[]`. getRecord on another person's repo answers from what the
+AppView holds (as @atproto/pds asks the AppView for a repo it does not host): RecordNotFound
+once the post is deleted.
 
 Replies and figures (issue 17): createRecord checks a post's `reply` as the lexicon has it
 (#replyRef: `root` and `parent`, each a com.atproto.repo.strongRef with `uri` and `cid`), and
@@ -93,6 +96,8 @@ class BlueskyServer(FakeNetwork):
         # Replies the AppView files under no thread (invalidReplyRoot).
         self.invalid_replies: set[str] = set()
         self.get_posts_queries: list[list[str]] = []
+        # The labels a moderation service put on posts (`hide`): at:// URI → labels.
+        self.labels: dict[str, list[dict[str, str]]] = {}
         self._clock_ids = itertools.count(1)
         # The AppView's clock: each new notification a second after the last.
         self.clock = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -318,8 +323,15 @@ class BlueskyServer(FakeNetwork):
     def get_record(self, request: Request) -> Answer:
         repo, rkey = request.param("repo"), request.param("rkey")
         uri = f"at://{repo}/{request.param('collection')}/{rkey}"
+        if repo not in (self.did, self.handle):
+            # Another person's repo: the PDS asks the AppView (@atproto/pds's getRecord).
+            with self.lock:
+                value = self.others.get(uri)
+            if value is None:
+                return _error(400, "RecordNotFound", f"Could not locate record: {uri}")
+            return answer_json(200, {**self._ref(uri), "value": value})
         record = self.records.get(rkey or "")
-        if repo not in (self.did, self.handle) or record is None:
+        if record is None:
             return _error(400, "RecordNotFound", f"Could not locate record: {uri}")
         return answer_json(200, record)
 
@@ -481,19 +493,20 @@ class BlueskyServer(FakeNetwork):
                     del self.records[rkey]
             self.notifications = [n for n in self.notifications if n["uri"] != uri]
 
-    def hide(self, uri: str) -> None:
-        """A moderation service hides the post from everyone (the global `!hide` label)."""
+    def hide(self, uri: str, label: str = "!hide") -> None:
+        """A moderation service hides the post from everyone (the global `!hide` label, or
+        `!takedown`): its notifications and its postView carry the label."""
         with self.lock:
+            given = {
+                "src": "did:plc:moderation7test",
+                "uri": uri,
+                "val": label,
+                "cts": self._stamp(self.clock),
+            }
+            self.labels.setdefault(self._canonical(uri), []).append(given)
             for notification in self.notifications:
                 if notification["uri"] == uri:
-                    notification["labels"].append(
-                        {
-                            "src": "did:plc:moderation7test",
-                            "uri": uri,
-                            "val": "!hide",
-                            "cts": self._stamp(self.clock),
-                        }
-                    )
+                    notification["labels"].append(dict(given))
 
     def list_notifications(self, request: Request) -> Answer:
         _, refused = self._session(request)
@@ -617,6 +630,7 @@ class BlueskyServer(FakeNetwork):
         with self.lock:
             likes = sum(subject == target for subject in self.likes.values())
             reposts = sum(subject == target for subject in self.reposts.values())
+            labels = [dict(label) for label in self.labels.get(target, [])]
         return {
             "uri": target,
             "cid": entry["cid"],
@@ -629,7 +643,7 @@ class BlueskyServer(FakeNetwork):
             "bookmarkCount": 0,
             "indexedAt": entry["value"].get("createdAt"),
             "viewer": {},
-            "labels": [],
+            "labels": labels,
         }
 
     def get_posts(self, request: Request) -> Answer:
