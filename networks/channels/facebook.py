@@ -165,6 +165,15 @@ Engagement (issue 17; checked December 2026):
   not asked again in the same fetch; a rate limit, an expired token or a 5xx still raises. Meta
   gives Page insights only for Pages with 100 likes or more and updates most once a day: an empty
   answer is None.
+
+Re-checking kept comments (issue 17, items_gone; shared with the Instagram channel): the same
+multiple-id read (GET /?ids=…, IDS_PER_CALL comments a call) with the graph-api/reference/comment
+fields id and is_hidden (hidden by the Page, as fetch_inbound marks it), with the Page token that
+reads the comments; nothing that holds only for the Page's own posts is asked. A comment is gone
+when Meta no longer has it, in the forms engagement handles (the read refused with #803 or #100/33
+naming it, an error in its place, or left out of an answer that holds the others), or when
+is_hidden is true. Any other error for one id leaves it not gone; a refusal of the whole read, an
+answer for none of those asked or for ids not asked raises as engagement does.
 """
 
 import hashlib
@@ -695,6 +704,34 @@ def meta_engagement(
     return result
 
 
+def meta_items_gone(
+    base_url: str,
+    token: str,
+    network_ids: Sequence[str],
+    *,
+    hidden: str,
+    label: str,
+    channel_name: str,
+    refusal: Callable[[requests.Response, str], Exception] = graph_error,
+) -> set[str]:
+    """Which comments of `network_ids` Meta no longer has, or shows hidden (its `hidden` field
+    true), read IDS_PER_CALL at a time in one multiple-id read each."""
+    ids = [one for one in dict.fromkeys(str(i) for i in network_ids) if one]
+    gone: set[str] = set()
+    for start in range(0, len(ids), IDS_PER_CALL):
+        nodes = graph_nodes(
+            base_url,
+            token,
+            ids[start : start + IDS_PER_CALL],
+            fields=f"id,{hidden}",
+            what=f"Checking the {label} comments kept in the inbox",
+            channel_name=channel_name,
+            refusal=refusal,
+        )
+        gone |= {one for one, row in nodes.items() if row is None or row.get(hidden) is True}
+    return gone
+
+
 def graph_nodes(
     base_url: str,
     token: str,
@@ -1011,6 +1048,24 @@ class FacebookChannel(Channel):
     # --- what comes back (issue 17) -----------------------------------------------------------
 
     hears_back = True
+
+    def items_gone(self, account: Any, network_ids: Sequence[str]) -> set[str]:
+        """The Page's kept comments Meta no longer has or shows hidden (see the module
+        docstring)."""
+        _page_id(account)
+        if not any(network_ids):
+            return set()
+        return self._with_token(
+            account,
+            lambda token: meta_items_gone(
+                account.base_url,
+                token,
+                network_ids,
+                hidden="is_hidden",
+                label=self.label,
+                channel_name=self.name,
+            ),
+        )
 
     def fetch_inbound(self, account: Any, cursor: str, *, limit: int = 40) -> InboundPage:
         """The comments on the Page's INBOUND_POSTS newest posts since the cursor's mark (see

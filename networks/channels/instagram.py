@@ -139,6 +139,13 @@ Engagement (issue 17; checked December 2026):
   not give for a kind of medium: any PermanentError) leaves impressions None, not a failure;
   "If insights data you are requesting does not exist or is currently unavailable, the API
   returns an empty data set instead of 0": None too. Meta notes the data can be 48 hours late.
+
+Re-checking kept comments (issue 17, items_gone): the Facebook channel's multiple-id read (GET
+/?ids=…, IDS_PER_CALL comments a call; facebook.meta_items_gone) with the ig-comment fields id and
+hidden ("Indicates if comment has been hidden", as fetch_inbound marks it), with the token that
+reads the comments (instagram_basic, instagram_manage_comments). A comment Meta no longer has (the
+forms engagement handles) or that is hidden is gone; any other answer for one id leaves it not
+gone, and a refusal of the whole read raises as engagement does.
 """
 
 import contextlib
@@ -190,6 +197,7 @@ from .facebook import (
     inbound_limit,
     meta_client,
     meta_engagement,
+    meta_items_gone,
     newest_page,
     read_mark,
     split_new,
@@ -559,6 +567,22 @@ class InstagramChannel(Channel):
     # --- what comes back (issue 17) -----------------------------------------------------------
 
     hears_back = True
+
+    def items_gone(self, account: Any, network_ids: Sequence[str]) -> set[str]:
+        """The account's kept comments Meta no longer has or shows hidden (see the module
+        docstring)."""
+        _ig_id(account)
+        if not any(network_ids):
+            return set()
+        return meta_items_gone(
+            account.base_url,
+            self._fresh_token(account),
+            network_ids,
+            hidden="hidden",
+            label=self.label,
+            channel_name=self.name,
+            refusal=self._error,
+        )
 
     def fetch_inbound(self, account: Any, cursor: str, *, limit: int = 40) -> InboundPage:
         """The comments on the account's INBOUND_POSTS newest media since the cursor's mark

@@ -69,7 +69,11 @@
   such as post_impressions or impressions is refused, #100 "must be a valid insights metric";
   no metric at all is #3001/1504028), each as {"data": [{"name", "period": "lifetime",
   "values": [{"value"}], "title", "id"}]}. Tests set the figures with `add_figures` and delete
-  posts with `delete_post` and `delete_ig_media`.
+  posts with `delete_post` and `delete_ig_media`. The multiple-id read answers comments too (the
+  inbox's re-check): a Page post's comment with the comment fields (is_hidden, …) for its Page's
+  token with pages_read_user_content (#283 without it), an IG comment with the ig-comment fields
+  (hidden, …) with instagram_manage_comments; a deleted comment is an id the server does not
+  have.
 - graph-api/guides/error-handling and instagram-graph-api/reference/error-codes: every refusal is
   {"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}; 190 with subcode 463
   for an expired token, 460 for an invalidated one. The IG media errors use the codes of Meta's
@@ -1620,13 +1624,24 @@ class GraphServer(FakeNetwork):
 
     def _may_read(self, request: Request, params: dict, kind: str, obj: dict, scope: str):
         """The token, when it may read `obj` (with `scope`), else Meta's refusal."""
-        if kind == "post":
+        if kind in ("post", "fb_comment"):
             return self._page_token(request, params, obj["page_id"], scope)
+        if kind == "ig_comment":
+            media = next(m for m in self.ig_media if m["id"] == obj["on"])
+            return self._ig_token(request, params, media["ig_id"], scope)
         return self._ig_token(request, params, obj["ig_id"], scope)
 
-    def _objects(self, params: dict[str, str]) -> dict[str, Any] | Answer:
+    def _comment_object(self, object_id: str) -> tuple[str, dict[str, Any]] | None:
+        comment = next((c for c in self.comments if c["id"] == object_id), None)
+        if comment is None:
+            return None
+        return ("fb_comment" if comment["network"] == "facebook" else "ig_comment"), comment
+
+    def _objects(
+        self, params: dict[str, str], *, comments: bool = False
+    ) -> dict[str, Any] | Answer:
         """The objects the `ids` of a multiple-id read name (None for one the server does not
-        have), or the refusal of the whole read."""
+        have), or the refusal of the whole read; comments only with `comments`."""
         ids = [one for one in (params.get("ids") or "").split(",") if one]
         if not ids:
             return graph_error(400, 100, "(#100) Missing or invalid parameter ids")
@@ -1635,7 +1650,10 @@ class GraphServer(FakeNetwork):
                 400, 100, f"(#100) Too many IDs. Maximum: {MAX_IDS}. Provided: {len(ids)}."
             )
         with self.lock:
-            found = {one: self._object(one) for one in ids}
+            found = {
+                one: self._object(one) or (self._comment_object(one) if comments else None)
+                for one in ids
+            }
         missing = [one for one, obj in found.items() if obj is None]
         if missing and self.missing_ids == "refuse":
             return graph_error(
@@ -1657,7 +1675,7 @@ class GraphServer(FakeNetwork):
         token = self._auth(request, params)
         if not isinstance(token, Token):
             return token
-        found = self._objects(params)
+        found = self._objects(params, comments=True)
         if not isinstance(found, dict):
             return found
         fields = parse_expanded(params.get("fields") or "id")
@@ -1669,18 +1687,35 @@ class GraphServer(FakeNetwork):
                     answer[object_id] = entry
                 continue
             kind, obj = held
-            scope = "pages_read_engagement" if kind == "post" else "instagram_basic"
+            scope = READ_SCOPES[kind]
             refused = self._may_read(request, params, kind, obj, scope)
             if not isinstance(refused, Token):
                 return refused
-            with self.lock:
-                row = (
-                    self._post_row(obj, fields) if kind == "post" else self._media_row(obj, fields)
+            if kind == "fb_comment" and "pages_read_user_content" not in refused.scopes:
+                return graph_error(
+                    400,
+                    283,
+                    "(#283) Requires pages_read_user_content permission to manage the object",
                 )
+            with self.lock:
+                row = self._row(kind, obj, fields)
             if not isinstance(row, dict):
                 return row
             answer[object_id] = row
         return answer_json(200, answer)
+
+    def _row(self, kind: str, obj: dict[str, Any], fields: dict[str, dict[str, str]]):
+        """What the multiple-id read answers for one object, or the refusal of its fields."""
+        if kind == "post":
+            return self._post_row(obj, fields)
+        if kind == "ig_media":
+            return self._media_row(obj, fields)
+        plain = dict.fromkeys(fields)
+        if kind == "fb_comment":
+            refused = self._unknown_field(plain, FB_COMMENT_FIELDS, "Comment")
+            return refused or self._fb_comment(obj, {**plain, "id": None})
+        refused = self._unknown_field(plain, IG_COMMENT_FIELDS - {"replies"}, "IGComment")
+        return refused or self._ig_comment(obj, {**plain, "id": None})
 
     def _post_row(self, post: dict[str, Any], fields: dict[str, dict[str, str]]):
         known = {
@@ -1838,6 +1873,13 @@ def parse_expanded(spec: str) -> dict[str, dict[str, str]]:
     return fields
 
 
+# What the multiple-id read needs to read each kind of object.
+READ_SCOPES = {
+    "post": "pages_read_engagement",
+    "ig_media": "instagram_basic",
+    "fb_comment": "pages_read_engagement",
+    "ig_comment": "instagram_manage_comments",
+}
 FB_COMMENT_FIELDS = frozenset(
     {
         "id",
