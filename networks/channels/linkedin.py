@@ -125,7 +125,8 @@ marked * are as integrations show them, not re-read on LinkedIn's pages):
   change); a comment that LinkedIn made visible later than an already-taken newer one would be
   behind the mark; more than MAX_COMMENT_PAGES pages on one post are not read (logged).
 - Deleted comments: LinkedIn drops them from the lists (a deleted comment is not listed, and no
-  tombstone comes), so `deleted` is never set by this channel; the inbox keeps what it took.
+  tombstone comes), so `deleted` is never set while listing; the inbox keeps what it took, and
+  items_gone (below) asks later.
 - Errors as publishing: 401 → AuthExpired (after one renewal); 429 → RetryableError with
   Retry-After when LinkedIn sends one, else None (LinkedIn's limits are daily and its 429 has no
   reset header: networks.ratelimits then holds the account its default minute); 5xx and answers
@@ -182,6 +183,20 @@ Engagement (issue 17), read in batches of ENGAGEMENT_BATCH posts:
 - Errors as elsewhere: 401 → AuthExpired after one renewal, 429 → RetryableError (Retry-After
   when sent), 5xx → RetryableError, an answer without its `results` or `elements` →
   RetryableError. Nothing is changed at LinkedIn.
+
+Re-checking kept comments (issue 17, items_gone): shares/comments-api, "Get a Comment": `GET
+/rest/socialActions/{URN, URL-encoded}/comments/{comment id}`, the URN being the object that the
+comment URN names (urn:li:comment:(<object>,<id>)); 404 is a comment deleted (or under a deleted
+post): gone. Where several kept comments share an object, its first-level comments are read
+first ("Get Comments on Shares" on that object, COMMENTS_PAGE a page): one page can settle a
+hundred of them, where "Get a Comment" costs a call each, out of the daily limits publishing
+shares. A list only ever proves that a comment is there: one it does not show (a reply, listed
+under its comment; one moved past a page's edge; one deleted) is asked for on its own, and only
+that 404 makes it gone. Pages are read while more than one comment is unfound and fewer pages
+than comments were read, so a list that shows none of them costs at most as many calls again as
+asking for each. The comments-api's "Batch Get a Collection of Comments" would be one call per
+object, but what it answers for a deleted comment is not on the pages I could read, so it is not
+used. Errors as for inbound; nothing is changed at LinkedIn.
 """
 
 import json
@@ -378,6 +393,18 @@ class LinkedInChannel(Channel):
 
     def refresh_token(self, account: Any) -> None:
         refresh_oauth2(self, account)
+
+    def items_gone(self, account: Any, network_ids: Sequence[str]) -> set[str]:
+        """The kept comments LinkedIn no longer has (see the module's docstring)."""
+        urns = [
+            urn
+            for urn in dict.fromkeys(str(one) for one in network_ids)
+            if _COMMENT_URN.fullmatch(urn)
+        ]
+        if not urns:
+            return set()
+        base = _base(account)
+        return self._with_token(account, lambda token: _gone_comments(base, token, urns))
 
     # --- what comes back ----------------------------------------------------------------------
 
@@ -1441,3 +1468,79 @@ def _statistics(base: str, token: str, author: str, urns: list[str]) -> list[tup
             )
             found.append((str(urn), figures))
     return found
+
+
+# --- re-checking kept comments ----------------------------------------------------------------
+
+
+def _gone_comments(base: str, token: str, urns: list[str]) -> set[str]:
+    """Those of the comment `urns` LinkedIn answers 404 for, asked object by object: the
+    object's list first (which must answer: a 404 there, the post gone or its form of URN not
+    taken, leaves its comments unjudged, since a wrong "gone" is worse than a late one), then
+    each comment it did not show."""
+    by_object: dict[str, list[str]] = {}
+    for urn in urns:
+        by_object.setdefault(_activity(urn), []).append(urn)
+    gone: set[str] = set()
+    for target, under in by_object.items():
+        listed = _listed_among(base, token, target, set(under))
+        if listed is None:
+            continue
+        gone |= {
+            urn for urn in under if urn not in listed and _comment_gone(base, token, target, urn)
+        }
+    return gone
+
+
+def _listed_among(base: str, token: str, target: str, wanted: set[str]) -> set[str] | None:
+    """Those of `wanted` that the first-level comments of `target` show, page by page while
+    more than one is unfound and fewer pages than `wanted` were read (the first page always);
+    None when LinkedIn does not know `target`."""
+    found: set[str] = set()
+    start = pages = 0
+    while pages == 0 or (len(wanted - found) > 1 and pages < len(wanted)):
+        try:
+            page, total = _comments_page(base, token, target, start)
+        except _Gone:
+            if pages == 0:
+                return None
+            break  # each is asked on its own, and answers for itself
+        pages += 1
+        found |= wanted & {_element_urn(element) for element in page}
+        start += len(page)
+        if not page or (start >= total if total is not None else len(page) < COMMENTS_PAGE):
+            break
+    return found
+
+
+def _element_urn(element: Any) -> str:
+    if not isinstance(element, dict):
+        return ""
+    return str(element.get("$URN") or element.get("commentUrn") or "")
+
+
+def _comment_gone(base: str, token: str, target: str, urn: str) -> bool:
+    """Whether "Get a Comment" answers 404 for `urn` (under `target`, its object)."""
+    match = _COMMENT_URN.fullmatch(urn)
+    comment_id = match.group(2) if match else ""
+    response = request(
+        "GET",
+        f"{base}/rest/socialActions/{_urn_path(target)}/comments/{quote(comment_id, safe='')}",
+        changes=False,
+        what="Checking a comment",
+        headers=_headers(token),
+    )
+    if response.status_code == 404:
+        return True
+    if response.status_code != 200:
+        raise _refusal(response, f"LinkedIn did not say whether {urn} is still there")
+    data = json_or_empty(response)
+    if str(data.get("id") or "") != comment_id and _element_urn(data) != urn:
+        raise with_status(
+            RetryableError(
+                f"Checking {urn}: LinkedIn answered HTTP 200 without the comment: "
+                f"{response.text[:200]!r}"
+            ),
+            response.status_code,
+        )
+    return False

@@ -36,6 +36,11 @@ comments), only for a token with rw_organization_admin and the ADMINISTRATOR rol
 otherwise); a ugcPost URN in `shares` (or a share in `ugcPosts`) is refused with 400.
 `delete_post` removes a post and its comments (404 from then on).
 
+Re-checking comments (comments-api, Get a Comment): `GET /rest/socialActions/{post, its activity,
+or the parent comment}/comments/{comment id}` answers the comment as the lists show it, or 404
+when it is not there (deleted, or its post deleted). The lists take a post's activity URN as
+well as its share or ugcPost URN.
+
 Each post keeps `commentary` (what was sent) and `shown` (what a person would read).
 `fail_next("posts", "500", after=True)` stores the post, then answers 500; "drop" stores it,
 then closes the connection unanswered."""
@@ -321,6 +326,8 @@ class LinkedInServer(FakeNetwork):
             return "posts", self.versioned(self.create_post)
         if method == "GET" and path == "/rest/posts":
             return "posts_by_author", self.versioned(self.posts_by_author)
+        if method == "GET" and re.fullmatch(r"/rest/socialActions/[^/]+/comments/[^/]+", path):
+            return "comment", self.versioned(self.comment_one)
         if (
             method == "GET"
             and path.startswith("/rest/socialActions/")
@@ -798,8 +805,8 @@ class LinkedInServer(FakeNetwork):
                 post_urn = parent["post"] if parent else ""
                 listed = [c for c in self.comments if c["parent"] == target]
             else:
-                post_urn = target
-                listed = [c for c in self.comments if c["post"] == target and not c["parent"]]
+                post_urn = self._post_of(target)
+                listed = [c for c in self.comments if c["post"] == post_urn and not c["parent"]]
             post = next((p for p in self.posts if p["id"] == post_urn), None)
             if post is None:
                 return _error(404, f"{target} not found", "NOT_FOUND")
@@ -818,6 +825,31 @@ class LinkedInServer(FakeNetwork):
             links.append({"type": "application/json", "rel": "prev", "href": f"{path}?{query}"})
         paging = {"start": start, "count": count, "links": links, "total": len(listed)}
         return answer_json(200, {"paging": paging, "elements": elements})
+
+    def _post_of(self, target: str) -> str:
+        """The post a share, ugcPost or activity URN names (the URN itself when none)."""
+        return next((post for post, act in self.activities.items() if act == target), target)
+
+    def comment_one(self, request: Request, grant: dict[str, Any]) -> Answer:
+        """GET /rest/socialActions/{target}/comments/{id}: one comment under `target`."""
+        encoded, comment_id = request.path[len("/rest/socialActions/") :].split("/comments/")
+        target, comment_id = unquote(encoded), unquote(comment_id)
+        with self.lock:
+            comment = next(
+                (
+                    c
+                    for c in self.comments
+                    if c["id"] == comment_id and target in (c["post"], c["activity"], c["parent"])
+                ),
+                None,
+            )
+            post = next((p for p in self.posts if comment and p["id"] == comment["post"]), None)
+            if comment is None or post is None:
+                return _error(404, f"urn:li:comment:({target},{comment_id}) not found", "NOT_FOUND")
+            if not self._may_read_as(grant, post["author"]):
+                return self._denied("partnerApiSocialActions.GET-comments.20260501")
+            element = self._comment_element(comment)
+        return answer_json(200, element)
 
     def _comment_element(self, comment: dict[str, Any]) -> dict[str, Any]:
         stamp = {"actor": comment["actor"], "time": comment["created"]}
