@@ -52,21 +52,22 @@ class EngagementRow:
     latest: object
     readings: list
     lines: list[dict]
+    # The chart's scale: from 0 to this, the same for every line.
+    top: int
 
 
-def _chart_line(values: list[int | None], name: str) -> dict | None:
-    """The polyline points of one figure over the readings, scaled to the box (None when the
-    network gave no figure)."""
+def _chart_line(values: list[int | None], name: str, top: int) -> dict | None:
+    """The polyline points of one figure over the readings, on the box's scale of 0 to `top`
+    (None when the network gave no figure)."""
     known = [(index, value) for index, value in enumerate(values) if value is not None]
     if not known:
         return None
-    top = max(value for _, value in known) or 1
     step = CHART_WIDTH / max(len(values) - 1, 1)
     points = " ".join(
         f"{index * step:.1f},{CHART_HEIGHT - value / top * (CHART_HEIGHT - 4) - 2:.1f}"
         for index, value in known
     )
-    return {"name": name, "points": points, "top": top}
+    return {"name": name, "points": points, "last": known[-1][1]}
 
 
 def _engagement(post: Post) -> list[EngagementRow]:
@@ -74,10 +75,10 @@ def _engagement(post: Post) -> list[EngagementRow]:
     for item in selectors.post_engagement(post=post):
         if not item.series:
             continue
-        lines = [
-            _chart_line([getattr(reading, name) for reading in item.series], name)
-            for name in ("likes", "reposts", "replies")
-        ]
+        names = ("likes", "reposts", "replies")
+        values = {name: [getattr(reading, name) for reading in item.series] for name in names}
+        top = max((v for series in values.values() for v in series if v is not None), default=0)
+        lines = [_chart_line(values[name], name, top or 1) for name in names]
         rows.append(
             EngagementRow(
                 target=item.target,
@@ -85,6 +86,7 @@ def _engagement(post: Post) -> list[EngagementRow]:
                 latest=item.latest,
                 readings=item.series,
                 lines=[line for line in lines if line is not None],
+                top=top,
             )
         )
     return rows
