@@ -51,28 +51,31 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+def _every(sender, seconds: float, task: str, name: str) -> None:
+    """Run `task` every `seconds`; a run no worker took before the next is due expires (the next
+    one does the same work), so runs never pile up behind a busy queue."""
+    sender.add_periodic_task(
+        seconds, sender.signature(task, options={"expires": seconds}), name=name
+    )
+
+
 @app.on_after_finalize.connect
 def setup_periodic_tasks(sender, **kwargs):
-    interval = float(settings.CXHUB_HEARTBEAT_SECONDS)
     # Heartbeats that no worker took in time are worthless: let them expire, not pile up.
-    sender.add_periodic_task(
-        interval,
-        sender.signature("cxhub.tasks.heartbeat", options={"expires": interval}),
-        name="heartbeat",
-    )
+    _every(sender, float(settings.CXHUB_HEARTBEAT_SECONDS), "cxhub.tasks.heartbeat", "heartbeat")
     # Dispatch (publishing/dispatch/). A run that no worker took before the next one is due
     # is redundant: both read the same due rows.
-    dispatch_every = float(settings.CXHUB_DISPATCH_SECONDS)
-    sender.add_periodic_task(
-        dispatch_every,
-        sender.signature("publishing.tasks.dispatch_due", options={"expires": dispatch_every}),
-        name="dispatch due targets",
+    _every(
+        sender,
+        float(settings.CXHUB_DISPATCH_SECONDS),
+        "publishing.tasks.dispatch_due",
+        "dispatch due targets",
     )
-    sweep_every = float(settings.CXHUB_SWEEP_SECONDS)
-    sender.add_periodic_task(
-        sweep_every,
-        sender.signature("publishing.tasks.sweep_stuck", options={"expires": sweep_every}),
-        name="sweep targets whose worker or message was lost",
+    _every(
+        sender,
+        float(settings.CXHUB_SWEEP_SECONDS),
+        "publishing.tasks.sweep_stuck",
+        "sweep targets whose worker or message was lost",
     )
     sender.add_periodic_task(
         float(settings.CXHUB_ESCALATION_SECONDS),
@@ -80,57 +83,56 @@ def setup_periodic_tasks(sender, **kwargs):
         name="escalate overdue approval steps",
     )
     # Tokens renewed before they expire (networks/tasks.py); a run missed is made up by the next.
-    refresh_every = float(settings.CXHUB_TOKEN_REFRESH_SECONDS)
-    sender.add_periodic_task(
-        refresh_every,
-        sender.signature(
-            "networks.tasks.refresh_expiring_tokens", options={"expires": refresh_every}
-        ),
-        name="renew tokens before they expire",
+    _every(
+        sender,
+        float(settings.CXHUB_TOKEN_REFRESH_SECONDS),
+        "networks.tasks.refresh_expiring_tokens",
+        "renew tokens before they expire",
     )
     # The audit sealer: committed events into the Merkle tree, a signed checkpoint if it grew.
-    seal_every = float(settings.CXHUB_AUDIT_SEAL_SECONDS)
-    sender.add_periodic_task(
-        seal_every,
-        sender.signature("audit.tasks.seal", options={"expires": seal_every}),
-        name="seal audit events into the tree and sign a checkpoint",
+    _every(
+        sender,
+        float(settings.CXHUB_AUDIT_SEAL_SECONDS),
+        "audit.tasks.seal",
+        "seal audit events into the tree and sign a checkpoint",
     )
     # The inbox's reading of the networks (inbox/ingestion.py): each account in its turn.
-    inbox_every = float(settings.CXHUB_INBOX_SECONDS)
-    sender.add_periodic_task(
-        inbox_every,
-        sender.signature("inbox.tasks.ingest_due", options={"expires": inbox_every}),
-        name="read replies, mentions and comments of the accounts whose turn has come",
+    _every(
+        sender,
+        float(settings.CXHUB_INBOX_SECONDS),
+        "inbox.tasks.ingest_due",
+        "read replies, mentions and comments of the accounts whose turn has come",
     )
     # Our published posts' figures, read on a decaying schedule (publishing/engagement.py).
-    engagement_every = float(settings.CXHUB_ENGAGEMENT_SECONDS)
-    sender.add_periodic_task(
-        engagement_every,
-        sender.signature("publishing.tasks.engagement_due", options={"expires": engagement_every}),
-        name="read the engagement of published posts whose reading is due",
+    _every(
+        sender,
+        float(settings.CXHUB_ENGAGEMENT_SECONDS),
+        "publishing.tasks.engagement_due",
+        "read the engagement of published posts whose reading is due",
     )
     # Kept items asked about again: deleted or hidden on their network since (inbox/recheck.py).
-    recheck_every = float(settings.CXHUB_INBOX_RECHECK_SECONDS)
-    sender.add_periodic_task(
-        recheck_every,
-        sender.signature("inbox.tasks.recheck_due", options={"expires": recheck_every}),
-        name="ask the networks whether items kept were deleted since",
+    _every(
+        sender,
+        float(settings.CXHUB_INBOX_RECHECK_SECONDS),
+        "inbox.tasks.recheck_due",
+        "ask the networks whether items kept were deleted since",
     )
     # The demo's sandbox accounts hear back (inbox/sandbox.py): off unless set (`make run`).
     trickle_every = float(settings.CXHUB_SANDBOX_INBOUND_SECONDS)
     if trickle_every:
-        sender.add_periodic_task(
+        _every(
+            sender,
             trickle_every,
-            sender.signature("inbox.tasks.sandbox_trickle", options={"expires": trickle_every}),
-            name="a reply or mention arrives on a sandbox account",
+            "inbox.tasks.sandbox_trickle",
+            "a reply or mention arrives on a sandbox account",
         )
     # People who use only API tokens re-checked with the identity provider (sso/tasks.py).
     # (Every request re-checks a session when the interval is 0; the task then runs each minute.)
-    recheck_every = float(max(60, settings.CXHUB_SSO_RECHECK_SECONDS))
-    sender.add_periodic_task(
-        recheck_every,
-        sender.signature("sso.tasks.recheck_token_holders", options={"expires": recheck_every}),
-        name="re-check API token holders with the identity provider",
+    _every(
+        sender,
+        float(max(60, settings.CXHUB_SSO_RECHECK_SECONDS)),
+        "sso.tasks.recheck_token_holders",
+        "re-check API token holders with the identity provider",
     )
 
 
