@@ -1,9 +1,15 @@
-"""The `rabbitmq` marker: tests that need a RabbitMQ server run where CXHUB_TEST_RABBITMQ_URL
+"""The `rabbitmq` marker, and the networks' Mastodon fixtures for the inbox's worker test.
+
+The `rabbitmq` marker: tests that need a RabbitMQ server run where CXHUB_TEST_RABBITMQ_URL
 names one (CI's PostgreSQL pass starts RabbitMQ and sets it) and skip elsewhere, saying why."""
 
 import os
 
 import pytest
+
+# A Mastodon test server and its account, for the inbox's worker test (test_inbox_worker.py): the
+# networks' own fixtures, not a second copy of them.
+from ..publishing.networks.conftest import mastodon_account, mastodon_server  # noqa: F401
 
 RABBITMQ_URL = os.environ.get("CXHUB_TEST_RABBITMQ_URL", "")
 

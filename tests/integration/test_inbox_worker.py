@@ -14,10 +14,7 @@ import pytest
 from django.db import connection
 
 from inbox.models import InboundItem, IngestState
-from networks.models import Channel
 
-from ..factories import SocialAccountFactory
-from ..publishing.networks.mastodon_server import MastodonServer
 from .dispatch_harness import (
     WORKER_APPLICATION_NAME,
     Worker,
@@ -40,27 +37,6 @@ FAST_INBOX = {
     "CXHUB_INBOX_MIN_INTERVAL_SECONDS": "1",
     "CXHUB_INBOX_MAX_INTERVAL_SECONDS": "2",
 }
-
-
-@pytest.fixture
-def mastodon():
-    server = MastodonServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def account(org, mastodon):
-    account = SocialAccountFactory(
-        team=org["north"],
-        channel=Channel.MASTODON,
-        handle="@north",
-        base_url=mastodon.url,
-        external_id=mastodon.account_id,
-    )
-    account.set_tokens(access_token="good-token")
-    account.save()
-    return account
 
 
 @pytest.fixture
@@ -91,8 +67,9 @@ def _kept(account) -> Counter:
 
 
 def test_a_worker_reads_the_accounts_mentions_into_the_inbox_turn_after_turn(
-    account, mastodon, worker
+    mastodon_account, mastodon_server, worker
 ):
+    account, mastodon = mastodon_account, mastodon_server
     # Given mentions waiting on the account's server
     waiting = [mastodon.add_mention(f"@north Question {n}?")["id"] for n in range(7)]
 
