@@ -93,9 +93,15 @@ class Reading:
 def account_engagement_read(*, account_id: int, target_ids: list[int]) -> Reading:
     """Read the figures of `target_ids` (published targets of one account) and store them."""
     account = SocialAccount.objects.select_related("team").filter(pk=account_id).first()
+    # Only targets still waiting for this reading (due, or claimed within the lease): a task
+    # the broker delivers twice finds them read, their next reading beyond the lease, and
+    # stores nothing twice.
     targets = list(
         PostTarget.objects.filter(
-            pk__in=target_ids, social_account_id=account_id, status=TargetStatus.PUBLISHED
+            pk__in=target_ids,
+            social_account_id=account_id,
+            status=TargetStatus.PUBLISHED,
+            metrics_next_at__lte=timezone.now() + LEASE,
         ).exclude(external_id="")
     )
     if account is None or not targets:

@@ -93,6 +93,17 @@ def test_a_due_reading_is_stored_and_the_next_one_set(published):
     assert event.data == {"targets": [published.pk], "gone_from_network": []}
 
 
+def test_a_reading_delivered_twice_is_stored_once(published):
+    _make_due(published, hours_old=2)
+    [(account_id, target_ids)] = engagement.claim_due().items()
+
+    first = engagement.account_engagement_read(account_id=account_id, target_ids=target_ids)
+    again = engagement.account_engagement_read(account_id=account_id, target_ids=target_ids)
+
+    assert (first.stored, again.stored) == (1, 0)
+    assert TargetMetrics.objects.filter(target=published).count() == 1
+
+
 def test_a_post_gone_from_the_network_is_read_no_more(published):
     _make_due(published)
     SandboxPublication.objects.all().delete()
