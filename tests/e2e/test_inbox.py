@@ -257,6 +257,7 @@ def test_a_reply_is_drafted_from_the_inbox_approved_and_published(
         expect(alice.get_by_role("region", name="In reply to")).to_contain_text("Question number 1")
         alice.get_by_role("button", name="Submit for approval").click()
         expect(alice.locator("#post-status")).to_have_text("In review")
+        axe_check(alice, "reply-post-page")
         post_id = int(alice.url.rstrip("/").rsplit("/", 1)[1])
 
         bob.get_by_role("navigation", name="Main").get_by_role(
@@ -264,6 +265,7 @@ def test_a_reply_is_drafted_from_the_inbox_approved_and_published(
         ).click()
         bob.get_by_role("link", name=f"Review post {post_id}, version 1").click()
         expect(bob.get_by_role("region", name="In reply to")).to_contain_text("Question number 1")
+        axe_check(bob, "review-of-a-reply")
         bob.get_by_role("radio", name="Approve", exact=True).check()
         bob.get_by_role("button", name="Send decision").click()
         expect(bob.locator("#review-live")).to_contain_text("You ")
