@@ -29,6 +29,7 @@ import psycopg
 import pytest
 from atproto import Client, client_utils, models
 from django.conf import settings
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from inbox.ingestion import account_ingest, claim_due
@@ -514,6 +515,8 @@ def test_a_like_of_our_post_is_counted_by_the_appview(
     appview_network.process_all()
 
     figures = get_channel("bluesky").fetch_engagement(desk_account, [ours.external_id])
+    # The reading is due now (the schedule's first is a quarter of an hour after publishing).
+    PostTarget.objects.filter(pk=ours.pk).update(metrics_next_at=timezone.now())
     reading = engagement.account_engagement_read(account_id=desk_account.pk, target_ids=[ours.pk])
 
     assert figures == {
