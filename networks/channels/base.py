@@ -221,6 +221,54 @@ class Engagement:
     deleted: bool = False
 
 
+ListenKind = Literal["search", "hashtag", "account"]
+
+
+@dataclass(frozen=True)
+class PublicQuery:
+    """What one listening source asks a network for: public posts the network's search finds for
+    `text` ("search": words or a phrase, as the author typed them), posts carrying the hashtag
+    `text` ("hashtag", without its #), or posts written by the account `text` ("account": a
+    handle as the network writes it). `languages` narrows the search where the network can
+    ("en", "fr"); empty asks for every language. The network's answer is a first sieve only:
+    listening matches every post it keeps against the watch's own rules again."""
+
+    kind: ListenKind
+    text: str
+    languages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PublicPost:
+    """One public post a listening query found, as the network gave it, with the figures it
+    showed at that moment (None where it shows none)."""
+
+    network_id: str
+    text: str
+    created_at: datetime
+    author_handle: str
+    author_name: str = ""
+    author_id: str = ""
+    url: str = ""
+    # The language the author or the network declared, "" when none (ours is detected too).
+    language: str = ""
+    likes: int | None = None
+    reposts: int | None = None
+    replies: int | None = None
+    quotes: int | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PublicPage:
+    """What one listening call returned: the posts (any order), the cursor to start the next call
+    from (the one given, when nothing new came), and whether more is waiting now."""
+
+    posts: Sequence[PublicPost]
+    cursor: str
+    more: bool = False
+
+
 def _n(value: int) -> str:
     return f"{value:,}"
 
@@ -532,6 +580,24 @@ class Channel:
         Calls nothing that changes anything; raise RetryableError (with retry_after when the
         network says), AuthExpired or PermanentError as publish does."""
         raise NotImplementedError(f"{self.label}: fetch_inbound is not implemented yet")
+
+    # The PublicQuery kinds this network answers (an empty set: it offers no public search or
+    # timelines that listening could read), and what it cannot see, in a sentence for the lead
+    # who sets up a watch.
+    listens: ClassVar[frozenset[str]] = frozenset()
+    listening_blind_spots: ClassVar[str] = ""
+
+    def search_public(
+        self, account: Any, query: PublicQuery, cursor: str, *, limit: int = 40
+    ) -> PublicPage:
+        """Public posts for `query` since `cursor`, read with `account`'s credentials: "" on the
+        first call gives the newest page only (no back-fill); later calls give what is newer
+        than the cursor, walking a gap longer than a page across calls (`more` says to call
+        again now) so that nothing between two calls is skipped and nothing is given twice
+        once its page's cursor is stored. At most `limit` posts per call. Calls nothing that
+        changes anything; raises RetryableError (with retry_after when the network says),
+        AuthExpired or PermanentError as fetch_inbound does."""
+        raise NotImplementedError(f"{self.label} offers no public search that cxhub reads")
 
     def items_gone(self, account: Any, network_ids: Sequence[str]) -> set[str]:
         """Which of these items that came to `account` (ids as fetch_inbound gave them) the
