@@ -261,6 +261,7 @@ register_analyser(VaderAnalyser())
 # since no word boundary would ever be found there.
 _UNSPACED = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}]")
 _WORD_CHAR = regex.compile(r"\w")
+_WORD_RUN = regex.compile(r"\w+")
 
 
 def matching_terms(text: str, terms: Sequence[str]) -> list[str]:
@@ -275,13 +276,69 @@ def matching_terms(text: str, terms: Sequence[str]) -> list[str]:
     - A phrase's words match with any whitespace between them (spaces, line breaks, tabs).
     - Empty terms (and a lone "*") are ignored.
     """
-    folded = fold(text)
-    found: list[str] = []
-    for term in dict.fromkeys(terms):
-        pattern = _term_pattern(term)
-        if pattern is not None and pattern.search(folded):
-            found.append(term)
-    return found
+    return term_matcher(tuple(terms)).match(text)
+
+
+@lru_cache(maxsize=256)
+def term_matcher(terms: tuple[str, ...]) -> TermMatcher:
+    """The matcher of these terms, built once per process (a watch's terms change rarely)."""
+    return TermMatcher(terms)
+
+
+class TermMatcher:
+    """Many terms checked against one text in about the time of one: the text is folded and cut
+    into its words once, and only the terms whose first word is among them (or, for a one-word
+    prefix, starts one of them) are tried with their pattern. Terms that cannot be indexed so
+    (in scripts written without spaces, or with no word character) are always tried. The
+    answer is `matching_terms`' answer: the index only skips terms that cannot match.
+
+    Why the index is sound: a term's pattern needs a boundary before its first word character
+    unless the term starts with a mark ("#census"), after which the text's run of word
+    characters starts there too; and the run ends where the term's does (a mark, the space
+    before its next word, or the boundary after its last word). So the term's first run of word
+    characters is a whole word of the folded text, except for a one-word prefix term ("census*"),
+    whose run only starts one."""
+
+    def __init__(self, terms: Sequence[str]) -> None:
+        self.terms = tuple(dict.fromkeys(terms))
+        self._order = {term: index for index, term in enumerate(self.terms)}
+        self._by_word: dict[str, list[str]] = {}
+        self._by_prefix: dict[str, list[str]] = {}
+        self._always: list[str] = []
+        for term in self.terms:
+            words = fold(term).split()
+            if _term_pattern(term) is None:
+                continue
+            run = _WORD_RUN.search(words[0])
+            if run is None or _UNSPACED.search(run.group()):
+                self._always.append(term)
+            elif (
+                len(words) == 1
+                and words[0].endswith("*")
+                and run.end() == len(words[0].rstrip("*"))
+            ):
+                self._by_prefix.setdefault(run.group(), []).append(term)
+            else:
+                self._by_word.setdefault(run.group(), []).append(term)
+        self._prefix_lengths = sorted({len(prefix) for prefix in self._by_prefix})
+
+    def match(self, text: str) -> list[str]:
+        """The terms `text` mentions, in the order given, each once."""
+        folded = fold(text)
+        words = set(_WORD_RUN.findall(folded))
+        candidates = set(self._always)
+        for word in words:
+            found = self._by_word.get(word)
+            if found:
+                candidates.update(found)
+            for length in self._prefix_lengths:
+                if length > len(word):
+                    break
+                found = self._by_prefix.get(word[:length])
+                if found:
+                    candidates.update(found)
+        hits = [term for term in candidates if _term_pattern(term).search(folded)]
+        return sorted(hits, key=self._order.__getitem__)
 
 
 def fold(text: str) -> str:

@@ -2,6 +2,7 @@
 terms it mentions. No database: the module is pure Python."""
 
 import math
+import random
 import subprocess
 import sys
 import threading
@@ -473,3 +474,74 @@ def test_no_terms_or_no_text_match_nothing():
 def test_fold_removes_case_and_accents_only():
     assert fold("Crème Brûlée À LA Façon") == "creme brulee a la facon"
     assert fold("Перепись") == "перепись"
+
+
+def _one_by_one(text: str, terms: list[str]) -> list[str]:
+    """What matching_terms answered before it had an index: every term's pattern, in turn."""
+    folded = analysis.fold(text)
+    found = []
+    for term in dict.fromkeys(terms):
+        pattern = analysis._term_pattern(term)
+        if pattern is not None and pattern.search(folded):
+            found.append(term)
+    return found
+
+
+def test_the_indexed_matcher_answers_as_trying_every_term_would():
+    # Words, marks, prefixes, phrases, accents and unspaced scripts, mixed at random: the index
+    # may only skip terms that cannot match.
+    pieces = [
+        "census",
+        "Census",
+        "censuses",
+        "recensement",
+        "récensement",
+        "#census",
+        "@census",
+        "covid-19",
+        "covid",
+        "C++",
+        "fake",
+        "text",
+        "texts",
+        "scam",
+        "人口普查",
+        "普查",
+        "São",
+        "sao",
+        "paulo",
+        "e.g.",
+        "-",
+        ",",
+        ".",
+        "#",
+        "",
+        "2026",
+        "census2026",
+    ]
+    terms = [
+        "census",
+        "census*",
+        "#census",
+        "fake text*",
+        "covid-19",
+        "covid-*",
+        "C++",
+        "普查",
+        "são paulo",
+        "scam",
+        "e.g",
+        "*",
+        "",
+        "2026",
+        "texts",
+        "#cens*",
+        "recens*",
+    ]
+    rng = random.Random(18)
+    for _ in range(3000):
+        text = "".join(
+            rng.choice(pieces) + rng.choice([" ", "", "\n", ", ", "#"]) for _ in range(8)
+        )
+        chosen = rng.sample(terms, rng.randint(1, len(terms)))
+        assert analysis.TermMatcher(chosen).match(text) == _one_by_one(text, chosen), (text, chosen)
