@@ -12,6 +12,9 @@ from .base import (
     Limits,
     MediaInfo,
     Problem,
+    PublicPage,
+    PublicPost,
+    PublicQuery,
     ReplyTo,
 )
 from .bluesky import BlueskyChannel
@@ -62,6 +65,9 @@ __all__ = [
     "Limits",
     "MediaInfo",
     "Problem",
+    "PublicPage",
+    "PublicPost",
+    "PublicQuery",
     "ReplyTo",
     "all_channels",
     "get_channel",
