@@ -157,6 +157,49 @@ Figures of our statuses (issue 17; docs.joinmastodon.org, checked 2026):
   (counted by the server for public and unlisted replies), and `quotes_count` since 4.5
   (mastodon/mastodon#35832; None before). Mastodon gives no impressions or clicks: None.
 
+Listening (issue 18; docs.joinmastodon.org, checked 2026, and mastodon/mastodon where the docs
+say less), read with the account's own token:
+- "search": methods/search/#v2, `GET /api/v2/search` with `q` (the words as the lead typed them),
+  `type=statuses`, `limit` (default 20, max 40), `min_id`, `max_id` and `offset` (the last only
+  with a user token) → a Search whose `statuses` we read. The docs say min_id "returns results
+  immediately newer than this ID", but the server does otherwise (StatusesSearchService, 4.2+):
+  results come newest id first, and min_id and max_id only become `after:` and `before:` at the
+  second of the id (Mastodon::Snowflake.to_time). So a search answers the NEWEST page above the
+  cursor, and walking forward from it would skip what lies between. We walk such a gap down
+  instead: the cursor then also names the posts already taken above the gap
+  ("<newest>:<oldest>:<floor>": everything at or below the floor, and everything from the oldest
+  to the newest, was given), the next call asks below the oldest, and the gap is closed when a
+  call finds nothing more in it. A short page proves nothing (the server drops statuses of
+  accounts we block or mute after counting the page), so every search that found something
+  costs one more call, which finds nothing. max_id is sent as the start of the second after the
+  oldest, because `before:` that second would leave out the older posts of the same second;
+  those at or above the oldest come back too and are dropped, and a page full of them is read
+  past with `offset`. Servers before 4.2 compare the ids themselves and order by relevance; they
+  search only the statuses the account wrote, favourited, boosted, bookmarked or was mentioned
+  in, so a gap of more than a page is unlikely there. A search engine that fails makes the
+  server answer no statuses, which cannot be told from none.
+  The query syntax has `language:` (4.2+), but it takes one language only and an older server
+  would search for the word "language": the languages are left to listening's own rules.
+- "hashtag": methods/timelines/#tag, `GET /api/v1/timelines/tag/:hashtag` (without its #;
+  Tag.find_normalized ignores case) with `limit` (max 40) and `min_id`, which here does give the
+  page immediately newer than it (Paginable#paginate_by_min_id), newest first: we walk forward
+  as fetch_inbound does, the cursor being the newest id taken. 404 "Record not found": nobody on
+  the server used the hashtag yet, so nothing is found (an empty page, the cursor kept); 4.5's
+  `timelines_access` may also answer an empty list for a feed the server keeps to itself.
+- "account": methods/accounts/#lookup, `GET /api/v1/accounts/lookup?acct=` (3.4+; "skipping
+  WebFinger resolution": an account of another server is known only once the server has seen
+  it; 404 "Record not found" otherwise: PermanentError), then methods/accounts/#statuses,
+  `GET /api/v1/accounts/:id/statuses` with `limit`, `min_id` and `exclude_reblogs=true`, walked
+  forward like a hashtag.
+- entities/Status: a boost is a status whose `reblog` is the original; boosts are left out
+  (the original is what was written; a boost of an old post would come back as new). Only
+  `public` and `unlisted` statuses are posts here (our token may show followers-only ones of
+  accounts we follow). The text is the content warning (`spoiler_text`, which the search engine
+  also reads), then the content as fetch_inbound reads it; `favourites_count`,
+  `reblogs_count`, `replies_count` and `quotes_count` (4.5+) are its figures.
+Ids of remote statuses come from the time they were written (Mastodon::Snowflake.id_at), so a
+post that reaches the server late can fall behind the cursor and is not seen.
+
 Items gone (issue 17; docs.joinmastodon.org, checked 2026): the same two reads as the figures,
 for statuses of other people. methods/statuses/#index answers only the statuses that exist and
 that the account is shown (Status.permitted_statuses_from_ids: StatusFilter also leaves out
@@ -192,6 +235,9 @@ from .base import (
     Limits,
     OAuthClient,
     OAuthSpec,
+    PublicPage,
+    PublicPost,
+    PublicQuery,
     ReconcileHints,
     ReplyTo,
     TokenSet,
@@ -481,6 +527,59 @@ class MastodonChannel(Channel):
             more=bool(cursor) and bool(newer) and len(page) >= min(asked, SMALLEST_MAX_PAGE),
         )
 
+    # --- listening (issue 18) -----------------------------------------------------------------
+
+    listens = frozenset({"search", "hashtag", "account"})
+    listening_blind_spots = (
+        "Search finds posts only on a server that runs full-text search (many small ones do "
+        "not), and there only public posts of people who let them be searched (Mastodon 4.2 "
+        "and later; an older server searches only posts this account wrote, favourited, "
+        "boosted, bookmarked or was mentioned in). Hashtags and accounts show only the posts "
+        "that reached this account's server, so posts of people nobody there follows can be "
+        "missing, and a post that arrives late may be missed. Followers-only and direct posts, "
+        "boosts, and posts of accounts this account blocks or mutes are never seen."
+    )
+
+    def search_public(
+        self, account: Any, query: PublicQuery, cursor: str, *, limit: int = 40
+    ) -> PublicPage:
+        base = _base(account)
+        token = _token(account)
+        asked = max(1, min(limit, PUBLIC_PAGE))
+        text = query.text.strip()
+        # Mastodon has no language filter we can rely on (see the module's docstring): every
+        # language is asked for, and listening keeps the ones the watch wants.
+        if query.kind == "search":
+            if not text:
+                raise PermanentError("A Mastodon search needs words to look for.")
+            return _search(base, token, text, cursor, asked)
+        if query.kind == "hashtag":
+            tag = text.lstrip("#").strip()
+            if not tag:
+                raise PermanentError("A Mastodon hashtag to listen to needs a name.")
+            return _walk_forward(
+                base,
+                token,
+                f"/api/v1/timelines/tag/{quote(tag, safe='')}",
+                [],
+                cursor,
+                asked,
+                what=f"the posts tagged #{tag}",
+                missing_is_empty=True,
+            )
+        if query.kind == "account":
+            account_id = _lookup(base, token, text)
+            return _walk_forward(
+                base,
+                token,
+                f"/api/v1/accounts/{quote(account_id, safe='')}/statuses",
+                [("exclude_reblogs", "true")],
+                cursor,
+                asked,
+                what=f"the posts of @{text.lstrip('@')}",
+            )
+        raise PermanentError(f"Mastodon cannot listen for {query.kind!r}.")
+
     def refresh_token(self, account: Any) -> Any:
         # Mastodon access tokens do not expire and have no refresh grant: a refused one needs
         # the person to connect the account again. A server that did issue a refresh token
@@ -593,6 +692,17 @@ NOTIFICATIONS_PAGE = 40
 SMALLEST_MAX_PAGE = 30
 # The notification types that are items: a quote of our status counts as a mention.
 INBOUND_TYPES = ("mention", "quote")
+# Statuses a listening call asks for at most: the most a search or a timeline gives
+# (methods/search, methods/timelines: "Max 40").
+PUBLIC_PAGE = 40
+# Pages of posts already taken that a search walks past with `offset`, in one call, before it
+# gives the gap up (so many matching posts in one second: see the module's docstring).
+CROWDED_PAGES = 5
+# What separates the parts of a search's cursor while it walks a gap down.
+GAP_SEPARATOR = ":"
+# A Mastodon::Snowflake id carries its time in milliseconds above its 16 low bits; below this
+# (2001) an id is not one (a status from before Mastodon 2.0, or a fork's counter).
+SNOWFLAKE_MIN_MILLIS = 10**12
 # Longer ids are no Mastodon id (and could not be stored as an external id).
 MAX_ID_LENGTH = 255
 # Statuses one GET /api/v1/statuses may ask for (Api::BaseController::DEFAULT_STATUSES_LIMIT).
@@ -601,6 +711,8 @@ STATUSES_PER_CALL = 20
 NO_BATCH_ROUTE = (404, 405)
 # Least to most restricted, as Mastodon's composer orders them for a reply.
 VISIBILITIES = ("public", "unlisted", "private", "direct")
+# The visibilities anyone may read: listening keeps only these.
+PUBLIC_VISIBILITIES = VISIBILITIES[:2]
 _PARAGRAPH_BREAKS = regex.compile(r"\n{3,}")
 
 
@@ -1011,3 +1123,227 @@ def _count(value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         return None
     return value
+
+
+# --- listening -----------------------------------------------------------------------------------
+
+
+def _search(base: str, token: str, text: str, cursor: str, asked: int) -> PublicPage:
+    """One call of a search: the newest page on the first call; then what is above the floor,
+    or, while a gap is walked down, what lies in it (see the module's docstring)."""
+    floor, oldest, newest = _search_cursor(cursor)
+    params: list[tuple[str, str | int]] = [("q", text), ("type", "statuses"), ("limit", asked)]
+    if floor:
+        params.append(("min_id", floor))
+    if oldest:
+        params.append(("max_id", _search_ceiling(oldest)))
+
+    def inside(id_: str) -> bool:
+        key = _id_key(id_)
+        return key > _id_key(floor) and (not oldest or key < _id_key(oldest))
+
+    offset = 0
+    taken: list[tuple[str, dict[str, Any]]] = []
+    for _ in range(CROWDED_PAGES):
+        listed = _found_statuses(base, token, [*params, *([("offset", offset)] if offset else [])])
+        if not floor:
+            return PublicPage(
+                posts=_public_posts(listed),
+                cursor=max((id_ for id_, _ in listed), key=_id_key, default=""),
+            )
+        taken = [(id_, status) for id_, status in listed if inside(id_)]
+        # A full page of posts at or above the oldest taken (its second's, which max_id cannot
+        # cut) hides the gap's next ones behind it: read on past them.
+        crowded = (
+            oldest
+            and len(listed) >= asked
+            and all(_id_key(id_) >= _id_key(oldest) for id_, _ in listed)
+        )
+        if taken or not crowded:
+            break
+        offset += len(listed)
+    if not taken:
+        # Nothing more above the floor (or in the gap): all up to the newest taken is given.
+        return PublicPage(posts=[], cursor=newest or floor)
+    ids = [id_ for id_, _ in taken]
+    top = newest or max(ids, key=_id_key)
+    bottom = min(ids, key=_id_key)
+    return PublicPage(
+        posts=_public_posts(taken),
+        cursor=GAP_SEPARATOR.join((top, bottom, floor)),
+        more=True,
+    )
+
+
+def _search_cursor(cursor: str) -> tuple[str, str, str]:
+    """(floor, oldest, newest) of a search's cursor: "" on the first call; one id (the floor)
+    between walks; three ("newest:oldest:floor") while a gap is walked down."""
+    if not cursor:
+        return "", "", ""
+    parts = [_id(part) for part in cursor.split(GAP_SEPARATOR)]
+    if len(parts) == 1 and parts[0]:
+        return parts[0], "", ""
+    if len(parts) == 3 and all(parts):
+        newest, oldest, floor = parts
+        if _id_key(floor) < _id_key(oldest) <= _id_key(newest):
+            return floor, oldest, newest
+    raise PermanentError(f"This is not a cursor cxhub gave for a Mastodon search: {cursor[:80]!r}")
+
+
+def _search_ceiling(oldest: str) -> str:
+    """The max_id that asks for everything below `oldest`: the start of the second after its
+    own, since the server cuts max_id to its second (a larger bound costs nothing: what is
+    at or above `oldest` is dropped when it comes back)."""
+    if oldest.isascii() and oldest.isdigit():
+        millis = int(oldest) >> 16
+        if millis >= SNOWFLAKE_MIN_MILLIS:
+            return str(((millis // 1000 + 1) * 1000) << 16)
+    return oldest
+
+
+def _found_statuses(
+    base: str, token: str, params: list[tuple[str, str | int]]
+) -> list[tuple[str, dict[str, Any]]]:
+    response = request(
+        "GET",
+        f"{base}/api/v2/search",
+        changes=False,
+        what="Searching the posts",
+        params=params,
+        headers=_auth(token),
+    )
+    if response.status_code != 200:
+        raise _refusal(response, "Mastodon did not search the posts")
+    try:
+        found = response.json()
+    except ValueError as exc:
+        raise RetryableError("Mastodon answered the search in a form we cannot read") from exc
+    statuses = found.get("statuses") if isinstance(found, dict) else None
+    if not isinstance(statuses, list):
+        raise RetryableError("Mastodon answered the search in a form we cannot read")
+    return _identified(statuses)
+
+
+def _walk_forward(
+    base: str,
+    token: str,
+    path: str,
+    params: list[tuple[str, str | int]],
+    cursor: str,
+    asked: int,
+    *,
+    what: str,
+    missing_is_empty: bool = False,
+) -> PublicPage:
+    """One page of a timeline that min_id pages forward (methods/timelines, methods/accounts):
+    the newest page on the first call, then the page immediately newer than the cursor, as
+    fetch_inbound walks the notifications."""
+    floor = _id(cursor)
+    if cursor and not floor:
+        raise PermanentError(f"This is not a cursor cxhub gave for Mastodon: {cursor[:80]!r}")
+    params = [*params, ("limit", asked)]
+    if floor:
+        params.append(("min_id", floor))
+    response = request(
+        "GET",
+        f"{base}{path}",
+        changes=False,
+        what=f"Reading {what}",
+        params=params,
+        headers=_auth(token),
+    )
+    if response.status_code == 404 and missing_is_empty:
+        return PublicPage(posts=[], cursor=floor)
+    if response.status_code != 200:
+        raise _refusal(response, f"Mastodon did not list {what}")
+    try:
+        listed = response.json()
+    except ValueError as exc:
+        raise RetryableError(f"Mastodon listed {what} in a form we cannot read") from exc
+    if not isinstance(listed, list):
+        raise RetryableError(f"Mastodon listed {what} in a form we cannot read")
+    page = _identified(listed)
+    # A server that ignores min_id lists what we already have: only what is newer counts.
+    newer = [(id_, s) for id_, s in page if not floor or _id_key(id_) > _id_key(floor)]
+    return PublicPage(
+        posts=_public_posts(newer),
+        cursor=max((id_ for id_, _ in newer), key=_id_key, default=floor),
+        # The first call never back-fills; later ones go on while pages come back full.
+        more=bool(floor) and bool(newer) and len(page) >= asked,
+    )
+
+
+def _lookup(base: str, token: str, handle: str) -> str:
+    """The id of the account `handle` ("@user@domain", "user@domain" or "user") on our
+    server (methods/accounts/#lookup)."""
+    acct = handle.strip().lstrip("@")
+    if not acct:
+        raise PermanentError("A Mastodon account to listen to needs a handle.")
+    response = request(
+        "GET",
+        f"{base}/api/v1/accounts/lookup",
+        changes=False,
+        what="Looking up the account",
+        params={"acct": acct},
+        headers=_auth(token),
+    )
+    if response.status_code == 404:
+        raise PermanentError(
+            f"The Mastodon server {urlsplit(base).hostname or base} knows no account @{acct}. "
+            "Check the handle; an account of another server is known there only once someone "
+            "on it has followed it or looked it up."
+        )
+    if response.status_code != 200:
+        raise _refusal(response, "Mastodon did not look up the account")
+    account_id = _id(json_or_empty(response).get("id"))
+    if not account_id:
+        raise RetryableError("Mastodon answered the account lookup without an id")
+    return account_id
+
+
+def _identified(listed: list[Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The statuses with their ids; one without an id leaves no cursor to go on from, so the
+    whole page is refused (and asked for again later)."""
+    page = []
+    for status in listed:
+        id_ = _id(status.get("id")) if isinstance(status, dict) else ""
+        if not id_:
+            raise RetryableError("Mastodon listed a status without an id")
+        page.append((id_, status))
+    return page
+
+
+def _public_posts(page: list[tuple[str, dict[str, Any]]]) -> list[PublicPost]:
+    return [post for id_, status in page if (post := _public_post(id_, status)) is not None]
+
+
+def _public_post(status_id: str, status: dict[str, Any]) -> PublicPost | None:
+    """A status as a public post; None for a boost, a status that is not public (followers-only
+    or direct) and one without a time."""
+    if status.get("reblog") is not None:
+        return None
+    if status.get("visibility", "public") not in PUBLIC_VISIBILITIES:
+        return None
+    created_at = matching.parse_time(status.get("created_at"))
+    if created_at is None:
+        return None
+    author = status.get("account")
+    author = author if isinstance(author, dict) else {}
+    warning = _text(status.get("spoiler_text")).strip()
+    text = _plain(_text(status.get("content")))
+    return PublicPost(
+        network_id=status_id,
+        text=f"{warning}\n\n{text}" if warning and text else warning or text,
+        created_at=created_at,
+        author_handle=_text(author.get("acct")),
+        author_name=_text(author.get("display_name")),
+        author_id=_id(author.get("id")),
+        url=_text(status.get("url")) or _text(status.get("uri")),
+        language=_text(status.get("language")),
+        likes=_count(status.get("favourites_count")),
+        reposts=_count(status.get("reblogs_count")),
+        replies=_count(status.get("replies_count")),
+        # Since 4.5; absent before.
+        quotes=_count(status.get("quotes_count")),
+        raw=status,
+    )

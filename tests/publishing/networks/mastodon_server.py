@@ -54,7 +54,26 @@ GET /api/v1/statuses/:id answers one status (404 "Record not found" once deleted
 /api/v1/statuses?id[]=… (from `version` 4.3; a 404 before) those asked for that exist, in the
 order asked, 422 beyond 20 ids (check_statuses_limit). Both check a bearer token when one is
 sent (authorize_if_got_token!). GET /api/v1/accounts/:id/statuses honours `exclude_replies`
-("filter out statuses in reply to a different account") and records its queries."""
+("filter out statuses in reply to a different account") and records its queries.
+
+Listening follows methods/search (#v2), methods/timelines (#tag), methods/accounts (#lookup,
+#statuses), api/guidelines (#pagination) and Mastodon's own code where the docs say less:
+`add_public` makes someone's public status (a snowflake id from its time, as
+Mastodon::Snowflake makes them: milliseconds << 16, then a sequence), with its hashtags
+(entities/Status `tags`), its figures and its author's `indexable` choice (4.2+). GET
+/api/v1/timelines/tag/:hashtag and GET /api/v1/accounts/:id/statuses of other people page
+with `max_id`, `since_id`, `min_id` (the page immediately newer than it, as Paginable's
+paginate_by_min_id does) and `limit` (default 20, at most 40), newest first, with the Link
+header; a hashtag nobody used is 404 "Record not found" (methods/timelines #tag). GET
+/api/v2/search?type=statuses plays StatusesSearchService (4.2+): it finds the public statuses of
+indexable authors whose text holds every word asked for (case-insensitive; a stand-in for the
+search engine), newest id first, with `limit` (default 20, at most 40) and `offset` (refused
+without a user token); `min_id` and `max_id` become `after:` and `before:` at the second of the
+id (Mastodon::Snowflake.to_time), so min_id does not give the page just after it but the newest
+page above it. `full_text_search = False` plays a server without Elasticsearch (no statuses
+found), `paging_supported = False` a fork that ignores min_id, max_id and offset on these
+listings. GET /api/v1/accounts/lookup finds a known person by `acct` (404 otherwise).
+`public_queries` records each listening call as (route, query)."""
 
 import base64
 import email.parser
@@ -67,7 +86,7 @@ import re
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import regex
 from PIL import Image
@@ -169,6 +188,16 @@ class MastodonServer(FakeNetwork):
         self.version = "4.5.0"
         # Each GET /api/v1/accounts/:id/statuses's query, as parsed.
         self.account_status_queries: list[dict[str, list[str]]] = []
+        # Listening: other people's public statuses (add_public), newest id first, with the
+        # words each one's text holds; each listening call's route and query.
+        self.public: list[dict[str, Any]] = []
+        self._public_words: dict[str, set[str]] = {}
+        self._sequence = itertools.count(1)
+        self.public_queries: list[tuple[str, dict[str, list[str]]]] = []
+        # False: no Elasticsearch, so a search finds no statuses (SearchService).
+        self.full_text_search = True
+        # False: a fork that ignores min_id, max_id, since_id and offset on the listings.
+        self.paging_supported = True
 
     # --- control ----------------------------------------------------------------------------
     def add_status(
@@ -313,6 +342,106 @@ class MastodonServer(FakeNetwork):
                 kind, self.person(by), self._status(status) if status else None, datetime.now(UTC)
             )
 
+    def add_public(
+        self,
+        text: str,
+        *,
+        tags: tuple[str, ...] = (),
+        acct: str = "someone@example.social",
+        display_name: str = "",
+        language: str | None = "en",
+        favourites: int = 0,
+        reblogs: int = 0,
+        replies: int = 0,
+        quotes: int = 0,
+        spoiler_text: str = "",
+        visibility: str = "public",
+        indexable: bool = True,
+        created_at: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Someone's status as it reached this server (public unless told otherwise), its id
+        made from its time; `tags` are written at the end of its text as hashtags, as Mastodon
+        takes a status's tags from its text. `indexable` is the author's choice that their
+        public posts may be searched (Mastodon 4.2+)."""
+        with self.lock:
+            author = self.person(acct, display_name)
+            author["indexable"] = indexable
+            full = " ".join([text, *(f"#{tag}" for tag in tags)])
+            moment = created_at or datetime.now(UTC)
+            status_id = self._snowflake(moment)
+            username, _, domain = acct.partition("@")
+            home = f"https://{domain}" if domain else self._origin()
+            names = dict.fromkeys(tag.lower() for tag in _HASHTAG.findall(full))
+            status = {
+                "id": status_id,
+                "created_at": _stamp(moment),
+                "in_reply_to_id": None,
+                "in_reply_to_account_id": None,
+                "sensitive": bool(spoiler_text),
+                "spoiler_text": spoiler_text,
+                "visibility": visibility,
+                "language": language,
+                "uri": f"{home}/users/{username}/statuses/{status_id}",
+                "url": f"{home}/@{username}/{status_id}",
+                "content": self.render(full),
+                "reblog": None,
+                "account": author,
+                "media_attachments": [],
+                "mentions": self._mentioned(full),
+                "tags": [{"name": name, "url": f"{self._origin()}/tags/{name}"} for name in names],
+                "replies_count": replies,
+                "reblogs_count": reblogs,
+                "favourites_count": favourites,
+                "quotes_count": quotes,
+            }
+            self._keep_public(status, f"{spoiler_text} {full}")
+            return status
+
+    def boost(self, status_id: str, *, by: str = "booster@example.social") -> dict[str, Any]:
+        """`by` boosts status `status_id`: a status of theirs whose `reblog` is the original
+        (entities/Status), listed among their statuses unless `exclude_reblogs`."""
+        with self.lock:
+            original = self._status(status_id)
+            original["reblogs_count"] += 1
+            author = self.person(by)
+            moment = datetime.now(UTC)
+            boost_id = self._snowflake(moment)
+            username, _, domain = by.partition("@")
+            home = f"https://{domain}" if domain else self._origin()
+            boost = {
+                "id": boost_id,
+                "created_at": _stamp(moment),
+                "in_reply_to_id": None,
+                "in_reply_to_account_id": None,
+                "sensitive": False,
+                "spoiler_text": "",
+                "visibility": "public",
+                "language": None,
+                "uri": f"{home}/users/{username}/statuses/{boost_id}/activity",
+                "url": None,
+                "content": "",
+                "reblog": original,
+                "account": author,
+                "media_attachments": [],
+                "mentions": [],
+                "tags": [],
+                **_NO_FIGURES,
+            }
+            self._keep_public(boost, "")
+            return boost
+
+    def _keep_public(self, status: dict[str, Any], text: str) -> None:
+        self.public.append(status)
+        self.public.sort(key=lambda s: int(s["id"]), reverse=True)
+        self.others[status["id"]] = status
+        self._public_words[status["id"]] = _words(text)
+
+    def _snowflake(self, moment: datetime) -> str:
+        """An id as Mastodon::Snowflake makes it: the time in milliseconds, shifted 16 bits,
+        then a sequence that tells apart two ids of the same millisecond."""
+        millis = (moment - _EPOCH) // timedelta(milliseconds=1)
+        return str((millis << 16) | (next(self._sequence) & 0xFFFF))
+
     def favourite(self, status_id: str, times: int = 1) -> None:
         """`times` people favourite the status (its favourites_count)."""
         with self.lock:
@@ -346,6 +475,7 @@ class MastodonServer(FakeNetwork):
         with self.lock:
             self.others.pop(status_id, None)
             self.statuses = [s for s in self.statuses if s["id"] != status_id]
+            self.public = [s for s in self.public if s["id"] != status_id]
             for notification in list(self.notifications):
                 status = notification["status"]
                 if status is None or status["id"] != status_id:
@@ -464,8 +594,14 @@ class MastodonServer(FakeNetwork):
             return "statuses_show", self.statuses_show
         if method == "GET" and path == "/api/v1/accounts/verify_credentials":
             return "verify", self.verify
+        if method == "GET" and path == "/api/v1/accounts/lookup":
+            return "lookup", self.lookup
         if method == "GET" and re.fullmatch(r"/api/v1/accounts/[^/]+/statuses", path):
             return "account_statuses", self.account_statuses
+        if method == "GET" and path == "/api/v2/search":
+            return "search", self.search
+        if method == "GET" and re.fullmatch(r"/api/v1/timelines/tag/[^/]+", path):
+            return "tag_timeline", self.tag_timeline
         if method == "POST" and path == "/api/v1/apps":
             return "apps", self.create_app
         if method == "GET" and path == "/oauth/authorize":
@@ -653,6 +789,8 @@ class MastodonServer(FakeNetwork):
         if not self._authorised(request):
             return self._unauthorised()
         account_id = request.path.split("/")[4]
+        if account_id != self.account_id:
+            return self._people_statuses(request, account_id)
         limit = min(int(request.param("limit") or 20), 40)
         with self.lock:
             self.account_status_queries.append({k: list(v) for k, v in request.query.items()})
@@ -723,19 +861,118 @@ class MastodonServer(FakeNetwork):
         page.reverse()
         return answer_json(200, page, self._links(request, page))
 
-    def _links(self, request: Request, page: list[dict[str, Any]]) -> dict[str, str]:
+    def _links(
+        self,
+        request: Request,
+        page: list[dict[str, Any]],
+        kept_names: tuple[str, ...] = ("limit", "types[]", "exclude_types[]"),
+    ) -> dict[str, str]:
         """The Link header Mastodon sends with a page that is not empty."""
         if not page:
             return {}
-        kept = [
-            (name, value)
-            for name in ("limit", "types[]", "exclude_types[]")
-            for value in request.query.get(name, [])
-        ]
-        base = f"{self.url}/api/v1/notifications"
+        kept = [(name, value) for name in kept_names for value in request.query.get(name, [])]
+        base = f"{self.url}{request.path}"
         older = f"{base}?{urlencode([*kept, ('max_id', page[-1]['id'])])}"
         newer = f"{base}?{urlencode([*kept, ('min_id', page[0]['id'])])}"
         return {"Link": f'<{older}>; rel="next", <{newer}>; rel="prev"'}
+
+    # --- listening (methods/search, methods/timelines, methods/accounts) ------------------------
+    def search(self, request: Request) -> Answer:
+        if self._token_refused(request):
+            return self._unauthorised()
+        signed_in = self._authorised(request)
+        if request.param("offset") and not signed_in:
+            return answer_json(
+                401, {"error": "Search queries pagination is not supported without authentication"}
+            )
+        words = _words(request.param("q") or "")
+        with self.lock:
+            self.public_queries.append(("search", _query(request)))
+            found = []
+            # SearchService searches statuses only with a search engine and a signed-in account.
+            if request.param("type") in (None, "statuses") and signed_in and self.full_text_search:
+                found = [
+                    s
+                    for s in self.public
+                    if s["reblog"] is None
+                    and s["visibility"] == "public"
+                    and s["account"].get("indexable")
+                    and words
+                    and words <= self._public_words[s["id"]]
+                ]
+        offset = 0
+        if self.paging_supported:
+            # StatusesSearchService: min_id and max_id become after: and before: at the second
+            # of the id (Mastodon::Snowflake.to_time), compared with each status's time.
+            min_id, max_id = _int(request.param("min_id")), _int(request.param("max_id"))
+            if min_id is not None:
+                found = [s for s in found if _time(s) > _second_of(min_id)]
+            if max_id is not None:
+                found = [s for s in found if _time(s) < _second_of(max_id)]
+            offset = max(0, _int(request.param("offset")) or 0)
+        page = found[offset : offset + _page_limit(request)]
+        return answer_json(
+            200, {"accounts": [], "statuses": [self._shown(s) for s in page], "hashtags": []}
+        )
+
+    def tag_timeline(self, request: Request) -> Answer:
+        if self._token_refused(request):
+            return self._unauthorised()
+        name = unquote(request.path.rsplit("/", 1)[1]).lower()
+        with self.lock:
+            self.public_queries.append(("tag_timeline", _query(request)))
+            tagged = [s for s in self.public if any(t["name"] == name for t in s["tags"])]
+        if not tagged:
+            return answer_json(404, {"error": "Record not found"})
+        found = [s for s in tagged if s["reblog"] is None and s["visibility"] == "public"]
+        page = self._paginate(found, request)
+        shown = [self._shown(s) for s in page]
+        return answer_json(200, shown, self._links(request, page, ("limit", "only_media")))
+
+    def lookup(self, request: Request) -> Answer:
+        if self._token_refused(request):
+            return self._unauthorised()
+        user, _, domain = (request.param("acct") or "").lstrip("@").lower().partition("@")
+        acct = user if not domain or domain == self.domain else f"{user}@{domain}"
+        with self.lock:
+            self.public_queries.append(("lookup", _query(request)))
+            person = next((p for key, p in self.people.items() if key.lower() == acct), None)
+        if person is None:
+            return answer_json(404, {"error": "Record not found"})
+        return answer_json(200, person)
+
+    def _people_statuses(self, request: Request, account_id: str) -> Answer:
+        """Another person's statuses (what reached this server), newest first."""
+        with self.lock:
+            self.public_queries.append(("account_statuses", _query(request)))
+            if not any(p["id"] == account_id for p in self.people.values()):
+                return answer_json(404, {"error": "Record not found"})
+            found = [
+                s
+                for s in self.public
+                if s["account"]["id"] == account_id and s["visibility"] in ("public", "unlisted")
+            ]
+        if request.param("exclude_reblogs") in ("true", "1"):
+            found = [s for s in found if s["reblog"] is None]
+        page = self._paginate(found, request)
+        shown = [self._shown(s) for s in page]
+        kept = ("limit", "exclude_reblogs", "exclude_replies", "only_media")
+        return answer_json(200, shown, self._links(request, page, kept))
+
+    def _paginate(self, found: list[dict[str, Any]], request: Request) -> list[dict[str, Any]]:
+        """Paginable#paginate_by_id on statuses listed newest first: with min_id, the `limit`
+        statuses immediately newer than it (still answered newest first)."""
+        limit = _page_limit(request)
+        if not self.paging_supported:
+            return found[:limit]
+        max_id, since_id, min_id = (_int(request.param(name)) for name in PAGING)
+        if max_id is not None:
+            found = [s for s in found if int(s["id"]) < max_id]
+        if since_id is not None:
+            found = [s for s in found if int(s["id"]) > since_id]
+        if min_id is not None:
+            return [s for s in found if int(s["id"]) > min_id][-limit:]
+        return found[:limit]
 
     # --- OAuth (methods/apps, methods/oauth) ---------------------------------------------------
     def create_app(self, request: Request) -> Answer:
@@ -971,6 +1208,34 @@ PAGING = ("max_id", "since_id", "min_id")
 # Api::BaseController::DEFAULT_STATUSES_LIMIT: the most ids GET /api/v1/statuses takes.
 STATUSES_LIMIT = 20
 _NO_FIGURES = {"replies_count": 0, "reblogs_count": 0, "favourites_count": 0, "quotes_count": 0}
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# DEFAULT_STATUSES_LIMIT, and limit_param's ceiling of twice it (methods/timelines, methods/search).
+DEFAULT_STATUSES = 20
+MAX_STATUSES = 40
+_WORD = regex.compile(r"\w+")
+
+
+def _words(text: str) -> set[str]:
+    return set(_WORD.findall(text.casefold()))
+
+
+def _query(request: Request) -> dict[str, list[str]]:
+    return {k: list(v) for k, v in request.query.items()}
+
+
+def _page_limit(request: Request) -> int:
+    return max(1, min(_int(request.param("limit")) or DEFAULT_STATUSES, MAX_STATUSES))
+
+
+def _time(status: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(status["created_at"].replace("Z", "+00:00"))
+
+
+def _second_of(snowflake: int) -> datetime:
+    """Mastodon::Snowflake.to_time: the id's time, in whole seconds."""
+    return datetime.fromtimestamp((snowflake >> 16) // 1000, UTC)
 
 
 def _int(value: str | None) -> int | None:
