@@ -124,13 +124,50 @@ or `!takedown` label (#postView `labels`, com.atproto.label.defs) is gone; a URI
 checked once with getRecord on the repo the URI names (its author's DID), through the account's
 PDS, no token needed: RecordNotFound → gone, the record there → not gone, any other answer
 RetryableError (nothing named gone). A call answered otherwise raises as fetch_engagement does.
+
+Listening (issue 18; docs.bsky.app API reference for app.bsky.feed.searchPosts and
+app.bsky.feed.getAuthorFeed, their lexicons, app.bsky.feed.defs #postView, #feedViewPost and
+#reasonRepost, and docs.bsky.app "Timestamps", checked 2026):
+- app.bsky.feed.searchPosts, "Find posts matching search criteria, returning views of those
+  posts. Note that this API endpoint may require authentication": a query the PDS proxies to the
+  AppView, called with the account's session as every read here. Parameters: `q` (required;
+  "syntax, phrase, boolean, and faceting is unspecified, but Lucene query syntax is
+  recommended"), `sort` ("top" or "latest", newest first), `since` ("Filter results for posts
+  after the indicated datetime (inclusive). Expected to use 'sortAt' timestamp, which may not
+  match 'createdAt'"), `until`, `lang` ("Expected to be based on post language field, though
+  server may override language detection"), `tag` (a hashtag without its #, "based on rich-text
+  facet or tag field"; several must all match), `limit` (1–100, default 25) and `cursor`
+  ("may not necessarily allow scrolling through entire result set") → `{posts: [postView],
+  cursor, hitsTotal}`. A "search" sends its words as typed; a "hashtag" sends `tag` and, since
+  `q` is required, `q` "#<tag>". `lang` goes with a query of exactly one language; with more,
+  every language is read and listening sieves the posts itself.
+- app.bsky.feed.getAuthorFeed, "Get a view of an actor's 'author feed' (post and reposts by the
+  author)": `actor` (a handle or DID), `limit` (1–100, default 50), `cursor`, `filter`
+  posts_no_replies (posts and reposts, no replies) → `{feed: [feedViewPost: {post, reply,
+  reason}], cursor}`; errors BlockedActor and BlockedByActor. An item with a `reason` is not the
+  author's post: #reasonRepost (another's post, placed in the feed at the repost's `indexedAt`)
+  is read past and not taken; #reasonPin comes only with `includePins`, which is not sent.
+- Both lists place a post by its sortAt, the earlier of its createdAt and the time the AppView
+  indexed it (docs.bsky.app "Timestamps"; a postView's `indexedAt` is the latter). A post the
+  AppView shows with a global !hide or !takedown label is not taken.
+- A PublicPost: network_id the postView's at:// `uri`; text, language (the first of `langs`)
+  and created_at from its `record`; the author's `handle`, `displayName` and `did`; url the
+  post's page in the app; figures likeCount, repostCount, replyCount and quoteCount (None when
+  absent); raw the postView.
+- Reading incrementally is fetch_inbound's, above: the cursor keeps the newest sortAt taken and
+  the URIs given near it; each call reads from the newest post down to it less LATE_MARGIN (a
+  search also sends that floor as `since`, so the AppView stops there too) and gives what it
+  had not given; a gap longer than `limit` is walked across calls (`more`) with the network's
+  cursor kept in ours. Up to MAX_SEEN_PUBLIC URIs are kept (about 35 KB of cursor, twice that
+  during a walk): past that many posts within the margin, the oldest may be given again (the
+  listening app keeps a post once per network), never skipped.
 """
 
 import base64
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -147,6 +184,9 @@ from .base import (
     InboundKind,
     InboundPage,
     Limits,
+    PublicPage,
+    PublicPost,
+    PublicQuery,
     ReconcileHints,
     ReplyTo,
     TokenSet,
@@ -209,6 +249,14 @@ HIDING_LABELS = frozenset({"!hide", "!takedown"})
 GET_POSTS = "app.bsky.feed.getPosts"
 # getPosts' `uris` maximum (lexicon).
 MAX_GET_POSTS = 25
+
+SEARCH_POSTS = "app.bsky.feed.searchPosts"
+AUTHOR_FEED = "app.bsky.feed.getAuthorFeed"
+# searchPosts' and getAuthorFeed's `limit` maximum (lexicons).
+MAX_PUBLIC_PAGE = 100
+# URIs a listening cursor keeps to recognise what it gave within LATE_MARGIN (about 110 bytes
+# each): a busy search finds far more in five minutes than an account's inbox receives.
+MAX_SEEN_PUBLIC = 300
 
 
 def record_key(idempotency_key: str) -> str:
@@ -673,85 +721,23 @@ class BlueskyChannel(Channel):
         place). Nothing here changes anything at the network: notifications are not marked
         seen (updateSeen), so the people's own app still shows them as new."""
         budget = max(1, int(limit))
-        place = _Place.decode(cursor)
+        place = _Place.decode(cursor, what="inbound")
+
+        def read(network_cursor: str, count: int, floor: datetime | None):
+            # listNotifications has no "since": the floor is applied here only.
+            return self._notifications(account, limit=count, cursor=network_cursor)
+
         if place is None:
-            return self._first_page(account, budget)
-        notes, after = self._read_down(account, place, budget)
+            notes, after = _read_first(read, budget, page_max=MAX_NOTIFICATIONS_PAGE)
+            return InboundPage(
+                items=[self._inbound(account, note) for note in notes], cursor=after.encode()
+            )
+        notes, after = _read_down(read, place, budget, page_max=MAX_NOTIFICATIONS_PAGE)
         return InboundPage(
             items=[self._inbound(account, note) for note in notes],
             cursor=cursor if after == place else after.encode(),
             more=after.walk is not None,
         )
-
-    def _first_page(self, account: Any, budget: int) -> InboundPage:
-        """The newest page only: what came before cxhub listened is not back-filled. Even an
-        empty list gives a cursor (not ""), so that everything after it is read, not only the
-        newest page again."""
-        notes, network_cursor = self._notifications(
-            account, limit=min(budget, MAX_NOTIFICATIONS_PAGE), cursor=""
-        )
-        taken = [note for note in notes if note.kind]
-        # Where the list goes on below a full page, nothing older is ever read. (A short page
-        # ended the list: the AppView answers a cursor even then.)
-        full = bool(network_cursor) and len(notes) >= min(budget, MAX_NOTIFICATIONS_PAGE)
-        since = min((note.at for note in notes), default=None) if full else None
-        place = _Place(
-            mark=max((note.at for note in notes), default=None),
-            since=since,
-            seen=tuple((note.at, note.uri) for note in taken),
-        ).normalised()
-        return InboundPage(
-            items=[self._inbound(account, note) for note in taken], cursor=place.encode()
-        )
-
-    def _read_down(
-        self, account: Any, place: "_Place", budget: int
-    ) -> tuple[list["_Note"], "_Place"]:
-        """Read from the newest notification (or from where an unfinished walk stopped) down to
-        the floor below what was taken, and say where the next call starts."""
-        floor = place.floor()
-        walk = place.walk
-        network_cursor = walk.next if walk else ""
-        top = walk.top if walk else None
-        walk_seen = walk.seen if walk else ()
-        known = {uri for _, uri in place.seen} | {uri for _, uri in walk_seen}
-        taken: list[_Note] = []
-        finished = False
-        for _ in range(MAX_PAGES_PER_CALL):
-            remaining = budget - len(taken)
-            if remaining <= 0:
-                break
-            notes, next_cursor = self._notifications(
-                account, limit=min(remaining, MAX_NOTIFICATIONS_PAGE), cursor=network_cursor
-            )
-            top = _latest(top, *(note.at for note in notes))
-            for note in notes:
-                if floor is not None and note.at < floor:
-                    finished = True
-                    break
-                # A page is taken whole (a server that answers more than `limit` makes a call
-                # return more): stopping inside it would lose the rest, which the network's
-                # cursor has already passed.
-                if note.kind and note.uri not in known:
-                    known.add(note.uri)
-                    taken.append(note)
-            # A short page may still go on (the AppView leaves out what the account cannot
-            # see), so only an empty page or a missing cursor ends the list.
-            if finished or not notes or not next_cursor:
-                finished = True
-                break
-            network_cursor = next_cursor
-        pairs = (*walk_seen, *((note.at, note.uri) for note in taken))
-        if finished:
-            # The top of the walk becomes the mark only now that its bottom is reached: what
-            # arrived meanwhile lies above it and is read by the next call.
-            after = _Place(
-                mark=_latest(place.mark, top), since=place.since, seen=place.seen + pairs
-            )
-            return taken, after.normalised()
-        assert top is not None  # a page with notifications was read
-        walk = _Walk(next=network_cursor, top=top, seen=_prune(pairs, top - LATE_MARGIN))
-        return taken, replace(place, walk=walk)
 
     def _notifications(self, account: Any, *, limit: int, cursor: str) -> tuple[list["_Note"], str]:
         """One page of listNotifications, newest first, and the cursor to the older ones ("" at
@@ -800,6 +786,103 @@ class BlueskyChannel(Channel):
             deleted=_hidden(raw.get("labels")),
             raw=raw,
         )
+
+    # --- listening ---------------------------------------------------------------------------
+
+    listens = frozenset({"search", "hashtag", "account"})
+    listening_blind_spots = (
+        "Searches and hashtags find only what Bluesky's search index holds, matched by its own "
+        "rules (it leaves the query syntax unspecified, may override a post's language, and may "
+        "stop paging a very busy search before the last read is reached). A post backdated by "
+        "its app (created more than five minutes before Bluesky saw it) sorts below what was "
+        "already read and is missed. An account's replies and reposts are not read. Posts of "
+        "accounts that block the connected account, or that it blocks, and posts hidden by "
+        "Bluesky's moderation are left out."
+    )
+
+    def search_public(
+        self, account: Any, query: PublicQuery, cursor: str, *, limit: int = 40
+    ) -> PublicPage:
+        """The posts searchPosts finds for a search or a hashtag, or getAuthorFeed lists for an
+        account, since `cursor`, at most `limit` a call, read as fetch_inbound reads (the
+        module's docstring says how). Nothing here changes anything at the network."""
+        read, nsid = self._public_reader(account, query)
+        budget = max(1, int(limit))
+        place = _Place.decode(cursor, what="listening")
+        if place is None:
+            notes, after = _read_first(read, budget, page_max=MAX_PUBLIC_PAGE, keep=MAX_SEEN_PUBLIC)
+            return PublicPage(
+                posts=[_public_post(note, nsid) for note in notes], cursor=after.encode()
+            )
+        notes, after = _read_down(
+            read, place, budget, page_max=MAX_PUBLIC_PAGE, keep=MAX_SEEN_PUBLIC
+        )
+        return PublicPage(
+            posts=[_public_post(note, nsid) for note in notes],
+            cursor=cursor if after == place else after.encode(),
+            more=after.walk is not None,
+        )
+
+    def _public_reader(self, account: Any, query: PublicQuery) -> "tuple[_Reader, str]":
+        """The reader of one page of what `query` asks for, and the method it calls."""
+        text = query.text.strip()
+        if query.kind == "account":
+            actor = text.lstrip("@")
+            if not actor:
+                raise PermanentError("Listening to a Bluesky account needs its handle.")
+
+            def read_feed(network_cursor: str, count: int, floor: datetime | None):
+                # getAuthorFeed has no "since": the floor is applied by the reader only.
+                params: dict[str, Any] = {
+                    "actor": actor,
+                    "limit": count,
+                    "filter": "posts_no_replies",
+                }
+                if network_cursor:
+                    params["cursor"] = network_cursor
+                data = self._public_list(account, AUTHOR_FEED, params, f"the posts of {actor}")
+                return _feed_notes(data), _next_cursor(data)
+
+            return read_feed, AUTHOR_FEED
+        if query.kind == "hashtag":
+            tag = text.lstrip("#").strip()
+            if not tag:
+                raise PermanentError("Listening for a Bluesky hashtag needs the hashtag.")
+            params: dict[str, Any] = {"q": f"#{tag}", "tag": tag}
+            what = f"the posts tagged #{tag}"
+        elif query.kind == "search":
+            if not text:
+                raise PermanentError("A Bluesky search needs words to search for.")
+            params = {"q": text}
+            what = f"the posts found for {text!r}"
+        else:
+            raise PermanentError(f"Bluesky has no public {query.kind!r} that cxhub reads.")
+        params["sort"] = "latest"
+        if len(query.languages) == 1:
+            params["lang"] = query.languages[0]
+
+        def read_search(network_cursor: str, count: int, floor: datetime | None):
+            page = {**params, "limit": count}
+            if floor is not None:
+                page["since"] = _stamp(floor)
+            if network_cursor:
+                page["cursor"] = network_cursor
+            data = self._public_list(account, SEARCH_POSTS, page, what)
+            posts = data.get("posts")
+            if not isinstance(posts, list):
+                raise RetryableError(f"Bluesky answered {SEARCH_POSTS} without its posts")
+            return [_post_note(view, SEARCH_POSTS) for view in posts], _next_cursor(data)
+
+        return read_search, SEARCH_POSTS
+
+    def _public_list(
+        self, account: Any, nsid: str, params: dict[str, Any], what: str
+    ) -> dict[str, Any]:
+        """One page of a public list, as the network answered it."""
+        response = self._call(account, "GET", nsid, changes=False, params=params)
+        if response.status_code != 200:
+            raise _refusal(response, f"Bluesky did not give {what}")
+        return json_or_empty(response)
 
     # --- engagement of our posts ----------------------------------------------------------------
 
@@ -947,13 +1030,13 @@ def _engagement(view: dict[str, Any]) -> Engagement:
     )
 
 
-def _count(view: dict[str, Any], name: str) -> int | None:
+def _count(view: dict[str, Any], name: str, *, nsid: str = GET_POSTS) -> int | None:
     value = view.get(name)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise RetryableError(
-            f"Bluesky answered getPosts with {name}={json.dumps(value)[:50]} for "
+            f"Bluesky answered {nsid} with {name}={json.dumps(value)[:50]} for "
             f"{view.get('uri')}, not a count"
         )
     return value
@@ -1017,13 +1100,20 @@ Seen = tuple[tuple[datetime, str], ...]
 
 @dataclass(frozen=True)
 class _Note:
-    """One notification as listed: its post's URI, its place in the list (`indexedAt`), the
-    kind cxhub files it under (None for reasons it does not take) and the JSON as given."""
+    """One item of a list the network gives newest first (a notification, a post a search
+    found, an item of an author feed): its post's URI, its place in the list, whether cxhub
+    takes it, the kind the inbox files a notification under, and the JSON as given."""
 
     uri: str
     at: datetime
-    kind: InboundKind | None
+    taken: bool
     raw: dict[str, Any]
+    kind: InboundKind | None = None
+
+
+# One page of a list, newest first: (the network's cursor, how many to ask for, the time below
+# which nothing is wanted, or None) → (its items, the cursor to the older ones; "" at the end).
+_Reader = Callable[[str, int, datetime | None], tuple[list[_Note], str]]
 
 
 @dataclass(frozen=True)
@@ -1053,14 +1143,14 @@ class _Place:
         floors += [self.since] if self.since else []
         return max(floors, default=None)
 
-    def normalised(self) -> "_Place":
+    def normalised(self, keep: int = MAX_SEEN) -> "_Place":
         """The same place written one way, so that a call that found nothing new gives back the
-        cursor it was given."""
+        cursor it was given; at most `keep` URIs are kept."""
         since = self.since
         if since and self.mark and self.mark - LATE_MARGIN >= since:
             since = None
         place = replace(self, since=since)
-        return replace(place, seen=_prune(self.seen, place.floor()))
+        return replace(place, seen=_prune(self.seen, place.floor(), keep))
 
     def encode(self) -> str:
         data: dict[str, Any] = {
@@ -1078,8 +1168,9 @@ class _Place:
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
-    def decode(cls, cursor: str) -> "_Place | None":
-        """None for "" (the first call); PermanentError for a cursor that is not ours."""
+    def decode(cls, cursor: str, *, what: str) -> "_Place | None":
+        """None for "" (the first call); PermanentError for a cursor that is not ours (`what`
+        names the reading it belongs to: "inbound", "listening")."""
         if not cursor:
             return None
         try:
@@ -1100,11 +1191,13 @@ class _Place:
                 else None,
             )
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise PermanentError(f"Not a Bluesky inbound cursor ({exc}): {cursor[:100]!r}") from exc
+            raise PermanentError(f"Not a Bluesky {what} cursor ({exc}): {cursor[:100]!r}") from exc
 
 
-def _prune(pairs: Iterable[tuple[datetime, str]], floor: datetime | None) -> Seen:
-    """What was taken at or above `floor`, newest first, at most MAX_SEEN."""
+def _prune(
+    pairs: Iterable[tuple[datetime, str]], floor: datetime | None, keep: int = MAX_SEEN
+) -> Seen:
+    """What was taken at or above `floor`, newest first, at most `keep`."""
     latest: dict[str, datetime] = {}
     for at, uri in pairs:
         if (floor is None or at >= floor) and (uri not in latest or at > latest[uri]):
@@ -1112,7 +1205,73 @@ def _prune(pairs: Iterable[tuple[datetime, str]], floor: datetime | None) -> See
     ordered = sorted(
         ((at, uri) for uri, at in latest.items()), key=lambda p: (-p[0].timestamp(), p[1])
     )
-    return tuple(ordered[:MAX_SEEN])
+    return tuple(ordered[:keep])
+
+
+def _read_first(
+    read: _Reader, budget: int, *, page_max: int, keep: int = MAX_SEEN
+) -> tuple[list[_Note], _Place]:
+    """The newest page only: what came before cxhub listened is not back-filled. Even an empty
+    list gives a place (a cursor, not ""), so that everything after it is read, not only the
+    newest page again. Returns what was taken and the place the next call starts from."""
+    notes, network_cursor = read("", min(budget, page_max), None)
+    taken = [note for note in notes if note.taken]
+    # Where the list goes on below a full page, nothing older is ever read. (A short page ended
+    # the list: the AppView answers a cursor even then.)
+    full = bool(network_cursor) and len(notes) >= min(budget, page_max)
+    since = min((note.at for note in notes), default=None) if full else None
+    place = _Place(
+        mark=max((note.at for note in notes), default=None),
+        since=since,
+        seen=tuple((note.at, note.uri) for note in taken),
+    ).normalised(keep)
+    return taken, place
+
+
+def _read_down(
+    read: _Reader, place: _Place, budget: int, *, page_max: int, keep: int = MAX_SEEN
+) -> tuple[list[_Note], _Place]:
+    """Read from the newest item (or from where an unfinished walk stopped) down to the floor
+    below what was taken, and say where the next call starts."""
+    floor = place.floor()
+    walk = place.walk
+    network_cursor = walk.next if walk else ""
+    top = walk.top if walk else None
+    walk_seen = walk.seen if walk else ()
+    known = {uri for _, uri in place.seen} | {uri for _, uri in walk_seen}
+    taken: list[_Note] = []
+    finished = False
+    for _ in range(MAX_PAGES_PER_CALL):
+        remaining = budget - len(taken)
+        if remaining <= 0:
+            break
+        notes, next_cursor = read(network_cursor, min(remaining, page_max), floor)
+        top = _latest(top, *(note.at for note in notes))
+        for note in notes:
+            if floor is not None and note.at < floor:
+                finished = True
+                break
+            # A page is taken whole (a server that answers more than `limit` makes a call
+            # return more): stopping inside it would lose the rest, which the network's cursor
+            # has already passed.
+            if note.taken and note.uri not in known:
+                known.add(note.uri)
+                taken.append(note)
+        # A short page may still go on (the AppView leaves out what the account cannot see),
+        # so only an empty page or a missing cursor ends the list.
+        if finished or not notes or not next_cursor:
+            finished = True
+            break
+        network_cursor = next_cursor
+    pairs = (*walk_seen, *((note.at, note.uri) for note in taken))
+    if finished:
+        # The top of the walk becomes the mark only now that its bottom is reached: what
+        # arrived meanwhile lies above it and is read by the next call.
+        after = _Place(mark=_latest(place.mark, top), since=place.since, seen=place.seen + pairs)
+        return taken, after.normalised(keep)
+    assert top is not None  # a page with items was read
+    walk = _Walk(next=network_cursor, top=top, seen=_prune(pairs, top - LATE_MARGIN, keep))
+    return taken, replace(place, walk=walk)
 
 
 def _latest(*times: datetime | None) -> datetime | None:
@@ -1165,7 +1324,86 @@ def _note(item: Any) -> _Note:
         )
     reason = item.get("reason")
     kind = INBOUND_REASONS.get(reason) if isinstance(reason, str) else None
-    return _Note(uri=uri, at=at, kind=kind, raw=item)
+    return _Note(uri=uri, at=at, taken=kind is not None, raw=item, kind=kind)
+
+
+def _stamp(value: datetime) -> str:
+    """An atproto datetime in UTC, to the millisecond (cut, never rounded up: a floor stays at
+    or below the time it was taken from)."""
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _next_cursor(data: dict[str, Any]) -> str:
+    cursor = data.get("cursor")
+    return cursor if isinstance(cursor, str) else ""
+
+
+def _post_note(view: Any, nsid: str) -> _Note:
+    """A postView as listed, placed by its sortAt (the earlier of its createdAt and its
+    indexing time); RetryableError when it lacks a URI or both times."""
+    uri = view.get("uri") if isinstance(view, dict) else None
+    record = _mapping(view.get("record")) if isinstance(view, dict) else {}
+    times = [
+        at
+        for at in (_when(record.get("createdAt")), _when(_mapping(view).get("indexedAt")))
+        if at is not None
+    ]
+    if not isinstance(uri, str) or not uri.startswith("at://") or not times:
+        raise RetryableError(
+            f"Bluesky answered {nsid} with a post without an at:// uri and a time: "
+            f"{json.dumps(view)[:200]}"
+        )
+    return _Note(uri=uri, at=min(times), taken=not _hidden(view.get("labels")), raw=view)
+
+
+def _feed_notes(data: dict[str, Any]) -> list[_Note]:
+    """The items of a getAuthorFeed page: the author's posts, taken, and the reposts among
+    them, read past at the repost's time; RetryableError for a page without its feed."""
+    feed = data.get("feed")
+    if not isinstance(feed, list):
+        raise RetryableError(f"Bluesky answered {AUTHOR_FEED} without its feed")
+    notes = []
+    for item in feed:
+        if not isinstance(item, dict):
+            raise RetryableError(
+                f"Bluesky answered {AUTHOR_FEED} with an item that is not a feedViewPost: "
+                f"{json.dumps(item)[:200]}"
+            )
+        note = _post_note(item.get("post"), AUTHOR_FEED)
+        reason = item.get("reason")
+        if reason is None:
+            notes.append(note)
+            continue
+        at = _when(_mapping(reason).get("indexedAt"))
+        # A reason without a time (a pin, which is not asked for) has no place in the list.
+        if at is not None:
+            notes.append(replace(note, at=at, taken=False))
+    return notes
+
+
+def _public_post(note: _Note, nsid: str) -> PublicPost:
+    view = note.raw
+    record = _mapping(view.get("record"))
+    author = _mapping(view.get("author"))
+    did = _text(author.get("did"))
+    handle = _text(author.get("handle"))
+    langs = record.get("langs")
+    language = langs[0] if isinstance(langs, list) and langs else ""
+    return PublicPost(
+        network_id=note.uri,
+        text=_text(record.get("text")),
+        created_at=_when(record.get("createdAt")) or note.at,
+        author_handle=handle or did,
+        author_name=_text(author.get("displayName")),
+        author_id=did,
+        url=_post_url(note.uri, handle),
+        language=language if isinstance(language, str) else "",
+        likes=_count(view, "likeCount", nsid=nsid),
+        reposts=_count(view, "repostCount", nsid=nsid),
+        replies=_count(view, "replyCount", nsid=nsid),
+        quotes=_count(view, "quoteCount", nsid=nsid),
+        raw=view,
+    )
 
 
 def _mapping(value: Any) -> dict[str, Any]:

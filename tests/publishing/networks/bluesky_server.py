@@ -30,8 +30,25 @@ an at:// URI) answers a postView for each post it has, in the order asked, with 
 repostCount, replyCount and quoteCount (posts embedding it with app.bsky.embed.record) counted
 from what the tests made (`add_like`, `add_repost`, `add_reply`, `add_quote`, and North's own
 replies and posts); a post it does not have (never made, or deleted with `delete_post`, ours as
-well as others') is left out. Every getPosts call's URIs are kept in `get_posts_queries`."""
+well as others') is left out. Every getPosts call's URIs are kept in `get_posts_queries`.
 
+Listening (issue 18), from the lexicons app.bsky.feed.searchPosts and app.bsky.feed.getAuthorFeed
+and docs.bsky.app "Timestamps": tests add public posts by anyone (`add_public`, which returns the
+post's postView, with the figures they give it) and reposts into an author's feed
+(`add_public_repost`). Each post has its indexing time and its record's createdAt; both lists
+order by sortAt, the earlier of the two, newest first (then by CID), and page to older ones with
+an opaque cursor. searchPosts (`q` required; `limit` 1–100, default 25; `sort` latest or top,
+both newest first here) matches every word of `q` case-insensitively against the words of the
+text, and a `#word` of `q` against the post's hashtags; `tag` (repeated: all must match, case
+aside) against its hashtags (the text's #tag facets and the record's `tags`); `lang` against its
+`langs`; `since` (inclusive) and `until` (exclusive) against its sortAt, as a datetime or a date.
+getAuthorFeed (`actor`, a handle or DID, required; `limit` 1–100, default 50; `filter`, whose
+posts_no_replies leaves out replies) lists the author's posts and reposts, a repost as
+{post, reason: #reasonRepost with `by` and `indexedAt`} placed at the repost's time; an unknown
+actor is 400 InvalidRequest "Profile not found". Each call's query is kept in `search_queries`
+or `author_feed_queries`; both routes fail on demand as the others do (`fail_next`)."""
+
+import base64
 import hashlib
 import io
 import itertools
@@ -50,6 +67,20 @@ MAX_BLOB = 1_000_000
 S32 = "234567abcdefghijklmnopqrstuvwxyz"
 NOTIFICATIONS = "app.bsky.notification.listNotifications"
 GET_POSTS = "app.bsky.feed.getPosts"
+SEARCH_POSTS = "app.bsky.feed.searchPosts"
+AUTHOR_FEED = "app.bsky.feed.getAuthorFeed"
+AUTHOR_FEED_FILTERS = frozenset(
+    {
+        "posts_with_replies",
+        "posts_no_replies",
+        "posts_with_media",
+        "posts_and_author_threads",
+        "posts_with_video",
+    }
+)
+# A hashtag as the tests write them in a post's text (social-app's rule is wider).
+HASHTAG = re.compile(r"(?:^|(?<=\s))#(\w+)")
+WORD = re.compile(r"\w+")
 MAX_GET_POSTS = 25
 # The people who answer North in the tests: handle → (DID, display name).
 PEOPLE = {
@@ -101,6 +132,12 @@ class BlueskyServer(FakeNetwork):
         self._clock_ids = itertools.count(1)
         # The AppView's clock: each new notification a second after the last.
         self.clock = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+        # Public posts (searchPosts, getAuthorFeed): at:// URI → the post as the AppView holds
+        # it; reposts in authors' feeds; and the query of every call of each.
+        self.public: dict[str, dict[str, Any]] = {}
+        self.public_reposts: list[dict[str, Any]] = []
+        self.search_queries: list[dict[str, list[str]]] = []
+        self.author_feed_queries: list[dict[str, list[str]]] = []
 
     @property
     def posts(self) -> list[dict[str, Any]]:
@@ -128,6 +165,8 @@ class BlueskyServer(FakeNetwork):
             ("GET", "com.atproto.identity.resolveHandle"): self.resolve_handle,
             ("GET", NOTIFICATIONS): self.list_notifications,
             ("GET", GET_POSTS): self.get_posts,
+            ("GET", SEARCH_POSTS): self.search_posts,
+            ("GET", AUTHOR_FEED): self.get_author_feed,
         }
         handler = handlers.get((request.method, nsid))
         if handler is None:
@@ -492,6 +531,7 @@ class BlueskyServer(FakeNetwork):
                 if record["uri"] == canonical:
                     del self.records[rkey]
             self.notifications = [n for n in self.notifications if n["uri"] != uri]
+            self.public.pop(canonical, None)
 
     def hide(self, uri: str, label: str = "!hide") -> None:
         """A moderation service hides the post from everyone (the global `!hide` label, or
@@ -664,6 +704,278 @@ class BlueskyServer(FakeNetwork):
                 return _error(400, "InvalidRequest", f"uris/{n} must be a valid at-uri")
         views = [self.post_view(uri) for uri in dict.fromkeys(uris)]
         return answer_json(200, {"posts": [view for view in views if view is not None]})
+
+    # --- listening: public posts, searchPosts and getAuthorFeed -------------------------------
+    @staticmethod
+    def did_of(handle: str) -> str:
+        """The DID of `handle`: a person of PEOPLE's, else one derived from the handle."""
+        if handle in PEOPLE:
+            return PEOPLE[handle][0]
+        digest = hashlib.sha256(handle.encode()).digest()
+        return "did:plc:" + "".join(S32[b % 32] for b in digest[:24])
+
+    def add_public(
+        self,
+        text: str,
+        *,
+        handle: str = "someone.bsky.social",
+        name: str = "",
+        tags: tuple[str, ...] = (),
+        langs: tuple[str, ...] = ("en",),
+        likes: int = 0,
+        reposts: int = 0,
+        replies: int = 0,
+        quotes: int = 0,
+        at: datetime | None = None,
+        created_at: datetime | None = None,
+        reply_to: str | None = None,
+    ) -> dict[str, Any]:
+        """A public post of `handle` (shown as `name`) that searches and its author's feed find,
+        with the figures given; returns its postView. `at` is when the AppView indexed it (a
+        second after the last thing by default), `created_at` what its record says (400 ms
+        before `at` by default; earlier: a post indexed late, or backdated). Its hashtags are
+        the text's (as #tag facets) and `tags` (the record's own field)."""
+        with self.lock:
+            if at is None:
+                self.clock += timedelta(seconds=1)
+                at = self.clock
+            created = created_at or at - timedelta(milliseconds=400)
+            did = self.did_of(handle)
+            uri = f"at://{did}/app.bsky.feed.post/{self._tid(created)}"
+            facets = []
+            for match in HASHTAG.finditer(text):
+                start = len(text[: match.start()].encode())
+                index = {"byteStart": start, "byteEnd": start + len(match.group(0).encode())}
+                feature = {"$type": "app.bsky.richtext.facet#tag", "tag": match.group(1)}
+                facets.append({"index": index, "features": [feature]})
+            record: dict[str, Any] = {
+                "$type": "app.bsky.feed.post",
+                "text": text,
+                "createdAt": self._stamp(created),
+                **({"langs": list(langs)} if langs else {}),
+                **({"facets": facets} if facets else {}),
+                **({"tags": list(tags)} if tags else {}),
+            }
+            if reply_to:
+                record["reply"] = {"root": self._ref(reply_to), "parent": self._ref(reply_to)}
+            self.public[uri] = {
+                "uri": uri,
+                "cid": self._ref(uri)["cid"],
+                "did": did,
+                "handle": handle,
+                "name": name,
+                "record": record,
+                "indexed_at": at,
+                # docs.bsky.app "Timestamps": the earlier of createdAt and the indexing time.
+                "sort_at": min(created, at),
+                "figures": {
+                    "likes": likes,
+                    "reposts": reposts,
+                    "replies": replies,
+                    "quotes": quotes,
+                },
+            }
+            return self.public_view(uri)
+
+    def add_public_repost(
+        self, uri: str, *, by: str = "reposter.bsky.social", at: datetime | None = None
+    ) -> dict[str, Any]:
+        """`by` reposts the public post `uri` (counted in its repostCount): an item of `by`'s
+        author feed at the repost's time. Returns that feed item."""
+        with self.lock:
+            if at is None:
+                self.clock += timedelta(seconds=1)
+                at = self.clock
+            did = self.did_of(by)
+            repost_uri = f"at://{did}/app.bsky.feed.repost/{self._tid(at)}"
+            self.public[uri]["figures"]["reposts"] += 1
+            repost = {"uri": repost_uri, "subject": uri, "did": did, "handle": by, "at": at}
+            self.public_reposts.append(repost)
+            return self._repost_item(repost)
+
+    def public_view(self, uri: str) -> dict[str, Any]:
+        """app.bsky.feed.defs#postView of the public post `uri`, with its figures as they are."""
+        with self.lock:
+            post = self.public[uri]
+            figures = post["figures"]
+            labels = [dict(label) for label in self.labels.get(uri, [])]
+            author = {"did": post["did"], "handle": post["handle"], "labels": []}
+            if post["name"]:
+                author["displayName"] = post["name"]
+            return {
+                "uri": uri,
+                "cid": post["cid"],
+                "author": author,
+                "record": post["record"],
+                "replyCount": figures["replies"],
+                "repostCount": figures["reposts"],
+                "likeCount": figures["likes"],
+                "quoteCount": figures["quotes"],
+                "bookmarkCount": 0,
+                "indexedAt": self._stamp(post["indexed_at"]),
+                "viewer": {},
+                "labels": labels,
+            }
+
+    def _repost_item(self, repost: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "post": self.public_view(repost["subject"]),
+            "reason": {
+                "$type": "app.bsky.feed.defs#reasonRepost",
+                "by": {"did": repost["did"], "handle": repost["handle"], "labels": []},
+                "uri": repost["uri"],
+                "cid": self._ref(repost["uri"])["cid"],
+                "indexedAt": self._stamp(repost["at"]),
+            },
+        }
+
+    @staticmethod
+    def _hashtags(record: dict[str, Any]) -> set[str]:
+        tags = {str(tag).lower() for tag in record.get("tags") or []}
+        for facet in record.get("facets") or []:
+            for feature in facet.get("features") or []:
+                if feature.get("$type") == "app.bsky.richtext.facet#tag":
+                    tags.add(str(feature["tag"]).lower())
+        return tags
+
+    @staticmethod
+    def _matches(q: str, record: dict[str, Any], tags: set[str]) -> bool:
+        words = set(WORD.findall(str(record.get("text") or "").lower()))
+        for term in q.lower().split():
+            if term.startswith("#"):
+                if term[1:] not in tags:
+                    return False
+            elif not set(WORD.findall(term)) <= words:
+                return False
+        return True
+
+    @staticmethod
+    def _time_param(value: str) -> datetime:
+        """An atproto datetime, or an ISO date (midnight UTC); ValueError for anything else."""
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+    @staticmethod
+    def _limit(request: Request, default: int) -> tuple[int, Answer | None]:
+        try:
+            limit = int(request.param("limit") or default)
+        except ValueError:
+            return 0, _error(400, "InvalidRequest", "limit must be an integer")
+        if not 1 <= limit <= 100:
+            return 0, _error(400, "InvalidRequest", "limit must be between 1 and 100")
+        return limit, None
+
+    @staticmethod
+    def _page(
+        request: Request, keyed: list[tuple[tuple[str, str], Any]], limit: int
+    ) -> tuple[list[Any], str, Answer | None]:
+        """The items older than the request's cursor, newest first: a page of `limit`, the
+        opaque cursor to the rest ("" at the end), and the refusal of a cursor not ours."""
+        keyed = sorted(keyed, key=lambda pair: pair[0], reverse=True)
+        cursor = request.param("cursor")
+        if cursor:
+            try:
+                at, sep, cid = base64.urlsafe_b64decode(cursor.encode()).decode().partition("::")
+            except ValueError:
+                at, sep, cid = "", "", ""
+            if not sep or not at or not cid:
+                return [], "", _error(400, "InvalidRequest", "Malformed cursor")
+            keyed = [pair for pair in keyed if pair[0] < (at, cid)]
+        page = keyed[:limit]
+        following = ""
+        if len(keyed) > limit:
+            at, cid = page[-1][0]
+            following = base64.urlsafe_b64encode(f"{at}::{cid}".encode()).decode()
+        return [item for _, item in page], following, None
+
+    def search_posts(self, request: Request) -> Answer:
+        _, refused = self._session(request)
+        if refused:
+            return refused
+        with self.lock:
+            self.search_queries.append({k: list(v) for k, v in request.query.items()})
+        q = request.param("q")
+        if not q:
+            return _error(400, "InvalidRequest", 'Params must have the property "q"')
+        limit, refused = self._limit(request, 25)
+        if refused:
+            return refused
+        if (request.param("sort") or "latest") not in ("latest", "top"):
+            return _error(400, "InvalidRequest", "sort must be latest or top")
+        try:
+            since = self._time_param(request.param("since") or "0001-01-01")
+            until = self._time_param(request.param("until") or "9999-12-31")
+        except ValueError:
+            return _error(400, "InvalidRequest", "since and until must be datetimes or dates")
+        lang = request.param("lang")
+        wanted_tags = {tag.lower() for tag in request.query.get("tag") or []}
+        with self.lock:
+            posts = list(self.public.values())
+        keyed = []
+        for post in posts:
+            record, tags = post["record"], self._hashtags(post["record"])
+            if not since <= post["sort_at"] < until or not wanted_tags <= tags:
+                continue
+            if lang and lang not in (record.get("langs") or []):
+                continue
+            if self._matches(q, record, tags):
+                keyed.append(((self._stamp(post["sort_at"]), post["cid"]), post["uri"]))
+        uris, following, refused = self._page(request, keyed, limit)
+        if refused:
+            return refused
+        body: dict[str, Any] = {
+            "posts": [self.public_view(uri) for uri in uris],
+            "hitsTotal": len(keyed),
+        }
+        if following:
+            body["cursor"] = following
+        return answer_json(200, body)
+
+    def get_author_feed(self, request: Request) -> Answer:
+        _, refused = self._session(request)
+        if refused:
+            return refused
+        with self.lock:
+            self.author_feed_queries.append({k: list(v) for k, v in request.query.items()})
+        actor = request.param("actor")
+        if not actor:
+            return _error(400, "InvalidRequest", 'Params must have the property "actor"')
+        limit, refused = self._limit(request, 50)
+        if refused:
+            return refused
+        feed_filter = request.param("filter") or "posts_with_replies"
+        if feed_filter not in AUTHOR_FEED_FILTERS:
+            return _error(400, "InvalidRequest", f"Invalid filter: {feed_filter}")
+        with self.lock:
+            posts = list(self.public.values())
+            reposts = list(self.public_reposts)
+        known = {post["handle"]: post["did"] for post in posts}
+        known |= {repost["handle"]: repost["did"] for repost in reposts}
+        did = actor if actor in known.values() else known.get(actor)
+        if did is None:
+            return _error(400, "InvalidRequest", "Profile not found")
+        keyed: list[tuple[tuple[str, str], Any]] = [
+            ((self._stamp(post["sort_at"]), post["cid"]), ("post", post["uri"]))
+            for post in posts
+            if post["did"] == did
+            and not (feed_filter == "posts_no_replies" and post["record"].get("reply"))
+        ]
+        keyed += [
+            ((self._stamp(repost["at"]), self._ref(repost["uri"])["cid"]), ("repost", repost))
+            for repost in reposts
+            if repost["did"] == did
+        ]
+        items, following, refused = self._page(request, keyed, limit)
+        if refused:
+            return refused
+        feed = [
+            {"post": self.public_view(item)} if kind == "post" else self._repost_item(item)
+            for kind, item in items
+        ]
+        body: dict[str, Any] = {"feed": feed}
+        if following:
+            body["cursor"] = following
+        return answer_json(200, body)
 
 
 def _invalid_reply(reply: Any) -> str | None:
