@@ -168,10 +168,56 @@ named in errors as not found (title "Not Found Error", type …/resource-not-fou
 given in data, named by another error (an "Authorization Error" for a protected author's post,
 which is not deleted) or not named at all is not. A call answered otherwise raises as the
 figures do and names nothing gone.
+
+Listening (issue 18): recent search, GET /2/tweets/search/recent (docs.x.com/x-api/posts/search/
+introduction, …/integrate/overview, …/integrate/build-a-query, …/integrate/operators,
+…/integrate/paginate; x-api/fundamentals/rate-limits and …/post-cap):
+- "Filtered public Posts posted over the last week", read with the account's user token
+  (tweet.read, users.read). query, max_results 10 to 100 (default 10), since_id and until_id
+  (exclusive bounds on post ids), next_token (meta.next_token of the previous page),
+  sort_order recency (newest first, within a page and across pages). tweet.fields created_at,
+  lang, public_metrics, author_id, conversation_id; expansions=author_id with user.fields
+  username,name puts the authors in includes.users. The answer is the timelines' shape:
+  {"data", "includes", "meta": {"newest_id", "oldest_id", "result_count", "next_token"}}.
+- The query: a search is its text as one keyword, or quoted as an exact phrase when it holds
+  anything but letters, digits and _ (a keyword is a tokenized match: "coca-cola" must be
+  quoted; X documents no escape for a double quote inside a phrase, so those are left out); a
+  hashtag is #tag ("an exact match, NOT a tokenized match"); an account is from:username. Then
+  -is:retweet (Retweets repeat a post that is found on its own where it matches; is:retweet
+  needs a standalone operator beside it, which every query has), and lang:xx for one language
+  or (lang:xx OR lang:yy) for several ("each Post is currently only classified as being of one
+  language, so AND'ing together multiple languages will yield no results"); lang: takes X's
+  identifiers, iw for Hebrew and in for Indonesian. AND binds before OR, so the languages are
+  grouped. A query is at most 512 characters at the self-serve levels (4,096 for Enterprise);
+  a longer one is refused here, before any call.
+- Polling, as …/integrate/paginate describes it: since_id is the newest post taken; when more
+  than one page is new, the pages are read with next_token and the same since_id, and the
+  first page's newest_id becomes since_id once the last is taken. As for the mentions, the gap
+  is walked one page per call, the cursor keeping {"since_id", "next_token", "newest_id"} and
+  "oldest_id", the oldest post the walk has taken. X says its next_token does not expire
+  ("Multiple requests using the same next_token value will receive the same results"); one
+  refused all the same is not walked again from the top: the walk goes on with until_id the
+  oldest post taken (kept as "until_id", with the same since_id), which gives exactly what is
+  left of the gap. X's smallest page is 10 posts: with a lower `limit`, the newest `limit` of
+  a page are taken and the rest is read the same way, below until_id.
+- Recent search reaches back seven days, and X refuses a since_id older than that: a 400
+  whose error names since_id ("'since_id' must be a tweet id created after …", as seen in
+  rooteco/tweetscape issue #421; not in the docs). A cursor that old is not walked: the search
+  starts again from the newest page, as a first call does, and says so in the log (what was
+  posted in between is past recent search's reach anyway).
+- Rate limits: 300 requests per 15 minutes per user (450 per app), x-rate-limit-* headers on
+  a 429 as for every call. Every post read counts toward the app's usage (billed per post,
+  each post once a day) and the pay-per-use monthly cap of 2 million post reads.
+- A post maps to a PublicPost as to an inbox item: the author's @username and name from
+  includes.users, https://x.com/<username>/status/<id>, lang less X's no-language codes, the
+  figures of public_metrics (like_count, retweet_count, reply_count, quote_count; None where X
+  gives none), the post itself as raw. Its text is X's with &amp; &lt; &gt; decoded; links stay
+  t.co links (entities are not asked for).
 """
 
 import html
 import json
+import logging
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -196,6 +242,9 @@ from .base import (
     MediaInfo,
     OAuthSpec,
     Problem,
+    PublicPage,
+    PublicPost,
+    PublicQuery,
     ReconcileHints,
     ReplyTo,
     TokenSet,
@@ -226,6 +275,7 @@ TOKEN_URL = f"{API_BASE_URL}/2/oauth2/token"
 REVOKE_URL = f"{API_BASE_URL}/2/oauth2/revoke"
 ME_URL = f"{API_BASE_URL}/2/users/me"
 TWEETS_URL = f"{API_BASE_URL}/2/tweets"
+SEARCH_URL = f"{API_BASE_URL}/2/tweets/search/recent"
 UPLOAD_URL = f"{API_BASE_URL}/2/media/upload"
 METADATA_URL = f"{API_BASE_URL}/2/media/metadata"
 SCOPES = ("tweet.read", "tweet.write", "users.read", "offline.access", "media.write")
@@ -265,7 +315,23 @@ PRIVATE_METRICS = "public_metrics,non_public_metrics"
 # The counts X always gives in public_metrics.
 PUBLIC_COUNTS = ("like_count", "retweet_count", "reply_count", "quote_count")
 
+# Recent search (listening): the fields asked for each post, X's page sizes, the longest query
+# of the self-serve access levels (Enterprise's is 4,096), and how far back it reaches.
+SEARCH_FIELDS = "created_at,lang,public_metrics,author_id,conversation_id"
+MIN_SEARCH_PAGE, MAX_SEARCH_PAGE = 10, 100
+MAX_QUERY_LENGTH = 512
+SEARCH_DAYS = 7
+# The lang: operator takes X's identifiers, which differ from ISO 639-1 for these two.
+X_LANGUAGES = {"he": "iw", "id": "in"}
+
 _TCO = re.compile(r"https?://t\.co/\w+")
+# A keyword that needs no quotes (a tokenized match), a hashtag, a username, a BCP 47 tag.
+_KEYWORD = re.compile(r"\w+")
+_HASHTAG = re.compile(r"\w+")
+_USERNAME = re.compile(r"[A-Za-z0-9_]{1,15}")
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")
+
+log = logging.getLogger("cxhub.networks")
 # The handles at the start of a reply's text: X puts those of the people it answers there.
 _REPLY_HANDLES = re.compile(r"^(?:[@＠]\w{1,15}\s+)+")
 
@@ -546,7 +612,7 @@ class XChannel(Channel):
             return InboundPage(
                 items=[], cursor=_MentionsCursor(since_id=at.since_id).dump(), more=True
             )
-        page = _mentions_page(response)
+        page = _posts_page(response, "X did not list the account's mentions")
         items = [
             _inbound(post, page.users, user_id)
             for post in page.posts
@@ -557,6 +623,69 @@ class XChannel(Channel):
             items=items,
             cursor=cursor if following == at else following.dump(),
             more=bool(following.next_token),
+        )
+
+    # --- listening ------------------------------------------------------------------------------
+
+    listens = frozenset({"search", "hashtag", "account"})
+    listening_blind_spots = (
+        "X's recent search reaches back 7 days only and finds public posts only: posts of "
+        "protected accounts are never found, and Retweets are left out (the post retweeted is "
+        "found on its own where it matches). Every post read counts toward the X app's usage, "
+        "billed per post and capped at 2 million post reads a month on pay-per-use plans, and "
+        "searches are limited to 300 per 15 minutes per account, so a broad word or hashtag "
+        "can use up the plan."
+    )
+
+    def search_public(
+        self, account: Any, query: PublicQuery, cursor: str, *, limit: int = 40
+    ) -> PublicPage:
+        """Public posts of the last 7 days for `query` since `cursor`, from X's recent search,
+        one page per call (X's smallest page is MIN_SEARCH_PAGE posts; with a lower `limit` the
+        rest of a page is read by the next call)."""
+        text = _search_query(query)
+        given = _SearchCursor.parse(cursor)
+        self._renew_if_ending(account)
+        size = min(MAX_SEARCH_PAGE, max(MIN_SEARCH_PAGE, limit))
+        at, response = given, self._search(account, text, given, size)
+        if given.since_id and _refuses_since_id(response):
+            log.warning(
+                "X's recent search refused since_id %s (older than its %d days) for %r: "
+                "starting again from the newest posts; older ones are past its reach",
+                given.since_id,
+                SEARCH_DAYS,
+                text,
+            )
+            at = _SearchCursor()
+            response = self._search(account, text, at, size)
+        elif given.next_token and response.status_code == 400:
+            # X says its tokens do not expire; one refused all the same: the walk goes on below
+            # the oldest post it took, so nothing is read twice or skipped.
+            return PublicPage(posts=[], cursor=given.without_token().dump(), more=True)
+        page = _posts_page(response, "X did not answer the search")
+        taken = page.posts[: max(1, limit)]
+        following = at.after(page, taken)
+        return PublicPage(
+            posts=[_public_post(post, page.users) for post in taken],
+            cursor=cursor if following == given else following.dump(),
+            more=following.walking,
+        )
+
+    def _search(self, account: Any, text: str, at: "_SearchCursor", size: int) -> requests.Response:
+        """One call of recent search for `text` from `at`, `size` posts a page."""
+        params: dict[str, Any] = {
+            "query": text,
+            "max_results": size,
+            "sort_order": "recency",
+            "tweet.fields": SEARCH_FIELDS,
+            "expansions": "author_id",
+            "user.fields": "username,name",
+        }
+        for name in ("since_id", "until_id", "next_token"):
+            if getattr(at, name):
+                params[name] = getattr(at, name)
+        return self._call(
+            account, "GET", SEARCH_URL, changes=False, what="Searching X", params=params
         )
 
     # --- engagement -----------------------------------------------------------------------------
@@ -782,9 +911,10 @@ def _media_id(response: requests.Response, what: str) -> str:
 
 
 @dataclass(frozen=True)
-class _MentionsPage:
-    """One page of the mention timeline, checked: its posts (newest first, each with a numeric
-    id, text and creation time), its authors by id, its newest id and the next page's token."""
+class _PostsPage:
+    """One page of a timeline or of a search, checked: its posts (newest first, each with a
+    numeric id, text and creation time), its authors by id, its newest id and the next page's
+    token."""
 
     posts: list[dict[str, Any]]
     users: Mapping[str, Mapping[str, Any]]
@@ -823,7 +953,7 @@ class _MentionsCursor:
     def dump(self) -> str:
         return json.dumps({k: v for k, v in asdict(self).items() if v}, sort_keys=True)
 
-    def after(self, page: _MentionsPage) -> "_MentionsCursor":
+    def after(self, page: _PostsPage) -> "_MentionsCursor":
         """Where the next call starts once `page`, read from here, is taken."""
         if self.next_token:  # walking a gap
             if page.next_token:
@@ -837,17 +967,91 @@ class _MentionsCursor:
         return _MentionsCursor(since_id=_newest(page.newest_id, self.since_id))
 
 
+@dataclass(frozen=True)
+class _SearchCursor:
+    """Where a search was left (see the module's docstring): `since_id` the newest post taken
+    ("" before the first call); while a gap is walked, `newest_id` the walk's newest post and
+    `oldest_id` the oldest it has taken, `next_token` of its next page, and `until_id` the
+    bound its calls carry once a page could not be followed by its token."""
+
+    since_id: str = ""
+    newest_id: str = ""
+    oldest_id: str = ""
+    next_token: str = ""
+    until_id: str = ""
+
+    @property
+    def walking(self) -> bool:
+        return bool(self.newest_id)
+
+    @classmethod
+    def parse(cls, cursor: str) -> "_SearchCursor":
+        if not cursor:
+            return cls()
+        try:
+            data = json.loads(cursor)
+        except ValueError:
+            data = None
+        names = {"since_id", "newest_id", "oldest_id", "next_token", "until_id"}
+        if (
+            not isinstance(data, dict)
+            or not set(data) <= names
+            or not all(isinstance(value, str) for value in data.values())
+            or not all(_is_post_id(value) for name, value in data.items() if name.endswith("_id"))
+        ):
+            raise PermanentError(f"Not a cursor of X's recent search: {cursor[:100]!r}.")
+        return cls(**data)
+
+    def dump(self) -> str:
+        data = {k: v for k, v in asdict(self).items() if v}
+        return json.dumps(data, sort_keys=True) if data else ""
+
+    def without_token(self) -> "_SearchCursor":
+        """After a refused page token: the rest of the gap, below the oldest post taken."""
+        return replace(self, next_token="", until_id=self.oldest_id or self.until_id)
+
+    def after(self, page: _PostsPage, taken: list[dict[str, Any]]) -> "_SearchCursor":
+        """Where the next call starts once `taken` (the newest posts of `page`, read from
+        here) is taken."""
+        cut = len(taken) < len(page.posts)
+        ids = [post["id"] for post in taken]
+        if self.walking:
+            oldest = _oldest(self.oldest_id, *ids)
+            if cut:  # the rest of this page is read below what was taken
+                return replace(self, next_token="", until_id=oldest, oldest_id=oldest)
+            if page.next_token:
+                return replace(self, next_token=page.next_token, oldest_id=oldest)
+            return _SearchCursor(since_id=_newest(self.newest_id, self.since_id))
+        if not ids:
+            return self
+        if self.since_id and (cut or page.next_token):  # more is new than one page: walk it
+            return _SearchCursor(
+                since_id=self.since_id,
+                newest_id=_newest(*ids),
+                oldest_id=_oldest(*ids),
+                next_token="" if cut else page.next_token,
+                until_id=_oldest(*ids) if cut else "",
+            )
+        # The first call's older posts are the past: not read (no back-fill).
+        return _SearchCursor(since_id=_newest(*ids, self.since_id))
+
+
+def _oldest(*ids: str) -> str:
+    """The oldest of X's post ids; "" when none is given."""
+    known = [i for i in ids if i.isdigit()]
+    return min(known, key=int) if known else ""
+
+
 def _newest(*ids: str) -> str:
     """The newest of X's post ids (numbers, ordered by time); "" when none is given."""
     known = [i for i in ids if i.isdigit()]
     return max(known, key=int) if known else ""
 
 
-def _mentions_page(response: requests.Response) -> _MentionsPage:
-    """The mention timeline's answer, checked, or the error it means: anything other than a
-    200 as publish reads it (429 with its wait, 5xx retryable), a 200 with only X's errors a
-    refusal in X's words, a 200 of any other shape RetryableError."""
-    what = "X did not list the account's mentions"
+def _posts_page(response: requests.Response, what: str) -> _PostsPage:
+    """A timeline's or a search's answer, checked, or the error it means (`what` says what X did
+    not do): anything other than a 200 as publish reads it (429 with its wait, 5xx retryable), a
+    200 with only X's errors a refusal in X's words, a 200 of any other shape RetryableError."""
     if response.status_code != 200:
         raise _refusal(response, what)
     try:
@@ -870,7 +1074,7 @@ def _mentions_page(response: requests.Response) -> _MentionsPage:
         raise with_status(RetryableError(f"{what}: meta.next_token is not a string"), 200)
     includes = body.get("includes") if isinstance(body.get("includes"), dict) else {}
     users = (includes or {}).get("users")
-    return _MentionsPage(
+    return _PostsPage(
         posts=posts,
         users={
             str(user["id"]): user
@@ -882,8 +1086,102 @@ def _mentions_page(response: requests.Response) -> _MentionsPage:
     )
 
 
+def _search_query(query: PublicQuery) -> str:
+    """X's recent-search query for a listening source (see the module's docstring);
+    PermanentError for one X cannot take: no words, not a hashtag or username, a language
+    that is no BCP 47 tag, or longer than MAX_QUERY_LENGTH."""
+    text = query.text.strip()
+    if query.kind == "search":
+        # X documents no escape for a double quote inside a phrase.
+        words = " ".join(text.replace('"', " ").split())
+        if not words:
+            raise PermanentError("A search on X needs words to look for.")
+        plain = _KEYWORD.fullmatch(words) and words != "OR"
+        term = words if plain else f'"{words}"'
+    elif query.kind == "hashtag":
+        tag = text.removeprefix("#")
+        if not _HASHTAG.fullmatch(tag):
+            raise PermanentError(f"X cannot search for {text[:100]!r}: it is not a hashtag.")
+        term = f"#{tag}"
+    elif query.kind == "account":
+        username = text.removeprefix("@")
+        if not _USERNAME.fullmatch(username):
+            raise PermanentError(
+                f"X cannot search for the posts of {text[:100]!r}: it is not an X username "
+                "(up to 15 letters, digits and _)."
+            )
+        term = f"from:{username}"
+    else:
+        raise PermanentError(
+            f"X listens for a search, a hashtag or an account, not {query.kind!r}."
+        )
+    codes: list[str] = []
+    for language in query.languages:
+        code = language.strip()
+        if not _LANGUAGE.fullmatch(code):
+            raise PermanentError(f"{language[:40]!r} is not a language X can search for.")
+        codes.append(X_LANGUAGES.get(code.lower(), code))
+    codes = list(dict.fromkeys(codes))
+    parts = [term, "-is:retweet"]
+    if len(codes) == 1:
+        parts.append(f"lang:{codes[0]}")
+    elif codes:
+        parts.append("(" + " OR ".join(f"lang:{code}" for code in codes) + ")")
+    built = " ".join(parts)
+    if len(built) > MAX_QUERY_LENGTH:
+        raise PermanentError(
+            f"The search on X would be {len(built):,} characters long; X's recent search takes "
+            f"queries of up to {MAX_QUERY_LENGTH} characters (its self-serve access levels). "
+            "Shorten the words or choose fewer languages."
+        )
+    return built
+
+
+def _refuses_since_id(response: requests.Response) -> bool:
+    """Whether X refused a search for its since_id (one older than recent search's 7 days: a
+    400 whose error names the parameter)."""
+    if response.status_code != 400:
+        return False
+    for error in json_or_empty(response).get("errors") or []:
+        if not isinstance(error, dict):
+            continue
+        parameters = error.get("parameters")
+        if isinstance(parameters, dict) and "since_id" in parameters:
+            return True
+        if "since_id" in str(error.get("message") or ""):
+            return True
+    return False
+
+
+def _public_post(post: dict[str, Any], users: Mapping[str, Mapping[str, Any]]) -> PublicPost:
+    """A checked post of recent search as listening keeps it, with the figures X showed."""
+    post_id = post["id"]
+    author_id = _scalar(post.get("author_id"))
+    author = users.get(author_id) or {}
+    username = _scalar(author.get("username"))
+    lang = post.get("lang") if isinstance(post.get("lang"), str) else ""
+    public = post.get("public_metrics")
+    public = public if isinstance(public, dict) else {}
+    return PublicPost(
+        network_id=post_id,
+        text=_listed(post).text,
+        created_at=_post_time(post["created_at"]) or timezone.now(),
+        author_handle=f"@{username}" if username else "",
+        author_name=_scalar(author.get("name")),
+        author_id=author_id,
+        # Without the author's username, X's address for any post by id.
+        url=f"https://x.com/{username or 'i/web'}/status/{post_id}",
+        language="" if lang in NO_LANGUAGE else lang,
+        likes=_count(public.get("like_count")),
+        reposts=_count(public.get("retweet_count")),
+        replies=_count(public.get("reply_count")),
+        quotes=_count(public.get("quote_count")),
+        raw=post,
+    )
+
+
 def _post_problem(post: Any) -> str:
-    """What is wrong with a listed post for the inbox, "" when nothing."""
+    """What is wrong with a listed post for the inbox or listening, "" when nothing."""
     if not isinstance(post, dict):
         return "is not an object"
     post_id = post.get("id")

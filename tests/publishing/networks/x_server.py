@@ -51,6 +51,21 @@ handles X adds: whether X takes a reply of the same words to another person for 
 not documented); `refuse_private_fields` makes the lookup refuse a call asking for non-public
 fields with a 403 of invented words (an app whose access does not reach them: X does not
 document that answer).
+
+Recent search (x-api/posts/search: introduction, integrate/build-a-query, integrate/operators,
+integrate/paginate): GET /2/tweets/search/recent over every post of the last 7 days, newest
+first; `query` of at most 512 characters, read as X documents it: keywords (a tokenized,
+case-insensitive match), "exact phrases", #hashtags (exact), @mentions, from:, lang:,
+is:retweet, a leading - for NOT, a space for AND, OR (AND binds first) and parentheses, with
+at least one standalone operator (a keyword, phrase, hashtag, mention or from:) not negated;
+max_results 10–100, since_id and until_id (exclusive), sort_order recency or relevancy (both
+answered newest first here), next_token from meta.next_token paging backwards within the same
+query and bounds, the fields and authors asked for. A since_id of a post older than the 7 days
+is refused with X's 400 as seen in the wild ("'since_id' must be a tweet id created after …",
+rooteco/tweetscape issue #421); an id the server never gave is taken as it is. `add_public`
+makes a public post (or a Retweet) with its figures; `search_queries` keeps the query of every
+call, and `search_tokens` the page tokens (clear it to have X refuse them: X says they do not
+expire, but the client must survive it).
 """
 
 import base64
@@ -110,6 +125,9 @@ SCOPES = frozenset(
 )
 # The mention timeline reaches this many of the most recent mentions.
 MENTIONS_REACH = 800
+# Recent search: how far back it reaches and its longest query (self-serve access levels).
+SEARCH_DAYS = 7
+MAX_QUERY_LENGTH = 512
 # The Post lookup takes up to this many ids; non-public figures are kept this long.
 LOOKUP_IDS = 100
 PRIVATE_METRICS_DAYS = 30
@@ -236,6 +254,10 @@ class XServer(FakeNetwork):
         # Set True to have X refuse, for the whole call, a lookup asking for non-public fields
         # (an app whose access does not reach them).
         self.refuse_private_fields = False
+        # Recent search: token → the query, bounds and post its page starts below; the query
+        # string of every call, in order.
+        self.search_tokens: dict[str, dict[str, Any]] = {}
+        self.search_queries: list[dict[str, str]] = []
 
     # --- control ---------------------------------------------------------------------------
     def add_user(self, username: str, name: str) -> str:
@@ -284,9 +306,7 @@ class XServer(FakeNetwork):
         """A post by `username` (made a user if new), now: a reply to the post `reply_to`, or a
         quote of `quote_of`, in the language `lang` X would detect."""
         with self.lock:
-            user_id = next(
-                (u["id"] for u in self.users.values() if u["username"] == username), None
-            ) or self.add_user(username, username.replace("_", " ").title())
+            user_id = self._user_named(username)
             parent = self._tweet(reply_to) if reply_to else None
             if parent is not None:
                 to = f"@{self.users[parent['author_id']]['username']}"
@@ -300,6 +320,44 @@ class XServer(FakeNetwork):
                 tweet["referenced_tweets"].append({"type": "replied_to", "id": parent["id"]})
             if quote_of:
                 tweet["referenced_tweets"].append({"type": "quoted", "id": quote_of})
+            return tweet
+
+    def add_public(
+        self,
+        text: str,
+        *,
+        username: str = "someone",
+        lang: str = "en",
+        likes: int = 0,
+        retweets: int = 0,
+        replies: int = 0,
+        quotes: int = 0,
+        is_retweet: bool = False,
+        created_at: datetime | None = None,
+    ) -> dict:
+        """A public post by `username` (made a user if new), now or at `created_at`, in the
+        language `lang` X would detect, with these figures; with `is_retweet`, a Retweet by
+        `username` of a new post of `text` by @first_author (X shows it as "RT @first_author:
+        …", referenced_tweets retweeted)."""
+        with self.lock:
+            user_id = self._user_named(username)
+            when = created_at or datetime.now(UTC)
+            if is_retweet:
+                original = self.add_public(
+                    text, username="first_author", lang=lang, created_at=when
+                )
+                tweet = self._store_tweet(user_id, f"RT @first_author: {text}", [], when)
+                tweet["referenced_tweets"].append({"type": "retweeted", "id": original["id"]})
+            else:
+                tweet = self._store_tweet(user_id, text, [], when)
+            tweet["lang"] = lang
+            for name, value in (
+                ("like", likes),
+                ("retweet", retweets),
+                ("reply", replies),
+                ("quote", quotes),
+            ):
+                tweet["counts"][name] += value
             return tweet
 
     def engage(
@@ -348,6 +406,11 @@ class XServer(FakeNetwork):
             found = [t for t in self.tweets if user_id in t["mentions"]]
         return sorted(found, key=lambda t: int(t["id"]), reverse=True)[:MENTIONS_REACH]
 
+    def _user_named(self, username: str) -> str:
+        """The id of the user `username`, made if new (call with the lock held)."""
+        found = next((u["id"] for u in self.users.values() if u["username"] == username), None)
+        return found or self.add_user(username, username.replace("_", " ").title())
+
     def _tweet(self, tweet_id: str) -> dict[str, Any]:
         return next(t for t in self.tweets if t["id"] == tweet_id)
 
@@ -383,6 +446,8 @@ class XServer(FakeNetwork):
             return "tweets", self.create_tweet
         if method == "GET" and path == "/2/tweets":
             return "tweets_lookup", self.lookup_tweets
+        if method == "GET" and path == "/2/tweets/search/recent":
+            return "search", self.search_recent
         if (
             method == "GET"
             and len(parts) == 4
@@ -1049,6 +1114,102 @@ class XServer(FakeNetwork):
         answer["meta"] = meta
         return answer_json(200, answer)
 
+    def search_recent(self, request: Request) -> Answer:
+        """GET /2/tweets/search/recent: the posts of the last 7 days that match `query`, newest
+        first; since_id and until_id (exclusive), max_results 10–100, next_token; the fields,
+        figures and authors asked for."""
+        _, refused = self._user_for(request, "tweet.read", "users.read")
+        if refused:
+            return refused
+        with self.lock:
+            self.search_queries.append({k: v[0] for k, v in request.query.items()})
+        text = request.param("query") or ""
+        if not text.strip():
+            return invalid_request("The `query` query parameter can not be empty.")
+        if len(text) > MAX_QUERY_LENGTH:
+            return invalid_request(
+                f"The `query` query parameter value is {len(text)} characters long; the "
+                f"longest query is {MAX_QUERY_LENGTH}."
+            )
+        try:
+            rule = _Query(text).parse()
+        except ValueError as exc:
+            return invalid_request(f"There were errors processing your request: {exc}")
+        limit = request.param("max_results") or "10"
+        if not limit.isdigit() or not 10 <= int(limit) <= 100:
+            return invalid_request(
+                f"The `max_results` query parameter value [{limit}] is not between 10 and 100"
+            )
+        if (request.param("sort_order") or "recency") not in ("recency", "relevancy"):
+            return invalid_request("The `sort_order` query parameter must be recency or relevancy.")
+        fields = set(filter(None, (request.param("tweet.fields") or "").split(",")))
+        if not fields <= TWEET_FIELDS:
+            return invalid_request(
+                f"The `tweet.fields` query parameter value [{sorted(fields - TWEET_FIELDS)[0]}] "
+                "is not one of the fields of a Post."
+            )
+        bounds = {}
+        for name in ("since_id", "until_id"):
+            value = request.param(name)
+            if value is not None and not value.isdigit():
+                return invalid_request(f"The `{name}` query parameter value is not a Post id.")
+            bounds[name] = int(value) if value else None
+        reach = datetime.now(UTC) - timedelta(days=SEARCH_DAYS)
+        with self.lock:
+            recent = [t for t in self.tweets if t["created_at"] >= reach]
+            since = next((t for t in self.tweets if int(t["id"]) == bounds["since_id"]), None)
+        if since is not None and since["created_at"] < reach:
+            larger = min((int(t["id"]) for t in recent), default=int(since["id"]) + 1) - 1
+            return problem(
+                400,
+                "Invalid Request",
+                "One or more parameters to your request was invalid.",
+                "https://api.x.com/2/problems/invalid-request",
+                errors=[
+                    {
+                        "parameters": {"since_id": [since["id"]]},
+                        "message": "'since_id' must be a tweet id created after "
+                        f"{reach:%Y-%m-%dT%H:%M}Z. Please use a 'since_id' that is larger than "
+                        f"{larger}",
+                    }
+                ],
+            )
+        token = request.param("next_token")
+        start = self.search_tokens.get(token or "") if token else None
+        asked = (text, bounds["since_id"], bounds["until_id"])
+        if token and (start is None or start["asked"] != asked):
+            return invalid_request(
+                f"The `next_token` query parameter value [{token}] is not valid."
+            )
+        with self.lock:
+            users = {u["id"]: u for u in self.users.values()}
+            found = [
+                t
+                for t in sorted(recent, key=lambda t: int(t["id"]), reverse=True)
+                if (bounds["since_id"] is None or int(t["id"]) > bounds["since_id"])
+                and (bounds["until_id"] is None or int(t["id"]) < bounds["until_id"])
+                and (start is None or int(t["id"]) < start["before"])
+                and rule.matches(t, users[t["author_id"]])
+            ]
+            page, rest = found[: int(limit)], found[int(limit) :]
+            if not page:
+                return answer_json(200, {"meta": {"result_count": 0}})
+            answer: dict[str, Any] = {"data": [self._lookup_json(t, fields) for t in page]}
+        if "author_id" in (request.param("expansions") or "").split(","):
+            user_fields = set((request.param("user.fields") or "").split(","))
+            authors = dict.fromkeys(t["author_id"] for t in page)
+            answer["includes"] = {
+                "users": [self._user_json(self.users[a], user_fields) for a in authors]
+            }
+        meta = {"newest_id": page[0]["id"], "oldest_id": page[-1]["id"], "result_count": len(page)}
+        if rest:
+            next_token = secrets.token_hex(12)
+            with self.lock:
+                self.search_tokens[next_token] = {"asked": asked, "before": int(page[-1]["id"])}
+            meta["next_token"] = next_token
+        answer["meta"] = meta
+        return answer_json(200, answer)
+
     def _post_json(self, tweet: dict[str, Any], fields: set[str]) -> dict[str, Any]:
         """A Post object with the default fields and those of `fields` that it has."""
         item = {
@@ -1156,6 +1317,156 @@ class XServer(FakeNetwork):
     def _user_json(self, user: dict[str, str], fields: set[str]) -> dict[str, str]:
         # id, name and username are always given; other user.fields are not kept here.
         return {k: v for k, v in user.items() if k in {"id", "name", "username"} | fields}
+
+
+_QUERY_TOKEN = re.compile(
+    r'\s*(?:(?P<open>\()|(?P<close>\))|(?P<neg>-?)(?:"(?P<phrase>[^"]*)"|(?P<word>[^\s()"]+)))'
+)
+# Operators that may stand alone in a query; the others need one of these beside them.
+STANDALONE = frozenset({"keyword", "phrase", "hashtag", "mention", "from"})
+# X's other operators (x-api/posts/search/integrate/operators), which this server does not read.
+UNKNOWN_OPERATORS = frozenset(
+    {
+        "to",
+        "url",
+        "retweets_of",
+        "in_reply_to_tweet_id",
+        "retweets_of_tweet_id",
+        "quotes_of_tweet_id",
+        "context",
+        "entity",
+        "conversation_id",
+        "list",
+        "place",
+        "place_country",
+        "point_radius",
+        "bounding_box",
+        "has",
+    }
+)
+
+
+def _words(text: str) -> list[str]:
+    """A post's text as X's keyword matching sees it: lower-case tokens split on punctuation,
+    symbols and separators."""
+    return re.findall(r"\w+", html.unescape(text).lower())
+
+
+class _Query:
+    """A recent-search query, parsed as build-a-query describes it: `a b` is AND, `a OR b`
+    is OR (AND binds first), `-a` is NOT (never of a group), parentheses group."""
+
+    def __init__(self, text: str) -> None:
+        self.tokens: list[re.Match] = []
+        at = 0
+        while at < len(text.rstrip()):
+            match = _QUERY_TOKEN.match(text, at)
+            if match is None or match.end() == at:
+                raise ValueError(f"cannot read the query at position {at + 1}")
+            self.tokens.append(match)
+            at = match.end()
+        self.at = 0
+
+    def parse(self) -> "_Rule":
+        rule = self._or()
+        if self.at != len(self.tokens):
+            raise ValueError("unmatched ')'")
+        if not rule.standalone():
+            raise ValueError(
+                "a query needs at least one standalone operator (a keyword, phrase, hashtag, "
+                "mention or from:) that is not negated"
+            )
+        return rule
+
+    def _peek(self) -> re.Match | None:
+        return self.tokens[self.at] if self.at < len(self.tokens) else None
+
+    def _or(self) -> "_Rule":
+        parts = [self._and()]
+        while (token := self._peek()) is not None and token["word"] == "OR" and not token["neg"]:
+            self.at += 1
+            parts.append(self._and())
+        return parts[0] if len(parts) == 1 else _Rule("or", parts=parts)
+
+    def _and(self) -> "_Rule":
+        parts = []
+        while (token := self._peek()) is not None and not token["close"]:
+            if token["word"] == "OR" and not token["neg"]:
+                break
+            self.at += 1
+            if token["open"]:
+                parts.append(self._or())
+                closing = self._peek()
+                if closing is None or not closing["close"]:
+                    raise ValueError("missing ')'")
+                self.at += 1
+            else:
+                parts.append(_Rule.of(token))
+        if not parts:
+            raise ValueError("an operator is missing")
+        return parts[0] if len(parts) == 1 else _Rule("and", parts=parts)
+
+
+class _Rule:
+    """One operator of a query (or a group of them) and whether a post matches it."""
+
+    def __init__(
+        self, kind: str, value: str = "", *, negated: bool = False, parts: list | None = None
+    ) -> None:
+        self.kind, self.value, self.negated, self.parts = kind, value, negated, parts or []
+
+    @classmethod
+    def of(cls, token: re.Match) -> "_Rule":
+        negated = bool(token["neg"])
+        if token["phrase"] is not None:
+            return cls("phrase", token["phrase"], negated=negated)
+        word = token["word"]
+        name, colon, value = word.partition(":")
+        if colon and name in ("from", "lang", "is"):
+            if name == "is" and value != "retweet":
+                raise ValueError(f"is:{value} is not an operator this server knows")
+            return cls(name, value, negated=negated)
+        if colon and name in UNKNOWN_OPERATORS:
+            raise ValueError(f"{name}: is not an operator this server knows")
+        if word.startswith("#") and len(word) > 1:
+            return cls("hashtag", word[1:], negated=negated)
+        if word.startswith("@") and len(word) > 1:
+            return cls("mention", word[1:], negated=negated)
+        return cls("keyword", word, negated=negated)
+
+    def standalone(self) -> bool:
+        if self.kind == "and":
+            return any(part.standalone() for part in self.parts)
+        if self.kind == "or":
+            return all(part.standalone() for part in self.parts)
+        return self.kind in STANDALONE and not self.negated
+
+    def matches(self, tweet: dict[str, Any], author: dict[str, str]) -> bool:
+        if self.kind == "and":
+            return all(part.matches(tweet, author) for part in self.parts)
+        if self.kind == "or":
+            return any(part.matches(tweet, author) for part in self.parts)
+        return self._leaf(tweet, author) != self.negated
+
+    def _leaf(self, tweet: dict[str, Any], author: dict[str, str]) -> bool:
+        value = self.value.lower()
+        text = html.unescape(tweet["text"])
+        if self.kind == "keyword":
+            return all(word in _words(text) for word in _words(value)) and bool(_words(value))
+        if self.kind == "phrase":
+            words, wanted = _words(text), _words(value)
+            return bool(wanted) and any(
+                words[i : i + len(wanted)] == wanted for i in range(len(words))
+            )
+        if self.kind == "hashtag":
+            return value in {tag.lower() for tag in re.findall(r"(?<![\w&])#(\w+)", text)}
+        if self.kind == "mention":
+            return value in {name.lower() for name in _MENTION.findall(text)}
+        if self.kind == "from":
+            return value in (author["username"].lower(), author["id"])
+        if self.kind == "lang":
+            return tweet["lang"].lower() == value
+        return _referenced(tweet, "retweeted") is not None  # is:retweet
 
 
 def _referenced(tweet: dict[str, Any], kind: str) -> str | None:
