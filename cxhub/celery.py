@@ -126,6 +126,22 @@ def setup_periodic_tasks(sender, **kwargs):
             "inbox.tasks.sandbox_trickle",
             "a reply or mention arrives on a sandbox account",
         )
+    # Listening: each watch's sources in their turn, then its detectors (listening/collection.py).
+    _every(
+        sender,
+        float(settings.CXHUB_LISTENING_SECONDS),
+        "listening.tasks.collect_due",
+        "read the public posts of the watches' sources whose turn has come",
+    )
+    # The demo's sandbox watches hear a steady stream (listening/sandbox.py): off unless set.
+    stream_every = float(settings.CXHUB_SANDBOX_LISTENING_SECONDS)
+    if stream_every:
+        _every(
+            sender,
+            stream_every,
+            "listening.tasks.sandbox_stream",
+            "public posts arrive on the sandbox watches",
+        )
     # People who use only API tokens re-checked with the identity provider (sso/tasks.py).
     # (Every request re-checks a session when the interval is 0; the task then runs each minute.)
     _every(

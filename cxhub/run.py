@@ -75,8 +75,10 @@ def _env() -> dict[str, str]:
     # /security/ and will then be asked for it. CXHUB_MFA_REQUIRED_ROLES=lead,admin demands it.
     env.setdefault("CXHUB_MFA_REQUIRED_ROLES", "")
     env.setdefault("DJANGO_SETTINGS_MODULE", "cxhub.settings")
-    # The demo's sandbox accounts hear back: a reply or mention arrives each minute.
+    # The demo's sandbox accounts hear back, and its sandbox watches hear a steady stream: a
+    # reply or mention arrives each minute, and a few public posts.
     env.setdefault("CXHUB_SANDBOX_INBOUND_SECONDS", "60")
+    env.setdefault("CXHUB_SANDBOX_LISTENING_SECONDS", "60")
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "publishing",
     "approvals",
     "inbox",
+    "listening",
     "desk",
     "djangosaml2",
     "sso",
@@ -577,6 +578,9 @@ CELERY_TASK_ROUTES = {
     "inbox.tasks.sandbox_trickle": {"queue": "reading"},
     "inbox.tasks.recheck_due": {"queue": "reading"},
     "inbox.tasks.recheck_account": {"queue": "reading"},
+    "listening.tasks.collect_due": {"queue": "reading"},
+    "listening.tasks.collect_source": {"queue": "reading"},
+    "listening.tasks.sandbox_stream": {"queue": "reading"},
     "publishing.tasks.engagement_due": {"queue": "reading"},
     "publishing.tasks.read_engagement": {"queue": "reading"},
 }
@@ -705,6 +709,24 @@ CXHUB_ENGAGEMENT_BATCH_SIZE = env_int("CXHUB_ENGAGEMENT_BATCH_SIZE", 500, minimu
 # The demo's sandbox accounts hear back: one generated item every this many seconds (0: never;
 # `make run` sets 60).
 CXHUB_SANDBOX_INBOUND_SECONDS = env_int("CXHUB_SANDBOX_INBOUND_SECONDS", 0, minimum=0)
+# Listening (listening/collection.py): the dispatcher runs this often, and takes each watch's
+# source again after an interval that adapts to its activity, between these; a run claimed and
+# not finished after the lease is claimed again; sources claimed per dispatcher run, pages read
+# per source run, and posts asked per page.
+CXHUB_LISTENING_SECONDS = env_int("CXHUB_LISTENING_SECONDS", 15, minimum=1)
+CXHUB_LISTENING_MIN_INTERVAL_SECONDS = env_int(
+    "CXHUB_LISTENING_MIN_INTERVAL_SECONDS", 60, minimum=1
+)
+CXHUB_LISTENING_MAX_INTERVAL_SECONDS = env_int(
+    "CXHUB_LISTENING_MAX_INTERVAL_SECONDS", 600, minimum=1
+)
+CXHUB_LISTENING_LEASE_SECONDS = env_int("CXHUB_LISTENING_LEASE_SECONDS", 600, minimum=10)
+CXHUB_LISTENING_BATCH_SIZE = env_int("CXHUB_LISTENING_BATCH_SIZE", 500, minimum=1)
+CXHUB_LISTENING_PAGES_PER_RUN = env_int("CXHUB_LISTENING_PAGES_PER_RUN", 5, minimum=1)
+CXHUB_LISTENING_PAGE_SIZE = env_int("CXHUB_LISTENING_PAGE_SIZE", 40, minimum=1)
+# The demo's sandbox watches hear a steady made-up stream every this many seconds (0: never;
+# `make run` sets 60).
+CXHUB_SANDBOX_LISTENING_SECONDS = env_int("CXHUB_SANDBOX_LISTENING_SECONDS", 0, minimum=0)
 # Tries at the network per target; then it fails and its author and leads are alerted.
 CXHUB_PUBLISH_MAX_ATTEMPTS = env_int("CXHUB_PUBLISH_MAX_ATTEMPTS", 8, minimum=1)
 # Retry n waits min(cap, base × 2^(n-1)) seconds, jittered down to half of that, or longer when

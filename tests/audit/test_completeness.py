@@ -70,6 +70,8 @@ SERVICE_MODULES = (
     "sso.services",
     "inbox.services",
     "inbox.replies",
+    "listening.services",
+    "listening.alerts",
 )
 # Built alongside this test; covered automatically once they import, never skipped in silence.
 OPTIONAL_MODULES = (
@@ -1155,6 +1157,188 @@ def _sso_rule_delete(w):
     return lambda: sso.sso_rule_delete(rule=rule, by=w.admin)
 
 
+# Listening ----------------------------------------------------------------------------------
+def _watch(w):
+    from listening import services as listening
+
+    return listening.watch_create(
+        by=w.lead, team_id=w.org["north"].pk, values={"name": "Census", "terms": ["census"]}
+    )
+
+
+def _found(text="census text asks for bank details"):
+    from networks.channels import PublicPost
+
+    return PublicPost(
+        network_id=f"p{timezone.now().timestamp()}",
+        text=text,
+        created_at=timezone.now(),
+        author_handle="someone@example.social",
+    )
+
+
+def _alert(w):
+    from listening import alerts
+    from listening import services as listening
+
+    watch = _watch(w)
+    listening.claim_create(by=w.lead, watch=watch, claim="Fake fines", terms=["bank details"])
+    stored = listening.posts_store(watch=watch, network="mastodon", posts=[_found()])
+    [alert] = alerts.claims_matched(watch, stored.claims)
+    return alert
+
+
+@writes("listening.watch_created")
+def _watch_create(w):
+    from listening import services as listening
+
+    return lambda: listening.watch_create(
+        by=w.lead, team_id=w.org["north"].pk, values={"name": "Census", "terms": ["census"]}
+    )
+
+
+@writes("listening.watch_changed")
+def _watch_update(w):
+    from listening import services as listening
+
+    watch = _watch(w)
+    return lambda: listening.watch_update(
+        by=w.lead, watch=watch, values={"terms": ["census", "scam"]}
+    )
+
+
+@writes("listening.claim_created")
+def _claim_create(w):
+    from listening import services as listening
+
+    watch = _watch(w)
+    return lambda: listening.claim_create(
+        by=w.lead, watch=watch, claim="Fake fines", terms=["pay a fine"]
+    )
+
+
+@writes("listening.claim_changed")
+def _claim_set_active(w):
+    from listening import services as listening
+
+    claim = listening.claim_create(by=w.lead, watch=_watch(w), claim="Fake fines", terms=["fine"])
+    return lambda: listening.claim_set_active(by=w.lead, claim=claim, active=False)
+
+
+@writes("listening.posts_found")
+def _posts_store(w):
+    from listening import services as listening
+
+    watch = _watch(w)
+    return lambda: listening.posts_store(watch=watch, network="mastodon", posts=[_found()])
+
+
+@reads
+def _listening_networks(w):
+    from listening import services as listening
+
+    return listening.listening_networks
+
+
+@reads
+def _may_manage(w):
+    from listening import services as listening
+
+    watch = _watch(w)
+    return lambda: listening.may_manage(user=w.author, watch=watch)
+
+
+@reads
+def _wanted_sources(w):
+    from listening import services as listening
+
+    watch = _watch(w)
+    return lambda: listening.wanted_sources(watch)
+
+
+@reads
+def _watch_rules(w):
+    from listening import services as listening
+
+    watch = _watch(w)
+    return lambda: listening.watch_rules(watch)
+
+
+@reads
+def _window_of(w):
+    from listening import alerts
+
+    watch = _watch(w)
+    return lambda: alerts.window_of(watch, timezone.now())
+
+
+@writes("listening.alert_raised")
+def _evaluate(w):
+    from listening import alerts
+    from listening import services as listening
+    from listening.models import Watch
+
+    watch = _watch(w)
+    now = timezone.now()
+    Watch.objects.filter(pk=watch.pk).update(listening_since=now - timedelta(hours=3))
+    watch.refresh_from_db()
+    posts = [_found("census day") for _ in range(40)]
+    posts = [p.__class__(**{**p.__dict__, "network_id": f"s{n}"}) for n, p in enumerate(posts)]
+    listening.posts_store(watch=watch, network="mastodon", posts=posts)
+    return lambda: alerts.evaluate(watch, now=now)
+
+
+@writes("listening.alert_raised")
+def _claims_matched(w):
+    from listening import alerts
+    from listening import services as listening
+
+    watch = _watch(w)
+    listening.claim_create(by=w.lead, watch=watch, claim="Fake fines", terms=["bank details"])
+    stored = listening.posts_store(watch=watch, network="mastodon", posts=[_found()])
+    return lambda: alerts.claims_matched(watch, stored.claims)
+
+
+@reads
+def _lead_ids(w):
+    from listening import alerts
+
+    watch = _watch(w)
+    return lambda: alerts.lead_ids(watch)
+
+
+@reads
+def _alert_url(w):
+    from listening import alerts
+
+    alert = _alert(w)
+    return lambda: alerts.alert_url(alert)
+
+
+@reads
+def _may_act(w):
+    from listening import alerts
+
+    alert = _alert(w)
+    return lambda: alerts.may_act(user=w.author, alert=alert)
+
+
+@writes("listening.alert_acknowledged")
+def _alert_acknowledge(w):
+    from listening import alerts
+
+    alert = _alert(w)
+    return lambda: alerts.alert_acknowledge(alert=alert, by=w.lead)
+
+
+@writes("listening.alert_closed")
+def _alert_close(w):
+    from listening import alerts
+
+    alert = _alert(w)
+    return lambda: alerts.alert_close(alert=alert, by=w.lead, note="Answered.")
+
+
 SCENARIOS: dict[str, Scenario] = {
     "accounts.services.team_create": _team_create,
     "accounts.services.membership_grant": _membership_grant,
@@ -1257,6 +1441,23 @@ SCENARIOS: dict[str, Scenario] = {
     "sso.services.sso_rule_create": _sso_rule_create,
     "sso.services.sso_rule_update": _sso_rule_update,
     "sso.services.sso_rule_delete": _sso_rule_delete,
+    "listening.services.watch_create": _watch_create,
+    "listening.services.watch_update": _watch_update,
+    "listening.services.claim_create": _claim_create,
+    "listening.services.claim_set_active": _claim_set_active,
+    "listening.services.posts_store": _posts_store,
+    "listening.services.listening_networks": _listening_networks,
+    "listening.services.may_manage": _may_manage,
+    "listening.services.wanted_sources": _wanted_sources,
+    "listening.services.watch_rules": _watch_rules,
+    "listening.alerts.window_of": _window_of,
+    "listening.alerts.evaluate": _evaluate,
+    "listening.alerts.claims_matched": _claims_matched,
+    "listening.alerts.lead_ids": _lead_ids,
+    "listening.alerts.alert_url": _alert_url,
+    "listening.alerts.may_act": _may_act,
+    "listening.alerts.alert_acknowledge": _alert_acknowledge,
+    "listening.alerts.alert_close": _alert_close,
 }
 
 

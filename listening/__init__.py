@@ -1,0 +1,2 @@
+"""Listening: public conversation about watched topics, measured over time, and early warning
+when it surges, turns angry or repeats a known false claim."""

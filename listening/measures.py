@@ -1,0 +1,195 @@
+"""A watch's figures over time: counted again from its hits for every minute, hour and day a
+new hit lands in (`recount`), read back for charts and exports (`series`, `top_posts`,
+`top_authors`), and summed over a window and its baseline for the detectors (`window_figures`).
+
+Counting again, rather than adding, is what makes the figures exact whatever happens to a
+collection: a page stored twice, or two sources of one watch storing at once (the watch's row
+is locked for the store), count each post once."""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import Trunc
+
+from inbox.models import Sentiment
+
+from .models import Hit, Measure, Resolution, Watch, WatchAuthor
+
+STEP = {
+    Resolution.MINUTE: timedelta(minutes=1),
+    Resolution.HOUR: timedelta(hours=1),
+    Resolution.DAY: timedelta(days=1),
+}
+_SENTIMENTS = {
+    "positive": Sentiment.POSITIVE,
+    "neutral": Sentiment.NEUTRAL,
+    "negative": Sentiment.NEGATIVE,
+    "not_scored": Sentiment.NOT_SCORED,
+}
+
+
+def bucket_start(at: datetime, resolution: str) -> datetime:
+    at = at.astimezone(UTC)
+    if resolution == Resolution.MINUTE:
+        return at.replace(second=0, microsecond=0)
+    if resolution == Resolution.HOUR:
+        return at.replace(minute=0, second=0, microsecond=0)
+    return at.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def recount(watch: Watch, moments: Iterable[datetime]) -> int:
+    """Count again the minutes, hours and days of `watch` that hold `moments`, from its hits;
+    the number of buckets written. Three grouped queries per resolution, whatever the number of
+    buckets, and one upsert."""
+    moments = list(moments)
+    if not moments:
+        return 0
+    rows: list[Measure] = []
+    for resolution in Resolution.values:
+        starts = {bucket_start(at, resolution) for at in moments}
+        low, high = min(starts), max(starts) + STEP[resolution]
+        rows += _counted(watch, resolution, starts, low, high)
+    Measure.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["watch", "resolution", "start"],
+        update_fields=[
+            "volume",
+            "positive",
+            "neutral",
+            "negative",
+            "not_scored",
+            "authors",
+            "new_authors",
+            "languages",
+        ],
+    )
+    return len(rows)
+
+
+def _counted(
+    watch: Watch, resolution: str, starts: set[datetime], low: datetime, high: datetime
+) -> list[Measure]:
+    hits = Hit.objects.filter(watch=watch, at__gte=low, at__lt=high).annotate(
+        bucket=Trunc("at", resolution, tzinfo=UTC)
+    )
+    counts = {
+        row["bucket"]: row
+        for row in hits.values("bucket").annotate(
+            volume=Count("id"),
+            authors=Count("author_key", distinct=True),
+            **{name: Count("id", filter=Q(sentiment=value)) for name, value in _SENTIMENTS.items()},
+        )
+    }
+    languages: dict[datetime, dict[str, int]] = defaultdict(dict)
+    for row in hits.values("bucket", "language").annotate(n=Count("id")):
+        languages[row["bucket"]][row["language"]] = row["n"]
+    new_authors = dict(
+        WatchAuthor.objects.filter(watch=watch, first_at__gte=low, first_at__lt=high)
+        .annotate(bucket=Trunc("first_at", resolution, tzinfo=UTC))
+        .values("bucket")
+        .annotate(n=Count("id"))
+        .values_list("bucket", "n")
+    )
+    rows = []
+    for start in sorted(starts):
+        row = counts.get(start, {})
+        rows.append(
+            Measure(
+                watch=watch,
+                resolution=resolution,
+                start=start,
+                volume=row.get("volume", 0),
+                authors=row.get("authors", 0),
+                new_authors=new_authors.get(start, 0),
+                languages=dict(sorted(languages.get(start, {}).items())),
+                **{name: row.get(name, 0) for name in _SENTIMENTS},
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Sums over a span of minutes."""
+
+    volume: int = 0
+    negative: int = 0
+    scored: int = 0
+
+
+def figures(watch: Watch, start: datetime, end: datetime) -> Figures:
+    """The watch's posts from `start` to `end` (minute buckets), and how many were scored and
+    negative. One query."""
+    row = Measure.objects.filter(
+        watch=watch, resolution=Resolution.MINUTE, start__gte=start, start__lt=end
+    ).aggregate(
+        volume=Sum("volume"),
+        negative=Sum("negative"),
+        positive=Sum("positive"),
+        neutral=Sum("neutral"),
+    )
+    negative = row["negative"] or 0
+    return Figures(
+        volume=row["volume"] or 0,
+        negative=negative,
+        scored=negative + (row["positive"] or 0) + (row["neutral"] or 0),
+    )
+
+
+def series(
+    watch: Watch, resolution: str, start: datetime, end: datetime
+) -> list[dict[str, object]]:
+    """The watch's buckets from `start` to `end`, one per step, empty steps included (a chart
+    needs its zeros). One query."""
+    kept = {
+        measure.start: measure
+        for measure in Measure.objects.filter(
+            watch=watch, resolution=resolution, start__gte=start, start__lt=end
+        )
+    }
+    out, at, step = [], bucket_start(start, resolution), STEP[resolution]
+    if at < start:
+        at += step
+    while at < end:
+        measure = kept.get(at)
+        out.append(
+            {
+                "start": at,
+                "volume": measure.volume if measure else 0,
+                "positive": measure.positive if measure else 0,
+                "neutral": measure.neutral if measure else 0,
+                "negative": measure.negative if measure else 0,
+                "not_scored": measure.not_scored if measure else 0,
+                "authors": measure.authors if measure else 0,
+                "new_authors": measure.new_authors if measure else 0,
+                "languages": measure.languages if measure else {},
+            }
+        )
+        at += step
+    return out
+
+
+def top_posts(watch: Watch, start: datetime, end: datetime, *, limit: int = 5) -> list[Hit]:
+    """The watch's most shared posts from `start` to `end`: by reposts, then likes, then time.
+    One query (posts purged after the retention are no longer there to rank)."""
+    return list(
+        Hit.objects.filter(watch=watch, at__gte=start, at__lt=end)
+        .select_related("post")
+        .order_by("-post__reposts", "-post__likes", "-at", "-id")[:limit]
+    )
+
+
+def top_authors(
+    watch: Watch, start: datetime, end: datetime, *, limit: int = 5
+) -> list[dict[str, object]]:
+    """The authors with the most posts in the watch from `start` to `end`. One query."""
+    return list(
+        Hit.objects.filter(watch=watch, at__gte=start, at__lt=end)
+        .values("author_key")
+        .annotate(posts=Count("id"))
+        .order_by("-posts", "author_key")[:limit]
+    )

@@ -1,0 +1,36 @@
+"""Thin tasks of listening (collection.py): they take ids and call it. Each is safe to run
+twice: a second run of a source reads from the cursor the first one stored."""
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from . import collection, sandbox
+
+
+@shared_task(name="listening.tasks.collect_due")
+def collect_due() -> int:
+    """Periodic (cxhub/celery.py): claim the sources whose turn has come and queue a run each
+    (claim_due has committed: the tasks are queued after the claim)."""
+    source_ids = collection.claim_due()
+    for source_id in source_ids:
+        collect_source.delay(source_id)
+    return len(source_ids)
+
+
+@shared_task(
+    name="listening.tasks.collect_source",
+    autoretry_for=(OperationalError, InterfaceError),
+    max_retries=3,
+    retry_backoff=2,
+    retry_jitter=True,
+)
+def collect_source(source_id: int) -> int:
+    """One source's run; the number of hits it added."""
+    return collection.source_collect(source_id=int(source_id)).hits
+
+
+@shared_task(name="listening.tasks.sandbox_stream")
+def sandbox_stream() -> int:
+    """Periodic in the demo (CXHUB_SANDBOX_LISTENING_SECONDS): a few public posts for each
+    sandbox watch, at its steady rate."""
+    return sandbox.stream_tick()
