@@ -11,6 +11,15 @@ from networks.channels import PublicPost
 
 from ..factories import UserFactory, grant
 
+# The networks' test servers and the accounts connected to them, for the collection tests
+# (test_collection.py). Imported, not named in pytest_plugins (as tests/inbox/conftest.py does).
+from ..publishing.networks.conftest import (  # noqa: F401
+    mastodon_account,
+    mastodon_server,
+    x_account,
+    x_server,
+)
+
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 _ids = itertools.count(1)
 
