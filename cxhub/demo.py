@@ -7,12 +7,28 @@ from django.db import transaction
 from accounts.models import Role, Team, User
 from accounts.services import membership_grant, team_create
 from inbox.sandbox import sandbox_inbound
+from listening import sandbox as listening_sandbox
+from listening.models import Watch
+from listening.services import claim_create, watch_create
 from networks.models import Channel, SocialAccount
 from networks.services import social_account_create, social_account_grant_drafting
 
 DEMO_PASSWORD = "cxhub-demo-2026"
 # Replies, mentions and comments each demo account has heard when the demo is made.
 DEMO_INBOUND_ITEMS = 8
+# The demo's watch (listening/sandbox.py): a day of steady talk behind it, and a known false
+# claim; `manage.py sandbox_surge --watch ID` sends it a surge of a made-up scam.
+DEMO_WATCH = {
+    "name": "Launch day",
+    "terms": ["launch", "rocket", "viewing pass*"],
+    "hashtags": ["LaunchDay"],
+    "exclude": ["product launch"],
+    "languages": ["en"],
+}
+DEMO_CLAIM = (
+    "Texts say launch viewing passes must be paid for, or a fine paid, with bank details.",
+    ["bank details", "pay a fine"],
+)
 
 # (slug, name, parent slug)
 TEAMS = [
@@ -154,6 +170,15 @@ def seed_demo() -> dict:
     for account in quiet:
         sandbox_inbound(account=account, count=DEMO_INBOUND_ITEMS, seed=account.pk)
 
+    watch = Watch.objects.filter(name=DEMO_WATCH["name"], sandbox=True).first()
+    if watch is None:
+        lead = User.objects.get(username="lead")
+        watch = watch_create(
+            by=lead, team_id=teams["hq"].pk, values={**DEMO_WATCH, "sandbox": True}
+        )
+        claim_create(by=lead, watch=watch, claim=DEMO_CLAIM[0], terms=DEMO_CLAIM[1])
+        listening_sandbox.seed_history(watch)
+
     for username, channel, handle in DESK_GRANTS:
         user = User.objects.get(username=username)
         account = SocialAccount.objects.get(channel=channel, handle=handle)
@@ -172,4 +197,5 @@ def seed_demo() -> dict:
         ],
         "people": people,
         "social_accounts": accounts,
+        "watches": [{"id": watch.pk, "name": watch.name, "team": "hq", "sandbox": True}],
     }

@@ -21,19 +21,20 @@ NETWORK = "sandbox"
 STEADY_PER_MINUTE = 0.5
 
 _STEADY = [
-    "Filled in the {term} form online this morning, took ten minutes.",
-    "Does anyone know when the {term} results come out?",
-    "Our library has a help desk for the {term} this week, handy.",
-    "Reminder: the {term} deadline is at the end of the month.",
-    "Interesting thread on why the {term} matters for school funding.",
+    "Looking forward to the {term} this week, the kids are excited.",
+    "Does anyone know what time the {term} coverage starts?",
+    "Our library has a talk about the {term} on Thursday, handy.",
+    "Reminder: the {term} schedule is on the agency's site.",
+    "Interesting thread on why the {term} matters for weather forecasts.",
     "The {term} helpline answered quickly, thanks!",
-    "Is the {term} available in Welsh as well?",
-    "Heard the {term} team is visiting our street next week.",
+    "Is the {term} stream available with captions?",
+    "Heard the {term} team is visiting our school next week.",
 ]
+# A made-up scam: texts selling passes or demanding fines, asking for bank details.
 _SURGE = [
-    "Got a {term} text: pay a fine today or be prosecuted. This is a scam, furious!",
+    "Got a text about the {term}: pay a fine today or be prosecuted. This is a scam, furious!",
     "WARNING: fake {term} messages asking for bank details. Awful, my mum nearly paid.",
-    "Another {term} scam text demanding a fine. Why is nobody stopping this? Disgraceful.",
+    "Another {term} scam text selling viewing passes for bank details. Disgraceful.",
     "The {term} text says pay a fine by link within 24 hours. Terrible, a total fraud.",
     "Scammers are using the {term} to steal bank details. Angry and scared.",
 ]
@@ -42,7 +43,7 @@ _SURGE = [
 def _term(watch: Watch, rng: random.Random) -> str:
     choices = list(watch.terms) + [f"#{tag}" for tag in watch.hashtags]
     plain = [term.rstrip("*") for term in choices if term.strip("*#")]
-    return rng.choice(plain) if plain else "census"
+    return rng.choice(plain) if plain else "launch"
 
 
 def _post(watch: Watch, rng: random.Random, template: str, at: datetime) -> Found:
