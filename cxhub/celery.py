@@ -133,6 +133,13 @@ def setup_periodic_tasks(sender, **kwargs):
         "listening.tasks.collect_due",
         "read the public posts of the watches' sources whose turn has come",
     )
+    # Posts, hits and minute figures past each watch's retention, purged (hours and days stay).
+    _every(
+        sender,
+        float(settings.CXHUB_LISTENING_PURGE_SECONDS),
+        "listening.tasks.purge_due",
+        "purge what each watch keeps past its retention",
+    )
     # The demo's sandbox watches hear a steady stream (listening/sandbox.py): off unless set.
     stream_every = float(settings.CXHUB_SANDBOX_LISTENING_SECONDS)
     if stream_every:

@@ -505,6 +505,11 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "accounts.models.Role",
         "ChannelEnum": "networks.models.Channel",
         "ItemStatusEnum": "inbox.models.ItemStatus",
+        # The inbox's item kinds kept their first name when listening's kinds came.
+        "KindEnum": "inbox.models.ItemKind",
+        "AlertKindEnum": "listening.models.AlertKind",
+        "AlertStatusEnum": "listening.models.AlertStatus",
+        "SourceKindEnum": "listening.models.Source.Kind",
     },
 }
 
@@ -581,6 +586,7 @@ CELERY_TASK_ROUTES = {
     "listening.tasks.collect_due": {"queue": "reading"},
     "listening.tasks.collect_source": {"queue": "reading"},
     "listening.tasks.sandbox_stream": {"queue": "reading"},
+    "listening.tasks.purge_due": {"queue": "reading"},
     "publishing.tasks.engagement_due": {"queue": "reading"},
     "publishing.tasks.read_engagement": {"queue": "reading"},
 }
@@ -724,6 +730,8 @@ CXHUB_LISTENING_LEASE_SECONDS = env_int("CXHUB_LISTENING_LEASE_SECONDS", 600, mi
 CXHUB_LISTENING_BATCH_SIZE = env_int("CXHUB_LISTENING_BATCH_SIZE", 500, minimum=1)
 CXHUB_LISTENING_PAGES_PER_RUN = env_int("CXHUB_LISTENING_PAGES_PER_RUN", 5, minimum=1)
 CXHUB_LISTENING_PAGE_SIZE = env_int("CXHUB_LISTENING_PAGE_SIZE", 40, minimum=1)
+# What each watch keeps past its retention is purged this often (listening/services.py).
+CXHUB_LISTENING_PURGE_SECONDS = env_int("CXHUB_LISTENING_PURGE_SECONDS", 3600, minimum=1)
 # The demo's sandbox watches hear a steady made-up stream every this many seconds (0: never;
 # `make run` sets 60).
 CXHUB_SANDBOX_LISTENING_SECONDS = env_int("CXHUB_SANDBOX_LISTENING_SECONDS", 0, minimum=0)

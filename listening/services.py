@@ -6,7 +6,7 @@ moved, all in one transaction)."""
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import regex
 from django.db import transaction
@@ -22,7 +22,7 @@ from networks.channels import PublicPost as Found
 from networks.channels import all_channels
 
 from . import measures
-from .models import FalseClaim, Hit, PublicPost, Source, Watch, WatchAuthor
+from .models import FalseClaim, Hit, Measure, PublicPost, Resolution, Source, Watch, WatchAuthor
 from .rules import Match, Rules, account_key, rules_of
 
 log = logging.getLogger("cxhub.listening")
@@ -328,13 +328,18 @@ def posts_store(
     source: Source | None = None,
     cursor: str | None = None,
 ) -> Stored:
-    """Keep what `network` gave `watch`: each post once per network (a post kept already gets
-    its new figures), each post the watch's rules keep once per watch, the watch's figures
+    """Keep what `network` gave `watch`: each post the watch's rules keep, once per network (a
+    post kept already gets its new figures) and once per watch as a hit, the watch's figures
     counted again for the minutes, hours and days touched, and (with `source`) the source's
     cursor moved, in one transaction, so a run stopped anywhere resumes after its last stored
     page and a page stored twice counts once. One audit event names the hits it added. The
     watch's row is locked for the store: two sources of one watch store one after the other."""
-    fresh = list({post.network_id[:500]: post for post in posts}.values())
+    # A post older than the watch keeps anything is not kept: its hour and day were counted
+    # and their hits purged, so counting it again would count it alone.
+    cutoff = retention_cutoff(watch)
+    fresh = list(
+        {post.network_id[:500]: post for post in posts if post.created_at >= cutoff}.values()
+    )
     rules = watch_rules(watch)
     # Signals and matching cost CPU, not locks: worked out before the transaction.
     signals = {post.network_id[:500]: _signals(post) for post in fresh}
@@ -356,10 +361,11 @@ def posts_store(
             row.network_id: row
             for row in PublicPost.objects.filter(network=network, network_id__in=ids)
         }
+        # Only what the watch keeps is stored: another watch's own search brings what it wants.
         new_rows = [
             _row(network, post, signals[post.network_id[:500]])
             for post in fresh
-            if post.network_id[:500] not in kept
+            if post.network_id[:500] in matches and post.network_id[:500] not in kept
         ]
         PublicPost.objects.bulk_create(new_rows, ignore_conflicts=True)
         _refresh_figures(kept, fresh)
@@ -496,3 +502,36 @@ def _authors_seen(watch: Watch, hits: Sequence[Hit]) -> list[datetime]:
             WatchAuthor.objects.filter(watch=watch, author_key=key).update(first_at=at)
             moved.append(known[key])
     return moved
+
+
+# Retention --------------------------------------------------------------------------------------
+def retention_cutoff(watch: Watch, *, now: datetime | None = None) -> datetime:
+    """The moment before which the watch keeps no post, no hit and no minute's figures."""
+    return (now or timezone.now()) - timedelta(days=watch.retention_days)
+
+
+@transaction.atomic
+def watch_purge(*, watch: Watch, now: datetime | None = None) -> dict[str, int]:
+    """Purge what the watch keeps past its retention: its hits (the posts no watch still holds
+    go with them) and its figures per minute; its figures per hour and per day stay, counted
+    when the hits were there. One audit event says what went, when anything did."""
+    cutoff = retention_cutoff(watch, now=now)
+    hit_count = Hit.objects.filter(watch=watch, at__lt=cutoff).delete()[0]
+    post_count = (
+        PublicPost.objects.filter(posted_at__lt=cutoff, hits__isnull=True).delete()[0]
+        if hit_count
+        else 0
+    )
+    minutes = Measure.objects.filter(
+        watch=watch, resolution=Resolution.MINUTE, start__lt=cutoff
+    ).delete()[0]
+    purged = {"hits": hit_count, "posts": post_count, "minutes": minutes}
+    if any(purged.values()):
+        record(
+            actor=None,
+            action="listening.purged",
+            obj=watch,
+            team=watch.team,
+            data={"before": cutoff.isoformat(), **purged},
+        )
+    return purged

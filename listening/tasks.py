@@ -4,7 +4,8 @@ twice: a second run of a source reads from the cursor the first one stored."""
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from . import collection, sandbox
+from . import collection, sandbox, services
+from .models import Watch
 
 
 @shared_task(name="listening.tasks.collect_due")
@@ -27,6 +28,16 @@ def collect_due() -> int:
 def collect_source(source_id: int) -> int:
     """One source's run; the number of hits it added."""
     return collection.source_collect(source_id=int(source_id)).hits
+
+
+@shared_task(name="listening.tasks.purge_due")
+def purge_due() -> int:
+    """Periodic (cxhub/celery.py): purge every watch's posts, hits and minute figures past its
+    retention (services.watch_purge; each purge is audited); the number of hits purged."""
+    total = 0
+    for watch in Watch.objects.select_related("team").order_by("pk"):
+        total += services.watch_purge(watch=watch)["hits"]
+    return total
 
 
 @shared_task(name="listening.tasks.sandbox_stream")

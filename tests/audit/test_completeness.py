@@ -1233,6 +1233,26 @@ def _posts_store(w):
     return lambda: listening.posts_store(watch=watch, network="mastodon", posts=[_found()])
 
 
+@writes("listening.purged")
+def _watch_purge(w):
+    from listening import services as listening
+    from listening.models import Watch
+
+    watch = _watch(w)
+    listening.posts_store(watch=watch, network="mastodon", posts=[_found("census today")])
+    Watch.objects.filter(pk=watch.pk).update(retention_days=1)
+    watch.refresh_from_db()
+    return lambda: listening.watch_purge(watch=watch, now=timezone.now() + timedelta(days=2))
+
+
+@reads
+def _retention_cutoff(w):
+    from listening import services as listening
+
+    watch = _watch(w)
+    return lambda: listening.retention_cutoff(watch)
+
+
 @reads
 def _listening_networks(w):
     from listening import services as listening
@@ -1447,6 +1467,8 @@ SCENARIOS: dict[str, Scenario] = {
     "listening.services.claim_set_active": _claim_set_active,
     "listening.services.posts_store": _posts_store,
     "listening.services.listening_networks": _listening_networks,
+    "listening.services.watch_purge": _watch_purge,
+    "listening.services.retention_cutoff": _retention_cutoff,
     "listening.services.may_manage": _may_manage,
     "listening.services.wanted_sources": _wanted_sources,
     "listening.services.watch_rules": _watch_rules,

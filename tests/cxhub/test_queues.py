@@ -14,6 +14,7 @@ PROJECT_APPS = (
     "publishing",
     "approvals",
     "inbox",
+    "listening",
     "desk",
     "sso",
 )

@@ -68,8 +68,8 @@ def test_the_watch_rules_decide_what_is_kept(org, north_lead):
         "kept-author": ["@Stats@gov.example"],
     }
     assert len(stored.hits) == 3
-    # Every post is kept once per network, matched or not: another watch may want it.
-    assert PublicPost.objects.count() == 6
+    # Only what the watch keeps is stored (another watch's own search brings what it wants).
+    assert PublicPost.objects.count() == 3
 
 
 def test_a_post_read_again_brings_its_new_figures(watch):
@@ -162,3 +162,30 @@ def test_false_claims_are_flagged_on_their_hits(watch, north_lead):
     assert flagged == {"c1": [claim.pk], "c2": [claim.pk], "ok": []}
     assert sorted(stored.claims) == [claim.pk]
     assert len(stored.claims[claim.pk]) == 2
+
+
+def test_the_purge_keeps_hours_and_days_and_drops_posts_hits_and_minutes_past_retention(
+    watch, time_machine
+):
+    from audit.models import AuditEvent
+
+    now = T0 + timedelta(days=40)
+    old = [public(at=T0 + timedelta(minutes=n)) for n in range(3)]
+    recent = [public(at=now - timedelta(days=1))]
+    _store(watch, old)
+    _store(watch, recent)
+
+    purged = services.watch_purge(watch=watch, now=now)
+
+    assert purged == {"hits": 3, "posts": 3, "minutes": 3}
+    assert list(Hit.objects.values_list("post__network_id", flat=True)) == [recent[0].network_id]
+    assert Measure.objects.get(watch=watch, resolution="hour", start=T0).volume == 3
+    assert Measure.objects.get(watch=watch, resolution="day", start=T0.replace(hour=0)).volume == 3
+    event = AuditEvent.objects.get(action="listening.purged")
+    assert event.data["hits"] == 3
+    # Nothing left to purge: nothing done, nothing recorded.
+    assert services.watch_purge(watch=watch, now=now) == {"hits": 0, "posts": 0, "minutes": 0}
+    assert AuditEvent.objects.filter(action="listening.purged").count() == 1
+    # A post older than the retention, read late, is not kept (its hour was counted and purged).
+    time_machine.move_to(now, tick=False)
+    assert _store(watch, [public(at=T0 + timedelta(minutes=9))]).hits == []
