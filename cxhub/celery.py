@@ -133,6 +133,13 @@ def setup_periodic_tasks(sender, **kwargs):
         "listening.tasks.collect_due",
         "read the public posts of the watches' sources whose turn has come",
     )
+    # Alerts' webhook deliveries whose next try is due (listening/webhooks.py).
+    _every(
+        sender,
+        60.0,
+        "listening.tasks.deliver_due",
+        "send the alerts' webhook deliveries whose try is due",
+    )
     # Posts, hits and minute figures past each watch's retention, purged (hours and days stay).
     _every(
         sender,

@@ -587,6 +587,8 @@ CELERY_TASK_ROUTES = {
     "listening.tasks.collect_source": {"queue": "reading"},
     "listening.tasks.sandbox_stream": {"queue": "reading"},
     "listening.tasks.purge_due": {"queue": "reading"},
+    "listening.tasks.deliver_alert": {"queue": "reading"},
+    "listening.tasks.deliver_due": {"queue": "reading"},
     "publishing.tasks.engagement_due": {"queue": "reading"},
     "publishing.tasks.read_engagement": {"queue": "reading"},
 }
@@ -732,6 +734,8 @@ CXHUB_LISTENING_PAGES_PER_RUN = env_int("CXHUB_LISTENING_PAGES_PER_RUN", 5, mini
 CXHUB_LISTENING_PAGE_SIZE = env_int("CXHUB_LISTENING_PAGE_SIZE", 40, minimum=1)
 # What each watch keeps past its retention is purged this often (listening/services.py).
 CXHUB_LISTENING_PURGE_SECONDS = env_int("CXHUB_LISTENING_PURGE_SECONDS", 3600, minimum=1)
+# Tries of an alert's delivery to its watch's webhook before it fails (listening/webhooks.py).
+CXHUB_LISTENING_WEBHOOK_ATTEMPTS = env_int("CXHUB_LISTENING_WEBHOOK_ATTEMPTS", 10, minimum=1)
 # The demo's sandbox watches hear a steady made-up stream every this many seconds (0: never;
 # `make run` sets 60).
 CXHUB_SANDBOX_LISTENING_SECONDS = env_int("CXHUB_SANDBOX_LISTENING_SECONDS", 0, minimum=0)

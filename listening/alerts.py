@@ -11,17 +11,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from accounts.models import Membership, Role, User
+from accounts.models import Role, User
 from accounts.notifications import notify
 from accounts.selectors import teams_for
 from audit.services import record
 from cxhub.errors import InvalidTransition, NotAllowed
 
-from . import detectors, measures
+from . import detectors, measures, webhooks
 from .models import ALERT_TRANSITIONS, Alert, AlertKind, AlertStatus, FalseClaim, Hit, Watch
+from .recipients import alert_url, lead_ids
 
 log = logging.getLogger("cxhub.listening")
 
@@ -194,6 +194,7 @@ def _raise(
             },
         )
         _tell_leads(alert)
+        webhooks.delivery_queue(alert)
     log.warning("listening: %s alert %s raised on watch %s", kind, alert.pk, watch.pk)
     return alert
 
@@ -203,26 +204,6 @@ def _note_peak(alert: Alert, evidence: Mapping[str, Any], strength: int, end: da
         alert.peak = {"observed": strength, "at": _iso(end), "evidence": dict(evidence)}
         alert.window_end = max(alert.window_end, end)
         alert.save(update_fields=["peak", "window_end", "updated_at"])
-
-
-def lead_ids(watch: Watch) -> list[int]:
-    """Leads of the watch's team or a team above it. One query."""
-    team = watch.team
-    paths = [team.path[:end] for end in range(team.steplen, len(team.path) + 1, team.steplen)]
-    return sorted(
-        set(
-            Membership.objects.filter(
-                role=Role.LEAD, team__path__in=paths, user__is_active=True
-            ).values_list("user_id", flat=True)
-        )
-    )
-
-
-def alert_url(alert: Alert) -> str:
-    try:
-        return reverse("listening-alert", kwargs={"alert_id": alert.pk})
-    except NoReverseMatch:  # an API-only deployment
-        return f"/api/v1/alerts/{alert.pk}/"
 
 
 def _tell_leads(alert: Alert) -> None:

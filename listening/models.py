@@ -71,6 +71,10 @@ class Watch(models.Model):
     # When the watch first read its networks: the baseline starts here (what the first page
     # brought from before is not a baseline), and the demo's history sets it back.
     listening_since = models.DateTimeField(null=True, blank=True)
+    # The agency's chat tool (or any HTTPS endpoint) told of each alert raised, signed with the
+    # secret (encrypted at rest as the networks' tokens are; webhooks.py).
+    webhook_url = models.URLField(max_length=500, blank=True)
+    webhook_secret_encrypted = models.TextField(blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -283,3 +287,32 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} alert on watch {self.watch_id} ({self.status})"
+
+
+class AlertDelivery(models.Model):
+    """One alert's message to its watch's webhook: written with the alert (an outbox), sent by a
+    task, tried again with a growing wait until the endpoint takes it or the tries run out. The
+    key goes with every try (Idempotency-Key): the receiver keeps each key once."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
+    url = models.URLField(max_length=500)
+    key = models.UUIDField(unique=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_at = models.DateTimeField(db_index=True)
+    last_status = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["status", "next_at"])]
+
+    def __str__(self) -> str:
+        return f"alert {self.alert_id} to {self.url} ({self.status})"

@@ -4,7 +4,7 @@ twice: a second run of a source reads from the cursor the first one stored."""
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from . import collection, sandbox, services
+from . import collection, sandbox, services, webhooks
 from .models import Watch
 
 
@@ -38,6 +38,21 @@ def purge_due() -> int:
     for watch in Watch.objects.select_related("team").order_by("pk"):
         total += services.watch_purge(watch=watch)["hits"]
     return total
+
+
+@shared_task(name="listening.tasks.deliver_alert")
+def deliver_alert(delivery_id: int) -> str:
+    """One try of an alert's delivery to its watch's webhook (webhooks.deliver)."""
+    return webhooks.deliver(delivery_id=int(delivery_id))
+
+
+@shared_task(name="listening.tasks.deliver_due")
+def deliver_due() -> int:
+    """Periodic (cxhub/celery.py): queue the deliveries whose next try is due."""
+    due = webhooks.deliveries_due()
+    for delivery_id in due:
+        deliver_alert.delay(delivery_id)
+    return len(due)
 
 
 @shared_task(name="listening.tasks.sandbox_stream")

@@ -13,6 +13,7 @@ import importlib
 import inspect
 import io
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -20,6 +21,7 @@ from types import ModuleType
 
 import pytest
 from django.apps import apps
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.db import transaction
@@ -72,6 +74,7 @@ SERVICE_MODULES = (
     "inbox.replies",
     "listening.services",
     "listening.alerts",
+    "listening.webhooks",
 )
 # Built alongside this test; covered automatically once they import, never skipped in silence.
 OPTIONAL_MODULES = (
@@ -1319,20 +1322,87 @@ def _claims_matched(w):
     return lambda: alerts.claims_matched(watch, stored.claims)
 
 
-@reads
-def _lead_ids(w):
-    from listening import alerts
-
-    watch = _watch(w)
-    return lambda: alerts.lead_ids(watch)
-
-
-@reads
-def _alert_url(w):
-    from listening import alerts
+def _delivery(w):
+    from listening import webhooks
+    from listening.models import AlertDelivery
 
     alert = _alert(w)
-    return lambda: alerts.alert_url(alert)
+    w.monkeypatch.setattr(webhooks, "_send_later", lambda delivery_id: None)
+    watch = alert.watch
+    watch.webhook_url = "https://chat.example/hooks/1"
+    watch.save()
+    return AlertDelivery.objects.create(
+        alert=alert, url=watch.webhook_url, key=uuid.uuid4(), next_at=timezone.now()
+    )
+
+
+@writes("listening.webhook_set")
+def _watch_set_webhook(w):
+    from listening import webhooks
+
+    watch = _watch(w)
+    w.monkeypatch.setattr(webhooks, "check_server", lambda url, what: None)
+    return lambda: webhooks.watch_set_webhook(
+        by=w.lead, watch=watch, url="https://chat.example/hooks/1"
+    )
+
+
+@writes("listening.alert_raised", changes=False)
+def _delivery_queue(w):
+    # Runs inside the raising of an alert (alerts._raise), whose event covers the row it adds.
+    from listening import webhooks
+
+    alert = _alert(w)
+    w.monkeypatch.setattr(webhooks, "_send_later", lambda delivery_id: None)
+    alert.watch.webhook_url = "https://chat.example/hooks/1"
+    alert.watch.save()
+
+    def call():
+        with transaction.atomic():
+            record(actor=None, action="listening.alert_raised", obj=alert, team=alert.watch.team)
+            return webhooks.delivery_queue(alert)
+
+    return call
+
+
+@reads
+def _body_of(w):
+    from listening import webhooks
+
+    delivery = _delivery(w)
+    return lambda: webhooks.body_of(delivery)
+
+
+@reads
+def _signature(w):
+    from listening import webhooks
+
+    return lambda: webhooks.signature("secret", "1700000000", b"{}")
+
+
+@reads
+def _backoff_seconds_webhook(w):
+    from listening import webhooks
+
+    return lambda: webhooks.backoff_seconds(3)
+
+
+@writes("listening.alert_delivery_failed")
+def _deliver(w):
+    from listening import webhooks
+
+    delivery = _delivery(w)
+    w.monkeypatch.setattr(settings, "CXHUB_LISTENING_WEBHOOK_ATTEMPTS", 1)
+    # chat.example does not resolve here: no answer, and the one try allowed is spent.
+    return lambda: webhooks.deliver(delivery_id=delivery.pk)
+
+
+@reads
+def _deliveries_due(w):
+    from listening import webhooks
+
+    _delivery(w)
+    return lambda: webhooks.deliveries_due()
 
 
 @reads
@@ -1475,8 +1545,13 @@ SCENARIOS: dict[str, Scenario] = {
     "listening.alerts.window_of": _window_of,
     "listening.alerts.evaluate": _evaluate,
     "listening.alerts.claims_matched": _claims_matched,
-    "listening.alerts.lead_ids": _lead_ids,
-    "listening.alerts.alert_url": _alert_url,
+    "listening.webhooks.watch_set_webhook": _watch_set_webhook,
+    "listening.webhooks.delivery_queue": _delivery_queue,
+    "listening.webhooks.body_of": _body_of,
+    "listening.webhooks.signature": _signature,
+    "listening.webhooks.backoff_seconds": _backoff_seconds_webhook,
+    "listening.webhooks.deliver": _deliver,
+    "listening.webhooks.deliveries_due": _deliveries_due,
     "listening.alerts.may_act": _may_act,
     "listening.alerts.alert_acknowledge": _alert_acknowledge,
     "listening.alerts.alert_close": _alert_close,
