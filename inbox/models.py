@@ -5,6 +5,7 @@ account's place in its network's stream (`IngestState`: the cursor, when to look
 from django.conf import settings
 from django.db import models
 
+from accounts.models import Team
 from networks.models import SocialAccount
 from publishing.models import PostTarget
 
@@ -207,3 +208,27 @@ class ItemNote(models.Model):
 
     def __str__(self) -> str:
         return f"note on {self.item_id}"
+
+
+class ApprovedResponse(models.Model):
+    """A line the agency has cleared for answering the public ("We never ask for bank details by
+    text…"): kept by a team's leads, offered to its team and the teams below it when a reply or
+    a post is drafted from an inbox item or an alert. A draft made from it still goes through
+    the usual approvals."""
+
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="approved_responses")
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title", "id"]
+        indexes = [models.Index(fields=["team", "active"])]
+
+    def __str__(self) -> str:
+        return self.title

@@ -17,7 +17,10 @@ from accounts.models import Role, User
 from accounts.notifications import notify
 from accounts.selectors import teams_for
 from audit.services import record
-from cxhub.errors import InvalidTransition, NotAllowed
+from cxhub.errors import ApplicationError, InvalidTransition, NotAllowed
+from inbox.responses import responses_for
+from publishing.models import Post
+from publishing.services import TargetInput, post_create
 
 from . import detectors, measures, webhooks
 from .models import ALERT_TRANSITIONS, Alert, AlertKind, AlertStatus, FalseClaim, Hit, Watch
@@ -343,3 +346,40 @@ def alert_close(*, alert: Alert, by: User, note: str = "") -> Alert:
         data={"watch": alert.watch_id, "kind": alert.kind, "note": note},
     )
     return alert
+
+
+@transaction.atomic
+def alert_draft_post(
+    *, alert: Alert, by: User, response_id: object, account_ids: Sequence[int]
+) -> Post:
+    """A draft post answering the alert, in the words of one of the agency's approved responses
+    offered to the watch's team, for the accounts given, marked with the watch's topic (its tags
+    and campaign). `by` must be able to draft for the team; the draft is submitted and approved
+    like any other. Audited on the alert, naming the post."""
+    watch = Watch.objects.select_related("team").get(pk=alert.watch_id)
+    response = (
+        responses_for(team=watch.team).filter(pk=response_id).first()
+        if isinstance(response_id, int) and not isinstance(response_id, bool)
+        else None
+    )
+    if response is None:
+        raise ApplicationError(
+            "No approved response with this id for this team.",
+            {"fields": {"response": ["Choose one of the team's approved responses."]}},
+        )
+    post = post_create(
+        by=by,
+        team_id=watch.team_id,
+        body=response.body,
+        targets=[TargetInput(social_account_id=account_id) for account_id in account_ids],
+        tags=watch.topic_tags,
+        campaign=watch.topic_campaign,
+    )
+    record(
+        actor=by,
+        action="listening.alert_post_drafted",
+        obj=alert,
+        team=watch.team,
+        data={"watch": watch.pk, "post": post.pk, "response": response.pk},
+    )
+    return post

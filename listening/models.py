@@ -71,6 +71,11 @@ class Watch(models.Model):
     # When the watch first read its networks: the baseline starts here (what the first page
     # brought from before is not a baseline), and the demo's history sets it back.
     listening_since = models.DateTimeField(null=True, blank=True)
+    # How the team's own posts on this topic are marked (their tags, their campaign): a post
+    # drafted from an alert carries them, and an alert's "freeze posts on this topic" holds the
+    # scheduled posts that carry them.
+    topic_tags = models.JSONField(default=list, blank=True)
+    topic_campaign = models.CharField(max_length=100, blank=True)
     # The agency's chat tool (or any HTTPS endpoint) told of each alert raised, signed with the
     # secret (encrypted at rest as the networks' tokens are; webhooks.py).
     webhook_url = models.URLField(max_length=500, blank=True)

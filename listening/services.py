@@ -45,6 +45,8 @@ WATCH_FIELDS = (
     "min_volume",
     "retention_days",
     "active",
+    "topic_tags",
+    "topic_campaign",
 )
 
 
@@ -125,6 +127,14 @@ def _clean(values: Mapping[str, object], *, current: Watch | None = None) -> dic
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise _field_error(name, f"A whole number from {low:,} to {high:,}.")
             out[name] = value
+    if "topic_tags" in values:
+        tags = _strings("topic_tags", values["topic_tags"], limit=50, most=20)
+        out["topic_tags"] = list(dict.fromkeys(tag.lstrip("#") for tag in tags))
+    if "topic_campaign" in values:
+        campaign = " ".join(str(values["topic_campaign"] or "").split())
+        if len(campaign) > 100:
+            raise _field_error("topic_campaign", "At most 100 characters.")
+        out["topic_campaign"] = campaign
     if "active" in values:
         if not isinstance(values["active"], bool):
             raise _field_error("active", "true or false.")

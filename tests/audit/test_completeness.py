@@ -72,6 +72,7 @@ SERVICE_MODULES = (
     "sso.services",
     "inbox.services",
     "inbox.replies",
+    "inbox.responses",
     "listening.services",
     "listening.alerts",
     "listening.webhooks",
@@ -1405,6 +1406,50 @@ def _deliveries_due(w):
     return lambda: webhooks.deliveries_due()
 
 
+def _response(w):
+    from inbox import responses
+
+    return responses.response_create(
+        by=w.lead, team_id=w.org["hq"].pk, title="Scam texts", body="We never ask by text."
+    )
+
+
+@writes("inbox.response_created")
+def _response_create(w):
+    from inbox import responses
+
+    return lambda: responses.response_create(
+        by=w.lead, team_id=w.org["hq"].pk, title="Scam texts", body="We never ask by text."
+    )
+
+
+@writes("inbox.response_changed")
+def _response_update(w):
+    from inbox import responses
+
+    response = _response(w)
+    return lambda: responses.response_update(by=w.lead, response=response, active=False)
+
+
+@reads
+def _responses_for(w):
+    from inbox import responses
+
+    _response(w)
+    return lambda: list(responses.responses_for(team=w.org["north"]))
+
+
+@writes("listening.alert_post_drafted", "post.created")
+def _alert_draft_post(w):
+    from listening import alerts
+
+    alert = _alert(w)
+    response = _response(w)
+    return lambda: alerts.alert_draft_post(
+        alert=alert, by=w.author, response_id=response.pk, account_ids=[w.account.pk]
+    )
+
+
 @reads
 def _may_act(w):
     from listening import alerts
@@ -1555,6 +1600,10 @@ SCENARIOS: dict[str, Scenario] = {
     "listening.alerts.may_act": _may_act,
     "listening.alerts.alert_acknowledge": _alert_acknowledge,
     "listening.alerts.alert_close": _alert_close,
+    "listening.alerts.alert_draft_post": _alert_draft_post,
+    "inbox.responses.response_create": _response_create,
+    "inbox.responses.response_update": _response_update,
+    "inbox.responses.responses_for": _responses_for,
 }
 
 

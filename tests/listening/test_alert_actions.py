@@ -1,0 +1,70 @@
+"""What a lead does from an alert (listening/alerts.py): a post drafted in the words of an
+approved response, marked with the watch's topic, going through the usual approvals."""
+
+import pytest
+
+from accounts.models import Role
+from audit.models import AuditEvent
+from cxhub.errors import ApplicationError
+from inbox import responses
+from listening import alerts, services
+from networks.models import Channel
+from publishing.models import PostStatus
+
+from ..factories import SocialAccountFactory, grant
+from .conftest import T0, public
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alert(watch, north_lead):
+    services.watch_update(
+        by=north_lead,
+        watch=watch,
+        values={"topic_tags": ["#census", "scams"], "topic_campaign": "Census 2026"},
+    )
+    services.claim_create(by=north_lead, watch=watch, claim="Fake fines", terms=["fine"])
+    stored = services.posts_store(
+        watch=watch, network="x", posts=[public("census fine text", at=T0)]
+    )
+    [raised] = alerts.claims_matched(watch, stored.claims)
+    return raised
+
+
+@pytest.fixture
+def line(org, lead):
+    return responses.response_create(
+        by=lead,
+        team_id=org["hq"].pk,
+        title="Scam texts",
+        body="We never ask for bank details by text. Report the message to 7726.",
+    )
+
+
+def test_a_drafter_lead_drafts_the_approved_answer_marked_with_the_topic(
+    org, alert, line, north_lead
+):
+    grant(north_lead, org["north"], Role.DRAFTER)
+    account = SocialAccountFactory(team=org["north"], channel=Channel.MASTODON, handle="@north")
+
+    post = alerts.alert_draft_post(
+        alert=alert, by=north_lead, response_id=line.pk, account_ids=[account.pk]
+    )
+
+    assert post.status == PostStatus.DRAFT
+    assert post.body == line.body
+    assert (post.tags, post.campaign) == (["census", "scams"], "Census 2026")
+    assert list(post.targets.values_list("social_account_id", flat=True)) == [account.pk]
+    event = AuditEvent.objects.get(action="listening.alert_post_drafted")
+    assert event.data == {"watch": alert.watch_id, "post": post.pk, "response": line.pk}
+
+
+def test_an_unknown_response_or_a_person_who_cannot_draft_is_refused(org, alert, line, north_lead):
+    with pytest.raises(ApplicationError) as caught:
+        alerts.alert_draft_post(alert=alert, by=north_lead, response_id=999999, account_ids=[])
+    assert "response" in caught.value.extra["fields"]
+    # The lead drafts nothing for North: the publishing rules refuse, nothing is recorded.
+    with pytest.raises(ApplicationError):
+        alerts.alert_draft_post(alert=alert, by=north_lead, response_id=line.pk, account_ids=[])
+    assert not AuditEvent.objects.filter(action="listening.alert_post_drafted").exists()
