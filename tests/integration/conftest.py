@@ -1,4 +1,5 @@
-"""The `rabbitmq` marker, and the networks' Mastodon fixtures for the inbox's worker test.
+"""The `rabbitmq` marker, and the networks' Mastodon fixtures for the inbox's and listening's
+worker tests.
 
 The `rabbitmq` marker: tests that need a RabbitMQ server run where CXHUB_TEST_RABBITMQ_URL
 names one (CI's PostgreSQL pass starts RabbitMQ and sets it) and skip elsewhere, saying why."""
@@ -7,8 +8,8 @@ import os
 
 import pytest
 
-# A Mastodon test server and its account, for the inbox's worker test (test_inbox_worker.py): the
-# networks' own fixtures, not a second copy of them.
+# A Mastodon test server and its account, for the inbox's and listening's worker tests
+# (test_inbox_worker.py, test_listening_worker.py): the networks' own fixtures, not a copy.
 from ..publishing.networks.conftest import mastodon_account, mastodon_server  # noqa: F401
 
 RABBITMQ_URL = os.environ.get("CXHUB_TEST_RABBITMQ_URL", "")
