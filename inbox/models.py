@@ -85,6 +85,9 @@ class InboundItem(models.Model):
     # The item as the network gave it.
     raw = models.JSONField(default=dict, blank=True)
     # The network says it was deleted or hidden since cxhub read it: kept, marked.
+    # The watch terms of the account's team (and the teams above) the item mentions, as the
+    # watches wrote them (listening, through hooks.watch_terms); empty when none.
+    watch_terms = models.JSONField(default=list, blank=True)
     deleted_upstream = models.BooleanField(default=False)
     # When the network was last asked whether it still has the item (inbox/recheck.py).
     checked_at = models.DateTimeField(null=True, blank=True)

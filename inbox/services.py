@@ -18,7 +18,7 @@ from networks.models import SocialAccount
 from networks.selectors import social_accounts_for
 from publishing.models import PostTarget
 
-from . import analysis
+from . import analysis, hooks
 from .models import (
     ITEM_TRANSITIONS,
     InboundItem,
@@ -53,7 +53,8 @@ def items_store(
     the store, naming every row it added or marked."""
     fresh = _unique(items)
     # The signals are read before the transaction: they cost CPU, not locks.
-    rows = {item.network_id: _row(account, item) for item in fresh}
+    matcher = analysis.term_matcher(_watch_terms(account))
+    rows = {item.network_id: _row(account, item, matcher) for item in fresh}
     with transaction.atomic():
         kept = dict(
             InboundItem.objects.filter(account=account, network_id__in=list(rows)).values_list(
@@ -124,7 +125,15 @@ def _unique(items: Sequence[Inbound]) -> list[Inbound]:
     return list({item.network_id: item for item in items if item.network_id}.values())
 
 
-def _row(account: SocialAccount, item: Inbound) -> InboundItem:
+def _watch_terms(account: SocialAccount) -> tuple[str, ...]:
+    """The watch terms covering the account's team, from the apps above (hooks.watch_terms)."""
+    terms: list[str] = []
+    for found in hooks.watch_terms.send(team=account.team):
+        terms.extend(found or ())
+    return tuple(dict.fromkeys(terms))
+
+
+def _row(account: SocialAccount, item: Inbound, matcher: analysis.TermMatcher) -> InboundItem:
     language = analysis.detect_language(item.text, declared=item.language)
     sentiment = analysis.score_sentiment(item.text, language)
     return InboundItem(
@@ -145,6 +154,7 @@ def _row(account: SocialAccount, item: Inbound) -> InboundItem:
         sentiment_score=sentiment.score,
         raw=dict(item.raw),
         deleted_upstream=item.deleted,
+        watch_terms=matcher.match(item.text) if matcher.terms else [],
     )
 
 

@@ -11,4 +11,8 @@ class ListeningConfig(AppConfig):
         # The tasks register with Celery in every process, so that the beat's schedule and the
         # collection dispatcher queue them by name. Imported here: an AppConfig module is
         # imported before the models are loaded.
-        from . import tasks  # noqa: F401
+        from inbox import hooks as inbox_hooks
+
+        from . import services, tasks  # noqa: F401
+
+        inbox_hooks.watch_terms.connect(services.inbox_watch_terms)

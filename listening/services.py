@@ -295,6 +295,19 @@ def claim_set_active(*, by: User, claim: FalseClaim, active: bool) -> FalseClaim
     return claim
 
 
+def inbox_watch_terms(*, team: Team, **kwargs: object) -> list[str]:
+    """The inbox's hook (inbox.hooks.watch_terms): the terms and hashtags (with their #) of the
+    active watches of `team` or a team above it, which its inbox items are matched against.
+    One query."""
+    paths = [team.path[:end] for end in range(team.steplen, len(team.path) + 1, team.steplen)]
+    terms: list[str] = []
+    for watch_terms, hashtags in Watch.objects.filter(
+        team__path__in=paths, active=True
+    ).values_list("terms", "hashtags"):
+        terms += watch_terms + [f"#{tag}" for tag in hashtags]
+    return list(dict.fromkeys(terms))
+
+
 # What a collection found ------------------------------------------------------------------------
 def watch_rules(watch: Watch) -> Rules:
     claims = tuple(

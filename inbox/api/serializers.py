@@ -48,6 +48,7 @@ class ItemOutput(FastOutput, serializers.ModelSerializer):
             "language",
             "sentiment",
             "sentiment_score",
+            "watch_terms",
             "status",
             "assignee",
             "post",
