@@ -19,8 +19,9 @@ from accounts.selectors import teams_for
 from audit.services import record
 from cxhub.errors import ApplicationError, InvalidTransition, NotAllowed
 from inbox.responses import responses_for
+from networks.models import SocialAccount
 from publishing.models import Post
-from publishing.services import TargetInput, post_create
+from publishing.services import TargetInput, post_create, reply_create
 
 from . import detectors, measures, webhooks
 from .models import ALERT_TRANSITIONS, Alert, AlertKind, AlertStatus, FalseClaim, Hit, Watch
@@ -383,3 +384,70 @@ def alert_draft_post(
         data={"watch": watch.pk, "post": post.pk, "response": response.pk},
     )
     return post
+
+
+@transaction.atomic
+def alert_reply_create(
+    *,
+    alert: Alert,
+    by: User,
+    post_id: object,
+    account_id: object,
+    response_id: object = None,
+    body: str = "",
+) -> Post:
+    """A draft reply to one of the watch's posts (a top post of the alert, say), from one of our
+    accounts on the post's network, in the words of an approved response (or `body`): published
+    as the network's reply once approved like any reply. On Mastodon the account must be on the
+    server that read the post (its id is that server's). Audited on the alert."""
+    watch = Watch.objects.select_related("team").get(pk=alert.watch_id)
+    hit = (
+        Hit.objects.filter(watch=watch, post_id=post_id).select_related("post__read_via").first()
+        if isinstance(post_id, int) and not isinstance(post_id, bool)
+        else None
+    )
+    if hit is None:
+        raise _fields("post", "No post of this watch with this id (it may have been purged).")
+    post = hit.post
+    account = (
+        SocialAccount.objects.filter(pk=account_id).first() if isinstance(account_id, int) else None
+    )
+    if account is None or account.channel != post.network:
+        raise _fields("account", f"Choose one of our {post.network} accounts to answer from.")
+    if post.network == "mastodon" and (
+        post.read_via is None or post.read_via.base_url.rstrip("/") != account.base_url.rstrip("/")
+    ):
+        raise _fields(
+            "account",
+            "Answer from an account on the Mastodon server that read the post "
+            f"({post.read_via.base_url if post.read_via else 'unknown'}).",
+        )
+    if response_id is not None:
+        response = (
+            responses_for(team=watch.team).filter(pk=response_id).first()
+            if isinstance(response_id, int) and not isinstance(response_id, bool)
+            else None
+        )
+        if response is None:
+            raise _fields("response", "Choose one of the team's approved responses.")
+        body = response.body
+    reply = reply_create(
+        by=by,
+        team_id=watch.team_id,
+        social_account_id=account.pk,
+        body=body,
+        in_reply_to={"network_id": post.network_id, "thread_id": "", "raw": post.raw},
+        campaign=watch.topic_campaign,
+    )
+    record(
+        actor=by,
+        action="listening.alert_reply_drafted",
+        obj=alert,
+        team=watch.team,
+        data={"watch": watch.pk, "post": reply.pk, "answers": post.pk, "response": response_id},
+    )
+    return reply
+
+
+def _fields(name: str, message: str) -> ApplicationError:
+    return ApplicationError(message, {"fields": {name: [message]}})

@@ -137,6 +137,7 @@ def source_collect(*, source_id: int, now: datetime | None = None) -> Run:
                     posts=page.posts,
                     source=source,
                     cursor=page.cursor,
+                    read_via=account,
                 )
                 hits += len(stored.hits)
                 cursor = page.cursor

@@ -9,6 +9,7 @@ from django.db.models import Q
 
 from accounts.models import Team
 from inbox.models import Sentiment
+from networks.models import SocialAccount
 
 
 class Resolution(models.TextChoices):
@@ -168,6 +169,11 @@ class PublicPost(models.Model):
     replies = models.PositiveIntegerField(null=True, blank=True)
     quotes = models.PositiveIntegerField(null=True, blank=True)
     raw = models.JSONField(default=dict, blank=True)
+    # The account whose credentials read it: a Mastodon id is its server's, so a reply to the
+    # post goes from an account on that server.
+    read_via = models.ForeignKey(
+        SocialAccount, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     collected_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

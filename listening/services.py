@@ -20,6 +20,7 @@ from inbox import analysis
 from inbox.models import Sentiment
 from networks.channels import PublicPost as Found
 from networks.channels import all_channels
+from networks.models import SocialAccount
 
 from . import measures
 from .models import FalseClaim, Hit, Measure, PublicPost, Resolution, Source, Watch, WatchAuthor
@@ -350,6 +351,7 @@ def posts_store(
     posts: Sequence[Found],
     source: Source | None = None,
     cursor: str | None = None,
+    read_via: SocialAccount | None = None,
 ) -> Stored:
     """Keep what `network` gave `watch`: each post the watch's rules keep, once per network (a
     post kept already gets its new figures) and once per watch as a hit, the watch's figures
@@ -386,7 +388,7 @@ def posts_store(
         }
         # Only what the watch keeps is stored: another watch's own search brings what it wants.
         new_rows = [
-            _row(network, post, signals[post.network_id[:500]])
+            _row(network, post, signals[post.network_id[:500]], read_via)
             for post in fresh
             if post.network_id[:500] in matches and post.network_id[:500] not in kept
         ]
@@ -455,7 +457,12 @@ def _sentiment(sentiment: analysis.Sentiment) -> str:
     return sentiment.label if sentiment.label in Sentiment.values else Sentiment.NOT_SCORED
 
 
-def _row(network: str, post: Found, signals: tuple[str, analysis.Sentiment]) -> PublicPost:
+def _row(
+    network: str,
+    post: Found,
+    signals: tuple[str, analysis.Sentiment],
+    read_via: SocialAccount | None,
+) -> PublicPost:
     language, sentiment = signals
     return PublicPost(
         network=network,
@@ -475,6 +482,7 @@ def _row(network: str, post: Found, signals: tuple[str, analysis.Sentiment]) -> 
         replies=_count(post.replies),
         quotes=_count(post.quotes),
         raw=dict(post.raw),
+        read_via=read_via,
     )
 
 

@@ -1450,6 +1450,36 @@ def _alert_draft_post(w):
     )
 
 
+@writes("listening.alert_reply_drafted")
+def _alert_reply_create(w):
+    from listening import alerts
+    from listening.models import Hit
+
+    alert = _alert(w)
+    hit = Hit.objects.filter(watch=alert.watch).first()
+    x_account = networks.social_account_create(
+        team=w.org["north"],
+        channel="x",
+        handle="@north_x",
+        base_url="https://api.x.com",
+        access_token="access-token",
+        by=w.admin,
+    )
+    hit.post.network = "x"
+    hit.post.save()
+    return lambda: alerts.alert_reply_create(
+        alert=alert, by=w.author, post_id=hit.post_id, account_id=x_account.pk, body="Hello"
+    )
+
+
+@reads
+def _inbox_watch_terms(w):
+    from listening import services as listening
+
+    _watch(w)
+    return lambda: listening.inbox_watch_terms(team=w.org["north"])
+
+
 @reads
 def _may_act(w):
     from listening import alerts
@@ -1601,6 +1631,8 @@ SCENARIOS: dict[str, Scenario] = {
     "listening.alerts.alert_acknowledge": _alert_acknowledge,
     "listening.alerts.alert_close": _alert_close,
     "listening.alerts.alert_draft_post": _alert_draft_post,
+    "listening.services.inbox_watch_terms": _inbox_watch_terms,
+    "listening.alerts.alert_reply_create": _alert_reply_create,
     "inbox.responses.response_create": _response_create,
     "inbox.responses.response_update": _response_update,
     "inbox.responses.responses_for": _responses_for,

@@ -8,6 +8,7 @@ from audit.models import AuditEvent
 from cxhub.errors import ApplicationError
 from inbox import responses
 from listening import alerts, services
+from listening.models import Hit, PublicPost
 from networks.models import Channel
 from publishing.models import PostStatus
 
@@ -68,3 +69,56 @@ def test_an_unknown_response_or_a_person_who_cannot_draft_is_refused(org, alert,
     with pytest.raises(ApplicationError):
         alerts.alert_draft_post(alert=alert, by=north_lead, response_id=line.pk, account_ids=[])
     assert not AuditEvent.objects.filter(action="listening.alert_post_drafted").exists()
+
+
+def test_a_reply_to_a_top_post_goes_from_our_account_on_its_network(org, alert, line, north_lead):
+    grant(north_lead, org["north"], Role.DRAFTER)
+    ours = SocialAccountFactory(team=org["north"], channel=Channel.X, handle="@north")
+    top = alert.evidence["top_posts"][0]
+
+    reply = alerts.alert_reply_create(
+        alert=alert, by=north_lead, post_id=top["id"], account_id=ours.pk, response_id=line.pk
+    )
+
+    assert reply.is_reply and reply.body == line.body
+    [target] = reply.targets.all()
+    assert target.social_account_id == ours.pk
+    assert target.in_reply_to["network_id"] == PublicPost.objects.get(pk=top["id"]).network_id
+    event = AuditEvent.objects.get(action="listening.alert_reply_drafted")
+    assert (event.data["post"], event.data["answers"]) == (reply.pk, top["id"])
+
+
+def test_a_reply_needs_a_post_of_the_watch_and_an_account_that_can_answer_it(
+    org, watch, alert, line, north_lead
+):
+    grant(north_lead, org["north"], Role.DRAFTER)
+    top = alert.evidence["top_posts"][0]
+    elsewhere = SocialAccountFactory(team=org["north"], channel=Channel.BLUESKY, handle="n.bsky")
+    cases = [
+        ({"post_id": 999999, "account_id": elsewhere.pk}, "post"),
+        ({"post_id": top["id"], "account_id": elsewhere.pk}, "account"),
+        ({"post_id": top["id"], "account_id": 999999}, "account"),
+    ]
+    for arguments, field in cases:
+        with pytest.raises(ApplicationError) as caught:
+            alerts.alert_reply_create(alert=alert, by=north_lead, body="Hello", **arguments)
+        assert field in caught.value.extra["fields"], arguments
+    # A Mastodon post is answered from the server that read it (its id is that server's).
+    reader = SocialAccountFactory(
+        team=org["north"], channel=Channel.MASTODON, handle="@r", base_url="https://one.example"
+    )
+    other = SocialAccountFactory(
+        team=org["north"], channel=Channel.MASTODON, handle="@o", base_url="https://two.example"
+    )
+    stored = services.posts_store(
+        watch=watch, network="mastodon", posts=[public("census help", at=T0)], read_via=reader
+    )
+    mastodon_post = Hit.objects.get(pk=stored.hits[0]).post_id
+    with pytest.raises(ApplicationError, match="one.example"):
+        alerts.alert_reply_create(
+            alert=alert, by=north_lead, post_id=mastodon_post, account_id=other.pk, body="Hi"
+        )
+    reply = alerts.alert_reply_create(
+        alert=alert, by=north_lead, post_id=mastodon_post, account_id=reader.pk, body="Hi"
+    )
+    assert reply.is_reply
