@@ -214,9 +214,10 @@ def _tell_leads(alert: Alert) -> None:
     watch = alert.watch
     label = AlertKind(alert.kind).label
     observed = alert.evidence.get("observed", 0)
+    minutes = round((alert.window_end - alert.window_start).total_seconds() / 60)
     if alert.kind == AlertKind.SPIKE:
         body = (
-            f"{observed:,} posts in the last {watch.window_minutes} minutes, where about "
+            f"{observed:,} posts in the last {minutes} minutes, where about "
             f"{alert.evidence.get('expected', 0):,.1f} were expected."
         )
     elif alert.kind == AlertKind.SENTIMENT:

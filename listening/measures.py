@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Trunc
 
 from inbox.models import Sentiment
@@ -179,7 +179,12 @@ def top_posts(watch: Watch, start: datetime, end: datetime, *, limit: int = 5) -
     return list(
         Hit.objects.filter(watch=watch, at__gte=start, at__lt=end)
         .select_related("post")
-        .order_by("-post__reposts", "-post__likes", "-at", "-id")[:limit]
+        .order_by(
+            F("post__reposts").desc(nulls_last=True),
+            F("post__likes").desc(nulls_last=True),
+            "-at",
+            "-id",
+        )[:limit]
     )
 
 

@@ -20,7 +20,7 @@ from inbox import analysis
 from inbox.models import Sentiment
 from networks.channels import PublicPost as Found
 from networks.channels import all_channels
-from networks.models import SocialAccount
+from networks.models import Channel, SocialAccount
 
 from . import measures
 from .models import FalseClaim, Hit, Measure, PublicPost, Resolution, Source, Watch, WatchAuthor
@@ -102,7 +102,7 @@ def _clean(values: Mapping[str, object], *, current: Watch | None = None) -> dic
                 raise _field_error("hashtags", f"{tag!r} is not a hashtag (letters, digits, _).")
         out["hashtags"] = list(dict.fromkeys(tags))
     if "languages" in values:
-        codes = [code.lower() for code in _strings("languages", values["languages"], limit=3)]
+        codes = [code.lower() for code in _strings("languages", values["languages"], limit=100)]
         for code in codes:
             if not _LANGUAGE.match(code):
                 raise _field_error("languages", f"{code!r} is not a language code (en, fr).")
@@ -192,11 +192,11 @@ def watch_update(*, by: User, watch: Watch, values: Mapping[str, object]) -> Wat
     cursors, new ones start from the newest page."""
     if not may_manage(user=by, watch=watch):
         raise NotAllowed("Only a lead of the watch's team can change it.")
-    watch = Watch.objects.select_for_update().get(pk=watch.pk)
+    watch = Watch.objects.select_related("team").select_for_update(of=("self",)).get(pk=watch.pk)
     before = _described(watch)
     for name, value in _clean(values, current=watch).items():
         setattr(watch, name, value)
-    watch.save()
+    watch.save(update_fields=[*WATCH_FIELDS, "updated_at"])
     sources = _sync_sources(watch)
     after = _described(watch)
     record(
@@ -229,7 +229,7 @@ def wanted_sources(watch: Watch) -> set[tuple[str, str, str]]:
         if "account" in kinds:
             for entry in watch.accounts:
                 prefix, _, rest = entry.partition(":")
-                if rest and prefix in offered:
+                if rest and prefix in Channel.values:
                     if prefix == network:
                         wanted.add((network, "account", rest.lstrip("@")))
                 else:

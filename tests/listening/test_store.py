@@ -189,3 +189,19 @@ def test_the_purge_keeps_hours_and_days_and_drops_posts_hits_and_minutes_past_re
     # A post older than the retention, read late, is not kept (its hour was counted and purged).
     time_machine.move_to(now, tick=False)
     assert _store(watch, [public(at=T0 + timedelta(minutes=9))]).hits == []
+
+
+def test_top_posts_rank_by_reposts_then_likes_with_posts_without_figures_last(watch):
+    from listening import measures
+
+    _store(
+        watch,
+        [
+            public(network_id="none", at=T0),  # a network that shows no figures
+            public(network_id="liked", at=T0, reposts=3, likes=50),
+            public(network_id="shared", at=T0, reposts=9, likes=1),
+        ],
+    )
+
+    ranked = measures.top_posts(watch, T0, T0 + timedelta(hours=1))
+    assert [hit.post.network_id for hit in ranked] == ["shared", "liked", "none"]
