@@ -3,6 +3,7 @@ collects exactly once across stops and restarts, reads within the budget it shar
 publishing, finds a surge through the network's search within two collection intervals, and
 says when it has no account to read with."""
 
+import random
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -144,3 +145,59 @@ def test_a_watch_reads_through_the_nearest_team_s_account(org, north_lead, lead,
     )
     assert collection.reading_account(watch, "mastodon") == centre
     assert collection.reading_account(watch, "x") is None
+
+
+def test_a_steady_day_read_through_the_network_search_raises_no_alert(
+    org, north_lead, x_account, x_server
+):
+    """The same average volume as the surge's (a post a minute, and the surge's sixty spread
+    over the day), read every five minutes of a simulated day: no alert."""
+    watch = _watch(org, north_lead, "x")
+    [source] = watch.sources.all()
+    rng = random.Random(7)
+    start = timezone.now() - timedelta(days=1)
+    Watch.objects.filter(pk=watch.pk).update(listening_since=start)
+    rate, every = 1.0 + 60 / (24 * 60), timedelta(minutes=5)
+    at, posted, raised = start, 0, 0
+    for step in range(24 * 12):
+        end = start + (step + 1) * every
+        while True:
+            at += timedelta(minutes=rng.expovariate(rate))
+            if at >= end:
+                at = end
+                break
+            x_server.add_public(
+                f"harbour ferry {posted}", username=f"u{posted % 300}", created_at=at
+            )
+            posted += 1
+        run = collection.source_collect(source_id=source.pk, now=end)
+        assert not run.error, run.error
+        raised += run.alerts
+
+    assert raised == 0 and not Alert.objects.exists()
+    assert Hit.objects.filter(watch=watch).count() == posted > 1300
+
+
+def test_a_false_claim_read_through_the_network_search_is_flagged_and_alerted(
+    org, north_lead, x_account, x_server
+):
+    watch = _watch(org, north_lead, "x")
+    [source] = watch.sources.all()
+    claim = services.claim_create(
+        by=north_lead,
+        watch=watch,
+        claim="The harbour is closed for good",
+        terms=["closed for good"],
+    )
+    x_server.add_public("harbour ferry times")
+    _run(source)
+    rumour = x_server.add_public("The harbour is CLOSED for good, they say", username="rumour")
+
+    run = _run(source)
+
+    assert run.alerts == 1
+    flagged = Hit.objects.get(watch=watch, post__network_id=rumour["id"])
+    assert flagged.claims == [claim.pk]
+    alert = Alert.objects.get(watch=watch)
+    assert (alert.kind, alert.claim_id) == ("false_claim", claim.pk)
+    assert Hit.objects.filter(watch=watch, claims=[]).count() == 1
