@@ -18,14 +18,34 @@ from cxhub.errors import ApplicationError
 from . import freezes
 from .models import PublishingFreeze
 
+_TOPIC_RULE = (
+    "With scope `topic` only: posts carrying any of these tags (compared without case or a "
+    f"leading '#'; at most {freezes.MAX_TAGS} of at most {freezes.MAX_TAG_LENGTH} characters) "
+    "or in `campaign` are frozen; give at least one tag or the campaign."
+)
+
 
 class FreezeInput(serializers.Serializer):
     """`team` with scope `team`, `social_account` with scope `account`, neither with
-    `everything` (which only a lead of the whole organisation may freeze)."""
+    `everything` (which only a lead of the whole organisation may freeze); `team` with `tags`
+    and/or `campaign` with scope `topic` (the posts on that topic of the team's subtree)."""
 
     scope = serializers.ChoiceField(choices=PublishingFreeze.Scope.choices)
     team = IdField(required=False, allow_null=True, default=None)
     social_account = IdField(required=False, allow_null=True, default=None)
+    tags = serializers.ListField(
+        child=serializers.CharField(allow_blank=True, trim_whitespace=False),
+        required=False,
+        default=list,
+        help_text=_TOPIC_RULE,
+    )
+    campaign = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=freezes.CAMPAIGN_MAX,
+        help_text="With scope `topic` only: posts of this campaign (compared without case).",
+    )
     reason = serializers.CharField(
         max_length=freezes.REASON_MAX, help_text="Shown to everyone it stops; not blank."
     )
@@ -38,6 +58,9 @@ class LiftInput(serializers.Serializer):
 
 
 class FreezeOutput(serializers.ModelSerializer):
+    tags = serializers.ListField(
+        child=serializers.CharField(), read_only=True, help_text="A topic freeze's tags."
+    )
     created_by = serializers.CharField(source="created_by.username", read_only=True)
     lifted_by = serializers.CharField(
         source="lifted_by.username", read_only=True, allow_null=True, default=None
@@ -50,6 +73,8 @@ class FreezeOutput(serializers.ModelSerializer):
             "scope",
             "team",
             "social_account",
+            "tags",
+            "campaign",
             "reason",
             "active",
             "created_by",
@@ -63,7 +88,8 @@ class FreezeOutput(serializers.ModelSerializer):
 
 class FreezeListCreateApi(ListAPIView):
     """`GET`: the freezes of my scope, newest first (`?active=true` for those in force).
-    `POST`: freeze everything, a team and the teams below it, or one account, with a reason."""
+    `POST`: freeze everything, a team and the teams below it, one account, or the posts on a
+    topic (tags or campaign) of a team and the teams below it, with a reason."""
 
     serializer_class = FreezeOutput
 
@@ -93,6 +119,8 @@ class FreezeListCreateApi(ListAPIView):
             reason=values["reason"],
             team_id=values["team"],
             social_account_id=values["social_account"],
+            tags=values["tags"],
+            campaign=values["campaign"],
         )
         return Response(FreezeOutput(freeze).data, status=status.HTTP_201_CREATED)
 

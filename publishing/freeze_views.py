@@ -42,6 +42,21 @@ class FreezeForm(forms.Form):
         required=False,
         empty_label="Choose an account",
     )
+    tags = forms.CharField(
+        label="Topic: tags",
+        required=False,
+        max_length=2000,
+        help_text=(
+            "For a topic freeze: the team's posts carrying any of these tags are held. "
+            "Separate them with commas; case and a leading # do not matter."
+        ),
+    )
+    campaign = forms.CharField(
+        label="Topic: campaign",
+        required=False,
+        max_length=freeze_services.CAMPAIGN_MAX,
+        help_text="For a topic freeze: the team's posts of this campaign are held too.",
+    )
     reason = forms.CharField(
         label="Reason",
         max_length=freeze_services.REASON_MAX,
@@ -63,11 +78,15 @@ class FreezeForm(forms.Form):
     def clean(self):
         data = super().clean()
         scope = data.get("scope")
-        if scope == Scope.TEAM and not data.get("team"):
+        if scope in (Scope.TEAM, Scope.TOPIC) and not data.get("team"):
             self.add_error("team", "Choose the team to freeze.")
         if scope == Scope.ACCOUNT and not data.get("social_account"):
             self.add_error("social_account", "Choose the account to freeze.")
         return data
+
+    def clean_tags(self) -> list[str]:
+        # The service strips each, drops the empty ones and checks the rest.
+        return self.cleaned_data["tags"].replace("\n", ",").split(",")
 
 
 class RescheduleForm(forms.Form):
@@ -88,6 +107,11 @@ def _require_lead(user) -> None:
 def _scope_text(freeze: PublishingFreeze) -> str:
     if freeze.scope == Scope.TEAM:
         return f"{freeze.team.name} and the teams below it"
+    if freeze.scope == Scope.TOPIC:
+        topic = [f"tagged {', '.join('#' + tag for tag in freeze.tags)}"] if freeze.tags else []
+        if freeze.campaign:
+            topic.append(f"of the campaign “{freeze.campaign}”")
+        return f"Posts {' or '.join(topic)} of {freeze.team.name} and the teams below it"
     if freeze.scope == Scope.ACCOUNT:
         return f"{freeze.social_account} of {freeze.social_account.team.name}"
     return "Everything"
@@ -137,6 +161,8 @@ def freezes(request):
             reason=values["reason"],
             team_id=values["team"].pk if values["team"] else None,
             social_account_id=values["social_account"].pk if values["social_account"] else None,
+            tags=values["tags"],
+            campaign=values["campaign"],
         )
     except ApplicationError as error:
         _add_service_error(form, error)

@@ -1,8 +1,9 @@
 """Publishing freezes (DESIGN §3, issue 5 item 4): a lead stops publishing for everything, a team
-subtree or one account, with a reason; what a freeze holds is held, never lost, goes out when it is
-lifted, or at a new time a lead gives it. The dispatcher (publishing/dispatch/) holds targets a
-freeze covers, at claim and again just before sending; these are the services and reads of the
-freeze page and API.
+subtree, one account, or the posts on a topic (tags or campaign) of a team subtree (issue 18: an
+alert's "freeze posts on this topic"), with a reason; what a freeze holds is held, never lost, goes
+out when it is lifted, or at a new time a lead gives it. The dispatcher (publishing/dispatch/)
+holds targets a freeze covers, at claim and again just before sending; these are the services and
+reads of the freeze page and API.
 """
 
 import logging
@@ -25,15 +26,21 @@ from .dispatch.common import (
     HOLD_FREEZE,
     _active_freezes,
     _freeze_scope,
+    _freezes_of,
     _kv,
     _lead_ids,
+    _Topic,
+    _topic_key,
+    _topic_keys,
 )
 from .models import Post, PostTarget, PublishingFreeze, TargetStatus
+from .services import MAX_TAG_LENGTH, MAX_TAGS
 
 log = logging.getLogger("cxhub.publish")
 
 Scope = PublishingFreeze.Scope
 REASON_MAX = 2000
+CAMPAIGN_MAX = PublishingFreeze._meta.get_field("campaign").max_length
 
 
 # Freezes: services --------------------------------------------------------------------------------
@@ -48,6 +55,45 @@ def _clean_reason(reason: str, field_name: str = "reason") -> str:
     if len(reason) > REASON_MAX:
         raise _field_error(field_name, f"At most {REASON_MAX:,} characters.")
     return reason
+
+
+def _clean_topic(scope: str, tags: object, campaign: object) -> tuple[list[str], str]:
+    """A topic freeze's tags (as given, without a leading '#', each once whatever its case)
+    and campaign; the other scopes take neither."""
+    if tags is None:
+        tags = []
+    if not isinstance(tags, list | tuple) or not all(isinstance(tag, str) for tag in tags):
+        raise _field_error("tags", "Give the tags as a list of texts.")
+    if campaign is None:
+        campaign = ""
+    if not isinstance(campaign, str):
+        raise _field_error("campaign", "Give the campaign as text.")
+    cleaned: dict[str, str] = {}
+    for tag in tags:
+        shown = tag.strip().lstrip("#").strip()
+        if len(shown) > MAX_TAG_LENGTH:
+            raise _field_error("tags", f"A tag has at most {MAX_TAG_LENGTH} characters.")
+        if shown:
+            cleaned.setdefault(_topic_key(shown), shown)
+    if len(cleaned) > MAX_TAGS:
+        raise _field_error("tags", f"At most {MAX_TAGS} tags.")
+    campaign = campaign.strip()
+    if len(campaign) > CAMPAIGN_MAX:
+        raise _field_error("campaign", f"At most {CAMPAIGN_MAX} characters.")
+    if scope != Scope.TOPIC:
+        # A lead who typed a topic and chose another scope meant something narrower.
+        if cleaned:
+            raise _field_error("tags", "Tags narrow a topic freeze only: choose the topic scope.")
+        if campaign:
+            raise _field_error(
+                "campaign", "A campaign narrows a topic freeze only: choose the topic scope."
+            )
+    elif not cleaned and not campaign:
+        message = "Give at least one tag or a campaign: the topic to freeze."
+        raise ApplicationError(
+            f"tags: {message}", {"fields": {"tags": [message], "campaign": [message]}}
+        )
+    return list(cleaned.values()), campaign
 
 
 def leads_everything(*, user: User) -> bool:
@@ -67,15 +113,20 @@ def freeze_create(
     reason: str,
     team_id: int | None = None,
     social_account_id: int | None = None,
+    tags: list[str] | tuple[str, ...] = (),
+    campaign: str = "",
 ) -> PublishingFreeze:
     """Stop publishing in a scope: its waiting and queued targets are held now, and the
     dispatcher and publish_target hold any other as they reach it. What is already being
-    sent finishes."""
+    sent finishes. A topic freeze (`team_id` with `tags` and/or `campaign`) covers the posts
+    of the team's subtree, or going to its accounts, that carry one of the tags (without case
+    or a leading '#') or are in the campaign (without case)."""
     if scope not in Scope.values:
         raise _field_error("scope", f"Choose one of: {', '.join(Scope.values)}.")
     reason = _clean_reason(reason)
+    tags, campaign = _clean_topic(scope, tags, campaign)
     team = account = None
-    if scope == Scope.TEAM:
+    if scope in (Scope.TEAM, Scope.TOPIC):
         team = teams_for(user=by, roles=[Role.LEAD]).filter(pk=team_id).first() if team_id else None
         if team is None:
             raise _field_error("team", "No team with this id that you lead.")
@@ -92,38 +143,63 @@ def freeze_create(
     elif not leads_everything(user=by):
         raise NotAllowed("Only a lead of the whole organisation can freeze everything.")
     freeze = PublishingFreeze.objects.create(
-        scope=scope, team=team, social_account=account, reason=reason, created_by=by
+        scope=scope,
+        team=team,
+        social_account=account,
+        tags=tags,
+        campaign=campaign,
+        reason=reason,
+        created_by=by,
     )
-    held = list(
-        PostTarget.objects.select_for_update(of=("self",))
-        .filter(_freeze_scope(freeze), status__in=[TargetStatus.WAITING, TargetStatus.QUEUED])
-        .order_by("id")
-        .values_list("pk", flat=True)
+    waiting = PostTarget.objects.select_for_update(of=("self",)).filter(
+        _freeze_scope(freeze), status__in=[TargetStatus.WAITING, TargetStatus.QUEUED]
     )
+    sending = PostTarget.objects.filter(_freeze_scope(freeze), status=TargetStatus.SENDING)
+    if scope == Scope.TOPIC:
+        # The team's candidates, with their post's tags and campaign, picked here.
+        (topic,) = _freezes_of([freeze]).topics
+        held = _on_topic(topic, waiting.order_by("id"))
+        already_sending = len(_on_topic(topic, sending))
+    else:
+        held = list(waiting.order_by("id").values_list("pk", flat=True))
+        already_sending = sending.count()
     if held:
         PostTarget.objects.filter(pk__in=held).update(
             status=TargetStatus.HELD, held_reason=HOLD_FREEZE, queued_at=None
         )
-    sending = PostTarget.objects.filter(_freeze_scope(freeze), status=TargetStatus.SENDING).count()
+    data = {
+        "scope": scope,
+        "team": team.pk if team else None,
+        "social_account": account.pk if account else None,
+        "reason": reason,
+        "held": len(held),
+        "already_sending": already_sending,
+    }
+    if scope == Scope.TOPIC:
+        data |= {"tags": tags, "campaign": campaign}
     record(
         actor=by,
         action="freeze.created",
         obj=freeze,
         team=team or (account.team if account else None),
-        data={
-            "scope": scope,
-            "team": team.pk if team else None,
-            "social_account": account.pk if account else None,
-            "reason": reason,
-            "held": len(held),
-            "already_sending": sending,
-        },
+        data=data,
     )
     log.warning(
         _kv(event="freeze.created", freeze=freeze.pk, scope=scope, held=len(held), by=by.pk)
     )
     freeze.held_count = len(held)
     return freeze
+
+
+def _on_topic(topic: _Topic, targets: QuerySet[PostTarget]) -> list[int]:
+    """The ids of `targets` (of the topic's team already) whose post is on the topic. One
+    query, of three columns a row."""
+    rows = targets.values_list("pk", "post__tags", "post__campaign")
+    return [
+        pk
+        for pk, tags, campaign in rows
+        if topic.on_topic(tag_keys=_topic_keys(tags), campaign_key=_topic_key(campaign))
+    ]
 
 
 @transaction.atomic
@@ -152,6 +228,8 @@ def freeze_lift(*, freeze: PublishingFreeze, by: User, reason: str) -> Publishin
         .filter(_freeze_scope(freeze), status=TargetStatus.HELD, held_reason=HOLD_FREEZE)
         .order_by("id")
     )
+    # A topic freeze's candidates are all its team's held targets, on its topic or not: a post
+    # whose tags changed while it was held must not stay held with no freeze to lift.
     others = _active_freezes()
     released = [target.pk for target in candidates if others.match(target) is None]
     if released:
@@ -279,7 +357,7 @@ def freezes_for(*, user: User) -> QuerySet[PublishingFreeze]:
         return freezes
     led = teams_for(user=user, roles=[Role.LEAD])
     return freezes.filter(
-        Q(scope=Scope.TEAM, team__in=led)
+        Q(scope__in=[Scope.TEAM, Scope.TOPIC], team__in=led)
         | Q(scope=Scope.ACCOUNT, social_account__team__in=led)
         | (Q(scope=Scope.EVERYTHING) & Q(Exists(led.filter(depth=1))))
     )

@@ -356,18 +356,24 @@ class PublishAttempt(models.Model):
 
 
 class PublishingFreeze(models.Model):
-    """Stop publishing: everything, a team subtree, or one account. Held, not lost."""
+    """Stop publishing: everything, a team subtree, one account, or the posts on a topic (tags
+    or campaign) of a team subtree. Held, not lost."""
 
     class Scope(models.TextChoices):
         EVERYTHING = "everything", "Everything"
         TEAM = "team", "A team and the teams below it"
         ACCOUNT = "account", "One social account"
+        TOPIC = "topic", "Posts on a topic (tags or campaign) of a team and the teams below it"
 
     scope = models.CharField(max_length=20, choices=Scope.choices)
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT)
     social_account = models.ForeignKey(
         SocialAccount, null=True, blank=True, on_delete=models.PROTECT
     )
+    # A topic freeze's topic: posts carrying any of these tags (compared without case or a
+    # leading '#') or in this campaign (compared without case); empty for the other scopes.
+    tags = models.JSONField(default=list, blank=True)
+    campaign = models.CharField(max_length=100, blank=True)
     reason = models.TextField()
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
@@ -387,6 +393,7 @@ class PublishingFreeze(models.Model):
                     models.Q(scope="everything", team__isnull=True, social_account__isnull=True)
                     | models.Q(scope="team", team__isnull=False, social_account__isnull=True)
                     | models.Q(scope="account", team__isnull=True, social_account__isnull=False)
+                    | models.Q(scope="topic", team__isnull=False, social_account__isnull=True)
                 ),
                 name="freeze_scope_fields",
             ),

@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -52,6 +53,36 @@ def _kv(**fields: Any) -> str:
 
 
 # Freezes ------------------------------------------------------------------------------------------
+def _topic_key(text: object) -> str:
+    """A tag or campaign as a topic freeze compares it: without case, surrounding spaces or a
+    leading '#' ("#Census " and "census" are one topic)."""
+    return text.strip().lstrip("#").strip().casefold() if isinstance(text, str) else ""
+
+
+def _topic_keys(tags: object) -> frozenset[str]:
+    """A post's (or a freeze's) tags as a topic freeze compares them."""
+    if not isinstance(tags, list | tuple):
+        return frozenset()
+    return frozenset(key for key in map(_topic_key, tags) if key)
+
+
+@dataclass(frozen=True)
+class _Topic:
+    """A topic freeze as the dispatcher matches it: its team's path, tags and campaign (keys)."""
+
+    freeze_id: int
+    path: str
+    tags: frozenset[str]
+    campaign: str
+
+    def on_topic(self, *, tag_keys: frozenset[str], campaign_key: str) -> bool:
+        """Whether a post is on this topic (its team aside), by its tags and campaign as
+        `_topic_keys` and `_topic_key` give them."""
+        if self.campaign and campaign_key == self.campaign:
+            return True
+        return not self.tags.isdisjoint(tag_keys)
+
+
 @dataclass
 class _ActiveFreezes:
     """The active freezes, loaded once per transaction (there are few), matched in Python."""
@@ -59,17 +90,24 @@ class _ActiveFreezes:
     everything: int | None = None
     teams: list[tuple[str, int]] = field(default_factory=list)
     accounts: dict[int, int] = field(default_factory=dict)
+    topics: list[_Topic] = field(default_factory=list)
 
     def match(self, target: PostTarget) -> int | None:
-        """The id of a freeze covering `target` (post.team and social_account.team loaded)."""
+        """The id of a freeze covering `target` (post, post.team and social_account.team
+        loaded)."""
+        post = target.post
         return self.covering(
             account_id=target.social_account_id,
-            paths=(target.social_account.team.path, target.post.team.path),
+            paths=(target.social_account.team.path, post.team.path),
+            tags=post.tags,
+            campaign=post.campaign,
         )
 
-    def covering(self, *, account_id: int, paths: tuple[str, ...]) -> int | None:
+    def covering(
+        self, *, account_id: int, paths: tuple[str, ...], tags: object = (), campaign: object = ""
+    ) -> int | None:
         """The id of a freeze covering an account's post (`paths`: the teams of the account and
-        of the post)."""
+        of the post; `tags` and `campaign`: the post's, for topic freezes)."""
         if self.everything is not None:
             return self.everything
         if account_id in self.accounts:
@@ -77,26 +115,46 @@ class _ActiveFreezes:
         for team_path, freeze_id in self.teams:
             if any(path.startswith(team_path) for path in paths):
                 return freeze_id
+        if self.topics:
+            tag_keys, campaign_key = _topic_keys(tags), _topic_key(campaign)
+            for topic in self.topics:
+                if any(path.startswith(topic.path) for path in paths) and topic.on_topic(
+                    tag_keys=tag_keys, campaign_key=campaign_key
+                ):
+                    return topic.freeze_id
         return None
 
 
-def _active_freezes() -> _ActiveFreezes:
-    """One query."""
+def _freezes_of(freezes: Iterable[PublishingFreeze]) -> _ActiveFreezes:
+    """Freezes (their team loaded) as the dispatcher matches them, whether active or not."""
     found = _ActiveFreezes()
-    rows = (
-        PublishingFreeze.objects.filter(active=True)
-        .select_related("team")
-        .order_by("id")
-        .only("id", "scope", "team__path", "social_account_id")
-    )
-    for freeze in rows:
+    for freeze in freezes:
         if freeze.scope == Scope.EVERYTHING and found.everything is None:
             found.everything = freeze.pk
         elif freeze.scope == Scope.TEAM:
             found.teams.append((freeze.team.path, freeze.pk))
         elif freeze.scope == Scope.ACCOUNT:
             found.accounts.setdefault(freeze.social_account_id, freeze.pk)
+        elif freeze.scope == Scope.TOPIC:
+            found.topics.append(
+                _Topic(
+                    freeze_id=freeze.pk,
+                    path=freeze.team.path,
+                    tags=_topic_keys(freeze.tags),
+                    campaign=_topic_key(freeze.campaign),
+                )
+            )
     return found
+
+
+def _active_freezes() -> _ActiveFreezes:
+    """One query."""
+    return _freezes_of(
+        PublishingFreeze.objects.filter(active=True)
+        .select_related("team")
+        .order_by("id")
+        .only("id", "scope", "team__path", "social_account_id", "tags", "campaign")
+    )
 
 
 class _RecentFreezes:
@@ -129,7 +187,9 @@ recent_freezes = _RecentFreezes()
 
 def _freeze_scope(freeze: PublishingFreeze) -> Q:
     """The targets a freeze covers: a team freeze covers the accounts of the subtree and the
-    posts of the subtree (whoever's account they go to)."""
+    posts of the subtree (whoever's account they go to). For a topic freeze, the same as its
+    team's: the candidates, of which those on the topic are picked in Python (JSON lookups on
+    tags are not available on SQLite): `_freezes_of([freeze])` matches them."""
     if freeze.scope == Scope.EVERYTHING:
         return Q()
     if freeze.scope == Scope.ACCOUNT:

@@ -87,6 +87,9 @@ class _Send:
     worker: str
     hints: ReconcileHints = field(default_factory=ReconcileHints)
     post_team_path: str = ""  # with the account's team: what a freeze may cover
+    # The post's tags and campaign: what a topic freeze may cover.
+    post_tags: tuple[str, ...] = ()
+    post_campaign: str = ""
     # A reply's: the item it answers (PostTarget.in_reply_to), given to publish and reconcile.
     reply_to: ReplyTo | None = None
 
@@ -98,7 +101,10 @@ class _Send:
     def freeze(self, freezes: _ActiveFreezes) -> int | None:
         """The id of one of `freezes` that covers this send."""
         return freezes.covering(
-            account_id=self.account.pk, paths=(self.account.team.path, self.post_team_path)
+            account_id=self.account.pk,
+            paths=(self.account.team.path, self.post_team_path),
+            tags=self.post_tags,
+            campaign=self.post_campaign,
         )
 
 
@@ -238,6 +244,8 @@ def _start_attempts(*, target_ids: list[int], worker: str) -> tuple[list[_Send],
                 started_at=now,
                 worker=worker,
                 post_team_path=post.team.path,
+                post_tags=tuple(post.tags) if isinstance(post.tags, list) else (),
+                post_campaign=post.campaign,
                 reply_to=_reply_to(target.in_reply_to),
                 hints=ReconcileHints(
                     since=target.first_tried_at or now,
