@@ -20,7 +20,8 @@ from audit.services import record
 from cxhub.errors import ApplicationError, InvalidTransition, NotAllowed
 from inbox.responses import responses_for
 from networks.models import SocialAccount
-from publishing.models import Post
+from publishing.freezes import freeze_create
+from publishing.models import Post, PublishingFreeze
 from publishing.services import TargetInput, post_create, reply_create
 
 from . import detectors, measures, webhooks
@@ -448,6 +449,41 @@ def alert_reply_create(
         data={"watch": watch.pk, "post": reply.pk, "answers": post.pk, "response": response_id},
     )
     return reply
+
+
+@transaction.atomic
+def alert_freeze_topic(*, alert: Alert, by: User, reason: str = "") -> PublishingFreeze:
+    """Hold the team's scheduled posts on the watch's topic (the posts of the watch's team and
+    below that carry one of its topic tags or its campaign) with one click: a topic freeze, with
+    the alert named in its reason, lifted like any freeze. A lead of the watch's team; the watch
+    must say how its topic's posts are marked."""
+    watch = Watch.objects.select_related("team").get(pk=alert.watch_id)
+    if not (watch.topic_tags or watch.topic_campaign):
+        raise _fields(
+            "topic_tags",
+            "The watch does not say how the team's posts on its topic are marked: give it topic "
+            "tags or a campaign first.",
+        )
+    label = AlertKind(alert.kind).label.lower()
+    because = f"Alert {alert.pk} ({label}) on “{watch.name}”." + (
+        f" {reason.strip()}" if reason and reason.strip() else ""
+    )
+    freeze = freeze_create(
+        by=by,
+        scope=PublishingFreeze.Scope.TOPIC,
+        reason=because,
+        team_id=watch.team_id,
+        tags=list(watch.topic_tags),
+        campaign=watch.topic_campaign,
+    )
+    record(
+        actor=by,
+        action="listening.alert_freeze",
+        obj=alert,
+        team=watch.team,
+        data={"watch": watch.pk, "freeze": freeze.pk, "held": getattr(freeze, "held_count", 0)},
+    )
+    return freeze
 
 
 def _fields(name: str, message: str) -> ApplicationError:

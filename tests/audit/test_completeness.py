@@ -1480,6 +1480,16 @@ def _inbox_watch_terms(w):
     return lambda: listening.inbox_watch_terms(team=w.org["north"])
 
 
+@writes("listening.alert_freeze", "freeze.created")
+def _alert_freeze_topic(w):
+    from listening import alerts
+    from listening.models import Watch
+
+    alert = _alert(w)
+    Watch.objects.filter(pk=alert.watch_id).update(topic_tags=["census"])
+    return lambda: alerts.alert_freeze_topic(alert=alert, by=w.lead, reason="Until answered.")
+
+
 @reads
 def _may_act(w):
     from listening import alerts
@@ -1633,6 +1643,7 @@ SCENARIOS: dict[str, Scenario] = {
     "listening.alerts.alert_draft_post": _alert_draft_post,
     "listening.services.inbox_watch_terms": _inbox_watch_terms,
     "listening.alerts.alert_reply_create": _alert_reply_create,
+    "listening.alerts.alert_freeze_topic": _alert_freeze_topic,
     "inbox.responses.response_create": _response_create,
     "inbox.responses.response_update": _response_update,
     "inbox.responses.responses_for": _responses_for,

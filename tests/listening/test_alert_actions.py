@@ -12,7 +12,7 @@ from listening.models import Hit, PublicPost
 from networks.models import Channel
 from publishing.models import PostStatus
 
-from ..factories import SocialAccountFactory, grant
+from ..factories import SocialAccountFactory, UserFactory, grant
 from .conftest import T0, public
 
 pytestmark = pytest.mark.django_db
@@ -122,3 +122,63 @@ def test_a_reply_needs_a_post_of_the_watch_and_an_account_that_can_answer_it(
         alert=alert, by=north_lead, post_id=mastodon_post, account_id=reader.pk, body="Hi"
     )
     assert reply.is_reply
+
+
+def _scheduled(org, author, account, *, tags=(), campaign="", team="north"):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from publishing import services as publishing
+    from publishing.models import PostTarget
+
+    post = publishing.post_create(
+        by=author,
+        team_id=org[team].pk,
+        body=f"Post {tags} {campaign}",
+        targets=[publishing.TargetInput(social_account_id=account.pk)],
+        scheduled_at=timezone.now() + timedelta(hours=2),
+        tags=tags,
+        campaign=campaign,
+    )
+    # As if approved: waiting for its time, which is what a freeze holds.
+    PostTarget.objects.filter(post=post).update(status="waiting")
+    return post
+
+
+def test_an_alerts_freeze_holds_exactly_the_posts_on_the_watch_topic(
+    org, alert, north_lead, author
+):
+    from publishing.models import PostTarget, PublishingFreeze
+
+    account = SocialAccountFactory(team=org["north"], channel=Channel.MASTODON, handle="@n")
+    south_author = UserFactory(username="sam")
+    grant(south_author, org["south"], Role.DRAFTER)
+    south_account = SocialAccountFactory(team=org["south"], channel=Channel.MASTODON, handle="@s")
+    tagged = _scheduled(org, author, account, tags=["Census"])
+    in_campaign = _scheduled(org, author, account, campaign="Census 2026")
+    other = _scheduled(org, author, account, tags=["roads"])
+    south = _scheduled(org, south_author, south_account, tags=["census"], team="south")
+
+    freeze = alerts.alert_freeze_topic(alert=alert, by=north_lead, reason="Until we answer.")
+
+    held = set(PostTarget.objects.filter(status="held").values_list("post_id", flat=True))
+    assert held == {tagged.pk, in_campaign.pk}
+    assert other.pk not in held and south.pk not in held
+    assert freeze.scope == PublishingFreeze.Scope.TOPIC and freeze.team == org["north"]
+    assert f"Alert {alert.pk}" in freeze.reason and "Until we answer." in freeze.reason
+    event = AuditEvent.objects.get(action="listening.alert_freeze")
+    assert (event.data["freeze"], event.data["held"]) == (freeze.pk, 2)
+
+
+def test_an_alerts_freeze_needs_the_watch_topic_and_a_lead(org, watch, north_lead, author):
+    services.claim_create(by=north_lead, watch=watch, claim="Fake", terms=["fine"])
+    stored = services.posts_store(watch=watch, network="x", posts=[public("census fine", at=T0)])
+    [bare] = alerts.claims_matched(watch, stored.claims)
+
+    with pytest.raises(ApplicationError) as caught:
+        alerts.alert_freeze_topic(alert=bare, by=north_lead)
+    assert "topic_tags" in caught.value.extra["fields"]
+    services.watch_update(by=north_lead, watch=watch, values={"topic_tags": ["census"]})
+    with pytest.raises(ApplicationError):
+        alerts.alert_freeze_topic(alert=bare, by=author)
