@@ -80,7 +80,9 @@ bench-deps:
 ## publish pipeline against a bare Celery no-op task, then against sites that answer late;
 ## bench/web.py: gunicorn
 ## against runserver and the in-process time; bench/api.py: three API lists under wrk against a
-## bare DRF list view in the same gunicorn). They need PostgreSQL
+## bare DRF list view in the same gunicorn; bench/listening.py: public posts classified and stored
+## against a bare insert of the same rows, and the time from a surge's first post to its alert,
+## collected every 5 s from a stand-in Mastodon). They need PostgreSQL
 ## (and Redis for dispatch); each makes and drops its own scratch database on that server.
 ## Then the chaos bench (bench/chaos.py, with a redis-server of its own): posts sent twice, lost
 ## or stuck when the network, a worker, Redis or PostgreSQL fails mid-batch, printed whatever
@@ -98,6 +100,7 @@ bench: install bench-deps
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/web.py
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/api.py
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/ingest.py
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/listening.py
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/chaos.py $(CHAOS_ARGS)
 
 clean:

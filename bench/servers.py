@@ -462,3 +462,257 @@ def _mastodon_main(pipe, accounts: int, per_account: int, our_statuses: int, del
     )
     while True:
         time.sleep(3600)
+
+
+# A Mastodon server's hashtag timelines, for bench/listening.py -----------------------------------
+#
+# Written from docs.joinmastodon.org: methods/timelines (#tag: GET /api/v1/timelines/tag/:hashtag,
+# `limit` 20 by default and at most 40, `max_id`, `since_id`, `min_id` (the page immediately
+# newer than it), newest first, the Link header as the notifications'), entities/Status,
+# entities/Account, and api/guidelines' ids (Mastodon::Snowflake: the milliseconds of the status's
+# time above 16 low bits, so ids rise with time).
+#
+# Posts appear in real time: each has a moment and is listed from that moment on (the server's
+# clock is the bench's: same machine). Each tag has a steady stream from `history_seconds` before
+# the start to `horizon_seconds` after it; the bench adds surges while it runs (`surge`). No rate
+# limit is told or enforced: the bench reads every tag every few seconds through one account,
+# twelve times as often as production, which Mastodon's 300 calls in 5 minutes would stop (at
+# production's pace the same sources use a third of it).
+
+# A steady stream about a topic a public body is watched on: questions, praise, complaints;
+# (words, language). The surge's are angry posts about a made-up scam using that topic.
+_TAG_STEADY = [
+    ("Filled in the census form online tonight, took ten minutes.", "en"),
+    ("Does anyone know when the census deadline is?", "en"),
+    ("The census helpline was friendly and quick, thanks!", "en"),
+    ("Still waiting for my census access code in the post.", "en"),
+    ("Census volunteers came round today, very polite.", "en"),
+    ("Why does the census form ask about my commute? Odd question.", "en"),
+    ("Annoyed that the census site logged me out twice. Started again from scratch.", "en"),
+    ("Good to see the census results will be used for bus routes.", "en"),
+    ("Formulaire du recensement rempli en ligne, très simple.", "fr"),
+    ("Zensus-Fragebogen heute ausgefüllt, ging schnell.", "de"),
+    ("¿Hasta cuándo se puede responder al censo?", "es"),
+]
+_TAG_SURGE = [
+    ("Got a text saying I owe a census fine and must pay by link today. Scam? Furious.", "en"),
+    ("WARNING: fake census texts asking for bank details. My dad nearly paid, disgusting.", "en"),
+    ("A census 'penalty notice' by SMS demanding payment within 24 hours. Fraud!", "en"),
+    ("Another fake census fine text. Terrible that scammers get away with this.", "en"),
+    ("The census never fines you by text. Angry that so many people are falling for it.", "en"),
+    ("Horrible census scam going round, my neighbour lost money. Awful.", "en"),
+    ("Arnaque au recensement par SMS : on me demande de payer une amende. Scandaleux.", "fr"),
+]
+
+
+class MastodonTagsStandIn:
+    """Mastodon's hashtag timelines for `tags` on 127.0.0.1, in a process of its own: each tag
+    has a steady stream of public posts, `per_minute` on average at random moments, from
+    `history_seconds` before the start to `horizon_seconds` after it. `url`, `token` and
+    `first_ids` (each tag's oldest id) once started; `surge` adds posts while it runs."""
+
+    def __init__(
+        self,
+        *,
+        tags: list[str],
+        per_minute: float,
+        history_seconds: float,
+        horizon_seconds: float = 3600.0,
+    ):
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        self._pipe, child = context.Pipe()
+        self.process = context.Process(
+            target=_mastodon_tags_main,
+            args=(child, list(tags), per_minute, history_seconds, horizon_seconds),
+            daemon=True,
+        )
+        self.url = ""
+        self.token = ""
+        self.first_ids: dict[str, str] = {}
+
+    def start(self) -> "MastodonTagsStandIn":
+        self.process.start()
+        if not self._pipe.poll(120):
+            self.stop()
+            raise RuntimeError("the Mastodon tags stand-in did not start within 120 s")
+        started = self._pipe.recv()
+        self.url, self.token, self.first_ids = started["url"], started["token"], started["first"]
+        return self
+
+    def surge(self, tag: str, *, at: float, posts: int, seconds: float) -> float:
+        """`posts` angry posts tagged `tag`, evenly over `seconds` from the Unix time `at`
+        (which should be ahead: a post is listed from its moment on); the moment (Unix time)
+        the first is listed from."""
+        self._pipe.send(("surge", tag, at, posts, seconds))
+        if not self._pipe.poll(30):
+            raise RuntimeError("the Mastodon tags stand-in did not take the surge within 30 s")
+        return self._pipe.recv()
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join(timeout=10)
+
+
+def _mastodon_tags_main(
+    pipe, tags: list[str], per_minute: float, history: float, horizon: float
+) -> None:
+    import bisect
+    import itertools
+    import json
+    import random
+    import signal
+    import threading
+    from datetime import UTC, datetime
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlencode, urlsplit
+
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)  # handler set below
+    server.daemon_threads = True
+    origin = f"http://127.0.0.1:{server.server_address[1]}"
+    token = "bench-tags-token"
+    chance = random.Random(18)
+    sequence = itertools.count()
+    domains = ("mastodon.social", "mas.to", "fosstodon.org", "social.example.gov")
+    people = [
+        {
+            "id": str(100_000 + n),
+            "username": f"resident_{n}",
+            "acct": f"resident_{n}@{domains[n % len(domains)]}",
+            "display_name": f"Resident {n}",
+            "url": f"https://{domains[n % len(domains)]}/@resident_{n}",
+            "bot": False,
+            "created_at": "2023-05-01T00:00:00.000Z",
+        }
+        for n in range(600)
+    ]
+
+    def status(tag: str, millis: int, words: str, language: str, loud: bool) -> tuple[int, bytes]:
+        # Mastodon::Snowflake: the time in milliseconds above 16 bits of sequence.
+        number = (millis << 16) | (next(sequence) & 0xFFFF)
+        author = people[chance.randrange(len(people))]
+        stamp = datetime.fromtimestamp(millis / 1000, UTC).isoformat(timespec="milliseconds")
+        home = author["url"].rsplit("/@", 1)[0]
+        html = words.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        body = {
+            "id": str(number),
+            "created_at": stamp.replace("+00:00", "Z"),
+            "in_reply_to_id": None,
+            "in_reply_to_account_id": None,
+            "sensitive": False,
+            "spoiler_text": "",
+            "visibility": "public",
+            "language": language,
+            "uri": f"{home}/users/{author['username']}/statuses/{number}",
+            "url": f"{author['url']}/{number}",
+            "replies_count": chance.randrange(3),
+            "reblogs_count": chance.randrange(40 if loud else 4),
+            "favourites_count": chance.randrange(60 if loud else 8),
+            "edited_at": None,
+            # app/lib/text_formatter.rb: a hashtag links to its page on the author's server.
+            "content": (
+                f'<p>{html} <a href="{home}/tags/{tag}" class="mention hashtag" rel="tag">'
+                f"#<span>{tag}</span></a></p>"
+            ),
+            "reblog": None,
+            "application": {"name": "Web", "website": None},
+            "account": author,
+            "media_attachments": [],
+            "mentions": [],
+            "tags": [{"name": tag, "url": f"{home}/tags/{tag}"}],
+            "emojis": [],
+            "card": None,
+            "poll": None,
+        }
+        return number, json.dumps(body).encode()
+
+    began = time.time()
+    # Per tag: (id, encoded status) in ascending ids, and the ids alone (for bisect); a surge
+    # replaces both lists whole, under the lock, so a request reads one consistent pair.
+    timelines: dict[str, tuple[list, list]] = {}
+    for tag in tags:
+        log, at = [], began - history
+        while at < began + horizon:
+            at += chance.expovariate(per_minute / 60)
+            words, language = _TAG_STEADY[chance.randrange(len(_TAG_STEADY))]
+            log.append(status(tag, int(at * 1000), words, language, loud=False))
+        log.sort()
+        timelines[tag] = (log, [number for number, _ in log])
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            parts = urlsplit(self.path)
+            query = parse_qs(parts.query)
+            if self.headers.get("Authorization") != f"Bearer {token}":
+                return self._answer(401, b'{"error":"The access token is invalid"}', {})
+            prefix = "/api/v1/timelines/tag/"
+            if not parts.path.startswith(prefix):
+                return self._answer(404, b'{"error":"Record not found"}', {})
+            with lock:
+                log, keys = timelines.get(parts.path[len(prefix) :].lower(), ([], []))
+            # Listed from its moment on: every id of a millisecond up to now's.
+            high = bisect.bisect_left(keys, (int(time.time() * 1000) + 1) << 16)
+            low = 0
+            for name in ("since_id", "min_id"):
+                if query.get(name):
+                    low = max(low, bisect.bisect_right(keys, int(query[name][0])))
+            if query.get("max_id"):
+                high = min(high, bisect.bisect_left(keys, int(query["max_id"][0])))
+            limit = max(1, min(int((query.get("limit") or ["20"])[0]), 40))
+            if query.get("min_id"):  # the page immediately newer than min_id
+                chosen = log[low : min(high, low + limit)]
+            else:  # the newest page (below max_id, above since_id)
+                chosen = log[max(low, high - limit) : high]
+            chosen = chosen[::-1]
+            headers = {}
+            if chosen:
+                base = f"{origin}{parts.path}"
+                kept = [("limit", value) for value in query.get("limit", [])]
+                older = f"{base}?{urlencode([*kept, ('max_id', chosen[-1][0])])}"
+                newer = f"{base}?{urlencode([*kept, ('min_id', chosen[0][0])])}"
+                headers["Link"] = f'<{older}>; rel="next", <{newer}>; rel="prev"'
+            self._answer(200, b"[" + b",".join(body for _, body in chosen) + b"]", headers)
+
+        def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+    server.RequestHandlerClass = Handler
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    pipe.send(
+        {
+            "url": origin,
+            "token": token,
+            "first": {tag: str(timelines[tag][1][0]) for tag in tags if timelines[tag][1]},
+        }
+    )
+    while True:
+        try:
+            _, tag, at, posts, seconds = pipe.recv()
+        except EOFError:  # the bench has gone
+            os._exit(0)
+        first = int(at * 1000)
+        added = []
+        for n in range(posts):
+            words, language = _TAG_SURGE[chance.randrange(len(_TAG_SURGE))]
+            millis = first + int(1000 * seconds * n / max(1, posts))
+            added.append(status(tag, millis, words, language, loud=True))
+        with lock:
+            log = sorted(timelines.get(tag, ([], []))[0] + added)
+            timelines[tag] = (log, [number for number, _ in log])
+        pipe.send(first / 1000)
