@@ -501,7 +501,7 @@ class Parts(ingest.Parts):
         patches = [
             (rules.Rules, "match", self.timed("rules", rules.Rules.match)),
             (analysis.TermMatcher, "match", self.timed("terms", analysis.TermMatcher.match)),
-            (measures, "recount", self.apart("recount", measures.recount)),
+            (measures, "add", self.apart("figures", measures.add)),
             (services, "record", self.timed("listening audit", services.record)),
             (alerts, "claims_matched", self.apart("claims", alerts.claims_matched)),
             (alerts, "evaluate", self.apart("evaluate", alerts.evaluate)),
@@ -785,13 +785,13 @@ def _report_classify(pairs: list, *, page_size: int, kept: int, hits: int) -> No
     language, sentiment = parts.get("language"), parts.get("sentiment")
     matching, database = parts.get("rules"), parts.get("db statements") + parts.get("db commits")
     in_store, claims = parts.get("db in store"), parts.get("claims")
-    recount, in_recount = parts.get("recount"), parts.get("db in recount")
-    analysed = language + sentiment + matching + (recount - in_recount)
+    figures, in_figures = parts.get("figures"), parts.get("db in figures")
+    analysed = language + sentiment + matching + (figures - in_figures)
     rows = [
         ("language (detect_language)", language),
         ("sentiment (score_sentiment)", sentiment),
         ("the watch's rules (Rules.match: terms, exclusions, claim)", matching),
-        ("figures counted again (measures.recount), its own Python", recount - in_recount),
+        ("figures added (measures.add), its own Python", figures - in_figures),
         ("database: statements", parts.get("db statements")),
         ("database: commits", parts.get("db commits")),
         (
@@ -804,12 +804,12 @@ def _report_classify(pairs: list, *, page_size: int, kept: int, hits: int) -> No
     print("    where the time goes (timers; ms per post, share of the wall time):")
     for label, seconds in rows:
         print(f"      {label:<58} {1000 * seconds / n:6.3f} ms  {seconds / total:4.0%}")
-    per_page = parts.each.get("recount", [])
+    per_page = parts.each.get("figures", [])
     tenth = max(1, len(per_page) // 10)
     print(
         f"      (term matching, TermMatcher.match: {1000 * parts.get('terms') / n:.3f} ms of the "
         f"rules' {1000 * matching / n:.3f} ms, {parts.calls.get('terms', 0):,} calls; the "
-        f"database's statements in measures.recount {1000 * in_recount / n:.3f} ms, in "
+        f"database's statements in measures.add {1000 * in_figures / n:.3f} ms, in "
         f"claims_matched {1000 * parts.get('db in claims') / n:.3f} ms, the audit event "
         f"{1000 * parts.get('listening audit') / n:.3f} ms; "
         f"{parts.calls.get('db statements', 0) / ours.pages:.1f} statements a page)"
@@ -820,9 +820,9 @@ def _report_classify(pairs: list, *, page_size: int, kept: int, hits: int) -> No
             for start in range(0, len(per_page), tenth)
         ]
         print(
-            "      measures.recount a page, ms, by tenth of the pages (the hits of the day "
-            "growing; it counts each minute, hour and day a page touches again from all their "
-            f"hits): {', '.join(f'{value:.1f}' for value in tenths)}"
+            "      measures.add a page, ms, by tenth of the pages (the day's hits growing; what "
+            "a page costs should not grow with them): "
+            f"{', '.join(f'{value:.1f}' for value in tenths)}"
         )
     by_kind = sorted(parts.statements.items(), key=lambda kind: -kind[1][0])
     print(
@@ -1110,7 +1110,7 @@ def _report_latency(args, surges, *, ticks, runs, errors, seeded, seeding, neede
     print(
         f"    a run, on average (timers): the network call {each('search'):.1f} ms (HTTP "
         f"{each('http'):.1f}), posts_store {store:.1f} ms (language and sentiment "
-        f"{signals:.1f}, the rules {each('rules'):.1f}, measures.recount {each('recount'):.1f}), "
+        f"{signals:.1f}, the rules {each('rules'):.1f}, measures.add {each('figures'):.1f}), "
         f"the detectors (alerts.evaluate) {each('evaluate'):.1f} ms (its statements "
         f"{each('db in evaluate'):.1f}), the rest (the source loaded, the reading account, rate "
         f"limits, the source's next turn) "

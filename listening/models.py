@@ -202,7 +202,10 @@ class Hit(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["watch", "post"], name="hit_unique")]
-        indexes = [models.Index(fields=["watch", "at"])]
+        indexes = [
+            models.Index(fields=["watch", "at"]),
+            models.Index(fields=["watch", "author_key", "at"]),
+        ]
 
     def __str__(self) -> str:
         return f"watch {self.watch_id} post {self.post_id}"

@@ -359,8 +359,8 @@ def posts_store(
     cursor moved, in one transaction, so a run stopped anywhere resumes after its last stored
     page and a page stored twice counts once. One audit event names the hits it added. The
     watch's row is locked for the store: two sources of one watch store one after the other."""
-    # A post older than the watch keeps anything is not kept: its hour and day were counted
-    # and their hits purged, so counting it again would count it alone.
+    # A post older than the watch's retention is not kept: the watch keeps nothing from then
+    # but its hours and days, which were counted and closed when their posts were purged.
     cutoff = retention_cutoff(watch)
     fresh = list(
         {post.network_id[:500]: post for post in posts if post.created_at >= cutoff}.values()
@@ -426,8 +426,8 @@ def posts_store(
                 )
             )
         created = Hit.objects.bulk_create(hits)
-        moved = _authors_seen(watch, created)
-        measures.recount(watch, [hit.at for hit in created] + moved)
+        firsts = _authors_seen(watch, created)
+        measures.add(watch, created, firsts)
         if source is not None and cursor is not None:
             Source.objects.filter(pk=source.pk).update(cursor=cursor)
         if created:
@@ -506,9 +506,9 @@ def _refresh_figures(kept: dict[str, PublicPost], fresh: Sequence[Found]) -> Non
         PublicPost.objects.bulk_update(changed, list(_FIGURES))
 
 
-def _authors_seen(watch: Watch, hits: Sequence[Hit]) -> list[datetime]:
-    """Note when the watch first saw each author of `hits`; the moments whose "new authors"
-    changed besides the hits' own (an author seen before, first at a later time)."""
+def _authors_seen(watch: Watch, hits: Sequence[Hit]) -> list[tuple[datetime | None, datetime]]:
+    """Note when the watch first saw each author of `hits`: for each author whose first moment
+    changed, (the moment before, None for a new author; the moment now)."""
     first: dict[str, datetime] = {}
     for hit in hits:
         if hit.author_key not in first or hit.at < first[hit.author_key]:
@@ -527,12 +527,14 @@ def _authors_seen(watch: Watch, hits: Sequence[Hit]) -> list[datetime]:
             if key not in known
         ]
     )
-    moved = []
+    changed: list[tuple[datetime | None, datetime]] = [
+        (None, at) for key, at in first.items() if key not in known
+    ]
     for key, at in first.items():
         if key in known and at < known[key]:
             WatchAuthor.objects.filter(watch=watch, author_key=key).update(first_at=at)
-            moved.append(known[key])
-    return moved
+            changed.append((known[key], at))
+    return changed
 
 
 # Retention --------------------------------------------------------------------------------------

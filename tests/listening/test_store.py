@@ -133,7 +133,7 @@ def test_a_page_that_fails_to_store_leaves_the_cursor(watch, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("listening.measures.recount", broken)
+    monkeypatch.setattr("listening.measures.add", broken)
     with pytest.raises(RuntimeError):
         _store(watch, [public()], source=source, cursor="42")
 
@@ -205,3 +205,51 @@ def test_top_posts_rank_by_reposts_then_likes_with_posts_without_figures_last(wa
 
     ranked = measures.top_posts(watch, T0, T0 + timedelta(hours=1))
     assert [hit.post.network_id for hit in ranked] == ["shared", "liked", "none"]
+
+
+def _figures(watch):
+    return {
+        (m.resolution, m.start): (
+            m.volume,
+            m.positive,
+            m.neutral,
+            m.negative,
+            m.not_scored,
+            m.authors,
+            m.new_authors,
+            m.languages,
+        )
+        for m in Measure.objects.filter(watch=watch)
+    }
+
+
+def test_figures_added_page_by_page_are_those_counted_again_from_the_hits(watch):
+    """Pages in any order, repeated, overlapping, with authors seen earlier than first thought
+    and minutes, hours and days crossed: what `add` keeps is what counting every hit again
+    gives."""
+    import random
+
+    from listening import measures
+
+    rng = random.Random(18)
+    texts = ["census is great", "census is awful", "census form", "le recensement census"]
+    pool = [
+        public(
+            rng.choice(texts),
+            network_id=f"p{n}",
+            at=T0 + timedelta(minutes=rng.randint(0, 3 * 24 * 60)),
+            author_handle=f"a{rng.randint(1, 25)}",
+        )
+        for n in range(400)
+    ]
+    for _ in range(40):
+        _store(watch, rng.sample(pool, rng.randint(1, 30)))
+    kept = _figures(watch)
+
+    measures.recount(watch, list(Hit.objects.filter(watch=watch).values_list("at", flat=True)))
+
+    assert kept == _figures(watch)
+    assert (
+        sum(v[0] for (resolution, _), v in kept.items() if resolution == "day")
+        == Hit.objects.count()
+    )
