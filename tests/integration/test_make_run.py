@@ -169,6 +169,39 @@ def test_make_run_serves_the_demo_restarts_a_killed_worker_and_ctrl_c_stops_ever
         assert inbox.json()["results"], "the demo's inbox is empty"
         assert session.get(f"{base}/inbox/", timeout=10).status_code == 200
 
+        # 2b. The demo's lead sees the demo watch; a surge sent to it by the README's command
+        # fires its alerts, which the lead then sees.
+        lead = requests.Session()
+        lead.get(f"{base}/login/", timeout=10)
+        lead.post(
+            f"{base}/login/",
+            data={
+                "username": "lead",
+                "password": password,
+                "csrfmiddlewaretoken": lead.cookies["csrftoken"],
+            },
+            headers={"Referer": f"{base}/login/"},
+            timeout=10,
+        )
+        [watch] = [
+            row
+            for row in lead.get(f"{base}/api/v1/watches/", timeout=10).json()["results"]
+            if row["name"] == "Launch day"
+        ]
+        surge = subprocess.run(
+            [".venv/bin/python", "manage.py", "sandbox_surge", "--watch", str(watch["id"])],
+            cwd=checkout,
+            env={**server_env, "DEBUG": "1"},  # as the README gives it, beside `make run`
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert surge.returncode == 0, surge.stdout + surge.stderr
+        assert "raised" in surge.stdout, surge.stdout
+        alerts = lead.get(f"{base}/api/v1/alerts/?watch={watch['id']}", timeout=10).json()
+        assert {alert["kind"] for alert in alerts["results"]} >= {"spike", "false_claim"}
+        assert lead.get(f"{base}/listening/alerts/{alerts['results'][0]['id']}/").status_code == 200
+
         # 3. Beat schedules and the worker runs: the heartbeat reaches the database.
         def worker_seen():
             health = _healthz(base)
