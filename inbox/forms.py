@@ -197,3 +197,31 @@ class BulkForm(forms.Form):
 
     def clean_assignee(self) -> int | None:
         return _person(self.cleaned_data["assignee"])
+
+
+class ResponseForm(forms.Form):
+    """A new approved response. The service says what a title and a body may be, and which teams
+    the person may keep responses for (inbox.responses.response_create)."""
+
+    team = forms.CharField(required=False)
+    title = forms.CharField(required=False, max_length=10_000)
+    body = forms.CharField(required=False, strip=False, max_length=100_000)
+
+    def clean_team(self) -> int:
+        found = _id(self.cleaned_data["team"])
+        if found is None:
+            raise ValidationError("Choose a team from the list.")
+        return found
+
+
+class ResponseActiveForm(forms.Form):
+    """Withdraw (0) or offer again (1) an approved response."""
+
+    active = forms.TypedChoiceField(
+        choices=[("1", "Restore"), ("0", "Withdraw")],
+        coerce=lambda value: value == "1",
+        error_messages={
+            "required": "Choose withdraw or restore.",
+            "invalid_choice": "Choose withdraw or restore.",
+        },
+    )

@@ -9,11 +9,12 @@ from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquer
 from django.db.models.lookups import StartsWith
 
 from accounts.models import Membership, User
+from accounts.selectors import ALL_ROLES, holds_role_over
 from networks.models import SocialAccount, SocialAccountUserObjectPermission
 from networks.selectors import social_accounts_for
 from publishing.models import PostTarget
 
-from .models import InboundItem, ItemNote, ItemTag
+from .models import ApprovedResponse, InboundItem, ItemNote, ItemTag
 
 
 @dataclass(frozen=True)
@@ -178,3 +179,21 @@ def item_replies(*, item: InboundItem) -> list[PostTarget]:
         .select_related("post")
         .order_by("pk")
     )
+
+
+def responses_seen_by(*, user: User) -> QuerySet[ApprovedResponse]:
+    """The approved responses `user` may read, active or withdrawn: those of the teams they hold
+    a role on (a role holds for the teams below) and of the teams above them, from which the
+    responses are offered down. One query, the team joined: the role check is two EXISTS on the
+    person's memberships, by the teams' paths."""
+    if not (user.is_authenticated and user.is_active):
+        return ApprovedResponse.objects.none()
+    found = ApprovedResponse.objects.select_related("team")
+    if user.is_superuser:
+        return found
+    above_mine = Exists(
+        Membership.objects.filter(user=user).filter(
+            StartsWith(F("team__path"), OuterRef("team__path"))
+        )
+    )
+    return found.filter(Q(holds_role_over(user, ALL_ROLES, "team__path")) | Q(above_mine))

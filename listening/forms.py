@@ -1,12 +1,19 @@
 """Forms of the listening pages. They parse what was typed or chosen (lists typed one a line or
 with commas, whole numbers, ids, choices); the rules (what a term, a hashtag or a language code
-may be, which networks listen, who may change a watch) are the services'."""
+may be, which networks listen, who may change a watch) are the services'. The API shares the
+webhook address's check and the naming of the services' errors after the inputs."""
 
 import re
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django import forms
 from django.core.exceptions import ValidationError
+
+from accounts.models import Team, User
+from cxhub.errors import ApplicationError, NotAllowed
+from publishing.forms import IdListField
+from publishing.selectors import can_draft_for_team
 
 from .models import Resolution
 from .services import listening_networks
@@ -117,6 +124,17 @@ class WatchForm(forms.Form):
         label="Keep posts (days)",
         help_text="Then the posts are purged; the figures stay, by the hour and day.",
     )
+    topic_tags = ListField(
+        label="Tags of our posts on this topic",
+        help_text="A post drafted from an alert carries them, and freezing the topic holds the "
+        "team’s scheduled posts that carry them. One a line, or separated by commas.",
+    )
+    topic_campaign = forms.CharField(
+        required=False,
+        max_length=1000,
+        label="Campaign of our posts on this topic",
+        help_text="Used as the tags are; empty: none.",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -127,6 +145,7 @@ class WatchForm(forms.Form):
         values: dict[str, object] = {"name": data["name"], "networks": list(data["networks"])}
         values.update({name: data[name] for name in _LISTS})
         values.update({name: data[name] for name in _NUMBERS if data[name] is not None})
+        values.update(topic_tags=data["topic_tags"], topic_campaign=data["topic_campaign"])
         return values
 
 
@@ -208,3 +227,95 @@ class RangeForm(forms.Form):
     @property
     def span(self) -> timedelta:
         return RANGES[self.cleaned_data["range"]][0]
+
+
+def _one_id(value: str, message: str) -> int:
+    value = (value or "").strip()
+    if value.isascii() and value.isdecimal() and 0 < int(value) <= _MAX_ID:
+        return int(value)
+    raise ValidationError(message)
+
+
+def web_address(value: str) -> None:
+    """A webhook's address that the service can look at: one whose port and host name can be
+    read (the service refuses the rest, naming the field: not http(s), not public)."""
+    if not value:
+        return
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError when it is not a number from 0 to 65535)
+        (parts.hostname or "").encode("idna")
+    except (ValueError, UnicodeError):
+        raise ValidationError(
+            "Not a web address: give it whole, such as https://chat.example.org/hooks/cxhub."
+        ) from None
+
+
+class WebhookForm(forms.Form):
+    # The service says which addresses are allowed (listening.webhooks.watch_set_webhook).
+    url = forms.CharField(required=False, max_length=500, validators=[web_address])
+
+
+class AlertDraftForm(forms.Form):
+    """A post drafted from an alert: one of the team's approved responses, and our accounts."""
+
+    response = forms.CharField(required=False)
+    accounts = IdListField(required=False)
+
+    def clean_response(self) -> int:
+        return _one_id(self.cleaned_data["response"], "Choose one of the approved responses.")
+
+
+class AlertReplyForm(forms.Form):
+    """A reply to one of the alert's posts: from one of our accounts, in the words of an approved
+    response or in words of one's own (one or the other)."""
+
+    post = forms.CharField(required=False)
+    account = forms.CharField(required=False)
+    response = forms.CharField(required=False)
+    body = forms.CharField(required=False, strip=False, max_length=100_000)
+
+    def clean_post(self) -> int:
+        return _one_id(self.cleaned_data["post"], "Choose a post of the alert.")
+
+    def clean_account(self) -> int:
+        return _one_id(self.cleaned_data["account"], "Choose one of our accounts.")
+
+    def clean_response(self) -> int | None:
+        if not self.cleaned_data["response"].strip():
+            return None
+        return _one_id(self.cleaned_data["response"], "Choose one of the approved responses.")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("response") and (data.get("body") or "").strip():
+            self.add_error("body", "Choose an approved response or write the reply, not both.")
+        return data
+
+
+# Shared by the pages and the API --------------------------------------------------------------
+def renamed(error: ApplicationError, names: dict[str, str]) -> ApplicationError:
+    """The error with the fields a service named (`targets[0].social_account`, `webhook_url`)
+    named as the form or the API's input names them (`accounts`, `url`): `names` maps a
+    service's field, with or without its index and part, to the input's."""
+    fields = error.extra.get("fields") if isinstance(error.extra, dict) else None
+    if not isinstance(fields, dict):
+        return error
+    out: dict[str, list] = {}
+    for name, said in fields.items():
+        base = re.split(r"[\[.]", str(name), maxsplit=1)[0]
+        out.setdefault(names.get(base, str(name)), []).extend(
+            said if isinstance(said, list) else [said]
+        )
+    error.extra = {**error.extra, "fields": out}
+    return error
+
+
+def check_may_draft(*, user: User, team: Team) -> None:
+    """A clear refusal (403) for someone who cannot draft for the watch's team, before the
+    publishing rules refuse the draft naming a team the form does not show."""
+    if not can_draft_for_team(user=user, team=team):
+        raise NotAllowed(
+            f"You cannot draft posts for {team.name}: a drafter of the team (or of a team "
+            "above it) drafts from its alerts."
+        )

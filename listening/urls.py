@@ -12,6 +12,11 @@ urlpatterns = [
         views.watch_active,
         name="listening-watch-active",
     ),
+    path(
+        "listening/watches/<int:watch_id>/webhook/",
+        views.watch_webhook,
+        name="listening-watch-webhook",
+    ),
     path("listening/watches/<int:watch_id>/claims/", views.claim_new, name="listening-claim-new"),
     path(
         "listening/watches/<int:watch_id>/measures.csv",
@@ -33,5 +38,20 @@ urlpatterns = [
         "listening/alerts/<int:alert_id>/close/",
         views.alert_close,
         name="listening-alert-close",
+    ),
+    path(
+        "listening/alerts/<int:alert_id>/draft/",
+        views.alert_draft,
+        name="listening-alert-draft",
+    ),
+    path(
+        "listening/alerts/<int:alert_id>/freeze/",
+        views.alert_freeze,
+        name="listening-alert-freeze",
+    ),
+    path(
+        "listening/alerts/<int:alert_id>/reply/",
+        views.alert_reply,
+        name="listening-alert-reply",
     ),
 ]

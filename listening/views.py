@@ -1,8 +1,9 @@
 """The listening pages: the watches one may see with the alerts not yet closed (and, for leads,
 a new watch), a watch's dashboard (its figures over time drawn as inline SVG, each chart followed
 by its data as a table, exported as CSV and JSON; its top posts and authors, false claims,
-sources, and for leads its settings), and an alert's page with its evidence, acknowledged and
-closed by a lead.
+sources, and for leads its settings and chat webhook), and an alert's page with its evidence,
+acknowledged and closed by a lead, from which a drafter of the watch's team drafts a post, or a
+reply to one of its top posts, in the words of an approved response.
 
 Views parse the form, call one service and render. A service's ApplicationError comes back on
 the page beside the field it names, with its status (400 bad input, 403 not a lead, 409 wrong
@@ -23,10 +24,12 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Role
 from accounts.selectors import teams_for
-from cxhub.errors import ApplicationError
+from cxhub.errors import ApplicationError, NotAllowed
+from inbox.responses import responses_for
 from networks.models import Channel
+from publishing.selectors import can_draft_for_team, drafting_accounts
 
-from . import alerts, exports, measures, selectors, services
+from . import alerts, exports, measures, selectors, services, webhooks
 from .charts import (
     SENTIMENTS,
     Span,
@@ -39,14 +42,19 @@ from .charts import (
 from .forms import (
     STEP,
     ActiveForm,
+    AlertDraftForm,
+    AlertReplyForm,
     ClaimForm,
     CloseForm,
     NewWatchForm,
     RangeForm,
     WatchForm,
+    WebhookForm,
+    check_may_draft,
     joined,
+    renamed,
 )
-from .models import Alert, AlertKind, AlertStatus, Measure, Resolution, Watch
+from .models import Alert, AlertKind, AlertStatus, Hit, Measure, Resolution, Watch
 
 # The list shows at most this many alerts not closed (newest first); the dashboard this many of
 # the watch's alerts, and marks at most this many on its charts.
@@ -123,7 +131,11 @@ _KINDS = {
     "name": "text",
     **{name: "textarea" for name in ("terms", "exclude", "hashtags", "accounts", "languages")},
     **{name: "number" for name in _WATCH_DEFAULTS},
+    "topic_tags": "textarea",
+    "topic_campaign": "text",
 }
+# What a text field takes (the service's limits).
+_MAX_LENGTH = {"name": 200, "topic_campaign": 100}
 
 
 def watch_form_view(form_class, sent: Sent, prefix: str) -> dict:
@@ -141,6 +153,7 @@ def watch_form_view(form_class, sent: Sent, prefix: str) -> dict:
             "hint": base[name].help_text,
             "value": "" if value is None else value,
             "errors": sent.errors.get(name, []),
+            "maxlength": _MAX_LENGTH.get(name, 200),
         }
 
     known = set(base)
@@ -317,11 +330,12 @@ def _top_posts(watch: Watch, span: Span) -> list:
 def _watch_values(watch: Watch) -> dict[str, object]:
     values: dict[str, object] = {
         name: joined(getattr(watch, name))
-        for name in ("terms", "exclude", "hashtags", "accounts", "languages")
+        for name in ("terms", "exclude", "hashtags", "accounts", "languages", "topic_tags")
     }
     values.update(
         name=watch.name,
         networks=list(watch.networks),
+        topic_campaign=watch.topic_campaign,
         **{name: getattr(watch, name) for name in _WATCH_DEFAULTS},
     )
     return values
@@ -329,19 +343,23 @@ def _watch_values(watch: Watch) -> dict[str, object]:
 
 @dataclass
 class Forms:
-    """The dashboard's forms as they came back: the settings ("edit") or a new claim
-    ("claim"); `active` is a message from pause or resume."""
+    """The dashboard's forms as they came back: the settings ("edit"), a new claim ("claim") or
+    the chat webhook ("webhook"); `active` is a message from pause or resume, and
+    `webhook_secret` the new webhook's secret, shown this once."""
 
     edit: Sent | None = None
     claim: Sent | None = None
     active: str = ""
+    webhook: Sent | None = None
+    webhook_secret: str = ""
 
 
 def _dashboard_context(request, watch: Watch, forms: Forms | None = None) -> dict:
     forms = forms or Forms()
     span, span_errors, span_given = _span(request.GET)
     may_manage = services.may_manage(user=request.user, watch=watch)
-    sent = [form.message for form in (forms.edit, forms.claim) if form] + [forms.active]
+    sent = [form.message for form in (forms.edit, forms.claim, forms.webhook) if form]
+    sent.append(forms.active)
     context = {
         "watch": watch,
         "may_manage": may_manage,
@@ -365,6 +383,8 @@ def _dashboard_context(request, watch: Watch, forms: Forms | None = None) -> dic
         "edit": watch_form_view(WatchForm, forms.edit or Sent(values=_watch_values(watch)), "edit"),
         "claim": forms.claim or Sent(),
         "active_error": forms.active,
+        "webhook": forms.webhook or Sent(values={"url": watch.webhook_url}),
+        "webhook_secret": forms.webhook_secret,
         "watch_networks": [network_name(name) for name in watch.networks],
         "sentiments": SENTIMENTS,
     }
@@ -443,6 +463,35 @@ def watch_active(request, watch_id: int):
     else:
         messages.success(request, f"Paused “{watch.name}”: it reads nothing until resumed.")
     return redirect("listening-watch", watch_id=watch.pk)
+
+
+@login_required
+@require_POST
+def watch_webhook(request, watch_id: int):
+    """A lead points the watch's alerts at the agency's chat tool (a new signing secret, shown on
+    the page this once), or removes the webhook (an empty address)."""
+    watch = _get_watch(request, watch_id)
+    form = WebhookForm(request.POST)
+    typed = {"url": request.POST.get("url", "")}
+    try:
+        if not form.is_valid():
+            raise ApplicationError("Wrong values.", {"fields": _form_errors(form)})
+        secret = webhooks.watch_set_webhook(
+            by=request.user, watch=watch, url=form.cleaned_data["url"]
+        )
+    except ApplicationError as error:
+        sent = _sent(renamed(error, {"webhook_url": "url"}), typed, "The webhook was not saved")
+        return _dashboard_again(request, watch, Forms(webhook=sent), error.status)
+    if not secret:
+        messages.success(
+            request, "Removed the webhook: alerts reach the leads in the app and by e-mail."
+        )
+        return redirect("listening-watch", watch_id=watch.pk)
+    # Answered here rather than redirected: the secret is never stored to be shown later.
+    messages.success(request, f"Alerts of “{watch.name}” now go to {watch.webhook_url} too.")
+    response = _dashboard_again(request, watch, Forms(webhook_secret=secret), 200)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @login_required
@@ -532,6 +581,10 @@ def _number(value: object, spec: str = ",") -> str:
     return format(value, spec)
 
 
+def _is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
 def _share(value: object) -> str:
     return _number(value, ".0%")
 
@@ -584,6 +637,8 @@ def evidence_words(alert: Alert) -> dict:
         if isinstance(post, dict):
             posts.append(
                 {
+                    "id": post.get("id") if _is_id(post.get("id")) else None,
+                    "network_key": str(post.get("network") or ""),
                     "author": post.get("author") or "someone",
                     "network": network_name(str(post.get("network") or "")),
                     "text": post.get("text") or "",
@@ -621,16 +676,96 @@ def evidence_words(alert: Alert) -> dict:
     }
 
 
-def _alert_context(request, alert: Alert, close_values: dict | None = None) -> dict:
+@dataclass
+class Drafts:
+    """The alert page's drafting forms as they came back: the post ("post") or the reply to one
+    of its posts ("reply", whose values name the post)."""
+
+    post: Sent | None = None
+    reply: Sent | None = None
+
+
+def _answerable(hit: Hit | None, network: str, accounts: list) -> tuple[list, str]:
+    """The accounts that may answer a post of the alert, and why there are none."""
+    if hit is None:
+        return [], "This post is no longer kept (purged after the watch’s retention)."
+    post = hit.post
+    found = [account for account in accounts if account.channel == network]
+    if network == Channel.MASTODON:
+        # A Mastodon post's id is the server's that read it: answered from that server.
+        server = post.read_via.base_url.rstrip("/") if post.read_via else ""
+        found = [a for a in found if server and a.base_url.rstrip("/") == server]
+        if not found:
+            return [], (
+                f"None of the accounts you draft for is on {server or 'the server that read it'}"
+                ", the Mastodon server that read this post."
+            )
+    if not found:
+        return [], f"None of the accounts you draft for is on {network_name(network)}."
+    return found, ""
+
+
+def _drafting(request, alert: Alert, words: dict, drafts: Drafts) -> dict | None:
+    """What the drafting forms offer to someone who drafts for the watch's team (None for anyone
+    else): the team's approved responses, our accounts in the team and below that the person
+    drafts to, and for each post of the alert the accounts that can answer it. Four queries,
+    however many responses, accounts and posts."""
+    watch = alert.watch
+    if not can_draft_for_team(user=request.user, team=watch.team):
+        return None
+    offered = list(responses_for(team=watch.team).order_by("title", "pk"))
+    accounts = list(
+        drafting_accounts(user=request.user)
+        .filter(team__path__startswith=watch.team.path)
+        .order_by("channel", "handle", "pk")
+    )
+    ids = [post["id"] for post in words["posts"] if post["id"]]
+    hits = {
+        hit.post_id: hit
+        for hit in Hit.objects.filter(watch=watch, post_id__in=ids).select_related("post__read_via")
+    }
+    reply = drafts.reply or Sent()
+    replying_to = str(reply.values.get("post", "")).strip()
+    shown = False
+    for post in words["posts"]:
+        sent = Sent()
+        if post["id"] and str(post["id"]) == replying_to:
+            sent, shown = reply, True
+        choices, why_none = _answerable(hits.get(post["id"]), post["network_key"], accounts)
+        post["reply"] = {
+            "sent": sent,
+            "accounts": choices,
+            "why_none": why_none,
+            "prefix": f"reply-{post['id']}",
+        }
+    chosen = (drafts.post.values.get("accounts") if drafts.post else None) or []
+    return {
+        "responses": offered,
+        "accounts": [
+            {"account": account, "checked": str(account.pk) in chosen} for account in accounts
+        ],
+        "post": drafts.post or Sent(),
+        # A reply refused for a post the page does not list: its errors go above the posts.
+        "reply_elsewhere": reply if reply.message and not shown else None,
+        "tags": watch.topic_tags,
+        "campaign": watch.topic_campaign,
+    }
+
+
+def _alert_context(
+    request, alert: Alert, close_values: dict | None = None, drafts: Drafts | None = None
+) -> dict:
     may_act = alerts.may_act(user=request.user, alert=alert)
+    words = evidence_words(alert)
     return {
         "alert": alert,
         "watch": alert.watch,
-        "words": evidence_words(alert),
+        "words": words,
         "may_act": may_act,
         "may_acknowledge": may_act and alert.status == AlertStatus.OPEN,
         "may_close": may_act and alert.status != AlertStatus.CLOSED,
         "close": close_values or {},
+        "drafting": _drafting(request, alert, words, drafts or Drafts()),
     }
 
 
@@ -650,6 +785,78 @@ def _alert_refused(request, alert: Alert, error: ApplicationError, close_values=
     return render(request, "listening/alert.html", context, status=error.status)
 
 
+def _alert_again(request, alert: Alert, drafts: Drafts, status: int):
+    """A drafting form that came back with errors, beside its fields, with the status."""
+    context = _alert_context(request, alert, drafts=drafts)
+    return render(request, "listening/alert.html", context, status=status)
+
+
+@login_required
+@require_POST
+def alert_draft(request, alert_id: int):
+    """A drafter of the watch's team drafts a post in the words of an approved response, for
+    the accounts chosen, marked with the watch's topic; its page is where it is submitted."""
+    alert = _get_alert(request, alert_id)
+    form = AlertDraftForm(request.POST)
+    typed = {
+        "response": request.POST.get("response", ""),
+        "accounts": request.POST.getlist("accounts"),
+    }
+    try:
+        check_may_draft(user=request.user, team=alert.watch.team)
+        if not form.is_valid():
+            raise ApplicationError("Wrong values.", {"fields": _form_errors(form)})
+        post = alerts.alert_draft_post(
+            alert=alert,
+            by=request.user,
+            response_id=form.cleaned_data["response"],
+            account_ids=form.cleaned_data["accounts"],
+        )
+    except NotAllowed as error:
+        return _alert_refused(request, alert, error)
+    except ApplicationError as error:
+        sent = _sent(renamed(error, {"targets": "accounts"}), typed, "The post was not drafted")
+        return _alert_again(request, alert, Drafts(post=sent), error.status)
+    messages.success(
+        request,
+        "Drafted the post from the approved response. Read it over, then submit it for approval.",
+    )
+    return redirect("post-detail", post_id=post.pk)
+
+
+@login_required
+@require_POST
+def alert_reply(request, alert_id: int):
+    """A drafter of the watch's team drafts a reply to one of the alert's posts, from one of our
+    accounts on its network, in the words of an approved response or their own."""
+    alert = _get_alert(request, alert_id)
+    form = AlertReplyForm(request.POST)
+    typed = {name: request.POST.get(name, "") for name in ("post", "account", "response", "body")}
+    try:
+        check_may_draft(user=request.user, team=alert.watch.team)
+        if not form.is_valid():
+            raise ApplicationError("Wrong values.", {"fields": _form_errors(form)})
+        data = form.cleaned_data
+        reply = alerts.alert_reply_create(
+            alert=alert,
+            by=request.user,
+            post_id=data["post"],
+            account_id=data["account"],
+            response_id=data["response"],
+            body=data["body"],
+        )
+    except NotAllowed as error:
+        return _alert_refused(request, alert, error)
+    except ApplicationError as error:
+        names = {"targets": "account", "in_reply_to": "post"}
+        sent = _sent(renamed(error, names), typed, "The reply was not drafted")
+        return _alert_again(request, alert, Drafts(reply=sent), error.status)
+    messages.success(
+        request, "Drafted the reply. Read it over, then submit it for approval like any post."
+    )
+    return redirect("post-detail", post_id=reply.pk)
+
+
 @login_required
 @require_POST
 def alert_acknowledge(request, alert_id: int):
@@ -659,6 +866,29 @@ def alert_acknowledge(request, alert_id: int):
     except ApplicationError as error:
         return _alert_refused(request, alert, error)
     messages.success(request, "You acknowledged the alert: the other leads see you are on it.")
+    return redirect("listening-alert", alert_id=alert.pk)
+
+
+@login_required
+@require_POST
+def alert_freeze(request, alert_id: int):
+    """A lead holds the team's scheduled posts on the watch's topic; the freeze is lifted on the
+    freezes page like any other."""
+    alert = _get_alert(request, alert_id)
+    reason = request.POST.get("reason", "")[:1500]
+    try:
+        freeze = alerts.alert_freeze_topic(alert=alert, by=request.user, reason=reason)
+    except ApplicationError as error:
+        context = _alert_context(request, alert)
+        context["freeze"] = {"reason": reason}
+        messages.error(request, error.message)
+        return render(request, "listening/alert.html", context, status=error.status)
+    held = getattr(freeze, "held_count", 0)
+    messages.success(
+        request,
+        f"Froze the posts on this topic: {held} scheduled post target{'s' if held != 1 else ''} "
+        "held. Lift the freeze on the freezes page when it is over.",
+    )
     return redirect("listening-alert", alert_id=alert.pk)
 
 

@@ -1,11 +1,14 @@
-"""The inbox's API shapes: an item as listed and read, and the inputs of its actions."""
+"""The inbox's API shapes: an item as listed and read, and the inputs of its actions; the
+agency's approved responses and the inputs that keep them."""
 
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from cxhub.api import IdField
 from cxhub.outputs import FastOutput
 
-from ..models import InboundItem
+from ..models import ApprovedResponse, InboundItem
+from ..responses import BODY_MAX, TITLE_MAX
 
 
 class AuthorOutput(serializers.Serializer):
@@ -87,3 +90,51 @@ class ReplyInput(serializers.Serializer):
         help_text="The team the reply belongs to; by default the account's.",
     )
     media = serializers.ListField(child=IdField(), required=False, default=list)
+
+
+# Approved responses -----------------------------------------------------------------------------
+class Flag(serializers.BooleanField):
+    """true or false; absent from a form, not given (DRF's own reads it as false, which would
+    withdraw a response whenever a form left it out)."""
+
+    default_empty_html = empty
+
+
+class ResponseOutput(FastOutput, serializers.ModelSerializer):
+    """An approved response: a line a team's leads cleared for answering the public, offered to
+    the team and the teams below it."""
+
+    team = serializers.IntegerField(source="team_id", help_text="The team that keeps it.")
+    team_name = serializers.CharField(source="team.name")
+    active = serializers.BooleanField(help_text="false: withdrawn, offered no more.")
+    created_by = serializers.IntegerField(source="created_by_id")
+
+    class Meta:
+        model = ApprovedResponse
+        fields = [
+            "id",
+            "team",
+            "team_name",
+            "title",
+            "body",
+            "active",
+            "created_by",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class ResponseInput(serializers.Serializer):
+    team = IdField(help_text="A team you lead: the response is offered to it and the teams below.")
+    title = serializers.CharField(
+        max_length=TITLE_MAX, help_text="How drafters find it in a list (spaces are collapsed)."
+    )
+    body = serializers.CharField(max_length=BODY_MAX, help_text="The words a draft will carry.")
+
+
+class ResponseUpdateInput(serializers.Serializer):
+    """What is given changes; a lead of the response's team."""
+
+    title = serializers.CharField(required=False, max_length=TITLE_MAX)
+    body = serializers.CharField(required=False, max_length=BODY_MAX)
+    active = Flag(required=False, help_text="false withdraws it; true offers it again.")

@@ -21,4 +21,6 @@ urlpatterns = [
     path(
         "inbox/<int:item_id>/close/", views.InboxItemCloseApi.as_view(), name="api-inbox-item-close"
     ),
+    path("responses/", views.ResponseListApi.as_view(), name="api-responses"),
+    path("responses/<int:response_id>/", views.ResponseDetailApi.as_view(), name="api-response"),
 ]

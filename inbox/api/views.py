@@ -1,21 +1,34 @@
-"""The inbox's API: the items of my accounts, one item, and its triage actions."""
+"""The inbox's API: the items of my accounts, one item, and its triage actions; the agency's
+approved responses, which leads keep."""
 
 from django.contrib.auth import get_user_model
+from django.db.models import F, Value
+from django.db.models.lookups import StartsWith
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cxhub.api import id_parameter, query_bool, query_id
+from accounts.selectors import teams_for
+from cxhub.api import MAX_ID, id_parameter, query_bool, query_id
 from cxhub.errors import ApplicationError
 from networks.models import Channel
 from publishing import selectors as publishing_selectors
 from publishing.api.serializers import PostOutput
 
-from .. import replies, selectors, services
-from ..models import InboundItem, ItemKind, ItemStatus, Sentiment
-from .serializers import AssignInput, ItemOutput, ReplyInput, StatusInput
+from .. import replies, responses, selectors, services
+from ..models import ApprovedResponse, InboundItem, ItemKind, ItemStatus, Sentiment
+from ..selectors import responses_seen_by
+from .serializers import (
+    AssignInput,
+    ItemOutput,
+    ReplyInput,
+    ResponseInput,
+    ResponseOutput,
+    ResponseUpdateInput,
+    StatusInput,
+)
 
 
 def _choices(params, name: str, choices: list[str]) -> list[str]:
@@ -190,3 +203,83 @@ class InboxItemReplyApi(APIView):
         )
         fresh = publishing_selectors.post_get(user=request.user, post_id=post.pk)
         return Response(PostOutput(fresh).data, status=201)
+
+
+# Approved responses ---------------------------------------------------------------------------
+_RESPONSE_PARAMETERS = [
+    id_parameter(
+        "team",
+        "The responses offered to this team: its own and those of the teams above it. A team "
+        "you hold no role on is a 400 naming it.",
+    ),
+    OpenApiParameter(
+        "active",
+        bool,
+        description="`false`: the withdrawn ones instead (default `true`: those offered).",
+    ),
+]
+
+
+def _get_response(request, response_id: int) -> ApprovedResponse:
+    found = (
+        responses_seen_by(user=request.user).filter(pk=response_id).first()
+        if response_id <= MAX_ID
+        else None
+    )
+    if found is None:
+        raise Http404
+    return found
+
+
+@extend_schema_view(get=extend_schema(parameters=_RESPONSE_PARAMETERS))
+class ResponseListApi(ListAPIView):
+    """`GET`: the approved responses offered to the teams I hold a role on: those of these teams
+    (and the teams below them) and of the teams above them, newest first. `POST`: a lead adds
+    one to a team they lead; it is offered to that team and the teams below it."""
+
+    serializer_class = ResponseOutput
+
+    def get_queryset(self):
+        params = self.request.query_params
+        active = query_bool(params, "active")
+        found = responses_seen_by(user=self.request.user).filter(
+            active=True if active is None else active
+        )
+        team_id = query_id(params, "team")
+        if team_id is not None:
+            team = teams_for(user=self.request.user).filter(pk=team_id).first()
+            if team is None:
+                raise ApplicationError(
+                    "No team with this id that you hold a role on.",
+                    {"fields": {"team": ["A team you hold a role on."]}},
+                )
+            # The team's own responses and those of the teams above it (a prefix of its path).
+            found = found.filter(StartsWith(Value(team.path), F("team__path")))
+        return found
+
+    @extend_schema(request=ResponseInput, responses={201: ResponseOutput})
+    def post(self, request):
+        data = ResponseInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        kept = responses.response_create(
+            by=request.user, team_id=values["team"], title=values["title"], body=values["body"]
+        )
+        return Response(ResponseOutput(kept).data, status=201)
+
+
+class ResponseDetailApi(APIView):
+    """`GET`: one approved response. `PATCH`: a lead of its team changes its words, or withdraws
+    it (`active`: false) and offers it again; audited."""
+
+    @extend_schema(responses=ResponseOutput)
+    def get(self, request, response_id: int):
+        return Response(ResponseOutput(_get_response(request, response_id)).data)
+
+    @extend_schema(request=ResponseUpdateInput, responses=ResponseOutput)
+    def patch(self, request, response_id: int):
+        kept = _get_response(request, response_id)
+        data = ResponseUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        responses.response_update(by=request.user, response=kept, **data.validated_data)
+        return Response(ResponseOutput(_get_response(request, response_id)).data)

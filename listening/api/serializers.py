@@ -9,6 +9,7 @@ from cxhub.api import IdField
 from cxhub.outputs import FastOutput
 from inbox.models import Sentiment
 
+from ..forms import web_address
 from ..models import Alert, FalseClaim, Hit, Resolution, Source, Watch
 
 # The ranges services._clean enforces, stated here so that the schema says them.
@@ -71,6 +72,10 @@ class WatchOutput(FastOutput, serializers.ModelSerializer):
     topic_campaign = serializers.CharField(
         help_text="The campaign of the team's own posts on this topic; empty: none."
     )
+    webhook_url = serializers.CharField(
+        help_text="Where its alerts are sent, signed (`POST /api/v1/watches/{id}/webhook/` sets "
+        "it); empty: none. Its secret is never shown here."
+    )
     open_alerts = serializers.IntegerField(
         help_text="Its alerts whose status is `open` (nobody has acknowledged them yet)."
     )
@@ -101,6 +106,7 @@ class WatchOutput(FastOutput, serializers.ModelSerializer):
             "listening_since",
             "topic_tags",
             "topic_campaign",
+            "webhook_url",
             "created_at",
             "open_alerts",
             "sources",
@@ -189,6 +195,25 @@ class WatchUpdateInput(_WatchFields):
         return attrs
 
 
+class WebhookInput(serializers.Serializer):
+    url = serializers.CharField(
+        allow_blank=True,
+        max_length=500,
+        validators=[web_address],
+        help_text="Where the watch's alerts are sent, signed: an https address on the public "
+        "internet (another is a 400 naming `url`). Empty removes the webhook.",
+    )
+
+
+class WebhookOutput(serializers.Serializer):
+    webhook_url = serializers.CharField(help_text="As saved; empty when removed.")
+    secret = serializers.CharField(
+        help_text="The new signing secret (HMAC-SHA256 of `<timestamp>.<body>`, sent as "
+        "`X-Cxhub-Signature`), given in this answer only: keep it now, it is never shown again. "
+        "Empty when the webhook was removed."
+    )
+
+
 # False claims ---------------------------------------------------------------------------------
 class ClaimOutput(FastOutput, serializers.ModelSerializer):
     """A known false claim of a watch."""
@@ -260,6 +285,16 @@ class AlertOutput(FastOutput, serializers.ModelSerializer):
         ]
 
 
+class AlertFreezeInput(serializers.Serializer):
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=1500,
+        help_text="Why, besides the alert (which the freeze's reason names).",
+    )
+
+
 class AlertCloseInput(serializers.Serializer):
     note = serializers.CharField(
         required=False,
@@ -268,6 +303,46 @@ class AlertCloseInput(serializers.Serializer):
         trim_whitespace=False,
         help_text="What was done; kept to its first 2,000 characters.",
     )
+
+
+class AlertDraftInput(serializers.Serializer):
+    response = IdField(
+        help_text="One of the approved responses offered to the watch's team "
+        "(`GET /api/v1/responses/?team=`): the post carries its words."
+    )
+    accounts = serializers.ListField(
+        child=IdField(),
+        max_length=100,
+        help_text="Our social accounts the post goes to: ones you draft for (at least one).",
+    )
+
+
+class AlertReplyInput(serializers.Serializer):
+    post = IdField(help_text="A public post of the watch (an `id` of the evidence's `top_posts`).")
+    account = IdField(
+        help_text="Our account that answers: on the post's network (on Mastodon, on the server "
+        "that read the post), one you draft for."
+    )
+    response = IdField(
+        required=False,
+        allow_null=True,
+        help_text="An approved response offered to the watch's team, whose words the reply "
+        "carries; or give `body`.",
+    )
+    body = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=10_000,
+        trim_whitespace=False,
+        help_text="The reply in your words, when no `response` is given.",
+    )
+
+    def validate(self, attrs):
+        if attrs.get("response") is not None and (attrs.get("body") or "").strip():
+            raise serializers.ValidationError(
+                {"body": ["Give an approved response or a body, not both."]}
+            )
+        return attrs
 
 
 # Measures -------------------------------------------------------------------------------------

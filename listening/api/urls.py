@@ -11,6 +11,11 @@ urlpatterns = [
         name="api-watch-measures",
     ),
     path(
+        "watches/<int:watch_id>/webhook/",
+        views.WatchWebhookApi.as_view(),
+        name="api-watch-webhook",
+    ),
+    path(
         "watches/<int:watch_id>/claims/",
         views.WatchClaimListApi.as_view(),
         name="api-watch-claims",
@@ -28,4 +33,7 @@ urlpatterns = [
         name="api-alert-acknowledge",
     ),
     path("alerts/<int:alert_id>/close/", views.AlertCloseApi.as_view(), name="api-alert-close"),
+    path("alerts/<int:alert_id>/draft/", views.AlertDraftApi.as_view(), name="api-alert-draft"),
+    path("alerts/<int:alert_id>/freeze/", views.AlertFreezeApi.as_view(), name="api-alert-freeze"),
+    path("alerts/<int:alert_id>/reply/", views.AlertReplyApi.as_view(), name="api-alert-reply"),
 ]

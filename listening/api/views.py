@@ -1,6 +1,7 @@
-"""Listening's API: the watches I may see (a lead makes and changes them), their false claims,
-their measures over time (JSON, or CSV to download), and their alerts, which a lead
-acknowledges and closes.
+"""Listening's API: the watches I may see (a lead makes and changes them, and points their alerts
+at a chat webhook), their false claims, their measures over time (JSON, or CSV to download), and
+their alerts, which a lead acknowledges and closes, and from which a drafter of the team drafts a
+post or a reply in the words of an approved response.
 
 Watches and alerts outside the caller's teams answer 404; the services' refusals come back as
 `{"message", "extra"}` with 400 (bad input, naming the field), 403 (not a lead), 409 (an alert
@@ -29,12 +30,19 @@ from rest_framework.views import APIView
 from accounts.models import User
 from cxhub.api import MAX_ID, id_parameter, query_choice, query_id
 from cxhub.errors import ApplicationError
+from publishing import selectors as publishing_selectors
+from publishing.api.serializers import PostOutput
+from publishing.freeze_api import FreezeOutput
 
-from .. import alerts, exports, measures, selectors, services
+from .. import alerts, exports, measures, selectors, services, webhooks
+from ..forms import check_may_draft, renamed
 from ..models import Alert, AlertKind, AlertStatus, FalseClaim, Resolution, Source, Watch
 from .serializers import (
     AlertCloseInput,
+    AlertDraftInput,
+    AlertFreezeInput,
     AlertOutput,
+    AlertReplyInput,
     ClaimInput,
     ClaimOutput,
     ClaimUpdateInput,
@@ -42,6 +50,8 @@ from .serializers import (
     WatchInput,
     WatchOutput,
     WatchUpdateInput,
+    WebhookInput,
+    WebhookOutput,
 )
 
 # The range a measures request covers when it does not say, per resolution.
@@ -167,6 +177,29 @@ class WatchDetailApi(APIView):
         data.is_valid(raise_exception=True)
         services.watch_update(by=request.user, watch=watch, values=dict(data.validated_data))
         return _read_watch(request, watch_id)
+
+
+class WatchWebhookApi(APIView):
+    """`POST`: a lead of the watch's team points its alerts at a webhook (the agency's chat tool)
+    with a new signing secret, given in this answer only; an empty `url` removes it. Audited
+    (the address, never the secret)."""
+
+    @extend_schema(request=WebhookInput, responses=WebhookOutput)
+    def post(self, request, watch_id: int):
+        watch = _get_watch(request, watch_id)
+        data = WebhookInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            secret = webhooks.watch_set_webhook(
+                by=request.user, watch=watch, url=data.validated_data["url"]
+            )
+        except ApplicationError as error:
+            raise renamed(error, {"webhook_url": "url"}) from None
+        response = Response(
+            WebhookOutput({"webhook_url": watch.webhook_url, "secret": secret}).data
+        )
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 # Measures -------------------------------------------------------------------------------------
@@ -418,3 +451,78 @@ class AlertCloseApi(APIView):
         data.is_valid(raise_exception=True)
         alerts.alert_close(alert=alert, by=request.user, note=data.validated_data["note"])
         return _read_alert(request, alert_id)
+
+
+class AlertFreezeApi(APIView):
+    """`POST`: a lead of the watch's team holds the team's scheduled posts on the watch's topic
+    (those of the team and below carrying its topic tags or campaign): a topic freeze, answered
+    as `POST /api/v1/freezes/` answers it, lifted like any freeze. 400 naming `topic_tags` when
+    the watch does not say how its topic's posts are marked."""
+
+    @extend_schema(request=AlertFreezeInput, responses={201: FreezeOutput})
+    def post(self, request, alert_id: int):
+        alert = _get_alert(request, alert_id)
+        data = AlertFreezeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        freeze = alerts.alert_freeze_topic(
+            alert=alert, by=request.user, reason=data.validated_data["reason"]
+        )
+        return Response(FreezeOutput(freeze).data, status=201)
+
+
+def _drafted(request, post_id: int) -> Response:
+    """The new draft as `POST /api/v1/posts/` answers it."""
+    post = publishing_selectors.post_get(user=request.user, post_id=post_id)
+    return Response(PostOutput(post).data, status=201)
+
+
+class AlertDraftApi(APIView):
+    """`POST`: a drafter of the watch's team drafts a post answering the alert in the words of an
+    approved response offered to the team, for our accounts given, marked with the watch's topic
+    (its tags and campaign). The answer is the new draft, as `POST /api/v1/posts/` gives it:
+    submit it like any post (`/api/v1/posts/{id}/submit/`). Someone who does not draft for the
+    team is refused with a 403."""
+
+    @extend_schema(request=AlertDraftInput, responses={201: PostOutput})
+    def post(self, request, alert_id: int):
+        alert = _get_alert(request, alert_id)
+        check_may_draft(user=request.user, team=alert.watch.team)
+        data = AlertDraftInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            post = alerts.alert_draft_post(
+                alert=alert,
+                by=request.user,
+                response_id=data.validated_data["response"],
+                account_ids=data.validated_data["accounts"],
+            )
+        except ApplicationError as error:
+            raise renamed(error, {"targets": "accounts"}) from None
+        return _drafted(request, post.pk)
+
+
+class AlertReplyApi(APIView):
+    """`POST`: a drafter of the watch's team drafts a reply to one of the watch's public posts
+    (a top post of the alert, say) from one of our accounts on its network, in the words of an
+    approved response (`response`) or their own (`body`). The answer is the new draft, as
+    `POST /api/v1/posts/` gives it; once approved it is published as the network's reply."""
+
+    @extend_schema(request=AlertReplyInput, responses={201: PostOutput})
+    def post(self, request, alert_id: int):
+        alert = _get_alert(request, alert_id)
+        check_may_draft(user=request.user, team=alert.watch.team)
+        data = AlertReplyInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        try:
+            reply = alerts.alert_reply_create(
+                alert=alert,
+                by=request.user,
+                post_id=values["post"],
+                account_id=values["account"],
+                response_id=values.get("response"),
+                body=values.get("body", ""),
+            )
+        except ApplicationError as error:
+            raise renamed(error, {"targets": "account", "in_reply_to": "post"}) from None
+        return _drafted(request, reply.pk)

@@ -125,16 +125,22 @@ def check_server(url: str, *, what: str) -> None:
     host resolves to a private, loopback or link-local address, before any request is made.
     Networks listed in CXHUB_WEBHOOK_ALLOW_PRIVATE_NETWORKS are allowed, over http too (the
     tests' servers on 127.0.0.1)."""
-    parts = urlsplit(url or "")
+    try:
+        parts = urlsplit(url or "")
+        port = parts.port  # a port out of range, or not a number, is a ValueError here
+    except ValueError:
+        raise PermanentError(f"The {what} address is not a web address: {url!r}.") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise PermanentError(f"The {what} address is not a web address: {url!r}.")
     allowed = _allowed_private()
     try:
         infos = socket.getaddrinfo(
             parts.hostname,
-            parts.port or (443 if parts.scheme == "https" else 80),
+            port or (443 if parts.scheme == "https" else 80),
             type=socket.SOCK_STREAM,
         )
+    except UnicodeError:  # a label empty or longer than 63 characters: no name at all
+        raise PermanentError(f"The {what} address has no valid host name: {url!r}.") from None
     except OSError as exc:
         raise RetryableError(f"Cannot resolve {parts.hostname}: {exc}") from exc
     for info in infos:

@@ -175,3 +175,20 @@ def test_without_a_webhook_no_delivery_is_written(watch, north_lead, queued, rai
     raise_alert(watch, north_lead)
 
     assert queued == [] and not AlertDelivery.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://[::1",
+        "https://chat.example:70000/hook",
+        "https://chat..example/hook",
+        "https://" + "a" * 70 + ".example/hook",
+        "ftp://chat.example/hook",
+    ],
+)
+def test_a_malformed_webhook_address_is_refused_naming_the_field(watch, north_lead, url):
+    with pytest.raises(services.ApplicationError) as caught:
+        webhooks.watch_set_webhook(by=north_lead, watch=watch, url=url)
+
+    assert "webhook_url" in caught.value.extra["fields"]
