@@ -51,8 +51,20 @@ def hearing_channels() -> list[str]:
 
 def next_interval(current: int, *, found: int, failed: bool = False) -> int:
     """The next wait of an account whose last run found `found` items (or failed)."""
-    low = settings.CXHUB_INBOX_MIN_INTERVAL_SECONDS
-    high = max(low, settings.CXHUB_INBOX_MAX_INTERVAL_SECONDS)
+    return adapted_interval(
+        current,
+        found=found,
+        failed=failed,
+        low=settings.CXHUB_INBOX_MIN_INTERVAL_SECONDS,
+        high=settings.CXHUB_INBOX_MAX_INTERVAL_SECONDS,
+    )
+
+
+def adapted_interval(current: int, *, found: int, failed: bool, low: int, high: int) -> int:
+    """The next wait of something read on a timer (an account's inbox, a watch's source) whose
+    last run found `found` (or failed): half as long after a run that found something, half as
+    long again after a quiet one, twice as long after a failure, between `low` and `high`."""
+    high = max(low, high)
     if failed:
         wanted = current * 2
     elif found:
@@ -133,28 +145,45 @@ def account_ingest(*, account_id: int) -> Run:
                 cursor = page.cursor
                 if not page.more or ratelimits.wait_for(whose, reading=True) > 0:
                     break
-    except RetryableError as exc:
-        wait = max(exc.retry_after or 0.0, ratelimits.wait_for(whose, reading=True))
-        _finish(state, found=added, error=str(exc), wait=wait or None)
-        return Run(account_id, added=added, pages=pages, error=str(exc))
-    except AuthExpired as exc:
-        social_account_needs_reconnect(account_id=account.pk, error=str(exc))
-        _finish(state, found=added, error=str(exc))
-        return Run(account_id, added=added, pages=pages, error=str(exc))
-    except IntegrityError as exc:
-        # Another writer kept one of the page's items first: the page was rolled back, and the
-        # next run reads it again (services.items_store).
-        _finish(state, found=added, error=f"kept meanwhile by another writer: {exc}"[:500])
-        return Run(account_id, added=added, pages=pages, error=str(exc))
-    except (ChannelError, NotImplementedError) as exc:
-        _finish(state, found=added, error=str(exc))
-        return Run(account_id, added=added, pages=pages, error=str(exc))
     except Exception as exc:  # a channel's bug must not stop the account's reading for good
-        log.exception("inbox: reading account %s failed", account.pk)
-        _finish(state, found=added, error=f"{type(exc).__name__}: {exc}")
+        failure = reading_failure(exc, account=account, whose=whose, what="inbox")
+        _finish(state, found=added, error=failure.error, wait=failure.wait)
         return Run(account_id, added=added, pages=pages, error=str(exc))
     _finish(state, found=added)
     return Run(account_id, added=added, pages=pages)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What a reading run that stopped on `exc` leaves on its record: the error, and how long
+    the network asked to wait (None: the run's own interval)."""
+
+    error: str
+    wait: float | None = None
+
+
+def reading_failure(
+    exc: Exception, *, account: SocialAccount, whose: ratelimits.Caller, what: str
+) -> Failure:
+    """How a run that reads `account` (the inbox's, or listening's for a watch) takes a failure,
+    the same for both: a retryable one waits as long as the network said (or its budget says);
+    a refused token marks the account "needs reconnect"; a row kept meanwhile by another writer
+    rolled its page back, to be read again; anything else is kept as the run's error (logged
+    with its trace when it is not a channel's error: a bug must not stop the reading for good)."""
+    if isinstance(exc, RetryableError):
+        wait = max(exc.retry_after or 0.0, ratelimits.wait_for(whose, reading=True))
+        return Failure(str(exc), wait or None)
+    if isinstance(exc, AuthExpired):
+        social_account_needs_reconnect(account_id=account.pk, error=str(exc))
+        return Failure(str(exc))
+    if isinstance(exc, IntegrityError):
+        # Another writer kept one of the page's rows first: the page was rolled back, and the
+        # next run reads it again from the cursor before it.
+        return Failure(f"kept meanwhile by another writer: {exc}"[:500])
+    if isinstance(exc, ChannelError | NotImplementedError):
+        return Failure(str(exc))
+    log.exception("%s: reading with account %s failed", what, account.pk)
+    return Failure(f"{type(exc).__name__}: {exc}")
 
 
 def _finish(state: IngestState, *, found: int, error: str = "", wait: float | None = None) -> None:

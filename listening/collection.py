@@ -12,27 +12,23 @@ a quiet one, between CXHUB_LISTENING_MIN_INTERVAL_SECONDS and CXHUB_LISTENING_MA
 doubled after a failure.
 """
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Case, F, IntegerField, Value, When
 from django.utils import timezone
 
+from inbox.ingestion import adapted_interval, reading_failure
 from networks import ratelimits
 from networks.channels import PublicQuery, get_channel
-from networks.channels.errors import AuthExpired, ChannelError, RetryableError
 from networks.models import AccountStatus, SocialAccount
-from networks.services import social_account_needs_reconnect
 
 from . import alerts
 from .models import Source, Watch
 from .services import posts_store
-
-log = logging.getLogger("cxhub.listening")
 
 
 @dataclass(frozen=True)
@@ -48,15 +44,13 @@ class Run:
 
 
 def next_interval(current: int, *, found: int, failed: bool = False) -> int:
-    low = settings.CXHUB_LISTENING_MIN_INTERVAL_SECONDS
-    high = max(low, settings.CXHUB_LISTENING_MAX_INTERVAL_SECONDS)
-    if failed:
-        wanted = current * 2
-    elif found:
-        wanted = current // 2
-    else:
-        wanted = current * 3 // 2
-    return max(low, min(high, wanted))
+    return adapted_interval(
+        current,
+        found=found,
+        failed=failed,
+        low=settings.CXHUB_LISTENING_MIN_INTERVAL_SECONDS,
+        high=settings.CXHUB_LISTENING_MAX_INTERVAL_SECONDS,
+    )
 
 
 def claim_due(*, now: datetime | None = None) -> list[int]:
@@ -145,23 +139,9 @@ def source_collect(*, source_id: int, now: datetime | None = None) -> Run:
                     raised += len(alerts.claims_matched(watch, stored.claims))
                 if not page.more or ratelimits.wait_for(whose, reading=True) > 0:
                     break
-    except RetryableError as exc:
-        wait = max(exc.retry_after or 0.0, ratelimits.wait_for(whose, reading=True))
-        _finish(source, found=hits, error=str(exc), wait=wait or None)
-        return Run(source_id, hits=hits, pages=pages, error=str(exc))
-    except AuthExpired as exc:
-        social_account_needs_reconnect(account_id=account.pk, error=str(exc))
-        _finish(source, found=hits, error=str(exc))
-        return Run(source_id, hits=hits, pages=pages, error=str(exc))
-    except IntegrityError as exc:
-        _finish(source, found=hits, error=f"kept meanwhile by another writer: {exc}"[:500])
-        return Run(source_id, hits=hits, pages=pages, error=str(exc))
-    except (ChannelError, NotImplementedError) as exc:
-        _finish(source, found=hits, error=str(exc))
-        return Run(source_id, hits=hits, pages=pages, error=str(exc))
     except Exception as exc:  # a channel's bug must not stop the source for good
-        log.exception("listening: reading source %s failed", source.pk)
-        _finish(source, found=hits, error=f"{type(exc).__name__}: {exc}")
+        failure = reading_failure(exc, account=account, whose=whose, what="listening")
+        _finish(source, found=hits, error=failure.error, wait=failure.wait)
         return Run(source_id, hits=hits, pages=pages, error=str(exc))
     _finish(source, found=hits)
     watch.refresh_from_db(fields=["listening_since"])

@@ -201,3 +201,29 @@ def test_a_false_claim_read_through_the_network_search_is_flagged_and_alerted(
     alert = Alert.objects.get(watch=watch)
     assert (alert.kind, alert.claim_id) == ("false_claim", claim.pk)
     assert Hit.objects.filter(watch=watch, claims=[]).count() == 1
+
+
+def test_a_refused_token_marks_the_reading_account_and_a_channel_bug_stops_one_run_only(
+    org, north_lead, x_account, x_server, monkeypatch
+):
+    from networks.channels import get_channel
+
+    watch = _watch(org, north_lead, "x")
+    [source] = watch.sources.all()
+    channel = get_channel("x")
+
+    def broken(*args, **kwargs):
+        raise KeyError("a channel's bug")
+
+    monkeypatch.setattr(type(channel), "search_public", broken)
+    run = _run(source)
+    assert "KeyError" in Source.objects.get(pk=source.pk).last_error and run.error
+    monkeypatch.undo()
+    assert not _run(source).error  # the next turn reads again
+
+    # The person withdrew cxhub's grant at X: the token is refused, and cannot be renewed.
+    x_server.revoke_grant(x_server.user_id)
+    refused = _run(source)
+    assert refused.error
+    x_account.refresh_from_db()
+    assert x_account.status == AccountStatus.NEEDS_RECONNECT
