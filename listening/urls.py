@@ -3,6 +3,8 @@ from django.urls import path
 from . import views
 
 urlpatterns = [
+    path("listening/measures.csv", views.across_csv, name="listening-across-csv"),
+    path("listening/measures.json", views.across_json, name="listening-across-json"),
     path("listening/", views.listening, name="listening"),
     path("listening/watches/new/", views.watch_new, name="listening-watch-new"),
     path("listening/watches/<int:watch_id>/", views.watch_dashboard, name="listening-watch"),

@@ -250,13 +250,88 @@ def _list_context(request, sent: Sent | None = None) -> dict:
         .exclude(status=AlertStatus.CLOSED)
         .order_by("-raised_at", "-pk")[: ALERTS_LISTED + 1]
     )
+    across = _across(request.user)
     return {
+        **across,
         "watches": watches,
         "alerts": not_closed[:ALERTS_LISTED],
         "more_alerts": len(not_closed) > ALERTS_LISTED,
         "lead_teams": _lead_teams(request.user),
         "new": watch_form_view(NewWatchForm, sent or Sent(values=_new_watch_defaults()), "new"),
     }
+
+
+def _across_span(params) -> Span | None:
+    """The span of the view across watches: the last 24 hours by the hour unless the query
+    string says otherwise (as the dashboard reads it)."""
+    if not params.get("resolution") and not params.get("range"):
+        end = measures.bucket_start(timezone.now(), Resolution.HOUR) + timedelta(hours=1)
+        return Span(Resolution.HOUR, "24h", end - timedelta(hours=24), end)
+    span, _errors, _ = _span(params)
+    return span
+
+
+def _across(user, span: Span | None = None) -> dict:
+    """The volume and sentiment of all the watches `user` may see, summed by the hour over the
+    last 24 hours, with their alerts marked: the view across a team's subtree. Two queries."""
+    span = span or _across_span({})
+    seen = selectors.watches_for(user=user)
+    rows = measures.series_across(seen, span.resolution, span.start, span.end)
+    marked = list(
+        selectors.alerts_for(user=user)
+        .filter(window_end__gt=span.start, window_start__lt=span.end)
+        .order_by("window_start", "pk")[:ALERTS_MARKED]
+    )
+    numbered = list(enumerate(marked, start=1))
+    return {
+        "across_span": span,
+        "across_rows": rows,
+        "across_marked": numbered,
+        "across_volume": sum(row["volume"] for row in rows),
+        "across_volume_chart": volume_chart(rows, span, numbered),
+        "across_sentiment_chart": sentiment_chart(rows, span, numbered),
+    }
+
+
+def _across_export(request) -> tuple[Span, list[dict]] | HttpResponse:
+    span = _across_span(request.GET)
+    if span is None:
+        return _export_span(request)  # the same refusal, in words
+    seen = selectors.watches_for(user=request.user)
+    return span, measures.series_across(seen, span.resolution, span.start, span.end)
+
+
+@login_required
+@require_GET
+def across_csv(request):
+    """The figures of every watch one may see, summed by bucket, as CSV."""
+    found = _across_export(request)
+    if isinstance(found, HttpResponse):
+        return found
+    span, rows = found
+    response = HttpResponse(exports.series_csv(rows), content_type="text/csv; charset=utf-8")
+    name = f"watches-{span.resolution}-{span.start:%Y%m%dT%H%M}Z.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@login_required
+@require_GET
+def across_json(request):
+    """The figures of every watch one may see, summed by bucket, as JSON."""
+    found = _across_export(request)
+    if isinstance(found, HttpResponse):
+        return found
+    span, rows = found
+    body = exports.series_json(
+        rows,
+        watches=sorted(selectors.watches_for(user=request.user).values_list("pk", flat=True)),
+        resolution=span.resolution,
+        start=span.start,
+        end=span.end,
+        summed=True,
+    )
+    return HttpResponse(body, content_type="application/json")
 
 
 @login_required

@@ -14,6 +14,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from accounts.models import Role
 from audit.models import AuditEvent
@@ -731,3 +732,32 @@ def test_an_alerts_page_costs_the_same_queries_whatever_its_evidence(
     with django_assert_num_queries(len(baseline.captured_queries)):
         response = client.get(f"/listening/alerts/{big.pk}/")
     assert response.status_code == 200
+
+
+def test_the_list_shows_the_watches_summed_by_the_hour_and_exports_them(
+    org, lead, north_lead, watch, client
+):
+    other = services.watch_create(
+        by=lead, team_id=org["south"].pk, values={"name": "South", "terms": ["census"]}
+    )
+    now = timezone.now()
+    for target, count in ((watch, 3), (other, 2)):
+        services.posts_store(
+            watch=Watch.objects.get(pk=target.pk),
+            network="x",
+            posts=[public(f"census news {n}", at=now - timedelta(minutes=5)) for n in range(count)],
+        )
+
+    client.force_login(lead)  # HQ's lead sees both watches
+    page = client.get("/listening/")
+    assert page.status_code == 200
+    assert b"Across your watches" in page.content
+    assert b"(5 posts;" in page.content
+    rows = list(csv.reader(io.StringIO(client.get("/listening/measures.csv").content.decode())))
+    assert sum(int(row[1]) for row in rows[1:]) == 5
+    assert json.loads(client.get("/listening/measures.json").content)["summed"] is True
+    # North's lead sees North's watch only.
+    client.force_login(north_lead)
+    rows = list(csv.reader(io.StringIO(client.get("/listening/measures.csv").content.decode())))
+    assert sum(int(row[1]) for row in rows[1:]) == 3
+    assert client.get("/listening/measures.csv?resolution=minute&range=90d").status_code == 400
