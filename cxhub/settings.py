@@ -720,13 +720,14 @@ CXHUB_SANDBOX_INBOUND_SECONDS = env_int("CXHUB_SANDBOX_INBOUND_SECONDS", 0, mini
 # Listening (listening/collection.py): the dispatcher runs this often, and takes each watch's
 # source again after an interval that adapts to its activity, between these; a run claimed and
 # not finished after the lease is claimed again; sources claimed per dispatcher run, pages read
-# per source run, and posts asked per page.
+# per source run, and posts asked per page. The longest interval is short (5 minutes): a quiet
+# topic that surges is seen within minutes, which is what listening is for.
 CXHUB_LISTENING_SECONDS = env_int("CXHUB_LISTENING_SECONDS", 15, minimum=1)
 CXHUB_LISTENING_MIN_INTERVAL_SECONDS = env_int(
     "CXHUB_LISTENING_MIN_INTERVAL_SECONDS", 60, minimum=1
 )
 CXHUB_LISTENING_MAX_INTERVAL_SECONDS = env_int(
-    "CXHUB_LISTENING_MAX_INTERVAL_SECONDS", 600, minimum=1
+    "CXHUB_LISTENING_MAX_INTERVAL_SECONDS", 300, minimum=1
 )
 CXHUB_LISTENING_LEASE_SECONDS = env_int("CXHUB_LISTENING_LEASE_SECONDS", 600, minimum=10)
 CXHUB_LISTENING_BATCH_SIZE = env_int("CXHUB_LISTENING_BATCH_SIZE", 500, minimum=1)
