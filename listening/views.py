@@ -26,6 +26,7 @@ from accounts.models import Role
 from accounts.selectors import teams_for
 from cxhub.errors import ApplicationError, NotAllowed
 from inbox.responses import responses_for
+from networks.channels import get_channel
 from networks.models import Channel
 from publishing.selectors import can_draft_for_team, drafting_accounts
 
@@ -461,6 +462,11 @@ def _dashboard_context(request, watch: Watch, forms: Forms | None = None) -> dic
         "webhook": forms.webhook or Sent(values={"url": watch.webhook_url}),
         "webhook_secret": forms.webhook_secret,
         "watch_networks": [network_name(name) for name in watch.networks],
+        "blind_spots": [
+            (network_name(name), get_channel(name).listening_blind_spots)
+            for name in sorted(watch.networks or services.listening_networks())
+            if name in services.listening_networks()
+        ],
         "sentiments": SENTIMENTS,
     }
     if span is None:

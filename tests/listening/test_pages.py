@@ -761,3 +761,12 @@ def test_the_list_shows_the_watches_summed_by_the_hour_and_exports_them(
     rows = list(csv.reader(io.StringIO(client.get("/listening/measures.csv").content.decode())))
     assert sum(int(row[1]) for row in rows[1:]) == 3
     assert client.get("/listening/measures.csv?resolution=minute&range=90d").status_code == 400
+
+
+def test_the_dashboard_says_what_each_network_it_reads_cannot_see(client, north_lead, watch):
+    client.force_login(north_lead)
+
+    page = client.get(f"/listening/watches/{watch.pk}/").content.decode()
+
+    assert 'id="blind-spots"' in page
+    assert "X" in page and "7 days" in page  # X's recent search sees a week
