@@ -6,22 +6,15 @@ holds land in the database, and those that come later on a later turn, from the 
 Bounded in time (each wait has its deadline, the test its timeout); the worker, the server and
 the broker's queues are cleaned up whatever happens."""
 
-import os
 import re
 from collections import Counter
 
 import pytest
-from django.db import connection
 
 from inbox.models import InboundItem, IngestState
 
 from .dispatch_harness import (
-    WORKER_APPLICATION_NAME,
-    Worker,
-    database_url,
-    purge,
     wait_until,
-    worker_env,
 )
 
 pytestmark = [
@@ -40,26 +33,8 @@ FAST_INBOX = {
 
 
 @pytest.fixture
-def worker(tmp_path):
-    """A worker with beat on the test's database and the pass's broker, its queues purged before
-    and after; started by the test (`worker.start()`), stopped here."""
-    broker = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
-    env = worker_env(
-        database=database_url(
-            connection.settings_dict,
-            application_name=WORKER_APPLICATION_NAME if connection.vendor == "postgresql" else "",
-        ),
-        broker=broker,
-        var_dir=tmp_path / "var",
-        **FAST_INBOX,
-    )
-    purge(broker)
-    process = Worker(env, tmp_path, concurrency=2)
-    try:
-        yield process
-    finally:
-        process.stop()
-        purge(broker)
+def worker(reading_worker):
+    return reading_worker(**FAST_INBOX)
 
 
 def _kept(account) -> Counter:

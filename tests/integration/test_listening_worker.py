@@ -7,12 +7,10 @@ and a surge among them raises one alert, told to the watch's lead.
 Bounded in time (each wait has its deadline, the test its timeout); the worker, the server and
 the broker's queues are cleaned up whatever happens."""
 
-import os
 import re
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from accounts.models import Notification, Role
@@ -21,12 +19,7 @@ from listening.models import Alert, Hit, Watch
 
 from ..factories import UserFactory, grant
 from .dispatch_harness import (
-    WORKER_APPLICATION_NAME,
-    Worker,
-    database_url,
-    purge,
     wait_until,
-    worker_env,
 )
 
 pytestmark = [
@@ -44,24 +37,8 @@ FAST_LISTENING = {
 
 
 @pytest.fixture
-def worker(tmp_path):
-    broker = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
-    env = worker_env(
-        database=database_url(
-            connection.settings_dict,
-            application_name=WORKER_APPLICATION_NAME if connection.vendor == "postgresql" else "",
-        ),
-        broker=broker,
-        var_dir=tmp_path / "var",
-        **FAST_LISTENING,
-    )
-    purge(broker)
-    process = Worker(env, tmp_path, concurrency=2)
-    try:
-        yield process
-    finally:
-        process.stop()
-        purge(broker)
+def worker(reading_worker):
+    return reading_worker(**FAST_LISTENING)
 
 
 def _hits(watch) -> list[str]:
