@@ -22,6 +22,7 @@ from inbox.responses import responses_for
 from networks.models import SocialAccount
 from publishing.freezes import freeze_create
 from publishing.models import Post, PublishingFreeze
+from publishing.selectors import can_draft_for_team
 from publishing.services import TargetInput, post_create, reply_create
 
 from . import detectors, measures, webhooks
@@ -351,6 +352,16 @@ def alert_close(*, alert: Alert, by: User, note: str = "") -> Alert:
     return alert
 
 
+def _check_may_draft(by: User, watch: Watch) -> None:
+    """A clear refusal for someone who cannot draft for the watch's team, before the publishing
+    rules refuse the draft naming a team the person did not choose."""
+    if not can_draft_for_team(user=by, team=watch.team):
+        raise NotAllowed(
+            f"You cannot draft posts for {watch.team.name}: a drafter of the team (or of a team "
+            "above it) drafts from its alerts."
+        )
+
+
 @transaction.atomic
 def alert_draft_post(
     *, alert: Alert, by: User, response_id: object, account_ids: Sequence[int]
@@ -360,6 +371,7 @@ def alert_draft_post(
     and campaign). `by` must be able to draft for the team; the draft is submitted and approved
     like any other. Audited on the alert, naming the post."""
     watch = Watch.objects.select_related("team").get(pk=alert.watch_id)
+    _check_may_draft(by, watch)
     response = (
         responses_for(team=watch.team).filter(pk=response_id).first()
         if isinstance(response_id, int) and not isinstance(response_id, bool)
@@ -403,6 +415,7 @@ def alert_reply_create(
     as the network's reply once approved like any reply. On Mastodon the account must be on the
     server that read the post (its id is that server's). Audited on the alert."""
     watch = Watch.objects.select_related("team").get(pk=alert.watch_id)
+    _check_may_draft(by, watch)
     hit = (
         Hit.objects.filter(watch=watch, post_id=post_id).select_related("post__read_via").first()
         if isinstance(post_id, int) and not isinstance(post_id, bool)

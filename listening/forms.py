@@ -10,10 +10,8 @@ from urllib.parse import urlsplit
 from django import forms
 from django.core.exceptions import ValidationError
 
-from accounts.models import Team, User
-from cxhub.errors import ApplicationError, NotAllowed
+from cxhub.errors import ApplicationError
 from publishing.forms import IdListField
-from publishing.selectors import can_draft_for_team
 
 from .models import Resolution
 from .services import listening_networks
@@ -309,13 +307,3 @@ def renamed(error: ApplicationError, names: dict[str, str]) -> ApplicationError:
         )
     error.extra = {**error.extra, "fields": out}
     return error
-
-
-def check_may_draft(*, user: User, team: Team) -> None:
-    """A clear refusal (403) for someone who cannot draft for the watch's team, before the
-    publishing rules refuse the draft naming a team the form does not show."""
-    if not can_draft_for_team(user=user, team=team):
-        raise NotAllowed(
-            f"You cannot draft posts for {team.name}: a drafter of the team (or of a team "
-            "above it) drafts from its alerts."
-        )

@@ -51,7 +51,6 @@ from .forms import (
     RangeForm,
     WatchForm,
     WebhookForm,
-    check_may_draft,
     joined,
     renamed,
 )
@@ -884,7 +883,6 @@ def alert_draft(request, alert_id: int):
         "accounts": request.POST.getlist("accounts"),
     }
     try:
-        check_may_draft(user=request.user, team=alert.watch.team)
         if not form.is_valid():
             raise ApplicationError("Wrong values.", {"fields": _form_errors(form)})
         post = alerts.alert_draft_post(
@@ -914,7 +912,6 @@ def alert_reply(request, alert_id: int):
     form = AlertReplyForm(request.POST)
     typed = {name: request.POST.get(name, "") for name in ("post", "account", "response", "body")}
     try:
-        check_may_draft(user=request.user, team=alert.watch.team)
         if not form.is_valid():
             raise ApplicationError("Wrong values.", {"fields": _form_errors(form)})
         data = form.cleaned_data

@@ -62,12 +62,17 @@ def test_a_drafter_lead_drafts_the_approved_answer_marked_with_the_topic(
 
 
 def test_an_unknown_response_or_a_person_who_cannot_draft_is_refused(org, alert, line, north_lead):
+    from cxhub.errors import NotAllowed
+
+    # The lead drafts nothing for North: refused before anything else, nothing recorded.
+    with pytest.raises(NotAllowed, match="cannot draft posts for North"):
+        alerts.alert_draft_post(alert=alert, by=north_lead, response_id=line.pk, account_ids=[])
+    with pytest.raises(NotAllowed):
+        alerts.alert_reply_create(alert=alert, by=north_lead, post_id=1, account_id=1, body="Hi")
+    grant(north_lead, org["north"], Role.DRAFTER)
     with pytest.raises(ApplicationError) as caught:
         alerts.alert_draft_post(alert=alert, by=north_lead, response_id=999999, account_ids=[])
     assert "response" in caught.value.extra["fields"]
-    # The lead drafts nothing for North: the publishing rules refuse, nothing is recorded.
-    with pytest.raises(ApplicationError):
-        alerts.alert_draft_post(alert=alert, by=north_lead, response_id=line.pk, account_ids=[])
     assert not AuditEvent.objects.filter(action="listening.alert_post_drafted").exists()
 
 
