@@ -15,8 +15,6 @@ from datetime import datetime, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, IntegerField, OuterRef, Subquery, Sum
-from django.db.models.functions import Coalesce
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -54,7 +52,7 @@ from .forms import (
     joined,
     renamed,
 )
-from .models import Alert, AlertKind, AlertStatus, Hit, Measure, Resolution, Watch
+from .models import Alert, AlertKind, AlertStatus, Hit, Resolution, Watch
 
 # The list shows at most this many alerts not closed (newest first); the dashboard this many of
 # the watch's alerts, and marks at most this many on its charts.
@@ -190,42 +188,15 @@ def _watches(user) -> list[Watch]:
     the last hour and day. One query: the counts are subqueries, not joins that would multiply
     one another."""
     now = timezone.now()
-
-    def alerts_in(status: str):
-        return Coalesce(
-            Subquery(
-                Alert.objects.filter(watch=OuterRef("pk"), status=status)
-                .order_by()
-                .values("watch")
-                .annotate(n=Count("pk"))
-                .values("n"),
-                output_field=IntegerField(),
-            ),
-            0,
-        )
-
-    def posts_since(since: datetime):
-        return Coalesce(
-            Subquery(
-                Measure.objects.filter(
-                    watch=OuterRef("pk"), resolution=Resolution.MINUTE, start__gte=since
-                )
-                .order_by()
-                .values("watch")
-                .annotate(n=Sum("volume"))
-                .values("n"),
-                output_field=IntegerField(),
-            ),
-            0,
-        )
-
+    hour_ago = measures.bucket_start(now - timedelta(hours=1), "minute")
+    day_ago = measures.bucket_start(now - timedelta(hours=24), "minute")
     return list(
         selectors.watches_for(user=user)
         .annotate(
-            open_alerts=alerts_in(AlertStatus.OPEN),
-            acknowledged_alerts=alerts_in(AlertStatus.ACKNOWLEDGED),
-            posts_hour=posts_since(measures.bucket_start(now - timedelta(hours=1), "minute")),
-            posts_day=posts_since(measures.bucket_start(now - timedelta(hours=24), "minute")),
+            open_alerts=selectors.alerts_in(AlertStatus.OPEN),
+            acknowledged_alerts=selectors.alerts_in(AlertStatus.ACKNOWLEDGED),
+            posts_hour=selectors.posts_since(hour_ago),
+            posts_day=selectors.posts_since(day_ago),
         )
         .order_by("name", "pk")
     )

@@ -9,8 +9,7 @@ not in a state that allows the action)."""
 
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Prefetch, QuerySet
 from django.http import Http404, HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -71,16 +70,9 @@ def _watches(user: User) -> QuerySet[Watch]:
     """The watches `user` may see, each with its open alerts counted (a subquery per row of the
     page, on the (watch, status) index) and its sources fetched: a page in two queries, however
     many watches and sources it holds."""
-    open_alerts = (
-        Alert.objects.filter(watch=OuterRef("pk"), status=AlertStatus.OPEN)
-        .order_by()
-        .values("watch")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
     return (
         selectors.watches_for(user=user)
-        .annotate(open_alerts=Coalesce(Subquery(open_alerts, output_field=IntegerField()), 0))
+        .annotate(open_alerts=selectors.alerts_in(AlertStatus.OPEN))
         .prefetch_related(
             Prefetch(
                 "sources",
